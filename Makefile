@@ -1,0 +1,72 @@
+# Steward's commands. `make run` and `make test` each take a fresh machine all the way.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/steward
+REDIS_URL ?= redis://127.0.0.1:6379/15
+
+# The test and benchmark environment: PostgreSQL, Redis, production-like security.
+TEST_ENV := DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) CELERY_TASK_ALWAYS_EAGER=true \
+	SECRET_KEY=test-only-secret SECURE=false DEBUG=false \
+	STATICFILES_BACKEND=django.contrib.staticfiles.storage.StaticFilesStorage
+RUN_ENV := DEBUG=true SECURE=false
+
+.PHONY: run test bench lint setup assets services browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed assets
+
+assets: node_modules/.installed
+
+## Start the portal with demo data on SQLite at http://127.0.0.1:$(PORT)
+run: setup
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## Start the local PostgreSQL and Redis if they are installed and down.
+services:
+	@if command -v pg_lsclusters >/dev/null && ! pg_isready -h 127.0.0.1 -q; then \
+		echo "Starting PostgreSQL"; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
+		for i in $$(seq 30); do pg_isready -h 127.0.0.1 -q && break; sleep 1; done; fi
+	@if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then \
+		echo "Starting Redis"; mkdir -p /var/lib/redis /var/log/redis; \
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+			--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log; \
+		for i in $$(seq 30); do redis-cli ping >/dev/null 2>&1 && break; sleep 1; done; fi
+
+## Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Debian's chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; fi
+
+## The whole test suite against PostgreSQL, Redis, a Celery worker and Chromium.
+test: setup services browser
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Benchmarks on PostgreSQL: prints median and p95 time and queries per request.
+bench: setup services
+	$(TEST_ENV) DATABASE_URL=postgres://postgres@127.0.0.1:5432/steward_bench \
+		$(BIN)/python manage.py bench $(BENCH_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) node_modules staticfiles db.sqlite3

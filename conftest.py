@@ -1,0 +1,74 @@
+"""Personas shared by every test: one person per role in the Retail unit, and an outsider.
+
+Retail and Corporate are two business units; ``outsider`` is a product owner in Corporate
+who must see nothing of Retail's unless granted.
+"""
+
+import pytest
+
+from portal.models import Role
+from tests.factories import PASSWORD, BusinessUnitFactory, UserFactory
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
+
+
+@pytest.fixture
+def retail(db):
+    return BusinessUnitFactory(name="Retail Banking", code="RETAIL")
+
+
+@pytest.fixture
+def corporate(db):
+    return BusinessUnitFactory(name="Corporate Banking", code="CORP")
+
+
+@pytest.fixture
+def admin_user(retail):
+    return UserFactory(username="ada.admin", roles=[Role.ADMIN], units=[retail])
+
+
+@pytest.fixture
+def risk_officer(retail):
+    return UserFactory(username="rita.risk", roles=[Role.RISK_OFFICER], units=[retail])
+
+
+@pytest.fixture
+def product_owner(retail):
+    return UserFactory(username="pat.owner", roles=[Role.PRODUCT_OWNER], units=[retail])
+
+
+@pytest.fixture
+def leadership(retail):
+    return UserFactory(username="lee.lead", roles=[Role.LEADERSHIP], units=[retail])
+
+
+@pytest.fixture
+def dpo(retail):
+    return UserFactory(username="dana.dpo", roles=[Role.DPO], units=[retail])
+
+
+@pytest.fixture
+def auditor(db):
+    # Auditors belong to no unit and still read everything.
+    return UserFactory(username="aud.itor", roles=[Role.AUDITOR])
+
+
+@pytest.fixture
+def outsider(corporate):
+    return UserFactory(username="olly.outsider", roles=[Role.PRODUCT_OWNER], units=[corporate])
+
+
+@pytest.fixture
+def personas(admin_user, risk_officer, product_owner, leadership, dpo, auditor, outsider):
+    return {
+        "admin": admin_user,
+        "risk_officer": risk_officer,
+        "product_owner": product_owner,
+        "leadership": leadership,
+        "dpo": dpo,
+        "auditor": auditor,
+        "outsider": outsider,
+    }

@@ -1,0 +1,8 @@
+"""The REST API's routes. Each app's api.py registers its viewsets on the one router."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+router = DefaultRouter()
+
+urlpatterns = [path("", include(router.urls))]

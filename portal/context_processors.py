@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.urls import reverse
+
+from portal.access import access_for
+
+
+def navigation(request) -> dict:
+    """The main navigation, drawn from what the person may do."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"site_name": settings.SITE_NAME, "nav": []}
+    access = access_for(user)
+    nav = [
+        ("Dashboard", reverse("dashboard")),
+        ("Use cases", reverse("registry:use-case-list")),
+        ("Data sources", reverse("registry:data-source-list")),
+        ("Business units", reverse("registry:business-unit-list")),
+    ]
+    if user.has_perm("portal.view_audit_log"):
+        nav.append(("Audit log", reverse("audit-log")))
+    nav.append(("API", reverse("api-docs")))
+    if access.is_admin and user.is_staff:
+        nav.append(("Admin", reverse("admin:index")))
+    return {"site_name": settings.SITE_NAME, "nav": nav, "access": access}

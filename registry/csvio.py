@@ -1,0 +1,338 @@
+"""The register as CSV: export rows, and the all-or-nothing import of a firm's spreadsheet.
+
+The import runs every row through ``services.use_case_register`` - the same checks as the
+pages and the API - inside a transaction. The preview rolls the whole transaction back and
+reports each row's errors; the import commits only when no row has an error.
+"""
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from registry import services
+from registry.models import (
+    BusinessUnit,
+    DataSource,
+    DecisionImpact,
+    HumanOversight,
+    Lifecycle,
+    PeopleAffected,
+    RegisterImport,
+    UseCase,
+)
+from registry.selectors import data_sources_visible_to
+
+User = get_user_model()
+
+REGISTER_COLUMNS = [
+    "reference",
+    "title",
+    "purpose",
+    "business_unit",
+    "owner",
+    "lifecycle",
+    "people_affected",
+    "decision_impact",
+    "human_oversight",
+    "data_sources",
+    "next_review_date",
+    "risk_tier",
+    "needs_reassessment",
+    "reassessment_reasons",
+    "kill_switch_engaged",
+    "updated_at",
+]
+IMPORT_REQUIRED = [
+    "title",
+    "purpose",
+    "business_unit",
+    "owner",
+    "decision_impact",
+    "human_oversight",
+    "people_affected",
+]
+IMPORT_OPTIONAL = ["lifecycle", "data_sources", "next_review_date"]
+LIST_SEPARATOR = ";"
+
+
+def register_rows(use_cases: Iterable[UseCase]) -> Iterator[list]:
+    for uc in use_cases:
+        yield [
+            uc.reference,
+            uc.title,
+            uc.purpose,
+            uc.business_unit.code,
+            uc.owner.username,
+            uc.lifecycle,
+            LIST_SEPARATOR.join(uc.people_affected),
+            uc.decision_impact,
+            uc.human_oversight,
+            LIST_SEPARATOR.join(ds.reference for ds in uc.data_sources.all()),
+            uc.next_review_date.isoformat() if uc.next_review_date else "",
+            uc.risk_tier,
+            "yes" if uc.needs_reassessment else "no",
+            uc.reassessment_reasons,
+            "yes" if uc.kill_switch_engaged else "no",
+            timezone.localtime(uc.updated_at).isoformat(timespec="seconds"),
+        ]
+
+
+def template_csv() -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(IMPORT_REQUIRED + IMPORT_OPTIONAL)
+    writer.writerow(
+        [
+            "Contract clause extraction",
+            "Pulls key clauses from supplier contracts for the legal team to check.",
+            "LEGAL",
+            "jdoe",
+            "assists",
+            "before_action",
+            "staff",
+            "pilot",
+            "DS-0001;DS-0002",
+            "2027-06-30",
+        ]
+    )
+    return out.getvalue()
+
+
+@dataclass
+class RowResult:
+    number: int  # the line in the file, counting the header as line 1
+    values: dict
+    errors: list[str] = field(default_factory=list)
+    reference: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class ImportReport:
+    rows: list[RowResult]
+    file_errors: list[str]
+
+    @property
+    def error_count(self) -> int:
+        return len(self.file_errors) + sum(1 for r in self.rows if not r.ok)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0 and bool(self.rows)
+
+
+class _RollBack(Exception):
+    pass
+
+
+def _choice(value: str, choices, column: str) -> str:
+    wanted = value.strip().lower()
+    for key, label in choices:
+        if wanted in (key.lower(), label.lower()):
+            return key
+    options = ", ".join(key for key, _ in choices)
+    raise ValidationError({column: f"{value!r} is not one of: {options}."})
+
+
+class _Resolver:
+    """Looks up units, people and data sources once per file, not once per row."""
+
+    def __init__(self):
+        self.units = {u.code.lower(): u for u in BusinessUnit.objects.all()}
+        self.units.update({u.name.lower(): u for u in self.units.values()})
+        self._users: dict[str, object] = {}
+        self._sources: dict[str, DataSource] = {}
+
+    def prepare(self, rows: list[dict]) -> None:
+        names = {r.get("owner", "").strip().lower() for r in rows} - {""}
+        for user in User.objects.filter(is_active=True):
+            for key in (user.username.lower(), (user.email or "").lower()):
+                if key in names:
+                    self._users[key] = user
+        refs = set()
+        for r in rows:
+            refs.update(x.strip().upper() for x in r.get("data_sources", "").split(LIST_SEPARATOR))
+        refs.discard("")
+        self._sources = {d.reference: d for d in DataSource.objects.filter(reference__in=refs)}
+
+    def parse(self, row: dict, visible_source_pks: set[int]) -> dict:
+        errors: dict[str, str] = {}
+        data: dict = {
+            "title": row.get("title", "").strip(),
+            "purpose": row.get("purpose", "").strip(),
+        }
+        for column in IMPORT_REQUIRED:
+            if not row.get(column, "").strip():
+                errors[column] = "This column is required."
+        unit_key = row.get("business_unit", "").strip().lower()
+        if unit_key:
+            data["business_unit"] = self.units.get(unit_key)
+            if data["business_unit"] is None:
+                errors["business_unit"] = f"No business unit {row['business_unit']!r}."
+        owner_key = row.get("owner", "").strip().lower()
+        if owner_key:
+            data["owner"] = self._users.get(owner_key)
+            if data["owner"] is None:
+                errors["owner"] = f"No active person with user name or email {row['owner']!r}."
+        for column, choices in (
+            ("decision_impact", DecisionImpact.choices),
+            ("human_oversight", HumanOversight.choices),
+        ):
+            if row.get(column, "").strip():
+                try:
+                    data[column] = _choice(row[column], choices, column)
+                except ValidationError as exc:
+                    errors.update({k: v[0] for k, v in exc.message_dict.items()})
+        people = [p for p in row.get("people_affected", "").split(LIST_SEPARATOR) if p.strip()]
+        try:
+            data["people_affected"] = [
+                _choice(p, PeopleAffected.choices, "people_affected") for p in people
+            ]
+        except ValidationError as exc:
+            errors.update({k: v[0] for k, v in exc.message_dict.items()})
+        lifecycle = row.get("lifecycle", "").strip()
+        try:
+            data["lifecycle"] = (
+                _choice(lifecycle, Lifecycle.choices, "lifecycle") if lifecycle else None
+            )
+        except ValidationError as exc:
+            errors.update({k: v[0] for k, v in exc.message_dict.items()})
+        sources = []
+        for ref in row.get("data_sources", "").split(LIST_SEPARATOR):
+            ref = ref.strip().upper()
+            if not ref:
+                continue
+            source = self._sources.get(ref)
+            if source is None or source.pk not in visible_source_pks:
+                errors["data_sources"] = f"No data source {ref} that you can see."
+            else:
+                sources.append(source)
+        data["data_sources"] = sources
+        review = row.get("next_review_date", "").strip()
+        data["next_review_date"] = None
+        if review:
+            try:
+                data["next_review_date"] = date.fromisoformat(review)
+            except ValueError:
+                errors["next_review_date"] = f"{review!r} is not a date like 2027-06-30."
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
+def _format(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        out = []
+        for column, messages in exc.message_dict.items():
+            for message in messages:
+                out.append(message if column == NON_FIELD_ERRORS else f"{column}: {message}")
+        return out
+    return list(exc.messages)
+
+
+def read_csv(content: str) -> tuple[list[dict], list[str]]:
+    reader = csv.DictReader(io.StringIO(content))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if not header:
+        return [], ["The file is empty."]
+    missing = [c for c in IMPORT_REQUIRED if c not in header]
+    if missing:
+        return [], [f"Missing columns: {', '.join(missing)}."]
+    reader.fieldnames = header
+    rows = []
+    for row in reader:
+        if None in row:
+            row.pop(None)
+            row["__extra__"] = "1"
+        if any((v or "").strip() for k, v in row.items() if k != "__extra__"):
+            rows.append({k: (v or "") for k, v in row.items()})
+    if not rows:
+        return [], ["The file has a header but no rows."]
+    return rows, []
+
+
+def run_import(*, actor, content: str, commit: bool) -> ImportReport:
+    """Validate (and, with ``commit``, import) every row; one bad row imports nothing."""
+    if not actor.has_perm("registry.import_usecases"):
+        raise PermissionDenied
+    rows, file_errors = read_csv(content)
+    if file_errors:
+        return ImportReport(rows=[], file_errors=file_errors)
+    resolver = _Resolver()
+    resolver.prepare(rows)
+    visible = set(data_sources_visible_to(actor).values_list("pk", flat=True))
+    existing = {(t.lower(), u) for t, u in UseCase.objects.values_list("title", "business_unit_id")}
+    seen: set[tuple[str, int]] = set()
+    results: list[RowResult] = []
+    try:
+        with transaction.atomic():
+            for number, row in enumerate(rows, start=2):
+                result = RowResult(number=number, values=row)
+                results.append(result)
+                if row.get("__extra__"):
+                    result.errors.append("This row has more cells than the header.")
+                    continue
+                try:
+                    data = resolver.parse(row, visible)
+                    key = (data["title"].lower(), data["business_unit"].pk)
+                    if key in existing:
+                        raise ValidationError({"title": "Already in the register for this unit."})
+                    if key in seen:
+                        raise ValidationError({"title": "Appears twice in this file."})
+                    seen.add(key)
+                    lifecycle = data.pop("lifecycle")
+                    with transaction.atomic():
+                        use_case = services.use_case_register(
+                            actor=actor, data=data, lifecycle=lifecycle
+                        )
+                    result.reference = use_case.reference
+                except ValidationError as exc:
+                    result.errors.extend(_format(exc))
+                except PermissionDenied as exc:
+                    result.errors.append(str(exc))
+            report = ImportReport(rows=results, file_errors=[])
+            if not commit or not report.ok:
+                raise _RollBack
+    except _RollBack:
+        for r in results:
+            r.reference = ""
+    return ImportReport(rows=results, file_errors=[])
+
+
+def import_preview(*, actor, filename: str, content: str) -> tuple[RegisterImport, ImportReport]:
+    report = run_import(actor=actor, content=content, commit=False)
+    batch = RegisterImport.objects.create(
+        created_by=actor,
+        filename=filename[:255],
+        content=content,
+        row_count=len(report.rows),
+        error_count=report.error_count,
+    )
+    return batch, report
+
+
+@transaction.atomic
+def import_commit(*, actor, batch: RegisterImport) -> ImportReport:
+    batch = RegisterImport.objects.select_for_update().get(pk=batch.pk)
+    if batch.status == RegisterImport.Status.IMPORTED:
+        raise ValidationError("This file has already been imported.")
+    report = run_import(actor=actor, content=batch.content, commit=True)
+    if report.ok:
+        batch.status = RegisterImport.Status.IMPORTED
+        batch.imported_at = timezone.now()
+        batch.imported_references = [r.reference for r in report.rows]
+    else:
+        batch.status = RegisterImport.Status.FAILED
+    batch.error_count = report.error_count
+    batch.save()
+    return report

@@ -1,0 +1,305 @@
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+
+class BusinessUnit(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    code = models.SlugField(
+        max_length=20, unique=True, help_text="Short code used in imports, e.g. RETAIL."
+    )
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="business_units", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(m2m_fields=[members])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:business-unit-detail", args=[self.pk])
+
+
+class Classification(models.TextChoices):
+    PUBLIC = "public", "Public"
+    INTERNAL = "internal", "Internal"
+    CONFIDENTIAL = "confidential", "Confidential"
+    RESTRICTED = "restricted", "Restricted"
+    SPECIAL_CATEGORY = "special_category", "Special-category personal data"
+
+
+class Destination(models.TextChoices):
+    """The farthest the data may travel; each choice allows the ones below it."""
+
+    EXTERNAL_API = "external_api", "External API"
+    PRIVATE_VPC = "private_vpc", "Private VPC"
+    ON_PREMISES = "on_premises", "On-premises only"
+
+
+class DataSource(models.Model):
+    reference = models.CharField(max_length=12, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    business_unit = models.ForeignKey(
+        BusinessUnit, on_delete=models.PROTECT, related_name="data_sources"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_data_sources"
+    )
+    classification = models.CharField(max_length=20, choices=Classification.choices)
+    personal_data = models.BooleanField(
+        "contains personal data", default=False, help_text="Does it hold personal data?"
+    )
+    allowed_destination = models.CharField(
+        "where the data may go",
+        max_length=20,
+        choices=Destination.choices,
+        help_text="The farthest the data may travel: an external API, a private VPC, "
+        "or on-premises only.",
+    )
+    retention_days = models.PositiveIntegerField(
+        "retention (days)",
+        null=True,
+        blank=True,
+        help_text="How long records are kept. Leave empty if set by the notes below.",
+    )
+    retention_notes = models.CharField(
+        "retention rule", max_length=300, blank=True, help_text="e.g. 6 years after closure."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:data-source-detail", args=[self.pk])
+
+    def clean(self) -> None:
+        errors = {}
+        if self.classification == Classification.SPECIAL_CATEGORY and not self.personal_data:
+            errors["personal_data"] = "Special-category personal data is personal data: tick it."
+        if self.retention_days is None and not self.retention_notes.strip():
+            errors["retention_days"] = "Say how long the data is kept, in days or as a rule."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Lifecycle(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    PILOT = "pilot", "Pilot"
+    PRODUCTION = "production", "Production"
+    SUSPENDED = "suspended", "Suspended"
+    RETIRED = "retired", "Retired"
+
+
+@dataclass(frozen=True)
+class Transition:
+    label: str
+    source: frozenset[str]
+    target: str
+    rule: str
+    reason_required: bool = False
+    style: str = "primary"
+
+
+LIFECYCLE_TRANSITIONS: dict[str, Transition] = {
+    "start_pilot": Transition(
+        "Start pilot", frozenset({Lifecycle.PROPOSED}), Lifecycle.PILOT, "registry.change_usecase"
+    ),
+    "go_live": Transition(
+        "Move to production",
+        frozenset({Lifecycle.PILOT}),
+        Lifecycle.PRODUCTION,
+        "registry.change_usecase",
+    ),
+    "suspend": Transition(
+        "Suspend",
+        frozenset({Lifecycle.PILOT, Lifecycle.PRODUCTION}),
+        Lifecycle.SUSPENDED,
+        "registry.suspend_usecase",
+        reason_required=True,
+        style="warning",
+    ),
+    "resume": Transition(
+        "Resume in production",
+        frozenset({Lifecycle.SUSPENDED}),
+        Lifecycle.PRODUCTION,
+        "registry.change_usecase",
+        reason_required=True,
+    ),
+    "return_to_pilot": Transition(
+        "Return to pilot",
+        frozenset({Lifecycle.SUSPENDED}),
+        Lifecycle.PILOT,
+        "registry.change_usecase",
+        reason_required=True,
+        style="secondary",
+    ),
+    "retire": Transition(
+        "Retire",
+        frozenset({Lifecycle.PROPOSED, Lifecycle.PILOT, Lifecycle.PRODUCTION, Lifecycle.SUSPENDED}),
+        Lifecycle.RETIRED,
+        "registry.change_usecase",
+        reason_required=True,
+        style="danger",
+    ),
+}
+
+
+class PeopleAffected(models.TextChoices):
+    STAFF = "staff", "Internal staff"
+    CUSTOMERS = "customers", "Customers"
+    PUBLIC = "public", "Members of the public"
+
+
+class DecisionImpact(models.TextChoices):
+    INFORMATIONAL = "informational", "Informational only"
+    ASSISTS = "assists", "Assists a person who decides"
+    AUTOMATIC = "automatic", "Decides automatically"
+
+
+class HumanOversight(models.TextChoices):
+    NONE = "none", "None"
+    SAMPLED = "sampled", "Sampled review"
+    BEFORE_ACTION = "before_action", "Review before action"
+
+
+class RiskTier(models.TextChoices):
+    """EU AI Act tiers; "not screened" until the risk screening (assessments) sets one."""
+
+    UNSCREENED = "unscreened", "Not screened"
+    PROHIBITED = "prohibited", "Prohibited"
+    HIGH = "high", "High risk"
+    LIMITED = "limited", "Limited risk"
+    MINIMAL = "minimal", "Minimal risk"
+
+
+def validate_people_affected(value) -> None:
+    allowed = set(PeopleAffected.values)
+    if not isinstance(value, list) or not all(v in allowed for v in value):
+        raise ValidationError(
+            "Choose from: %(choices)s.", params={"choices": ", ".join(PeopleAffected.values)}
+        )
+
+
+class UseCase(models.Model):
+    reference = models.CharField(max_length=12, unique=True, editable=False)
+    title = models.CharField(max_length=200)
+    purpose = models.TextField(help_text="What the AI does, for whom, and why.")
+    business_unit = models.ForeignKey(
+        BusinessUnit, on_delete=models.PROTECT, related_name="use_cases"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="owned_use_cases",
+        help_text="The accountable product owner.",
+    )
+    lifecycle = models.CharField(
+        max_length=20, choices=Lifecycle.choices, default=Lifecycle.PROPOSED, editable=False
+    )
+    people_affected = models.JSONField(
+        default=list, blank=True, validators=[validate_people_affected]
+    )
+    decision_impact = models.CharField(max_length=20, choices=DecisionImpact.choices)
+    human_oversight = models.CharField(
+        "human-in-the-loop rule", max_length=20, choices=HumanOversight.choices
+    )
+    data_sources = models.ManyToManyField(DataSource, related_name="use_cases", blank=True)
+    risk_tier = models.CharField(
+        max_length=20, choices=RiskTier.choices, default=RiskTier.UNSCREENED, editable=False
+    )
+    next_review_date = models.DateField(null=True, blank=True)
+    needs_reassessment = models.BooleanField(default=False, editable=False)
+    reassessment_reasons = models.TextField(blank=True, editable=False)
+    kill_switch_engaged = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="When engaged, the AI is switched off and the fallback runs.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(m2m_fields=[data_sources])
+
+    class Meta:
+        ordering = ["reference"]
+        indexes = [
+            models.Index(fields=["lifecycle"]),
+            models.Index(fields=["risk_tier"]),
+            models.Index(fields=["business_unit", "lifecycle"]),
+            models.Index(fields=["-updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:use-case-detail", args=[self.pk])
+
+    def clean(self) -> None:
+        errors = {}
+        if (
+            self.owner_id
+            and self.business_unit_id
+            and not self.business_unit.members.filter(pk=self.owner_id).exists()
+        ):
+            errors["owner"] = f"The owner must be a member of {self.business_unit}."
+        reaches_outside = {PeopleAffected.CUSTOMERS, PeopleAffected.PUBLIC} & set(
+            self.people_affected or []
+        )
+        if (
+            self.decision_impact == DecisionImpact.AUTOMATIC
+            and self.human_oversight == HumanOversight.NONE
+            and reaches_outside
+        ):
+            errors["human_oversight"] = (
+                "An AI that decides automatically about customers or the public needs "
+                "at least sampled human review."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def people_affected_labels(self) -> list[str]:
+        labels = dict(PeopleAffected.choices)
+        return [labels.get(v, v) for v in self.people_affected]
+
+
+class RegisterImport(models.Model):
+    """An uploaded register spreadsheet, kept between its preview and its import."""
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", "Previewed"
+        IMPORTED = "imported", "Imported"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    filename = models.CharField(max_length=255)
+    content = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PREVIEWED)
+    row_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    imported_at = models.DateTimeField(null=True, blank=True)
+    imported_references = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"

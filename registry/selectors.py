@@ -1,0 +1,96 @@
+"""Reads that depend on who asks. Each returns only what the person may see."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from portal.access import access_for
+from registry.models import BusinessUnit, DataSource, UseCase
+
+User = get_user_model()
+
+
+def _granted_pks(user, model, codenames: list[str]) -> QuerySet:
+    return get_objects_for_user(
+        user,
+        [f"registry.{c}" for c in codenames],
+        klass=model,
+        any_perm=True,
+        accept_global_perms=False,
+        with_superuser=False,
+    ).values("pk")
+
+
+def use_cases_visible_to(user) -> QuerySet[UseCase]:
+    access = access_for(user)
+    qs = UseCase.objects.select_related("business_unit", "owner")
+    if access.reads_everything:
+        return qs
+    if not user.is_authenticated:
+        return qs.none()
+    return qs.filter(
+        Q(business_unit_id__in=access.unit_ids)
+        | Q(owner=user)
+        | Q(pk__in=_granted_pks(user, UseCase, ["view_usecase", "change_usecase"]))
+    )
+
+
+def data_sources_visible_to(user) -> QuerySet[DataSource]:
+    access = access_for(user)
+    qs = DataSource.objects.select_related("business_unit", "owner")
+    if access.reads_everything:
+        return qs
+    if not user.is_authenticated:
+        return qs.none()
+    return qs.filter(
+        Q(business_unit_id__in=access.unit_ids)
+        | Q(owner=user)
+        | Q(pk__in=_granted_pks(user, DataSource, ["view_datasource"]))
+    )
+
+
+def business_units_visible_to(user) -> QuerySet[BusinessUnit]:
+    if not user.is_authenticated:
+        return BusinessUnit.objects.none()
+    return BusinessUnit.objects.all()
+
+
+def units_user_can_register_in(user) -> QuerySet[BusinessUnit]:
+    """Where a person may add use cases and data sources: their own units (admins: all)."""
+    access = access_for(user)
+    if access.is_admin:
+        return BusinessUnit.objects.all()
+    return BusinessUnit.objects.filter(pk__in=access.unit_ids)
+
+
+def possible_owners(business_units: QuerySet[BusinessUnit] | None = None) -> QuerySet:
+    qs = User.objects.filter(is_active=True, business_units__isnull=False)
+    if business_units is not None:
+        qs = qs.filter(business_units__in=business_units)
+    return qs.distinct().order_by("first_name", "last_name", "username")
+
+
+def use_case_counts(user) -> dict:
+    """Counts for the dashboard: by lifecycle, by unit, and what needs attention."""
+    qs = use_cases_visible_to(user).order_by()
+    by_lifecycle = dict(qs.values_list("lifecycle").annotate(n=Count("pk")))
+    by_unit_rows = (
+        qs.values("business_unit_id", "business_unit__name", "lifecycle")
+        .annotate(n=Count("pk"))
+        .order_by("business_unit__name")
+    )
+    by_unit: dict[int, dict] = {}
+    for row in by_unit_rows:
+        unit = by_unit.setdefault(
+            row["business_unit_id"],
+            {"id": row["business_unit_id"], "name": row["business_unit__name"], "total": 0},
+        )
+        unit[row["lifecycle"]] = row["n"]
+        unit["total"] += row["n"]
+    attention = qs.aggregate(
+        needs_reassessment=Count("pk", filter=Q(needs_reassessment=True)),
+        kill_switch=Count("pk", filter=Q(kill_switch_engaged=True)),
+        unscreened=Count("pk", filter=Q(risk_tier="unscreened") & ~Q(lifecycle="retired")),
+        total=Count("pk"),
+    )
+    return {"by_lifecycle": by_lifecycle, "by_unit": list(by_unit.values()), **attention}

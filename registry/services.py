@@ -1,0 +1,303 @@
+"""Every write to the register. Pages, API, imports, tasks and commands call these."""
+
+from collections.abc import Iterable
+from datetime import date
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from portal.models import Sequence
+from registry.models import (
+    LIFECYCLE_TRANSITIONS,
+    BusinessUnit,
+    DataSource,
+    Transition,
+    UseCase,
+)
+from registry.selectors import units_user_can_register_in
+
+USE_CASE_FIELDS = (
+    "title",
+    "purpose",
+    "business_unit",
+    "owner",
+    "people_affected",
+    "decision_impact",
+    "human_oversight",
+    "next_review_date",
+)
+DATA_SOURCE_FIELDS = (
+    "name",
+    "description",
+    "business_unit",
+    "owner",
+    "classification",
+    "personal_data",
+    "allowed_destination",
+    "retention_days",
+    "retention_notes",
+)
+
+
+def require(actor, perm: str, obj=None) -> None:
+    if not actor.has_perm(perm, obj):
+        raise PermissionDenied(f"You may not do this ({perm}).")
+
+
+def next_reference(prefix: str) -> str:
+    """The next number for a prefix, e.g. UC-0042. Locks the counter row until commit."""
+    Sequence.objects.get_or_create(name=prefix)
+    seq = Sequence.objects.select_for_update().get(name=prefix)
+    seq.last_value += 1
+    seq.save(update_fields=["last_value"])
+    return f"{prefix}-{seq.last_value:04d}"
+
+
+def _check_unit(actor, unit: BusinessUnit) -> None:
+    if not units_user_can_register_in(actor).filter(pk=unit.pk).exists():
+        raise ValidationError({"business_unit": f"You cannot register records in {unit}."})
+
+
+def _save(obj, *, actor, reason: str, update_fields=None) -> None:
+    obj._change_reason = reason
+    obj._history_user = actor
+    obj.save(update_fields=update_fields)
+
+
+def _assign(obj, data: dict, allowed: Iterable[str]) -> list[str]:
+    changed = []
+    for field in allowed:
+        if field not in data:
+            continue
+        try:
+            current = getattr(obj, field)
+        except ObjectDoesNotExist:  # an unset foreign key on a new record
+            current = None
+        if current != data[field]:
+            setattr(obj, field, data[field])
+            changed.append(field)
+    return changed
+
+
+def _check_data_sources(use_case: UseCase, data_sources) -> None:
+    """A use case may only use data sources of its own unit or ones shared with it."""
+    foreign = [ds for ds in data_sources if ds.business_unit_id != use_case.business_unit_id]
+    if foreign:
+        names = ", ".join(ds.reference for ds in foreign)
+        raise ValidationError(
+            {"data_sources": f"{names} belong to another business unit; ask its owner to share."}
+        )
+
+
+# Use cases -----------------------------------------------------------------------------------
+@transaction.atomic
+def use_case_register(*, actor, data: dict, lifecycle: str | None = None) -> UseCase:
+    require(actor, "registry.add_usecase")
+    use_case = UseCase()
+    _assign(use_case, data, USE_CASE_FIELDS)
+    if lifecycle:
+        use_case.lifecycle = lifecycle
+    if use_case.business_unit_id:
+        _check_unit(actor, use_case.business_unit)
+    use_case.reference = "UC-0000"  # placeholder so full_clean passes; numbered below
+    use_case.full_clean()
+    data_sources = list(data.get("data_sources") or [])
+    _check_data_sources(use_case, data_sources)
+    use_case.reference = next_reference("UC")
+    use_case._history_user = actor
+    use_case._change_reason = "Registered"
+    use_case.save()
+    if data_sources:
+        use_case.data_sources.set(data_sources)
+    return use_case
+
+
+@transaction.atomic
+def use_case_update(*, actor, use_case: UseCase, data: dict, reason: str = "") -> UseCase:
+    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
+    require(actor, "registry.change_usecase", use_case)
+    old_unit = use_case.business_unit_id
+    changed = _assign(use_case, data, USE_CASE_FIELDS)
+    if use_case.business_unit_id != old_unit:
+        _check_unit(actor, use_case.business_unit)
+    use_case.full_clean()
+    new_sources = None
+    if "data_sources" in data:
+        new_sources = list(data["data_sources"])
+        _check_data_sources(use_case, new_sources)
+        if {d.pk for d in new_sources} != set(use_case.data_sources.values_list("pk", flat=True)):
+            changed.append("data_sources")
+    if not changed:
+        return use_case
+    reason = reason or "Edited " + ", ".join(f.replace("_", " ") for f in changed)
+    if new_sources is not None and "data_sources" in changed:
+        # The m2m change writes its own history row; make it carry the reason and editor.
+        use_case._history_user = actor
+        use_case._change_reason = reason
+        use_case.data_sources.set(new_sources)
+        changed.remove("data_sources")
+        if not changed:
+            return use_case
+    _save(use_case, actor=actor, reason=reason)
+    return use_case
+
+
+def available_transitions(use_case: UseCase, user) -> list[tuple[str, Transition]]:
+    return [
+        (name, t)
+        for name, t in LIFECYCLE_TRANSITIONS.items()
+        if use_case.lifecycle in t.source and user.has_perm(t.rule, use_case)
+    ]
+
+
+@transaction.atomic
+def use_case_transition(*, actor, use_case: UseCase, action: str, reason: str = "") -> UseCase:
+    transition = LIFECYCLE_TRANSITIONS.get(action)
+    if transition is None:
+        raise ValidationError({"action": f"Unknown action {action!r}."})
+    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
+    require(actor, transition.rule, use_case)
+    if use_case.lifecycle not in transition.source:
+        raise ValidationError(
+            {
+                "action": f"{transition.label} is not possible from "
+                f"{use_case.get_lifecycle_display()}."
+            }
+        )
+    reason = reason.strip()
+    if transition.reason_required and not reason:
+        raise ValidationError({"reason": f"Say why ({transition.label.lower()})."})
+    before = use_case.get_lifecycle_display()
+    use_case.lifecycle = transition.target
+    summary = f"{transition.label}: {before} → {use_case.get_lifecycle_display()}"
+    _save(use_case, actor=actor, reason=f"{summary}. {reason}".strip().rstrip("."))
+    return use_case
+
+
+@transaction.atomic
+def use_case_flag_for_reassessment(*, actor, use_case: UseCase, reason: str) -> UseCase:
+    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
+    if actor is not None:
+        require(actor, "registry.flag_usecase", use_case)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the use case needs re-assessment."})
+    stamp = timezone.localdate().isoformat()
+    line = f"{stamp}: {reason}"
+    if line in use_case.reassessment_reasons.splitlines():
+        return use_case
+    use_case.needs_reassessment = True
+    use_case.reassessment_reasons = "\n".join(filter(None, [use_case.reassessment_reasons, line]))
+    _save(use_case, actor=actor, reason=f"Flagged for re-assessment: {reason}")
+    return use_case
+
+
+@transaction.atomic
+def use_case_clear_reassessment(*, actor, use_case: UseCase, reason: str) -> UseCase:
+    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
+    require(actor, "registry.flag_usecase", use_case)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say how the re-assessment was dealt with."})
+    use_case.needs_reassessment = False
+    use_case.reassessment_reasons = ""
+    _save(use_case, actor=actor, reason=f"Re-assessment cleared: {reason}")
+    return use_case
+
+
+@transaction.atomic
+def use_case_set_kill_switch(*, actor, use_case: UseCase, engaged: bool, reason: str) -> UseCase:
+    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
+    require(actor, "registry.kill_switch_usecase", use_case)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the AI is switched off or on."})
+    if use_case.kill_switch_engaged == engaged:
+        return use_case
+    use_case.kill_switch_engaged = engaged
+    verb = "Kill switch engaged (AI off)" if engaged else "Kill switch released (AI on)"
+    _save(use_case, actor=actor, reason=f"{verb}: {reason}")
+    return use_case
+
+
+def flag_use_cases_past_review(*, today: date | None = None) -> int:
+    """Mark every live use case whose review date has passed. Returns how many were flagged."""
+    today = today or timezone.localdate()
+    due = UseCase.objects.filter(next_review_date__lt=today, needs_reassessment=False).exclude(
+        lifecycle="retired"
+    )
+    flagged = 0
+    for use_case in due.iterator():
+        use_case_flag_for_reassessment(
+            actor=None,
+            use_case=use_case,
+            reason=f"Review date {use_case.next_review_date.isoformat()} has passed",
+        )
+        flagged += 1
+    return flagged
+
+
+# Data sources --------------------------------------------------------------------------------
+@transaction.atomic
+def data_source_create(*, actor, data: dict) -> DataSource:
+    require(actor, "registry.add_datasource")
+    source = DataSource()
+    _assign(source, data, DATA_SOURCE_FIELDS)
+    if source.business_unit_id:
+        _check_unit(actor, source.business_unit)
+    source.reference = "DS-0000"
+    source.full_clean()
+    source.reference = next_reference("DS")
+    _save(source, actor=actor, reason="Registered")
+    return source
+
+
+@transaction.atomic
+def data_source_update(*, actor, data_source: DataSource, data: dict) -> DataSource:
+    data_source = DataSource.objects.select_for_update().get(pk=data_source.pk)
+    require(actor, "registry.change_datasource", data_source)
+    old_unit = data_source.business_unit_id
+    changed = _assign(data_source, data, DATA_SOURCE_FIELDS)
+    if not changed:
+        return data_source
+    if data_source.business_unit_id != old_unit:
+        _check_unit(actor, data_source.business_unit)
+    data_source.full_clean()
+    _save(
+        data_source,
+        actor=actor,
+        reason="Edited " + ", ".join(f.replace("_", " ") for f in changed),
+    )
+    return data_source
+
+
+# Business units ------------------------------------------------------------------------------
+@transaction.atomic
+def business_unit_create(*, actor, data: dict) -> BusinessUnit:
+    require(actor, "registry.add_businessunit")
+    unit = BusinessUnit(
+        name=data.get("name", ""),
+        code=data.get("code", ""),
+        description=data.get("description", ""),
+    )
+    unit.full_clean()
+    _save(unit, actor=actor, reason="Created")
+    if data.get("members"):
+        unit.members.set(data["members"])
+    return unit
+
+
+@transaction.atomic
+def business_unit_update(*, actor, unit: BusinessUnit, data: dict) -> BusinessUnit:
+    unit = BusinessUnit.objects.select_for_update().get(pk=unit.pk)
+    require(actor, "registry.change_businessunit", unit)
+    changed = _assign(unit, data, ("name", "code", "description"))
+    unit.full_clean()
+    if changed:
+        _save(unit, actor=actor, reason="Edited " + ", ".join(changed))
+    if "members" in data:
+        unit._history_user = actor
+        unit._change_reason = "Members changed"
+        unit.members.set(data["members"])
+    return unit

@@ -1,0 +1,32 @@
+from django.urls import path
+
+from registry import views
+
+app_name = "registry"
+
+urlpatterns = [
+    path("use-cases/", views.use_case_list, name="use-case-list"),
+    path("use-cases/new/", views.use_case_create, name="use-case-create"),
+    path("use-cases/export.csv", views.use_case_export, name="use-case-export"),
+    path("use-cases/import/", views.import_upload, name="import-upload"),
+    path("use-cases/import/template.csv", views.import_template, name="import-template"),
+    path("use-cases/import/<int:pk>/", views.import_preview, name="import-preview"),
+    path("use-cases/<int:pk>/", views.use_case_detail, name="use-case-detail"),
+    path("use-cases/<int:pk>/edit/", views.use_case_edit, name="use-case-edit"),
+    path(
+        "use-cases/<int:pk>/transitions/<slug:action>/",
+        views.use_case_transition,
+        name="use-case-transition",
+    ),
+    path("use-cases/<int:pk>/flag/", views.use_case_flag, name="use-case-flag"),
+    path("use-cases/<int:pk>/clear-flag/", views.use_case_clear_flag, name="use-case-clear-flag"),
+    path(
+        "use-cases/<int:pk>/kill-switch/", views.use_case_kill_switch, name="use-case-kill-switch"
+    ),
+    path("data-sources/", views.data_source_list, name="data-source-list"),
+    path("data-sources/new/", views.data_source_create, name="data-source-create"),
+    path("data-sources/<int:pk>/", views.data_source_detail, name="data-source-detail"),
+    path("data-sources/<int:pk>/edit/", views.data_source_edit, name="data-source-edit"),
+    path("business-units/", views.business_unit_list, name="business-unit-list"),
+    path("business-units/<int:pk>/", views.business_unit_detail, name="business-unit-detail"),
+]

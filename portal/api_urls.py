@@ -5,4 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 router = DefaultRouter()
 
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path("", include("portal.history_api")),
+    path("", include(router.urls)),
+]

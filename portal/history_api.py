@@ -1,0 +1,3 @@
+"""History endpoints of the REST API (filled in by the history work)."""
+
+urlpatterns: list = []

@@ -59,10 +59,28 @@ def _check_unit(actor, unit: BusinessUnit) -> None:
         raise ValidationError({"business_unit": f"You cannot register records in {unit}."})
 
 
-def _save(obj, *, actor, reason: str, update_fields=None) -> None:
+def _save(obj, *, actor, reason: str, update_fields=None, m2m: dict | None = None) -> None:
+    """Save with who and why, writing exactly one history version.
+
+    Many-to-many changes are applied first without history, so the one version written by
+    the save holds the fields and the links together, as the person made them.
+    """
+    created = obj.pk is None
+    if m2m:
+        if created:
+            obj.save_without_historical_record()
+        obj.skip_history_when_saving = True
+        try:
+            for name, values in m2m.items():
+                getattr(obj, name).set(values)
+        finally:
+            del obj.skip_history_when_saving
     obj._change_reason = reason
     obj._history_user = actor
     obj.save(update_fields=update_fields)
+    if created and m2m:
+        # The save above was an update of the row just inserted; it is the record's creation.
+        obj.history.filter(history_id=obj.history.latest().history_id).update(history_type="+")
 
 
 def _assign(obj, data: dict, allowed: Iterable[str]) -> list[str]:
@@ -105,11 +123,7 @@ def use_case_register(*, actor, data: dict, lifecycle: str | None = None) -> Use
     data_sources = list(data.get("data_sources") or [])
     _check_data_sources(use_case, data_sources)
     use_case.reference = next_reference("UC")
-    use_case._history_user = actor
-    use_case._change_reason = "Registered"
-    use_case.save()
-    if data_sources:
-        use_case.data_sources.set(data_sources)
+    _save(use_case, actor=actor, reason="Registered", m2m={"data_sources": data_sources})
     return use_case
 
 
@@ -131,15 +145,8 @@ def use_case_update(*, actor, use_case: UseCase, data: dict, reason: str = "") -
     if not changed:
         return use_case
     reason = reason or "Edited " + ", ".join(f.replace("_", " ") for f in changed)
-    if new_sources is not None and "data_sources" in changed:
-        # The m2m change writes its own history row; make it carry the reason and editor.
-        use_case._history_user = actor
-        use_case._change_reason = reason
-        use_case.data_sources.set(new_sources)
-        changed.remove("data_sources")
-        if not changed:
-            return use_case
-    _save(use_case, actor=actor, reason=reason)
+    m2m = {"data_sources": new_sources} if "data_sources" in changed else None
+    _save(use_case, actor=actor, reason=reason, m2m=m2m)
     return use_case
 
 
@@ -282,9 +289,7 @@ def business_unit_create(*, actor, data: dict) -> BusinessUnit:
         description=data.get("description", ""),
     )
     unit.full_clean()
-    _save(unit, actor=actor, reason="Created")
-    if data.get("members"):
-        unit.members.set(data["members"])
+    _save(unit, actor=actor, reason="Created", m2m={"members": data.get("members") or []})
     return unit
 
 
@@ -294,10 +299,12 @@ def business_unit_update(*, actor, unit: BusinessUnit, data: dict) -> BusinessUn
     require(actor, "registry.change_businessunit", unit)
     changed = _assign(unit, data, ("name", "code", "description"))
     unit.full_clean()
+    m2m = None
+    if "members" in data and {u.pk for u in data["members"]} != set(
+        unit.members.values_list("pk", flat=True)
+    ):
+        m2m = {"members": data["members"]}
+        changed.append("members")
     if changed:
-        _save(unit, actor=actor, reason="Edited " + ", ".join(changed))
-    if "members" in data:
-        unit._history_user = actor
-        unit._change_reason = "Members changed"
-        unit.members.set(data["members"])
+        _save(unit, actor=actor, reason="Edited " + ", ".join(changed), m2m=m2m)
     return unit

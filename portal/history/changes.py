@@ -1,0 +1,254 @@
+"""Turn historical rows into versions with readable, field-by-field changes.
+
+Everything here works on a batch of rows at once so that a page costs the same number of
+queries whatever its length: previous versions in one query, each many-to-many field's
+snapshots in one query, and the labels of every related record in one query per model.
+"""
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.db import models
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.text import capfirst
+
+from portal.history.registry import HistoryEntry
+
+CHANGE_TYPES = {"+": "Created", "~": "Changed", "-": "Deleted"}
+SYSTEM = "System"
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    label: str
+    old: str
+    new: str
+    many: bool = False
+    # For many-to-many fields: every item before and after, and what was added or removed.
+    old_items: tuple[str, ...] = ()
+    new_items: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @property
+    def old_marked(self) -> list[tuple[str, bool]]:
+        removed = set(self.removed)
+        return [(item, item in removed) for item in self.old_items]
+
+    @property
+    def new_marked(self) -> list[tuple[str, bool]]:
+        added = set(self.added)
+        return [(item, item in added) for item in self.new_items]
+
+
+@dataclass
+class Version:
+    model_key: str
+    model_label: str
+    record_pk: int
+    record_label: str
+    history_id: int
+    date: dt.datetime
+    user_id: int | None
+    user_label: str
+    change_type: str
+    reason: str
+    previous_id: int | None
+    changes: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def change_type_label(self) -> str:
+        return CHANGE_TYPES.get(self.change_type, self.change_type)
+
+
+def person_label(user) -> str:
+    if user is None:
+        return SYSTEM
+    return user.get_full_name() or user.get_username()
+
+
+def object_label(obj) -> str:
+    if isinstance(obj, get_user_model()):
+        return person_label(obj)
+    return str(obj)
+
+
+def newest_first(qs: QuerySet) -> QuerySet:
+    return qs.order_by("-history_date", "-history_id")
+
+
+def before(date: dt.datetime, history_id: int) -> Q:
+    """Rows older than the given one, in newest-first order (for keyset iteration)."""
+    return Q(history_date__lt=date) | Q(history_date=date, history_id__lt=history_id)
+
+
+def with_previous(entry: HistoryEntry, qs: QuerySet) -> QuerySet:
+    """Annotate each historical row with the history_id of the version before it."""
+    hm = entry.history_model
+    pk_name = entry.model._meta.pk.attname
+    previous = newest_first(
+        hm._default_manager.filter(**{pk_name: OuterRef(pk_name)}).filter(
+            Q(history_date__lt=OuterRef("history_date"))
+            | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id"))
+        )
+    ).values("history_id")[:1]
+    return qs.select_related("history_user").annotate(previous_id=Subquery(previous))
+
+
+class _Differ:
+    """Compares historical rows of one model; resolves labels for a whole batch."""
+
+    def __init__(self, entry: HistoryEntry, rows: Iterable[models.Model]):
+        self.entry = entry
+        self.hm = entry.history_model
+        self.fields = [f for f in self.hm.tracked_fields if f.name not in entry.exclude]
+        self.m2m_fields = [f for f in self.hm._history_m2m_fields if f.name not in entry.exclude]
+        self.rows = {row.history_id: row for row in rows}
+        self.m2m: dict[str, dict[int, set]] = {}
+        self.labels: dict[type[models.Model], dict] = {}
+
+    # Loading -----------------------------------------------------------------------------
+    def load(self) -> "_Differ":
+        self._load_m2m()
+        self._load_labels()
+        return self
+
+    def _load_m2m(self) -> None:
+        ids = list(self.rows)
+        for m2m_field in self.m2m_fields:
+            target = m2m_field.m2m_reverse_field_name()
+            m2m_history_model = self.hm.__dict__[m2m_field.name].model
+            snapshot: dict[int, set] = defaultdict(set)
+            if ids:
+                pairs = m2m_history_model._default_manager.filter(history_id__in=ids)
+                for history_id, target_pk in pairs.values_list("history_id", f"{target}_id"):
+                    if target_pk is not None:
+                        snapshot[history_id].add(target_pk)
+            self.m2m[m2m_field.name] = snapshot
+
+    def _load_labels(self) -> None:
+        wanted: dict[type[models.Model], set] = defaultdict(set)
+        for f in self.fields:
+            if f.is_relation and f.related_model is not None:
+                for row in self.rows.values():
+                    value = getattr(row, f.attname)
+                    if value is not None:
+                        wanted[f.related_model].add(value)
+        for m2m_field in self.m2m_fields:
+            for pks in self.m2m[m2m_field.name].values():
+                wanted[m2m_field.related_model].update(pks)
+        for model, pks in wanted.items():
+            objects = model._base_manager.filter(pk__in=pks)
+            self.labels[model] = {obj.pk: object_label(obj) for obj in objects}
+
+    # Values ------------------------------------------------------------------------------
+    def display(self, f: models.Field, value) -> str:
+        if value is None or value == "" or value == []:
+            return ""
+        if f.is_relation:
+            label = self.labels.get(f.related_model, {}).get(value)
+            return label or f"Deleted {f.related_model._meta.verbose_name} #{value}"
+        if f.choices:
+            return str(dict(f.flatchoices).get(value, value))
+        mapping = self.entry.value_labels.get(f.name)
+        if mapping is not None and isinstance(value, list):
+            return ", ".join(str(mapping.get(v, v)) for v in value)
+        if isinstance(value, bool):
+            return "Yes" if value else "No"
+        if isinstance(value, dt.datetime):
+            return timezone.localtime(value).isoformat() if timezone.is_aware(value) else str(value)
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, (list, dict)):
+            return json.dumps(value, ensure_ascii=False)
+        return str(value)
+
+    def _items(self, m2m_field, pks: set) -> list[str]:
+        labels = self.labels.get(m2m_field.related_model, {})
+        meta = m2m_field.related_model._meta
+        return sorted(labels.get(pk) or f"Deleted {meta.verbose_name} #{pk}" for pk in pks)
+
+    # Comparing ---------------------------------------------------------------------------
+    def changes(self, old, new) -> list[FieldChange]:
+        """What differs from ``old`` to ``new``; ``old`` None means the record was created."""
+        result = []
+        for f in self.fields:
+            before = getattr(old, f.attname) if old is not None else None
+            after = getattr(new, f.attname)
+            if before == after or (old is None and after in (None, "", [])):
+                continue
+            result.append(
+                FieldChange(
+                    field=f.name,
+                    label=capfirst(f.verbose_name),
+                    old=self.display(f, before),
+                    new=self.display(f, after),
+                )
+            )
+        for m2m_field in self.m2m_fields:
+            snapshot = self.m2m[m2m_field.name]
+            before = snapshot.get(old.history_id, set()) if old is not None else set()
+            after = snapshot.get(new.history_id, set())
+            if before == after:
+                continue
+            old_items, new_items = self._items(m2m_field, before), self._items(m2m_field, after)
+            result.append(
+                FieldChange(
+                    field=m2m_field.name,
+                    label=capfirst(m2m_field.verbose_name),
+                    old="; ".join(old_items),
+                    new="; ".join(new_items),
+                    many=True,
+                    old_items=tuple(old_items),
+                    new_items=tuple(new_items),
+                    added=tuple(self._items(m2m_field, after - before)),
+                    removed=tuple(self._items(m2m_field, before - after)),
+                )
+            )
+        return result
+
+    def version(self, row, changes: list[FieldChange]) -> Version:
+        pk_name = self.entry.model._meta.pk.attname
+        return Version(
+            model_key=self.entry.key,
+            model_label=self.entry.label,
+            record_pk=getattr(row, pk_name),
+            record_label=str(row.instance),
+            history_id=row.history_id,
+            date=row.history_date,
+            user_id=row.history_user_id,
+            user_label=person_label(row.history_user) if row.history_user_id else SYSTEM,
+            change_type=row.history_type,
+            reason=row.history_change_reason or "",
+            previous_id=getattr(row, "previous_id", None),
+            changes=changes,
+        )
+
+
+def build_versions(entry: HistoryEntry, rows: Sequence[models.Model]) -> list[Version]:
+    """Versions with their changes, for rows annotated by ``with_previous``."""
+    rows = list(rows)
+    known = {row.history_id for row in rows}
+    missing = {row.previous_id for row in rows if row.previous_id and row.previous_id not in known}
+    previous = list(entry.history_model._default_manager.filter(history_id__in=missing))
+    differ = _Differ(entry, [*rows, *previous]).load()
+    return [
+        differ.version(row, differ.changes(differ.rows.get(row.previous_id), row)) for row in rows
+    ]
+
+
+def compare(entry: HistoryEntry, a, b) -> tuple[Version, Version, list[FieldChange]]:
+    """Two versions of one record, oldest first, and every field that differs between them."""
+    older, newer = sorted([a, b], key=lambda row: (row.history_date, row.history_id))
+    differ = _Differ(entry, [older, newer]).load()
+    return (
+        differ.version(older, []),
+        differ.version(newer, []),
+        differ.changes(older, newer),
+    )

@@ -1,0 +1,125 @@
+"""Production settings are safe by default; the embedded default needs nothing installed."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.core.management import call_command
+from django.urls import reverse
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "print(json.dumps({k: getattr(settings, k) for k in ["
+    "'DEBUG', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SECURE_HSTS_SECONDS', "
+    "'SECURE_SSL_REDIRECT', 'CELERY_TASK_ALWAYS_EAGER', 'CELERY_BROKER_URL', "
+    "'EMAIL_BACKEND']} | {'ENGINE': settings.DATABASES['default']['ENGINE']}))"
+)
+
+
+def _settings_with(env: dict) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {
+        "DEBUG", "SECURE", "DATABASE_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER",
+        "SECRET_KEY", "SECURE_SSL_REDIRECT", "EMAIL_HOST", "SECURE_HSTS_SECONDS",
+    }}
+    clean.update(env, DJANGO_SETTINGS_MODULE="portal.settings")
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def test_production_defaults_are_safe():
+    result = _settings_with(
+        {
+            "SECRET_KEY": "a-real-secret",
+            "DATABASE_URL": "postgres://steward@db:5432/steward",
+            "CELERY_BROKER_URL": "redis://redis:6379/0",
+        }
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["DEBUG"] is False
+    assert values["SESSION_COOKIE_SECURE"] and values["CSRF_COOKIE_SECURE"]
+    assert values["SECURE_HSTS_SECONDS"] >= 31536000
+    assert values["SECURE_SSL_REDIRECT"] is True
+    assert values["CELERY_TASK_ALWAYS_EAGER"] is False
+    assert values["ENGINE"] == "django.db.backends.postgresql"
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = _settings_with({})
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_embedded_default_is_sqlite_with_tasks_in_process():
+    values = json.loads(_settings_with({"DEBUG": "true"}).stdout)
+    assert values["ENGINE"] == "django.db.backends.sqlite3"
+    assert values["CELERY_TASK_ALWAYS_EAGER"] is True
+    assert values["EMAIL_BACKEND"].endswith("console.EmailBackend")
+
+
+def test_pages_send_a_strict_content_security_policy(client, product_owner):
+    client.force_login(product_owner)
+    response = client.get(reverse("registry:use-case-list"))
+    policy = response["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'"
+    assert "unsafe-inline" not in policy and "http" not in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_front_end_assets_are_served_from_this_origin(client, product_owner):
+    client.force_login(product_owner)
+    html = client.get(reverse("dashboard")).content.decode()
+    for asset in [
+        "vendor/bootstrap/css/bootstrap.min.css",
+        "vendor/bootstrap/js/bootstrap.bundle.min.js",
+        "vendor/htmx/htmx.min.js",
+        "css/steward.css",
+        "js/steward.js",
+    ]:
+        assert f"/static/{asset}" in html
+        assert finders.find(asset), f"{asset} is not installed (run make setup)"
+    assert "//cdn" not in html and "https://" not in html
+
+
+def test_api_docs_load_only_local_assets(client, product_owner):
+    client.force_login(product_owner)
+    html = client.get(reverse("api-docs")).content.decode()
+    assert "swagger-ui" in html
+    assert "https://" not in html.replace("https://swagger.io", "")
+
+
+@pytest.mark.django_db
+def test_healthz_answers_without_signing_in(client):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_demo_data_is_a_believable_firm(capsys):
+    from portal.models import Role
+    from registry.models import BusinessUnit, Classification, DataSource, Lifecycle, UseCase
+
+    call_command("seed_demo")
+    call_command("seed_demo")  # safe to run twice
+    out = capsys.readouterr().out
+    assert "steward-demo" in out and "auditor" in out
+    assert BusinessUnit.objects.count() == 3
+    assert 24 <= UseCase.objects.count() <= 30
+    assert set(UseCase.objects.values_list("lifecycle", flat=True)) == set(Lifecycle.values)
+    assert set(DataSource.objects.values_list("classification", flat=True)) == set(
+        Classification.values
+    )
+    from django.contrib.auth.models import Group
+
+    for role in Role.values:
+        assert Group.objects.get(name=role).user_set.exists(), role
+    assert UseCase.objects.filter(needs_reassessment=True).exists()

@@ -1,6 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import transaction
 
 from registry.models import (
     BusinessUnit,
@@ -12,8 +13,15 @@ from registry.models import (
     Lifecycle,
     UseCase,
 )
+from registry.services import next_reference
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+def _reference(prefix: str) -> str:
+    # The same counter the services use, so factories and services never collide.
+    with transaction.atomic():
+        return next_reference(prefix)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -52,7 +60,7 @@ class DataSourceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = DataSource
 
-    reference = factory.Sequence(lambda n: f"DS-{n + 1:04d}")
+    reference = factory.LazyFunction(lambda: _reference("DS"))
     name = factory.Sequence(lambda n: f"Data source {n}")
     business_unit = factory.SubFactory(BusinessUnitFactory)
     owner = factory.LazyAttribute(lambda o: UserFactory(units=[o.business_unit]))
@@ -67,7 +75,7 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
         model = UseCase
         skip_postgeneration_save = True
 
-    reference = factory.Sequence(lambda n: f"UC-{n + 1:04d}")
+    reference = factory.LazyFunction(lambda: _reference("UC"))
     title = factory.Sequence(lambda n: f"Use case {n}")
     purpose = "Helps staff triage incoming work."
     business_unit = factory.SubFactory(BusinessUnitFactory)

@@ -1,0 +1,160 @@
+"""Fixtures for tests that run real processes next to the test process (a Celery worker).
+
+The personas live in the root conftest.py; this file holds what needs outside services.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+WORKER_START_SECONDS = 60
+WORKER_STOP_SECONDS = 20
+
+
+@pytest.fixture(scope="session")
+def unavailable() -> Callable[[str], NoReturn]:
+    """Skip when a service a test needs is missing, except under CI, where it must fail.
+
+    `make test` starts PostgreSQL and Redis and installs Chromium, so a missing one in CI is a
+    broken runner, and a skip there would pass green without testing anything.
+    """
+
+    def _unavailable(reason: str) -> NoReturn:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)")
+        pytest.skip(reason)
+
+    return _unavailable
+
+
+def _redis_problem(url: str) -> str | None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return str(exc)
+    finally:
+        client.close()
+    return None
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same DATABASE_URL (user, host, options) pointing at another database."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + quote(name)))
+
+
+@dataclass(frozen=True)
+class CeleryWorker:
+    """A `celery -A portal worker` subprocess serving the test database."""
+
+    nodename: str
+    queue: str
+    result_backend_url: str
+    log: Path
+
+    def result(self, task_id: str) -> Any:
+        """The task's AsyncResult, read from the backend the worker writes to.
+
+        The test process itself runs with no result backend (settings), so the AsyncResult
+        that apply_async returns there cannot be waited on.
+        """
+        from celery.app.backends import by_url
+        from celery.result import AsyncResult
+
+        from portal.celery import app
+
+        backend_cls, url = by_url(self.result_backend_url, app.loader)
+        return AsyncResult(task_id, app=app, backend=backend_cls(app=app, url=url))
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup, unavailable, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryWorker]:
+    """Start one real Celery worker on Redis for the session, pointed at the test database.
+
+    Tests using it need `transactional_db`: the worker is another process and only sees
+    committed rows.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    from portal.celery import app
+
+    if connection.vendor != "postgresql":
+        unavailable(
+            "the Celery worker needs a database another process can open; "
+            "set DATABASE_URL to PostgreSQL"
+        )
+    broker = settings.CELERY_BROKER_URL
+    if not broker.startswith(("redis://", "rediss://")):
+        unavailable(f"the Celery worker needs CELERY_BROKER_URL on Redis, not {broker!r}")
+    problem = _redis_problem(broker)
+    if problem:
+        unavailable(f"Redis at {broker} is unreachable: {problem}")
+
+    # django_db_setup has renamed the database to the test one (test_<name>) by now.
+    test_database = connection.settings_dict["NAME"]
+    result_backend = settings.CELERY_RESULT_BACKEND or broker
+    queue = app.conf.task_default_queue
+    # A name of its own, so the readiness ping is answered by this worker and no other.
+    nodename = f"steward-test-{uuid.uuid4().hex[:8]}@localhost"
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "portal.settings"),
+        "DATABASE_URL": _with_database(os.environ["DATABASE_URL"], test_database),
+        # Close the connection after each task, so nothing holds the test database open when
+        # pytest-django flushes it between tests and drops it at the end.
+        "CONN_MAX_AGE": "0",
+        "CELERY_BROKER_URL": broker,
+        "CELERY_RESULT_BACKEND": result_backend,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [
+        *(sys.executable, "-m", "celery", "-A", "portal", "worker"),
+        *("--pool=solo", "--concurrency=1", "-Q", queue, "-n", nodename),
+        *("--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=INFO"),
+    ]
+    worker = CeleryWorker(nodename, queue, result_backend, log)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + WORKER_START_SECONDS
+        while not app.control.ping(destination=[nodename], timeout=0.5):
+            if process.poll() is not None:
+                pytest.fail(
+                    f"The Celery worker exited with {process.returncode}:\n{worker.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"The Celery worker did not answer a ping within {WORKER_START_SECONDS}s:\n"
+                    f"{worker.log_tail()}"
+                )
+        yield worker
+    finally:
+        process.terminate()  # SIGTERM: a warm shutdown, finishing the task in hand
+        try:
+            process.wait(timeout=WORKER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -97,6 +97,11 @@ rules.add_perm(
     ~is_auditor & ~is_retired & (is_admin | ((is_risk_officer | is_dpo) & in_unit))
     | can_change_use_case,
 )
+# Until the risk screening (assessments) sets it, a risk officer records the tier by hand.
+rules.add_perm(
+    "registry.set_tier_usecase",
+    ~is_auditor & ~is_retired & (is_admin | (is_risk_officer & in_unit)),
+)
 rules.add_perm("registry.import_usecases", ~is_auditor & (is_admin | (writer & has_a_unit)))
 rules.add_perm("registry.export_usecases", is_authenticated)
 

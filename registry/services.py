@@ -12,6 +12,7 @@ from registry.models import (
     LIFECYCLE_TRANSITIONS,
     BusinessUnit,
     DataSource,
+    RiskTier,
     Transition,
     UseCase,
 )
@@ -225,6 +226,32 @@ def use_case_set_kill_switch(*, actor, use_case: UseCase, engaged: bool, reason:
     use_case.kill_switch_engaged = engaged
     verb = "Kill switch engaged (AI off)" if engaged else "Kill switch released (AI on)"
     _save(use_case, actor=actor, reason=f"{verb}: {reason}")
+    return use_case
+
+
+@transaction.atomic
+def use_case_record_risk_tier(
+    *, actor, use_case: UseCase, tier: str, justification: str
+) -> UseCase:
+    """Record the EU AI Act tier decided outside the portal, with its justification."""
+    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
+    require(actor, "registry.set_tier_usecase", use_case)
+    if tier not in RiskTier.values:
+        raise ValidationError({"tier": f"Choose one of: {', '.join(RiskTier.values)}."})
+    justification = justification.strip()
+    if not justification:
+        raise ValidationError(
+            {"reason": "Say what the tier rests on (e.g. the Annex III point or article)."}
+        )
+    if use_case.risk_tier == tier:
+        return use_case
+    before = use_case.get_risk_tier_display()
+    use_case.risk_tier = tier
+    _save(
+        use_case,
+        actor=actor,
+        reason=f"Risk tier {before} → {use_case.get_risk_tier_display()}: {justification}",
+    )
     return use_case
 
 

@@ -18,6 +18,7 @@ urlpatterns = [
         views.use_case_transition,
         name="use-case-transition",
     ),
+    path("use-cases/<int:pk>/risk-tier/", views.use_case_risk_tier, name="use-case-risk-tier"),
     path("use-cases/<int:pk>/flag/", views.use_case_flag, name="use-case-flag"),
     path("use-cases/<int:pk>/clear-flag/", views.use_case_clear_flag, name="use-case-clear-flag"),
     path(

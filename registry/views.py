@@ -25,6 +25,7 @@ from registry.models import (
     Classification,
     DataSource,
     RegisterImport,
+    RiskTier,
     UseCase,
 )
 from registry.selectors import (
@@ -121,6 +122,8 @@ def use_case_detail(request, pk: int):
         "can_change": request.user.has_perm("registry.change_usecase", use_case),
         "can_flag": request.user.has_perm("registry.flag_usecase", use_case),
         "can_kill": request.user.has_perm("registry.kill_switch_usecase", use_case),
+        "can_set_tier": request.user.has_perm("registry.set_tier_usecase", use_case),
+        "tiers": RiskTier.choices,
         "recent_history": use_case.history.select_related("history_user")[:5],
         "reason_form": ReasonForm(),
     }
@@ -234,6 +237,21 @@ def use_case_kill_switch(request, pk: int):
         return f"{use_case.reference}: AI {state}."
 
     return _reason_action(request, pk, "registry.kill_switch_usecase", run)
+
+
+@login_required
+@require_POST
+def use_case_risk_tier(request, pk: int):
+    def run(use_case, reason):
+        services.use_case_record_risk_tier(
+            actor=request.user,
+            use_case=use_case,
+            tier=request.POST.get("tier", ""),
+            justification=reason,
+        )
+        return f"{use_case.reference}: risk tier recorded."
+
+    return _reason_action(request, pk, "registry.set_tier_usecase", run)
 
 
 # Data sources --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ MATRIX = {
     "registry.change_usecase": {"admin", "risk_officer", "product_owner"},
     "registry.suspend_usecase": {"admin", "risk_officer", "product_owner", "dpo"},
     "registry.flag_usecase": {"admin", "risk_officer", "dpo"},
+    "registry.set_tier_usecase": {"admin", "risk_officer"},
     "registry.kill_switch_usecase": {"admin", "risk_officer", "product_owner", "dpo"},
     "registry.view_datasource": {"admin", "risk_officer", "product_owner", "leadership", "dpo",
                                  "auditor"},

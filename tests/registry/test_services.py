@@ -82,7 +82,9 @@ def test_update_records_who_and_why(product_owner, risk_officer, retail):
 def test_update_without_change_writes_no_history(product_owner, retail):
     use_case = services.use_case_register(actor=product_owner, data=_data(retail, product_owner))
     before = use_case.history.count()
-    services.use_case_update(actor=product_owner, use_case=use_case, data={"title": "Ticket triage"})
+    services.use_case_update(
+        actor=product_owner, use_case=use_case, data={"title": "Ticket triage"}
+    )
     assert use_case.history.count() == before
 
 
@@ -184,3 +186,33 @@ def test_data_source_special_category_is_personal_data(dpo, retail):
             },
         )
     assert "personal_data" in exc.value.message_dict
+
+
+def test_risk_officer_records_a_tier_with_its_justification(risk_officer, retail):
+    use_case = UseCaseFactory(business_unit=retail)
+    with pytest.raises(ValidationError):
+        services.use_case_record_risk_tier(
+            actor=risk_officer, use_case=use_case, tier="high", justification=" "
+        )
+    with pytest.raises(ValidationError):
+        services.use_case_record_risk_tier(
+            actor=risk_officer, use_case=use_case, tier="severe", justification="x"
+        )
+    services.use_case_record_risk_tier(
+        actor=risk_officer,
+        use_case=use_case,
+        tier="high",
+        justification="Annex III point 5(b): creditworthiness",
+    )
+    use_case.refresh_from_db()
+    assert use_case.risk_tier == "high"
+    reason = use_case.history.first().history_change_reason
+    assert "Not screened → High risk" in reason and "Annex III point 5(b)" in reason
+
+
+def test_product_owner_cannot_record_a_tier(product_owner, retail):
+    use_case = UseCaseFactory(business_unit=retail, owner=product_owner)
+    with pytest.raises(PermissionDenied):
+        services.use_case_record_risk_tier(
+            actor=product_owner, use_case=use_case, tier="minimal", justification="mine"
+        )

@@ -441,6 +441,23 @@ USE_CASES = [
     ),
 ]
 
+# Tiers recorded by the risk officer, with what they rest on (EU AI Act, Regulation 2024/1689).
+TIERS = {
+    "CV screening assistant": ("high", "Annex III point 4(a): recruitment and selection"),
+    "Credit decisioning model": ("high", "Annex III point 5(b): creditworthiness of persons"),
+    "Sickness absence prediction": ("high", "Annex III point 4(b): decisions affecting work"),
+    "Customer support chatbot": ("limited", "Article 50(1): people interact with an AI system"),
+    "Marketing copy generation": ("limited", "Article 50(2): AI-generated text published"),
+    "Internal policy Q&A": ("limited", "Article 50(1): staff interact with an AI system"),
+    "Card fraud scoring": ("minimal", "Annex III 5(b) excludes detecting financial fraud"),
+    "Branch demand forecasting": ("minimal", "No Annex III area; no effect on persons"),
+    "Spend categorisation": ("minimal", "No Annex III area; informational only"),
+    "Contract clause extraction": ("minimal", "Article 6(3)(a): narrow procedural task"),
+    "Support ticket triage": ("minimal", "Article 6(3)(a): narrow procedural task"),
+    "Invoice data extraction": ("minimal", "No Annex III area"),
+    "Email drafting assistant": ("minimal", "A person reviews every reply before it is sent"),
+}
+
 LIFECYCLE_PATH = {
     "proposed": [],
     "pilot": ["start_pilot"],
@@ -544,6 +561,11 @@ class Command(BaseCommand):
                     "next_review_date": today + timedelta(days=30 + 17 * i),
                 },
             )
+            if title in TIERS:
+                tier, why = TIERS[title]
+                services.use_case_record_risk_tier(
+                    actor=people["risk"], use_case=use_case, tier=tier, justification=why
+                )
             for action in LIFECYCLE_PATH[lifecycle]:
                 services.use_case_transition(
                     actor=admin,

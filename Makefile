@@ -57,6 +57,7 @@ browser:
 
 ## The whole test suite against PostgreSQL, Redis, a Celery worker and Chromium.
 test: setup services browser
+	$(BIN)/ruff check .
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks on PostgreSQL: prints median and p95 time and queries per request.

@@ -3,7 +3,10 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from registry import api as registry_api
+
 router = DefaultRouter()
+registry_api.register(router)
 
 urlpatterns = [
     path("", include("portal.history_api")),

@@ -22,8 +22,11 @@ class StyledFormMixin:
         super().__init__(*args, **kwargs)
         for name, field in self.fields.items():
             widget = field.widget
-            if isinstance(widget, (forms.CheckboxSelectMultiple, forms.RadioSelect)) or isinstance(
-                widget, forms.CheckboxInput
+            if isinstance(widget, forms.RadioSelect) and hasattr(field, "choices"):
+                # A radio group needs no "---------" choice: nothing ticked means no answer.
+                field.choices = [(k, v) for k, v in field.choices if k != ""]
+            if isinstance(
+                widget, forms.CheckboxSelectMultiple | forms.RadioSelect | forms.CheckboxInput
             ):
                 widget.attrs.setdefault("class", "form-check-input")
             elif isinstance(widget, forms.Select):

@@ -16,6 +16,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import transaction
 from django.utils import timezone
 
+from portal.csvexport import unsafe_cell
 from registry import services
 from registry.models import (
     BusinessUnit,
@@ -255,7 +256,7 @@ def read_csv(content: str) -> tuple[list[dict], list[str]]:
             row.pop(None)
             row["__extra__"] = "1"
         if any((v or "").strip() for k, v in row.items() if k != "__extra__"):
-            rows.append({k: (v or "") for k, v in row.items()})
+            rows.append({k: unsafe_cell(v or "") for k, v in row.items()})
     if not rows:
         return [], ["The file has a header but no rows."]
     return rows, []

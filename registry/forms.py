@@ -1,6 +1,5 @@
 from django import forms
 from django.db.models import Q
-from django.utils import timezone
 
 from portal.forms import StyledFormMixin
 from registry.models import (
@@ -69,16 +68,6 @@ class UseCaseForm(StyledFormMixin, forms.ModelForm):
             self.initial["owner"] = user.pk
         if len(self.fields["business_unit"].queryset) == 1 and not self.instance.pk:
             self.initial.setdefault("business_unit", self.fields["business_unit"].queryset[0].pk)
-
-    def clean_title(self):
-        return " ".join(self.cleaned_data["title"].split())
-
-    def clean_next_review_date(self):
-        value = self.cleaned_data.get("next_review_date")
-        changed = "next_review_date" in self.changed_data
-        if value and changed and value < timezone.localdate():
-            raise forms.ValidationError("The next review date cannot be in the past.")
-        return value
 
     def clean(self):
         data = super().clean()

@@ -253,6 +253,12 @@ class UseCase(models.Model):
 
     def clean(self) -> None:
         errors = {}
+        self.title = " ".join((self.title or "").split())
+        if not self.title:
+            errors["title"] = "Give the use case a title."
+        self.people_affected = list(dict.fromkeys(self.people_affected or []))
+        if not self.people_affected:
+            errors["people_affected"] = "Choose at least one group of people affected."
         if (
             self.owner_id
             and self.business_unit_id

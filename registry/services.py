@@ -99,6 +99,11 @@ def _assign(obj, data: dict, allowed: Iterable[str]) -> list[str]:
     return changed
 
 
+def _check_review_date(use_case: UseCase, changed: bool) -> None:
+    if changed and use_case.next_review_date and use_case.next_review_date < timezone.localdate():
+        raise ValidationError({"next_review_date": "The next review date cannot be in the past."})
+
+
 def _check_data_sources(use_case: UseCase, data_sources) -> None:
     """A use case may only use data sources of its own unit or ones shared with it."""
     foreign = [ds for ds in data_sources if ds.business_unit_id != use_case.business_unit_id]
@@ -121,6 +126,7 @@ def use_case_register(*, actor, data: dict, lifecycle: str | None = None) -> Use
         _check_unit(actor, use_case.business_unit)
     use_case.reference = "UC-0000"  # placeholder so full_clean passes; numbered below
     use_case.full_clean()
+    _check_review_date(use_case, changed=True)
     data_sources = list(data.get("data_sources") or [])
     _check_data_sources(use_case, data_sources)
     use_case.reference = next_reference("UC")
@@ -137,12 +143,13 @@ def use_case_update(*, actor, use_case: UseCase, data: dict, reason: str = "") -
     if use_case.business_unit_id != old_unit:
         _check_unit(actor, use_case.business_unit)
     use_case.full_clean()
-    new_sources = None
-    if "data_sources" in data:
-        new_sources = list(data["data_sources"])
-        _check_data_sources(use_case, new_sources)
-        if {d.pk for d in new_sources} != set(use_case.data_sources.values_list("pk", flat=True)):
-            changed.append("data_sources")
+    _check_review_date(use_case, changed="next_review_date" in changed)
+    current = list(use_case.data_sources.all())
+    new_sources = list(data["data_sources"]) if "data_sources" in data else current
+    # Checked on every edit: a move to another unit must not keep the old unit's data.
+    _check_data_sources(use_case, new_sources)
+    if {d.pk for d in new_sources} != {d.pk for d in current}:
+        changed.append("data_sources")
     if not changed:
         return use_case
     reason = reason or "Edited " + ", ".join(f.replace("_", " ") for f in changed)

@@ -1,15 +1,14 @@
-import csv
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal.csvexport import stream_csv
 from portal.forms import apply_validation_error
 from registry import csvio, services
 from registry.csvio import REGISTER_COLUMNS, register_rows
@@ -87,11 +86,6 @@ def use_case_list(request):
     return render(request, template, context)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @login_required
 def use_case_export(request):
     if not request.user.has_perm("registry.export_usecases"):
@@ -99,16 +93,9 @@ def use_case_export(request):
     form = RegisterFilterForm(request.GET or None, user=request.user)
     qs = use_cases_visible_to(request.user).prefetch_related("data_sources")
     qs = form.apply(qs) if form.is_bound else qs.order_by("reference")
-    writer = csv.writer(_Echo())
-
-    def stream():
-        yield writer.writerow(REGISTER_COLUMNS)
-        for row in register_rows(qs.iterator(chunk_size=500)):
-            yield writer.writerow(row)
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="use-case-register.csv"'
-    return response
+    return stream_csv(
+        "use-case-register.csv", REGISTER_COLUMNS, register_rows(qs.iterator(chunk_size=500))
+    )
 
 
 @login_required

@@ -1,17 +1,16 @@
 """The history browser: a record's versions, comparisons, CSV exports and the audit log."""
 
-import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from portal.csvexport import stream_csv
 from portal.history.changes import Version, build_versions, compare
 from portal.history.forms import AuditFilterForm, CompareForm
 from portal.history.registry import access_history_record
@@ -138,26 +137,5 @@ def _record_csv_rows(version: Version) -> list[list]:
     return [[*head, c.label, c.old, c.new] for c in version.changes]
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv_response(columns: list[str], rows: Iterable[list], filename: str):
-    writer = csv.writer(_Echo())
-
-    def stream() -> Iterator[str]:
-        yield writer.writerow(columns)
-        for row in rows:
-            yield writer.writerow([_safe_cell(value) for value in row])
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _safe_cell(value):
-    """Stop spreadsheet programs running a cell that someone typed as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return stream_csv(filename, columns, rows)

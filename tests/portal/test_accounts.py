@@ -49,7 +49,10 @@ def test_password_reset_by_email(client, product_owner):
     assert form_page.status_code == 200
     response = client.post(
         form_page.redirect_chain[-1][0],
-        {"new_password1": "reset-passphrase-xyz-2026", "new_password2": "reset-passphrase-xyz-2026"},
+        {
+            "new_password1": "reset-passphrase-xyz-2026",
+            "new_password2": "reset-passphrase-xyz-2026",
+        },
     )
     assert response.status_code == 302
     product_owner.refresh_from_db()

@@ -22,10 +22,22 @@ PROBE = (
 
 
 def _settings_with(env: dict) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {
-        "DEBUG", "SECURE", "DATABASE_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER",
-        "SECRET_KEY", "SECURE_SSL_REDIRECT", "EMAIL_HOST", "SECURE_HSTS_SECONDS",
-    }}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DEBUG",
+            "SECURE",
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CELERY_TASK_ALWAYS_EAGER",
+            "SECRET_KEY",
+            "SECURE_SSL_REDIRECT",
+            "EMAIL_HOST",
+            "SECURE_HSTS_SECONDS",
+        }
+    }
     clean.update(env, DJANGO_SETTINGS_MODULE="portal.settings")
     return subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True

@@ -166,3 +166,17 @@ def test_an_export_imports_back_into_an_empty_register(client, product_owner, re
     again = UseCase.objects.get()
     assert again.title == "Round trip"
     assert list(again.data_sources.all()) == [source]
+
+
+def test_export_defuses_formulas_and_imports_them_back(client, product_owner, retail):
+    UseCaseFactory(
+        business_unit=retail, owner=product_owner, title='=HYPERLINK("http://x")', purpose="-1"
+    )
+    client.force_login(product_owner)
+    exported = b"".join(client.get(reverse("registry:use-case-export")).streaming_content)
+    row = next(csv.DictReader(io.StringIO(exported.decode())))
+    assert row["title"].startswith("'=") and row["purpose"] == "'-1"
+    UseCase.objects.all().delete()
+    client.post(_upload(client, exported).url)
+    again = UseCase.objects.get()
+    assert again.title.startswith("=HYPERLINK") and again.purpose == "-1"

@@ -13,15 +13,27 @@ PERSONAS = ["admin", "risk_officer", "product_owner", "leadership", "dpo", "audi
 # Who may do what to a Retail record owned by someone else in Retail. "outsider" is a product
 # owner in Corporate. The README's matrix is this table.
 MATRIX = {
-    "registry.view_usecase": {"admin", "risk_officer", "product_owner", "leadership", "dpo",
-                              "auditor"},
+    "registry.view_usecase": {
+        "admin",
+        "risk_officer",
+        "product_owner",
+        "leadership",
+        "dpo",
+        "auditor",
+    },
     "registry.change_usecase": {"admin", "risk_officer", "product_owner"},
     "registry.suspend_usecase": {"admin", "risk_officer", "product_owner", "dpo"},
     "registry.flag_usecase": {"admin", "risk_officer", "dpo"},
     "registry.set_tier_usecase": {"admin", "risk_officer"},
     "registry.kill_switch_usecase": {"admin", "risk_officer", "product_owner", "dpo"},
-    "registry.view_datasource": {"admin", "risk_officer", "product_owner", "leadership", "dpo",
-                                 "auditor"},
+    "registry.view_datasource": {
+        "admin",
+        "risk_officer",
+        "product_owner",
+        "leadership",
+        "dpo",
+        "auditor",
+    },
     "registry.change_datasource": {"admin", "risk_officer", "product_owner", "dpo"},
 }
 # Rules without a record: may the persona do this at all (in their own unit)?
@@ -194,7 +206,9 @@ def test_export_holds_only_what_the_persona_may_see(client, personas, persona, r
 def test_create_page_by_the_matrix(client, personas, persona):
     client.force_login(personas[persona])
     response = client.get(reverse("registry:use-case-create"))
-    assert response.status_code == (200 if persona in GLOBAL_MATRIX["registry.add_usecase"] else 403)
+    assert response.status_code == (
+        200 if persona in GLOBAL_MATRIX["registry.add_usecase"] else 403
+    )
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -227,3 +241,22 @@ def test_auditor_sees_every_unit_in_the_register(client, auditor, retail, corpor
     client.force_login(auditor)
     response = client.get(reverse("registry:use-case-list"))
     assert response.context["page"].paginator.count == UseCase.objects.count() == 5
+
+
+def test_a_granted_record_is_listed_and_opens_for_the_outsider(client, outsider, retail_use_case):
+    client.force_login(outsider)
+    assert client.get(retail_use_case.get_absolute_url()).status_code == 404
+    assign_perm("registry.view_usecase", outsider, retail_use_case)
+    listed = client.get(reverse("registry:use-case-list")).context["use_cases"]
+    assert retail_use_case in listed
+    assert client.get(retail_use_case.get_absolute_url()).status_code == 200
+
+
+def test_a_grant_to_a_group_reaches_its_members(client, outsider, retail_use_case):
+    from django.contrib.auth.models import Group
+
+    legal = Group.objects.create(name="legal")
+    outsider.groups.add(legal)
+    assign_perm("registry.view_usecase", legal, retail_use_case)
+    client.force_login(outsider)
+    assert client.get(retail_use_case.get_absolute_url()).status_code == 200

@@ -1,0 +1,83 @@
+"""What every API viewset shares: the permission class over the named rules, and errors.
+
+The API asks the same named rules (``registry.change_usecase``) the pages ask, and calls the
+same services. A service's django ``ValidationError`` becomes a 400 with field errors, its
+``PermissionDenied`` a 403; a record the person may not see answers 404, as on the pages.
+"""
+
+from collections.abc import Callable
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+from rest_framework.settings import api_settings
+
+# A rule name, None (any signed-in person: the queryset already holds only what they may
+# see), or a function of the view that names the rule (e.g. one per lifecycle transition).
+ActionRule = str | None | Callable[..., str]
+
+
+class RulePermission(BasePermission):
+    """Allow a viewset action when the person passes the named rule mapped to it.
+
+    A viewset declares ``action_rules`` (action name -> rule) and ``view_rule`` (the rule
+    for reading one record). Actions on the collection (list, create) are checked without a
+    record; actions on a record are checked against it once it is fetched. A record the
+    person may not read answers 404 so nothing leaks that it exists; one they may read but
+    not change answers 403. An action missing from ``action_rules`` is refused.
+    """
+
+    message = "You may not do this."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if view.action is None:
+            # The HTTP method has no action (e.g. DELETE): let the view answer 405.
+            return True
+        if view.action == "metadata" or getattr(view, "detail", False):
+            return True
+        rule = self._rule(view)
+        return rule is None or request.user.has_perm(rule)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        view_rule = getattr(view, "view_rule", None)
+        if view_rule and not request.user.has_perm(view_rule, obj):
+            raise exceptions.NotFound
+        if view.action == "metadata":
+            return True
+        rule = self._rule(view)
+        return rule is None or request.user.has_perm(rule, obj)
+
+    @staticmethod
+    def _rule(view) -> str | None:
+        rules: dict[str, ActionRule] = getattr(view, "action_rules", {})
+        if view.action not in rules:
+            raise exceptions.PermissionDenied(f"No rule is set for {view.action!r}.")
+        rule = rules[view.action]
+        return rule(view) if callable(rule) else rule
+
+
+def as_api_error(exc: Exception) -> Exception:
+    """The DRF error for a service's django exception (others are returned unchanged)."""
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            detail = {
+                (api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field): msgs
+                for field, msgs in exc.message_dict.items()
+            }
+        else:
+            detail = {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
+        return exceptions.ValidationError(detail)
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(str(exc) or None)
+    return exc
+
+
+class ServiceErrorsMixin:
+    """Answer a service's ValidationError with 400 and field errors, PermissionDenied 403."""
+
+    def handle_exception(self, exc):
+        return super().handle_exception(as_api_error(exc))

@@ -1,0 +1,356 @@
+"""Seed data for `manage.py bench`: a firm with many use cases, written in bulk.
+
+The services write one record at a time with its checks and history; that is right for the
+portal and far too slow for 10,000 rows. Here the rows, their data-source links and their
+history (a "+" row and some edits each, with the m2m snapshot simple_history keeps) are
+bulk-created directly, shaped like what the services would have written.
+"""
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
+from django.utils import timezone
+
+from portal.models import Role, Sequence
+from registry.models import (
+    BusinessUnit,
+    Classification,
+    DataSource,
+    DecisionImpact,
+    Destination,
+    HumanOversight,
+    Lifecycle,
+    PeopleAffected,
+    RiskTier,
+    UseCase,
+)
+
+User = get_user_model()
+
+UNITS = [
+    ("RETAIL", "Retail Banking"),
+    ("OPS", "Operations"),
+    ("LEGAL", "Legal & Compliance"),
+]
+SOURCES_PER_UNIT = 8
+BATCH = 2000
+# Every HEAVY_EVERY-th use case gets HEAVY_EDITS edits; the others 0 to 2.
+HEAVY_EVERY = 100
+HEAVY_EDITS = 5
+
+# username: (role, codes of the units the person belongs to)
+PEOPLE = {
+    "bench.admin": (Role.ADMIN, ["RETAIL", "OPS", "LEGAL"]),
+    "bench.risk": (Role.RISK_OFFICER, ["RETAIL", "OPS", "LEGAL"]),
+    "bench.owner": (Role.PRODUCT_OWNER, ["RETAIL"]),
+    "bench.owner.ops": (Role.PRODUCT_OWNER, ["OPS"]),
+    "bench.owner.legal": (Role.PRODUCT_OWNER, ["LEGAL"]),
+    "bench.leader": (Role.LEADERSHIP, ["RETAIL", "OPS", "LEGAL"]),
+    "bench.dpo": (Role.DPO, ["RETAIL", "OPS", "LEGAL"]),
+    "bench.auditor": (Role.AUDITOR, []),
+}
+UNIT_OWNER = {"RETAIL": "bench.owner", "OPS": "bench.owner.ops", "LEGAL": "bench.owner.legal"}
+PRODUCT_OWNER = "bench.owner"
+AUDITOR = "bench.auditor"
+
+WORDS = [
+    "fraud",
+    "scoring",
+    "triage",
+    "chatbot",
+    "forecasting",
+    "extraction",
+    "summarisation",
+    "screening",
+    "assistant",
+    "routing",
+    "pricing",
+    "detection",
+    "drafting",
+    "translation",
+    "search",
+    "ranking",
+    "classification",
+    "matching",
+    "monitoring",
+    "review",
+]
+SUBJECTS = [
+    "card payments",
+    "support tickets",
+    "supplier contracts",
+    "loan applications",
+    "branch sales",
+    "complaints",
+    "CVs",
+    "invoices",
+    "sanctions lists",
+    "policy library",
+    "chat transcripts",
+    "emails",
+]
+
+
+@dataclass
+class Seeded:
+    """What the benchmark needs to know about the seeded data."""
+
+    use_cases: int
+    product_owner: object
+    auditor: object
+    unit_pk: int
+
+
+def reference(i: int) -> str:
+    """The reference of the i-th (0-based) seeded use case."""
+    return f"UC-{i + 1:05d}"
+
+
+def unit_index(i: int) -> int:
+    return i % len(UNITS)
+
+
+def edits_for(i: int) -> int:
+    # Keyed on the row's place within its unit so that each unit gets every mix.
+    return HEAVY_EDITS if i % HEAVY_EVERY == 0 else (i // len(UNITS)) % 3
+
+
+def sources_for(i: int) -> int:
+    return (i // len(UNITS)) % 4
+
+
+def is_seeded(n: int) -> bool:
+    return (
+        User.objects.filter(username__in=PEOPLE).count() == len(PEOPLE)
+        and UseCase.objects.count() == n
+        and UseCase.history.model.objects.count() >= n
+    )
+
+
+def load(n: int) -> Seeded:
+    unit = BusinessUnit.objects.get(code=UNITS[0][0])
+    return Seeded(
+        use_cases=n,
+        product_owner=User.objects.get(username=PRODUCT_OWNER),
+        auditor=User.objects.get(username=AUDITOR),
+        unit_pk=unit.pk,
+    )
+
+
+def wipe() -> None:
+    """Empty every registry table (and what refers to it) and reset the counters."""
+    tables = sorted({m._meta.db_table for m in apps.get_app_config("registry").get_models(True)})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE " + ", ".join(connection.ops.quote_name(t) for t in tables) + " CASCADE"
+        )
+    Sequence.objects.filter(name__in=["UC", "DS"]).delete()
+
+
+@transaction.atomic
+def seed(n: int) -> Seeded:
+    rng = random.Random(42)
+    now = timezone.now()
+    units = _units()
+    people = _people(units)
+    sources = _data_sources(units, people, now)
+    use_cases = _use_cases(n, units, people, rng, now)
+    _links_and_history(use_cases, sources, rng, now)
+    Sequence.objects.update_or_create(name="UC", defaults={"last_value": n})
+    Sequence.objects.update_or_create(name="DS", defaults={"last_value": sum(map(len, sources))})
+    return load(n)
+
+
+def _units() -> list[BusinessUnit]:
+    units = []
+    for code, name in UNITS:
+        unit, _ = BusinessUnit.objects.get_or_create(code=code, defaults={"name": name})
+        units.append(unit)
+    return units
+
+
+def _people(units: list[BusinessUnit]) -> dict[str, object]:
+    by_code = {u.code: u for u in units}
+    groups = {g.name: g for g in Group.objects.filter(name__in=Role.values)}
+    people = {}
+    for username, (role, codes) in PEOPLE.items():
+        first, _, last = username.partition(".")
+        user, made = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first.title(),
+                "last_name": (last or "user").title(),
+                "email": f"{username}@example.com",
+            },
+        )
+        if made:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        user.groups.add(groups[role])
+        for code in codes:
+            by_code[code].members.add(user)
+        people[username] = user
+    return people
+
+
+def _data_sources(units, people, now: datetime) -> list[list[DataSource]]:
+    """SOURCES_PER_UNIT data sources per unit, returned per unit."""
+    classes = Classification.values
+    dests = Destination.values
+    objs = []
+    for u, unit in enumerate(units):
+        for k in range(SOURCES_PER_UNIT):
+            number = u * SOURCES_PER_UNIT + k + 1
+            objs.append(
+                DataSource(
+                    reference=f"DS-{number:04d}",
+                    name=f"{unit.name} data {k + 1}",
+                    business_unit=unit,
+                    owner=people[UNIT_OWNER[unit.code]],
+                    classification=classes[k % len(classes)],
+                    personal_data=classes[k % len(classes)] == Classification.SPECIAL_CATEGORY
+                    or k % 2 == 0,
+                    allowed_destination=dests[k % len(dests)],
+                    retention_days=365 * (1 + k % 7),
+                )
+            )
+    DataSource.objects.bulk_create(objs)
+    DataSource.history.bulk_history_create(
+        objs,
+        default_user=people["bench.admin"],
+        default_change_reason="Registered",
+        default_date=now - timedelta(days=800),
+    )
+    return [objs[u * SOURCES_PER_UNIT : (u + 1) * SOURCES_PER_UNIT] for u in range(len(units))]
+
+
+def _initial(i: int, units, people, rng: random.Random, now: datetime) -> dict:
+    unit = units[unit_index(i)]
+    impact = rng.choice(DecisionImpact.values)
+    affected = sorted(rng.sample(PeopleAffected.values, rng.randint(1, 2)))
+    oversight = rng.choice(HumanOversight.values)
+    if impact == DecisionImpact.AUTOMATIC and oversight == HumanOversight.NONE:
+        oversight = HumanOversight.SAMPLED  # the model's clean() rule for outward-facing AI
+    subject = rng.choice(SUBJECTS)
+    word = rng.choice(WORDS)
+    return {
+        "reference": reference(i),
+        "title": f"{subject.capitalize()} {word} {i + 1}",
+        "purpose": f"Uses AI for {word} of {subject} so that staff can act faster. "
+        f"Case {i + 1}; reviewed by the unit's product owner.",
+        "business_unit_id": unit.pk,
+        "owner_id": people[UNIT_OWNER[unit.code]].pk,
+        "lifecycle": rng.choices(Lifecycle.values, weights=[3, 3, 6, 1, 1])[0],
+        "people_affected": affected,
+        "decision_impact": impact,
+        "human_oversight": oversight,
+        "risk_tier": rng.choices(RiskTier.values, weights=[4, 0, 2, 3, 3])[0],
+        "next_review_date": date(2025, 1, 1) + timedelta(days=rng.randint(0, 900)),
+        "needs_reassessment": False,
+        "reassessment_reasons": "",
+        "kill_switch_engaged": rng.random() < 0.01,
+        "created_at": _version_date(i, 0, now),
+    }
+
+
+# Each edit changes a field the way a service would, with the reason it would record.
+EDITS = [
+    ("Edited purpose", lambda s: s.update(purpose=s["purpose"] + " Scope widened.")),
+    (
+        "Edited next review date",
+        lambda s: s.update(next_review_date=s["next_review_date"] + timedelta(days=90)),
+    ),
+    (
+        "Flagged for re-assessment: model drift above threshold",
+        lambda s: s.update(
+            needs_reassessment=True, reassessment_reasons="2025-03-01: model drift above threshold"
+        ),
+    ),
+    (
+        "Re-assessment cleared: retrained and re-validated",
+        lambda s: s.update(needs_reassessment=False, reassessment_reasons=""),
+    ),
+    ("Edited title", lambda s: s.update(title=s["title"] + " (v2)")),
+]
+
+
+def _use_cases(n: int, units, people, rng: random.Random, now: datetime) -> list[tuple]:
+    """Bulk-create the use cases; returns (use case, its versions) per row."""
+    rows = []
+    objs = []
+    for i in range(n):
+        state = _initial(i, units, people, rng, now)
+        versions = [("Registered", "+", dict(state))]
+        for k in range(edits_for(i)):
+            reason, change = EDITS[k % len(EDITS)]
+            change(state)
+            versions.append((reason, "~", dict(state)))
+        objs.append(UseCase(**state))
+        rows.append(versions)
+    UseCase.objects.bulk_create(objs, batch_size=BATCH)
+    return list(zip(objs, rows, strict=True))
+
+
+def _version_date(i: int, v: int, now: datetime) -> datetime:
+    """When version v of the i-th use case was written: registered in order, edited later."""
+    return now - timedelta(days=700 - 100 * v) + timedelta(minutes=i)
+
+
+def _links_and_history(use_cases, sources, rng, now: datetime) -> None:
+    through = UseCase.data_sources.through
+    history_model = UseCase.history.model
+    m2m_history = apps.get_model("registry", "HistoricalUseCase_data_sources")
+    links = []
+    history = []
+    snapshots = []
+    for i, (use_case, versions) in enumerate(use_cases):
+        chosen = [
+            through(usecase_id=use_case.pk, datasource_id=ds.pk)
+            for ds in rng.sample(sources[unit_index(i)], sources_for(i))
+        ]
+        links.extend(chosen)
+        for v, (reason, kind, state) in enumerate(versions):
+            history.append(
+                history_model(
+                    id=use_case.pk,
+                    history_date=_version_date(i, v, now),
+                    history_user_id=use_case.owner_id,
+                    history_change_reason=reason,
+                    history_type=kind,
+                    **state,
+                    updated_at=_version_date(i, v, now),
+                )
+            )
+            snapshots.append(chosen)
+    # Both inserts return the new primary keys, which the snapshots refer to.
+    through.objects.bulk_create(links, batch_size=BATCH)
+    history_model.objects.bulk_create(history, batch_size=BATCH)
+    m2m_history.objects.bulk_create(
+        [
+            m2m_history(
+                id=link.pk,
+                history_id=h.pk,
+                usecase_id=link.usecase_id,
+                datasource_id=link.datasource_id,
+            )
+            for h, snapshot in zip(history, snapshots, strict=True)
+            for link in snapshot
+        ],
+        batch_size=BATCH,
+    )
+    # auto_now stamped every row with the present; give them the dates their history says.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {UseCase._meta.db_table} AS u
+               SET created_at = h.first, updated_at = h.last
+              FROM (SELECT id, min(history_date) AS first, max(history_date) AS last
+                      FROM {history_model._meta.db_table} GROUP BY id) AS h
+             WHERE u.id = h.id
+            """
+        )

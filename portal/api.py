@@ -14,6 +14,8 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
 
+from portal.access import can
+
 # A rule name, None (any signed-in person: the queryset already holds only what they may
 # see), or a function of the view that names the rule (e.g. one per lifecycle transition).
 ActionRule = str | None | Callable[..., str]
@@ -40,16 +42,16 @@ class RulePermission(BasePermission):
         if view.action == "metadata" or getattr(view, "detail", False):
             return True
         rule = self._rule(view)
-        return rule is None or request.user.has_perm(rule)
+        return rule is None or can(request.user, rule)
 
     def has_object_permission(self, request, view, obj) -> bool:
         view_rule = getattr(view, "view_rule", None)
-        if view_rule and not request.user.has_perm(view_rule, obj):
+        if view_rule and not can(request.user, view_rule, obj):
             raise exceptions.NotFound
         if view.action == "metadata":
             return True
         rule = self._rule(view)
-        return rule is None or request.user.has_perm(rule, obj)
+        return rule is None or can(request.user, rule, obj)
 
     @staticmethod
     def _rule(view) -> str | None:

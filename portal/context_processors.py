@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.urls import reverse
 
-from portal.access import access_for
+from portal.access import access_for, can
 
 
 def navigation(request) -> dict:
@@ -16,7 +16,7 @@ def navigation(request) -> dict:
         ("Data sources", reverse("registry:data-source-list")),
         ("Business units", reverse("registry:business-unit-list")),
     ]
-    if user.has_perm("portal.view_audit_log"):
+    if can(user, "portal.view_audit_log"):
         nav.append(("Audit log", reverse("audit-log")))
     nav.append(("API", reverse("api-docs")))
     if access.is_admin and user.is_staff:

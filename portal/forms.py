@@ -22,7 +22,8 @@ class StyledFormMixin:
         super().__init__(*args, **kwargs)
         for name, field in self.fields.items():
             widget = field.widget
-            if isinstance(widget, forms.RadioSelect) and hasattr(field, "choices"):
+            plain_radio = type(widget) is forms.RadioSelect  # not CheckboxSelectMultiple
+            if plain_radio and not isinstance(field, forms.ModelChoiceField):
                 # A radio group needs no "---------" choice: nothing ticked means no answer.
                 field.choices = [(k, v) for k, v in field.choices if k != ""]
             if isinstance(

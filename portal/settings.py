@@ -248,3 +248,5 @@ LOGGING = {
 # Permissions are decided by the rules in each app's rules.py, which consult guardian's
 # per-record grants themselves; guardian's own backend would be a second, divergent answer.
 SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
+# Change reasons are what people typed (up to 1,000 characters), not 100-character labels.
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

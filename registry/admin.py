@@ -49,6 +49,9 @@ class DataSourceAdmin(GuardedHistoryAdmin):
     def has_add_permission(self, request):
         return False  # registered in the portal, which numbers and checks them
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # use cases link to it and its history must stay whole
+
 
 @admin.register(RegisterImport)
 class RegisterImportAdmin(admin.ModelAdmin):

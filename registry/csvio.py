@@ -16,6 +16,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import transaction
 from django.utils import timezone
 
+from portal.access import can
 from portal.csvexport import unsafe_cell
 from registry import services
 from registry.models import (
@@ -28,7 +29,7 @@ from registry.models import (
     RegisterImport,
     UseCase,
 )
-from registry.selectors import data_sources_visible_to
+from registry.selectors import data_sources_visible_to, units_user_can_register_in
 
 User = get_user_model()
 
@@ -264,7 +265,7 @@ def read_csv(content: str) -> tuple[list[dict], list[str]]:
 
 def run_import(*, actor, content: str, commit: bool) -> ImportReport:
     """Validate (and, with ``commit``, import) every row; one bad row imports nothing."""
-    if not actor.has_perm("registry.import_usecases"):
+    if not can(actor, "registry.import_usecases"):
         raise PermissionDenied
     rows, file_errors = read_csv(content)
     if file_errors:
@@ -272,7 +273,13 @@ def run_import(*, actor, content: str, commit: bool) -> ImportReport:
     resolver = _Resolver()
     resolver.prepare(rows)
     visible = set(data_sources_visible_to(actor).values_list("pk", flat=True))
-    existing = {(t.lower(), u) for t, u in UseCase.objects.values_list("title", "business_unit_id")}
+    allowed_units = set(units_user_can_register_in(actor).values_list("pk", flat=True))
+    existing = {
+        (t.lower(), u)
+        for t, u in UseCase.objects.filter(business_unit__in=allowed_units).values_list(
+            "title", "business_unit_id"
+        )
+    }
     seen: set[tuple[str, int]] = set()
     results: list[RowResult] = []
     try:
@@ -285,6 +292,10 @@ def run_import(*, actor, content: str, commit: bool) -> ImportReport:
                     continue
                 try:
                     data = resolver.parse(row, visible)
+                    if data["business_unit"].pk not in allowed_units:
+                        raise ValidationError(
+                            {"business_unit": f"You cannot register in {data['business_unit']}."}
+                        )
                     key = (data["title"].lower(), data["business_unit"].pk)
                     if key in existing:
                         raise ValidationError({"title": "Already in the register for this unit."})

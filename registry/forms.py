@@ -60,9 +60,13 @@ class UseCaseForm(StyledFormMixin, forms.ModelForm):
         self.fields["business_unit"].queryset = units.distinct()
         self.fields["owner"].queryset = possible_owners(self.fields["business_unit"].queryset)
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
-        self.fields["data_sources"].queryset = data_sources_visible_to(user).filter(
+        sources = data_sources_visible_to(user).filter(
             business_unit__in=self.fields["business_unit"].queryset
         )
+        if self.instance.pk:
+            # Links the editor cannot see stay selectable, so saving never drops them.
+            sources = sources | DataSource.objects.filter(use_cases=self.instance)
+        self.fields["data_sources"].queryset = sources.distinct().order_by("name")
         self.fields["data_sources"].required = False
         if not self.instance.pk and not self.initial.get("owner"):
             self.initial["owner"] = user.pk
@@ -116,8 +120,8 @@ class DataSourceForm(StyledFormMixin, forms.ModelForm):
 
 
 SORTS = {
-    "reference": "reference",
-    "-reference": "-reference",
+    "reference": "pk",  # references are numbered in order; UC-10000 sorts after UC-9999
+    "-reference": "-pk",
     "title": "title",
     "-title": "-title",
     "unit": "business_unit__name",
@@ -157,9 +161,9 @@ class RegisterFilterForm(StyledFormMixin, forms.Form):
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
 
     def apply(self, qs):
-        if not self.is_valid():
-            return qs
-        data = self.cleaned_data
+        # A bad value in one filter (a stale link) drops that filter only, never the others.
+        self.is_valid()
+        data = {name: self.cleaned_data.get(name) for name in self.fields}
         if data["q"]:
             q = data["q"].strip()
             qs = qs.filter(Q(title__icontains=q) | Q(purpose__icontains=q) | Q(reference__iexact=q))
@@ -173,7 +177,7 @@ class RegisterFilterForm(StyledFormMixin, forms.Form):
             qs = qs.filter(owner=data["owner"])
         if data["needs_reassessment"]:
             qs = qs.filter(needs_reassessment=data["needs_reassessment"] == "yes")
-        order = SORTS.get(data["sort"] or "", "reference")
+        order = SORTS.get(data["sort"] or "", "pk")
         return qs.order_by(order, "pk")
 
 

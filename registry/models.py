@@ -237,7 +237,7 @@ class UseCase(models.Model):
     history = HistoricalRecords(m2m_fields=[data_sources])
 
     class Meta:
-        ordering = ["reference"]
+        ordering = ["pk"]
         indexes = [
             models.Index(fields=["lifecycle"]),
             models.Index(fields=["risk_tier"]),
@@ -253,8 +253,9 @@ class UseCase(models.Model):
 
     def clean(self) -> None:
         errors = {}
-        self.title = " ".join((self.title or "").split())
-        if not self.title:
+        typed = self.title or ""
+        self.title = " ".join(typed.split())
+        if typed and not self.title:  # an empty title is already refused as required
             errors["title"] = "Give the use case a title."
         self.people_affected = list(dict.fromkeys(self.people_affected or []))
         if not self.people_affected:

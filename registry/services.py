@@ -7,6 +7,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Validat
 from django.db import transaction
 from django.utils import timezone
 
+from portal.access import can
 from portal.models import Sequence
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
@@ -42,7 +43,7 @@ DATA_SOURCE_FIELDS = (
 
 
 def require(actor, perm: str, obj=None) -> None:
-    if not actor.has_perm(perm, obj):
+    if not can(actor, perm, obj):
         raise PermissionDenied(f"You may not do this ({perm}).")
 
 
@@ -162,7 +163,7 @@ def available_transitions(use_case: UseCase, user) -> list[tuple[str, Transition
     return [
         (name, t)
         for name, t in LIFECYCLE_TRANSITIONS.items()
-        if use_case.lifecycle in t.source and user.has_perm(t.rule, use_case)
+        if use_case.lifecycle in t.source and can(user, t.rule, use_case)
     ]
 
 
@@ -209,12 +210,20 @@ def use_case_flag_for_reassessment(*, actor, use_case: UseCase, reason: str) -> 
 
 
 @transaction.atomic
-def use_case_clear_reassessment(*, actor, use_case: UseCase, reason: str) -> UseCase:
+def use_case_clear_reassessment(
+    *, actor, use_case: UseCase, reason: str, next_review_date: date | None = None
+) -> UseCase:
     use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
     require(actor, "registry.flag_usecase", use_case)
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": "Say how the re-assessment was dealt with."})
+    if next_review_date is not None:
+        use_case.next_review_date = next_review_date
+        _check_review_date(use_case, changed=True)
+    elif use_case.next_review_date and use_case.next_review_date < timezone.localdate():
+        # Otherwise the hourly job would flag it again at once.
+        raise ValidationError({"next_review_date": "The review date has passed: set the next one."})
     use_case.needs_reassessment = False
     use_case.reassessment_reasons = ""
     _save(use_case, actor=actor, reason=f"Re-assessment cleared: {reason}")
@@ -304,6 +313,12 @@ def data_source_update(*, actor, data_source: DataSource, data: dict) -> DataSou
         return data_source
     if data_source.business_unit_id != old_unit:
         _check_unit(actor, data_source.business_unit)
+        users = data_source.use_cases.exclude(business_unit_id=data_source.business_unit_id)
+        if users.exists():
+            refs = ", ".join(users.order_by("pk").values_list("reference", flat=True)[:10])
+            raise ValidationError(
+                {"business_unit": f"Use cases of its unit still use it ({refs}): unlink first."}
+            )
     data_source.full_clean()
     _save(
         data_source,

@@ -1,3 +1,6 @@
+from datetime import date
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -6,13 +9,16 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal.access import can
 from portal.csvexport import stream_csv
 from portal.forms import apply_validation_error
 from registry import csvio, services
 from registry.csvio import REGISTER_COLUMNS, register_rows
 from registry.forms import (
+    SORTS,
     DataSourceForm,
     ImportUploadForm,
     ReasonForm,
@@ -37,20 +43,24 @@ from registry.selectors import (
 # Access helpers: fetch and check in one call; missing and forbidden both answer 404. ---------
 def access_use_case(user, pk: int, perm: str = "registry.view_usecase") -> UseCase:
     use_case = get_object_or_404(use_cases_visible_to(user), pk=pk)
-    if perm != "registry.view_usecase" and not user.has_perm(perm, use_case):
+    if perm != "registry.view_usecase" and not can(user, perm, use_case):
         raise PermissionDenied
     return use_case
 
 
 def access_data_source(user, pk: int, perm: str = "registry.view_datasource") -> DataSource:
     source = get_object_or_404(data_sources_visible_to(user), pk=pk)
-    if perm != "registry.view_datasource" and not user.has_perm(perm, source):
+    if perm != "registry.view_datasource" and not can(user, perm, source):
         raise PermissionDenied
     return source
 
 
 def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """An in-place update; a history restore (the Back button) needs the whole page."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 # Register ------------------------------------------------------------------------------------
@@ -60,7 +70,7 @@ def use_case_list(request):
     qs = (
         form.apply(use_cases_visible_to(request.user))
         if form.is_bound
-        else (use_cases_visible_to(request.user).order_by("reference"))
+        else (use_cases_visible_to(request.user).order_by("pk"))
     )
     paginator = Paginator(qs, settings.REGISTER_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
@@ -74,25 +84,29 @@ def use_case_list(request):
         "use_cases": page.object_list,
         "query": query.urlencode(),
         "sort_query": sort_query.urlencode(),
-        "current_sort": request.GET.get("sort", "reference"),
-        "can_add": request.user.has_perm("registry.add_usecase"),
-        "can_import": request.user.has_perm("registry.import_usecases"),
+        "current_sort": request.GET.get("sort")
+        if request.GET.get("sort") in SORTS
+        else "reference",
+        "can_add": can(request.user, "registry.add_usecase"),
+        "can_import": can(request.user, "registry.import_usecases"),
     }
     template = (
         "registry/partials/_register_table.html"
         if _is_htmx(request)
         else ("registry/use_case_list.html")
     )
-    return render(request, template, context)
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required
 def use_case_export(request):
-    if not request.user.has_perm("registry.export_usecases"):
+    if not can(request.user, "registry.export_usecases"):
         raise PermissionDenied
     form = RegisterFilterForm(request.GET or None, user=request.user)
     qs = use_cases_visible_to(request.user).prefetch_related("data_sources")
-    qs = form.apply(qs) if form.is_bound else qs.order_by("reference")
+    qs = form.apply(qs) if form.is_bound else qs.order_by("pk")
     return stream_csv(
         "use-case-register.csv", REGISTER_COLUMNS, register_rows(qs.iterator(chunk_size=500))
     )
@@ -106,10 +120,10 @@ def use_case_detail(request, pk: int):
         "use_case": use_case,
         "data_sources": data_sources,
         "transitions": services.available_transitions(use_case, request.user),
-        "can_change": request.user.has_perm("registry.change_usecase", use_case),
-        "can_flag": request.user.has_perm("registry.flag_usecase", use_case),
-        "can_kill": request.user.has_perm("registry.kill_switch_usecase", use_case),
-        "can_set_tier": request.user.has_perm("registry.set_tier_usecase", use_case),
+        "can_change": can(request.user, "registry.change_usecase", use_case),
+        "can_flag": can(request.user, "registry.flag_usecase", use_case),
+        "can_kill": can(request.user, "registry.kill_switch_usecase", use_case),
+        "can_set_tier": can(request.user, "registry.set_tier_usecase", use_case),
         "tiers": RiskTier.choices,
         "recent_history": use_case.history.select_related("history_user")[:5],
         "reason_form": ReasonForm(),
@@ -120,7 +134,7 @@ def use_case_detail(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def use_case_create(request):
-    if not request.user.has_perm("registry.add_usecase"):
+    if not can(request.user, "registry.add_usecase"):
         raise PermissionDenied
     form = UseCaseForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -205,7 +219,14 @@ def use_case_flag(request, pk: int):
 @require_POST
 def use_case_clear_flag(request, pk: int):
     def run(use_case, reason):
-        services.use_case_clear_reassessment(actor=request.user, use_case=use_case, reason=reason)
+        raw = request.POST.get("next_review_date", "").strip()
+        try:
+            review = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            raise ValidationError({"next_review_date": f"{raw!r} is not a date."}) from None
+        services.use_case_clear_reassessment(
+            actor=request.user, use_case=use_case, reason=reason, next_review_date=review
+        )
         return f"{use_case.reference}: re-assessment cleared."
 
     return _reason_action(request, pk, "registry.flag_usecase", run)
@@ -260,7 +281,10 @@ def data_source_list(request):
             "q": q,
             "classification": classification,
             "classifications": Classification.choices,
-            "can_add": request.user.has_perm("registry.add_datasource"),
+            "query": urlencode(
+                {k: v for k, v in (("q", q), ("classification", classification)) if v}
+            ),
+            "can_add": can(request.user, "registry.add_datasource"),
         },
     )
 
@@ -275,7 +299,7 @@ def data_source_detail(request, pk: int):
         {
             "source": source,
             "use_cases": use_cases,
-            "can_change": request.user.has_perm("registry.change_datasource", source),
+            "can_change": can(request.user, "registry.change_datasource", source),
         },
     )
 
@@ -283,7 +307,7 @@ def data_source_detail(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def data_source_create(request):
-    if not request.user.has_perm("registry.add_datasource"):
+    if not can(request.user, "registry.add_datasource"):
         raise PermissionDenied
     form = DataSourceForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -322,16 +346,22 @@ def data_source_edit(request, pk: int):
 # Business units ------------------------------------------------------------------------------
 @login_required
 def business_unit_list(request):
-    units = business_units_visible_to(request.user).annotate(
-        n_use_cases=Count("use_cases", distinct=True), n_members=Count("members", distinct=True)
+    units = list(business_units_visible_to(request.user).annotate(n_members=Count("members")))
+    visible = dict(
+        use_cases_visible_to(request.user)
+        .order_by()
+        .values_list("business_unit_id")
+        .annotate(n=Count("pk"))
     )
+    for unit in units:
+        unit.n_use_cases = visible.get(unit.pk, 0)  # only the use cases this person may see
     return render(request, "registry/business_unit_list.html", {"units": units})
 
 
 @login_required
 def business_unit_detail(request, pk: int):
     unit = get_object_or_404(business_units_visible_to(request.user), pk=pk)
-    use_cases = use_cases_visible_to(request.user).filter(business_unit=unit).order_by("reference")
+    use_cases = use_cases_visible_to(request.user).filter(business_unit=unit).order_by("pk")
     return render(
         request,
         "registry/business_unit_detail.html",
@@ -347,7 +377,7 @@ def business_unit_detail(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_upload(request):
-    if not request.user.has_perm("registry.import_usecases"):
+    if not can(request.user, "registry.import_usecases"):
         raise PermissionDenied
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():

@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from portal.access import can
 from registry.models import BusinessUnit, DataSource, PeopleAffected, UseCase
 from registry.selectors import (
     business_units_visible_to,
@@ -87,7 +88,7 @@ def access_history_record(user, key: str, pk: int) -> tuple[HistoryEntry, models
     """The record whose history the person asks for; 404 if missing or not theirs to see."""
     entry = get_entry(key)
     record = get_object_or_404(entry.selector(user), pk=pk)
-    if not user.has_perm(entry.rule, record):
+    if not can(user, entry.rule, record):
         raise Http404("No such record.")
     return entry, record
 

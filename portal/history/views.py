@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from portal.access import can
 from portal.csvexport import stream_csv
 from portal.history.changes import Version, build_versions, compare
 from portal.history.forms import AuditFilterForm, CompareForm
@@ -85,7 +86,7 @@ def record_history_export(request, model: str, pk: int):
 @login_required
 @require_GET
 def audit_log(request):
-    if not request.user.has_perm("portal.view_audit_log"):
+    if not can(request.user, "portal.view_audit_log"):
         raise PermissionDenied
     form = AuditFilterForm(request.GET or None)
     filters = form.filters()
@@ -108,7 +109,7 @@ def audit_log(request):
 @login_required
 @require_GET
 def audit_log_export(request):
-    if not request.user.has_perm("portal.view_audit_log"):
+    if not can(request.user, "portal.view_audit_log"):
         raise PermissionDenied
     filters = AuditFilterForm(request.GET or None).filters()
 

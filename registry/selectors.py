@@ -31,9 +31,9 @@ def _granted(user, model, codenames: list[str]) -> Q:
     )
 
 
-def use_cases_visible_to(user) -> QuerySet[UseCase]:
+def _visible(user, qs: QuerySet, codenames: list[str]) -> QuerySet:
+    """The person's units, what they own, and what was granted to them one by one."""
     access = access_for(user)
-    qs = UseCase.objects.select_related("business_unit", "owner")
     if access.reads_everything:
         return qs
     if not user.is_authenticated:
@@ -41,22 +41,18 @@ def use_cases_visible_to(user) -> QuerySet[UseCase]:
     return qs.filter(
         Q(business_unit_id__in=access.unit_ids)
         | Q(owner=user)
-        | _granted(user, UseCase, ["view_usecase", "change_usecase"])
+        | _granted(user, qs.model, codenames)
     )
+
+
+def use_cases_visible_to(user) -> QuerySet[UseCase]:
+    qs = UseCase.objects.select_related("business_unit", "owner")
+    return _visible(user, qs, ["view_usecase", "change_usecase"])
 
 
 def data_sources_visible_to(user) -> QuerySet[DataSource]:
-    access = access_for(user)
     qs = DataSource.objects.select_related("business_unit", "owner")
-    if access.reads_everything:
-        return qs
-    if not user.is_authenticated:
-        return qs.none()
-    return qs.filter(
-        Q(business_unit_id__in=access.unit_ids)
-        | Q(owner=user)
-        | _granted(user, DataSource, ["view_datasource", "change_datasource"])
-    )
+    return _visible(user, qs, ["view_datasource", "change_datasource"])
 
 
 def business_units_visible_to(user) -> QuerySet[BusinessUnit]:

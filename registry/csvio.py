@@ -132,6 +132,19 @@ class ImportReport:
     def ok(self) -> bool:
         return self.error_count == 0 and bool(self.rows)
 
+    def to_json(self) -> dict:
+        return {
+            "file_errors": self.file_errors,
+            "rows": [
+                {"number": r.number, "values": r.values, "errors": r.errors} for r in self.rows
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ImportReport":
+        rows = [RowResult(**row) for row in data.get("rows", [])]
+        return cls(rows=rows, file_errors=data.get("file_errors", []))
+
 
 class _RollBack(Exception):
     pass
@@ -329,6 +342,7 @@ def import_preview(*, actor, filename: str, content: str) -> tuple[RegisterImpor
         content=content,
         row_count=len(report.rows),
         error_count=report.error_count,
+        report=report.to_json(),
     )
     return batch, report
 
@@ -346,5 +360,6 @@ def import_commit(*, actor, batch: RegisterImport) -> ImportReport:
     else:
         batch.status = RegisterImport.Status.FAILED
     batch.error_count = report.error_count
+    batch.report = report.to_json()
     batch.save()
     return report

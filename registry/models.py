@@ -304,6 +304,8 @@ class RegisterImport(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     imported_at = models.DateTimeField(null=True, blank=True)
     imported_references = models.JSONField(default=list, blank=True)
+    # The last check's findings, shown again without re-running the import.
+    report = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

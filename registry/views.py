@@ -419,10 +419,11 @@ def import_preview(request, pk: int):
             return redirect("registry:import-preview", pk=batch.pk)
         messages.error(request, "Nothing was imported: fix the rows below and upload again.")
     else:
+        # Shown from what the last check found: viewing the page locks and writes nothing.
         report = (
             None
             if batch.status == RegisterImport.Status.IMPORTED
-            else csvio.run_import(actor=request.user, content=batch.content, commit=False)
+            else csvio.ImportReport.from_json(batch.report)
         )
     batch.refresh_from_db()
     return render(request, "registry/import_preview.html", {"batch": batch, "report": report})

@@ -180,3 +180,14 @@ def test_export_defuses_formulas_and_imports_them_back(client, product_owner, re
     client.post(_upload(client, exported).url)
     again = UseCase.objects.get()
     assert again.title.startswith("=HYPERLINK") and again.purpose == "-1"
+
+
+def test_viewing_the_preview_does_not_check_the_file_again(
+    client, product_owner, django_assert_max_num_queries
+):
+    client.force_login(product_owner)
+    response = _upload(client, _csv([_row(product_owner), _row(product_owner, title="")]))
+    with django_assert_max_num_queries(8):
+        report = client.get(response.url).context["report"]
+    assert [r.ok for r in report.rows] == [True, False]
+    assert not UseCase.objects.exists()

@@ -17,9 +17,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # Core
 # --------------------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
+# Required to serve: Django refuses an empty key as soon as the web app loads (wsgi.py).
+# Commands that sign nothing (makemigrations, check) run without one.
 SECRET_KEY = env(
-    "SECRET_KEY",
-    default="insecure-dev-key-only-for-the-embedded-default" if DEBUG else environ.Env.NOTSET,
+    "SECRET_KEY", default="insecure-dev-key-only-for-the-embedded-default" if DEBUG else ""
 )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

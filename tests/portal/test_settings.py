@@ -21,7 +21,7 @@ PROBE = (
 )
 
 
-def _settings_with(env: dict) -> subprocess.CompletedProcess:
+def _settings_with(env: dict, probe: str = PROBE) -> subprocess.CompletedProcess:
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -40,7 +40,7 @@ def _settings_with(env: dict) -> subprocess.CompletedProcess:
     }
     clean.update(env, DJANGO_SETTINGS_MODULE="portal.settings")
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True
+        [sys.executable, "-c", probe], cwd=ROOT, env=clean, capture_output=True, text=True
     )
 
 
@@ -63,7 +63,7 @@ def test_production_defaults_are_safe():
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    result = _settings_with({})
+    result = _settings_with({}, probe="import portal.wsgi")
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 

@@ -17,7 +17,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # Core
 # --------------------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
-# Required to serve: Django refuses an empty key as soon as the web app loads (wsgi.py).
+# Required to serve: wsgi.py and asgi.py refuse to start with an empty key.
 # Commands that sign nothing (makemigrations, check) run without one.
 SECRET_KEY = env(
     "SECRET_KEY", default="insecure-dev-key-only-for-the-embedded-default" if DEBUG else ""

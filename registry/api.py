@@ -53,6 +53,19 @@ class _VisibleDataSourceField(serializers.PrimaryKeyRelatedField):
         return data_sources_visible_to(request.user)
 
 
+class _RegisterViewSet(
+    ServiceErrorsMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """List, read, create and edit through the services; no DELETE (records are kept)."""
+
+    permission_classes = [RulePermission]
+
+
 # Use cases -----------------------------------------------------------------------------------
 class UseCaseSerializer(serializers.ModelSerializer):
     business_unit = serializers.PrimaryKeyRelatedField(queryset=BusinessUnit.objects.all())
@@ -189,16 +202,8 @@ _ERRORS = {
         responses={200: UseCaseDetailSerializer, **_ERRORS},
     ),
 )
-class UseCaseViewSet(
-    ServiceErrorsMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class UseCaseViewSet(_RegisterViewSet):
     # No destroy: a use case is retired (POST .../transitions/retire/), so DELETE answers 405.
-    permission_classes = [RulePermission]
     view_rule = "registry.view_usecase"
     action_rules = {
         "list": None,
@@ -354,15 +359,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
     update=extend_schema(summary="Edit a data source"),
     partial_update=extend_schema(summary="Edit some fields of a data source"),
 )
-class DataSourceViewSet(
-    ServiceErrorsMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
-    permission_classes = [RulePermission]
+class DataSourceViewSet(_RegisterViewSet):
     serializer_class = DataSourceSerializer
     view_rule = "registry.view_datasource"
     action_rules = {
@@ -412,15 +409,7 @@ class BusinessUnitSerializer(serializers.ModelSerializer):
     update=extend_schema(summary="Edit a business unit"),
     partial_update=extend_schema(summary="Edit some fields of a business unit"),
 )
-class BusinessUnitViewSet(
-    ServiceErrorsMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
-    permission_classes = [RulePermission]
+class BusinessUnitViewSet(_RegisterViewSet):
     serializer_class = BusinessUnitSerializer
     view_rule = "registry.view_businessunit"
     action_rules = {

@@ -1,7 +1,8 @@
 """Who may do what in the register, written once.
 
-Each rule is a named permission (``registry.change_usecase``) used by the views, the
-templates (``{% has_perm %}``), the API permission class, the services and the tests.
+Each rule is a named permission (``registry.change_usecase``) asked through
+``portal.access.can`` by the views, the API permission class, the services and the tests
+(see docs/adr/0001).
 Grants come from roles (groups), membership of a business unit, and per-record grants
 stored with django-guardian.
 """

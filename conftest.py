@@ -63,6 +63,12 @@ def auditor(db):
 
 
 @pytest.fixture
+def legal_reviewer(corporate):
+    # The "legal" reviewer group (made by a migration) reviews high-risk work in any unit.
+    return UserFactory(username="lou.legal", roles=["legal"], units=[corporate])
+
+
+@pytest.fixture
 def outsider(corporate):
     return UserFactory(username="olly.outsider", roles=[Role.PRODUCT_OWNER], units=[corporate])
 

@@ -201,7 +201,27 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registry.tasks.flag_overdue_reviews",
         "schedule": 60 * 60,
     },
+    "flag-assessments-past-valid-until": {
+        "task": "assessments.tasks.flag_overdue_assessments",
+        "schedule": 60 * 60,
+    },
 }
+
+# --------------------------------------------------------------------------------------------
+# Assessments
+# --------------------------------------------------------------------------------------------
+# How long a signed-off assessment stays valid, by the use case's risk tier; a template may
+# set a shorter time for its own result levels (validity_months). The shorter one applies.
+ASSESSMENT_VALID_MONTHS_BY_TIER = {
+    "prohibited": 3,
+    "high": 12,
+    "limited": 24,
+    "minimal": 36,
+    "unscreened": 12,
+}
+# Where people reach the portal, for links in emails.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 
 # --------------------------------------------------------------------------------------------
 # REST API

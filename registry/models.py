@@ -224,6 +224,11 @@ class UseCase(models.Model):
     risk_tier = models.CharField(
         max_length=20, choices=RiskTier.choices, default=RiskTier.UNSCREENED, editable=False
     )
+    risk_tier_basis = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="What the tier rests on: the screening's citations or an override's reason.",
+    )
     next_review_date = models.DateField(null=True, blank=True)
     needs_reassessment = models.BooleanField(default=False, editable=False)
     reassessment_reasons = models.TextField(blank=True, editable=False)

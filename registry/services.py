@@ -263,10 +263,34 @@ def use_case_record_risk_tier(
         return use_case
     before = use_case.get_risk_tier_display()
     use_case.risk_tier = tier
+    use_case.risk_tier_basis = justification
     _save(
         use_case,
         actor=actor,
         reason=f"Risk tier {before} → {use_case.get_risk_tier_display()}: {justification}",
+    )
+    return use_case
+
+
+@transaction.atomic
+def use_case_apply_screening(*, actor, use_case: UseCase, tier: str, basis: str, source: str):
+    """Write a signed-off screening's tier to the use case.
+
+    The signed-off assessment is the authority here, so no tier rule is asked of the person
+    who signed it; ``source`` (e.g. "screening AS-0004") goes into the history.
+    """
+    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
+    if tier not in RiskTier.values:
+        raise ValidationError({"tier": f"The screening gave an unknown tier {tier!r}."})
+    if use_case.risk_tier == tier and use_case.risk_tier_basis == basis:
+        return use_case
+    before = use_case.get_risk_tier_display()
+    use_case.risk_tier = tier
+    use_case.risk_tier_basis = basis
+    _save(
+        use_case,
+        actor=actor,
+        reason=f"Risk tier {before} → {use_case.get_risk_tier_display()} from {source}: {basis}",
     )
     return use_case
 

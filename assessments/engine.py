@@ -1,0 +1,662 @@
+"""Assessment templates as data: checking a template, showing its questions, scoring answers.
+
+Pure functions over plain dicts, so pages, the API, imports, PDFs and tests all read a
+template and its answers the same way. The format is documented in the README
+("Assessment templates"); ``check_definition`` is its reference.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+FORMAT = 1
+KINDS = ("screening", "dpia", "impact", "model_review", "other")
+QUESTION_TYPES = (
+    "text",
+    "long_text",
+    "single_choice",
+    "multi_choice",
+    "yes_no",
+    "number",
+    "date",
+    "risk_table",
+    "evidence",
+)
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+# The ICO's DPIA scales. A template may name its own, but these are what the ICO uses.
+LIKELIHOOD = [("remote", "Remote"), ("possible", "Possible"), ("probable", "Probable")]
+SEVERITY = [("minimal", "Minimal"), ("significant", "Significant"), ("severe", "Severe")]
+RATINGS = [("low", "Low"), ("medium", "Medium"), ("high", "High")]
+RATING_ORDER = {value: i for i, (value, _) in enumerate(RATINGS)}
+EFFECTS = [("eliminated", "Eliminated"), ("reduced", "Reduced"), ("accepted", "Accepted")]
+# likelihood × severity on 1-3 scales: 1-2 low, 3-4 medium, 6-9 high.
+DEFAULT_MATRIX = {
+    lk: {
+        sv: ("low" if (i + 1) * (j + 1) <= 2 else "medium" if (i + 1) * (j + 1) <= 4 else "high")
+        for j, (sv, _) in enumerate(SEVERITY)
+    }
+    for i, (lk, _) in enumerate(LIKELIHOOD)
+}
+RISK_ROW_FIELDS = ("risk", "likelihood", "severity", "measures", "effect", "residual", "approved")
+
+
+class TemplateError(ValueError):
+    """A template definition that does not follow the format; ``errors`` name each place."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+# Reading a template --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Question:
+    key: str
+    type: str
+    label: str
+    section: str
+    spec: dict
+
+    @property
+    def required(self) -> bool:
+        return bool(self.spec.get("required"))
+
+    @property
+    def help(self) -> str:
+        return self.spec.get("help", "")
+
+    @property
+    def choices(self) -> list[dict]:
+        if self.type == "yes_no":
+            return [{"value": "yes", "label": "Yes"}, {"value": "no", "label": "No"}]
+        return self.spec.get("choices", [])
+
+    def choice_label(self, value) -> str:
+        for choice in self.choices:
+            if choice["value"] == value:
+                return choice.get("label", value)
+        return str(value)
+
+    @property
+    def matrix(self) -> dict:
+        return self.spec.get("matrix") or DEFAULT_MATRIX
+
+
+def questions(definition: dict) -> list[Question]:
+    return [
+        Question(q["key"], q["type"], q["label"], section["key"], q)
+        for section in definition.get("sections", [])
+        for q in section.get("questions", [])
+    ]
+
+
+def question_map(definition: dict) -> dict[str, Question]:
+    return {q.key: q for q in questions(definition)}
+
+
+# Checking a template -------------------------------------------------------------------------
+def check_definition(definition: Any) -> dict:
+    """The definition if it follows the format; else TemplateError naming each fault."""
+    errors: list[str] = []
+    if not isinstance(definition, dict):
+        raise TemplateError(["The template must be a JSON object."])
+    if definition.get("format", FORMAT) != FORMAT:
+        errors.append(f"format: only format {FORMAT} is understood.")
+    key = definition.get("key")
+    if not isinstance(key, str) or not re.match(r"^[a-z0-9][a-z0-9-]{1,79}$", key):
+        errors.append("key: give a short name of lower-case letters, digits and dashes.")
+    version = definition.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        errors.append("version: give a whole number from 1.")
+    if definition.get("kind") not in KINDS:
+        errors.append(f"kind: choose one of {', '.join(KINDS)}.")
+    if not str(definition.get("title") or "").strip():
+        errors.append("title: give the template a title.")
+    sections = definition.get("sections")
+    if not isinstance(sections, list) or not sections:
+        errors.append("sections: give at least one section.")
+        raise TemplateError(errors)
+
+    seen_sections: set[str] = set()
+    seen: dict[str, dict] = {}
+    score_keys = {s.get("key") for s in (definition.get("scoring") or {}).get("scores", [])}
+    for s_index, section in enumerate(sections):
+        where = f"sections[{s_index}]"
+        if not isinstance(section, dict):
+            errors.append(f"{where}: must be an object.")
+            continue
+        s_key = section.get("key")
+        if not isinstance(s_key, str) or not KEY_RE.match(s_key):
+            errors.append(f"{where}.key: use lower-case letters, digits and underscores.")
+        elif s_key in seen_sections:
+            errors.append(f"{where}.key: {s_key!r} is used twice.")
+        seen_sections.add(s_key)
+        if not str(section.get("title") or "").strip():
+            errors.append(f"{where}.title: give the section a title.")
+        qs = section.get("questions")
+        if not isinstance(qs, list) or not qs:
+            errors.append(f"{where}.questions: give at least one question.")
+            continue
+        for q_index, q in enumerate(qs):
+            errors.extend(_check_question(q, f"{where}.questions[{q_index}]", seen, score_keys))
+    errors.extend(_check_scoring(definition.get("scoring"), seen))
+    validity = definition.get("validity_months", {})
+    if not isinstance(validity, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in validity.values()
+    ):
+        errors.append("validity_months: map a level (or 'default') to a number of months.")
+    if errors:
+        raise TemplateError(errors)
+    return definition
+
+
+def _check_question(q: Any, where: str, seen: dict, score_keys: set) -> list[str]:
+    errors: list[str] = []
+    if not isinstance(q, dict):
+        return [f"{where}: must be an object."]
+    key = q.get("key")
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        errors.append(f"{where}.key: use lower-case letters, digits and underscores.")
+    elif key in seen:
+        errors.append(f"{where}.key: {key!r} is used twice.")
+    if q.get("type") not in QUESTION_TYPES:
+        errors.append(f"{where}.type: choose one of {', '.join(QUESTION_TYPES)}.")
+    if not str(q.get("label") or "").strip():
+        errors.append(f"{where}.label: give the question a label.")
+    if q.get("type") in ("single_choice", "multi_choice"):
+        choices = q.get("choices")
+        if not isinstance(choices, list) or not choices:
+            errors.append(f"{where}.choices: give at least one choice.")
+        else:
+            values = [c.get("value") for c in choices if isinstance(c, dict)]
+            if len(values) != len(choices) or not all(isinstance(v, str) and v for v in values):
+                errors.append(f"{where}.choices: each choice needs a value and a label.")
+            elif len(set(values)) != len(values):
+                errors.append(f"{where}.choices: values must differ.")
+            for c in choices:
+                if isinstance(c, dict):
+                    errors.extend(_check_weights(c.get("weights"), f"{where}.choices", score_keys))
+    if q.get("type") in ("yes_no", "number"):
+        errors.extend(_check_weights(q.get("weights"), where, score_keys))
+    if q.get("type") == "number" and q.get("weights") and not _is_number(q.get("max")):
+        errors.append(f"{where}.max: a weighted number needs a maximum.")
+    if "show_if" in q:
+        errors.extend(_check_condition(q["show_if"], f"{where}.show_if", seen, None))
+    if isinstance(key, str):
+        seen[key] = q
+    return errors
+
+
+def _check_weights(weights: Any, where: str, score_keys: set) -> list[str]:
+    if weights is None:
+        return []
+    if not isinstance(weights, dict) or not all(_is_number(v) for v in weights.values()):
+        return [f"{where}.weights: map a score name to a number."]
+    unknown = set(weights) - score_keys
+    if unknown:
+        return [f"{where}.weights: {', '.join(sorted(unknown))} is not a score in scoring.scores."]
+    return []
+
+
+def _check_scoring(scoring: Any, seen: dict) -> list[str]:
+    if scoring is None:
+        return []
+    if not isinstance(scoring, dict):
+        return ["scoring: must be an object."]
+    errors: list[str] = []
+    scores = scoring.get("scores", [])
+    keys = [s.get("key") for s in scores if isinstance(s, dict)]
+    if len(keys) != len(scores) or not all(isinstance(k, str) and KEY_RE.match(k) for k in keys):
+        errors.append("scoring.scores: each score needs a key and a label.")
+    for i, adj in enumerate(scoring.get("adjustments", [])):
+        where = f"scoring.adjustments[{i}]"
+        if not isinstance(adj, dict) or adj.get("score") not in keys:
+            errors.append(f"{where}.score: name a score to adjust.")
+            continue
+        if not _is_number(adj.get("reduce_pct")) or not 0 <= adj["reduce_pct"] <= 100:
+            errors.append(f"{where}.reduce_pct: give a percentage from 0 to 100.")
+        errors.extend(_check_condition(adj.get("when"), f"{where}.when", seen, keys))
+    result = scoring.get("result")
+    if result is not None:
+        outcomes = result.get("outcomes") if isinstance(result, dict) else None
+        if not isinstance(outcomes, list) or not outcomes:
+            errors.append("scoring.result.outcomes: give at least one outcome.")
+        else:
+            for i, outcome in enumerate(outcomes):
+                where = f"scoring.result.outcomes[{i}]"
+                if not isinstance(outcome, dict) or not outcome.get("value"):
+                    errors.append(f"{where}.value: give the outcome a value.")
+                    continue
+                if "when" in outcome:
+                    errors.extend(_check_condition(outcome["when"], f"{where}.when", seen, keys))
+                elif i != len(outcomes) - 1:
+                    errors.append(f"{where}.when: only the last outcome may have no condition.")
+                for name in outcome.get("cite_from", []):
+                    if name not in keys:
+                        errors.append(f"{where}.cite_from: {name!r} is not a score.")
+    return errors
+
+
+def _check_condition(cond: Any, where: str, seen: dict, score_keys) -> list[str]:
+    if not isinstance(cond, dict) or not cond:
+        return [f"{where}: must be a condition object."]
+    for combinator in ("all", "any"):
+        if combinator in cond:
+            parts = cond[combinator]
+            if not isinstance(parts, list) or not parts:
+                return [f"{where}.{combinator}: give a list of conditions."]
+            return [
+                e
+                for i, part in enumerate(parts)
+                for e in _check_condition(part, f"{where}.{combinator}[{i}]", seen, score_keys)
+            ]
+    if "not" in cond:
+        return _check_condition(cond["not"], f"{where}.not", seen, score_keys)
+    if "question" in cond:
+        if cond["question"] not in seen:
+            return [f"{where}.question: {cond['question']!r} is not an earlier question."]
+        if not set(cond) & {"equals", "in", "includes", "answered"}:
+            return [f"{where}: say equals, in, includes or answered."]
+        return []
+    if "score" in cond:
+        if score_keys is None:
+            return [f"{where}: a question can only depend on earlier answers."]
+        if cond["score"] not in score_keys:
+            return [f"{where}.score: {cond['score']!r} is not a score."]
+        ops = set(cond) & set(_COMPARE)
+        if len(ops) != 1 or not _is_number(cond[ops.pop()]):
+            return [f"{where}: compare with one of {', '.join(_COMPARE)} and a number."]
+        return []
+    if "risk" in cond:
+        if cond["risk"] not in ("inherent", "residual"):
+            return [f"{where}.risk: say inherent or residual."]
+        if cond.get("at_least") not in RATING_ORDER:
+            return [f"{where}.at_least: say low, medium or high."]
+        return []
+    return [f"{where}: a condition names a question, a score, a risk, or all/any/not."]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# Answers -------------------------------------------------------------------------------------
+def clean_answer(question: Question, raw: Any) -> Any:
+    """The stored form of one answer, or ValueError with a message for the person."""
+    if raw is None or raw == "" or raw == []:
+        return None
+    t = question.type
+    if t in ("text", "long_text"):
+        text = str(raw).strip()
+        limit = question.spec.get("max_length", 500 if t == "text" else 20000)
+        if len(text) > limit:
+            raise ValueError(f"Keep this under {limit} characters (it has {len(text)}).")
+        return text or None
+    if t == "yes_no":
+        value = {"true": "yes", "false": "no", True: "yes", False: "no"}.get(raw, raw)
+        if value not in ("yes", "no"):
+            raise ValueError("Answer yes or no.")
+        return value
+    if t == "single_choice":
+        if raw not in {c["value"] for c in question.choices}:
+            raise ValueError("Choose one of the options.")
+        return raw
+    if t == "multi_choice":
+        values = [raw] if isinstance(raw, str) else list(raw)
+        allowed = [c["value"] for c in question.choices]
+        unknown = [v for v in values if v not in allowed]
+        if unknown:
+            raise ValueError(f"{', '.join(map(str, unknown))} is not one of the options.")
+        return [v for v in allowed if v in values] or None
+    if t == "number":
+        try:
+            number = Decimal(str(raw).strip().replace(",", ""))
+        except InvalidOperation:
+            raise ValueError("Enter a number, e.g. 1200 or 0.5.") from None
+        if not number.is_finite():
+            raise ValueError("Enter a number, e.g. 1200 or 0.5.")
+        low, high = question.spec.get("min"), question.spec.get("max")
+        if low is not None and number < Decimal(str(low)):
+            raise ValueError(f"Enter {low} or more.")
+        if high is not None and number > Decimal(str(high)):
+            raise ValueError(f"Enter {high} or less.")
+        return int(number) if number == number.to_integral_value() else float(number)
+    if t == "date":
+        try:
+            return date.fromisoformat(str(raw).strip()).isoformat()
+        except ValueError:
+            raise ValueError("Enter a date as YYYY-MM-DD.") from None
+    if t == "risk_table":
+        return _clean_risks(question, raw)
+    if t == "evidence":
+        return _clean_evidence(raw)
+    raise ValueError(f"Unknown question type {t}.")
+
+
+def _clean_risks(question: Question, raw: Any) -> list[dict] | None:
+    if not isinstance(raw, list):
+        raise ValueError("Give the risks as a list of rows.")
+    likelihoods = {v for v, _ in LIKELIHOOD}
+    severities = {v for v, _ in SEVERITY}
+    rows = []
+    for n, row in enumerate(raw, start=1):
+        if not isinstance(row, dict):
+            raise ValueError(f"Risk {n}: give the row as an object.")
+        row = {k: row.get(k) for k in RISK_ROW_FIELDS}
+        row["risk"] = str(row.get("risk") or "").strip()
+        row["measures"] = str(row.get("measures") or "").strip()
+        if not any(row[k] for k in RISK_ROW_FIELDS if k != "approved"):
+            continue  # an empty row the form always offers
+        if not row["risk"]:
+            raise ValueError(f"Risk {n}: describe the risk.")
+        if row["likelihood"] not in likelihoods:
+            raise ValueError(f"Risk {n}: rate its likelihood (remote, possible or probable).")
+        if row["severity"] not in severities:
+            raise ValueError(f"Risk {n}: rate its severity (minimal, significant or severe).")
+        if row["effect"] not in (None, "", *[v for v, _ in EFFECTS]):
+            raise ValueError(f"Risk {n}: the effect is eliminated, reduced or accepted.")
+        if row["residual"] not in (None, "", *RATING_ORDER):
+            raise ValueError(f"Risk {n}: the residual risk is low, medium or high.")
+        row["effect"] = row["effect"] or None
+        row["residual"] = row["residual"] or None
+        row["approved"] = row["approved"] in (True, "true", "yes", "on", "1")
+        row["inherent"] = question.matrix[row["likelihood"]][row["severity"]]
+        rows.append(row)
+    return rows or None
+
+
+def _clean_evidence(raw: Any) -> list[dict] | None:
+    items = raw if isinstance(raw, list) else [raw]
+    cleaned = []
+    for n, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise ValueError(f"Evidence {n}: give a link or a file.")
+        url = str(item.get("url") or "").strip()
+        file_id = item.get("file")
+        title = str(item.get("title") or "").strip()
+        if not url and not file_id and not title:
+            continue
+        if not url and not file_id:
+            raise ValueError(f"Evidence {n}: give a link or upload a file.")
+        if url and not re.match(r"^https?://", url):
+            raise ValueError(f"Evidence {n}: a link starts with https:// or http://.")
+        expires = item.get("expires") or None
+        if expires:
+            try:
+                expires = date.fromisoformat(str(expires)).isoformat()
+            except ValueError:
+                raise ValueError(f"Evidence {n}: enter the expiry date as YYYY-MM-DD.") from None
+        entry = {"title": title or url or "File", "url": url or None, "expires": expires}
+        if file_id:
+            entry["file"] = int(file_id)
+            entry["filename"] = str(item.get("filename") or "")
+            entry["sha256"] = str(item.get("sha256") or "")
+        cleaned.append(entry)
+    return cleaned or None
+
+
+def is_answered(value: Any) -> bool:
+    return value not in (None, "", [])
+
+
+def visible_keys(definition: dict, answers: dict) -> set[str]:
+    """Questions shown for these answers: a hidden question's own dependants are hidden too."""
+    shown: set[str] = set()
+    for q in questions(definition):
+        cond = q.spec.get("show_if")
+        if cond is None or _holds(cond, answers, shown=shown):
+            shown.add(q.key)
+    return shown
+
+
+def missing_required(definition: dict, answers: dict) -> list[Question]:
+    shown = visible_keys(definition, answers)
+    return [
+        q
+        for q in questions(definition)
+        if q.key in shown and q.required and not is_answered(answers.get(q.key))
+    ]
+
+
+def progress(definition: dict, answers: dict) -> dict[str, tuple[int, int]]:
+    """Per section: (answered, shown) questions."""
+    shown = visible_keys(definition, answers)
+    counts: dict[str, list[int]] = {}
+    for q in questions(definition):
+        if q.key not in shown:
+            continue
+        done, total = counts.setdefault(q.section, [0, 0])
+        counts[q.section] = [done + is_answered(answers.get(q.key)), total + 1]
+    return {k: (v[0], v[1]) for k, v in counts.items()}
+
+
+def expired_evidence(definition: dict, answers: dict, today: date) -> list[dict]:
+    found = []
+    for q in questions(definition):
+        if q.type != "evidence":
+            continue
+        for item in answers.get(q.key) or []:
+            if item.get("expires") and date.fromisoformat(item["expires"]) < today:
+                found.append({"question": q.key, "label": q.label, **item})
+    return found
+
+
+# Scoring -------------------------------------------------------------------------------------
+_COMPARE = {
+    "gte": lambda a, b: a >= b,
+    "gt": lambda a, b: a > b,
+    "lte": lambda a, b: a <= b,
+    "lt": lambda a, b: a < b,
+    "share_gte": None,
+    "share_gt": None,
+    "share_lt": None,
+    "share_lte": None,
+}
+
+
+@dataclass
+class Result:
+    scores: dict[str, dict] = field(default_factory=dict)
+    adjustments: list[str] = field(default_factory=list)
+    value: str | None = None
+    label: str = ""
+    reasons: list[dict] = field(default_factory=list)
+    highest_inherent: str | None = None
+    highest_residual: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "scores": self.scores,
+            "adjustments": self.adjustments,
+            "value": self.value,
+            "label": self.label,
+            "reasons": self.reasons,
+            "highest_inherent": self.highest_inherent,
+            "highest_residual": self.highest_residual,
+        }
+
+
+def score(definition: dict, answers: dict) -> Result:
+    """Scores, adjustments and the outcome for these answers (hidden questions count nothing)."""
+    scoring = definition.get("scoring") or {}
+    keys = [s["key"] for s in scoring.get("scores", [])]
+    labels = {s["key"]: s.get("label", s["key"]) for s in scoring.get("scores", [])}
+    raw = dict.fromkeys(keys, 0.0)
+    maximum = dict.fromkeys(keys, 0.0)
+    cites: dict[str, list[dict]] = {k: [] for k in keys}
+    shown = visible_keys(definition, answers)
+    inherent, residual = [], []
+
+    for q in questions(definition):
+        for k, most in _max_weights(q).items():
+            maximum[k] += most
+        if q.key not in shown or not is_answered(answers.get(q.key)):
+            continue
+        value = answers[q.key]
+        if q.type == "risk_table":
+            for row in value:
+                inherent.append(row["inherent"])
+                residual.append(row.get("residual") or row["inherent"])
+            continue
+        for k, w, cite, text in _contributions(q, value):
+            raw[k] += w
+            if w and (cite or text):
+                cites[k].append({"question": q.key, "answer": text, "cite": cite})
+
+    result = Result(
+        highest_inherent=max(inherent, key=RATING_ORDER.get) if inherent else None,
+        highest_residual=max(residual, key=RATING_ORDER.get) if residual else None,
+    )
+    adjusted = dict(raw)
+    for adj in scoring.get("adjustments", []):
+        ctx = _ScoreContext(adjusted, maximum, result)
+        if _holds(adj["when"], answers, scores=ctx):
+            before = adjusted[adj["score"]]
+            adjusted[adj["score"]] = before * (1 - adj["reduce_pct"] / 100)
+            result.adjustments.append(
+                adj.get("label")
+                or f"{labels[adj['score']]} lowered by {adj['reduce_pct']}% "
+                f"({_fmt(before)} → {_fmt(adjusted[adj['score']])})"
+            )
+    for k in keys:
+        result.scores[k] = {
+            "label": labels[k],
+            "raw": _fmt(raw[k]),
+            "value": _fmt(adjusted[k]),
+            "max": _fmt(maximum[k]),
+            "share": _fmt(100 * adjusted[k] / maximum[k]) if maximum[k] else 0,
+        }
+
+    outcome_spec = scoring.get("result")
+    if outcome_spec:
+        ctx = _ScoreContext(adjusted, maximum, result)
+        for outcome in outcome_spec["outcomes"]:
+            if "when" not in outcome or _holds(outcome["when"], answers, scores=ctx):
+                result.value = outcome["value"]
+                result.label = outcome.get("label", outcome["value"])
+                if outcome.get("cite"):
+                    result.reasons.append({"question": None, "answer": "", "cite": outcome["cite"]})
+                for name in outcome.get("cite_from", []):
+                    result.reasons.extend(cites[name])
+                break
+    return result
+
+
+def _fmt(number: float) -> float | int:
+    rounded = round(number, 2)
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _max_weights(q: Question) -> dict[str, float]:
+    if q.type == "single_choice":
+        best: dict[str, float] = {}
+        for c in q.choices:
+            for k, w in (c.get("weights") or {}).items():
+                best[k] = max(best.get(k, 0.0), w)
+        return best
+    if q.type == "multi_choice":
+        total: dict[str, float] = {}
+        for c in q.choices:
+            for k, w in (c.get("weights") or {}).items():
+                total[k] = total.get(k, 0.0) + max(w, 0)
+        return total
+    if q.type == "yes_no":
+        return {k: max(w, 0) for k, w in (q.spec.get("weights") or {}).items()}
+    if q.type == "number":
+        return {k: max(w * q.spec["max"], 0) for k, w in (q.spec.get("weights") or {}).items()}
+    return {}
+
+
+def _contributions(q: Question, value) -> list[tuple[str, float, str, str]]:
+    """(score, weight, citation, answer text) for one answer."""
+    out = []
+    if q.type in ("single_choice", "multi_choice"):
+        chosen = [value] if isinstance(value, str) else value
+        for c in q.choices:
+            if c["value"] in chosen:
+                for k, w in (c.get("weights") or {}).items():
+                    out.append((k, w, c.get("cite", ""), c.get("label", c["value"])))
+    elif q.type == "yes_no" and value == "yes":
+        for k, w in (q.spec.get("weights") or {}).items():
+            out.append((k, w, q.spec.get("cite", ""), q.label))
+    elif q.type == "number":
+        for k, w in (q.spec.get("weights") or {}).items():
+            out.append((k, w * min(float(value), q.spec["max"]), q.spec.get("cite", ""), ""))
+    return out
+
+
+@dataclass
+class _ScoreContext:
+    values: dict[str, float]
+    maximum: dict[str, float]
+    result: Result
+
+
+def _holds(cond: dict, answers: dict, *, shown: set | None = None, scores=None) -> bool:
+    if "all" in cond:
+        return all(_holds(c, answers, shown=shown, scores=scores) for c in cond["all"])
+    if "any" in cond:
+        return any(_holds(c, answers, shown=shown, scores=scores) for c in cond["any"])
+    if "not" in cond:
+        return not _holds(cond["not"], answers, shown=shown, scores=scores)
+    if "question" in cond:
+        key = cond["question"]
+        if shown is not None and key not in shown:
+            return False
+        value = answers.get(key)
+        if "answered" in cond:
+            return is_answered(value) == bool(cond["answered"])
+        if "equals" in cond:
+            return value == cond["equals"]
+        if "in" in cond:
+            return value in cond["in"]
+        if "includes" in cond:
+            return isinstance(value, list) and cond["includes"] in value
+        return False
+    if "score" in cond and scores is not None:
+        value = scores.values[cond["score"]]
+        most = scores.maximum[cond["score"]]
+        for op, target in cond.items():
+            if op == "score":
+                continue
+            if op.startswith("share_"):
+                share = 100 * value / most if most else 0
+                return _COMPARE[op.removeprefix("share_")](round(share, 6), target)
+            return _COMPARE[op](round(value, 6), target)
+    if "risk" in cond and scores is not None:
+        level = (
+            scores.result.highest_inherent
+            if cond["risk"] == "inherent"
+            else scores.result.highest_residual
+        )
+        return level is not None and RATING_ORDER[level] >= RATING_ORDER[cond["at_least"]]
+    return False
+
+
+def display_answer(question: Question, value) -> str:
+    """An answer as a person reads it (used by compare, PDFs and exports)."""
+    if not is_answered(value):
+        return ""
+    if question.type in ("single_choice", "yes_no"):
+        return question.choice_label(value)
+    if question.type == "multi_choice":
+        return "; ".join(question.choice_label(v) for v in value)
+    if question.type == "risk_table":
+        return "\n".join(
+            f"{row['risk']} — {row['likelihood']} × {row['severity']} = {row['inherent']}"
+            + (f"; measures: {row['measures']}" if row.get("measures") else "")
+            + (f"; residual {row['residual']}" if row.get("residual") else "")
+            for row in value
+        )
+    if question.type == "evidence":
+        return "\n".join(
+            item["title"] + (f" (expires {item['expires']})" if item.get("expires") else "")
+            for item in value
+        )
+    return str(value)

@@ -1,0 +1,163 @@
+"""Who may do what with assessments, written once (see registry/rules.py for the grants).
+
+Reading follows the use case: whoever may see the use case sees its assessments, and a
+reviewer group asked to review one (legal, say) sees that one. Editing is for the author and
+the use case's editors while the assessment is a draft or sent back. Reviewing and signing
+off are for the reviewers the routing named, never the author.
+"""
+
+import rules
+
+from assessments.models import EDITABLE, ReviewAssignment, Status
+from portal.access import access_for, can
+from registry.rules import is_admin, is_auditor, is_dpo, is_risk_officer
+
+
+def _unit_ids(user) -> frozenset[int]:
+    return access_for(user).unit_ids
+
+
+@rules.predicate
+def is_author(user, assessment) -> bool:
+    return assessment is not None and assessment.author_id == user.pk
+
+
+@rules.predicate
+def in_unit(user, assessment) -> bool:
+    return assessment is not None and assessment.use_case.business_unit_id in _unit_ids(user)
+
+
+@rules.predicate
+def sees_use_case(user, assessment) -> bool:
+    return assessment is not None and can(user, "registry.view_usecase", assessment.use_case)
+
+
+@rules.predicate
+def changes_use_case(user, assessment) -> bool:
+    return assessment is not None and can(user, "registry.change_usecase", assessment.use_case)
+
+
+@rules.predicate
+def is_editable(user, assessment) -> bool:
+    return assessment is not None and assessment.status in EDITABLE
+
+
+def matches(user, assignment: ReviewAssignment, use_case) -> bool:
+    """Whether the person is one of the reviewers an assignment names.
+
+    A role reviews in its own business units; a reviewer group reviews wherever it is asked.
+    Admins are not reviewers by virtue of being admins: review is a separate duty.
+    """
+    access = access_for(user)
+    if assignment.group_id:
+        return assignment.group.name in access.roles
+    return access.has_role(assignment.role) and use_case.business_unit_id in access.unit_ids
+
+
+def pending_assignments(user, assessment, stage: str) -> list[ReviewAssignment]:
+    return [
+        a
+        for a in assessment.reviews.all()
+        if a.stage == stage
+        and a.decision == ReviewAssignment.Decision.PENDING
+        and matches(user, a, assessment.use_case)
+    ]
+
+
+@rules.predicate
+def is_pending_reviewer(user, assessment) -> bool:
+    return assessment is not None and bool(pending_assignments(user, assessment, "review"))
+
+
+@rules.predicate
+def is_named_reviewer(user, assessment) -> bool:
+    """Named for any stage, decided or not (they keep reading what they reviewed)."""
+    return assessment is not None and any(
+        matches(user, a, assessment.use_case) for a in assessment.reviews.all()
+    )
+
+
+@rules.predicate
+def is_pending_approver(user, assessment) -> bool:
+    return assessment is not None and bool(pending_assignments(user, assessment, "approve"))
+
+
+def in_status(*states: str):
+    @rules.predicate(name=f"in_status({','.join(states)})")
+    def check(user, assessment) -> bool:
+        return assessment is not None and assessment.status in states
+
+    return check
+
+
+can_view = is_author | sees_use_case | is_named_reviewer
+can_edit = (
+    ~is_auditor
+    & is_editable
+    & (is_author | changes_use_case | ((is_risk_officer | is_dpo) & in_unit) | is_admin)
+)
+
+rules.add_perm("assessments.view_assessment", can_view)
+# Starting an assessment is asked of the use case, not of an assessment.
+rules.add_perm(
+    "assessments.add_assessment",
+    ~is_auditor
+    & (
+        rules.predicate(lambda user, use_case: can(user, "registry.change_usecase", use_case))
+        | (
+            (is_risk_officer | is_dpo)
+            & rules.predicate(
+                lambda user, use_case: (
+                    use_case is not None and use_case.business_unit_id in _unit_ids(user)
+                )
+            )
+        )
+    ),
+)
+rules.add_perm("assessments.change_assessment", can_edit)
+rules.add_perm("assessments.submit_assessment", can_edit)
+rules.add_perm(
+    "assessments.review",
+    ~is_auditor & ~is_author & is_pending_reviewer & in_status(Status.SUBMITTED, Status.IN_REVIEW),
+)
+rules.add_perm(
+    "assessments.reject",
+    ~is_auditor
+    & ~is_author
+    & (
+        (is_pending_reviewer & in_status(Status.IN_REVIEW))
+        | (is_pending_approver & in_status(Status.APPROVED))
+    ),
+)
+rules.add_perm(
+    "assessments.sign_off",
+    ~is_auditor & ~is_author & is_pending_approver & in_status(Status.APPROVED),
+)
+# Comments: reviewers ask, the author and the editors answer; nobody comments once closed.
+rules.add_perm(
+    "assessments.comment",
+    ~is_auditor
+    & in_status(Status.SUBMITTED, Status.IN_REVIEW, Status.CHANGES_REQUESTED, Status.APPROVED)
+    & (is_named_reviewer | is_author | changes_use_case),
+)
+rules.add_perm(
+    "assessments.reassess",
+    ~is_auditor
+    & in_status(Status.SIGNED_OFF)
+    & (changes_use_case | ((is_risk_officer | is_dpo) & in_unit) | is_admin),
+)
+rules.add_perm(
+    "assessments.override_tier",
+    ~is_auditor
+    & in_status(Status.SIGNED_OFF)
+    & rules.predicate(
+        lambda user, assessment: (
+            assessment is not None
+            and assessment.kind == "screening"
+            and can(user, "registry.set_tier_usecase", assessment.use_case)
+        )
+    ),
+)
+rules.add_perm("assessments.view_template", rules.is_authenticated)
+rules.add_perm("assessments.manage_templates", is_admin | is_risk_officer)
+rules.add_perm("assessments.view_signoff_queue", rules.is_authenticated)

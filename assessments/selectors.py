@@ -1,0 +1,81 @@
+"""Reads of assessments that depend on who asks."""
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from assessments.models import OPEN, Assessment, AssessmentTemplate, ReviewAssignment, Status
+from portal.access import access_for
+from registry.selectors import use_cases_visible_to
+
+
+def _reviews() -> Prefetch:
+    return Prefetch(
+        "reviews", queryset=ReviewAssignment.objects.select_related("group", "decided_by")
+    )
+
+
+def assessments_visible_to(user) -> QuerySet[Assessment]:
+    """What the person may read: assessments of use cases they see, ones they wrote, and ones
+    their reviewer group was asked to review."""
+    qs = Assessment.objects.select_related(
+        "template", "use_case__business_unit", "use_case__owner", "author"
+    ).prefetch_related(_reviews())
+    access = access_for(user)
+    if access.reads_everything:
+        return qs
+    if not user.is_authenticated:
+        return qs.none()
+    return qs.filter(
+        Q(use_case__in=use_cases_visible_to(user).values("pk"))
+        | Q(author=user)
+        | Q(pk__in=ReviewAssignment.objects.filter(group__user=user).values("assessment_id"))
+    )
+
+
+def awaiting(user, stage: str) -> QuerySet[Assessment]:
+    """Assessments waiting for this person's decision at a stage (review or approve)."""
+    access = access_for(user)
+    states = [Status.SUBMITTED, Status.IN_REVIEW] if stage == "review" else [Status.APPROVED]
+    pending = (
+        ReviewAssignment.objects.filter(stage=stage, decision=ReviewAssignment.Decision.PENDING)
+        .filter(
+            Q(group__name__in=access.roles)
+            | Q(
+                group__isnull=True,
+                role__in=access.roles,
+                assessment__use_case__business_unit_id__in=access.unit_ids,
+            )
+        )
+        .values("assessment_id")
+    )
+    return (
+        assessments_visible_to(user)
+        .filter(status__in=states, pk__in=pending)
+        .exclude(author=user)
+        .order_by("submitted_at", "pk")
+    )
+
+
+def open_assessment(use_case, kind: str) -> Assessment | None:
+    return Assessment.objects.filter(use_case=use_case, kind=kind, status__in=OPEN).first()
+
+
+def versions_of(assessment: Assessment) -> QuerySet[Assessment]:
+    """Every version of the same kind of assessment of the same use case, oldest first."""
+    return (
+        Assessment.objects.filter(use_case_id=assessment.use_case_id, kind=assessment.kind)
+        .select_related("template", "author")
+        .order_by("version", "pk")
+    )
+
+
+def templates_offered(kind: str | None = None) -> QuerySet[AssessmentTemplate]:
+    qs = AssessmentTemplate.objects.filter(active=True)
+    return qs.filter(kind=kind) if kind else qs
+
+
+def overdue(user, today) -> QuerySet[Assessment]:
+    return (
+        assessments_visible_to(user)
+        .filter(status=Status.SIGNED_OFF, valid_until__lt=today)
+        .order_by("valid_until")
+    )

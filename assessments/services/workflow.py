@@ -1,0 +1,598 @@
+"""Every write to an assessment: start, save answers, move through review, sign off."""
+
+import hashlib
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from assessments import engine
+from assessments.models import (
+    OPEN,
+    TRANSITIONS,
+    Assessment,
+    AssessmentTemplate,
+    Comment,
+    EvidenceFile,
+    Kind,
+    ReviewAssignment,
+    SignOff,
+    Status,
+    Transition,
+    canonical_json,
+    sha256_of,
+)
+from assessments.rules import pending_assignments
+from assessments.services.routing import route
+from portal import notify
+from portal.access import can
+from registry import services as registry_services
+from registry.models import RiskTier, UseCase
+from registry.services import _save, next_reference, require
+
+Decision = ReviewAssignment.Decision
+
+
+class EditConflict(Exception):
+    """Someone saved the assessment since the person loaded it; nothing was written."""
+
+    def __init__(self, assessment: Assessment, changes: list[dict]):
+        super().__init__("Someone else saved this assessment after you opened it.")
+        self.assessment = assessment
+        self.changes = changes
+
+    @property
+    def current_revision(self) -> int:
+        return self.assessment.revision
+
+
+def _lock(assessment: Assessment) -> Assessment:
+    return (
+        Assessment.objects.select_for_update(of=("self",))
+        .select_related("template", "use_case__business_unit", "use_case__owner", "author")
+        .get(pk=assessment.pk)
+    )
+
+
+def _rescore(assessment: Assessment) -> None:
+    result = engine.score(assessment.definition, assessment.answers)
+    assessment.result = result.as_dict()
+    assessment.result_value = result.value or ""
+
+
+# Starting ------------------------------------------------------------------------------------
+@transaction.atomic
+def assessment_start(*, actor, use_case: UseCase, template: AssessmentTemplate) -> Assessment:
+    """A new draft. When a signed-off one of the same kind exists, it starts from its answers."""
+    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
+    require(actor, "assessments.add_assessment", use_case)
+    if use_case.lifecycle == "retired":
+        raise ValidationError("A retired use case is not assessed again.")
+    if not template.active:
+        raise ValidationError({"template": "That template version is no longer offered."})
+    existing = Assessment.objects.filter(use_case=use_case, kind=template.kind, status__in=OPEN)
+    if existing.exists():
+        raise ValidationError(
+            {
+                "template": f"{use_case.reference} already has a {template.get_kind_display()} "
+                f"in progress ({existing.first().reference}): continue that one."
+            }
+        )
+    previous = (
+        Assessment.objects.filter(use_case=use_case, kind=template.kind, status=Status.SIGNED_OFF)
+        .order_by("-version")
+        .first()
+    )
+    latest = Assessment.objects.filter(use_case=use_case, kind=template.kind).aggregate(
+        v=Max("version")
+    )["v"]
+    assessment = Assessment(
+        template=template,
+        kind=template.kind,
+        use_case=use_case,
+        author=actor,
+        version=(latest or 0) + 1,
+        previous=previous,
+    )
+    if previous is not None:
+        # Keep the answers the new template still asks; a question it dropped goes.
+        known = engine.question_map(template.definition)
+        assessment.answers = {k: v for k, v in previous.answers.items() if k in known}
+    _rescore(assessment)
+    assessment.reference = next_reference("AS")
+    reason = (
+        f"Re-assessment started from {previous.reference} v{previous.version}"
+        if previous
+        else "Started"
+    )
+    _save(assessment, actor=actor, reason=reason)
+    return assessment
+
+
+def assessment_reassess(*, actor, assessment: Assessment) -> Assessment:
+    require(actor, "assessments.reassess", assessment)
+    template = (
+        AssessmentTemplate.objects.filter(key=assessment.template.key, active=True)
+        .order_by("-version")
+        .first()
+        or assessment.template
+    )
+    if not template.active:
+        raise ValidationError("No version of this template is offered any more.")
+    return assessment_start(actor=actor, use_case=assessment.use_case, template=template)
+
+
+# Answers -------------------------------------------------------------------------------------
+def changes_since(assessment: Assessment, base_revision: int) -> list[dict]:
+    """What changed in the answers since a revision, question by question, and who saved."""
+    base = assessment.history.filter(revision=base_revision).order_by("-history_id").first()
+    before = base.answers if base is not None else {}
+    later = assessment.history.filter(revision__gt=base_revision).select_related("history_user")
+    savers = sorted({str(h.history_user) for h in later if h.history_user is not None})
+    qmap = engine.question_map(assessment.definition)
+    changes = []
+    for key in sorted(set(before) | set(assessment.answers)):
+        if before.get(key) == assessment.answers.get(key):
+            continue
+        q = qmap.get(key)
+        changes.append(
+            {
+                "question": key,
+                "label": q.label if q else key,
+                "before": engine.display_answer(q, before.get(key)) if q else before.get(key),
+                "now": engine.display_answer(q, assessment.answers.get(key))
+                if q
+                else assessment.answers.get(key),
+                "by": ", ".join(savers),
+            }
+        )
+    return changes
+
+
+def clean_answers(definition: dict, answers: dict) -> dict:
+    """Each answer in its stored form, or ValidationError keyed by question."""
+    qmap = engine.question_map(definition)
+    cleaned, errors = {}, {}
+    for key, raw in answers.items():
+        question = qmap.get(key)
+        if question is None:
+            errors[key] = "This template has no such question."
+            continue
+        try:
+            cleaned[key] = engine.clean_answer(question, raw)
+        except ValueError as exc:
+            errors[key] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+@transaction.atomic
+def assessment_save_answers(
+    *, actor, assessment: Assessment, answers: dict, base_revision: int, autosave: bool = False
+) -> Assessment:
+    """Save some answers. Refused, with what changed, if someone saved since base_revision."""
+    assessment = _lock(assessment)
+    require(actor, "assessments.change_assessment", assessment)
+    if base_revision != assessment.revision:
+        raise EditConflict(assessment, changes_since(assessment, base_revision))
+    cleaned = clean_answers(assessment.definition, answers)
+    merged = dict(assessment.answers)
+    for key, value in cleaned.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    changed = sorted(k for k in cleaned if merged.get(k) != assessment.answers.get(k))
+    if not changed:
+        return assessment
+    assessment.answers = merged
+    _rescore(assessment)
+    assessment.revision += 1
+    qmap = engine.question_map(assessment.definition)
+    names = ", ".join(qmap[k].label[:60] for k in changed[:3]) + (
+        f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    )
+    _save(assessment, actor=actor, reason=f"{'Autosaved' if autosave else 'Saved'}: {names}")
+    return assessment
+
+
+@transaction.atomic
+def evidence_upload(*, actor, assessment: Assessment, upload) -> EvidenceFile:
+    assessment = _lock(assessment)
+    require(actor, "assessments.change_assessment", assessment)
+    if upload.size > settings.EVIDENCE_MAX_BYTES:
+        limit = settings.EVIDENCE_MAX_BYTES // (1024 * 1024)
+        raise ValidationError({"file": f"Files up to {limit} MB can be attached."})
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    evidence = EvidenceFile(
+        assessment=assessment,
+        filename=upload.name[:255],
+        content_type=getattr(upload, "content_type", "") or "",
+        size=upload.size,
+        sha256=digest.hexdigest(),
+        uploaded_by=actor,
+    )
+    evidence.file.save(upload.name, upload, save=False)
+    evidence.save()
+    return evidence
+
+
+# Moving through review -----------------------------------------------------------------------
+def available_transitions(assessment: Assessment, user) -> list[tuple[str, Transition]]:
+    return [
+        (name, t)
+        for name, t in TRANSITIONS.items()
+        if assessment.status in t.source and can(user, t.rule, assessment)
+    ]
+
+
+@transaction.atomic
+def assessment_transition(
+    *, actor, assessment: Assessment, action: str, reason: str = "", password: str = ""
+) -> Assessment:
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise ValidationError({"action": f"Unknown action {action!r}."})
+    assessment = _lock(assessment)
+    require(actor, transition.rule, assessment)
+    if assessment.status not in transition.source:
+        state = assessment.get_status_display().lower()
+        raise ValidationError({"action": f"{transition.label} is not possible while {state}."})
+    reason = reason.strip()
+    if transition.reason_required and not reason:
+        raise ValidationError({"reason": f"Say why ({transition.label.lower()})."})
+    handler = _HANDLERS[action]
+    summary = handler(actor, assessment, reason, password)
+    _save(assessment, actor=actor, reason=summary)
+    return assessment
+
+
+def _submit(actor, assessment: Assessment, reason: str, password: str) -> str:
+    missing = engine.missing_required(assessment.definition, assessment.answers)
+    if missing:
+        raise ValidationError(
+            {q.key: "Answer this before you submit." for q in missing}
+            | {"__all__": [f"{len(missing)} required question(s) are not answered yet."]}
+        )
+    _rescore(assessment)
+    # Resubmitting after changes asks everyone again: what they approved has changed.
+    assessment.reviews.all().delete()
+    for r in route(assessment):
+        ReviewAssignment.objects.create(
+            assessment=assessment, stage=r.stage, role=r.role, group=r.group, reasons=r.reasons
+        )
+    assessment.status = Status.SUBMITTED
+    assessment.submitted_at = timezone.now()
+    _notify_reviewers(assessment, "review", f"{assessment.reference} is waiting for your review")
+    return "Submitted for review" + (f": {reason}" if reason else "")
+
+
+def _decide(actor, assessment: Assessment, stage: str, decision: str, note: str) -> list[str]:
+    decided = pending_assignments(actor, assessment, stage)
+    for assignment in decided:
+        assignment.decision = decision
+        assignment.decided_by = actor
+        assignment.decided_at = timezone.now()
+        assignment.note = note
+        assignment.save()
+    return [a.reviewer_label for a in decided]
+
+
+def _start_review(actor, assessment: Assessment, reason: str, password: str) -> str:
+    assessment.status = Status.IN_REVIEW
+    return "Review started"
+
+
+def _request_changes(actor, assessment: Assessment, reason: str, password: str) -> str:
+    as_whom = _decide(actor, assessment, "review", Decision.CHANGES_REQUESTED, reason)
+    assessment.status = Status.CHANGES_REQUESTED
+    notify.email(
+        [assessment.author],
+        f"Changes requested on {assessment.reference}",
+        f"{actor} ({', '.join(as_whom)}) asked for changes to {assessment}:\n\n{reason}\n\n"
+        f"{_link(assessment)}",
+    )
+    return f"Changes requested ({', '.join(as_whom)}): {reason}"
+
+
+def _approve(actor, assessment: Assessment, reason: str, password: str) -> str:
+    if assessment.status == Status.SUBMITTED:
+        assessment.status = Status.IN_REVIEW
+    as_whom = _decide(actor, assessment, "review", Decision.APPROVED, reason)
+    waiting = [
+        a.reviewer_label
+        for a in assessment.reviews.all()
+        if a.stage == "review" and a.decision == Decision.PENDING
+    ]
+    summary = f"Approved by {', '.join(as_whom)}"
+    if waiting:
+        return f"{summary}; waiting for {', '.join(waiting)}"
+    assessment.status = Status.APPROVED
+    assessment.approved_at = timezone.now()
+    _notify_reviewers(assessment, "approve", f"{assessment.reference} is ready for your sign-off")
+    return f"{summary}; every reviewer has approved"
+
+
+def _reject(actor, assessment: Assessment, reason: str, password: str) -> str:
+    stage = "approve" if assessment.status == Status.APPROVED else "review"
+    as_whom = _decide(actor, assessment, stage, Decision.REJECTED, reason)
+    assessment.status = Status.REJECTED
+    notify.email(
+        [assessment.author, assessment.use_case.owner],
+        f"{assessment.reference} was rejected",
+        f"{actor} ({', '.join(as_whom)}) rejected {assessment}:\n\n{reason}\n\n{_link(assessment)}",
+    )
+    return f"Rejected ({', '.join(as_whom)}): {reason}"
+
+
+def _sign_off(actor, assessment: Assessment, reason: str, password: str) -> str:
+    if not password or not actor.check_password(password):
+        raise ValidationError({"password": "Enter your own password to sign."})
+    now = timezone.now()
+    as_whom = _decide(actor, assessment, "approve", Decision.SIGNED_OFF, reason)
+    assessment.status = Status.SIGNED_OFF
+    assessment.valid_until = valid_until_for(assessment, now.date())
+    statement = (
+        f"I, {actor.get_full_name() or actor.username}, sign off {assessment.reference} "
+        f"({assessment.get_kind_display()}, version {assessment.version}) of "
+        f"{assessment.use_case.reference} as {', '.join(as_whom)}."
+    )
+    content = canonical_json(content_to_sign(assessment, signer=actor, at=now, note=reason))
+    SignOff.objects.create(
+        assessment=assessment,
+        signed_by=actor,
+        signed_at=now,
+        statement=statement,
+        content=content,
+        sha256=sha256_of(content),
+    )
+    for older in (
+        Assessment.objects.select_for_update()
+        .filter(use_case=assessment.use_case, kind=assessment.kind, status=Status.SIGNED_OFF)
+        .exclude(pk=assessment.pk)
+    ):
+        older.status = Status.SUPERSEDED
+        _save(
+            older, actor=actor, reason=f"Superseded by {assessment.reference} v{assessment.version}"
+        )
+    _apply_to_use_case(actor, assessment)
+    notify.email(
+        [assessment.author, assessment.use_case.owner],
+        f"{assessment.reference} was signed off",
+        f"{statement}\nValid until {assessment.valid_until:%d %b %Y}.\n\n{_link(assessment)}",
+    )
+    return f"Signed off by {actor} ({', '.join(as_whom)}); valid until {assessment.valid_until}"
+
+
+_HANDLERS = {
+    "submit": _submit,
+    "start_review": _start_review,
+    "request_changes": _request_changes,
+    "approve": _approve,
+    "reject": _reject,
+    "sign_off": _sign_off,
+}
+
+
+def content_to_sign(assessment: Assessment, *, signer, at, note: str = "") -> dict:
+    """Exactly what a signature covers; its canonical JSON is what is hashed."""
+    shown = engine.visible_keys(assessment.definition, assessment.answers)
+    use_case = assessment.use_case
+    return {
+        "assessment": {
+            "reference": assessment.reference,
+            "kind": assessment.kind,
+            "version": assessment.version,
+            "previous": assessment.previous.reference if assessment.previous_id else None,
+            "author": assessment.author.username,
+        },
+        "template": {
+            "key": assessment.template.key,
+            "version": assessment.template.version,
+            "sha256": assessment.template.sha256,
+        },
+        "use_case": {
+            "reference": use_case.reference,
+            "title": use_case.title,
+            "business_unit": use_case.business_unit.code,
+            "owner": use_case.owner.username,
+            "risk_tier": use_case.risk_tier,
+        },
+        "answers": {k: v for k, v in sorted(assessment.answers.items()) if k in shown},
+        "result": assessment.result,
+        "reviews": [
+            {
+                "stage": a.stage,
+                "reviewer": a.reviewer_label,
+                "decision": a.decision,
+                "by": a.decided_by.username if a.decided_by_id else None,
+                "at": a.decided_at.isoformat() if a.decided_at else None,
+                "reasons": a.reasons,
+            }
+            for a in assessment.reviews.select_related("group", "decided_by").order_by("pk")
+        ],
+        "signed_by": signer.username,
+        "signed_at": at.isoformat(),
+        "valid_until": assessment.valid_until.isoformat() if assessment.valid_until else None,
+        "note": note,
+    }
+
+
+def valid_until_for(assessment: Assessment, today: date) -> date:
+    """The shorter of the template's time for its result and the use case tier's time."""
+    validity = assessment.definition.get("validity_months", {})
+    tier = (
+        assessment.result_value
+        if assessment.kind == Kind.SCREENING and assessment.result_value in RiskTier.values
+        else assessment.use_case.risk_tier
+    )
+    months = [settings.ASSESSMENT_VALID_MONTHS_BY_TIER.get(tier, 12)]
+    if assessment.result_value in validity:
+        months.append(validity[assessment.result_value])
+    elif "default" in validity:
+        months.append(validity["default"])
+    return _add_months(today, min(months))
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return day.replace(year=year, month=month, day=min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _apply_to_use_case(actor, assessment: Assessment) -> None:
+    use_case = assessment.use_case
+    if assessment.kind == Kind.SCREENING and assessment.result_value in RiskTier.values:
+        cites = [r["cite"] for r in assessment.reasons if r.get("cite")]
+        basis = f"{assessment.result_label}. " + "; ".join(dict.fromkeys(cites))
+        registry_services.use_case_apply_screening(
+            actor=actor,
+            use_case=use_case,
+            tier=assessment.result_value,
+            basis=basis.strip(),
+            source=f"screening {assessment.reference}",
+        )
+    use_case.refresh_from_db()
+    if use_case.needs_reassessment:
+        use_case.needs_reassessment = False
+        use_case.reassessment_reasons = ""
+        _save(use_case, actor=actor, reason=f"Re-assessed: {assessment.reference} signed off")
+
+
+def _link(assessment: Assessment) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}{assessment.get_absolute_url()}"
+
+
+def _notify_reviewers(assessment: Assessment, stage: str, subject: str) -> None:
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    people = set()
+    for a in assessment.reviews.filter(stage=stage, decision=Decision.PENDING):
+        if a.group_id:
+            people.update(User.objects.filter(groups=a.group, is_active=True))
+        else:
+            people.update(
+                User.objects.filter(
+                    groups__name=a.role,
+                    business_units=assessment.use_case.business_unit,
+                    is_active=True,
+                )
+            )
+    people.discard(assessment.author)
+    notify.email(
+        people,
+        subject,
+        f"{assessment} of {assessment.use_case} needs you ({stage}).\n\n{_link(assessment)}",
+    )
+
+
+# Comments ------------------------------------------------------------------------------------
+@transaction.atomic
+def assessment_comment(
+    *,
+    actor,
+    assessment: Assessment,
+    body: str,
+    question_key: str = "",
+    parent: Comment | None = None,
+) -> Comment:
+    require(actor, "assessments.comment", assessment)
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": "Write the comment."})
+    if question_key and question_key not in engine.question_map(assessment.definition):
+        raise ValidationError({"question_key": "This template has no such question."})
+    if parent is not None:
+        if parent.assessment_id != assessment.pk:
+            raise ValidationError({"parent": "That comment is on another assessment."})
+        question_key = parent.question_key
+        parent = parent.parent or parent  # threads are one level deep
+    comment = Comment(
+        assessment=assessment, question_key=question_key, parent=parent, author=actor, body=body
+    )
+    _save(comment, actor=actor, reason="Reply" if parent else "Comment")
+    recipients = [assessment.author] if actor != assessment.author else []
+    if parent is not None and parent.author != actor:
+        recipients.append(parent.author)
+    notify.email(
+        recipients,
+        f"New comment on {assessment.reference}",
+        f"{actor} wrote:\n\n{body}\n\n{_link(assessment)}",
+    )
+    return comment
+
+
+@transaction.atomic
+def comment_resolve(*, actor, comment: Comment) -> Comment:
+    require(actor, "assessments.comment", comment.assessment)
+    if not comment.resolved:
+        comment.resolved = True
+        _save(comment, actor=actor, reason="Resolved")
+    return comment
+
+
+# Tier override and re-assessment dates -------------------------------------------------------
+@transaction.atomic
+def assessment_override_tier(*, actor, assessment: Assessment, tier: str, justification: str):
+    assessment = _lock(assessment)
+    require(actor, "assessments.override_tier", assessment)
+    justification = justification.strip()
+    if not justification:
+        raise ValidationError({"justification": "Record why the screening's tier is overridden."})
+    if tier not in RiskTier.values or tier == RiskTier.UNSCREENED:
+        raise ValidationError({"tier": "Choose prohibited, high, limited or minimal."})
+    assessment.tier_override = tier
+    assessment.tier_override_reason = justification
+    _save(assessment, actor=actor, reason=f"Tier overridden to {tier}: {justification}")
+    registry_services.use_case_record_risk_tier(
+        actor=actor,
+        use_case=assessment.use_case,
+        tier=tier,
+        justification=f"Override of screening {assessment.reference} "
+        f"(it gave {assessment.result_value}): {justification}",
+    )
+    return assessment
+
+
+def flag_overdue_assessments(*, today: date | None = None) -> int:
+    """Flag the use case of each signed-off assessment past its valid-until date, once."""
+    today = today or timezone.localdate()
+    due = Assessment.objects.filter(
+        status=Status.SIGNED_OFF, valid_until__lt=today, overdue_flagged_on__isnull=True
+    ).select_related("use_case__owner")
+    flagged = 0
+    for assessment in due.iterator():
+        with transaction.atomic():
+            locked = _lock(assessment)
+            if locked.overdue_flagged_on is not None:
+                continue
+            if locked.use_case.lifecycle != "retired":
+                registry_services.use_case_flag_for_reassessment(
+                    actor=None,
+                    use_case=locked.use_case,
+                    reason=f"{locked.reference} ({locked.get_kind_display()}) was valid until "
+                    f"{locked.valid_until.isoformat()}",
+                )
+                notify.email(
+                    [locked.use_case.owner],
+                    f"{locked.use_case.reference}: {locked.get_kind_display()} is overdue",
+                    f"{locked} of {locked.use_case} was valid until {locked.valid_until:%d %b %Y}. "
+                    f"Start a re-assessment:\n\n{_link(locked)}",
+                )
+            locked.overdue_flagged_on = today
+            _save(locked, actor=None, reason="Past its valid-until date: use case flagged")
+            flagged += 1
+    return flagged

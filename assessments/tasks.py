@@ -1,0 +1,11 @@
+"""Celery wrappers around the assessment services."""
+
+from celery import shared_task
+
+from assessments import services
+
+
+@shared_task(name="assessments.tasks.flag_overdue_assessments")
+def flag_overdue_assessments() -> int:
+    """Flag use cases whose signed-off assessments are past their valid-until date."""
+    return services.flag_overdue_assessments()

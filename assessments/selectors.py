@@ -79,3 +79,10 @@ def overdue(user, today) -> QuerySet[Assessment]:
         .filter(status=Status.SIGNED_OFF, valid_until__lt=today)
         .order_by("valid_until")
     )
+
+
+def templates_visible_to(user) -> QuerySet[AssessmentTemplate]:
+    """Templates are the firm's shared forms: every signed-in person may read them."""
+    if not user.is_authenticated:
+        return AssessmentTemplate.objects.none()
+    return AssessmentTemplate.objects.all()

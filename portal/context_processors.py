@@ -2,6 +2,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from portal.access import access_for, can
+from portal.models import Role
 
 
 def navigation(request) -> dict:
@@ -14,8 +15,11 @@ def navigation(request) -> dict:
         ("Dashboard", reverse("dashboard")),
         ("Use cases", reverse("registry:use-case-list")),
         ("Data sources", reverse("registry:data-source-list")),
+        ("Assessments", reverse("assessments:list")),
         ("Business units", reverse("registry:business-unit-list")),
     ]
+    if access.has_role(Role.LEADERSHIP):
+        nav.insert(2, ("Sign-off queue", reverse("assessments:queue")))
     if can(user, "portal.view_audit_log"):
         nav.append(("Audit log", reverse("audit-log")))
     nav.append(("API", reverse("api-docs")))

@@ -1,11 +1,15 @@
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from rest_framework.authtoken.models import Token
 
+from assessments import selectors as assessment_selectors
 from portal.access import access_for
 from portal.models import Role
 from registry.models import Lifecycle
@@ -24,10 +28,30 @@ def dashboard(request):
         .filter(needs_reassessment=True)
         .order_by("next_review_date", "reference")[:10]
     )
+    today = timezone.localdate()
     return render(
         request,
         "portal/dashboard.html",
         {
+            "to_review": assessment_selectors.awaiting(request.user, "review").count(),
+            "to_sign": assessment_selectors.awaiting(request.user, "approve").count(),
+            "overdue": list(
+                assessment_selectors.overdue(request.user, today)
+                .select_related(None)
+                .select_related("use_case")[:10]
+            ),
+            "due_soon": list(
+                assessment_selectors.assessments_visible_to(request.user)
+                .filter(
+                    status="signed_off",
+                    valid_until__gte=today,
+                    valid_until__lte=today + timedelta(days=30),
+                )
+                .select_related(None)
+                .select_related("use_case")
+                .prefetch_related(None)
+                .order_by("valid_until")[:10]
+            ),
             "counts": counts,
             "lifecycles": [(v, label, n, round(100 * n / biggest)) for v, label, n in lifecycles],
             "lifecycle_choices": Lifecycle.choices,

@@ -127,6 +127,9 @@ def use_case_detail(request, pk: int):
         "tiers": RiskTier.choices,
         "recent_history": use_case.history.select_related("history_user")[:5],
         "reason_form": ReasonForm(),
+        # Every assessment of the use case the person may see is one they may read.
+        "assessments": use_case.assessments.select_related("template").order_by("kind", "-version"),
+        "can_assess": can(request.user, "assessments.add_assessment", use_case),
     }
     return render(request, "registry/use_case_detail.html", context)
 

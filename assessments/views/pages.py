@@ -1,11 +1,508 @@
-from django.http import Http404
+"""The assessment pages: lists and queues, filling a section, review, sign-off, compare."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from assessments import engine, services
+from assessments.compare import compare, result_rows
+from assessments.forms import (
+    OverrideTierForm,
+    SignOffForm,
+    StartForm,
+    question_views,
+    raw_answers,
+    section_questions,
+)
+from assessments.models import TRANSITIONS, Comment, Kind, Status
+from assessments.selectors import assessments_visible_to, awaiting, templates_offered, versions_of
+from assessments.views.common import access_assessment
+from portal.access import can
+from portal.forms import apply_validation_error
+from registry.selectors import use_cases_visible_to
 
 
-def _stub(request, *args, **kwargs):
-    raise Http404
+# Lists ---------------------------------------------------------------------------------------
+@login_required
+def assessment_list(request):
+    tab = request.GET.get("tab", "all")
+    if tab == "review":
+        qs = awaiting(request.user, "review")
+    elif tab == "sign":
+        qs = awaiting(request.user, "approve")
+    else:
+        tab = "all"
+        qs = assessments_visible_to(request.user).order_by("-updated_at", "-pk")
+    status = request.GET.get("status", "")
+    kind = request.GET.get("kind", "")
+    if status in Status.values:
+        qs = qs.filter(status=status)
+    if kind in Kind.values:
+        qs = qs.filter(kind=kind)
+    page = Paginator(qs, settings.REGISTER_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "assessments/assessment_list.html",
+        {
+            "page": page,
+            "assessments": page.object_list,
+            "tab": tab,
+            "status": status,
+            "kind": kind,
+            "statuses": Status.choices,
+            "kinds": Kind.choices,
+            "query": query.urlencode(),
+            "to_review": awaiting(request.user, "review").count(),
+            "to_sign": awaiting(request.user, "approve").count(),
+        },
+    )
 
 
-assessment_list = sign_off_queue = assessment_start = assessment_detail = _stub
-assessment_section = assessment_transition = assessment_sign_off = assessment_comment = _stub
-comment_resolve = assessment_compare = assessment_reassess = assessment_override_tier = _stub
-evidence_upload = evidence_download = _stub
+@login_required
+def sign_off_queue(request):
+    queue = awaiting(request.user, "approve")
+    return render(request, "assessments/sign_off_queue.html", {"queue": queue})
+
+
+# Starting ------------------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET", "POST"])
+def assessment_start(request, use_case_pk: int):
+    use_case = get_object_or_404(use_cases_visible_to(request.user), pk=use_case_pk)
+    if not can(request.user, "assessments.add_assessment", use_case):
+        raise PermissionDenied
+    templates = templates_offered(request.GET.get("kind") or None)
+    form = StartForm(request.POST or None, templates=templates)
+    if request.method == "POST" and form.is_valid():
+        try:
+            assessment = services.assessment_start(
+                actor=request.user, use_case=use_case, template=form.cleaned_data["template"]
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"{assessment.reference} started. It saves as you type.")
+            first = assessment.definition["sections"][0]["key"]
+            return redirect("assessments:section", assessment.pk, first)
+    return render(
+        request, "assessments/assessment_start.html", {"use_case": use_case, "form": form}
+    )
+
+
+# One assessment ------------------------------------------------------------------------------
+def _sections(assessment) -> list[dict]:
+    done = engine.progress(assessment.definition, assessment.answers)
+    return [
+        {
+            "key": s["key"],
+            "title": s["title"],
+            "answered": done.get(s["key"], (0, 0))[0],
+            "shown": done.get(s["key"], (0, 0))[1],
+        }
+        for s in assessment.definition["sections"]
+    ]
+
+
+@login_required
+def assessment_detail(request, pk: int):
+    assessment = access_assessment(request.user, pk)
+    user = request.user
+    comments = list(
+        assessment.comments.select_related("author")
+        .filter(parent__isnull=True)
+        .prefetch_related("replies__author")
+    )
+    qmap = engine.question_map(assessment.definition)
+    sections = _sections(assessment)
+    answered = sum(s["answered"] for s in sections)
+    shown = sum(s["shown"] for s in sections)
+    sign_off = (
+        getattr(assessment, "sign_off_record", None)
+        if assessment.status
+        in (
+            Status.SIGNED_OFF,
+            Status.SUPERSEDED,
+        )
+        else None
+    )
+    context = {
+        "assessment": assessment,
+        "use_case": assessment.use_case,
+        "sections": sections,
+        "answered": answered,
+        "shown": shown,
+        "percent": round(100 * answered / shown) if shown else 0,
+        "transitions": [
+            (name, t)
+            for name, t in services.available_transitions(assessment, user)
+            if name != "sign_off"
+        ],
+        "can_sign": can(user, "assessments.sign_off", assessment),
+        "can_edit": can(user, "assessments.change_assessment", assessment),
+        "can_comment": can(user, "assessments.comment", assessment),
+        "can_reassess": can(user, "assessments.reassess", assessment),
+        "can_override": can(user, "assessments.override_tier", assessment),
+        "override_form": OverrideTierForm(),
+        "reviews": list(assessment.reviews.all()),
+        "comments": [(c, qmap.get(c.question_key)) for c in comments],
+        "open_comments": sum(1 for c in comments if not c.resolved),
+        "missing": engine.missing_required(assessment.definition, assessment.answers),
+        "expired": engine.expired_evidence(
+            assessment.definition, assessment.answers, timezone.localdate()
+        ),
+        "versions": list(versions_of(assessment)),
+        "sign_off": sign_off,
+        "summary_available": assessment.status != Status.DRAFT,
+        "recent_history": assessment.history.select_related("history_user")[:8],
+    }
+    return render(request, "assessments/assessment_detail.html", context)
+
+
+def _upload_evidence(request, assessment, questions, post) -> None:
+    """Store files chosen for evidence rows; their rows then refer to the stored file."""
+    for q in questions:
+        if q.type != "evidence":
+            continue
+        prefix = f"q-{q.key}-"
+        for name, upload in request.FILES.items():
+            if not (name.startswith(prefix) and name.endswith("-upload")):
+                continue
+            row = name[len(prefix) : -len("-upload")]
+            stored = services.evidence_upload(
+                actor=request.user, assessment=assessment, upload=upload
+            )
+            post[f"{prefix}{row}-file"] = str(stored.pk)
+            post[f"{prefix}{row}-filename"] = stored.filename
+            post[f"{prefix}{row}-sha256"] = stored.sha256
+            if not post.get(f"{prefix}{row}-title"):
+                post[f"{prefix}{row}-title"] = stored.filename
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def assessment_section(request, pk: int, section: str):
+    assessment = access_assessment(request.user, pk)
+    keys = [s["key"] for s in assessment.definition["sections"]]
+    if section not in keys:
+        raise Http404("No such section.")
+    questions = section_questions(assessment.definition, section)
+    can_edit = can(request.user, "assessments.change_assessment", assessment)
+    autosave = request.headers.get("X-Autosave") == "1"
+    typed, errors, conflict = None, {}, None
+    revision = assessment.revision
+
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        post = request.POST.copy()
+        try:
+            base = int(post.get("revision", ""))
+        except ValueError:
+            return HttpResponseBadRequest("The form lost its revision; reload the page.")
+        try:
+            if not autosave:
+                _upload_evidence(request, assessment, questions, post)
+            typed = raw_answers(questions, post)
+            assessment = services.assessment_save_answers(
+                actor=request.user,
+                assessment=assessment,
+                answers=typed,
+                base_revision=base,
+                autosave=autosave,
+            )
+        except services.EditConflict as exc:
+            conflict = exc.changes
+            revision = exc.current_revision
+            if autosave:
+                return JsonResponse(
+                    {"saved": False, "conflict": conflict, "revision": revision}, status=409
+                )
+        except ValidationError as exc:
+            errors = {k: " ".join(v) for k, v in exc.message_dict.items()}
+            revision = base
+            if autosave:
+                return JsonResponse({"saved": False, "errors": errors}, status=400)
+        else:
+            if autosave:
+                return JsonResponse(
+                    {
+                        "saved": True,
+                        "revision": assessment.revision,
+                        "saved_at": timezone.localtime().strftime("%H:%M:%S"),
+                        "progress": _sections(assessment),
+                    }
+                )
+            messages.success(request, "Saved.")
+            following = keys.index(section) + 1
+            if "next" in post and following < len(keys):
+                return redirect("assessments:section", assessment.pk, keys[following])
+            return redirect("assessments:section", assessment.pk, section)
+
+    comments = Comment.objects.filter(assessment=assessment).select_related("author")
+    index = keys.index(section)
+    context = {
+        "assessment": assessment,
+        "use_case": assessment.use_case,
+        "section": assessment.definition["sections"][index],
+        "sections": _sections(assessment),
+        "previous_key": keys[index - 1] if index > 0 else None,
+        "next_key": keys[index + 1] if index + 1 < len(keys) else None,
+        "questions": question_views(
+            assessment.definition,
+            section,
+            assessment.answers,
+            typed=_typed_for_display(questions, typed) if typed is not None else None,
+            errors=errors,
+            comments=comments,
+        ),
+        "revision": revision,
+        "can_edit": can_edit,
+        "can_comment": can(request.user, "assessments.comment", assessment),
+        "conflict": conflict,
+        "errors": errors,
+        "likelihoods": engine.LIKELIHOOD,
+        "severities": engine.SEVERITY,
+        "ratings": engine.RATINGS,
+        "effects": engine.EFFECTS,
+    }
+    status = 409 if conflict else 400 if errors else 200
+    return render(request, "assessments/assessment_section.html", context, status=status)
+
+
+def _typed_for_display(questions, typed: dict) -> dict:
+    """What was typed, shaped like stored answers so the form can show it again."""
+    shown = {}
+    for q in questions:
+        if q.key not in typed:
+            continue
+        value = typed[q.key]
+        if q.type == "risk_table":
+            value = [r for r in value if any(v for k, v in r.items() if k != "approved")]
+            for r in value:
+                r["approved"] = r.get("approved") in ("on", "true", "yes", "1", True)
+        elif q.type == "evidence":
+            value = [r for r in value if r.get("title") or r.get("url") or r.get("file")]
+        shown[q.key] = value
+    return shown
+
+
+@login_required
+@require_POST
+def assessment_transition(request, pk: int, action: str):
+    assessment = access_assessment(request.user, pk)
+    if action not in TRANSITIONS or action == "sign_off":
+        raise Http404
+    try:
+        services.assessment_transition(
+            actor=request.user,
+            assessment=assessment,
+            action=action,
+            reason=request.POST.get("reason", ""),
+        )
+    except ValidationError as exc:
+        for field, msgs in exc.message_dict.items():
+            if field in ("__all__", "reason", "action"):
+                for m in msgs:
+                    messages.error(request, m)
+        if action == "submit":
+            missing = [k for k in exc.message_dict if k not in ("__all__", "reason", "action")]
+            if missing:
+                messages.error(
+                    request, "Answer the questions listed under “Still to answer” first."
+                )
+    else:
+        messages.success(request, f"{TRANSITIONS[action].label}: done.")
+    return redirect(assessment.get_absolute_url())
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def assessment_sign_off(request, pk: int):
+    assessment = access_assessment(request.user, pk, "assessments.sign_off")
+    form = SignOffForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.assessment_transition(
+                actor=request.user,
+                assessment=assessment,
+                action="sign_off",
+                password=form.cleaned_data["password"],
+                reason=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"You signed off {assessment.reference}.")
+            return redirect(assessment.get_absolute_url())
+    return render(
+        request,
+        "assessments/assessment_sign_off.html",
+        {
+            "assessment": assessment,
+            "use_case": assessment.use_case,
+            "form": form,
+            "reviews": list(assessment.reviews.all()),
+            "missing": engine.missing_required(assessment.definition, assessment.answers),
+        },
+    )
+
+
+@login_required
+@require_POST
+def assessment_comment(request, pk: int):
+    assessment = access_assessment(request.user, pk, "assessments.comment")
+    parent = None
+    if request.POST.get("parent"):
+        parent = get_object_or_404(Comment, pk=request.POST["parent"], assessment=assessment)
+    try:
+        comment = services.assessment_comment(
+            actor=request.user,
+            assessment=assessment,
+            body=request.POST.get("body", ""),
+            question_key=request.POST.get("question_key", ""),
+            parent=parent,
+        )
+    except ValidationError as exc:
+        for msgs in exc.message_dict.values():
+            for m in msgs:
+                messages.error(request, m)
+        return redirect(_back(request, assessment))
+    messages.success(request, "Comment added.")
+    return redirect(_back(request, assessment, f"comment-{comment.pk}"))
+
+
+def _back(request, assessment, anchor: str = "") -> str:
+    section = request.POST.get("section", "")
+    if section in [s["key"] for s in assessment.definition["sections"]]:
+        url = reverse("assessments:section", args=[assessment.pk, section])
+    else:
+        url = assessment.get_absolute_url()
+    return f"{url}#{anchor}" if anchor else url
+
+
+@login_required
+@require_POST
+def comment_resolve(request, pk: int, comment_pk: int):
+    assessment = access_assessment(request.user, pk, "assessments.comment")
+    comment = get_object_or_404(Comment, pk=comment_pk, assessment=assessment)
+    services.comment_resolve(actor=request.user, comment=comment)
+    messages.success(request, "Comment resolved.")
+    return redirect(_back(request, assessment, f"comment-{comment.pk}"))
+
+
+@login_required
+def assessment_compare(request, pk: int):
+    assessment = access_assessment(request.user, pk)
+    versions = list(versions_of(assessment))
+    other_pk = request.GET.get("with")
+    others = [v for v in versions if v.pk != assessment.pk]
+    if other_pk:
+        other = next((v for v in versions if str(v.pk) == other_pk), None)
+        if other is None:
+            raise Http404("That is not a version of this assessment.")
+    elif others:
+        other = others[-1] if others[-1].version < assessment.version else others[0]
+    else:
+        other = None
+    left, right = (
+        (other, assessment)
+        if other and other.version < assessment.version
+        else (
+            assessment,
+            other,
+        )
+    )
+    rows = compare(left, right) if other else []
+    only_changes = request.GET.get("changes") == "1"
+    return render(
+        request,
+        "assessments/assessment_compare.html",
+        {
+            "assessment": assessment,
+            "use_case": assessment.use_case,
+            "left": left,
+            "right": right,
+            "versions": versions,
+            "rows": [r for r in rows if r.changed] if only_changes else rows,
+            "results": result_rows(left, right) if other else [],
+            "changed": sum(1 for r in rows if r.changed),
+            "only_changes": only_changes,
+        },
+    )
+
+
+@login_required
+@require_POST
+def assessment_reassess(request, pk: int):
+    assessment = access_assessment(request.user, pk, "assessments.reassess")
+    try:
+        new = services.assessment_reassess(actor=request.user, assessment=assessment)
+    except ValidationError as exc:
+        for msgs in exc.message_dict.values():
+            for m in msgs:
+                messages.error(request, m)
+        return redirect(assessment.get_absolute_url())
+    messages.success(request, f"{new.reference} started from {assessment.reference}'s answers.")
+    return redirect(new.get_absolute_url())
+
+
+@login_required
+@require_POST
+def assessment_override_tier(request, pk: int):
+    assessment = access_assessment(request.user, pk, "assessments.override_tier")
+    form = OverrideTierForm(request.POST)
+    if form.is_valid():
+        try:
+            services.assessment_override_tier(
+                actor=request.user,
+                assessment=assessment,
+                tier=form.cleaned_data["tier"],
+                justification=form.cleaned_data["justification"],
+            )
+        except ValidationError as exc:
+            for msgs in exc.message_dict.values():
+                for m in msgs:
+                    messages.error(request, m)
+        else:
+            messages.success(request, "The tier was overridden and the reason recorded.")
+    else:
+        messages.error(request, "Choose a tier and say why the screening is overridden.")
+    return redirect(assessment.get_absolute_url())
+
+
+@login_required
+@require_POST
+def evidence_upload(request, pk: int):
+    """Kept for forms that upload a file on its own; the section form uploads inline."""
+    assessment = access_assessment(request.user, pk, "assessments.change_assessment")
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a file to upload.")
+    else:
+        try:
+            stored = services.evidence_upload(
+                actor=request.user, assessment=assessment, upload=upload
+            )
+        except ValidationError as exc:
+            for msgs in exc.message_dict.values():
+                for m in msgs:
+                    messages.error(request, m)
+        else:
+            messages.success(request, f"{stored.filename} uploaded.")
+    return redirect(assessment.get_absolute_url())
+
+
+@login_required
+def evidence_download(request, pk: int, file_pk: int):
+    assessment = access_assessment(request.user, pk)
+    stored = get_object_or_404(assessment.evidence_files, pk=file_pk)
+    return FileResponse(stored.file.open("rb"), as_attachment=True, filename=stored.filename)

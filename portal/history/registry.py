@@ -101,3 +101,15 @@ register(
 )
 register(DataSource, rule="registry.view_datasource", selector=data_sources_visible_to)
 register(BusinessUnit, rule="registry.view_businessunit", selector=business_units_visible_to)
+
+
+def _register_assessments() -> None:
+    # Imported here: assessments depends on the registry app, not the other way round.
+    from assessments.models import Assessment, AssessmentTemplate
+    from assessments.selectors import assessments_visible_to, templates_visible_to
+
+    register(Assessment, rule="assessments.view_assessment", selector=assessments_visible_to)
+    register(AssessmentTemplate, rule="assessments.view_template", selector=templates_visible_to)
+
+
+_register_assessments()

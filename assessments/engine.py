@@ -125,7 +125,13 @@ def check_definition(definition: Any) -> dict:
 
     seen_sections: set[str] = set()
     seen: dict[str, dict] = {}
-    score_keys = {s.get("key") for s in (definition.get("scoring") or {}).get("scores", [])}
+    scoring = definition.get("scoring")
+    scores = scoring.get("scores") if isinstance(scoring, dict) else None
+    score_keys = (
+        {s.get("key") for s in scores if isinstance(s, dict) and isinstance(s.get("key"), str)}
+        if isinstance(scores, list)
+        else set()
+    )
     for s_index, section in enumerate(sections):
         where = f"sections[{s_index}]"
         if not isinstance(section, dict):
@@ -136,7 +142,8 @@ def check_definition(definition: Any) -> dict:
             errors.append(f"{where}.key: use lower-case letters, digits and underscores.")
         elif s_key in seen_sections:
             errors.append(f"{where}.key: {s_key!r} is used twice.")
-        seen_sections.add(s_key)
+        else:
+            seen_sections.add(s_key)
         if not str(section.get("title") or "").strip():
             errors.append(f"{where}.title: give the section a title.")
         qs = section.get("questions")
@@ -211,10 +218,17 @@ def _check_scoring(scoring: Any, seen: dict) -> list[str]:
         return ["scoring: must be an object."]
     errors: list[str] = []
     scores = scoring.get("scores", [])
+    if not isinstance(scores, list):
+        errors.append("scoring.scores: give a list of scores.")
+        scores = []
     keys = [s.get("key") for s in scores if isinstance(s, dict)]
     if len(keys) != len(scores) or not all(isinstance(k, str) and KEY_RE.match(k) for k in keys):
         errors.append("scoring.scores: each score needs a key and a label.")
-    for i, adj in enumerate(scoring.get("adjustments", [])):
+    adjustments = scoring.get("adjustments", [])
+    if not isinstance(adjustments, list):
+        errors.append("scoring.adjustments: give a list of adjustments.")
+        adjustments = []
+    for i, adj in enumerate(adjustments):
         where = f"scoring.adjustments[{i}]"
         if not isinstance(adj, dict) or adj.get("score") not in keys:
             errors.append(f"{where}.score: name a score to adjust.")
@@ -237,7 +251,11 @@ def _check_scoring(scoring: Any, seen: dict) -> list[str]:
                     errors.extend(_check_condition(outcome["when"], f"{where}.when", seen, keys))
                 elif i != len(outcomes) - 1:
                     errors.append(f"{where}.when: only the last outcome may have no condition.")
-                for name in outcome.get("cite_from", []):
+                cite_from = outcome.get("cite_from", [])
+                if not isinstance(cite_from, list):
+                    errors.append(f"{where}.cite_from: give a list of score names.")
+                    continue
+                for name in cite_from:
                     if name not in keys:
                         errors.append(f"{where}.cite_from: {name!r} is not a score.")
     return errors
@@ -259,7 +277,7 @@ def _check_condition(cond: Any, where: str, seen: dict, score_keys) -> list[str]
     if "not" in cond:
         return _check_condition(cond["not"], f"{where}.not", seen, score_keys)
     if "question" in cond:
-        if cond["question"] not in seen:
+        if not isinstance(cond["question"], str) or cond["question"] not in seen:
             return [f"{where}.question: {cond['question']!r} is not an earlier question."]
         if not set(cond) & {"equals", "in", "includes", "answered"}:
             return [f"{where}: say equals, in, includes or answered."]
@@ -276,7 +294,7 @@ def _check_condition(cond: Any, where: str, seen: dict, score_keys) -> list[str]
     if "risk" in cond:
         if cond["risk"] not in ("inherent", "residual"):
             return [f"{where}.risk: say inherent or residual."]
-        if cond.get("at_least") not in RATING_ORDER:
+        if cond.get("at_least") not in list(RATING_ORDER):
             return [f"{where}.at_least: say low, medium or high."]
         return []
     return [f"{where}: a condition names a question, a score, a risk, or all/any/not."]
@@ -299,15 +317,19 @@ def clean_answer(question: Question, raw: Any) -> Any:
             raise ValueError(f"Keep this under {limit} characters (it has {len(text)}).")
         return text or None
     if t == "yes_no":
-        value = {"true": "yes", "false": "no", True: "yes", False: "no"}.get(raw, raw)
+        value = raw
+        if isinstance(raw, str | bool):
+            value = {"true": "yes", "false": "no", True: "yes", False: "no"}.get(raw, raw)
         if value not in ("yes", "no"):
             raise ValueError("Answer yes or no.")
         return value
     if t == "single_choice":
-        if raw not in {c["value"] for c in question.choices}:
+        if not isinstance(raw, str) or raw not in {c["value"] for c in question.choices}:
             raise ValueError("Choose one of the options.")
         return raw
     if t == "multi_choice":
+        if not isinstance(raw, str | list | tuple):
+            raise ValueError("Choose from the options.")
         values = [raw] if isinstance(raw, str) else list(raw)
         allowed = [c["value"] for c in question.choices]
         unknown = [v for v in values if v not in allowed]
@@ -342,8 +364,8 @@ def clean_answer(question: Question, raw: Any) -> Any:
 def _clean_risks(question: Question, raw: Any) -> list[dict] | None:
     if not isinstance(raw, list):
         raise ValueError("Give the risks as a list of rows.")
-    likelihoods = {v for v, _ in LIKELIHOOD}
-    severities = {v for v, _ in SEVERITY}
+    likelihoods = [v for v, _ in LIKELIHOOD]
+    severities = [v for v, _ in SEVERITY]
     rows = []
     for n, row in enumerate(raw, start=1):
         if not isinstance(row, dict):
@@ -394,7 +416,10 @@ def _clean_evidence(raw: Any) -> list[dict] | None:
                 raise ValueError(f"Evidence {n}: enter the expiry date as YYYY-MM-DD.") from None
         entry = {"title": title or url or "File", "url": url or None, "expires": expires}
         if file_id:
-            entry["file"] = int(file_id)
+            try:
+                entry["file"] = int(file_id)
+            except (TypeError, ValueError):
+                raise ValueError(f"Evidence {n}: that is not a file uploaded here.") from None
             entry["filename"] = str(item.get("filename") or "")
             entry["sha256"] = str(item.get("sha256") or "")
         cleaned.append(entry)
@@ -516,7 +541,7 @@ def score(definition: dict, answers: dict) -> Result:
     adjusted = dict(raw)
     for adj in scoring.get("adjustments", []):
         ctx = _ScoreContext(adjusted, maximum, result)
-        if _holds(adj["when"], answers, scores=ctx):
+        if _holds(adj["when"], answers, shown=shown, scores=ctx):
             before = adjusted[adj["score"]]
             adjusted[adj["score"]] = before * (1 - adj["reduce_pct"] / 100)
             result.adjustments.append(
@@ -537,7 +562,7 @@ def score(definition: dict, answers: dict) -> Result:
     if outcome_spec:
         ctx = _ScoreContext(adjusted, maximum, result)
         for outcome in outcome_spec["outcomes"]:
-            if "when" not in outcome or _holds(outcome["when"], answers, scores=ctx):
+            if "when" not in outcome or _holds(outcome["when"], answers, shown=shown, scores=ctx):
                 result.value = outcome["value"]
                 result.label = outcome.get("label", outcome["value"])
                 if outcome.get("cite"):
@@ -623,7 +648,7 @@ def _holds(cond: dict, answers: dict, *, shown: set | None = None, scores=None) 
         value = scores.values[cond["score"]]
         most = scores.maximum[cond["score"]]
         for op, target in cond.items():
-            if op == "score":
+            if op not in _COMPARE:
                 continue
             if op.startswith("share_"):
                 share = 100 * value / most if most else 0

@@ -1,0 +1,554 @@
+"""The templates Steward ships, scored on worked examples written from the texts they follow."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assessments import engine
+
+BUILTIN_DIR = Path(engine.__file__).resolve().parent / "builtin_templates"
+
+
+def _load(key: str) -> dict:
+    return json.loads((BUILTIN_DIR / f"{key}.json").read_text(encoding="utf-8"))
+
+
+def _clean(definition: dict, raw: dict) -> dict:
+    """Answers as the form stores them: every one goes through clean_answer."""
+    by_key = engine.question_map(definition)
+    return {key: engine.clean_answer(by_key[key], value) for key, value in raw.items()}
+
+
+def _cites(result: engine.Result) -> list[str]:
+    return [reason["cite"] for reason in result.reasons]
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "values"),
+    [
+        ("eu-ai-act-screening", "screening", ["prohibited", "high", "high", "limited", "minimal"]),
+        ("ico-dpia", "dpia", ["high", "medium", "low"]),
+        ("ai-impact-assessment", "impact", ["IV", "III", "II", "I"]),
+    ],
+)
+def test_each_builtin_template_follows_the_format(key, kind, values):
+    definition = engine.check_definition(_load(key))
+    assert (definition["key"], definition["version"], definition["kind"]) == (key, 1, kind)
+    assert definition["source"].strip()
+    outcomes = definition["scoring"]["result"]["outcomes"]
+    assert [o["value"] for o in outcomes] == values
+    assert set(definition["validity_months"]) == {"default", *values}
+    assert all(q.label.strip() for q in engine.questions(definition))
+
+
+def test_the_shipped_files_are_exactly_the_three_builtins():
+    assert sorted(p.name for p in BUILTIN_DIR.glob("*.json")) == [
+        "ai-impact-assessment.json",
+        "eu-ai-act-screening.json",
+        "ico-dpia.json",
+    ]
+
+
+# EU AI Act screening --------------------------------------------------------------------------
+SCREENING = _load("eu-ai-act-screening")
+
+# An AI system we deploy in the EU, with every ground answered "no".
+NOTHING_APPLIES = {
+    "ai_system": "yes",
+    "role": "deployer",
+    "eu_link": "yes",
+    "exclusions": ["none"],
+    "manipulation": "no",
+    "exploits_vulnerabilities": "no",
+    "social_scoring": "no",
+    "predictive_policing": "no",
+    "face_scraping": "no",
+    "emotion_workplace_education": "no",
+    "biometric_categorisation_sensitive": "no",
+    "realtime_rbi_law_enforcement": "no",
+    "annex_i_product": "no",
+    "annex_iii_areas": ["none"],
+    "interacts_with_people": "no",
+    "generates_content": "no",
+    "emotion_or_biometric_categorisation": "no",
+    "deep_fake": "no",
+    "public_interest_text": "no",
+    "uses_gpai": "no",
+    "provides_gpai": "no",
+}
+
+
+def _screen(**changes) -> engine.Result:
+    answers = _clean(SCREENING, {**NOTHING_APPLIES, **changes})
+    assert engine.missing_required(SCREENING, answers) == []
+    return engine.score(SCREENING, answers)
+
+
+def test_every_screening_question_explains_itself_with_the_act():
+    for q in engine.questions(SCREENING):
+        assert "Article" in q.help or "Annex" in q.help, q.key
+
+
+def test_screening_maxima():
+    maxima = {k: v["max"] for k, v in engine.score(SCREENING, {}).scores.items()}
+    assert maxima == {
+        "prohibited": 8,  # Article 5(1)(a) to (h)
+        "product_safety": 1,
+        "annex_iii": 18,  # points 1(a)-(c), 2, 3(a)-(d), 4(a)-(b), 5(a)-(d), 6, 7, 8(a)-(b)
+        "exception": 4,  # Article 6(3)(a) to (d)
+        "profiling": 1,
+        "transparency": 5,  # Article 50(1), (2), (3) and both subparagraphs of (4)
+        "gpai": 3,
+    }
+
+
+def test_cv_sifting_is_high_risk_under_annex_iii_point_4a():
+    # Ranks applicants for a vacancy and filters out the weakest: Annex III point 4(a), and
+    # none of the Article 6(3) conditions holds because it shapes who is shortlisted.
+    result = _screen(annex_iii_areas=["4a"], exceptions=["none"], profiling="no")
+    assert result.value == "high"
+    assert result.label.startswith("High risk — an Annex III use")
+    assert _cites(result) == ["Article 6(2)", "Annex III point 4(a)"]
+    assert (result.scores["annex_iii"]["value"], result.scores["exception"]["value"]) == (1, 0)
+
+
+def test_a_narrow_procedural_task_in_an_annex_iii_area_is_not_high_risk():
+    # Only turns CVs into structured fields for the HR system: Article 6(3)(a).
+    result = _screen(annex_iii_areas=["4a"], exceptions=["narrow_procedural"], profiling="no")
+    assert result.value == "minimal"
+    assert result.scores["exception"]["value"] == 1
+    assert _cites(result) == ["No ground in Articles 5, 6 or 50 applies"]
+
+
+def test_profiling_keeps_an_annex_iii_system_high_risk_despite_an_exception():
+    # Article 6(3), last subparagraph: profiling natural persons is always high risk.
+    result = _screen(annex_iii_areas=["4a"], exceptions=["preparatory"], profiling="yes")
+    assert result.value == "high"
+    assert _cites(result) == [
+        "Article 6(2)",
+        "Annex III point 4(a)",
+        "Article 6(3), last subparagraph",
+    ]
+
+
+def test_the_exception_and_profiling_questions_show_only_for_an_annex_iii_area():
+    none = _clean(SCREENING, {**NOTHING_APPLIES, "exceptions": ["narrow_procedural"]})
+    shown = engine.visible_keys(SCREENING, none)
+    assert not {"exceptions", "profiling", "not_high_risk_record"} & shown
+    assert engine.score(SCREENING, none).scores["exception"]["value"] == 0
+
+    credit = {**NOTHING_APPLIES, "annex_iii_areas": ["5b"]}
+    missing = engine.missing_required(SCREENING, _clean(SCREENING, credit))
+    assert [q.key for q in missing] == ["exceptions", "profiling"]
+    assert {"exceptions", "profiling"} <= engine.visible_keys(SCREENING, credit)
+    assert "not_high_risk_record" not in engine.visible_keys(SCREENING, credit)
+    relied_on = {**credit, "exceptions": ["detects_patterns"]}
+    assert "not_high_risk_record" in engine.visible_keys(SCREENING, relied_on)
+
+
+def test_credit_scoring_is_high_risk_under_annex_iii_point_5b():
+    result = _screen(annex_iii_areas=["5b"], exceptions=["none"], profiling="yes")
+    assert result.value == "high"
+    assert "Annex III point 5(b)" in _cites(result)
+
+
+def test_a_customer_chatbot_is_limited_risk_under_article_50():
+    # A support chatbot on a third-party LLM: it talks to people and writes text.
+    result = _screen(interacts_with_people="yes", generates_content="yes", uses_gpai="yes")
+    assert result.value == "limited"
+    assert _cites(result) == ["Article 50(1)", "Article 50(2)"]
+    # Using a general-purpose model is recorded but does not change the tier.
+    assert result.scores["gpai"]["value"] == 1
+    assert result.scores["transparency"] == {
+        "label": "Transparency duties",
+        "raw": 2,
+        "value": 2,
+        "max": 5,
+        "share": 40,
+    }
+
+
+def test_a_gpai_model_provider_alone_stays_minimal_and_is_recorded():
+    result = _screen(provides_gpai="yes", gpai_systemic_risk="yes")
+    assert result.value == "minimal"
+    assert result.scores["gpai"]["value"] == 2
+
+
+def test_social_scoring_is_prohibited_under_article_5_1_c():
+    # Rates customers on their social-media behaviour and refuses them unrelated services.
+    result = _screen(
+        social_scoring="yes", annex_iii_areas=["5b"], exceptions=["none"], profiling="yes"
+    )
+    assert result.value == "prohibited"
+    assert _cites(result) == ["Article 5(1)(c)"]
+
+
+def test_emotion_recognition_at_work_is_prohibited_under_article_5_1_f():
+    result = _screen(
+        emotion_workplace_education="yes",
+        annex_iii_areas=["1c"],
+        exceptions=["none"],
+        profiling="no",
+        emotion_or_biometric_categorisation="yes",
+    )
+    assert result.value == "prohibited"
+    assert _cites(result) == ["Article 5(1)(f)"]
+
+
+def test_a_safety_component_needing_third_party_assessment_is_high_under_article_6_1():
+    # Vision model that stops a press when a hand enters it: Machinery Regulation, Annex I.
+    result = _screen(annex_i_product="yes", third_party_conformity="yes")
+    assert result.value == "high"
+    assert result.label.startswith("High risk — a product or safety component under Annex I")
+    assert _cites(result) == ["Article 6(1)", "Article 6(1)(a) and (b), Annex I"]
+
+
+def test_an_annex_i_product_without_third_party_assessment_is_not_high_under_article_6_1():
+    result = _screen(annex_i_product="yes", third_party_conformity="no")
+    assert result.value == "minimal"
+    # The conformity question is hidden unless the product question is answered yes.
+    hidden = _screen(annex_i_product="no", third_party_conformity="yes")
+    assert hidden.value == "minimal"
+    assert hidden.scores["product_safety"]["value"] == 0
+
+
+def test_an_internal_spreadsheet_formula_helper_is_minimal():
+    result = _screen(ai_system="no", role="deployer")
+    assert (result.value, _cites(result)) == (
+        "minimal",
+        ["No ground in Articles 5, 6 or 50 applies"],
+    )
+    assert all(s["value"] == 0 for s in result.scores.values())
+
+
+def test_screening_validity_is_shortest_for_the_riskiest_tiers():
+    months = SCREENING["validity_months"]
+    assert months == {"default": 24, "prohibited": 3, "high": 12, "limited": 24, "minimal": 36}
+
+
+# ICO DPIA -------------------------------------------------------------------------------------
+DPIA = _load("ico-dpia")
+
+DPIA_ANSWERS = {
+    "project_aims": "Score incoming loan applications to speed up underwriting.",
+    "high_risk_indicators": ["innovative_technology", "denial_of_service"],
+    "why_dpia": "Automated decisions about access to credit using a new model.",
+    "nature": "Application data from the web form, bureau data; kept 6 years.",
+    "scope": "About 40,000 applicants a year in the UK.",
+    "special_category": "no",
+    "context": "Applicants expect a credit check; some are in financial difficulty.",
+    "children_or_vulnerable": "yes",
+    "purposes": "Faster, more consistent decisions.",
+    "automated_decisions": "no",
+    "individuals_views": "Customer panel in March; complaints data reviewed.",
+    "internal_consultation": "Credit risk, security, legal.",
+    "lawful_basis": "contract",
+    "achieves_purpose": "Yes; manual review alone cannot keep up.",
+    "minimisation": "Only the fields the scorecard uses.",
+    "information_and_rights": "Privacy notice updated; human review on request.",
+    "international_transfers": "no",
+    "measures_plan": "Actions in the project plan, owned by the product owner, by 1 June.",
+    "measures_approved_by": "Head of Credit Risk",
+    "residual_risks_approved_by": "Chief Risk Officer",
+    "dpo_advice": "Proceed once the review queue is staffed.",
+    "dpo_advice_followed": "yes",
+    "consultation_reviewed_by": "DPO",
+    "kept_under_review_by": "DPO",
+}
+
+
+def _risk(likelihood, severity, residual=None, **extra):
+    return {
+        "risk": "Applicant wrongly declined",
+        "likelihood": likelihood,
+        "severity": severity,
+        "measures": "Underwriter reviews every decline",
+        "effect": "reduced",
+        "residual": residual,
+        "approved": True,
+        **extra,
+    }
+
+
+def _dpia(**changes):
+    answers = _clean(DPIA, {**DPIA_ANSWERS, **changes})
+    return answers, engine.score(DPIA, answers)
+
+
+def test_dpia_steps_are_the_icos_seven():
+    assert [s["title"] for s in DPIA["sections"]] == [
+        "Step 1: Identify the need for a DPIA",
+        "Step 2: Describe the processing",
+        "Step 3: Consultation process",
+        "Step 4: Assess necessity and proportionality",
+        "Step 5: Identify and assess risks",
+        "Step 6: Identify measures to reduce risk",
+        "Step 7: Sign off and record outcomes",
+    ]
+    assert engine.question_map(DPIA)["risks"].type == "risk_table"
+
+
+def test_a_high_residual_risk_means_consulting_the_ico():
+    answers, result = _dpia(
+        risks=[
+            _risk("probable", "severe", "high"),  # measures could not bring it down
+            _risk("possible", "significant", "low"),
+        ]
+    )
+    assert engine.missing_required(DPIA, answers) == []
+    assert (result.highest_inherent, result.highest_residual) == ("high", "high")
+    assert result.value == "high"
+    assert result.label == (
+        "High residual risk — consult the ICO before processing (UK GDPR Article 36)"
+    )
+    assert _cites(result) == ["UK GDPR Article 36(1)"]
+
+
+def test_all_residual_risks_low_is_low():
+    answers, result = _dpia(
+        risks=[_risk("probable", "severe", "low"), _risk("possible", "significant", "low")]
+    )
+    assert (result.highest_inherent, result.highest_residual) == ("high", "low")
+    assert result.value == "low"
+
+
+def test_an_unrated_residual_risk_counts_as_its_inherent_rating():
+    # possible × significant = medium, and no residual rating was given
+    _, result = _dpia(risks=[_risk("possible", "significant", None), _risk("remote", "minimal")])
+    assert (result.highest_residual, result.value) == ("medium", "medium")
+
+
+def test_a_dpia_without_risks_cannot_be_completed():
+    answers, _ = _dpia()
+    assert [q.key for q in engine.missing_required(DPIA, answers)] == ["risks"]
+
+
+def test_overruling_the_dpo_asks_for_reasons():
+    answers, _ = _dpia(risks=[_risk("remote", "minimal", "low")], dpo_advice_followed="no")
+    assert "dpo_overruled_reasons" in engine.visible_keys(DPIA, answers)
+    assert [q.key for q in engine.missing_required(DPIA, answers)] == ["dpo_overruled_reasons"]
+    answers["dpo_overruled_reasons"] = "The COO accepted the risk: the queue is staffed by June."
+    assert engine.missing_required(DPIA, answers) == []
+
+    followed, _ = _dpia(risks=[_risk("remote", "minimal", "low")])
+    assert "dpo_overruled_reasons" not in engine.visible_keys(DPIA, followed)
+    assert engine.missing_required(DPIA, followed) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "needed"),
+    [
+        ({"lawful_basis": "legitimate_interests"}, "legitimate_interests_assessment"),
+        ({"special_category": "yes"}, "special_category_condition"),
+        ({"international_transfers": "yes"}, "transfer_safeguards"),
+    ],
+)
+def test_follow_up_questions_become_required_when_they_show(change, needed):
+    answers, _ = _dpia(risks=[_risk("remote", "minimal", "low")], **change)
+    assert [q.key for q in engine.missing_required(DPIA, answers)] == [needed]
+
+
+# AI impact assessment -------------------------------------------------------------------------
+AIA = _load("ai-impact-assessment")
+
+# Every impact question at its lowest; every mitigation measure absent.
+AIA_FLOOR = {
+    "decision_description": "-",
+    "decision_role": "information",
+    "decision_area": "internal",
+    "vulnerable_people": "no",
+    "scale": "under_100",
+    "reversibility": "reversible",
+    "impact_rights": "little",
+    "impact_equality": "little",
+    "impact_health": "little",
+    "impact_economic": "little",
+    "personal_data": "none",
+    "data_linking": "no",
+    "opacity": "rules",
+    "changes_in_production": "no",
+    "human_override": "always",
+    "consulted_specialists": "no",
+    "consulted_affected": "no",
+    "data_quality_checks": "no",
+    "bias_testing": "no",
+    "human_review": "no",
+    "explanation": "no",
+    "recourse": "no",
+    "documentation": "no",
+    "monitoring": "no",
+    "fallback": "no",
+}
+
+# Raw impact 9 of 36 = 25%: an LLM drafting replies to customer e-mails that staff send.
+EMAIL_ASSISTANT = {
+    "decision_role": "recommends",  # 1
+    "decision_area": "service",  # 1
+    "scale": "under_1m",  # 2
+    "impact_economic": "moderate",  # 1
+    "personal_data": "personal",  # 1
+    "opacity": "opaque",  # 3
+}
+
+# Raw impact 18 of 36 = 50%: an affordability model that recommends mortgage decisions.
+AFFORDABILITY = {
+    "decision_role": "recommends",  # 1
+    "decision_area": "essential",  # 3
+    "vulnerable_people": "yes",  # 2
+    "scale": "under_1m",  # 2
+    "reversibility": "likely_reversible",  # 1
+    "impact_rights": "moderate",  # 1
+    "impact_equality": "moderate",  # 1
+    "impact_economic": "high",  # 2
+    "personal_data": "personal",  # 1
+    "data_linking": "yes",  # 1
+    "opacity": "explained",  # 2
+    "human_override": "sometimes",  # 1
+}
+
+# Raw impact 27 of 36 = 75%: CV screening that rejects applicants with no human review.
+AUTO_REJECT = {
+    "decision_role": "decides_alone",  # 3
+    "decision_area": "essential",  # 3
+    "scale": "under_1m",  # 2
+    "reversibility": "difficult",  # 2
+    "impact_rights": "high",  # 2
+    "impact_equality": "very_high",  # 3
+    "impact_health": "moderate",  # 1
+    "impact_economic": "very_high",  # 3
+    "personal_data": "sensitive",  # 2
+    "data_linking": "yes",  # 1
+    "opacity": "opaque",  # 3
+    "human_override": "never",  # 2
+}
+
+# Mitigation 16 of 20 = 80%.
+MITIGATED = {
+    "consulted_specialists": "yes",  # 1
+    "data_quality_checks": "yes",  # 2
+    "bias_testing": "yes",  # 3
+    "human_review": "yes",  # 3
+    "explanation": "yes",  # 2
+    "recourse": "yes",  # 2
+    "documentation": "yes",  # 2
+    "fallback": "yes",  # 1
+}
+# Mitigation 15 of 20 = 75%: the nearest share below 80% the template's whole weights allow.
+NEARLY_MITIGATED = {**MITIGATED, "fallback": "no"}
+
+
+def _aia(*parts: dict) -> engine.Result:
+    raw = dict(AIA_FLOOR)
+    for part in parts:
+        raw.update(part)
+    answers = _clean(AIA, raw)
+    assert engine.missing_required(AIA, answers) == []
+    return engine.score(AIA, answers)
+
+
+def test_aia_maxima_are_36_impact_and_20_mitigation():
+    # impact: role 3 + area 3 + vulnerable 2 + scale 3 + reversibility 3 + four effects 4 × 3
+    #         + personal data 2 + linking 1 + opacity 3 + changes in production 2 + override 2
+    # mitigation: 1 + 2 + 2 + 3 + 3 + 2 + 2 + 2 + 2 + 1
+    floor = _aia()
+    assert floor.scores["impact"] == {
+        "label": "Impact",
+        "raw": 0,
+        "value": 0,
+        "max": 36,
+        "share": 0,
+    }
+    assert floor.scores["mitigation"]["max"] == 20
+    assert floor.value == "I"
+    weighted = [q for q in engine.questions(AIA) if q.type != "long_text"]
+    assert len(weighted) == 24
+
+
+@pytest.mark.parametrize(
+    ("example", "raw", "share", "level"),
+    [
+        ({**EMAIL_ASSISTANT, "impact_economic": "little"}, 8, 22.22, "I"),
+        (EMAIL_ASSISTANT, 9, 25, "II"),
+        ({**AFFORDABILITY, "human_override": "always"}, 17, 47.22, "II"),
+        (AFFORDABILITY, 18, 50, "III"),
+        ({**AUTO_REJECT, "impact_health": "little"}, 26, 72.22, "III"),
+        (AUTO_REJECT, 27, 75, "IV"),
+    ],
+)
+def test_aia_levels_start_exactly_at_25_50_and_75_percent(example, raw, share, level):
+    result = _aia(example)
+    assert result.scores["impact"]["raw"] == raw
+    assert result.scores["impact"]["value"] == raw
+    assert result.scores["impact"]["share"] == share
+    assert result.adjustments == []
+    assert result.value == level
+    assert result.label.startswith(f"Level {level} — ")
+
+
+@pytest.mark.parametrize(
+    ("example", "raw", "lowered", "share", "level"),
+    [
+        (AUTO_REJECT, 27, 22.95, 63.75, "III"),
+        (AFFORDABILITY, 18, 15.3, 42.5, "II"),
+        (EMAIL_ASSISTANT, 9, 7.65, 21.25, "I"),
+    ],
+)
+def test_80_percent_mitigation_lowers_impact_by_15_percent_and_the_level(
+    example, raw, lowered, share, level
+):
+    result = _aia(example, MITIGATED)
+    assert result.scores["mitigation"]["value"] == 16
+    assert result.scores["mitigation"]["share"] == 80
+    assert result.scores["impact"]["raw"] == raw
+    assert result.scores["impact"]["value"] == lowered
+    assert result.scores["impact"]["share"] == share
+    assert result.adjustments == [f"Impact lowered by 15% ({raw} → {lowered})"]
+    assert result.value == level
+
+
+def test_mitigation_below_80_percent_changes_nothing():
+    result = _aia(AUTO_REJECT, NEARLY_MITIGATED)
+    assert result.scores["mitigation"]["share"] == 75
+    assert result.adjustments == []
+    assert (result.scores["impact"]["value"], result.value) == (27, "IV")
+
+
+def test_aia_reasons_list_what_drove_the_impact():
+    result = _aia(EMAIL_ASSISTANT)
+    assert [r["question"] for r in result.reasons] == [
+        "decision_role",
+        "decision_area",
+        "scale",
+        "impact_economic",
+        "personal_data",
+        "opacity",
+    ]
+    assert result.reasons[0]["answer"] == "It recommends; a person decides"
+
+
+# The README's example -------------------------------------------------------------------------
+def _readme_example() -> dict:
+    readme = (BUILTIN_DIR.parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Assessment templates", 1)[1]
+    return json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+
+
+def test_the_readme_example_is_valid_and_scores_as_the_readme_says():
+    example = engine.check_definition(_readme_example())
+    uk = engine.score(example, {"personal_data": "yes", "location": "uk"})
+    assert uk.scores["exposure"] == {
+        "label": "Exposure",
+        "raw": 3,
+        "value": 3,
+        "max": 6,
+        "share": 50,
+    }
+    assert uk.value == "high"
+    signed = engine.score(example, {"personal_data": "yes", "location": "uk", "dpa_signed": "yes"})
+    assert (signed.scores["exposure"]["value"], signed.scores["exposure"]["share"]) == (1.5, 25)
+    assert signed.adjustments == ["Exposure lowered by 50% (3 → 1.5)"]
+    assert signed.value == "low"
+    none = engine.score(example, {"personal_data": "no", "location": "other"})
+    assert (none.scores["exposure"]["value"], none.value) == (0, "low")
+    assert _cites(none) == ["No exposure found"]

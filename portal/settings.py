@@ -264,6 +264,17 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # WeasyPrint and its font tools narrate every step of a PDF at INFO.
+    "loggers": {
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+        # Tasks run in-process (the embedded default) need no broker or per-task chatter.
+        **(
+            {"celery": {"level": "WARNING"}, "kombu": {"level": "ERROR"}}
+            if CELERY_TASK_ALWAYS_EAGER
+            else {}
+        ),
+    },
 }
 
 # Permissions are decided by the rules in each app's rules.py, which consult guardian's

@@ -135,3 +135,14 @@ def test_demo_data_is_a_believable_firm(capsys):
     for role in Role.values:
         assert Group.objects.get(name=role).user_set.exists(), role
     assert UseCase.objects.filter(needs_reassessment=True).exists()
+    from assessments.models import Assessment
+
+    # One assessment in each state a demo visitor should see, with leadership's queue not empty.
+    assert set(Assessment.objects.values_list("status", flat=True)) == {
+        "draft",
+        "in_review",
+        "approved",
+        "signed_off",
+    }
+    chatbot = UseCase.objects.get(title="Customer support chatbot")
+    assert chatbot.risk_tier == "limited" and "Article 50(1)" in chatbot.risk_tier_basis

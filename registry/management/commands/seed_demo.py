@@ -3,6 +3,7 @@ classification and about 25 use cases across the lifecycle. Safe to run twice.""
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -471,6 +472,8 @@ class Command(BaseCommand):
     help = "Seed a demo firm with people, data sources and use cases. Safe to run twice."
 
     def handle(self, *args, **options):
+        # The demo's reviews would otherwise print a dozen notification emails here.
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
         with transaction.atomic():
             created = self._seed()
         if created:
@@ -586,4 +589,7 @@ class Command(BaseCommand):
             engaged=True,
             reason="Special-category data used without a DPIA",
         )
+        from assessments import demo as assessments_demo
+
+        assessments_demo.seed(people, DEMO_PASSWORD)
         return True

@@ -13,7 +13,7 @@ TEST_ENV := DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) CELERY_TASK_AL
 	STATICFILES_BACKEND=django.contrib.staticfiles.storage.StaticFilesStorage
 RUN_ENV := DEBUG=true SECURE=false
 
-.PHONY: run test bench lint setup assets services browser clean
+.PHONY: run test bench lint setup assets services browser pdf-libs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed assets
+setup: $(VENV)/.installed assets pdf-libs
 
 assets: node_modules/.installed
 
@@ -48,6 +48,14 @@ services:
 		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
 			--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log; \
 		for i in $$(seq 30); do redis-cli ping >/dev/null 2>&1 && break; sleep 1; done; fi
+
+## Pango and a font for WeasyPrint's PDFs (Debian's packages), if missing.
+pdf-libs:
+	@if ! ldconfig -p | grep -q 'libpango-1.0.so.0' || ! ldconfig -p | grep -q 'libpangoft2-1.0.so.0' \
+		|| ! fc-list 2>/dev/null | grep -qi dejavu; then \
+		echo "Installing Pango and DejaVu fonts for PDFs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fontconfig >/dev/null; fi
 
 ## Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 browser:

@@ -285,6 +285,10 @@ class ReviewAssignment(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices, blank=True)
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT)
     reasons = models.JSONField(default=list)
+    # Named when exactly one person fits; otherwise anyone who fits may act, and is recorded.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decision = models.CharField(max_length=20, choices=Decision.choices, default=Decision.PENDING)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -309,6 +313,14 @@ class ReviewAssignment(models.Model):
         if self.group_id:
             return self.group.name.replace("_", " ").capitalize()
         return Role(self.role).label if self.role else "?"
+
+    @property
+    def reviewer_name(self) -> str:
+        """The role or group, and the person when one is named or has decided."""
+        person = self.decided_by or self.assignee
+        if person is None:
+            return self.reviewer_label
+        return f"{self.reviewer_label}: {person.get_full_name() or person.username}"
 
 
 class Comment(models.Model):

@@ -45,9 +45,17 @@ def is_editable(user, assessment) -> bool:
 def matches(user, assignment: ReviewAssignment, use_case) -> bool:
     """Whether the person is one of the reviewers an assignment names.
 
-    A role reviews in its own business units; a reviewer group reviews wherever it is asked.
-    Admins are not reviewers by virtue of being admins: review is a separate duty.
+    A named reviewer is the only one; otherwise a role reviews in its own business units and
+    a reviewer group wherever it is asked. Admins are not reviewers by virtue of being
+    admins: review is a separate duty.
     """
+    if assignment.assignee_id:
+        return assignment.assignee_id == user.pk
+    return fits(user, assignment, use_case)
+
+
+def fits(user, assignment: ReviewAssignment, use_case) -> bool:
+    """Whether the person holds the role (in the use case's unit) or the group asked."""
     access = access_for(user)
     if assignment.group_id:
         return assignment.group.name in access.roles

@@ -38,8 +38,10 @@ def awaiting(user, stage: str) -> QuerySet[Assessment]:
     pending = (
         ReviewAssignment.objects.filter(stage=stage, decision=ReviewAssignment.Decision.PENDING)
         .filter(
-            Q(group__name__in=access.roles)
+            Q(assignee=user)
+            | Q(assignee__isnull=True, group__name__in=access.roles)
             | Q(
+                assignee__isnull=True,
                 group__isnull=True,
                 role__in=access.roles,
                 assessment__use_case__business_unit_id__in=access.unit_ids,

@@ -23,6 +23,7 @@ urlpatterns = [
     path("<int:pk>/override-tier/", pages.assessment_override_tier, name="override-tier"),
     path("<int:pk>/evidence/", pages.evidence_upload, name="evidence-upload"),
     path("<int:pk>/evidence/<int:file_pk>/", pages.evidence_download, name="evidence-download"),
+    path("<int:pk>/signed-content.json", pages.signed_content, name="signed-content"),
     path("<int:pk>/summary.pdf", pdf.summary_pdf, name="pdf-summary"),
     path("<int:pk>/report.pdf", pdf.full_pdf, name="pdf-full"),
     path("templates/", templates.template_list, name="template-list"),

@@ -265,9 +265,16 @@ def _submit(actor, assessment: Assessment, reason: str, password: str) -> str:
     # Resubmitting after changes asks everyone again: what they approved has changed.
     assessment.reviews.all().delete()
     for r in route(assessment):
-        ReviewAssignment.objects.create(
+        assignment = ReviewAssignment(
             assessment=assessment, stage=r.stage, role=r.role, group=r.group, reasons=r.reasons
         )
+        people = _candidates(assignment, assessment)
+        if len(people) == 1:
+            assignment.assignee = people[0]
+        elif not people:
+            # Still routed (someone may be given the role), but say so rather than stall.
+            assignment.reasons = [*assignment.reasons, "Nobody holds this role here yet."]
+        assignment.save()
     assessment.status = Status.SUBMITTED
     assessment.submitted_at = timezone.now()
     _notify_reviewers(assessment, "review", f"{assessment.reference} is waiting for your review")
@@ -411,12 +418,15 @@ def content_to_sign(assessment: Assessment, *, signer, at, note: str = "") -> di
             {
                 "stage": a.stage,
                 "reviewer": a.reviewer_label,
+                "assignee": a.assignee.username if a.assignee_id else None,
                 "decision": a.decision,
                 "by": a.decided_by.username if a.decided_by_id else None,
                 "at": a.decided_at.isoformat() if a.decided_at else None,
                 "reasons": a.reasons,
             }
-            for a in assessment.reviews.select_related("group", "decided_by").order_by("pk")
+            for a in assessment.reviews.select_related("group", "decided_by", "assignee").order_by(
+                "pk"
+            )
         ],
         "signed_by": signer.username,
         "signed_at": at.isoformat(),
@@ -475,13 +485,29 @@ def _link(assessment: Assessment) -> str:
     return f"{settings.SITE_URL.rstrip('/')}{assessment.get_absolute_url()}"
 
 
+def _candidates(assignment: ReviewAssignment, assessment: Assessment) -> list:
+    """The active people who could take an assignment, never the author."""
+    from django.contrib.auth import get_user_model
+
+    people = get_user_model().objects.filter(is_active=True).exclude(pk=assessment.author_id)
+    if assignment.group_id:
+        people = people.filter(groups=assignment.group)
+    else:
+        people = people.filter(
+            groups__name=assignment.role, business_units=assessment.use_case.business_unit
+        )
+    return list(people.distinct().order_by("pk")[:2])
+
+
 def _notify_reviewers(assessment: Assessment, stage: str, subject: str) -> None:
     from django.contrib.auth import get_user_model
 
     User = get_user_model()
     people = set()
     for a in assessment.reviews.filter(stage=stage, decision=Decision.PENDING):
-        if a.group_id:
+        if a.assignee_id:
+            people.add(a.assignee)
+        elif a.group_id:
             people.update(User.objects.filter(groups=a.group, is_active=True))
         else:
             people.update(

@@ -5,7 +5,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponseBadRequest, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +27,7 @@ from assessments.forms import (
     raw_answers,
     section_questions,
 )
-from assessments.models import TRANSITIONS, Comment, Kind, Status
+from assessments.models import TRANSITIONS, Comment, Kind, SignOff, Status
 from assessments.selectors import assessments_visible_to, awaiting, templates_offered, versions_of
 from assessments.views.common import access_assessment
 from portal.access import can
@@ -506,3 +512,14 @@ def evidence_download(request, pk: int, file_pk: int):
     assessment = access_assessment(request.user, pk)
     stored = get_object_or_404(assessment.evidence_files, pk=file_pk)
     return FileResponse(stored.file.open("rb"), as_attachment=True, filename=stored.filename)
+
+
+@login_required
+def signed_content(request, pk: int):
+    """Exactly the bytes that were signed, so anyone can recompute the SHA-256 themselves."""
+    assessment = access_assessment(request.user, pk)
+    record = get_object_or_404(SignOff, assessment=assessment)
+    response = HttpResponse(record.content.encode("utf-8"), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{assessment.reference}-signed.json"'
+    response["X-Content-SHA256"] = record.sha256
+    return response

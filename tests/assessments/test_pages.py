@@ -408,3 +408,17 @@ def test_sign_off_needs_a_password_whoever_calls_the_service(use_case, people):
     with pytest.raises(ValidationError):
         move(a, people["approver"], "sign_off", password="")
     assert move(a, people["approver"], "sign_off", password=PASSWORD).status == Status.SIGNED_OFF
+
+
+def test_anyone_who_may_read_it_can_check_the_signature_hash_themselves(
+    client, use_case, people, auditor, outsider
+):
+    import hashlib
+
+    a = to_status(Status.SIGNED_OFF, use_case=use_case, **people)
+    client.force_login(auditor)
+    response = client.get(reverse("assessments:signed-content", args=[a.pk]))
+    assert hashlib.sha256(response.content).hexdigest() == a.sign_off_record.sha256
+    assert json.loads(response.content)["signed_by"] == people["approver"].username
+    client.force_login(outsider)
+    assert client.get(reverse("assessments:signed-content", args=[a.pk])).status_code == 404

@@ -208,3 +208,44 @@ def test_high_risk_use_case_goes_to_legal_too(use_case, people, legal_reviewer):
     assert can(legal_reviewer, "assessments.view_assessment", a)
     assert can(legal_reviewer, "assessments.review", a)
     tiny_template()  # unchanged import is a no-op
+
+
+def test_a_reviewer_is_named_when_one_person_fits_and_only_they_may_act(
+    use_case, people, retail
+):
+    a = to_status(Status.SUBMITTED, use_case=use_case, **people)
+    dpo_review = next(r for r in a.reviews.all() if r.role == "dpo")
+    assert dpo_review.assignee == people["reviewers"][1]
+    # A second DPO joins the unit after routing: the named one still decides.
+    from tests.factories import UserFactory
+
+    other_dpo = UserFactory(roles=["dpo"], units=[retail])
+    a = Assessment.objects.get(pk=a.pk)
+    assert not can(other_dpo, "assessments.review", a)
+    assert can(people["reviewers"][1], "assessments.review", a)
+
+
+def test_when_several_people_fit_anyone_of_them_may_act_and_is_recorded(
+    use_case, people, retail
+):
+    from tests.factories import UserFactory
+
+    second = UserFactory(roles=["risk_officer"], units=[retail])
+    a = to_status(Status.IN_REVIEW, use_case=use_case, **people)
+    ro_review = next(r for r in a.reviews.all() if r.role == "risk_officer")
+    assert ro_review.assignee is None
+    a = move(Assessment.objects.get(pk=a.pk), second, "approve")
+    ro_review.refresh_from_db()
+    assert ro_review.decided_by == second and ro_review.decision == "approved"
+
+
+def test_a_used_template_version_never_changes(use_case, people):
+    template = tiny_template()
+    a = draft(use_case, people["author"], template)
+    changed = {**template.definition, "title": "Tiny DPIA, revised"}
+    new, outcome = services.template_import(actor=None, definition=changed)
+    template.refresh_from_db()
+    assert (new.version, outcome) == (2, "version 1 is in use, so this became version 2")
+    assert template.title == "Tiny DPIA" and not template.active
+    a.refresh_from_db()
+    assert a.template == template

@@ -3,10 +3,12 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from assessments import api as assessments_api
 from registry import api as registry_api
 
 router = DefaultRouter()
 registry_api.register(router)
+assessments_api.register(router)
 
 urlpatterns = [
     path("", include("portal.history_api")),

@@ -251,6 +251,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Named per app, so a later app's own "status" or "kind" choices get their own names.
+    "ENUM_NAME_OVERRIDES": {
+        "AssessmentStatusEnum": "assessments.models.Status",
+        "AssessmentKindEnum": "assessments.models.Kind",
+        "ReviewDecisionEnum": "assessments.models.ReviewAssignment.Decision",
+    },
 }
 
 # --------------------------------------------------------------------------------------------

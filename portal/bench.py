@@ -7,6 +7,7 @@ bulk-created directly, shaped like what the services would have written.
 """
 
 import random
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -354,3 +355,82 @@ def _links_and_history(use_cases, sources, rng, now: datetime) -> None:
              WHERE u.id = h.id
             """
         )
+
+
+# The one-page summary PDF ---------------------------------------------------------------------
+PDF_TEMPLATE_KEY = "ico-dpia"
+PDF_SIGNER = "bench.leader"
+PDF_REVIEWERS = ("bench.risk", "bench.dpo")
+
+
+def pdf_answers(definition: dict) -> dict:
+    """The demo firm's credit DPIA, written out the way a real one is: paragraphs, not
+    one-liners, and eight risks rather than two."""
+    from assessments import engine
+    from assessments.demo import CREDIT_DPIA
+
+    qmap = engine.question_map(definition)
+    answers = {k: v for k, v in CREDIT_DPIA.items() if k in qmap}
+    for key, value in answers.items():
+        if qmap[key].type == "long_text":
+            answers[key] = " ".join(
+                [value, "It was discussed with the teams that run it and the data it uses."] * 4
+            )
+    answers["risks"] = [
+        {**row, "risk": f"{row['risk']} (case {n + 1})", "measures": f"{row['measures']}. " * 3}
+        for n, row in enumerate(CREDIT_DPIA["risks"] * 4)
+    ]
+    return answers
+
+
+def pdf_assessment():
+    """A signed-off DPIA of a Retail use case, made once through the services and reused.
+
+    A low-tier use case is chosen so that the default routing asks only the bench people
+    (a high-risk one would also wait for the legal reviewer group).
+    """
+    from assessments import services
+    from assessments.models import Assessment, AssessmentTemplate, Status
+
+    existing = Assessment.objects.filter(
+        status=Status.SIGNED_OFF,
+        template__key=PDF_TEMPLATE_KEY,
+        use_case__business_unit__code=UNITS[0][0],
+        author__username=PRODUCT_OWNER,
+    ).first()
+    if existing is not None:
+        return existing
+    template = AssessmentTemplate.objects.get(key=PDF_TEMPLATE_KEY, active=True)
+    use_case = (
+        UseCase.objects.filter(
+            business_unit__code=UNITS[0][0],
+            owner__username=PRODUCT_OWNER,
+            risk_tier__in=[RiskTier.MINIMAL, RiskTier.LIMITED],
+        )
+        .exclude(lifecycle=Lifecycle.RETIRED)
+        .exclude(assessments__kind=template.kind)
+        .order_by("pk")
+        .first()
+    )
+    owner = User.objects.get(username=PRODUCT_OWNER)
+    signer = User.objects.get(username=PDF_SIGNER)
+    a = services.assessment_start(actor=owner, use_case=use_case, template=template)
+    a = services.assessment_save_answers(
+        actor=owner,
+        assessment=a,
+        answers=pdf_answers(template.definition),
+        base_revision=a.revision,
+    )
+    a = services.assessment_transition(actor=owner, assessment=a, action="submit")
+    for username in PDF_REVIEWERS:
+        reviewer = User.objects.get(username=username)
+        for action in ("start_review", "approve"):
+            if any(name == action for name, _ in services.available_transitions(a, reviewer)):
+                a = services.assessment_transition(actor=reviewer, assessment=a, action=action)
+    # Bench people have no usable password; signing asks for one, so the signer gets one
+    # for this call only (set on the object in memory, never saved).
+    secret = secrets.token_urlsafe()
+    signer.set_password(secret)
+    return services.assessment_transition(
+        actor=signer, assessment=a, action="sign_off", password=secret
+    )

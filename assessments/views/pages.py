@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from assessments import engine, services
+from assessments import engine, pdf, services
 from assessments.compare import compare, result_rows
 from assessments.forms import (
     OverrideTierForm,
@@ -167,7 +167,7 @@ def assessment_detail(request, pk: int):
         ),
         "versions": list(versions_of(assessment)),
         "sign_off": sign_off,
-        "summary_available": assessment.status != Status.DRAFT,
+        "summary_available": pdf.summary_available(assessment),
         "recent_history": assessment.history.select_related("history_user")[:8],
     }
     return render(request, "assessments/assessment_detail.html", context)

@@ -3,9 +3,12 @@
 `make bench` runs this. It creates the benchmark database if it is missing, migrates it,
 seeds it once (re-runs reuse the data), then requests each page as a product owner (who
 sees a third of the register) and as the auditor (who sees all of it) and prints median
-and 95th-percentile times and queries per request against the target.
+and 95th-percentile times and queries per request against the target. Last, it downloads
+the one-page summary PDF of a signed-off DPIA as leadership (target: median under 1 s).
+`--only pages` or `--only pdf` runs one part alone.
 """
 
+import io
 import math
 import os
 import re
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, reset_queries
@@ -29,6 +33,7 @@ from portal import bench
 from registry.models import UseCase
 
 MEDIAN_TARGET_MS = 100
+PDF_MEDIAN_TARGET_MS = 1000
 P95_TARGET_MS = 200
 API_LIST_URL = "/api/v1/use-cases/"
 
@@ -77,6 +82,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reseed", action="store_true", help="Empty the registry tables and seed again."
         )
+        parser.add_argument(
+            "--only",
+            choices=["pages", "pdf"],
+            help="Time only the pages and API, or only the one-page summary PDF (default: both).",
+        )
+        parser.add_argument(
+            "--pdf-renders", type=int, default=20, help="Timed renders of the summary PDF."
+        )
 
     def handle(self, *args, **options):
         if connection.vendor != "postgresql":
@@ -89,16 +102,22 @@ class Command(BaseCommand):
         self._ensure_database()
         call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
         seeded = self._seed(options["use_cases"], options["reseed"])
-        with connection.cursor() as cursor:
-            # A fresh bulk load has no planner statistics or visibility map until autovacuum
-            # gets round to it, and autovacuum would then run in the middle of the timings.
-            cursor.execute("VACUUM (ANALYZE)")
         # WhiteNoise warns that collectstatic has not run; the pages do not need it here.
         warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
-        with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
-            endpoints = self._endpoints(seeded)
-            results = [self._measure(e, options["warmup"], options["requests"]) for e in endpoints]
-        self._report(seeded, results)
+        if options["only"] != "pdf":
+            with connection.cursor() as cursor:
+                # A fresh bulk load has no planner statistics or visibility map until
+                # autovacuum gets round to it, and it would then run in the middle of the timings.
+                cursor.execute("VACUUM (ANALYZE)")
+            with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+                endpoints = self._endpoints(seeded)
+                results = [
+                    self._measure(e, options["warmup"], options["requests"]) for e in endpoints
+                ]
+            self._report(seeded, results)
+        if options["only"] != "pages":
+            with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+                self._bench_pdf(min(options["warmup"], 2), max(1, options["pdf_renders"]))
 
     # Database and data ---------------------------------------------------------------------
     def _ensure_database(self) -> None:
@@ -226,6 +245,66 @@ class Command(BaseCommand):
                 )[:2]
         return result
 
+    # The one-page summary PDF ----------------------------------------------------------------
+    def _bench_pdf(self, warmup: int, renders: int) -> None:
+        """Download the summary (and the full report) of a signed-off DPIA as leadership."""
+        out = self.stdout.write
+        out("")
+        try:
+            # Made through the services, which email the people it concerns: not here.
+            with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+                assessment = bench.pdf_assessment()
+        except Exception as exc:  # a template under construction must not stop the run
+            out(f"Summary PDF: not timed: no signed-off assessment to render ({exc})"[:300])
+            return
+        leader = Client(raise_request_exception=True)
+        leader.force_login(get_user_model().objects.get(username=bench.PDF_SIGNER))
+        risks = len(assessment.answers.get("risks") or [])
+        out(
+            f"PDFs of {assessment.reference} ({assessment.template.title}, {risks} risks, "
+            f"{assessment.get_status_display().lower()}), downloaded by leadership; "
+            f"target: summary median < {PDF_MEDIAN_TARGET_MS} ms."
+        )
+        header = (
+            f"{'pdf':<28} {'renders':>7} {'median ms':>10} {'p95 ms':>8} {'pages':>6} {'KB':>5}"
+            "  result"
+        )
+        out(header)
+        out("-" * len(header))
+        for label, name, count, target in (
+            ("one-page summary", "assessments:pdf-summary", renders, PDF_MEDIAN_TARGET_MS),
+            ("full report", "assessments:pdf-full", max(1, renders // 4), None),
+        ):
+            url = reverse(name, args=[assessment.pk])
+            times, response = [], None
+            for k in range(warmup + count):
+                started = time.perf_counter()
+                try:
+                    response = leader.get(url)
+                except Exception as exc:
+                    out(f"{label:<28} {'-':>7}  not timed: raised {type(exc).__name__}: {exc}")
+                    break
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 200:
+                    out(f"{label:<28} {'-':>7}  not timed: answered {response.status_code}")
+                    break
+                if k >= warmup:
+                    times.append(elapsed)
+            else:
+                median = statistics.median(times)
+                p95 = sorted(times)[max(0, math.ceil(0.95 * len(times)) - 1)]
+                pages = _pdf_pages(response.content)
+                if target is None:
+                    verdict = "(no target)"
+                elif median < target and pages == 1:
+                    verdict = self.style.SUCCESS("PASS")
+                else:
+                    verdict = self.style.ERROR("FAIL")
+                out(
+                    f"{label:<28} {len(times):>7} {median:>10.1f} {p95:>8.1f} {pages:>6} "
+                    f"{len(response.content) // 1024:>5}  {verdict}"
+                )
+
     # Reporting ------------------------------------------------------------------------------
     def _report(self, seeded: bench.Seeded, results: list[Result]) -> None:
         with connection.cursor() as cursor:
@@ -293,6 +372,14 @@ class Command(BaseCommand):
             f"\nSummary: {len(timed) - len(failed)} of {len(results)} endpoints met the target, "
             f"{len(failed)} missed it, {untimed} not timed (no 200 answer)."
         )
+
+
+def _pdf_pages(content: bytes) -> int | str:
+    try:
+        from pypdf import PdfReader
+    except ImportError:  # pypdf comes with the test tools; without it, no page count
+        return "?"
+    return len(PdfReader(io.BytesIO(content)).pages)
 
 
 def _shape(statement: str) -> str:

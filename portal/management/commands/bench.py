@@ -207,6 +207,34 @@ class Command(BaseCommand):
             Endpoint("history, auditor", auditor, histories(all_heavy)),
             Endpoint("API list, product owner", owner, [API_LIST_URL], json),
             Endpoint("API list, auditor", auditor, [API_LIST_URL], json),
+            *self._assessment_endpoints(seeded, owner),
+        ]
+
+    def _assessment_endpoints(self, seeded: bench.Seeded, owner: Client) -> list[Endpoint]:
+        """The assessment form with a 150-question template, every question answered."""
+        from assessments import bench as assessment_bench
+
+        use_case = (
+            UseCase.objects.filter(owner=seeded.product_owner)
+            .exclude(lifecycle="retired")
+            .order_by("pk")
+            .first()
+        )
+        a = assessment_bench.form_assessment(seeded.product_owner, use_case)
+        section = a.definition["sections"][0]["key"]
+        return [
+            Endpoint(
+                "assessment form, 150 questions",
+                owner,
+                [reverse("assessments:section", args=[a.pk, section])],
+            ),
+            Endpoint("assessment overview, 150 questions", owner, [a.get_absolute_url()]),
+            Endpoint(
+                "assessment API detail, 150 questions",
+                owner,
+                [f"/api/v1/assessments/{a.pk}/"],
+                {"HTTP_ACCEPT": "application/json"},
+            ),
         ]
 
     def _measure(self, endpoint: Endpoint, warmup: int, requests: int) -> Result:

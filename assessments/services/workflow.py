@@ -375,7 +375,8 @@ def _sign_off(actor, assessment: Assessment, reason: str, password: str) -> str:
         f"{assessment.reference} was signed off",
         f"{statement}\nValid until {assessment.valid_until:%d %b %Y}.\n\n{_link(assessment)}",
     )
-    return f"Signed off by {actor} ({', '.join(as_whom)}); valid until {assessment.valid_until}"
+    who = actor.get_full_name() or actor.username
+    return f"Signed off by {who} ({', '.join(as_whom)}); valid until {assessment.valid_until}"
 
 
 _HANDLERS = {

@@ -170,4 +170,3 @@ def seed(people: dict, password: str) -> None:
             "high_risk_indicators": ["innovative_technology"],
         },
     )
-

@@ -11,6 +11,7 @@ from django import forms
 
 from assessments import engine
 from assessments.models import AssessmentTemplate
+from portal.forms import StyledFormMixin
 from registry.models import RiskTier
 
 BLANK_ROWS = 1  # empty rows offered under a risk table or evidence list
@@ -127,7 +128,7 @@ def question_views(
     return views
 
 
-class StartForm(forms.Form):
+class StartForm(StyledFormMixin, forms.Form):
     template = forms.ModelChoiceField(
         queryset=AssessmentTemplate.objects.none(),
         empty_label=None,
@@ -143,7 +144,7 @@ class StartForm(forms.Form):
         )
 
 
-class SignOffForm(forms.Form):
+class SignOffForm(StyledFormMixin, forms.Form):
     password = forms.CharField(
         label="Your password",
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),

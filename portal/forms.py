@@ -37,13 +37,17 @@ class StyledFormMixin:
             if field.help_text:
                 widget.attrs["aria-describedby"] = f"id_{name}_helptext"
 
-    def full_clean(self):
-        super().full_clean()
+    def add_error(self, field, error):
+        super().add_error(field, error)
         # Tie each error to its control: red outline, aria-invalid, and the message read out.
+        # Here rather than in full_clean, so that errors a service raises after validation
+        # (apply_validation_error) are tied to their control too.
         for name in self.errors:
             if name not in self.fields:
                 continue
             attrs = self.fields[name].widget.attrs
+            if attrs.get("aria-invalid") == "true":
+                continue
             attrs["class"] = attrs.get("class", "") + " is-invalid"
             attrs["aria-invalid"] = "true"
             described = [d for d in [attrs.get("aria-describedby"), f"id_{name}_errors"] if d]

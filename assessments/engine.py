@@ -186,9 +186,12 @@ def _check_question(q: Any, where: str, seen: dict, score_keys: set) -> list[str
                 errors.append(f"{where}.choices: each choice needs a value and a label.")
             elif len(set(values)) != len(values):
                 errors.append(f"{where}.choices: values must differ.")
-            for c in choices:
-                if isinstance(c, dict):
-                    errors.extend(_check_weights(c.get("weights"), f"{where}.choices", score_keys))
+            for c_index, c in enumerate(choices):
+                if not isinstance(c, dict):
+                    continue
+                errors.extend(_check_weights(c.get("weights"), f"{where}.choices", score_keys))
+                if "exclusive" in c and not isinstance(c["exclusive"], bool):
+                    errors.append(f"{where}.choices[{c_index}].exclusive: say true or false.")
     if q.get("type") in ("yes_no", "number"):
         errors.extend(_check_weights(q.get("weights"), where, score_keys))
     if q.get("type") == "number" and q.get("weights") and not _is_number(q.get("max")):
@@ -335,7 +338,12 @@ def clean_answer(question: Question, raw: Any) -> Any:
         unknown = [v for v in values if v not in allowed]
         if unknown:
             raise ValueError(f"{', '.join(map(str, unknown))} is not one of the options.")
-        return [v for v in allowed if v in values] or None
+        chosen = [v for v in allowed if v in values]
+        for choice in question.choices:
+            if choice.get("exclusive") is True and choice["value"] in chosen and len(chosen) > 1:
+                label = choice.get("label", choice["value"])
+                raise ValueError(f"“{label}” cannot be combined with other choices.")
+        return chosen or None
     if t == "number":
         try:
             number = Decimal(str(raw).strip().replace(",", ""))

@@ -93,6 +93,12 @@ class QuestionView:
         return engine.display_answer(self.question, self.value)
 
     @property
+    def matrix_json(self) -> str:
+        import json
+
+        return json.dumps(self.question.matrix)
+
+    @property
     def show_if_json(self) -> str:
         import json
 

@@ -158,6 +158,8 @@ class Assessment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="authored_assessments"
     )
     answers = models.JSONField(default=dict, blank=True)
+    # Everyone who wrote answers; none of them may review or sign what they wrote.
+    contributor_ids = models.JSONField(default=list, blank=True, editable=False)
     # What the engine made of the answers: scores, adjustments, outcome and its reasons.
     result = models.JSONField(default=dict, blank=True, editable=False)
     result_value = models.CharField(max_length=40, blank=True, editable=False)

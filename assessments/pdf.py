@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from assessments import engine
+from assessments import engine, services
 from assessments.models import Assessment, Comment, ReviewAssignment, SignOff, Status
 from portal.pdf import render_document
 
@@ -344,6 +344,7 @@ def full_context(assessment: Assessment, today: date | None = None) -> dict:
         "sections": sections,
         "other_threads": other_threads,
         "signer": person(sign_off.signed_by) if sign_off else "",
+        "sign_off_verified": services.sign_off_verified(assessment) if sign_off else False,
         "reviews": [
             {
                 "assignment": a,

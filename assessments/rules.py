@@ -90,6 +90,30 @@ def is_pending_approver(user, assessment) -> bool:
     return assessment is not None and bool(pending_assignments(user, assessment, "approve"))
 
 
+@rules.predicate
+def is_contributor(user, assessment) -> bool:
+    """Wrote answers in it: the author and anyone who saved answers since."""
+    return assessment is not None and (
+        assessment.author_id == user.pk or user.pk in (assessment.contributor_ids or [])
+    )
+
+
+@rules.predicate
+def has_decided(user, assessment) -> bool:
+    """Already approved, asked for changes, rejected or signed in this round of review.
+
+    One person is one pair of eyes: holding two roles (risk officer and DPO, say) does not
+    let them clear two reviews, or review and then sign.
+    """
+    return assessment is not None and any(
+        a.decided_by_id == user.pk for a in assessment.reviews.all()
+    )
+
+
+# Whoever wrote it, or has already decided in this round, does not check it.
+independent = ~is_auditor & ~is_contributor & ~has_decided
+
+
 def in_status(*states: str):
     @rules.predicate(name=f"in_status({','.join(states)})")
     def check(user, assessment) -> bool:
@@ -126,12 +150,11 @@ rules.add_perm("assessments.change_assessment", can_edit)
 rules.add_perm("assessments.submit_assessment", can_edit)
 rules.add_perm(
     "assessments.review",
-    ~is_auditor & ~is_author & is_pending_reviewer & in_status(Status.SUBMITTED, Status.IN_REVIEW),
+    independent & is_pending_reviewer & in_status(Status.SUBMITTED, Status.IN_REVIEW),
 )
 rules.add_perm(
     "assessments.reject",
-    ~is_auditor
-    & ~is_author
+    independent
     & (
         (is_pending_reviewer & in_status(Status.IN_REVIEW))
         | (is_pending_approver & in_status(Status.APPROVED))
@@ -139,7 +162,7 @@ rules.add_perm(
 )
 rules.add_perm(
     "assessments.sign_off",
-    ~is_auditor & ~is_author & is_pending_approver & in_status(Status.APPROVED),
+    independent & is_pending_approver & in_status(Status.APPROVED),
 )
 # Comments: reviewers ask, the author and the editors answer; nobody comments once closed.
 rules.add_perm(
@@ -148,6 +171,21 @@ rules.add_perm(
     & in_status(Status.SUBMITTED, Status.IN_REVIEW, Status.CHANGES_REQUESTED, Status.APPROVED)
     & (is_named_reviewer | is_author | changes_use_case),
 )
+
+
+@rules.predicate
+def may_close_thread(user, comment) -> bool:
+    """Who raised the point, or a reviewer named on the assessment: not the author alone,
+    whose unresolved comments are the open issues leadership reads on the summary."""
+    if comment is None:
+        return False
+    assessment = comment.assessment
+    return can(user, "assessments.comment", assessment) and (
+        comment.author_id == user.pk or is_named_reviewer(user, assessment)
+    )
+
+
+rules.add_perm("assessments.resolve_comment", ~is_auditor & may_close_thread)
 rules.add_perm(
     "assessments.reassess",
     ~is_auditor

@@ -27,7 +27,11 @@ def assessments_visible_to(user) -> QuerySet[Assessment]:
     return qs.filter(
         Q(use_case__in=use_cases_visible_to(user).values("pk"))
         | Q(author=user)
-        | Q(pk__in=ReviewAssignment.objects.filter(group__user=user).values("assessment_id"))
+        | Q(
+            pk__in=ReviewAssignment.objects.filter(group__user=user)
+            .filter(Q(assignee__isnull=True) | Q(assignee=user))
+            .values("assessment_id")
+        )
     )
 
 

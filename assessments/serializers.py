@@ -94,6 +94,10 @@ class SignOffSerializer(serializers.Serializer):
     content_intact = serializers.BooleanField(
         help_text="True when the stored content still hashes to sha256."
     )
+    verified = serializers.BooleanField(
+        help_text="True when, besides, the assessment's answers, result and reviews are still "
+        "exactly those signed."
+    )
 
 
 class AvailableActionSerializer(serializers.Serializer):
@@ -203,7 +207,10 @@ class AssessmentDetailSerializer(AssessmentSerializer):
     @extend_schema_field(SignOffSerializer(allow_null=True))
     def get_sign_off(self, assessment) -> dict | None:
         record = getattr(assessment, "sign_off_record", None)
-        return SignOffSerializer(record).data if record is not None else None
+        if record is None:
+            return None
+        record.verified = services.sign_off_verified(assessment)
+        return SignOffSerializer(record).data
 
     @extend_schema_field(AvailableActionSerializer(many=True))
     def get_available_actions(self, assessment) -> list[dict]:

@@ -19,8 +19,10 @@ from assessments.services.workflow import (
     changes_since,
     comment_resolve,
     content_to_sign,
+    evidence_chain_ids,
     evidence_upload,
     flag_overdue_assessments,
+    sign_off_verified,
     valid_until_for,
 )
 
@@ -36,10 +38,12 @@ __all__ = [
     "changes_since",
     "comment_resolve",
     "content_to_sign",
+    "evidence_chain_ids",
     "evidence_upload",
     "flag_overdue_assessments",
     "parse_template_file",
     "route",
+    "sign_off_verified",
     "sync_builtin_templates",
     "template_export",
     "template_import",

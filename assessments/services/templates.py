@@ -85,6 +85,14 @@ def sync_builtin_templates() -> list[str]:
     loaded = []
     for path in sorted(BUILTIN_DIR.glob("*.json")):
         definition = json.loads(path.read_text(encoding="utf-8"))
+        versions = AssessmentTemplate.objects.filter(key=definition["key"])
+        # A firm that has imported its own version of a built-in (or moved past this file's
+        # version) keeps it: shipping the file again must not replace the firm's choice.
+        if (
+            versions.filter(builtin=False).exists()
+            or versions.filter(version__gt=definition["version"]).exists()
+        ):
+            continue
         template, outcome = template_import(actor=None, definition=definition, builtin=True)
         if outcome != "unchanged":
             loaded.append(f"{template.key} v{template.version}: {outcome}")

@@ -1,6 +1,8 @@
 """Every write to an assessment: start, save answers, move through review, sign off."""
 
 import hashlib
+import json
+import textwrap
 from datetime import date
 
 from django.conf import settings
@@ -96,11 +98,22 @@ def assessment_start(*, actor, use_case: UseCase, template: AssessmentTemplate) 
         author=actor,
         version=(latest or 0) + 1,
         previous=previous,
+        contributor_ids=[actor.pk],
     )
     if previous is not None:
-        # Keep the answers the new template still asks; a question it dropped goes.
+        # Keep the answers the new template still asks and accepts; a question it dropped,
+        # or a choice it no longer offers, is left for the person to answer again.
         known = engine.question_map(template.definition)
-        assessment.answers = {k: v for k, v in previous.answers.items() if k in known}
+        assessment.answers = {}
+        for key, value in previous.answers.items():
+            if key not in known:
+                continue
+            try:
+                kept = engine.clean_answer(known[key], value)
+            except ValueError:
+                continue
+            if kept is not None:
+                assessment.answers[key] = kept
     _rescore(assessment)
     assessment.reference = next_reference("AS")
     reason = (
@@ -180,6 +193,7 @@ def assessment_save_answers(
     if base_revision != assessment.revision:
         raise EditConflict(assessment, changes_since(assessment, base_revision))
     cleaned = clean_answers(assessment.definition, answers)
+    _check_evidence_files(assessment, cleaned)
     merged = dict(assessment.answers)
     for key, value in cleaned.items():
         if value is None:
@@ -192,12 +206,59 @@ def assessment_save_answers(
     assessment.answers = merged
     _rescore(assessment)
     assessment.revision += 1
+    if actor.pk not in assessment.contributor_ids:
+        assessment.contributor_ids = [*assessment.contributor_ids, actor.pk]
     qmap = engine.question_map(assessment.definition)
-    names = ", ".join(qmap[k].label[:60] for k in changed[:3]) + (
+    names = ", ".join(textwrap.shorten(qmap[k].label, 60, placeholder="…") for k in changed[:3]) + (
         f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     )
     _save(assessment, actor=actor, reason=f"{'Autosaved' if autosave else 'Saved'}: {names}")
     return assessment
+
+
+def evidence_chain_ids(assessment: Assessment) -> list[int]:
+    """This assessment and the versions it started from: their files are its evidence too."""
+    ids, current = [], assessment
+    while current is not None and current.pk not in ids:
+        ids.append(current.pk)
+        current = current.previous
+    return ids
+
+
+def _check_evidence_files(assessment: Assessment, cleaned: dict) -> None:
+    """An evidence answer may only point at files uploaded to this assessment (or the
+    version it started from); their names and hashes come from the stored file, never from
+    what the client sent, because they end up in what is signed."""
+    qmap = engine.question_map(assessment.definition)
+    wanted = {
+        item["file"]
+        for key, value in cleaned.items()
+        if qmap[key].type == "evidence" and value
+        for item in value
+        if item.get("file")
+    }
+    if not wanted:
+        return
+    files = {
+        f.pk: f
+        for f in EvidenceFile.objects.filter(
+            pk__in=wanted, assessment_id__in=evidence_chain_ids(assessment)
+        )
+    }
+    errors = {}
+    for key, value in cleaned.items():
+        if qmap[key].type != "evidence" or not value:
+            continue
+        for n, item in enumerate(value, start=1):
+            if not item.get("file"):
+                continue
+            stored = files.get(item["file"])
+            if stored is None:
+                errors[key] = f"Evidence {n}: that file was not uploaded to this assessment."
+                break
+            item["filename"], item["sha256"] = stored.filename, stored.sha256
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -282,7 +343,8 @@ def _submit(actor, assessment: Assessment, reason: str, password: str) -> str:
 
 
 def _decide(actor, assessment: Assessment, stage: str, decision: str, note: str) -> list[str]:
-    decided = pending_assignments(actor, assessment, stage)
+    # One decision per person per round, even if they fit two assignments (see rules).
+    decided = pending_assignments(actor, assessment, stage)[:1]
     for assignment in decided:
         assignment.decision = decision
         assignment.decided_by = actor
@@ -344,6 +406,15 @@ def _sign_off(actor, assessment: Assessment, reason: str, password: str) -> str:
         raise ValidationError({"password": "Enter your own password to sign."})
     now = timezone.now()
     as_whom = _decide(actor, assessment, "approve", Decision.SIGNED_OFF, reason)
+    waiting = [
+        a.reviewer_name
+        for a in assessment.reviews.select_related("group", "assignee")
+        if a.stage == "approve" and a.decision == Decision.PENDING
+    ]
+    who = actor.get_full_name() or actor.username
+    if waiting:
+        # Routing asked for more than one signature: the last one completes the sign-off.
+        return f"Signed by {who} ({', '.join(as_whom)}); waiting for {', '.join(waiting)}"
     assessment.status = Status.SIGNED_OFF
     assessment.valid_until = valid_until_for(assessment, now.date())
     statement = (
@@ -375,7 +446,6 @@ def _sign_off(actor, assessment: Assessment, reason: str, password: str) -> str:
         f"{assessment.reference} was signed off",
         f"{statement}\nValid until {assessment.valid_until:%d %b %Y}.\n\n{_link(assessment)}",
     )
-    who = actor.get_full_name() or actor.username
     return f"Signed off by {who} ({', '.join(as_whom)}); valid until {assessment.valid_until}"
 
 
@@ -423,6 +493,7 @@ def content_to_sign(assessment: Assessment, *, signer, at, note: str = "") -> di
                 "decision": a.decision,
                 "by": a.decided_by.username if a.decided_by_id else None,
                 "at": a.decided_at.isoformat() if a.decided_at else None,
+                "note": a.note,
                 "reasons": a.reasons,
             }
             for a in assessment.reviews.select_related("group", "decided_by", "assignee").order_by(
@@ -434,6 +505,33 @@ def content_to_sign(assessment: Assessment, *, signer, at, note: str = "") -> di
         "valid_until": assessment.valid_until.isoformat() if assessment.valid_until else None,
         "note": note,
     }
+
+
+def sign_off_verified(assessment: Assessment) -> bool:
+    """Whether the sign-off still hashes right AND still describes the assessment as it is.
+
+    The hash alone proves the stored content is unchanged; comparing it with the content
+    rebuilt from the live record proves the answers, result and reviews shown today are
+    the ones that were signed.
+    """
+    record = getattr(assessment, "sign_off_record", None)
+    if record is None or sha256_of(record.content) != record.sha256:
+        return False
+    stored = json.loads(record.content)
+    live = json.loads(
+        canonical_json(
+            content_to_sign(
+                assessment,
+                signer=record.signed_by,
+                at=record.signed_at,
+                note=stored.get("note", ""),
+            )
+        )
+    )
+    return all(
+        stored.get(k) == live.get(k)
+        for k in ("assessment", "template", "answers", "result", "reviews")
+    )
 
 
 def valid_until_for(assessment: Assessment, today: date) -> date:
@@ -490,7 +588,11 @@ def _candidates(assignment: ReviewAssignment, assessment: Assessment) -> list:
     """The active people who could take an assignment, never the author."""
     from django.contrib.auth import get_user_model
 
-    people = get_user_model().objects.filter(is_active=True).exclude(pk=assessment.author_id)
+    people = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .exclude(pk__in=[assessment.author_id, *assessment.contributor_ids])
+    )
     if assignment.group_id:
         people = people.filter(groups=assignment.group)
     else:
@@ -564,7 +666,7 @@ def assessment_comment(
 
 @transaction.atomic
 def comment_resolve(*, actor, comment: Comment) -> Comment:
-    require(actor, "assessments.comment", comment.assessment)
+    require(actor, "assessments.resolve_comment", comment)
     if not comment.resolved:
         comment.resolved = True
         _save(comment, actor=actor, reason="Resolved")

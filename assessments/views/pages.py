@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import (
     FileResponse,
     Http404,
@@ -27,7 +28,7 @@ from assessments.forms import (
     raw_answers,
     section_questions,
 )
-from assessments.models import TRANSITIONS, Comment, Kind, SignOff, Status
+from assessments.models import TRANSITIONS, Comment, EvidenceFile, Kind, SignOff, Status
 from assessments.selectors import assessments_visible_to, awaiting, templates_offered, versions_of
 from assessments.views.common import access_assessment
 from portal.access import can
@@ -106,13 +107,19 @@ def assessment_start(request, use_case_pk: int):
 
 # One assessment ------------------------------------------------------------------------------
 def _sections(assessment) -> list[dict]:
+    """Each section's title and progress; complete once its required questions are answered
+    (optional ones may stay empty)."""
     done = engine.progress(assessment.definition, assessment.answers)
+    missing = {
+        q.section for q in engine.missing_required(assessment.definition, assessment.answers)
+    }
     return [
         {
             "key": s["key"],
             "title": s["title"],
             "answered": done.get(s["key"], (0, 0))[0],
             "shown": done.get(s["key"], (0, 0))[1],
+            "complete": s["key"] not in missing,
         }
         for s in assessment.definition["sections"]
     ]
@@ -127,6 +134,8 @@ def assessment_detail(request, pk: int):
         .filter(parent__isnull=True)
         .prefetch_related("replies__author")
     )
+    for c in comments:
+        c.can_resolve = can(user, "assessments.resolve_comment", c)
     qmap = engine.question_map(assessment.definition)
     sections = _sections(assessment)
     answered = sum(s["answered"] for s in sections)
@@ -167,6 +176,7 @@ def assessment_detail(request, pk: int):
         ),
         "versions": list(versions_of(assessment)),
         "sign_off": sign_off,
+        "sign_off_verified": services.sign_off_verified(assessment) if sign_off else False,
         "summary_available": pdf.summary_available(assessment),
         "recent_history": assessment.history.select_related("history_user")[:8],
     }
@@ -183,14 +193,39 @@ def _upload_evidence(request, assessment, questions, post) -> None:
             if not (name.startswith(prefix) and name.endswith("-upload")):
                 continue
             row = name[len(prefix) : -len("-upload")]
-            stored = services.evidence_upload(
-                actor=request.user, assessment=assessment, upload=upload
-            )
+            try:
+                stored = services.evidence_upload(
+                    actor=request.user, assessment=assessment, upload=upload
+                )
+            except ValidationError as exc:
+                # Tie the problem to its question, where the person chose the file.
+                raise ValidationError({q.key: " ".join(exc.messages)}) from None
             post[f"{prefix}{row}-file"] = str(stored.pk)
             post[f"{prefix}{row}-filename"] = stored.filename
             post[f"{prefix}{row}-sha256"] = stored.sha256
             if not post.get(f"{prefix}{row}-title"):
                 post[f"{prefix}{row}-title"] = stored.filename
+
+
+def _mine_only(assessment, questions, typed: dict, base_revision: int) -> dict:
+    """Of what was posted, only what the person changed since they opened the page.
+
+    After a conflict the page shows the colleague's newer answers wherever this person did
+    not touch a question, so saving again keeps both people's work.
+    """
+    base = assessment.history.filter(revision=base_revision).order_by("-history_id").first()
+    before = base.answers if base is not None else {}
+    qmap = {q.key: q for q in questions}
+    mine = {}
+    for key, raw in typed.items():
+        try:
+            value = engine.clean_answer(qmap[key], raw)
+        except ValueError:
+            mine[key] = raw  # not even valid: certainly typed by them
+            continue
+        if value != before.get(key):
+            mine[key] = raw
+    return mine
 
 
 @login_required
@@ -214,17 +249,23 @@ def assessment_section(request, pk: int, section: str):
             base = int(post.get("revision", ""))
         except ValueError:
             return HttpResponseBadRequest("The form lost its revision; reload the page.")
+        typed = raw_answers(questions, post)
+        if autosave:
+            # Files go up with the Save button; a half-made evidence row must not stop
+            # the rest of the section saving as the person types.
+            typed = {k: v for k, v in typed.items() if k not in _evidence_keys(questions)}
         try:
-            if not autosave:
-                _upload_evidence(request, assessment, questions, post)
-            typed = raw_answers(questions, post)
-            assessment = services.assessment_save_answers(
-                actor=request.user,
-                assessment=assessment,
-                answers=typed,
-                base_revision=base,
-                autosave=autosave,
-            )
+            with transaction.atomic():
+                if not autosave:
+                    _upload_evidence(request, assessment, questions, post)
+                    typed = raw_answers(questions, post)
+                assessment = services.assessment_save_answers(
+                    actor=request.user,
+                    assessment=assessment,
+                    answers=typed,
+                    base_revision=base,
+                    autosave=autosave,
+                )
         except services.EditConflict as exc:
             conflict = exc.changes
             revision = exc.current_revision
@@ -232,9 +273,13 @@ def assessment_section(request, pk: int, section: str):
                 return JsonResponse(
                     {"saved": False, "conflict": conflict, "revision": revision}, status=409
                 )
+            assessment = exc.assessment
+            # What was posted, not the files stored and rolled back with the refused save.
+            typed = _mine_only(assessment, questions, raw_answers(questions, request.POST), base)
         except ValidationError as exc:
             errors = {k: " ".join(v) for k, v in exc.message_dict.items()}
             revision = base
+            typed = raw_answers(questions, request.POST)
             if autosave:
                 return JsonResponse({"saved": False, "errors": errors}, status=400)
         else:
@@ -253,7 +298,11 @@ def assessment_section(request, pk: int, section: str):
                 return redirect("assessments:section", assessment.pk, keys[following])
             return redirect("assessments:section", assessment.pk, section)
 
-    comments = Comment.objects.filter(assessment=assessment).select_related("author")
+    comments = list(
+        assessment.comments.select_related("author").prefetch_related("replies__author")
+    )
+    for c in comments:
+        c.can_resolve = can(request.user, "assessments.resolve_comment", c)
     index = keys.index(section)
     context = {
         "assessment": assessment,
@@ -282,6 +331,10 @@ def assessment_section(request, pk: int, section: str):
     }
     status = 409 if conflict else 400 if errors else 200
     return render(request, "assessments/assessment_section.html", context, status=status)
+
+
+def _evidence_keys(questions) -> set[str]:
+    return {q.key for q in questions if q.type == "evidence"}
 
 
 def _typed_for_display(questions, typed: dict) -> dict:
@@ -398,7 +451,7 @@ def _back(request, assessment, anchor: str = "") -> str:
 @login_required
 @require_POST
 def comment_resolve(request, pk: int, comment_pk: int):
-    assessment = access_assessment(request.user, pk, "assessments.comment")
+    assessment = access_assessment(request.user, pk)
     comment = get_object_or_404(Comment, pk=comment_pk, assessment=assessment)
     services.comment_resolve(actor=request.user, comment=comment)
     messages.success(request, "Comment resolved.")
@@ -510,7 +563,10 @@ def evidence_upload(request, pk: int):
 @login_required
 def evidence_download(request, pk: int, file_pk: int):
     assessment = access_assessment(request.user, pk)
-    stored = get_object_or_404(assessment.evidence_files, pk=file_pk)
+    # A re-assessment keeps the evidence of the version it started from.
+    stored = get_object_or_404(
+        EvidenceFile, pk=file_pk, assessment_id__in=services.evidence_chain_ids(assessment)
+    )
     return FileResponse(stored.file.open("rb"), as_attachment=True, filename=stored.filename)
 
 

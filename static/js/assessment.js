@@ -16,12 +16,22 @@ document.addEventListener("DOMContentLoaded", () => {
     if (els[0].type === "radio") { const c = els.find((el) => el.checked); return c ? c.value : ""; }
     return els[0].value;
   };
+  const onPage = (key) => Boolean(document.getElementById("q-" + key));
   const shown = (key) => { const el = document.getElementById("q-" + key); return !el || !el.hidden; };
+  // true, false, or null when it depends on a question on another page: the server decided
+  // those when it drew this page, so their state is kept.
   const holds = (cond) => {
-    if (cond.all) return cond.all.every(holds);
-    if (cond.any) return cond.any.some(holds);
-    if (cond.not) return !holds(cond.not);
-    if (!("question" in cond)) return false;
+    if (cond.all) {
+      const parts = cond.all.map(holds);
+      return parts.includes(false) ? false : parts.includes(null) ? null : true;
+    }
+    if (cond.any) {
+      const parts = cond.any.map(holds);
+      return parts.includes(true) ? true : parts.includes(null) ? null : false;
+    }
+    if (cond.not) { const inner = holds(cond.not); return inner === null ? null : !inner; }
+    if (!("question" in cond)) return null;
+    if (!onPage(cond.question)) return null;
     if (!shown(cond.question)) return false;
     const value = answerOf(cond.question);
     const answered = Array.isArray(value) ? value.length > 0 : value !== undefined && value !== "";
@@ -33,9 +43,34 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   const refreshConditions = () => {
     document.querySelectorAll("[data-show-if]").forEach((block) => {
-      block.hidden = !holds(JSON.parse(block.dataset.showIf));
+      const result = holds(JSON.parse(block.dataset.showIf));
+      if (result !== null) block.hidden = !result;
     });
   };
+
+  // "None of these" and the like stand alone: ticking one clears the others, and back.
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (box.type !== "checkbox" || !box.checked || !box.name.startsWith("q-")) return;
+    const group = fields().filter((el) => el.name === box.name && el !== box);
+    group.forEach((el) => {
+      if (box.hasAttribute("data-exclusive") || el.hasAttribute("data-exclusive")) el.checked = false;
+    });
+  });
+
+  // The overall rating of a risk row, from the template's matrix, as likelihood and severity change.
+  document.addEventListener("change", (event) => {
+    const name = event.target.name || "";
+    if (!/-(likelihood|severity)$/.test(name)) return;
+    const table = event.target.closest("[data-matrix]");
+    const row = event.target.closest("[data-row]");
+    if (!table || !row) return;
+    const pick = (suffix) => (row.querySelector(`select[name$="-${suffix}"]`) || {}).value;
+    const rating = (JSON.parse(table.dataset.matrix)[pick("likelihood")] || {})[pick("severity")];
+    const badge = row.querySelector("[data-overall]");
+    badge.className = `badge badge-rating-${rating || "none"}`;
+    badge.textContent = rating ? rating[0].toUpperCase() + rating.slice(1) : "—";
+  });
 
   // Adding rows to risk tables and evidence lists ------------------------------------------------
   document.querySelectorAll("[data-add-row]").forEach((button) => {
@@ -51,6 +86,7 @@ document.addEventListener("DOMContentLoaded", () => {
           const v = el.getAttribute(attr);
           if (v && v.startsWith(prefix)) el.setAttribute(attr, v.replace(/^(.*?-)(\d+)(-.*)$/, `$1${next}$3`));
         });
+        if (el.tagName === "LABEL") el.textContent = el.textContent.replace(/\d+$/, String(next + 1));
         if (el.tagName === "SELECT") el.selectedIndex = 0;
         else if (el.type === "checkbox") el.checked = false;
         else if ("value" in el && el.type !== "hidden") el.value = "";
@@ -81,17 +117,37 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   };
   let timer = null;
-  let inFlight = false;
+  let current = null; // the save under way, if any
+  let edits = 0; // changes typed so far; a save only clears the copy if none came since
+  let submitting = false;
+  const keep = (extra = {}) => localStorage.setItem(
+    draftKey, JSON.stringify({ revision: revision.value, values: snapshot(), ...extra }));
   const saved = localStorage.getItem(draftKey);
   if (saved) {
     try {
       const draft = JSON.parse(saved);
-      if (draft.revision === revision.value) {
+      if (draft.submitted) {
+        // The Save button posted these; the server saved them or showed them back with why.
+        localStorage.removeItem(draftKey);
+      } else if (draft.revision === revision.value) {
         restore(draft.values);
         status.textContent = "Restored answers typed in this browser that had not reached the server yet.";
         schedule();
       } else {
-        localStorage.removeItem(draftKey);
+        // Someone saved since: never drop the copy silently; let the person bring it back.
+        status.textContent = "Answers you typed here earlier did not reach the server, and the assessment has changed since. ";
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "btn btn-sm btn-outline-primary";
+        button.textContent = "Bring back my unsaved answers";
+        button.addEventListener("click", () => {
+          restore(draft.values);
+          refreshConditions();
+          keep();
+          status.textContent = "Your earlier answers are back in the form; they save over the current ones.";
+          schedule();
+        });
+        status.appendChild(button);
       }
     } catch (e) { localStorage.removeItem(draftKey); }
   }
@@ -101,12 +157,16 @@ document.addEventListener("DOMContentLoaded", () => {
     clearTimeout(timer);
     timer = setTimeout(save, 1200);
   }
-  async function save() {
-    if (inFlight) { schedule(); return; }
-    inFlight = true;
+  function save() {
+    if (current) { schedule(); return current; }
+    current = send().finally(() => { current = null; });
+    return current;
+  }
+  async function send() {
+    const startedAt = edits;
     const body = new FormData(form);
     for (const el of fields()) if (el.type === "file") body.delete(el.name);
-    // Unchecked checkboxes send nothing; say which multiple-choice questions are on the page.
+    status.classList.remove("text-danger");
     status.textContent = "Saving…";
     try {
       const response = await fetch(window.location.pathname, {
@@ -115,13 +175,13 @@ document.addEventListener("DOMContentLoaded", () => {
       const reply = await response.json();
       if (response.ok) {
         revision.value = reply.revision;
-        localStorage.removeItem(draftKey);
+        if (edits === startedAt) localStorage.removeItem(draftKey);
+        else keep();
         status.textContent = `All changes saved at ${reply.saved_at}.`;
         (reply.progress || []).forEach((s) => {
           const badge = document.querySelector(`[data-progress="${s.key}"]`);
           if (badge) badge.textContent = `${s.answered}/${s.shown}`;
         });
-        document.querySelectorAll(".question .invalid-feedback.js-error").forEach((el) => el.remove());
       } else if (response.status === 409) {
         const names = reply.conflict.map((c) => `${c.label} (by ${c.by || "someone"})`).join("; ");
         status.textContent = `Not saved: someone else saved this assessment meanwhile (${names}). Press Save to see their changes next to yours; your answers stay here.`;
@@ -133,17 +193,28 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     } catch (e) {
       status.textContent = "Offline: your answers are kept in this browser and will be saved when you are back.";
-    } finally {
-      inFlight = false;
     }
   }
   const changed = (event) => {
     if (!event.target.name || !event.target.name.startsWith("q-") || event.target.type === "file") return;
-    localStorage.setItem(draftKey, JSON.stringify({ revision: revision.value, values: snapshot() }));
+    edits += 1;
+    keep();
     refreshConditions();
     schedule();
   };
   document.addEventListener("input", changed);
   document.addEventListener("change", changed);
-  form.addEventListener("submit", () => { clearTimeout(timer); localStorage.removeItem(draftKey); });
+  form.addEventListener("submit", (event) => {
+    clearTimeout(timer);
+    if (current && !submitting) {
+      // Wait for the save under way, so this one carries the revision it produced and is
+      // not refused as someone else's change.
+      event.preventDefault();
+      submitting = true;
+      const submitter = event.submitter;
+      current.then(() => form.requestSubmit(submitter));
+      return;
+    }
+    keep({ submitted: true });
+  });
 });

@@ -52,6 +52,8 @@ HOLDERS = {
     "reject": {"risk_officer", "dpo"},
     "sign_off": {"leadership"},
     "comment": {"admin", "risk_officer", "product_owner", "dpo", "leadership"},
+    # Who raised the point, or a routed reviewer: not the author, not an admin as such.
+    "resolve_comment": {"risk_officer", "dpo", "leadership"},
     "reassess": {"admin", "risk_officer", "product_owner", "dpo"},
     "override_tier": {"admin", "risk_officer"},
     "manage_templates": {"admin", "risk_officer"},
@@ -684,7 +686,10 @@ def test_full_workflow_through_the_api(as_persona, use_case, template, personas)
         owner.post(url(pk, "comments"), {"body": "Added.", "parent": comment["id"]}, format="json"),
         201,
     )
-    ok(owner.post(url(pk, "resolve-comment", comment_pk=comment["id"])))
+    # The author answers; only who raised it (or another named reviewer) closes it.
+    refused = owner.post(url(pk, "resolve-comment", comment_pk=comment["id"]))
+    assert refused.status_code == 403
+    ok(risk.post(url(pk, "resolve-comment", comment_pk=comment["id"])))
     assert do(owner, pk, "submit")["status"] == Status.SUBMITTED
     assert fixed["revision"] == sent_back["revision"] + 1
     do(dpo, pk, "start_review")
@@ -743,7 +748,7 @@ def test_resolve_comment_matrix(as_persona, at, personas, persona):
 
     response = as_persona(persona).post(url(record.pk, "resolve-comment", comment_pk=comment.pk))
 
-    assert response.status_code == expected_status(persona, "comment")
+    assert response.status_code == expected_status(persona, "resolve_comment")
     comment.refresh_from_db()
     assert comment.resolved == (response.status_code == 200)
 

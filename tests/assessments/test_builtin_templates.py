@@ -27,7 +27,11 @@ def _cites(result: engine.Result) -> list[str]:
 @pytest.mark.parametrize(
     ("key", "kind", "values"),
     [
-        ("eu-ai-act-screening", "screening", ["prohibited", "high", "high", "limited", "minimal"]),
+        (
+            "eu-ai-act-screening",
+            "screening",
+            ["minimal", "prohibited", "high", "high", "limited", "minimal", "minimal"],
+        ),
         ("ico-dpia", "dpia", ["high", "medium", "low"]),
         ("ai-impact-assessment", "impact", ["IV", "III", "II", "I"]),
     ],
@@ -40,6 +44,14 @@ def test_each_builtin_template_follows_the_format(key, kind, values):
     assert [o["value"] for o in outcomes] == values
     assert set(definition["validity_months"]) == {"default", *values}
     assert all(q.label.strip() for q in engine.questions(definition))
+
+
+@pytest.mark.parametrize("key", ["eu-ai-act-screening", "ico-dpia", "ai-impact-assessment"])
+def test_every_none_of_these_in_a_multiple_choice_is_exclusive(key):
+    definition = _load(key)
+    for q in engine.questions(definition):
+        for choice in q.choices if q.type == "multi_choice" else []:
+            assert choice.get("exclusive", False) is (choice["value"] == "none"), q.key
 
 
 def test_the_shipped_files_are_exactly_the_three_builtins():
@@ -93,6 +105,7 @@ def test_every_screening_question_explains_itself_with_the_act():
 def test_screening_maxima():
     maxima = {k: v["max"] for k, v in engine.score(SCREENING, {}).scores.items()}
     assert maxima == {
+        "out_of_scope": 5,  # Article 3(1), Article 2(1), and Article 2(3), 2(6) and 2(10)
         "prohibited": 8,  # Article 5(1)(a) to (h)
         "product_safety": 1,
         "annex_iii": 18,  # points 1(a)-(c), 2, 3(a)-(d), 4(a)-(b), 5(a)-(d), 6, 7, 8(a)-(b)
@@ -113,9 +126,17 @@ def test_cv_sifting_is_high_risk_under_annex_iii_point_4a():
     assert (result.scores["annex_iii"]["value"], result.scores["exception"]["value"]) == (1, 0)
 
 
+ASSESSMENT_RECORD = [{"url": "https://wiki.example.com/art-6-4", "title": "Article 6(4) note"}]
+
+
 def test_a_narrow_procedural_task_in_an_annex_iii_area_is_not_high_risk():
     # Only turns CVs into structured fields for the HR system: Article 6(3)(a).
-    result = _screen(annex_iii_areas=["4a"], exceptions=["narrow_procedural"], profiling="no")
+    result = _screen(
+        annex_iii_areas=["4a"],
+        exceptions=["narrow_procedural"],
+        profiling="no",
+        not_high_risk_record=ASSESSMENT_RECORD,
+    )
     assert result.value == "minimal"
     assert result.scores["exception"]["value"] == 1
     assert _cites(result) == ["No ground in Articles 5, 6 or 50 applies"]
@@ -145,6 +166,43 @@ def test_the_exception_and_profiling_questions_show_only_for_an_annex_iii_area()
     assert "not_high_risk_record" not in engine.visible_keys(SCREENING, credit)
     relied_on = {**credit, "exceptions": ["detects_patterns"]}
     assert "not_high_risk_record" in engine.visible_keys(SCREENING, relied_on)
+
+
+def test_claiming_an_exception_requires_the_documented_assessment_of_article_6_4():
+    claimed = {
+        **NOTHING_APPLIES,
+        "annex_iii_areas": ["4a"],
+        "exceptions": ["narrow_procedural"],
+        "profiling": "no",
+    }
+    answers = _clean(SCREENING, claimed)
+    assert "not_high_risk_record" in engine.visible_keys(SCREENING, answers)
+    assert [q.key for q in engine.missing_required(SCREENING, answers)] == ["not_high_risk_record"]
+    documented = _clean(SCREENING, {**claimed, "not_high_risk_record": ASSESSMENT_RECORD})
+    assert engine.missing_required(SCREENING, documented) == []
+    # No exception claimed, or profiling (high risk whatever the exception): no record asked.
+    for change in ({"exceptions": ["none"]}, {"profiling": "yes"}):
+        answers = _clean(SCREENING, {**claimed, **change})
+        assert "not_high_risk_record" not in engine.visible_keys(SCREENING, answers)
+        assert engine.missing_required(SCREENING, answers) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "chosen", "label"),
+    [
+        ("exceptions", ["narrow_procedural", "none"], "None of these"),
+        ("annex_iii_areas", ["4a", "none"], "None of these"),
+        ("exclusions", ["research", "none"], "None of these"),
+    ],
+)
+def test_none_of_these_cannot_be_ticked_with_another_choice(question, chosen, label):
+    # Before, an exception ticked with "None of these" gave minimal and hid the Article 6(4)
+    # record; now the answer is refused.
+    q = engine.question_map(SCREENING)[question]
+    with pytest.raises(ValueError) as exc:
+        engine.clean_answer(q, chosen)
+    assert str(exc.value) == f"“{label}” cannot be combined with other choices."
+    assert engine.clean_answer(q, ["none"]) == ["none"]
 
 
 def test_credit_scoring_is_high_risk_under_annex_iii_point_5b():
@@ -213,13 +271,96 @@ def test_an_annex_i_product_without_third_party_assessment_is_not_high_under_art
     assert hidden.scores["product_safety"]["value"] == 0
 
 
-def test_an_internal_spreadsheet_formula_helper_is_minimal():
-    result = _screen(ai_system="no", role="deployer")
-    assert (result.value, _cites(result)) == (
-        "minimal",
-        ["No ground in Articles 5, 6 or 50 applies"],
+OUTSIDE_THE_ACT = "Outside the AI Act — not an AI system, no link to the EU, or excluded by"
+CV_SIFTING = {"annex_iii_areas": ["4a"], "exceptions": ["none"], "profiling": "no"}
+
+
+def test_an_internal_spreadsheet_formula_helper_is_outside_the_act():
+    # Fixed rules people wrote that shortlist applicants: Annex III point 4(a) would apply to an
+    # AI system, but this is not one (Article 3(1)), so the Act does not apply at all.
+    why = "A formula HR wrote; no inference. Checked by legal, 3 March."
+    result = _screen(ai_system="no", out_of_scope_reason=why, **CV_SIFTING)
+    assert result.value == "minimal"
+    assert result.label.startswith(OUTSIDE_THE_ACT)
+    assert _cites(result) == ["Article 3(1)"]
+    assert result.reasons[0]["answer"] == "No, it only follows rules people wrote"
+    assert {k for k, s in result.scores.items() if s["value"]} == {"out_of_scope"}
+
+
+def test_out_of_scope_skips_the_rest_and_asks_why_instead():
+    answers = _clean(SCREENING, {"ai_system": "no"})
+    assert engine.visible_keys(SCREENING, answers) == {"ai_system", "out_of_scope_reason"}
+    assert [q.key for q in engine.missing_required(SCREENING, answers)] == ["out_of_scope_reason"]
+    answers["out_of_scope_reason"] = "Not an AI system."
+    assert engine.missing_required(SCREENING, answers) == []  # nothing else blocks submitting
+    assert engine.score(SCREENING, answers).value == "minimal"
+
+    no_eu = _clean(SCREENING, {"ai_system": "yes", "role": "provider", "eu_link": "no"})
+    shown = engine.visible_keys(SCREENING, no_eu)
+    assert shown == {"ai_system", "role", "eu_link", "out_of_scope_reason"}
+    assert [q.key for q in engine.missing_required(SCREENING, no_eu)] == ["out_of_scope_reason"]
+
+    # In scope, only the follow-up questions of other answers are hidden.
+    in_scope = engine.visible_keys(SCREENING, _clean(SCREENING, NOTHING_APPLIES))
+    assert {q.key for q in engine.questions(SCREENING)} - in_scope == {
+        "out_of_scope_reason",
+        "third_party_conformity",
+        "exceptions",
+        "profiling",
+        "not_high_risk_record",
+        "gpai_systemic_risk",
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "cites"),
+    [
+        ({"exclusions": ["defence"]}, ["Article 2(3)"]),
+        ({"exclusions": ["research"]}, ["Article 2(6)"]),
+        ({"exclusions": ["personal"]}, ["Article 2(10)"]),
+        ({"exclusions": ["defence", "research"]}, ["Article 2(3)", "Article 2(6)"]),
+        ({"eu_link": "no"}, ["Article 2(1)"]),
+    ],
+)
+def test_an_annex_iii_use_excluded_by_article_2_is_outside_the_act(changes, cites):
+    # CV sifting, but the Act does not apply: the result cites the ground in Article 2.
+    result = _screen(**CV_SIFTING, **changes, out_of_scope_reason="See the legal note.")
+    assert result.value == "minimal"
+    assert result.label.startswith(OUTSIDE_THE_ACT)
+    assert _cites(result) == cites
+    assert result.scores["annex_iii"]["value"] == 0
+
+
+def test_out_of_scope_wins_over_article_5():
+    # The Act does not apply at all to a system excluded by Article 2, bans included.
+    result = _screen(
+        exclusions=["defence"],
+        realtime_rbi_law_enforcement="yes",
+        out_of_scope_reason="Used only by the armed forces.",
     )
-    assert all(s["value"] == 0 for s in result.scores.values())
+    assert (result.value, _cites(result)) == ("minimal", ["Article 2(3)"])
+    assert result.scores["prohibited"]["value"] == 0
+
+
+@pytest.mark.parametrize("ai_system", ["yes", "unsure"])
+def test_in_scope_the_screening_behaves_as_before(ai_system):
+    result = _screen(ai_system=ai_system, **CV_SIFTING)
+    assert result.value == "high"
+    assert _cites(result) == ["Article 6(2)", "Annex III point 4(a)"]
+    assert result.scores["out_of_scope"]["value"] == 0
+    assert _screen(ai_system=ai_system).value == "minimal"
+    assert _cites(_screen(ai_system=ai_system)) == ["No ground in Articles 5, 6 or 50 applies"]
+
+
+def test_an_open_source_system_outside_articles_5_6_and_50_is_outside_the_act():
+    result = _screen(open_source="yes")
+    assert result.value == "minimal"
+    assert result.label.startswith("Outside the AI Act — released under a free and open-source")
+    assert _cites(result) == ["Article 2(12)"]
+    # Article 2(12) does not cover high-risk systems or those under Article 5 or 50.
+    assert _screen(open_source="yes", **CV_SIFTING).value == "high"
+    assert _screen(open_source="yes", generates_content="yes").value == "limited"
+    assert _screen(open_source="yes", social_scoring="yes").value == "prohibited"
 
 
 def test_screening_validity_is_shortest_for_the_riskiest_tiers():
@@ -317,6 +458,28 @@ def test_an_unrated_residual_risk_counts_as_its_inherent_rating():
     # possible × significant = medium, and no residual rating was given
     _, result = _dpia(risks=[_risk("possible", "significant", None), _risk("remote", "minimal")])
     assert (result.highest_residual, result.value) == ("medium", "medium")
+
+
+def test_dpia_help_puts_the_measures_in_the_step_5_risk_table():
+    # The form's risk table (step 5) holds the rating and the measures, effect, residual risk
+    # and approval; step 6 holds the plan for the measures.
+    qs = engine.question_map(DPIA)
+    assert (qs["risks"].section, qs["measures_plan"].section) == ("risks", "measures")
+    risks_help = qs["risks"].help
+    for column in ("likelihood", "severity", "measures", "effect", "residual risk", "approved"):
+        assert column in risks_help, column
+    assert "step 6" not in risks_help.lower()
+    assert "step 5 risk table" in qs["measures_plan"].help
+
+
+def test_dpia_none_of_these_cannot_be_ticked_with_a_kind_of_processing():
+    q = engine.question_map(DPIA)["high_risk_indicators"]
+    with pytest.raises(ValueError) as exc:
+        engine.clean_answer(q, ["tracking", "none"])
+    assert str(exc.value) == (
+        "“None of these (explain below why you are doing a DPIA)” cannot be combined with "
+        "other choices."
+    )
 
 
 def test_a_dpia_without_risks_cannot_be_completed():

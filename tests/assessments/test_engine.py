@@ -208,6 +208,14 @@ def _q(section, index, **changes):
             "sections[1].questions[0].choices: each choice needs a value and a label.",
         ),
         (
+            _q(1, 1, choices=[{"value": "none", "label": "Nobody", "exclusive": "yes"}]),
+            "sections[1].questions[1].choices[0].exclusive: say true or false.",
+        ),
+        (
+            _q(1, 1, choices=[{"value": "a", "label": "A"}, {"value": "b", "exclusive": 1}]),
+            "sections[1].questions[1].choices[1].exclusive: say true or false.",
+        ),
+        (
             _q(0, 0, type="number", weights={"impact": 1}),
             "sections[0].questions[0].max: a weighted number needs a maximum.",
         ),
@@ -368,6 +376,24 @@ def test_multi_choice_keeps_the_template_order_and_refuses_unknown_values():
         engine.clean_answer(q, ["staff", "pets", "robots"])
     with pytest.raises(ValueError, match="^Choose from the options.$"):
         engine.clean_answer(q, 7)
+
+
+def test_an_exclusive_choice_cannot_be_combined_with_another():
+    definition = _definition()
+    groups = definition["sections"][1]["questions"][1]
+    groups["choices"].append({"value": "none", "label": "None of these", "exclusive": True})
+    groups["choices"][0]["exclusive"] = False  # false is the same as leaving it out
+    engine.check_definition(definition)
+    q = _question(definition, "groups")
+    assert engine.clean_answer(q, ["none"]) == ["none"]
+    assert engine.clean_answer(q, "none") == ["none"]
+    assert engine.clean_answer(q, ["children", "staff"]) == ["staff", "children"]
+    for combined in (["staff", "none"], ["none", "children"], ["staff", "children", "none"]):
+        with pytest.raises(ValueError) as exc:
+            engine.clean_answer(q, combined)
+        assert str(exc.value) == "“None of these” cannot be combined with other choices."
+    # Ticking the same exclusive choice twice is still one choice.
+    assert engine.clean_answer(q, ["none", "none"]) == ["none"]
 
 
 def test_number_reads_separators_and_checks_its_range():

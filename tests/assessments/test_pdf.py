@@ -192,7 +192,7 @@ def test_full_report_has_every_answer_over_many_pages(long_signed):
     for n in range(12):
         assert f"COMMENT-{n:02d}" in body
     assert SignOff.objects.get(assessment=long_signed).sha256 in body
-    assert "The signed content still matches this hash." in text
+    assert flat("The signed content still matches this hash and the answers") in body
 
 
 def test_full_report_of_a_draft(use_case, people):

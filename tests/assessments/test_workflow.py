@@ -210,9 +210,7 @@ def test_high_risk_use_case_goes_to_legal_too(use_case, people, legal_reviewer):
     tiny_template()  # unchanged import is a no-op
 
 
-def test_a_reviewer_is_named_when_one_person_fits_and_only_they_may_act(
-    use_case, people, retail
-):
+def test_a_reviewer_is_named_when_one_person_fits_and_only_they_may_act(use_case, people, retail):
     a = to_status(Status.SUBMITTED, use_case=use_case, **people)
     dpo_review = next(r for r in a.reviews.all() if r.role == "dpo")
     assert dpo_review.assignee == people["reviewers"][1]
@@ -225,9 +223,7 @@ def test_a_reviewer_is_named_when_one_person_fits_and_only_they_may_act(
     assert can(people["reviewers"][1], "assessments.review", a)
 
 
-def test_when_several_people_fit_anyone_of_them_may_act_and_is_recorded(
-    use_case, people, retail
-):
+def test_when_several_people_fit_anyone_of_them_may_act_and_is_recorded(use_case, people, retail):
     from tests.factories import UserFactory
 
     second = UserFactory(roles=["risk_officer"], units=[retail])

@@ -400,7 +400,7 @@ def test_a_dpia_goes_from_first_answer_to_a_signed_pdf(
     signed = page.get_by_role("region", name="Sign-off")
     expect(signed).to_contain_text(f"I, {lee}, sign off {reference}")
     expect(page.get_by_test_id("sha256")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
-    expect(signed).to_contain_text("intact")
+    expect(signed).to_contain_text("verified")
     expect(reviewers).to_contain_text(f"Leadership — {lee} (approve and sign off) Signed off")
     expect(reviewers).to_contain_text(note)
     shot(page, "overview-signed-off")

@@ -221,6 +221,8 @@ ASSESSMENT_VALID_MONTHS_BY_TIER = {
 }
 # Where people reach the portal, for links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The go-live gate asks each deployed model version's card to be at least this complete (%).
+MODEL_CARD_MIN_COMPLETENESS = env.int("MODEL_CARD_MIN_COMPLETENESS", default=80)
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 
 # --------------------------------------------------------------------------------------------

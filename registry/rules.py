@@ -119,6 +119,27 @@ rules.add_perm(
     & (is_admin | ((is_risk_officer | is_dpo | is_product_owner) & (in_unit | is_owner))),
 )
 
+# AI models, deployments and the data policy -----------------------------------------------
+# The model catalogue is the firm's: everyone reads it, so any unit can see what is approved.
+rules.add_perm("registry.view_aimodel", is_authenticated)
+rules.add_perm("registry.add_aimodel", ~is_auditor & (is_admin | (writer & has_a_unit)))
+rules.add_perm(
+    "registry.change_aimodel",
+    ~is_auditor
+    & (is_admin | (is_risk_officer & in_unit) | (is_product_owner & (in_unit | is_owner))),
+)
+# Approving or banning a model is a risk decision for the whole firm.
+rules.add_perm("registry.approve_aimodel", ~is_auditor & (is_admin | is_risk_officer))
+rules.add_perm(
+    "registry.approve_model_for_usecase",
+    ~is_auditor & ~is_retired & (is_admin | (is_risk_officer & in_unit)),
+)
+rules.add_perm("registry.deploy_usecase", can_change_use_case)
+rules.add_perm(
+    "registry.approve_policy_exception",
+    ~is_auditor & ~is_retired & (is_admin | ((is_dpo | is_risk_officer) & in_unit)),
+)
+
 # Business units ------------------------------------------------------------------------------
 rules.add_perm("registry.view_businessunit", is_authenticated)
 rules.add_perm("registry.add_businessunit", is_admin)

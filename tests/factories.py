@@ -105,3 +105,72 @@ class SuspendedUseCaseFactory(UseCaseFactory):
 
 class RetiredUseCaseFactory(UseCaseFactory):
     lifecycle = Lifecycle.RETIRED
+
+
+# AI models and what the go-live gate asks for -------------------------------------------------
+class AIModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "registry.AIModel"
+
+    reference = factory.LazyFunction(lambda: _reference("AI"))
+    name = factory.Sequence(lambda n: f"Model {n}")
+    provider = "In-house data science"
+    hosting_pattern = "in_house"
+    data_destination = "private_vpc"
+    business_unit = factory.SubFactory(BusinessUnitFactory)
+    owner = factory.LazyAttribute(lambda o: UserFactory(units=[o.business_unit]))
+    approval_status = "approved"
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "registry.ModelVersion"
+
+    model = factory.SubFactory(AIModelFactory)
+    version = factory.Sequence(lambda n: f"1.{n}")
+    stage = "production"
+
+
+def complete_card(version):
+    from registry.models import MODEL_CARD_SECTIONS, ModelCard
+
+    text = "Written out in full for the reviewers who rely on this model card. " * 2
+    return ModelCard.objects.create(
+        model_version=version, sections={key: text for key, _, _ in MODEL_CARD_SECTIONS}
+    )
+
+
+def signed_off(use_case, kind: str, *, valid_days: int = 365, result_value: str = ""):
+    """A signed-off assessment of a kind, as the gate reads it (the workflow is tested
+    in tests/assessments; here only its outcome matters)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from assessments.models import Assessment, AssessmentTemplate
+
+    template = AssessmentTemplate.objects.filter(kind=kind, active=True).first()
+    return Assessment.objects.create(
+        reference=_reference("AS"),
+        template=template,
+        kind=kind,
+        use_case=use_case,
+        author=use_case.owner,
+        status="signed_off",
+        result_value=result_value,
+        valid_until=timezone.localdate() + timedelta(days=valid_days),
+    )
+
+
+def ready_for_production(use_case, approver):
+    """Everything the go-live gate asks of a minimal-risk use case with no personal data."""
+    from registry.models import Deployment, ModelApproval
+
+    use_case.risk_tier = "minimal"
+    use_case.save(update_fields=["risk_tier"])
+    signed_off(use_case, "screening", result_value="minimal")
+    version = ModelVersionFactory(model__business_unit=use_case.business_unit)
+    complete_card(version)
+    ModelApproval.objects.create(use_case=use_case, model=version.model, approved_by=approver)
+    Deployment.objects.create(use_case=use_case, model_version=version, environment="staging")
+    return version

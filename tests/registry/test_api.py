@@ -34,6 +34,7 @@ from tests.factories import (
     PilotUseCaseFactory,
     RetiredUseCaseFactory,
     UseCaseFactory,
+    ready_for_production,
 )
 
 PERSONAS = ["admin", "risk_officer", "product_owner", "leadership", "dpo", "auditor", "outsider"]
@@ -273,6 +274,8 @@ def test_available_transitions_are_the_moves_the_person_can_make(
 
     for action in LIFECYCLE_TRANSITIONS:
         fresh = factory(business_unit=retail)
+        if LIFECYCLE_TRANSITIONS[action].target == "production":
+            ready_for_production(fresh, personas["admin"])  # the go-live gate holds
         response = client.post(transition_url(fresh.pk, action), {"reason": "Because"})
         assert (response.status_code == 200) == (action in listed), (action, response.content)
 
@@ -335,6 +338,8 @@ def test_transition_matrix(as_persona, personas, persona, action, retail):
     transition = LIFECYCLE_TRANSITIONS[action]
     source = sorted(transition.source)[0]
     record = UseCaseFactory(business_unit=retail, lifecycle=source)
+    if LIFECYCLE_TRANSITIONS[action].target == "production":
+        ready_for_production(record, personas["admin"])  # the go-live gate holds
 
     response = as_persona(persona).post(
         transition_url(record.pk, action), {"reason": "Quarterly review"}, format="json"
@@ -355,8 +360,12 @@ def test_transition_matrix(as_persona, personas, persona, action, retail):
     ("action", "source"),
     [(a, s) for a, t in LIFECYCLE_TRANSITIONS.items() for s in sorted(t.source)],
 )
-def test_every_move_in_the_table_works_from_each_source(as_persona, retail, action, source):
+def test_every_move_in_the_table_works_from_each_source(
+    as_persona, personas, retail, action, source
+):
     record = UseCaseFactory(business_unit=retail, lifecycle=source)
+    if LIFECYCLE_TRANSITIONS[action].target == "production":
+        ready_for_production(record, personas["admin"])  # the go-live gate holds
 
     response = as_persona("admin").post(
         transition_url(record.pk, action), {"reason": "Board decision"}, format="json"

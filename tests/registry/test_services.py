@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from registry import services
 from registry.models import LIFECYCLE_TRANSITIONS, Lifecycle, UseCase
-from tests.factories import DataSourceFactory, UseCaseFactory
+from tests.factories import DataSourceFactory, UseCaseFactory, ready_for_production
 
 
 def _data(unit, owner, **extra):
@@ -101,6 +101,8 @@ def test_each_transition_moves_only_from_its_sources(action, admin_user, retail)
                 )
             continue
         if state in transition.source:
+            if transition.target == Lifecycle.PRODUCTION:
+                ready_for_production(use_case, admin_user)  # the go-live gate holds
             services.use_case_transition(
                 actor=admin_user, use_case=use_case, action=action, reason="why"
             )

@@ -459,12 +459,15 @@ TIERS = {
     "Email drafting assistant": ("minimal", "A person reviews every reply before it is sent"),
 }
 
+# Where each demo use case is registered, and the moves after that. Those that reach
+# production were live before the firm adopted Steward, so they are recorded as such (as an
+# imported register would be) rather than moved through the go-live gate.
 LIFECYCLE_PATH = {
-    "proposed": [],
-    "pilot": ["start_pilot"],
-    "production": ["start_pilot", "go_live"],
-    "suspended": ["start_pilot", "go_live", "suspend"],
-    "retired": ["start_pilot", "go_live", "retire"],
+    "proposed": ("proposed", []),
+    "pilot": ("proposed", ["start_pilot"]),
+    "production": ("production", []),
+    "suspended": ("production", ["suspend"]),
+    "retired": ("production", ["retire"]),
 }
 
 
@@ -563,13 +566,14 @@ class Command(BaseCommand):
                     "data_sources": [sources[k] for k in keys],
                     "next_review_date": today + timedelta(days=30 + 17 * i),
                 },
+                lifecycle=LIFECYCLE_PATH[lifecycle][0],
             )
             if title in TIERS:
                 tier, why = TIERS[title]
                 services.use_case_record_risk_tier(
                     actor=people["risk"], use_case=use_case, tier=tier, justification=why
                 )
-            for action in LIFECYCLE_PATH[lifecycle]:
+            for action in LIFECYCLE_PATH[lifecycle][1]:
                 services.use_case_transition(
                     actor=admin,
                     use_case=use_case,

@@ -13,6 +13,7 @@ from registry.models import (
     LIFECYCLE_TRANSITIONS,
     BusinessUnit,
     DataSource,
+    Lifecycle,
     RiskTier,
     Transition,
     UseCase,
@@ -167,11 +168,31 @@ def available_transitions(use_case: UseCase, user) -> list[tuple[str, Transition
     ]
 
 
-@transaction.atomic
 def use_case_transition(*, actor, use_case: UseCase, action: str, reason: str = "") -> UseCase:
     transition = LIFECYCLE_TRANSITIONS.get(action)
     if transition is None:
         raise ValidationError({"action": f"Unknown action {action!r}."})
+    if transition.target == Lifecycle.PRODUCTION and use_case.lifecycle in transition.source:
+        # Checked, and its answer logged, before the move: a refusal is kept in the log.
+        from registry.services.models import gate_check
+
+        require(actor, transition.rule, use_case)
+        result = gate_check(use_case=use_case, actor=actor, source="transition")
+        if not result.passed:
+            raise ValidationError(
+                {
+                    "action": [
+                        f"The go-live gate is not met. {r}" for r in result.as_dict()["reasons"]
+                    ]
+                }
+            )
+    return _use_case_transition(
+        actor=actor, use_case=use_case, transition=transition, reason=reason
+    )
+
+
+@transaction.atomic
+def _use_case_transition(*, actor, use_case: UseCase, transition, reason: str) -> UseCase:
     use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
     require(actor, transition.rule, use_case)
     if use_case.lifecycle not in transition.source:

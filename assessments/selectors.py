@@ -53,9 +53,22 @@ def awaiting(user, stage: str) -> QuerySet[Assessment]:
         )
         .values("assessment_id")
     )
+    # Not what they wrote or already decided this round: the rules would refuse them, so
+    # it is not waiting for them. (Contributors are a JSON list, checked here in Python
+    # because SQLite, the embedded default, cannot look inside JSON lists.)
+    wrote = [
+        pk
+        for pk, ids in Assessment.objects.filter(status__in=states).values_list(
+            "pk", "contributor_ids"
+        )
+        if user.pk in (ids or [])
+    ]
+    decided = ReviewAssignment.objects.filter(decided_by=user).values("assessment_id")
     return (
         assessments_visible_to(user)
         .filter(status__in=states, pk__in=pending)
+        .exclude(pk__in=wrote)
+        .exclude(pk__in=decided)
         .exclude(author=user)
         .order_by("submitted_at", "pk")
     )

@@ -86,14 +86,21 @@ def sync_builtin_templates() -> list[str]:
     for path in sorted(BUILTIN_DIR.glob("*.json")):
         definition = json.loads(path.read_text(encoding="utf-8"))
         versions = AssessmentTemplate.objects.filter(key=definition["key"])
-        # A firm that has imported its own version of a built-in (or moved past this file's
-        # version) keeps it: shipping the file again must not replace the firm's choice.
-        if (
-            versions.filter(builtin=False).exists()
-            or versions.filter(version__gt=definition["version"]).exists()
+        # A firm that has imported its own version of a built-in keeps it: shipping the
+        # file again must not replace the firm's choice.
+        if versions.filter(builtin=False).exists():
+            continue
+        # Already holding this file's content (under whatever number it was stored)?
+        latest = versions.filter(builtin=True).order_by("-version").first()
+        if latest is not None and _without_version(latest.definition) == _without_version(
+            definition
         ):
             continue
         template, outcome = template_import(actor=None, definition=definition, builtin=True)
         if outcome != "unchanged":
             loaded.append(f"{template.key} v{template.version}: {outcome}")
     return loaded
+
+
+def _without_version(definition: dict) -> dict:
+    return {k: v for k, v in definition.items() if k != "version"}

@@ -343,8 +343,14 @@ def _submit(actor, assessment: Assessment, reason: str, password: str) -> str:
 
 
 def _decide(actor, assessment: Assessment, stage: str, decision: str, note: str) -> list[str]:
-    # One decision per person per round, even if they fit two assignments (see rules).
-    decided = pending_assignments(actor, assessment, stage)[:1]
+    # One decision per person per round, even if they fit two assignments (see rules): the
+    # one naming them, else the one fewest others could take, so nobody else is left
+    # holding an assignment only this person could have closed.
+    pending = sorted(
+        pending_assignments(actor, assessment, stage),
+        key=lambda a: (a.assignee_id != actor.pk, len(_candidates(a, assessment, limit=None))),
+    )
+    decided = pending[:1]
     for assignment in decided:
         assignment.decision = decision
         assignment.decided_by = actor
@@ -470,6 +476,7 @@ def content_to_sign(assessment: Assessment, *, signer, at, note: str = "") -> di
             "version": assessment.version,
             "previous": assessment.previous.reference if assessment.previous_id else None,
             "author": assessment.author.username,
+            "author_id": assessment.author_id,
         },
         "template": {
             "key": assessment.template.key,
@@ -492,6 +499,8 @@ def content_to_sign(assessment: Assessment, *, signer, at, note: str = "") -> di
                 "assignee": a.assignee.username if a.assignee_id else None,
                 "decision": a.decision,
                 "by": a.decided_by.username if a.decided_by_id else None,
+                "by_id": a.decided_by_id,
+                "assignee_id": a.assignee_id,
                 "at": a.decided_at.isoformat() if a.decided_at else None,
                 "note": a.note,
                 "reasons": a.reasons,
@@ -529,9 +538,21 @@ def sign_off_verified(assessment: Assessment) -> bool:
         )
     )
     return all(
-        stored.get(k) == live.get(k)
+        _stable(k, stored.get(k)) == _stable(k, live.get(k))
         for k in ("assessment", "template", "answers", "result", "reviews")
     )
+
+
+# Names people and groups may change after signing; what they refer to may not.
+_RENAMEABLE = {"author", "by", "assignee", "reviewer"}
+
+
+def _stable(key: str, value):
+    if key == "assessment" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in _RENAMEABLE}
+    if key == "reviews" and isinstance(value, list):
+        return [{k: v for k, v in r.items() if k not in _RENAMEABLE} for r in value]
+    return value
 
 
 def valid_until_for(assessment: Assessment, today: date) -> date:
@@ -584,7 +605,9 @@ def _link(assessment: Assessment) -> str:
     return f"{settings.SITE_URL.rstrip('/')}{assessment.get_absolute_url()}"
 
 
-def _candidates(assignment: ReviewAssignment, assessment: Assessment) -> list:
+def _candidates(
+    assignment: ReviewAssignment, assessment: Assessment, limit: int | None = 2
+) -> list:
     """The active people who could take an assignment, never the author."""
     from django.contrib.auth import get_user_model
 
@@ -599,7 +622,8 @@ def _candidates(assignment: ReviewAssignment, assessment: Assessment) -> list:
         people = people.filter(
             groups__name=assignment.role, business_units=assessment.use_case.business_unit
         )
-    return list(people.distinct().order_by("pk")[:2])
+    people = people.distinct().order_by("pk")
+    return list(people[:limit] if limit else people)
 
 
 def _notify_reviewers(assessment: Assessment, stage: str, subject: str) -> None:

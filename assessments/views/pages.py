@@ -245,6 +245,7 @@ def assessment_section(request, pk: int, section: str):
         if not can_edit:
             raise PermissionDenied
         post = request.POST.copy()
+        nonce = _nonce(post.get("draft_nonce", ""))
         try:
             base = int(post.get("revision", ""))
         except ValueError:
@@ -294,9 +295,10 @@ def assessment_section(request, pk: int, section: str):
                 )
             messages.success(request, "Saved.")
             following = keys.index(section) + 1
-            if "next" in post and following < len(keys):
-                return redirect("assessments:section", assessment.pk, keys[following])
-            return redirect("assessments:section", assessment.pk, section)
+            target = keys[following] if "next" in post and following < len(keys) else section
+            url = reverse("assessments:section", args=[assessment.pk, target])
+            # Tell the page's script that this save arrived, so it drops its browser copy.
+            return redirect(f"{url}?saved={nonce}" if nonce else url)
 
     comments = list(
         assessment.comments.select_related("author").prefetch_related("replies__author")
@@ -329,8 +331,13 @@ def assessment_section(request, pk: int, section: str):
         "ratings": engine.RATINGS,
         "effects": engine.EFFECTS,
     }
+    context["draft_nonce"] = _nonce(request.POST.get("draft_nonce", "")) if request.POST else ""
     status = 409 if conflict else 400 if errors else 200
     return render(request, "assessments/assessment_section.html", context, status=status)
+
+
+def _nonce(value: str) -> str:
+    return value if value.isalnum() and len(value) <= 40 else ""
 
 
 def _evidence_keys(questions) -> set[str]:

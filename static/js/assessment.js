@@ -120,34 +120,61 @@ document.addEventListener("DOMContentLoaded", () => {
   let current = null; // the save under way, if any
   let edits = 0; // changes typed so far; a save only clears the copy if none came since
   let submitting = false;
-  const keep = (extra = {}) => localStorage.setItem(
-    draftKey, JSON.stringify({ revision: revision.value, values: snapshot(), ...extra }));
+  // The answers as the server last had them, so a copy can tell what the person changed.
+  let baseline = snapshot();
+  const keep = (extra = {}) => localStorage.setItem(draftKey, JSON.stringify(
+    { revision: revision.value, values: snapshot(), base: baseline, ...extra }));
+  const changedIn = (draft) => {
+    const names = new Set([...Object.keys(draft.values || {}), ...Object.keys(draft.base || {})]);
+    const changed = {};
+    names.forEach((n) => {
+      if (JSON.stringify(draft.values[n]) !== JSON.stringify((draft.base || {})[n])) {
+        changed[n] = draft.values[n] === undefined ? [] : draft.values[n];
+      }
+    });
+    return changed;
+  };
+  const restoreOnly = (values) => {
+    fields().forEach((el) => {
+      if (el.type === "file" || !(el.name in values)) return;
+      if (el.type === "checkbox" || el.type === "radio") el.checked = (values[el.name] || []).includes(el.value);
+      else el.value = values[el.name];
+    });
+  };
   const saved = localStorage.getItem(draftKey);
   if (saved) {
     try {
       const draft = JSON.parse(saved);
-      if (draft.submitted) {
-        // The Save button posted these; the server saved them or showed them back with why.
+      const confirmed = new URLSearchParams(window.location.search).get("saved") || form.dataset.savedNonce;
+      if (draft.submitted && draft.submitted === confirmed) {
+        // The Save button posted these and this page is the server's answer to it: saved,
+        // or shown back with what was wrong.
         localStorage.removeItem(draftKey);
       } else if (draft.revision === revision.value) {
         restore(draft.values);
         status.textContent = "Restored answers typed in this browser that had not reached the server yet.";
         schedule();
       } else {
-        // Someone saved since: never drop the copy silently; let the person bring it back.
-        status.textContent = "Answers you typed here earlier did not reach the server, and the assessment has changed since. ";
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "btn btn-sm btn-outline-primary";
-        button.textContent = "Bring back my unsaved answers";
-        button.addEventListener("click", () => {
-          restore(draft.values);
-          refreshConditions();
-          keep();
-          status.textContent = "Your earlier answers are back in the form; they save over the current ones.";
-          schedule();
-        });
-        status.appendChild(button);
+        // Someone saved since: never drop the copy silently; offer back only what this
+        // person changed, so a colleague's newer answers elsewhere on the page stay.
+        const mine = changedIn(draft);
+        if (Object.keys(mine).length) {
+          status.textContent = "Answers you typed here earlier did not reach the server, and the assessment has changed since. ";
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "btn btn-sm btn-outline-primary";
+          button.textContent = "Bring back my unsaved answers";
+          button.addEventListener("click", () => {
+            restoreOnly(mine);
+            refreshConditions();
+            keep();
+            status.textContent = "Your earlier answers are back in the form; the rest is as it is now.";
+            schedule();
+          });
+          status.appendChild(button);
+        } else {
+          localStorage.removeItem(draftKey);
+        }
       }
     } catch (e) { localStorage.removeItem(draftKey); }
   }
@@ -164,6 +191,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   async function send() {
     const startedAt = edits;
+    const sent = snapshot();
     const body = new FormData(form);
     for (const el of fields()) if (el.type === "file") body.delete(el.name);
     status.classList.remove("text-danger");
@@ -175,6 +203,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const reply = await response.json();
       if (response.ok) {
         revision.value = reply.revision;
+        baseline = sent;
         if (edits === startedAt) localStorage.removeItem(draftKey);
         else keep();
         status.textContent = `All changes saved at ${reply.saved_at}.`;
@@ -206,15 +235,38 @@ document.addEventListener("DOMContentLoaded", () => {
   document.addEventListener("change", changed);
   form.addEventListener("submit", (event) => {
     clearTimeout(timer);
-    if (current && !submitting) {
+    if (submitting) { event.preventDefault(); return; }
+    submitting = true;
+    // Buttons go grey once this submission has left (a disabled button would drop its own
+    // name, "next", from the very submission it started).
+    setTimeout(() => {
+      document.querySelectorAll('button[form="answers"]').forEach((b) => { b.disabled = true; });
+    }, 0);
+    const nonce = Math.random().toString(36).slice(2, 12);
+    let field = form.querySelector('input[name="draft_nonce"]');
+    if (!field) {
+      field = document.createElement("input");
+      field.type = "hidden";
+      field.name = "draft_nonce";
+      form.appendChild(field);
+    }
+    field.value = nonce;
+    keep({ submitted: nonce });
+    if (current) {
       // Wait for the save under way, so this one carries the revision it produced and is
       // not refused as someone else's change.
       event.preventDefault();
-      submitting = true;
       const submitter = event.submitter;
-      current.then(() => form.requestSubmit(submitter));
-      return;
+      current.then(() => {
+        if (submitter && submitter.name) {
+          const extra = document.createElement("input");
+          extra.type = "hidden";
+          extra.name = submitter.name;
+          extra.value = submitter.value;
+          form.appendChild(extra);
+        }
+        form.submit();
+      });
     }
-    keep({ submitted: true });
   });
 });

@@ -11,7 +11,9 @@ from tests.assessments.builders import draft
 from tests.factories import UseCaseFactory
 
 
-@pytest.mark.django_db(transaction=True)
+# A transaction per thread needs real commits; serialized_rollback restores what the
+# migrations made (roles, routing rules, built-in templates) for the tests after it.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_simultaneous_saves_from_one_revision_let_exactly_one_through(
     retail, product_owner, risk_officer
 ):

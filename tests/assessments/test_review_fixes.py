@@ -337,3 +337,66 @@ def test_shipping_a_built_in_again_keeps_a_firms_own_version():
     versions = AssessmentTemplate.objects.filter(key="ico-dpia")
     assert list(versions.values_list("version", "title")) == [(1, "Our DPIA")]
     tiny_template()
+
+
+# Second review ---------------------------------------------------------------------------------
+def test_a_person_with_two_roles_closes_the_review_only_they_could(
+    use_case, product_owner, retail, leadership
+):
+    x = UserFactory(roles=["risk_officer", "dpo"], units=[retail])
+    y = UserFactory(roles=["dpo"], units=[retail])
+    a = move(draft(use_case, product_owner, answers=COMPLETE), product_owner, "submit")
+    ro = next(r for r in a.reviews.all() if r.role == "risk_officer")
+    assert ro.assignee == x  # the only risk officer
+    a = move(Assessment.objects.get(pk=a.pk), x, "start_review")
+    a = move(Assessment.objects.get(pk=a.pk), x, "approve")
+    ro.refresh_from_db()
+    assert ro.decided_by == x  # not the DPO review, which Y can still take
+    a = move(Assessment.objects.get(pk=a.pk), y, "approve")
+    assert a.status == Status.APPROVED
+
+
+def test_a_built_in_shipped_with_new_content_twice_makes_two_new_versions(
+    use_case, product_owner, tmp_path, monkeypatch
+):
+    from assessments.services import templates as template_services
+
+    v1 = AssessmentTemplate.objects.get(key="ico-dpia", version=1)
+    services.assessment_start(actor=product_owner, use_case=use_case, template=v1)  # in use
+    monkeypatch.setattr(template_services, "BUILTIN_DIR", tmp_path)
+    for title in ("ICO DPIA (2027 wording)", "ICO DPIA (2028 wording)"):
+        # A release ships the file with new wording, still numbered 1.
+        (tmp_path / "ico-dpia.json").write_text(json.dumps({**v1.definition, "title": title}))
+        services.sync_builtin_templates()
+        services.sync_builtin_templates()  # and migrate runs again: nothing more
+    titles = list(
+        AssessmentTemplate.objects.filter(key="ico-dpia")
+        .order_by("version")
+        .values_list("version", "title")
+    )
+    assert titles == [
+        (1, v1.title),
+        (2, "ICO DPIA (2027 wording)"),
+        (3, "ICO DPIA (2028 wording)"),
+    ]
+
+
+def test_renaming_people_does_not_break_a_verified_signature(use_case, people):
+    a = to_status(Status.SIGNED_OFF, use_case=use_case, **people)
+    for person in (people["author"], people["approver"], *people["reviewers"]):
+        person.username = person.username + ".renamed"
+        person.save()
+    assert services.sign_off_verified(Assessment.objects.get(pk=a.pk))
+
+
+def test_queues_leave_out_what_the_person_wrote_or_already_decided(use_case, people):
+    from assessments.selectors import awaiting
+
+    a = draft(use_case, people["author"], answers=COMPLETE)
+    ro, dpo = people["reviewers"]
+    move(a, people["author"], "submit")
+    assert a in awaiting(ro, "review") and a in awaiting(dpo, "review")
+    a = move(Assessment.objects.get(pk=a.pk), ro, "start_review")
+    a = move(Assessment.objects.get(pk=a.pk), ro, "approve")
+    assert a not in awaiting(ro, "review")  # decided this round
+    assert a in awaiting(dpo, "review")

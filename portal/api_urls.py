@@ -5,12 +5,15 @@ from rest_framework.routers import DefaultRouter
 
 from assessments import api as assessments_api
 from registry import api as registry_api
+from registry import model_api
 
 router = DefaultRouter()
 registry_api.register(router)
 assessments_api.register(router)
+model_api.register(router)
 
 urlpatterns = [
     path("", include("portal.history_api")),
+    path("gate/<str:use_case>/", model_api.GateView.as_view(), name="api-gate"),
     path("", include(router.urls)),
 ]

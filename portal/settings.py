@@ -258,6 +258,8 @@ SPECTACULAR_SETTINGS = {
         "AssessmentStatusEnum": "assessments.models.Status",
         "AssessmentKindEnum": "assessments.models.Kind",
         "ReviewDecisionEnum": "assessments.models.ReviewAssignment.Decision",
+        "ModelApprovalStatusEnum": "registry.models.ApprovalStatus",
+        "DestinationEnum": "registry.models.Destination",
     },
 }
 

@@ -15,6 +15,7 @@ def navigation(request) -> dict:
         ("Dashboard", reverse("dashboard")),
         ("Use cases", reverse("registry:use-case-list")),
         ("Data sources", reverse("registry:data-source-list")),
+        ("Models", reverse("registry:model-list")),
         ("Assessments", reverse("assessments:list")),
         ("Business units", reverse("registry:business-unit-list")),
     ]

@@ -4,7 +4,19 @@ from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry.models import BusinessUnit, DataSource, RegisterImport, UseCase
+from registry.models import (
+    AIModel,
+    BusinessUnit,
+    DataPolicyException,
+    DataSource,
+    Deployment,
+    GateCheck,
+    ModelApproval,
+    ModelCard,
+    ModelVersion,
+    RegisterImport,
+    UseCase,
+)
 
 
 class GuardedHistoryAdmin(GuardedModelAdmin, SimpleHistoryAdmin):
@@ -57,3 +69,72 @@ class DataSourceAdmin(GuardedHistoryAdmin):
 class RegisterImportAdmin(admin.ModelAdmin):
     list_display = ["filename", "created_by", "created_at", "status", "row_count", "error_count"]
     readonly_fields = [f.name for f in RegisterImport._meta.fields]
+
+
+class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
+    """Browse only: these records are written by the portal's services, which check the rules
+    (approval, the go-live gate, the data policy) and record who and why."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AIModel)
+class AIModelAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["reference", "name", "provider", "hosting_pattern", "approval_status"]
+    list_filter = ["approval_status", "hosting_pattern", "risk_tier"]
+    search_fields = ["reference", "name", "provider"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["model", "version", "stage", "created_at"]
+    list_filter = ["stage"]
+    search_fields = ["model__name", "version"]
+    list_select_related = ["model"]
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["use_case", "model_version", "environment", "traffic_share", "active"]
+    list_filter = ["environment", "active"]
+    list_select_related = ["use_case", "model_version__model"]
+
+
+@admin.register(ModelApproval)
+class ModelApprovalAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["use_case", "model", "approved_by", "approved_at"]
+    list_select_related = ["use_case", "model", "approved_by"]
+
+
+@admin.register(ModelCard)
+class ModelCardAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["model_version", "updated_at"]
+    list_select_related = ["model_version__model"]
+
+
+@admin.register(DataPolicyException)
+class DataPolicyExceptionAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["use_case", "data_source", "model", "approved_by", "expires_on"]
+    list_select_related = ["use_case", "data_source", "model", "approved_by"]
+
+
+@admin.register(GateCheck)
+class GateCheckAdmin(admin.ModelAdmin):
+    list_display = ["use_case", "source", "passed", "asked_by", "asked_at"]
+    list_filter = ["source", "passed"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the gate's log is evidence

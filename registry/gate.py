@@ -137,18 +137,20 @@ class GateResult:
         }
 
 
-def _signed(use_case: UseCase, kind: str):
+def _signed(use_case: UseCase) -> dict:
+    """The latest signed-off assessment of each kind, in one query."""
     from assessments.models import Assessment, Status
 
-    return (
-        Assessment.objects.filter(use_case=use_case, kind=kind, status=Status.SIGNED_OFF)
-        .order_by("-version")
-        .first()
-    )
+    latest: dict = {}
+    for a in Assessment.objects.filter(use_case=use_case, status=Status.SIGNED_OFF).order_by(
+        "kind", "-version"
+    ):
+        latest.setdefault(a.kind, a)
+    return latest
 
 
-def _assessment_check(use_case, kind, key, label, applies, why, today) -> Check:
-    signed = _signed(use_case, kind)
+def _assessment_check(signed_by_kind, kind, key, label, applies, why, today) -> Check:
+    signed = signed_by_kind.get(kind)
     if not applies:
         return Check(key, label, True, why, applies=False)
     if signed is None:
@@ -172,9 +174,11 @@ def check_go_live(use_case: UseCase, today: date | None = None) -> GateResult:
     sources = list(use_case.data_sources.all())
     personal = [s for s in sources if s.personal_data]
     tier = use_case.risk_tier
+    signed = _signed(use_case)
+    deployed = _deployed(use_case)
     checks = [
         _assessment_check(
-            use_case,
+            signed,
             "screening",
             "screening",
             "Risk screening",
@@ -191,7 +195,7 @@ def check_go_live(use_case: UseCase, today: date | None = None) -> GateResult:
             else f"Tier: {use_case.get_risk_tier_display()}.",
         ),
         _assessment_check(
-            use_case,
+            signed,
             "dpia",
             "dpia",
             "DPIA",
@@ -202,7 +206,7 @@ def check_go_live(use_case: UseCase, today: date | None = None) -> GateResult:
             today,
         ),
         _assessment_check(
-            use_case,
+            signed,
             "impact",
             "impact",
             "AI impact assessment",
@@ -210,8 +214,8 @@ def check_go_live(use_case: UseCase, today: date | None = None) -> GateResult:
             "It is high risk." if tier == RiskTier.HIGH else "Not high risk: not needed.",
             today,
         ),
-        _models_check(use_case),
-        _cards_check(use_case),
+        _models_check(use_case, deployed),
+        _cards_check(deployed),
         _policy_check(use_case, today),
         _oversight_check(use_case),
     ]
@@ -226,8 +230,7 @@ def _deployed(use_case: UseCase) -> list[Deployment]:
     )
 
 
-def _models_check(use_case: UseCase) -> Check:
-    deployed = _deployed(use_case)
+def _models_check(use_case: UseCase, deployed: list[Deployment]) -> Check:
     approved_for = set(use_case.model_approvals.values_list("model_id", flat=True))
     problems = []
     for d in deployed:
@@ -246,10 +249,10 @@ def _models_check(use_case: UseCase) -> Check:
     return Check("models", "Deployed models approved", True, f"Approved: {names}.")
 
 
-def _cards_check(use_case: UseCase) -> Check:
+def _cards_check(deployed: list[Deployment]) -> Check:
     threshold = settings.MODEL_CARD_MIN_COMPLETENESS
     short = []
-    for d in _deployed(use_case):
+    for d in deployed:
         card = getattr(d.model_version, "card", None)
         done = card.completeness if card else 0
         if done < threshold:

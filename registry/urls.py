@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry import views
+from registry import model_views, views
 
 app_name = "registry"
 
@@ -24,6 +24,35 @@ urlpatterns = [
     path(
         "use-cases/<int:pk>/kill-switch/", views.use_case_kill_switch, name="use-case-kill-switch"
     ),
+    path(
+        "use-cases/<int:pk>/models/approve/",
+        model_views.use_case_approve_model,
+        name="use-case-approve-model",
+    ),
+    path(
+        "use-cases/<int:pk>/deployments/new/", model_views.use_case_deploy, name="use-case-deploy"
+    ),
+    path(
+        "use-cases/<int:pk>/policy-exceptions/new/",
+        model_views.use_case_policy_exception,
+        name="use-case-policy-exception",
+    ),
+    path("deployments/<int:pk>/change/", model_views.deployment_change, name="deployment-change"),
+    path(
+        "deployments/<int:pk>/rollback/",
+        model_views.deployment_rollback,
+        name="deployment-rollback",
+    ),
+    path("deployments/<int:pk>/retire/", model_views.deployment_retire, name="deployment-retire"),
+    path("models/", model_views.model_list, name="model-list"),
+    path("models/new/", model_views.model_create, name="model-create"),
+    path("models/export.csv", model_views.model_export, name="model-export"),
+    path("models/<int:pk>/", model_views.model_detail, name="model-detail"),
+    path("models/<int:pk>/edit/", model_views.model_edit, name="model-edit"),
+    path("models/<int:pk>/approval/", model_views.model_approval, name="model-approval"),
+    path("models/<int:pk>/versions/new/", model_views.version_create, name="model-version-create"),
+    path("model-versions/<int:pk>/", model_views.version_detail, name="model-version-detail"),
+    path("model-versions/<int:pk>/edit/", model_views.version_edit, name="model-version-edit"),
     path("data-sources/", views.data_source_list, name="data-source-list"),
     path("data-sources/new/", views.data_source_create, name="data-source-create"),
     path("data-sources/<int:pk>/", views.data_source_detail, name="data-source-detail"),

@@ -131,6 +131,11 @@ def use_case_detail(request, pk: int):
         "assessments": use_case.assessments.select_related("template").order_by("kind", "-version"),
         "can_assess": can(request.user, "assessments.add_assessment", use_case),
     }
+    # Models, deployments, data policy and the go-live gate (imported here: model_views
+    # builds on this module's access helpers).
+    from registry.model_views import use_case_models_context
+
+    context.update(use_case_models_context(request.user, use_case))
     return render(request, "registry/use_case_detail.html", context)
 
 

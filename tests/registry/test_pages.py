@@ -144,9 +144,12 @@ def test_detail_and_dashboard_query_counts_are_bounded(
     use_case = UseCaseFactory(business_unit=retail, data_sources=sources)
     UseCaseFactory.create_batch(20, business_unit=retail)
     client.force_login(risk_officer)
-    with django_assert_max_num_queries(20):
+    # The page also holds assessments, models and deployments, the data policy and the
+    # go-live gate; tests/registry/test_model_pages.py shows the count does not grow with rows.
+    with django_assert_max_num_queries(26):
         client.get(use_case.get_absolute_url())
-    with django_assert_max_num_queries(12):
+    # The dashboard also counts what waits for the person's review and signature.
+    with django_assert_max_num_queries(16):
         client.get(reverse("dashboard"))
 
 

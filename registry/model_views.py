@@ -36,18 +36,12 @@ from registry.models import (
     ModelVersion,
     UseCase,
 )
+from registry.selectors import ai_models_visible_to as models_visible_to
 from registry.selectors import use_cases_visible_to
 from registry.views import access_use_case
 
 
 # Access helpers: fetch and check in one call. --------------------------------------------------
-def models_visible_to(user):
-    # The catalogue is the firm's (registry.view_aimodel): everyone signed in reads it.
-    if not can(user, "registry.view_aimodel"):
-        return AIModel.objects.none()
-    return AIModel.objects.select_related("business_unit", "owner", "approved_by")
-
-
 def access_model(user, pk: int, perm: str = "registry.view_aimodel") -> AIModel:
     model = get_object_or_404(models_visible_to(user), pk=pk)
     if perm != "registry.view_aimodel" and not can(user, perm, model):

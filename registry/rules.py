@@ -10,7 +10,7 @@ stored with django-guardian.
 import rules
 from guardian.core import ObjectPermissionChecker
 
-from portal.access import access_for
+from portal.access import access_for, can
 from portal.models import Role
 
 
@@ -135,6 +135,15 @@ rules.add_perm(
     ~is_auditor & ~is_retired & (is_admin | (is_risk_officer & in_unit)),
 )
 rules.add_perm("registry.deploy_usecase", can_change_use_case)
+# A deployment is read by whoever reads its use case.
+rules.add_perm(
+    "registry.view_deployment",
+    rules.predicate(
+        lambda user, deployment: (
+            deployment is not None and can(user, "registry.view_usecase", deployment.use_case)
+        )
+    ),
+)
 rules.add_perm(
     "registry.approve_policy_exception",
     ~is_auditor & ~is_retired & (is_admin | ((is_dpo | is_risk_officer) & in_unit)),

@@ -7,7 +7,15 @@ from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from portal.access import access_for
-from registry.models import BusinessUnit, DataSource, UseCase
+from registry.models import (
+    AIModel,
+    BusinessUnit,
+    DataSource,
+    Deployment,
+    ModelCard,
+    ModelVersion,
+    UseCase,
+)
 
 User = get_user_model()
 
@@ -100,3 +108,25 @@ def use_case_counts(user) -> dict:
         total=Count("pk"),
     )
     return {"by_lifecycle": by_lifecycle, "by_unit": list(by_unit.values()), **attention}
+
+
+def ai_models_visible_to(user) -> QuerySet[AIModel]:
+    """The model catalogue is the firm's (registry.view_aimodel): everyone signed in reads it."""
+    if not user.is_authenticated:
+        return AIModel.objects.none()
+    return AIModel.objects.select_related("business_unit", "owner", "approved_by")
+
+
+def model_versions_visible_to(user) -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(model__in=ai_models_visible_to(user)).select_related("model")
+
+
+def model_cards_visible_to(user) -> QuerySet[ModelCard]:
+    return ModelCard.objects.filter(model_version__in=model_versions_visible_to(user))
+
+
+def deployments_visible_to(user) -> QuerySet[Deployment]:
+    """Deployments of the use cases the person sees."""
+    return Deployment.objects.filter(
+        use_case__in=use_cases_visible_to(user).values("pk")
+    ).select_related("use_case", "model_version__model")

@@ -17,10 +17,23 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from portal.access import can
-from registry.models import BusinessUnit, DataSource, PeopleAffected, UseCase
+from registry.models import (
+    AIModel,
+    BusinessUnit,
+    DataSource,
+    Deployment,
+    ModelCard,
+    ModelVersion,
+    PeopleAffected,
+    UseCase,
+)
 from registry.selectors import (
+    ai_models_visible_to,
     business_units_visible_to,
     data_sources_visible_to,
+    deployments_visible_to,
+    model_cards_visible_to,
+    model_versions_visible_to,
     use_cases_visible_to,
 )
 
@@ -113,3 +126,8 @@ def _register_assessments() -> None:
 
 
 _register_assessments()
+
+register(AIModel, rule="registry.view_aimodel", selector=ai_models_visible_to)
+register(ModelVersion, rule="registry.view_aimodel", selector=model_versions_visible_to)
+register(ModelCard, rule="registry.view_aimodel", selector=model_cards_visible_to)
+register(Deployment, rule="registry.view_deployment", selector=deployments_visible_to)

@@ -515,3 +515,24 @@ def test_an_unrelated_use_case_page_still_renders_without_models(client, product
     html = client.get(other.get_absolute_url()).content.decode()
     assert "No model is approved for this use case yet." in html
     assert "Nothing deployed." in html
+
+
+def test_model_and_deployment_history_is_browsable_by_who_may_see_them(
+    client, admin_user, product_owner, outsider, retail
+):
+    from tests.factories import UseCaseFactory, ready_for_production
+
+    use_case = UseCaseFactory(business_unit=retail, owner=product_owner)
+    version = ready_for_production(use_case, admin_user)
+    deployment = use_case.deployments.get()
+    client.force_login(product_owner)
+    for key, pk in (
+        ("aimodel", version.model.pk),
+        ("modelversion", version.pk),
+        ("deployment", deployment.pk),
+    ):
+        assert client.get(reverse("history", args=[key, pk])).status_code == 200, key
+    client.force_login(outsider)
+    # The catalogue is firm-wide; another unit's deployment is not.
+    assert client.get(reverse("history", args=["aimodel", version.model.pk])).status_code == 200
+    assert client.get(reverse("history", args=["deployment", deployment.pk])).status_code == 404

@@ -146,3 +146,19 @@ def test_demo_data_is_a_believable_firm(capsys):
     }
     chatbot = UseCase.objects.get(title="Customer support chatbot")
     assert chatbot.risk_tier == "limited" and "Article 50(1)" in chatbot.risk_tier_basis
+    from registry import gate
+    from registry.models import AIModel, Deployment
+
+    # Models in every approval state; live deployments and a pilot's staging one.
+    assert set(AIModel.objects.values_list("approval_status", flat=True)) == {
+        "approved",
+        "under_evaluation",
+        "banned",
+    }
+    assert set(Deployment.objects.values_list("environment", flat=True)) == {
+        "production",
+        "staging",
+    }
+    # The chatbot sends chat transcripts (private VPC only) to an external API: a breach
+    # the demo shows on its page.
+    assert [b.data_source.name for b in gate.data_policy_breaches(chatbot)] == ["Chat transcripts"]

@@ -594,6 +594,8 @@ class Command(BaseCommand):
             reason="Special-category data used without a DPIA",
         )
         from assessments import demo as assessments_demo
+        from registry import demo_models
 
+        demo_models.seed(people)
         assessments_demo.seed(people, DEMO_PASSWORD)
         return True

@@ -18,12 +18,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, filters, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api import RulePermission, ServiceErrorsMixin
-from registry import services
+from registry import model_cards, services
 from registry.api import ReasonSerializer
 from registry.model_serializers import (
     AIModelSerializer,
@@ -230,6 +231,15 @@ class AIModelViewSet(
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+class _FileFormatNegotiation(DefaultContentNegotiation):
+    """On a file download ``?format=`` names the file's format (html, md, pdf), not one of
+    the API's renderers; errors still answer in JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
 # Versions and their cards --------------------------------------------------------------------
 @extend_schema(tags=["AI models"])
 @extend_schema_view(
@@ -260,6 +270,7 @@ class ModelVersionViewSet(
         "partial_update": "registry.change_aimodel",
         "card": "registry.view_aimodel",
         "update_card": "registry.change_aimodel",
+        "card_export": "registry.view_aimodel",
     }
     filter_backends: list = []
 
@@ -300,6 +311,44 @@ class ModelVersionViewSet(
             actor=request.user, version=version, sections=serializer.validated_data["sections"]
         )
         return self._card(version)
+
+    @extend_schema(
+        summary="Download the model card as HTML, Markdown or PDF",
+        description="One file per version, with the facts the registry knows, every section, "
+        "the completeness score and what is missing. The HTML is one self-contained file.",
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                enum=list(model_cards.FORMATS),
+                default="html",
+                description="The file format: html, md (Markdown) or pdf.",
+            )
+        ],
+        responses={
+            (200, "text/html"): OpenApiTypes.STR,
+            (200, "text/markdown"): OpenApiTypes.STR,
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            (400, "application/json"): _ERRORS[400],
+            (404, "application/json"): _ERRORS[404],
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="card/export",
+        url_name="card-export",
+        content_negotiation_class=_FileFormatNegotiation,
+    )
+    def card_export(self, request, pk=None):
+        version = self.get_object()
+        fmt = request.query_params.get("format", "html")
+        if fmt not in model_cards.FORMATS:
+            raise exceptions.ValidationError(
+                {"format": [f"Choose one of: {', '.join(model_cards.FORMATS)}."]}
+            )
+        return model_cards.export_response(model_cards.card_document(version, request.user), fmt)
 
 
 # Deployments ---------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q, prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.access import can
 from portal.csvexport import stream_csv
 from portal.forms import apply_validation_error
 from registry import gate, services
+from registry.model_cards import card_document, card_facts, export_response
 from registry.model_forms import (
     AIModelForm,
     DeploymentChangeForm,
@@ -71,10 +72,6 @@ def access_deployment(user, pk: int, perm: str = "registry.deploy_usecase") -> D
     if not can(user, perm, deployment.use_case):
         raise PermissionDenied
     return deployment
-
-
-def _person(user) -> str:
-    return (user.get_full_name() or user.username) if user else ""
 
 
 # Models ------------------------------------------------------------------------------------------
@@ -324,37 +321,6 @@ def version_edit(request, pk: int):
     )
 
 
-def card_facts(version: ModelVersion, user) -> list[tuple[str, str]]:
-    """What the registry already knows about the version, filled into its card by itself."""
-    model = version.model
-    versions = list(model.versions.order_by("-created_at", "-pk").values_list("version", "stage"))
-    deployments = Deployment.objects.filter(model_version=version, active=True).filter(
-        use_case__in=use_cases_visible_to(user).values("pk")
-    )
-    served = [
-        f"{d.use_case.reference} ({d.get_environment_display().lower()}, {d.traffic_share}%)"
-        for d in deployments.select_related("use_case")
-    ]
-    return [
-        ("Model", f"{model.reference} {model.name}"),
-        ("Version", f"{version.version} ({version.get_stage_display()})"),
-        ("Provider", model.provider),
-        ("Vendor", model.vendor or "—"),
-        ("Licence", model.licence or "—"),
-        ("Hosting", model.get_hosting_pattern_display()),
-        ("Data sent to it goes to", model.get_data_destination_display()),
-        ("Owner", f"{_person(model.owner)} ({model.business_unit.name})"),
-        ("Risk tier", model.get_risk_tier_display()),
-        (
-            "Approval",
-            model.get_approval_status_display()
-            + (f" by {_person(model.approved_by)}" if model.approved_by else ""),
-        ),
-        ("All versions", ", ".join(f"{v} ({s})" for v, s in versions)),
-        ("Deployed in", ", ".join(served) or "Not deployed"),
-    ]
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def version_detail(request, pk: int):
@@ -400,6 +366,14 @@ def version_detail(request, pk: int):
         },
         status=status,
     )
+
+
+@login_required
+@require_safe
+def version_card_export(request, pk: int, fmt: str):
+    """The card as a file (html, md or pdf), for anyone who may read the model."""
+    version = access_version(request.user, pk)
+    return export_response(card_document(version, request.user), fmt)
 
 
 # On the use case page ----------------------------------------------------------------------------

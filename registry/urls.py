@@ -52,6 +52,11 @@ urlpatterns = [
     path("models/<int:pk>/approval/", model_views.model_approval, name="model-approval"),
     path("models/<int:pk>/versions/new/", model_views.version_create, name="model-version-create"),
     path("model-versions/<int:pk>/", model_views.version_detail, name="model-version-detail"),
+    path(
+        "model-versions/<int:pk>/card.<slug:fmt>",
+        model_views.version_card_export,
+        name="model-version-card-export",
+    ),
     path("model-versions/<int:pk>/edit/", model_views.version_edit, name="model-version-edit"),
     path("data-sources/", views.data_source_list, name="data-source-list"),
     path("data-sources/new/", views.data_source_create, name="data-source-create"),

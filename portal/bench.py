@@ -434,3 +434,191 @@ def pdf_assessment():
     return services.assessment_transition(
         actor=signer, assessment=a, action="sign_off", password=secret
     )
+
+
+# AI models, versions, cards and deployments -------------------------------------------------
+MODELS = 2_000
+VERSIONS_PER_MODEL = 10
+# Every DEPLOYED_EVERY-th use case has two models approved and deployed (one in production,
+# one in staging), so the gate and the model pages have deployments to read.
+DEPLOYED_EVERY = 5
+PROVIDERS = ["OpenAI", "Anthropic", "Meta", "Mistral", "Google", "In-house data science"]
+
+
+def model_reference(i: int) -> str:
+    return f"AI-{i + 1:05d}"
+
+
+def model_tables() -> list[str]:
+    """The tables of the model registry, with their history tables."""
+    from registry.models import (
+        AIModel,
+        DataPolicyException,
+        Deployment,
+        GateCheck,
+        ModelApproval,
+        ModelCard,
+        ModelVersion,
+    )
+
+    kinds = [AIModel, ModelVersion, ModelCard, Deployment, ModelApproval, DataPolicyException]
+    return (
+        [m._meta.db_table for m in kinds]
+        + [m.history.model._meta.db_table for m in kinds]
+        + [GateCheck._meta.db_table]
+    )
+
+
+def models_seeded(n_models: int) -> bool:
+    from registry.models import AIModel, Deployment, ModelVersion
+
+    return (
+        AIModel.objects.count() == n_models
+        and ModelVersion.objects.count() == n_models * VERSIONS_PER_MODEL
+        and Deployment.objects.exists()
+    )
+
+
+def wipe_models() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE "
+            + ", ".join(connection.ops.quote_name(t) for t in model_tables())
+            + " CASCADE"
+        )
+    Sequence.objects.filter(name="AI").delete()
+
+
+def _card_sections(complete: bool) -> dict:
+    from registry.models import MODEL_CARD_SECTIONS
+
+    text = "Written out for the reviewers who rely on this card, with figures and sources. "
+    keys = [key for key, _, _ in MODEL_CARD_SECTIONS]
+    return {key: text for key in (keys if complete else keys[: len(keys) // 2])}
+
+
+@transaction.atomic
+def seed_models(n_models: int) -> None:
+    """n_models models of VERSIONS_PER_MODEL versions each, half the versions with a card,
+    and deployments on every DEPLOYED_EVERY-th use case (which needs the use cases seeded)."""
+    from registry.models import (
+        DEFAULT_DESTINATION,
+        AIModel,
+        ApprovalStatus,
+        HostingPattern,
+        ModelCard,
+        ModelVersion,
+        ReleaseStage,
+    )
+
+    rng = random.Random(7)
+    now = timezone.now()
+    units = _units()
+    people = _people(units)
+    risk = people["bench.risk"]
+    patterns = HostingPattern.values
+    models = []
+    for i in range(n_models):
+        unit = units[unit_index(i)]
+        pattern = patterns[i % len(patterns)]
+        status = rng.choices(ApprovalStatus.values, weights=[2, 7, 1])[0]
+        decided = status != ApprovalStatus.UNDER_EVALUATION
+        models.append(
+            AIModel(
+                reference=model_reference(i),
+                name=f"{rng.choice(WORDS).capitalize()} model {i + 1}",
+                provider=rng.choice(PROVIDERS),
+                hosting_pattern=pattern,
+                data_destination=DEFAULT_DESTINATION[pattern],
+                vendor=rng.choice(PROVIDERS),
+                licence=rng.choice(["Apache-2.0", "MIT", "Commercial", ""]),
+                description=f"Serves {rng.choice(SUBJECTS)} for the {unit.name} unit.",
+                business_unit=unit,
+                owner=people[UNIT_OWNER[unit.code]],
+                risk_tier=rng.choices(RiskTier.values, weights=[4, 0, 2, 3, 3])[0],
+                approval_status=status,
+                approved_by=risk if decided else None,
+                approved_at=now - timedelta(days=rng.randint(1, 600)) if decided else None,
+                approval_note="Reviewed by model risk." if decided else "",
+            )
+        )
+    AIModel.objects.bulk_create(models, batch_size=BATCH)
+    AIModel.history.bulk_history_create(
+        models,
+        default_user=risk,
+        default_change_reason="Registered",
+        default_date=now - timedelta(days=700),
+    )
+    versions = []
+    stages = [s for s in ReleaseStage.values if s != ReleaseStage.PRODUCTION]
+    for i, model in enumerate(models):
+        for k in range(VERSIONS_PER_MODEL):
+            latest = k == VERSIONS_PER_MODEL - 1
+            versions.append(
+                ModelVersion(
+                    model=model,
+                    version=f"{1 + i % 3}.{k}",
+                    artefact=f"s3://models/{model.reference.lower()}/v{k}",
+                    training_data=[f"s3://datasets/{model.reference.lower()}/train-{k}"],
+                    evaluation={"auc": round(0.7 + rng.random() / 4, 3), "n": 1000 + k},
+                    stage=ReleaseStage.PRODUCTION if latest else stages[k % len(stages)],
+                )
+            )
+    ModelVersion.objects.bulk_create(versions, batch_size=BATCH)
+    ModelVersion.history.bulk_history_create(
+        versions, default_user=risk, default_change_reason="Registered", batch_size=BATCH
+    )
+    # Half the versions have a card: a quarter complete, a quarter half written.
+    ModelCard.objects.bulk_create(
+        [
+            ModelCard(model_version=v, sections=_card_sections(complete=n % 4 == 0))
+            for n, v in enumerate(versions)
+            if n % 2 == 0
+        ],
+        batch_size=BATCH,
+    )
+    _approvals_and_deployments(models, versions, risk, rng)
+    Sequence.objects.update_or_create(name="AI", defaults={"last_value": n_models})
+
+
+def _approvals_and_deployments(models, versions, approver, rng: random.Random) -> None:
+    from registry.models import ApprovalStatus, Deployment, Environment, ModelApproval
+
+    approved = [i for i, m in enumerate(models) if m.approval_status == ApprovalStatus.APPROVED]
+    per = VERSIONS_PER_MODEL
+    approvals, deployments = [], []
+    use_cases = UseCase.objects.order_by("pk").values_list("pk", flat=True)
+    for n, use_case_id in enumerate(use_cases):
+        if n % DEPLOYED_EVERY:
+            continue
+        first, second = rng.sample(approved, 2)
+        for i in (first, second):
+            approvals.append(
+                ModelApproval(use_case_id=use_case_id, model=models[i], approved_by=approver)
+            )
+        deployments.append(
+            Deployment(
+                use_case_id=use_case_id,
+                model_version=versions[first * per + per - 1],
+                # Every other one was moved on from an earlier version: it can roll back.
+                previous_version=versions[first * per + per - 2] if n % 2 else None,
+                environment=Environment.PRODUCTION,
+                traffic_share=90,
+            )
+        )
+        deployments.append(
+            Deployment(
+                use_case_id=use_case_id,
+                model_version=versions[second * per + rng.randrange(per)],
+                environment=Environment.STAGING,
+                traffic_share=100,
+            )
+        )
+    ModelApproval.objects.bulk_create(approvals, batch_size=BATCH)
+    Deployment.objects.bulk_create(deployments, batch_size=BATCH)
+    ModelApproval.history.bulk_history_create(
+        approvals, default_user=approver, default_change_reason="Approved", batch_size=BATCH
+    )
+    Deployment.history.bulk_history_create(
+        deployments, default_user=approver, default_change_reason="Deployed", batch_size=BATCH
+    )

@@ -6,7 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, prefetch_related_objects
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -76,7 +77,18 @@ def access_deployment(user, pk: int, perm: str = "registry.deploy_usecase") -> D
 
 # Models ------------------------------------------------------------------------------------------
 def _inventory(user, form: ModelFilterForm):
-    qs = models_visible_to(user).annotate(n_versions=Count("versions", distinct=True))
+    # A correlated count per row: PostgreSQL counts only the rows of the page, instead of
+    # grouping every version of the catalogue before it sorts and slices.
+    versions = (
+        ModelVersion.objects.filter(model=OuterRef("pk"))
+        .order_by()
+        .values("model")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    qs = models_visible_to(user).annotate(
+        n_versions=Coalesce(Subquery(versions, output_field=IntegerField()), 0)
+    )
     qs = form.apply(qs) if form.is_bound else qs
     return qs.order_by("name", "pk")
 

@@ -5,7 +5,9 @@ seeds it once (re-runs reuse the data), then requests each page as a product own
 sees a third of the register) and as the auditor (who sees all of it) and prints median
 and 95th-percentile times and queries per request against the target. Last, it downloads
 the one-page summary PDF of a signed-off DPIA as leadership (target: median under 1 s).
-`--only pages` or `--only pdf` runs one part alone.
+The model registry is seeded too (2,000 models of 10 versions, some deployed) and its list,
+a model's page and the go-live gate API are timed with the pages.
+`--only pages` or `--only pdf` runs one part alone; `--only models` times the model registry.
 """
 
 import io
@@ -30,7 +32,7 @@ from django.urls import NoReverseMatch, reverse
 from psycopg import sql
 
 from portal import bench
-from registry.models import UseCase
+from registry.models import AIModel, Deployment, UseCase
 
 MEDIAN_TARGET_MS = 100
 PDF_MEDIAN_TARGET_MS = 1000
@@ -83,9 +85,13 @@ class Command(BaseCommand):
             "--reseed", action="store_true", help="Empty the registry tables and seed again."
         )
         parser.add_argument(
+            "--models", type=int, default=bench.MODELS, help="AI models to seed (10 versions each)."
+        )
+        parser.add_argument(
             "--only",
-            choices=["pages", "pdf"],
-            help="Time only the pages and API, or only the one-page summary PDF (default: both).",
+            choices=["pages", "pdf", "models"],
+            help="Time only the pages and API (models included), only the one-page summary PDF, "
+            "or only the model registry (default: all).",
         )
         parser.add_argument(
             "--pdf-renders", type=int, default=20, help="Timed renders of the summary PDF."
@@ -97,11 +103,14 @@ class Command(BaseCommand):
                 f"bench runs on PostgreSQL only; DATABASE_URL points at {connection.vendor}. "
                 "Use `make bench`, or set DATABASE_URL=postgres://..."
             )
-        if options["use_cases"] < 1 or options["requests"] < 1:
-            raise CommandError("--use-cases and --requests must be at least 1.")
+        if options["use_cases"] < 1 or options["requests"] < 1 or options["models"] < 2:
+            raise CommandError(
+                "--use-cases and --requests must be at least 1, and --models at least 2."
+            )
         self._ensure_database()
         call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
         seeded = self._seed(options["use_cases"], options["reseed"])
+        self._seed_models(options["models"], options["reseed"])
         # WhiteNoise warns that collectstatic has not run; the pages do not need it here.
         warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
         if options["only"] != "pdf":
@@ -110,12 +119,16 @@ class Command(BaseCommand):
                 # autovacuum gets round to it, and it would then run in the middle of the timings.
                 cursor.execute("VACUUM (ANALYZE)")
             with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
-                endpoints = self._endpoints(seeded)
+                endpoints = (
+                    self._model_endpoints(seeded, *self._clients(seeded))
+                    if options["only"] == "models"
+                    else self._endpoints(seeded)
+                )
                 results = [
                     self._measure(e, options["warmup"], options["requests"]) for e in endpoints
                 ]
             self._report(seeded, results)
-        if options["only"] != "pages":
+        if options["only"] not in ("pages", "models"):
             with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
                 self._bench_pdf(min(options["warmup"], 2), max(1, options["pdf_renders"]))
 
@@ -154,13 +167,34 @@ class Command(BaseCommand):
         )
         return seeded
 
+    def _seed_models(self, n_models: int, reseed: bool) -> None:
+        # After the use cases: a reseed of those truncated the model tables too.
+        if not reseed and bench.models_seeded(n_models):
+            self.stdout.write(
+                f"Reusing the seeded models: {n_models:,} models and "
+                f"{n_models * bench.VERSIONS_PER_MODEL:,} versions."
+            )
+            return
+        started = time.perf_counter()
+        bench.wipe_models()
+        bench.seed_models(n_models)
+        self.stdout.write(
+            f"Seeded {n_models:,} models, {n_models * bench.VERSIONS_PER_MODEL:,} versions, "
+            f"{Deployment.objects.count():,} deployments "
+            f"in {time.perf_counter() - started:.1f} s."
+        )
+
     # Measuring ------------------------------------------------------------------------------
-    def _endpoints(self, seeded: bench.Seeded) -> list[Endpoint]:
-        n = seeded.use_cases
+    def _clients(self, seeded: bench.Seeded) -> tuple[Client, Client]:
         owner = Client(raise_request_exception=True)
         owner.force_login(seeded.product_owner)
         auditor = Client(raise_request_exception=True)
         auditor.force_login(seeded.auditor)
+        return owner, auditor
+
+    def _endpoints(self, seeded: bench.Seeded) -> list[Endpoint]:
+        n = seeded.use_cases
+        owner, auditor = self._clients(seeded)
         units = len(bench.UNITS)
         # Rows of the owner's unit (every third), spread so that they differ in data sources
         # and history length: a query count that varies between them points at an N+1.
@@ -208,6 +242,48 @@ class Command(BaseCommand):
             Endpoint("API list, product owner", owner, [API_LIST_URL], json),
             Endpoint("API list, auditor", auditor, [API_LIST_URL], json),
             *self._assessment_endpoints(seeded, owner),
+            *self._model_endpoints(seeded, owner, auditor),
+        ]
+
+    def _model_endpoints(self, seeded: bench.Seeded, owner: Client, auditor: Client):
+        """The model list, model pages (10 versions each) and the gate API, at 2,000 models."""
+        models = AIModel.objects.count()
+        # Models spread over the catalogue, and models that serve use cases (their pages list
+        # deployments and approvals too): a query count that varies between them is an N+1.
+        spread = [bench.model_reference(i) for i in _spread(range(models), 4)]
+        model_pks = list(AIModel.objects.filter(reference__in=spread).values_list("pk", flat=True))
+        model_pks += list(
+            AIModel.objects.filter(versions__deployments__active=True)
+            .exclude(pk__in=model_pks)
+            .distinct()
+            .order_by("pk")
+            .values_list("pk", flat=True)[:4]
+        )
+        # Use cases of the owner's unit with deployments, some of which can roll back.
+        gated = list(
+            UseCase.objects.filter(owner=seeded.product_owner, deployments__active=True)
+            .distinct()
+            .order_by("pk")
+            .values_list("reference", flat=True)
+        )
+        gated = [gated[i] for i in _spread(range(len(gated)), 6)]
+        models_url = reverse("registry:model-list")
+        json = {"HTTP_ACCEPT": "application/json"}
+        return [
+            Endpoint("model list, product owner", owner, [models_url]),
+            Endpoint("model list, auditor", auditor, [models_url]),
+            Endpoint("model list page 40, product owner", owner, [f"{models_url}?page=40"]),
+            Endpoint(
+                "model detail (10 versions), owner",
+                owner,
+                [reverse("registry:model-detail", args=[pk]) for pk in model_pks],
+            ),
+            Endpoint(
+                "gate API, product owner",
+                owner,
+                [reverse("api-gate", args=[ref]) for ref in gated],
+                json,
+            ),
         ]
 
     def _assessment_endpoints(self, seeded: bench.Seeded, owner: Client) -> list[Endpoint]:

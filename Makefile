@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The MLflow server the tests start (requirements-test.txt); its own venv, see that file.
+MLFLOW_VENV := .venv-mlflow
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/steward
 REDIS_URL ?= redis://127.0.0.1:6379/15
@@ -21,6 +23,12 @@ $(BIN)/python:
 $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(MLFLOW_VENV)/.installed: requirements-test.txt
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/pip install --quiet -r requirements-test.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -63,8 +71,8 @@ browser:
 		echo "Installing Debian's chromium"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; fi
 
-## The whole test suite against PostgreSQL, Redis, a Celery worker and Chromium.
-test: setup services browser
+## The whole test suite against PostgreSQL, Redis, a Celery worker, MLflow and Chromium.
+test: setup services browser $(MLFLOW_VENV)/.installed
 	$(BIN)/ruff check .
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -78,4 +86,4 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) node_modules staticfiles db.sqlite3
+	rm -rf $(VENV) $(MLFLOW_VENV) node_modules staticfiles db.sqlite3

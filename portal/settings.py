@@ -224,6 +224,10 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # The go-live gate asks each deployed model version's card to be at least this complete (%).
 MODEL_CARD_MIN_COMPLETENESS = env.int("MODEL_CARD_MIN_COMPLETENESS", default=80)
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
+# The MLflow tracking server models are imported from (e.g. http://mlflow.internal:5000);
+# empty means each import names one. Each request to it gives up after this many seconds.
+MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default="")
+MLFLOW_TIMEOUT_SECONDS = env.float("MLFLOW_TIMEOUT_SECONDS", default=10.0)
 
 # --------------------------------------------------------------------------------------------
 # REST API

@@ -4,6 +4,7 @@ usecases.py holds use cases, data sources and units; models.py AI models, versio
 deployments, model cards and the data-policy exceptions.
 """
 
+from registry.services.mlflow_import import models_import_mlflow
 from registry.services.models import (
     deployment_create,
     deployment_retire,
@@ -63,6 +64,7 @@ __all__ = [
     "model_update",
     "model_version_create",
     "model_version_update",
+    "models_import_mlflow",
     "next_reference",
     "policy_exception_record",
     "require",

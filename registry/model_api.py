@@ -8,6 +8,7 @@ to a use case, so a person who may not see the use case gets 404 on them, and on
 """
 
 import django_filters
+from django.contrib.auth import get_user_model
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -16,7 +17,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import exceptions, filters, mixins, status, viewsets
+from rest_framework import exceptions, filters, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
@@ -40,6 +41,7 @@ from registry.model_serializers import (
 from registry.models import (
     AIModel,
     ApprovalStatus,
+    BusinessUnit,
     DataPolicyException,
     Deployment,
     Environment,
@@ -50,7 +52,7 @@ from registry.models import (
     RiskTier,
     UseCase,
 )
-from registry.selectors import use_cases_visible_to
+from registry.selectors import units_user_can_register_in, use_cases_visible_to
 
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input; the body names the fields at fault."),
@@ -124,6 +126,37 @@ class PolicyExceptionFilter(_ByUseCaseFilter):
 
 
 # Models --------------------------------------------------------------------------------------
+class MLflowImportRequestSerializer(serializers.Serializer):
+    tracking_uri = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="e.g. http://mlflow.internal:5000; empty uses MLFLOW_TRACKING_URI.",
+    )
+    business_unit = serializers.PrimaryKeyRelatedField(
+        queryset=BusinessUnit.objects.all(), help_text="The unit new models belong to."
+    )
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        help_text="Who owns new models (default: the caller).",
+    )
+
+    def validate_business_unit(self, unit):
+        user = self.context["request"].user
+        if not units_user_can_register_in(user).filter(pk=unit.pk).exists():
+            raise serializers.ValidationError(f"You cannot register models in {unit}.")
+        return unit
+
+    def validate(self, attrs):
+        from django.conf import settings
+
+        if not (attrs.get("tracking_uri") or settings.MLFLOW_TRACKING_URI):
+            raise serializers.ValidationError(
+                {"tracking_uri": "Give the tracking server's address (none is configured)."}
+            )
+        return attrs
+
+
 @extend_schema(tags=["AI models"])
 @extend_schema_view(
     list=extend_schema(summary="The model catalogue (everyone reads it)"),
@@ -158,6 +191,7 @@ class AIModelViewSet(
         "approval": "registry.approve_aimodel",
         "versions": "registry.view_aimodel",
         "add_version": "registry.change_aimodel",
+        "import_mlflow": "registry.add_aimodel",
     }
     filter_backends = [DjangoFilterBackend, filters.SearchFilter]
     filterset_class = AIModelFilter
@@ -177,6 +211,42 @@ class AIModelViewSet(
         serializer.instance = services.model_update(
             actor=self.request.user, model=serializer.instance, data=dict(serializer.validated_data)
         )
+
+    @extend_schema(
+        summary="Import registered models and versions from an MLflow tracking server",
+        description="Runs the import task: with a Celery worker it is queued (202 with the "
+        "task id); with tasks in-process the report comes back at once (200). A server that "
+        "cannot be read answers 502 with why; nothing is written then.",
+        request=MLflowImportRequestSerializer,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            202: OpenApiTypes.OBJECT,
+            502: OpenApiTypes.OBJECT,
+            **_ERRORS,
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="import-mlflow")
+    def import_mlflow(self, request):
+        from registry.mlflow import MLflowError
+        from registry.tasks import import_mlflow_models
+
+        serializer = MLflowImportRequestSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        owner = data.get("owner") or request.user
+        kwargs = {
+            "actor_id": request.user.pk,
+            "business_unit_id": data["business_unit"].pk,
+            "owner_id": owner.pk,
+            "tracking_uri": data.get("tracking_uri", ""),
+        }
+        try:
+            result = import_mlflow_models.delay(**kwargs)
+        except MLflowError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+        if result.ready():
+            return Response(result.get())
+        return Response({"task_id": result.id, "status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         summary="Approve, ban or send a model back to evaluation",

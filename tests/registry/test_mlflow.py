@@ -440,3 +440,39 @@ def test_a_real_worker_imports_from_mlflow(
     assert f"mlflow:worker-model/{version}" in report["versions_created"]
     imported = ModelVersion.objects.get(external_ref=f"mlflow:worker-model/{version}")
     assert imported.evaluation == {"auc": 0.77}
+
+
+def test_an_import_on_demand_through_the_api(
+    mlflow_server, retail, corporate, risk_officer, auditor, outsider
+):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def client(user):
+        c = APIClient()
+        c.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        return c
+
+    mlflow_server.register("api-model")
+    mlflow_server.new_version("api-model", metrics={"auc": 0.9})
+    url = "/api/v1/models/import-mlflow/"
+    body = {"tracking_uri": mlflow_server.uri, "business_unit": retail.pk}
+
+    # Tasks run in-process here, so the report comes straight back.
+    done = client(risk_officer).post(url, body, format="json")
+    assert done.status_code == 200, done.content
+    assert done.json()["models_created"] == ["mlflow:api-model"]
+    model = AIModel.objects.get(external_ref="mlflow:api-model")
+    assert (model.owner, model.business_unit, model.approval_status) == (
+        risk_officer,
+        retail,
+        "under_evaluation",
+    )
+    # Not into a unit the caller does not belong to; not by an auditor; a dead server is 502.
+    wrong_unit = client(outsider).post(url, body, format="json")
+    assert wrong_unit.status_code == 400 and "business_unit" in wrong_unit.json()
+    assert client(auditor).post(url, body, format="json").status_code == 403
+    dead = client(risk_officer).post(
+        url, {"tracking_uri": "http://127.0.0.1:9", "business_unit": retail.pk}, format="json"
+    )
+    assert dead.status_code == 502 and "127.0.0.1:9" in dead.json()["detail"]

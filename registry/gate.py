@@ -168,8 +168,14 @@ def _assessment_check(signed_by_kind, kind, key, label, applies, why, today) -> 
     return Check(key, label, True, detail + ".")
 
 
-def check_go_live(use_case: UseCase, today: date | None = None) -> GateResult:
-    """Every requirement of the use case's tier, and whether it holds."""
+def check_go_live(
+    use_case: UseCase, today: date | None = None, *, moving: bool = False
+) -> GateResult:
+    """Every requirement of the use case's tier, and whether it holds.
+
+    ``moving`` is set when the question is the lifecycle move itself (going live, or
+    resuming a suspended use case), which is how a suspended one comes back into service.
+    """
     today = today or timezone.localdate()
     sources = list(use_case.data_sources.all())
     personal = [s for s in sources if s.personal_data]
@@ -177,6 +183,7 @@ def check_go_live(use_case: UseCase, today: date | None = None) -> GateResult:
     signed = _signed(use_case)
     deployed = _deployed(use_case)
     checks = [
+        _service_check(use_case, moving),
         _assessment_check(
             signed,
             "screening",
@@ -220,6 +227,20 @@ def check_go_live(use_case: UseCase, today: date | None = None) -> GateResult:
         _oversight_check(use_case),
     ]
     return GateResult(use_case, checks)
+
+
+def _service_check(use_case: UseCase, moving: bool) -> Check:
+    label = "In service: not suspended, retired or switched off"
+    if use_case.kill_switch_engaged:
+        return Check("in_service", label, False, "The kill switch is engaged: the AI is off.")
+    if use_case.lifecycle == "retired" or (use_case.lifecycle == "suspended" and not moving):
+        return Check(
+            "in_service",
+            label,
+            False,
+            f"It is {use_case.get_lifecycle_display().lower()}; resume it first.",
+        )
+    return Check("in_service", label, True, f"Lifecycle: {use_case.get_lifecycle_display()}.")
 
 
 def _deployed(use_case: UseCase) -> list[Deployment]:

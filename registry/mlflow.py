@@ -5,6 +5,7 @@ call has a timeout and a size cap, and every failure (server down, timeout, an H
 an answer that is not the JSON expected) is an MLflowError saying which URL and why.
 """
 
+import contextlib
 import json
 import urllib.error
 import urllib.parse
@@ -17,6 +18,18 @@ from typing import Any
 # a misconfigured URL pointing at a file server cannot fill the worker's memory.
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 PAGE_SIZE = 100
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """An MLflow API never redirects; following one could reach somewhere else entirely."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(
+            req.full_url, code, f"redirect to {newurl} refused", headers, fp
+        )
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class MLflowError(Exception):
@@ -65,11 +78,16 @@ class MLflowClient:
         url = f"{self.base}/api/2.0/mlflow/{endpoint}" + (f"?{query}" if query else "")
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 body = response.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
-            detail = exc.read(2000).decode("utf-8", "replace").strip()
-            raise MLflowError(f"MLflow answered HTTP {exc.code} for {url}: {detail}") from exc
+            # Only MLflow's own error message, short: never echo an arbitrary page back.
+            detail = ""
+            with contextlib.suppress(ValueError, AttributeError):
+                detail = str(json.loads(exc.read(2000) or b"{}").get("message", ""))[:200]
+            raise MLflowError(
+                f"MLflow answered HTTP {exc.code} for {url}" + (f": {detail}" if detail else ".")
+            ) from exc
         except TimeoutError as exc:
             raise MLflowError(f"MLflow did not answer {url} within {self.timeout}s.") from exc
         except (urllib.error.URLError, OSError) as exc:

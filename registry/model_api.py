@@ -150,9 +150,23 @@ class MLflowImportRequestSerializer(serializers.Serializer):
     def validate(self, attrs):
         from django.conf import settings
 
-        if not (attrs.get("tracking_uri") or settings.MLFLOW_TRACKING_URI):
+        from portal.access import access_for
+
+        uri = (attrs.get("tracking_uri") or "").strip()
+        if not (uri or settings.MLFLOW_TRACKING_URI):
             raise serializers.ValidationError(
                 {"tracking_uri": "Give the tracking server's address (none is configured)."}
+            )
+        # The portal itself fetches this address: only an administrator may point it
+        # anywhere but the server configured in MLFLOW_TRACKING_URI.
+        configured = settings.MLFLOW_TRACKING_URI.strip().rstrip("/")
+        admin = access_for(self.context["request"].user).is_admin
+        if uri and uri.rstrip("/") != configured and not admin:
+            raise serializers.ValidationError(
+                {
+                    "tracking_uri": "Only an administrator may import from a server other "
+                    "than the configured one (MLFLOW_TRACKING_URI)."
+                }
             )
         return attrs
 

@@ -91,6 +91,18 @@ class AIModel(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("registry:model-detail", args=[self.pk])
 
+    def clean(self) -> None:
+        # A provider's API is outside the firm whatever anyone types: the data policy reads
+        # this field, so it must not be declared nearer than the hosting pattern allows.
+        if (
+            self.hosting_pattern == HostingPattern.API_FIRST
+            and self.data_destination  # empty: the service fills in the pattern's default
+            and self.data_destination != Destination.EXTERNAL_API
+        ):
+            raise ValidationError(
+                {"data_destination": "An API-first model sends data to an external API."}
+            )
+
 
 class ReleaseStage(models.TextChoices):
     CANDIDATE = "candidate", "Candidate"

@@ -68,12 +68,31 @@ def model_create(*, actor, data: dict) -> AIModel:
 def model_update(*, actor, model: AIModel, data: dict) -> AIModel:
     model = AIModel.objects.select_for_update().get(pk=model.pk)
     require(actor, "registry.change_aimodel", model)
+    old_unit = model.business_unit_id
     changed = _assign(model, data, MODEL_FIELDS)
     if not changed:
         return model
+    if "hosting_pattern" in changed and "data_destination" not in data:
+        model.data_destination = DEFAULT_DESTINATION[model.hosting_pattern]
+        changed.append("data_destination")
+    if model.business_unit_id != old_unit:
+        _check_unit(actor, model.business_unit)
     model.full_clean()
     _save(model, actor=actor, reason="Edited " + ", ".join(f.replace("_", " ") for f in changed))
+    if "data_destination" in changed or "hosting_pattern" in changed:
+        _flag_served(
+            model, f"{model.name} now sends data to {model.get_data_destination_display()}"
+        )
     return model
+
+
+def _flag_served(model: AIModel, reason: str) -> None:
+    """Flag every use case the model serves: what was checked at go-live no longer holds."""
+    served = UseCase.objects.filter(
+        deployments__model_version__model=model, deployments__active=True
+    ).distinct()
+    for use_case in served:
+        use_case_flag_for_reassessment(actor=None, use_case=use_case, reason=reason)
 
 
 @transaction.atomic
@@ -94,14 +113,9 @@ def model_set_approval(*, actor, model: AIModel, status: str, note: str) -> AIMo
     model.approved_at = timezone.now()
     model.approval_note = note
     _save(model, actor=actor, reason=f"{before} → {model.get_approval_status_display()}: {note}")
-    if status == ApprovalStatus.BANNED:
-        served = UseCase.objects.filter(
-            deployments__model_version__model=model, deployments__active=True
-        ).distinct()
-        for use_case in served:
-            use_case_flag_for_reassessment(
-                actor=None, use_case=use_case, reason=f"{model.name} was banned: {note}"
-            )
+    if status != ApprovalStatus.APPROVED:
+        verb = "was banned" if status == ApprovalStatus.BANNED else "went back to evaluation"
+        _flag_served(model, f"{model.name} {verb}: {note}")
     return model
 
 
@@ -168,6 +182,12 @@ def model_approval_revoke(*, actor, approval: ModelApproval, reason: str) -> Non
     require(actor, "registry.approve_model_for_usecase", approval.use_case)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the model is no longer approved here."})
+    if approval.use_case.deployments.filter(
+        active=True, model_version__model=approval.model
+    ).exists():
+        raise ValidationError(
+            {"reason": f"{approval.model.name} is deployed here: retire or replace it first."}
+        )
     approval._change_reason = f"Approval revoked: {reason.strip()}"
     approval._history_user = actor
     approval.delete()
@@ -178,6 +198,13 @@ def _check_deployable(use_case: UseCase, version: ModelVersion) -> None:
     model = version.model
     if model.approval_status == ApprovalStatus.BANNED:
         raise ValidationError({"model_version": f"{model.name} is banned."})
+    if model.approval_status != ApprovalStatus.APPROVED:
+        raise ValidationError(
+            {
+                "model_version": f"{model.name} is {model.get_approval_status_display().lower()}: "
+                "only an approved model is deployed."
+            }
+        )
     if not ModelApproval.objects.filter(use_case=use_case, model=model).exists():
         raise ValidationError(
             {"model_version": f"{model.name} is not approved for {use_case.reference}."}
@@ -256,9 +283,16 @@ def _deployment_update(*, actor, deployment: Deployment, data: dict, reason: str
     return deployment
 
 
-@transaction.atomic
 def deployment_rollback(*, actor, deployment: Deployment, reason: str) -> Deployment:
     """Back to the version it served before, in one step, with who and why."""
+    try:
+        return _deployment_rollback(actor=actor, deployment=deployment, reason=reason)
+    except GateRefused as refused:
+        raise _refused(refused.result, actor, "deployment", "reason") from None
+
+
+@transaction.atomic
+def _deployment_rollback(*, actor, deployment: Deployment, reason: str) -> Deployment:
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
     require(actor, "registry.deploy_usecase", deployment.use_case)
     reason = reason.strip()
@@ -269,12 +303,17 @@ def deployment_rollback(*, actor, deployment: Deployment, reason: str) -> Deploy
     current, target = deployment.model_version, deployment.previous_version
     if target.model.approval_status == ApprovalStatus.BANNED:
         raise ValidationError({"reason": f"{target.model.name} is banned: roll forward instead."})
+    try:
+        _check_deployable(deployment.use_case, target)
+    except ValidationError as exc:
+        raise ValidationError({"reason": exc.message_dict["model_version"]}) from None
     deployment.model_version, deployment.previous_version = target, current
     _save(
         deployment,
         actor=actor,
         reason=f"Rolled back {current.version} → {target.version}: {reason}",
     )
+    _gate_for_production(actor, deployment)
     return deployment
 
 
@@ -331,8 +370,8 @@ def _log(result: gate.GateResult, actor, source: str, deployment=None) -> GateCh
     )
 
 
-def gate_check(*, use_case: UseCase, actor, source: str) -> gate.GateResult:
+def gate_check(*, use_case: UseCase, actor, source: str, moving: bool = False) -> gate.GateResult:
     """The gate's answer for a use case, logged with who asked and from where."""
-    result = gate.check_go_live(use_case)
+    result = gate.check_go_live(use_case, moving=moving)
     _log(result, actor, source)
     return result

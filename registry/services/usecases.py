@@ -177,7 +177,7 @@ def use_case_transition(*, actor, use_case: UseCase, action: str, reason: str = 
         from registry.services.models import gate_check
 
         require(actor, transition.rule, use_case)
-        result = gate_check(use_case=use_case, actor=actor, source="transition")
+        result = gate_check(use_case=use_case, actor=actor, source="transition", moving=True)
         if not result.passed:
             raise ValidationError(
                 {

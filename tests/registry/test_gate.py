@@ -44,7 +44,14 @@ def test_a_ready_use_case_passes_every_check(use_case, admin_user):
     result = gate.check_go_live(use_case)
     assert result.passed, result.as_dict()["reasons"]
     applying = {c.key for c in result.checks if c.applies}
-    assert applying == {"screening", "not_prohibited", "models", "cards", "data_policy"}
+    assert applying == {
+        "in_service",
+        "screening",
+        "not_prohibited",
+        "models",
+        "cards",
+        "data_policy",
+    }
 
 
 def test_each_requirement_blocks_on_its_own(use_case, admin_user):
@@ -242,3 +249,82 @@ def test_card_completeness_counts_written_sections(use_case, admin_user):
     assert "Model details" in card.missing and "Intended use" not in card.missing
     with pytest.raises(ValidationError):
         services.model_card_update(actor=admin_user, version=version, sections={"bogus": "x"})
+
+
+# Review fixes: ways round the gate and the data policy ----------------------------------------
+def test_an_api_first_model_cannot_be_declared_nearer_than_an_external_api(admin_user, retail):
+    with pytest.raises(ValidationError) as err:
+        services.model_create(
+            actor=admin_user,
+            data={
+                "name": "Hosted LLM",
+                "provider": "Vendor",
+                "hosting_pattern": "api_first",
+                "data_destination": "on_premises",
+                "business_unit": retail,
+                "owner": admin_user,
+            },
+        )
+    assert "external API" in err.value.message_dict["data_destination"][0]
+
+
+def test_switching_a_model_to_api_first_moves_its_data_and_flags_what_it_serves(
+    use_case, admin_user
+):
+    version = ready_for_production(use_case, admin_user)
+    model = services.model_update(
+        actor=admin_user, model=version.model, data={"hosting_pattern": "api_first"}
+    )
+    assert model.data_destination == Destination.EXTERNAL_API
+    use_case.refresh_from_db()
+    assert use_case.needs_reassessment
+
+
+def test_a_rollback_to_a_model_no_longer_approved_is_refused(use_case, admin_user):
+    first = ready_for_production(use_case, admin_user)
+    deployment = use_case.deployments.get()
+    other = ModelVersionFactory(model__business_unit=use_case.business_unit)
+    complete_card(other)
+    ModelApproval.objects.create(use_case=use_case, model=other.model, approved_by=admin_user)
+    deployment = services.deployment_update(
+        actor=admin_user, deployment=deployment, data={"model_version": other}
+    )
+    services.model_set_approval(
+        actor=admin_user, model=first.model, status="under_evaluation", note="Re-testing"
+    )
+    with pytest.raises(ValidationError, match="not approved|under evaluation"):
+        services.deployment_rollback(actor=admin_user, deployment=deployment, reason="Errors")
+    deployment.refresh_from_db()
+    assert deployment.model_version == other
+
+
+def test_a_suspended_or_switched_off_use_case_fails_the_gate_until_resumed(use_case, admin_user):
+    ready_for_production(use_case, admin_user)
+    use_case.lifecycle = Lifecycle.SUSPENDED
+    use_case.save()
+    assert failing(gate.check_go_live(use_case)) == {"in_service"}
+    # Resuming is the way back: the move itself is checked without its own suspension.
+    assert gate.check_go_live(use_case, moving=True).passed
+    services.use_case_transition(
+        actor=admin_user, use_case=use_case, action="resume", reason="Fixed"
+    )
+    use_case.refresh_from_db()
+    use_case.kill_switch_engaged = True
+    use_case.save()
+    assert failing(gate.check_go_live(use_case)) == {"in_service"}
+
+
+def test_an_approval_cannot_be_revoked_while_the_model_is_deployed(use_case, admin_user):
+    version = ready_for_production(use_case, admin_user)
+    approval = ModelApproval.objects.get(use_case=use_case, model=version.model)
+    with pytest.raises(ValidationError, match="deployed here"):
+        services.model_approval_revoke(actor=admin_user, approval=approval, reason="No longer")
+    assert ModelApproval.objects.filter(pk=approval.pk).exists()
+
+
+def test_a_model_cannot_be_moved_into_a_unit_its_editor_does_not_belong_to(
+    product_owner, retail, corporate
+):
+    model = AIModelFactory(business_unit=retail, owner=product_owner)
+    with pytest.raises(ValidationError):
+        services.model_update(actor=product_owner, model=model, data={"business_unit": corporate})

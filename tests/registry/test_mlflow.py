@@ -443,7 +443,7 @@ def test_a_real_worker_imports_from_mlflow(
 
 
 def test_an_import_on_demand_through_the_api(
-    mlflow_server, retail, corporate, risk_officer, auditor, outsider
+    mlflow_server, retail, corporate, risk_officer, auditor, outsider, admin_user, settings
 ):
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
@@ -456,12 +456,17 @@ def test_an_import_on_demand_through_the_api(
     mlflow_server.register("api-model")
     mlflow_server.new_version("api-model", metrics={"auc": 0.9})
     url = "/api/v1/models/import-mlflow/"
-    body = {"tracking_uri": mlflow_server.uri, "business_unit": retail.pk}
+    settings.MLFLOW_TRACKING_URI = mlflow_server.uri  # the server the firm configured
+    body = {"business_unit": retail.pk}
+    # The portal fetches the address it is given: only an admin may name another server.
+    elsewhere = {"tracking_uri": "http://169.254.169.254", "business_unit": retail.pk}
+    refused = client(risk_officer).post(url, elsewhere, format="json")
+    assert refused.status_code == 400 and "administrator" in str(refused.json()["tracking_uri"])
 
     # Tasks run in-process here, so the report comes straight back.
     done = client(risk_officer).post(url, body, format="json")
     assert done.status_code == 200, done.content
-    assert done.json()["models_created"] == ["mlflow:api-model"]
+    assert "mlflow:api-model" in done.json()["models_created"]  # the server is shared
     model = AIModel.objects.get(external_ref="mlflow:api-model")
     assert (model.owner, model.business_unit, model.approval_status) == (
         risk_officer,
@@ -472,7 +477,7 @@ def test_an_import_on_demand_through_the_api(
     wrong_unit = client(outsider).post(url, body, format="json")
     assert wrong_unit.status_code == 400 and "business_unit" in wrong_unit.json()
     assert client(auditor).post(url, body, format="json").status_code == 403
-    dead = client(risk_officer).post(
+    dead = client(admin_user).post(
         url, {"tracking_uri": "http://127.0.0.1:9", "business_unit": retail.pk}, format="json"
     )
     assert dead.status_code == 502 and "127.0.0.1:9" in dead.json()["detail"]

@@ -195,7 +195,11 @@ def _model_detail(request, model: AIModel, decision_form=None, status: int = 200
     visible = use_cases_visible_to(user).values("pk")
     versions = list(
         model.versions.select_related("card").annotate(
-            n_deployed=Count("deployments", filter=Q(deployments__active=True))
+            # Only deployments of use cases the person sees: counts leak nothing either.
+            n_deployed=Count(
+                "deployments",
+                filter=Q(deployments__active=True, deployments__use_case__in=visible),
+            )
         )
     )
     for v in versions:

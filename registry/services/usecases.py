@@ -202,6 +202,19 @@ def _use_case_transition(*, actor, use_case: UseCase, transition, reason: str) -
                 f"{use_case.get_lifecycle_display()}."
             }
         )
+    if transition.target == Lifecycle.PRODUCTION:
+        # Asked again under the lock: something may have changed since the logged answer.
+        from registry.gate import check_go_live
+
+        result = check_go_live(use_case, moving=True)
+        if not result.passed:
+            raise ValidationError(
+                {
+                    "action": [
+                        f"The go-live gate is not met. {r}" for r in result.as_dict()["reasons"]
+                    ]
+                }
+            )
     reason = reason.strip()
     if transition.reason_required and not reason:
         raise ValidationError({"reason": f"Say why ({transition.label.lower()})."})

@@ -536,3 +536,21 @@ def test_model_and_deployment_history_is_browsable_by_who_may_see_them(
     # The catalogue is firm-wide; another unit's deployment is not.
     assert client.get(reverse("history", args=["aimodel", version.model.pk])).status_code == 200
     assert client.get(reverse("history", args=["deployment", deployment.pk])).status_code == 404
+
+
+def test_deployment_counts_leave_out_use_cases_the_person_may_not_see(
+    client, admin_user, product_owner, outsider, retail
+):
+    from tests.factories import UseCaseFactory, ready_for_production
+
+    version = ready_for_production(
+        UseCaseFactory(business_unit=retail, owner=product_owner), admin_user
+    )
+    counts = {}
+    for person in (product_owner, outsider):
+        client.force_login(person)
+        page = client.get(reverse("registry:model-detail", args=[version.model.pk]))
+        counts[person.username] = next(
+            v.n_deployed for v in page.context["versions"] if v.pk == version.pk
+        )
+    assert counts == {product_owner.username: 1, outsider.username: 0}

@@ -1,6 +1,5 @@
 import hashlib
 import json
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -11,7 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from assessments import engine
 from portal.models import Role
-from registry.models import RiskTier, UseCase
+from registry.models import RiskTier, Transition, UseCase
 
 
 class Kind(models.TextChoices):
@@ -85,16 +84,6 @@ EDITABLE = frozenset({Status.DRAFT, Status.CHANGES_REQUESTED})
 OPEN = frozenset(
     {Status.DRAFT, Status.SUBMITTED, Status.IN_REVIEW, Status.CHANGES_REQUESTED, Status.APPROVED}
 )
-
-
-@dataclass(frozen=True)
-class Transition:
-    label: str
-    source: frozenset[str]
-    target: str
-    rule: str
-    reason_required: bool = False
-    style: str = "primary"
 
 
 TRANSITIONS: dict[str, Transition] = {

@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 
@@ -13,6 +14,12 @@ def apply_validation_error(form: forms.Form, exc: ValidationError) -> None:
                 form.add_error(target, error)
     else:
         form.add_error(None, exc)
+
+
+def error_messages(request, exc: ValidationError) -> None:
+    """Show a service's ValidationError as messages, for actions posted without a form page."""
+    for text in exc.messages:
+        messages.error(request, text)
 
 
 class StyledFormMixin:

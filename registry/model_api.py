@@ -52,7 +52,13 @@ from registry.models import (
     RiskTier,
     UseCase,
 )
-from registry.selectors import units_user_can_register_in, use_cases_visible_to
+from registry.selectors import (
+    ai_models_visible_to,
+    deployments_visible_to,
+    model_versions_visible_to,
+    units_user_can_register_in,
+    use_cases_visible_to,
+)
 
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input; the body names the fields at fault."),
@@ -212,9 +218,7 @@ class AIModelViewSet(
     search_fields = ["name", "provider", "=reference"]
 
     def get_queryset(self):
-        return AIModel.objects.select_related("business_unit", "owner", "approved_by").order_by(
-            "name", "pk"
-        )
+        return ai_models_visible_to(self.request.user).order_by("name", "pk")
 
     def perform_create(self, serializer):
         serializer.instance = services.model_create(
@@ -359,7 +363,7 @@ class ModelVersionViewSet(
     filter_backends: list = []
 
     def get_queryset(self):
-        return ModelVersion.objects.select_related("model")
+        return model_versions_visible_to(self.request.user)
 
     def perform_update(self, serializer):
         serializer.instance = services.model_version_update(
@@ -480,10 +484,8 @@ class DeploymentViewSet(
     filterset_class = DeploymentFilter
 
     def get_queryset(self):
-        return (
-            Deployment.objects.filter(use_case__in=use_cases_visible_to(self.request.user))
-            .select_related("use_case", "model_version__model")
-            .order_by("use_case", "environment", "-traffic_share", "pk")
+        return deployments_visible_to(self.request.user).order_by(
+            "use_case", "environment", "-traffic_share", "pk"
         )
 
     def _render(self, deployment, status_code: int = 200) -> Response:

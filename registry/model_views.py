@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from portal.access import can
 from portal.csvexport import stream_csv
-from portal.forms import apply_validation_error
+from portal.forms import apply_validation_error, error_messages
 from registry import gate, services
 from registry.model_cards import card_document, card_facts, export_response
 from registry.model_forms import (
@@ -39,7 +39,11 @@ from registry.models import (
     UseCase,
 )
 from registry.selectors import ai_models_visible_to as models_visible_to
-from registry.selectors import use_cases_visible_to
+from registry.selectors import (
+    deployments_visible_to,
+    model_versions_visible_to,
+    use_cases_visible_to,
+)
 from registry.views import access_use_case
 
 
@@ -53,9 +57,9 @@ def access_model(user, pk: int, perm: str = "registry.view_aimodel") -> AIModel:
 
 def access_version(user, pk: int, perm: str = "registry.view_aimodel") -> ModelVersion:
     version = get_object_or_404(
-        ModelVersion.objects.select_related(
+        model_versions_visible_to(user).select_related(
             "model__business_unit", "model__owner", "model__approved_by"
-        ).filter(model__in=models_visible_to(user)),
+        ),
         pk=pk,
     )
     if perm != "registry.view_aimodel" and not can(user, perm, version.model):
@@ -64,12 +68,7 @@ def access_version(user, pk: int, perm: str = "registry.view_aimodel") -> ModelV
 
 
 def access_deployment(user, pk: int, perm: str = "registry.deploy_usecase") -> Deployment:
-    deployment = get_object_or_404(
-        Deployment.objects.select_related("use_case", "model_version__model").filter(
-            use_case__in=use_cases_visible_to(user)
-        ),
-        pk=pk,
-    )
+    deployment = get_object_or_404(deployments_visible_to(user), pk=pk)
     if not can(user, perm, deployment.use_case):
         raise PermissionDenied
     return deployment
@@ -538,8 +537,7 @@ def _deployment_reason_action(request, pk: int, action) -> HttpResponse:
     try:
         message = action(deployment, request.POST.get("reason", ""))
     except ValidationError as exc:
-        for text in exc.messages:
-            messages.error(request, text)
+        error_messages(request, exc)
     else:
         messages.success(request, message)
     return redirect(deployment.use_case)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.access import can
 from portal.csvexport import stream_csv
-from portal.forms import apply_validation_error
+from portal.forms import apply_validation_error, error_messages
 from registry import csvio, services
 from registry.csvio import REGISTER_COLUMNS, register_rows
 from registry.forms import (
@@ -188,8 +188,7 @@ def _reason_action(request, pk: int, perm: str, action) -> HttpResponse:
     try:
         message = action(use_case, form.cleaned_data.get("reason", ""))
     except ValidationError as exc:
-        for text in exc.messages:
-            messages.error(request, text)
+        error_messages(request, exc)
     else:
         messages.success(request, message)
     return redirect(use_case)

@@ -9,6 +9,7 @@ from assessments.services.templates import (
 )
 from assessments.services.workflow import (
     EditConflict,
+    answers_at,
     assessment_comment,
     assessment_override_tier,
     assessment_reassess,
@@ -28,6 +29,7 @@ from assessments.services.workflow import (
 
 __all__ = [
     "EditConflict",
+    "answers_at",
     "assessment_comment",
     "assessment_override_tier",
     "assessment_reassess",

@@ -139,10 +139,15 @@ def assessment_reassess(*, actor, assessment: Assessment) -> Assessment:
 
 
 # Answers -------------------------------------------------------------------------------------
+def answers_at(assessment: Assessment, revision: int) -> dict:
+    """The answers as they stood at a revision (from the history every save writes)."""
+    base = assessment.history.filter(revision=revision).order_by("-history_id").first()
+    return base.answers if base is not None else {}
+
+
 def changes_since(assessment: Assessment, base_revision: int) -> list[dict]:
     """What changed in the answers since a revision, question by question, and who saved."""
-    base = assessment.history.filter(revision=base_revision).order_by("-history_id").first()
-    before = base.answers if base is not None else {}
+    before = answers_at(assessment, base_revision)
     later = assessment.history.filter(revision__gt=base_revision).select_related("history_user")
     savers = sorted({str(h.history_user) for h in later if h.history_user is not None})
     qmap = engine.question_map(assessment.definition)

@@ -32,7 +32,7 @@ from assessments.models import TRANSITIONS, Comment, EvidenceFile, Kind, SignOff
 from assessments.selectors import assessments_visible_to, awaiting, templates_offered, versions_of
 from assessments.views.common import access_assessment
 from portal.access import can
-from portal.forms import apply_validation_error
+from portal.forms import apply_validation_error, error_messages
 from registry.selectors import use_cases_visible_to
 
 
@@ -213,8 +213,7 @@ def _mine_only(assessment, questions, typed: dict, base_revision: int) -> dict:
     After a conflict the page shows the colleague's newer answers wherever this person did
     not touch a question, so saving again keeps both people's work.
     """
-    base = assessment.history.filter(revision=base_revision).order_by("-history_id").first()
-    before = base.answers if base is not None else {}
+    before = services.answers_at(assessment, base_revision)
     qmap = {q.key: q for q in questions}
     mine = {}
     for key, raw in typed.items():
@@ -438,9 +437,7 @@ def assessment_comment(request, pk: int):
             parent=parent,
         )
     except ValidationError as exc:
-        for msgs in exc.message_dict.values():
-            for m in msgs:
-                messages.error(request, m)
+        error_messages(request, exc)
         return redirect(_back(request, assessment))
     messages.success(request, "Comment added.")
     return redirect(_back(request, assessment, f"comment-{comment.pk}"))
@@ -513,9 +510,7 @@ def assessment_reassess(request, pk: int):
     try:
         new = services.assessment_reassess(actor=request.user, assessment=assessment)
     except ValidationError as exc:
-        for msgs in exc.message_dict.values():
-            for m in msgs:
-                messages.error(request, m)
+        error_messages(request, exc)
         return redirect(assessment.get_absolute_url())
     messages.success(request, f"{new.reference} started from {assessment.reference}'s answers.")
     return redirect(new.get_absolute_url())
@@ -535,9 +530,7 @@ def assessment_override_tier(request, pk: int):
                 justification=form.cleaned_data["justification"],
             )
         except ValidationError as exc:
-            for msgs in exc.message_dict.values():
-                for m in msgs:
-                    messages.error(request, m)
+            error_messages(request, exc)
         else:
             messages.success(request, "The tier was overridden and the reason recorded.")
     else:
@@ -559,9 +552,7 @@ def evidence_upload(request, pk: int):
                 actor=request.user, assessment=assessment, upload=upload
             )
         except ValidationError as exc:
-            for msgs in exc.message_dict.values():
-                for m in msgs:
-                    messages.error(request, m)
+            error_messages(request, exc)
         else:
             messages.success(request, f"{stored.filename} uploaded.")
     return redirect(assessment.get_absolute_url())

@@ -15,7 +15,7 @@ TEST_ENV := DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) CELERY_TASK_AL
 	STATICFILES_BACKEND=django.contrib.staticfiles.storage.StaticFilesStorage
 RUN_ENV := DEBUG=true SECURE=false
 
-.PHONY: run test bench lint setup assets services browser pdf-libs clean
+.PHONY: run test bench lint setup assets services browser prometheus pdf-libs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,8 +71,15 @@ browser:
 		echo "Installing Debian's chromium"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; fi
 
+## Debian's Prometheus for the monitoring tests (they start their own on 127.0.0.1).
+prometheus:
+	@if ! command -v prometheus >/dev/null; then \
+		echo "Installing Debian's prometheus"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends prometheus >/dev/null; fi
+
 ## The whole test suite against PostgreSQL, Redis, a Celery worker, MLflow and Chromium.
-test: setup services browser $(MLFLOW_VENV)/.installed
+test: setup services browser prometheus $(MLFLOW_VENV)/.installed
 	$(BIN)/ruff check .
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -1,1 +1,415 @@
-# Create your models here.
+"""What deployed systems report, the rules that watch it, and the flags the rules raise.
+
+Sources and samples hang off a deployment (registry.Deployment). A rule's breach raises a
+flag on the use case or the model version; budgets and their alerts are per use case.
+"""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+METRIC_NAME = RegexValidator(
+    r"^[a-z][a-z0-9_.]{0,63}$",
+    "A metric name is lower-case letters, digits, '_' and '.', starting with a letter "
+    "(at most 64 characters).",
+)
+
+
+class Metric(models.TextChoices):
+    """The metrics the portal knows by name. Sources may report others under their own names."""
+
+    DRIFT = "drift", "Drift score (reported by the system)"
+    PSI = "drift.psi", "Population Stability Index"
+    KS = "drift.ks", "Kolmogorov-Smirnov statistic"
+    KS_P = "drift.ks_p", "Kolmogorov-Smirnov p-value"
+    JS = "drift.js", "Jensen-Shannon distance"
+    CHI2 = "drift.chi2", "Chi-square statistic"
+    CHI2_P = "drift.chi2_p", "Chi-square p-value"
+    QUALITY = "quality", "Quality (e.g. accuracy)"
+    ERROR_RATE = "error_rate", "Error rate"
+    LATENCY = "latency_ms", "Latency (ms)"
+    CORRECTION_RATE = "correction_rate", "Human correction rate"
+    TOKENS = "tokens", "Tokens"
+    COST = "cost", "Cost"
+    # Computed per use case from its month's cost and its budget, not reported.
+    BUDGET_USED = "budget_used_pct", "Budget used this month (%)"
+
+
+class SourceKind(models.TextChoices):
+    PROMETHEUS = "prometheus", "Prometheus (PromQL)"
+    HTTP_JSON = "http_json", "HTTP endpoint returning JSON"
+    MLFLOW = "mlflow", "MLflow run metrics"
+    PUSH = "push", "Pushed by the system (API token)"
+
+
+class MetricSource(models.Model):
+    """Where a deployment's metrics come from.
+
+    Health fields (``last_*``, ``failures_in_row``, ``next_due_at``, ``claimed_until``,
+    ``pulled_until``) are written with ``QuerySet.update`` so that every minute's pull does
+    not add a history version; the history records what people changed.
+    """
+
+    deployment = models.ForeignKey(
+        "registry.Deployment", on_delete=models.PROTECT, related_name="metric_sources"
+    )
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=SourceKind.choices)
+    url = models.URLField(
+        "URL",
+        max_length=500,
+        blank=True,
+        help_text="Prometheus or MLflow base URL, or the JSON endpoint itself.",
+    )
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What to read: PromQL queries, JSON paths or MLflow run and metric keys.",
+    )
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    credentials_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+    token_prefix = models.CharField(max_length=16, blank=True, editable=False)
+    token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    interval_seconds = models.PositiveIntegerField(
+        "pull every (seconds)", default=60, validators=[MinValueValidator(60)]
+    )
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Scheduling and health.
+    next_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    pulled_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_sample_count = models.PositiveIntegerField(default=0, editable=False)
+    failures_in_row = models.PositiveIntegerField(default=0, editable=False)
+
+    history = HistoricalRecords(
+        excluded_fields=[
+            "next_due_at",
+            "claimed_until",
+            "pulled_until",
+            "last_attempt_at",
+            "last_success_at",
+            "last_error_at",
+            "last_error",
+            "last_sample_count",
+            "failures_in_row",
+            "credentials_encrypted",
+            "token_hash",
+        ]
+    )
+
+    class Meta:
+        ordering = ["deployment", "name", "pk"]
+        indexes = [models.Index(fields=["enabled", "next_due_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.credentials_encrypted)
+
+    @property
+    def healthy(self) -> bool | None:
+        """None until the first pull; then whether the last attempt worked."""
+        if self.kind == SourceKind.PUSH:
+            return None
+        if self.last_success_at is None and self.last_error_at is None:
+            return None
+        return self.failures_in_row == 0
+
+
+class MetricSample(models.Model):
+    """One value of one metric of one deployment at one instant.
+
+    ``feature`` names the input or label a drift figure is about ('' when the metric is for
+    the whole deployment). A series instant holds one value: a second report of it is ignored,
+    so pulling the same window twice adds nothing.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    deployment = models.ForeignKey(
+        "registry.Deployment", on_delete=models.CASCADE, related_name="metric_samples"
+    )
+    metric = models.CharField(max_length=64, validators=[METRIC_NAME])
+    feature = models.CharField(max_length=120, blank=True, default="")
+    at = models.DateTimeField()
+    value = models.FloatField()
+    source = models.ForeignKey(
+        MetricSource, on_delete=models.SET_NULL, null=True, blank=True, related_name="samples"
+    )
+
+    class Meta:
+        ordering = ["deployment", "metric", "feature", "at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "metric", "feature", "at"],
+                name="one_sample_per_series_instant",
+            )
+        ]
+        indexes = [models.Index(fields=["metric", "at"], name="sample_metric_at")]
+
+    def __str__(self) -> str:
+        feature = f"[{self.feature}]" if self.feature else ""
+        return f"{self.metric}{feature}={self.value} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class DistributionKind(models.TextChoices):
+    NUMERIC = "numeric", "Numeric"
+    CATEGORICAL = "categorical", "Categorical"
+
+
+class ReferenceDistribution(models.Model):
+    """The distribution a feature or score had when the deployment was assessed.
+
+    Later pushes of the current distribution are compared with it. ``data`` holds what was
+    pushed, normalised: ``{"values": [...]}`` for raw values, ``{"edges": [...], "counts":
+    [...]}`` for binned numbers, ``{"counts": {"category": n}}`` for categories.
+    """
+
+    deployment = models.ForeignKey(
+        "registry.Deployment", on_delete=models.CASCADE, related_name="reference_distributions"
+    )
+    feature = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=DistributionKind.choices)
+    data = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["deployment", "feature"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "feature"], name="one_reference_per_feature"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"reference of {self.feature} ({self.get_kind_display()})"
+
+
+class Budget(models.Model):
+    """A use case's monthly spend limit on AI (in ``settings.COST_CURRENCY``)."""
+
+    use_case = models.OneToOneField(
+        "registry.UseCase", on_delete=models.CASCADE, related_name="budget"
+    )
+    monthly_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.monthly_amount} a month for {self.use_case.reference}"
+
+
+class BudgetAlert(models.Model):
+    """One alert sent: a use case's month crossed a share of its budget. Sent once each."""
+
+    THRESHOLDS = (50, 75, 90, 100)
+
+    use_case = models.ForeignKey(
+        "registry.UseCase", on_delete=models.CASCADE, related_name="budget_alerts"
+    )
+    month = models.DateField(help_text="The first day of the month.")
+    threshold = models.PositiveSmallIntegerField()
+    spent = models.DecimalField(max_digits=14, decimal_places=2)
+    budget = models.DecimalField(max_digits=12, decimal_places=2)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month", "use_case", "threshold"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["use_case", "month", "threshold"], name="one_alert_per_threshold_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.use_case.reference} {self.month:%Y-%m} passed {self.threshold}%"
+
+
+class Aggregation(models.TextChoices):
+    LAST = "last", "Last value"
+    MEAN = "mean", "Mean"
+    MAX = "max", "Maximum"
+    P95 = "p95", "95th percentile"
+
+
+class Comparison(models.TextChoices):
+    GT = "gt", ">"
+    GTE = "gte", "≥"
+    LT = "lt", "<"
+    LTE = "lte", "≤"
+
+    def holds(self, value: float, threshold: float) -> bool:
+        return {
+            "gt": value > threshold,
+            "gte": value >= threshold,
+            "lt": value < threshold,
+            "lte": value <= threshold,
+        }[self.value]
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class RuleAction(models.TextChoices):
+    FLAG = "flag", "Flag for re-assessment"
+    REASSESS = "reassess", "Flag and start a re-assessment draft"
+
+
+class RuleSubject(models.TextChoices):
+    USE_CASE = "use_case", "Use case"
+    MODEL_VERSION = "model_version", "Model version"
+
+
+class Rule(models.Model):
+    """When a metric's aggregate over a window crosses a threshold, raise a flag."""
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    metric = models.CharField(max_length=64, validators=[METRIC_NAME])
+    feature = models.CharField(
+        max_length=120, blank=True, help_text="Only this feature's series; blank for every one."
+    )
+    aggregation = models.CharField(max_length=10, choices=Aggregation.choices)
+    window_minutes = models.PositiveIntegerField(
+        "window (minutes)", validators=[MinValueValidator(1)]
+    )
+    comparison = models.CharField(max_length=5, choices=Comparison.choices)
+    threshold = models.FloatField()
+    min_samples = models.PositiveIntegerField(
+        "minimum samples", default=1, validators=[MinValueValidator(1)]
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    action = models.CharField(max_length=20, choices=RuleAction.choices, default=RuleAction.FLAG)
+    subject = models.CharField(
+        max_length=20, choices=RuleSubject.choices, default=RuleSubject.USE_CASE
+    )
+    use_case = models.ForeignKey(
+        "registry.UseCase",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="monitoring_rules",
+        help_text="Only this use case's deployments; blank for every deployment.",
+    )
+    enabled = models.BooleanField(default=True)
+    builtin = models.SlugField(
+        max_length=60, blank=True, editable=False, help_text="Set on the rules the portal ships."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["builtin"], condition=~Q(builtin=""), name="one_rule_per_builtin_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def condition(self) -> str:
+        feature = f"[{self.feature}]" if self.feature else ""
+        return (
+            f"{self.get_aggregation_display().lower()} of {self.metric}{feature} over "
+            f"{self.window_minutes} min {self.get_comparison_display()} {self.threshold:g}"
+        )
+
+
+class FlagStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Flag(models.Model):
+    """A rule's breach on a use case or a model version, open until someone resolves it."""
+
+    reference = models.CharField(max_length=12, unique=True, editable=False)
+    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="flags")
+    subject = models.CharField(max_length=20, choices=RuleSubject.choices)
+    # "use_case:12" or "model_version:7": one open flag per rule and subject.
+    subject_key = models.CharField(max_length=40, editable=False)
+    use_case = models.ForeignKey("registry.UseCase", on_delete=models.PROTECT, related_name="flags")
+    model_version = models.ForeignKey(
+        "registry.ModelVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="flags",
+    )
+    deployment = models.ForeignKey(
+        "registry.Deployment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    status = models.CharField(max_length=10, choices=FlagStatus.choices, default=FlagStatus.OPEN)
+    evidence = models.JSONField(
+        default=dict, help_text="The metric, window, aggregate, threshold and the values seen."
+    )
+    raised_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last evaluation that still found the breach."
+    )
+    reassessment = models.ForeignKey(
+        "assessments.Assessment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The re-assessment draft the flag started.",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolution = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "subject_key"],
+                condition=Q(status="open"),
+                name="one_open_flag_per_rule_and_subject",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "use_case"])]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.rule.name}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == FlagStatus.OPEN

@@ -205,6 +205,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "assessments.tasks.flag_overdue_assessments",
         "schedule": 60 * 60,
     },
+    # Each minute: hand the due metric sources to the workers, then check the rules.
+    "pull-due-metric-sources": {
+        "task": "monitoring.tasks.dispatch_due_sources",
+        "schedule": 60,
+    },
+    "evaluate-monitoring-rules": {
+        "task": "monitoring.tasks.evaluate_rules",
+        "schedule": 60,
+    },
+    "send-budget-alerts": {
+        "task": "monitoring.tasks.check_budgets",
+        "schedule": 15 * 60,
+    },
 }
 
 # --------------------------------------------------------------------------------------------
@@ -228,6 +241,27 @@ EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 # empty means each import names one. Each request to it gives up after this many seconds.
 MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default="")
 MLFLOW_TIMEOUT_SECONDS = env.float("MLFLOW_TIMEOUT_SECONDS", default=10.0)
+
+# --------------------------------------------------------------------------------------------
+# Monitoring
+# --------------------------------------------------------------------------------------------
+# Money in cost samples and budgets is in this currency (ISO 4217).
+COST_CURRENCY = env("COST_CURRENCY", default="GBP")
+# Pulling from metric sources: each request gives up after this many seconds, reads at most
+# this many bytes, and a failing pull is tried again this many times, backing off.
+MONITORING_TIMEOUT_SECONDS = env.float("MONITORING_TIMEOUT_SECONDS", default=10.0)
+MONITORING_MAX_RESPONSE_BYTES = env.int("MONITORING_MAX_RESPONSE_BYTES", default=5 * 1024 * 1024)
+# The most samples one push may carry.
+MONITORING_MAX_BATCH = env.int("MONITORING_MAX_BATCH", default=10_000)
+MONITORING_RETRIES = env.int("MONITORING_RETRIES", default=3)
+MONITORING_RETRY_BACKOFF_SECONDS = env.float("MONITORING_RETRY_BACKOFF_SECONDS", default=5.0)
+# Sources are never pulled from loopback, private, link-local or cloud-metadata addresses
+# (or names resolving to them) unless the address is in one of these networks,
+# e.g. "10.20.0.0/16,127.0.0.1/32".
+MONITORING_ALLOWED_NETWORKS = env.list("MONITORING_ALLOWED_NETWORKS", default=[])
+# Keys that encrypt source credentials (Fernet keys, newest first, so old ones can be rotated
+# out). Empty: a key derived from SECRET_KEY.
+MONITORING_CREDENTIAL_KEYS = env.list("MONITORING_CREDENTIAL_KEYS", default=[])
 
 # --------------------------------------------------------------------------------------------
 # REST API

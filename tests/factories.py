@@ -174,3 +174,45 @@ def ready_for_production(use_case, approver):
     ModelApproval.objects.create(use_case=use_case, model=version.model, approved_by=approver)
     Deployment.objects.create(use_case=use_case, model_version=version, environment="staging")
     return version
+
+
+class DeploymentFactory(factory.django.DjangoModelFactory):
+    """A live production deployment, written directly (tests of the gate use the services)."""
+
+    class Meta:
+        model = "registry.Deployment"
+
+    use_case = factory.SubFactory(ProductionUseCaseFactory)
+    model_version = factory.SubFactory(
+        ModelVersionFactory, model__business_unit=factory.SelfAttribute("...use_case.business_unit")
+    )
+    environment = "production"
+    traffic_share = 100
+
+
+# Monitoring ----------------------------------------------------------------------------------
+class MetricSourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.MetricSource"
+
+    deployment = factory.SubFactory(DeploymentFactory)
+    name = factory.Sequence(lambda n: f"Source {n}")
+    kind = "http_json"
+    url = "http://metrics.example.com/stats"
+    config = factory.LazyFunction(lambda: {"metrics": {"error_rate": "error_rate"}})
+
+
+class RuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "monitoring.Rule"
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    metric = "error_rate"
+    aggregation = "mean"
+    window_minutes = 60
+    comparison = "gt"
+    threshold = 0.1
+    min_samples = 1
+    severity = "high"
+    action = "flag"
+    subject = "use_case"

@@ -129,6 +129,9 @@ class ModelVersion(models.Model):
         max_length=20, choices=ReleaseStage.choices, default=ReleaseStage.CANDIDATE
     )
     external_ref = models.CharField(max_length=300, blank=True)
+    # Set by a monitoring flag on the version; cleared when its flags are resolved.
+    needs_reassessment = models.BooleanField(default=False, editable=False)
+    reassessment_reasons = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()

@@ -1,0 +1,63 @@
+"""Who may do what with monitoring, written once (see registry/rules.py for the grants).
+
+Everything here follows a use case: whoever reads the use case reads its deployments'
+metrics, sources, flags and costs; whoever may change it may connect sources and set its
+budget; resolving a flag is the same decision as clearing a re-assessment flag (risk officers
+and DPOs of the unit, admins). Rules themselves are the risk function's: admins and risk
+officers write firm-wide rules, and a risk officer writes rules for the use cases of their units.
+"""
+
+import rules
+
+from portal.access import access_for, can
+from registry.rules import is_admin, is_auditor, is_authenticated, is_risk_officer
+
+
+def _use_case_of(obj):
+    """The use case a monitoring record belongs to (a use case is its own)."""
+    if obj is None:
+        return None
+    if hasattr(obj, "lifecycle"):  # a use case
+        return obj
+    if hasattr(obj, "use_case"):  # a deployment, flag or budget
+        return obj.use_case
+    return obj.deployment.use_case  # a source
+
+
+def _follows(perm: str):
+    @rules.predicate(name=f"follows({perm})")
+    def check(user, obj) -> bool:
+        use_case = _use_case_of(obj)
+        return use_case is not None and can(user, perm, use_case)
+
+    return check
+
+
+@rules.predicate
+def rule_in_unit(user, rule) -> bool:
+    """A firm-wide rule is nobody's unit's; a use case's rule is its unit's."""
+    return (
+        rule is not None
+        and rule.use_case_id is not None
+        and rule.use_case.business_unit_id in access_for(user).unit_ids
+    )
+
+
+# Sources, samples and charts: a deployment's or a source's use case decides.
+rules.add_perm("monitoring.view_metrics", _follows("registry.view_usecase"))
+rules.add_perm("monitoring.manage_source", _follows("registry.change_usecase"))
+
+# Rules.
+rules.add_perm("monitoring.view_rule", is_authenticated)
+rules.add_perm("monitoring.add_rule", ~is_auditor & (is_admin | is_risk_officer))
+rules.add_perm(
+    "monitoring.change_rule", ~is_auditor & (is_admin | (is_risk_officer & rule_in_unit))
+)
+
+# Flags.
+rules.add_perm("monitoring.view_flag", _follows("registry.view_usecase"))
+rules.add_perm("monitoring.resolve_flag", _follows("registry.flag_usecase"))
+
+# Costs and budgets.
+rules.add_perm("monitoring.view_costs", _follows("registry.view_usecase"))
+rules.add_perm("monitoring.set_budget", _follows("registry.change_usecase"))

@@ -89,9 +89,18 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--only",
-            choices=["pages", "pdf", "models"],
+            choices=["pages", "pdf", "models", "monitoring"],
             help="Time only the pages and API (models included), only the one-page summary PDF, "
-            "or only the model registry (default: all).",
+            "only the model registry, or only monitoring (default: all).",
+        )
+        parser.add_argument(
+            "--samples", type=int, default=1_000_000, help="Samples to ingest (monitoring)."
+        )
+        parser.add_argument(
+            "--deployments",
+            type=int,
+            default=5_000,
+            help="Live deployments whose rules are evaluated in one cycle (monitoring).",
         )
         parser.add_argument(
             "--pdf-renders", type=int, default=20, help="Timed renders of the summary PDF."
@@ -113,6 +122,9 @@ class Command(BaseCommand):
         self._seed_models(options["models"], options["reseed"])
         # WhiteNoise warns that collectstatic has not run; the pages do not need it here.
         warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
+        if options["only"] == "monitoring":
+            self._bench_monitoring(options["samples"], options["deployments"])
+            return
         if options["only"] != "pdf":
             with connection.cursor() as cursor:
                 # A fresh bulk load has no planner statistics or visibility map until
@@ -131,6 +143,32 @@ class Command(BaseCommand):
         if options["only"] not in ("pages", "models"):
             with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
                 self._bench_pdf(min(options["warmup"], 2), max(1, options["pdf_renders"]))
+        if options["only"] is None:
+            self._bench_monitoring(options["samples"], options["deployments"])
+
+    # Monitoring -----------------------------------------------------------------------------
+    def _bench_monitoring(self, samples: int, deployments: int) -> None:
+        """Ingest through push and pull, one rules cycle, and the deployment page."""
+        from monitoring import bench as monitoring_bench
+
+        out = self.stdout.write
+        users = get_user_model().objects
+        out("")
+        out(
+            f"Monitoring: {samples:,} samples pushed and {samples:,} pulled, rules over "
+            f"{deployments:,} deployments, the deployment page with a year of minutely samples."
+        )
+        figures = monitoring_bench.run(
+            actor=users.get(username="bench.admin"),
+            viewer=users.get(username=bench.AUDITOR),
+            samples=samples,
+            deployments=deployments,
+        )
+        header = f"{'measure':<62} {'figure':>12}  detail"
+        out(header)
+        out("-" * len(header))
+        for f in figures:
+            out(f"{f.label:<62} {f.value:>12,.1f}  {f.unit}; {f.note}")
 
     # Database and data ---------------------------------------------------------------------
     def _ensure_database(self) -> None:

@@ -1,0 +1,259 @@
+"""Charts as inline SVG, drawn in plain Python on the server.
+
+No JavaScript and no chart library: the same markup goes into the page and into the PDF
+(WeasyPrint renders inline SVG), and the strict Content-Security-Policy holds (presentation
+attributes only, never a ``style`` attribute). Every chart is ``<svg role="img">`` with a
+``<title>`` and a ``<desc>`` that says in words what the lines show (latest, min, max), so a
+screen reader gets the figures a sighted reader gets from the shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from xml.sax.saxutils import escape, quoteattr
+
+from django.utils.safestring import SafeString, mark_safe
+
+# Colours with at least 3:1 contrast on white (WCAG non-text contrast).
+LINE = "#1f5fa8"
+BAND = "#c9d9ee"
+THRESHOLD = "#b35c00"
+BREACH = "#c0262d"
+AXIS = "#6c757d"
+SHADE = "#fde7c8"
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One point of a series: a bucket's average, and its min and max when down-sampled."""
+
+    at: datetime
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    value: float
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A breach: where a rule's flag was raised, at the value it saw."""
+
+    at: datetime
+    value: float
+    label: str = ""
+
+
+def fmt(value: float) -> str:
+    """A figure short enough for an axis label."""
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 10_000:
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 1:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
+
+
+def _n(x: float) -> str:
+    """A coordinate with two decimals: small markup, and stable for tests to compare."""
+    return f"{x:.2f}"
+
+
+class _Scale:
+    """Maps times and values onto the plot area (y grows downwards in SVG)."""
+
+    def __init__(self, t0: float, t1: float, v0: float, v1: float, box: tuple[float, ...]):
+        self.t0, self.t1 = t0, (t1 if t1 > t0 else t0 + 1)
+        if v1 <= v0:  # a flat series: give it a band to sit in
+            pad = abs(v0) * 0.1 or 1.0
+            v0, v1 = v0 - pad, v1 + pad
+        self.v0, self.v1 = v0, v1
+        self.left, self.top, self.right, self.bottom = box
+
+    def x(self, at: datetime | float) -> float:
+        t = at.timestamp() if isinstance(at, datetime) else at
+        return self.left + (t - self.t0) / (self.t1 - self.t0) * (self.right - self.left)
+
+    def y(self, value: float) -> float:
+        return self.bottom - (value - self.v0) / (self.v1 - self.v0) * (self.bottom - self.top)
+
+
+def _nice_domain(values: Sequence[float]) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    if lo >= 0 and hi > 0 and lo < hi * 0.5:
+        lo = 0.0  # rates and counts read better from zero
+    span = hi - lo
+    return lo, hi + span * 0.05 if span else hi
+
+
+def summary(points: Sequence[Point]) -> str:
+    if not points:
+        return "No samples in this period."
+    lows = [p.low if p.low is not None else p.value for p in points]
+    highs = [p.high if p.high is not None else p.value for p in points]
+    last = points[-1]
+    return (
+        f"Latest {fmt(last.value)} at {last.at:%Y-%m-%d %H:%M} UTC; "
+        f"min {fmt(min(lows))}, max {fmt(max(highs))} over {len(points)} points."
+    )
+
+
+def line_chart(
+    points: Sequence[Point],
+    *,
+    title: str,
+    thresholds: Sequence[Threshold] = (),
+    markers: Sequence[Marker] = (),
+    start: datetime | None = None,
+    end: datetime | None = None,
+    shade: tuple[datetime, datetime] | None = None,
+    width: int = 640,
+    height: int = 220,
+) -> SafeString:
+    """A time series: the average line, its min-max band, dashed thresholds, red breaches.
+
+    ``start``/``end`` fix the time axis (the range the person chose); ``shade`` marks a
+    window (a rule's evaluation window on a flag's page).
+    """
+    box = (56.0, 12.0, float(width - 12), float(height - 30))
+    left, top, right, bottom = box
+    times = [p.at.timestamp() for p in points] + [m.at.timestamp() for m in markers]
+    t0 = start.timestamp() if start else min(times, default=0.0)
+    t1 = end.timestamp() if end else max(times, default=1.0)
+    values = [p.value for p in points]
+    values += [p.low for p in points if p.low is not None]
+    values += [p.high for p in points if p.high is not None]
+    values += [t.value for t in thresholds] + [m.value for m in markers]
+    v0, v1 = _nice_domain(values) if values else (0.0, 1.0)
+    scale = _Scale(t0, t1, v0, v1, box)
+    desc = summary(points)
+    if thresholds:
+        desc += " Thresholds: " + ", ".join(fmt(t.value) for t in thresholds) + "."
+    if markers:
+        desc += f" {len(markers)} breach{'es' if len(markers) != 1 else ''} marked."
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" '
+        f'viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMidYMid meet" '
+        f'font-family="sans-serif" font-size="11">',
+        f"<title>{escape(title)}</title>",
+        f"<desc>{escape(desc)}</desc>",
+    ]
+    if shade:
+        x0, x1 = (max(left, min(right, scale.x(t))) for t in shade)
+        out.append(
+            f'<rect class="window" x="{_n(x0)}" y="{_n(top)}" width="{_n(max(x1 - x0, 1))}" '
+            f'height="{_n(bottom - top)}" fill="{SHADE}"/>'
+        )
+    # Axes with three value ticks and three time ticks.
+    out.append(
+        f'<g class="axes" stroke="{AXIS}" stroke-width="1">'
+        f'<line x1="{_n(left)}" y1="{_n(top)}" x2="{_n(left)}" y2="{_n(bottom)}"/>'
+        f'<line x1="{_n(left)}" y1="{_n(bottom)}" x2="{_n(right)}" y2="{_n(bottom)}"/></g>'
+    )
+    out.append(f'<g class="labels" fill="{AXIS}">')
+    for v in (scale.v0, (scale.v0 + scale.v1) / 2, scale.v1):
+        out.append(
+            f'<text x="{_n(left - 4)}" y="{_n(scale.y(v) + 4)}" text-anchor="end">'
+            f"{escape(fmt(v))}</text>"
+        )
+    span = scale.t1 - scale.t0
+    time_format = "%H:%M" if span <= 2 * 86400 else "%d %b"
+    for t, anchor in ((scale.t0, "start"), ((scale.t0 + scale.t1) / 2, "middle"), (scale.t1, "end")):
+        label = datetime.fromtimestamp(t).astimezone().strftime(time_format)
+        out.append(
+            f'<text x="{_n(scale.x(t))}" y="{_n(bottom + 16)}" text-anchor="{anchor}">'
+            f"{escape(label)}</text>"
+        )
+    out.append("</g>")
+    banded = [p for p in points if p.low is not None and p.high is not None]
+    if len(banded) > 1 and any(p.low != p.high for p in banded):
+        upper = [f"{_n(scale.x(p.at))},{_n(scale.y(p.high))}" for p in banded]
+        lower = [f"{_n(scale.x(p.at))},{_n(scale.y(p.low))}" for p in reversed(banded)]
+        out.append(
+            f'<polygon class="band" points="{" ".join(upper + lower)}" fill="{BAND}" '
+            'fill-opacity="0.7"/>'
+        )
+    if points:
+        coords = " ".join(f"{_n(scale.x(p.at))},{_n(scale.y(p.value))}" for p in points)
+        out.append(
+            f'<polyline class="series" points="{coords}" fill="none" stroke="{LINE}" '
+            'stroke-width="1.5" stroke-linejoin="round"/>'
+        )
+    else:
+        out.append(
+            f'<text x="{_n((left + right) / 2)}" y="{_n((top + bottom) / 2)}" '
+            f'text-anchor="middle" fill="{AXIS}">No samples in this period</text>'
+        )
+    for t in thresholds:
+        y = scale.y(t.value)
+        label = t.label or f"threshold {fmt(t.value)}"
+        out.append(
+            f'<g class="threshold" data-value={quoteattr(repr(t.value))}>'
+            f'<line x1="{_n(left)}" y1="{_n(y)}" x2="{_n(right)}" y2="{_n(y)}" '
+            f'stroke="{THRESHOLD}" stroke-width="1.2" stroke-dasharray="6 4"/>'
+            f'<text x="{_n(right - 2)}" y="{_n(y - 3)}" text-anchor="end" fill="{THRESHOLD}">'
+            f"{escape(label)}</text></g>"
+        )
+    for m in markers:
+        if not (scale.t0 <= m.at.timestamp() <= scale.t1):
+            continue
+        out.append(
+            f'<circle class="breach" cx="{_n(scale.x(m.at))}" cy="{_n(scale.y(m.value))}" '
+            f'r="4.5" fill="{BREACH}" stroke="#fff" stroke-width="1">'
+            f"<title>{escape(m.label or 'Breach')}: {escape(fmt(m.value))} at "
+            f"{m.at:%Y-%m-%d %H:%M}</title></circle>"
+        )
+    out.append("</svg>")
+    return mark_safe("".join(out))  # noqa: S308 - every text and attribute above is escaped
+
+
+def sparkline(
+    points: Sequence[Point],
+    *,
+    title: str,
+    threshold: float | None = None,
+    width: int = 140,
+    height: int = 32,
+) -> SafeString:
+    """A small trend line with no axes, for a card; its figures are in the title and desc."""
+    box = (2.0, 3.0, float(width - 2), float(height - 3))
+    values = [p.value for p in points] + ([threshold] if threshold is not None else [])
+    v0, v1 = (min(values), max(values)) if values else (0.0, 1.0)
+    times = [p.at.timestamp() for p in points]
+    scale = _Scale(min(times, default=0), max(times, default=1), v0, v1, box)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="sparkline" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f"<title>{escape(title)}</title><desc>{escape(summary(points))}</desc>",
+    ]
+    if threshold is not None and math.isfinite(threshold):
+        y = scale.y(threshold)
+        out.append(
+            f'<line class="threshold" x1="{_n(box[0])}" y1="{_n(y)}" x2="{_n(box[2])}" '
+            f'y2="{_n(y)}" stroke="{THRESHOLD}" stroke-width="1" stroke-dasharray="3 2"/>'
+        )
+    if len(points) > 1:
+        coords = " ".join(f"{_n(scale.x(p.at))},{_n(scale.y(p.value))}" for p in points)
+        out.append(
+            f'<polyline class="series" points="{coords}" fill="none" stroke="{LINE}" '
+            'stroke-width="1.5"/>'
+        )
+    if points:
+        last = points[-1]
+        out.append(
+            f'<circle cx="{_n(scale.x(last.at))}" cy="{_n(scale.y(last.value))}" r="2" '
+            f'fill="{LINE}"/>'
+        )
+    out.append("</svg>")
+    return mark_safe("".join(out))  # noqa: S308 - escaped above

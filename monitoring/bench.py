@@ -261,7 +261,7 @@ def seed_year(deployment_id: int) -> int:
         cursor.execute(
             f"INSERT INTO {table} (deployment_id, metric, feature, at, value) "
             "SELECT %s, 'error_rate', '', date_trunc('minute', now()) - g * interval '1 minute', "
-            "0.02 + 0.01 * sin(g / 1440.0) + (g % 17) / 2000.0 "
+            "0.02 + 0.01 * sin(g / 1440.0) + (g %% 17) / 2000.0 "
             "FROM generate_series(0, %s) AS g ON CONFLICT DO NOTHING",
             [deployment_id, YEAR_MINUTES - 1],
         )

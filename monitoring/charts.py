@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 # Colours with at least 3:1 contrast on white (WCAG non-text contrast).
@@ -104,7 +105,7 @@ def summary(points: Sequence[Point]) -> str:
     highs = [p.high if p.high is not None else p.value for p in points]
     last = points[-1]
     return (
-        f"Latest {fmt(last.value)} at {last.at:%Y-%m-%d %H:%M} UTC; "
+        f"Latest {fmt(last.value)} at {last.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; "
         f"min {fmt(min(lows))}, max {fmt(max(highs))} over {len(points)} points."
     )
 
@@ -169,8 +170,12 @@ def line_chart(
         )
     span = scale.t1 - scale.t0
     time_format = "%H:%M" if span <= 2 * 86400 else "%d %b"
-    for t, anchor in ((scale.t0, "start"), ((scale.t0 + scale.t1) / 2, "middle"), (scale.t1, "end")):
-        label = datetime.fromtimestamp(t).astimezone().strftime(time_format)
+    for t, anchor in (
+        (scale.t0, "start"),
+        ((scale.t0 + scale.t1) / 2, "middle"),
+        (scale.t1, "end"),
+    ):
+        label = timezone.localtime(datetime.fromtimestamp(t, tz=UTC)).strftime(time_format)
         out.append(
             f'<text x="{_n(scale.x(t))}" y="{_n(bottom + 16)}" text-anchor="{anchor}">'
             f"{escape(label)}</text>"
@@ -212,7 +217,7 @@ def line_chart(
             f'<circle class="breach" cx="{_n(scale.x(m.at))}" cy="{_n(scale.y(m.value))}" '
             f'r="4.5" fill="{BREACH}" stroke="#fff" stroke-width="1">'
             f"<title>{escape(m.label or 'Breach')}: {escape(fmt(m.value))} at "
-            f"{m.at:%Y-%m-%d %H:%M}</title></circle>"
+            f"{m.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC</title></circle>"
         )
     out.append("</svg>")
     return mark_safe("".join(out))  # noqa: S308 - every text and attribute above is escaped

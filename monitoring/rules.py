@@ -3,14 +3,15 @@
 Everything here follows a use case: whoever reads the use case reads its deployments'
 metrics, sources, flags and costs; whoever may change it may connect sources and set its
 budget; resolving a flag is the same decision as clearing a re-assessment flag (risk officers
-and DPOs of the unit, admins). Rules themselves are the risk function's: admins and risk
-officers write firm-wide rules, and a risk officer writes rules for the use cases of their units.
+and DPOs of the unit, admins, even once the use case is retired). Rules themselves are the
+risk function's: admins and risk officers write firm-wide rules, and a risk officer writes
+rules for the use cases of their units.
 """
 
 import rules
 
 from portal.access import access_for, can
-from registry.rules import is_admin, is_auditor, is_authenticated, is_risk_officer
+from registry.rules import is_admin, is_auditor, is_authenticated, is_dpo, is_risk_officer
 
 
 def _use_case_of(obj):
@@ -34,6 +35,11 @@ def _follows(perm: str):
 
 
 @rules.predicate
+def is_firm_wide(user, rule) -> bool:
+    return rule is not None and rule.use_case_id is None
+
+
+@rules.predicate
 def rule_in_unit(user, rule) -> bool:
     """A firm-wide rule is nobody's unit's; a use case's rule is its unit's."""
     return (
@@ -51,12 +57,25 @@ rules.add_perm("monitoring.manage_source", _follows("registry.change_usecase"))
 rules.add_perm("monitoring.view_rule", is_authenticated)
 rules.add_perm("monitoring.add_rule", ~is_auditor & (is_admin | is_risk_officer))
 rules.add_perm(
-    "monitoring.change_rule", ~is_auditor & (is_admin | (is_risk_officer & rule_in_unit))
+    "monitoring.change_rule",
+    ~is_auditor & (is_admin | (is_risk_officer & (is_firm_wide | rule_in_unit))),
 )
 
 # Flags.
 rules.add_perm("monitoring.view_flag", _follows("registry.view_usecase"))
-rules.add_perm("monitoring.resolve_flag", _follows("registry.flag_usecase"))
+
+
+# The same people as clear a re-assessment flag, and on a retired use case too: its last
+# flags must still be closable.
+@rules.predicate
+def in_flag_unit(user, flag) -> bool:
+    return flag is not None and flag.use_case.business_unit_id in access_for(user).unit_ids
+
+
+rules.add_perm(
+    "monitoring.resolve_flag",
+    ~is_auditor & (is_admin | ((is_risk_officer | is_dpo) & in_flag_unit)),
+)
 
 # Costs and budgets.
 rules.add_perm("monitoring.view_costs", _follows("registry.view_usecase"))

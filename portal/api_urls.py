@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from assessments import api as assessments_api
+from monitoring import api as monitoring_api
 from registry import api as registry_api
 from registry import model_api
 
@@ -11,9 +12,17 @@ router = DefaultRouter()
 registry_api.register(router)
 assessments_api.register(router)
 model_api.register(router)
+monitoring_api.register(router)
 
 urlpatterns = [
     path("", include("portal.history_api")),
     path("gate/<str:use_case>/", model_api.GateView.as_view(), name="api-gate"),
+    path("costs/", monitoring_api.CostView.as_view(), name="api-costs"),
+    path("push/samples/", monitoring_api.PushSamplesView.as_view(), name="api-push-samples"),
+    path(
+        "push/distributions/",
+        monitoring_api.PushDistributionsView.as_view(),
+        name="api-push-distributions",
+    ),
     path("", include(router.urls)),
 ]

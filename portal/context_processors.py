@@ -17,6 +17,7 @@ def navigation(request) -> dict:
         ("Data sources", reverse("registry:data-source-list")),
         ("Models", reverse("registry:model-list")),
         ("Assessments", reverse("assessments:list")),
+        ("Monitoring", reverse("monitoring:flag-list")),
         ("Business units", reverse("registry:business-unit-list")),
     ]
     if access.has_role(Role.LEADERSHIP):

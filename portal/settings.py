@@ -298,6 +298,14 @@ SPECTACULAR_SETTINGS = {
         "ReviewDecisionEnum": "assessments.models.ReviewAssignment.Decision",
         "ModelApprovalStatusEnum": "registry.models.ApprovalStatus",
         "DestinationEnum": "registry.models.Destination",
+        "MetricSourceKindEnum": "monitoring.models.SourceKind",
+        "DistributionKindEnum": "monitoring.models.DistributionKind",
+        "FlagSeverityEnum": "monitoring.models.Severity",
+        "FlagStatusEnum": "monitoring.models.FlagStatus",
+        "RuleAggregationEnum": "monitoring.models.Aggregation",
+        "RuleComparisonEnum": "monitoring.models.Comparison",
+        "RuleActionEnum": "monitoring.models.RuleAction",
+        "RuleSubjectEnum": "monitoring.models.RuleSubject",
     },
 }
 

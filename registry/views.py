@@ -136,6 +136,10 @@ def use_case_detail(request, pk: int):
     from registry.model_views import use_case_models_context
 
     context.update(use_case_models_context(request.user, use_case))
+    # The monitoring card: trends, open flags and spend (one selector, a few queries).
+    from monitoring.selectors import use_case_monitoring
+
+    context.update(use_case_monitoring(request.user, use_case, context["deployments"]))
     return render(request, "registry/use_case_detail.html", context)
 
 

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('monthly_amount', models.DecimalField(decimal_places=2, max_digits=12, validators=[django.core.validators.MinValueValidator(0)])),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('set_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('set_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('use_case', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='budget', to='registry.usecase')),
             ],
         ),
@@ -141,7 +141,7 @@ class Migration(migrations.Migration):
                 ('last_error', models.TextField(blank=True, editable=False)),
                 ('last_sample_count', models.PositiveIntegerField(default=0, editable=False)),
                 ('failures_in_row', models.PositiveIntegerField(default=0, editable=False)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('deployment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='metric_sources', to='registry.deployment')),
             ],
             options={
@@ -197,7 +197,7 @@ class Migration(migrations.Migration):
                 ('builtin', models.SlugField(blank=True, editable=False, help_text='Set on the rules the portal ships.', max_length=60)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('use_case', models.ForeignKey(blank=True, help_text="Only this use case's deployments; blank for every deployment.", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='monitoring_rules', to='registry.usecase')),
             ],
             options={

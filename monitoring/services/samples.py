@@ -132,7 +132,7 @@ def samples_write(*, deployment_id: int, samples: Iterable[Sample], source_id=No
     together. On PostgreSQL the batch goes in as one ``INSERT ... SELECT FROM unnest(...)``
     (one round trip however many samples); elsewhere row by row.
     """
-    rows = [(s.metric, s.feature, s.at, s.value) for s in samples]
+    rows = [(s.metric, s.feature, s.at, float(s.value)) for s in samples]
     if not rows:
         return 0
     table = MetricSample._meta.db_table

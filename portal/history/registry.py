@@ -131,3 +131,22 @@ register(AIModel, rule="registry.view_aimodel", selector=ai_models_visible_to)
 register(ModelVersion, rule="registry.view_aimodel", selector=model_versions_visible_to)
 register(ModelCard, rule="registry.view_aimodel", selector=model_cards_visible_to)
 register(Deployment, rule="registry.view_deployment", selector=deployments_visible_to)
+
+
+def _register_monitoring() -> None:
+    # Imported here, like the assessments: monitoring depends on the registry app.
+    from monitoring.models import Budget, Flag, MetricSource, Rule
+    from monitoring.selectors import (
+        budgets_visible_to,
+        flags_visible_to,
+        rules_visible_to,
+        sources_visible_to,
+    )
+
+    register(MetricSource, rule="monitoring.view_metrics", selector=sources_visible_to)
+    register(Rule, rule="monitoring.view_rule", selector=rules_visible_to)
+    register(Flag, rule="monitoring.view_flag", selector=flags_visible_to)
+    register(Budget, rule="monitoring.view_costs", selector=budgets_visible_to)
+
+
+_register_monitoring()

@@ -1,0 +1,345 @@
+"""Checking the rules against what the deployments reported: one cycle of the monitor.
+
+Each enabled rule costs one aggregate query over MetricSample grouped by deployment (however
+many deployments there are), one query for the rule's open flags and one UPDATE of their
+"last seen"; only a newly raised flag costs more (see services/flags.py). A flag stays open
+when the metric recovers: a person resolves it, and its "last seen" tells them when the
+breach was last found.
+"""
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, OuterRef, Subquery
+from django.utils import timezone
+
+from monitoring.models import Aggregation, Comparison, Flag, FlagStatus, Metric, MetricSample, Rule
+from monitoring.services.flags import flag_raise, subject_key
+from registry.models import Deployment, ModelVersion, UseCase
+
+logger = logging.getLogger(__name__)
+
+# How many of the latest values of the series a flag keeps as evidence.
+EVIDENCE_VALUES = 20
+
+
+@dataclass
+class EvaluationSummary:
+    evaluated_rules: int = 0
+    evaluated_deployments: int = 0  # distinct deployments with enough samples for some rule
+    breaches: int = 0  # rule and subject pairs found in breach
+    flags_raised: int = 0
+    flags_still_open: int = 0  # breaches whose flag was already open (their last seen moves)
+    errors: int = 0  # rules (or single flags) that failed; logged with their traceback
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A rule's aggregate over one deployment's window."""
+
+    deployment_id: int
+    use_case_id: int
+    model_version_id: int
+    value: float
+    samples: int
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's continuous percentile (linear interpolation, as numpy.percentile)."""
+
+    function = "PERCENTILE_CONT"
+    name = "Percentile"
+    output_field = FloatField()
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression, fraction: float, **extra):
+        # A literal we control, not user input: the planner needs it as a constant.
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+class LatestValue(Aggregate):
+    """PostgreSQL: the value at the latest instant (the largest, when several features share
+    it), read in the same pass over the rows as the count."""
+
+    name = "LatestValue"
+    output_field = FloatField()
+
+    def __init__(self, value, at, **extra):
+        super().__init__(value, at, **extra)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        value, at = self.get_source_expressions()[:2]  # then filter (unused here)
+        value_sql, value_params = compiler.compile(value)
+        at_sql, at_params = compiler.compile(at)
+        sql = f"(ARRAY_AGG({value_sql} ORDER BY {at_sql} DESC, {value_sql} DESC))[1]"
+        return sql, (*value_params, *at_params, *value_params)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Linear interpolation between closest ranks: percentile_cont and numpy's default."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def rules_evaluate(
+    *, now: datetime | None = None, deployment_ids: Iterable[int] | None = None
+) -> EvaluationSummary:
+    """Evaluate every enabled rule over every live deployment (or only those given)."""
+    now = now or timezone.now()
+    ids = None if deployment_ids is None else list(deployment_ids)
+    summary = EvaluationSummary()
+    seen: set[int] = set()
+    for rule in Rule.objects.filter(enabled=True).order_by("pk"):
+        summary.evaluated_rules += 1
+        try:
+            _evaluate_rule(rule, now=now, deployment_ids=ids, summary=summary, seen=seen)
+        except Exception:
+            # One rule's bad data or bad definition must not stop the others.
+            logger.exception("Monitoring rule %s (%s) could not be evaluated", rule.pk, rule)
+            summary.errors += 1
+    summary.evaluated_deployments = len(seen)
+    return summary
+
+
+def _evaluate_rule(
+    rule: Rule,
+    *,
+    now: datetime,
+    deployment_ids: list[int] | None,
+    summary: EvaluationSummary,
+    seen: set[int],
+) -> None:
+    comparison = Comparison(rule.comparison)
+    start = now - timedelta(minutes=rule.window_minutes)
+    # A savepoint, so a failed query leaves the caller's transaction usable for the next rule.
+    with transaction.atomic():
+        observations = observe(rule, now=now, deployment_ids=deployment_ids)
+        seen.update(o.deployment_id for o in observations)
+
+        # One flag per subject: when several deployments of it breach, keep the worst.
+        worst: dict[str, Observation] = {}
+        larger_is_worse = comparison in (Comparison.GT, Comparison.GTE)
+        for o in observations:
+            if not comparison.holds(o.value, rule.threshold):
+                continue
+            key = subject_key(rule, use_case_id=o.use_case_id, model_version_id=o.model_version_id)
+            kept = worst.get(key)
+            if kept is None or (o.value > kept.value if larger_is_worse else o.value < kept.value):
+                worst[key] = o
+        summary.breaches += len(worst)
+        if not worst:
+            return
+
+        open_keys = set(
+            Flag.objects.filter(
+                rule=rule, status=FlagStatus.OPEN, subject_key__in=list(worst)
+            ).values_list("subject_key", flat=True)
+        )
+        if open_keys:
+            # QuerySet.update: "last seen" moves every cycle and adds no history version.
+            Flag.objects.filter(
+                rule=rule, status=FlagStatus.OPEN, subject_key__in=list(open_keys)
+            ).update(last_seen_at=now)
+        summary.flags_still_open += len(open_keys)
+
+    missing = [o for key, o in worst.items() if key not in open_keys]
+    if not missing:
+        return
+    use_cases = UseCase.objects.select_related("owner").in_bulk({o.use_case_id for o in missing})
+    versions = ModelVersion.objects.select_related("model__owner").in_bulk(
+        {o.model_version_id for o in missing}
+    )
+    deployments = Deployment.objects.in_bulk({o.deployment_id for o in missing})
+    for o in missing:
+        try:
+            flag = flag_raise(
+                rule=rule,
+                use_case=use_cases[o.use_case_id],
+                model_version=versions[o.model_version_id],
+                deployment=deployments[o.deployment_id],
+                evidence=evidence_for(rule, o, now=now, start=start),
+                now=now,
+            )
+        except Exception:
+            logger.exception("Rule %s could not raise its flag on deployment %s", rule, o)
+            summary.errors += 1
+            continue
+        if flag is None:  # a concurrent evaluation raised it first
+            summary.flags_still_open += 1
+        else:
+            summary.flags_raised += 1
+
+
+# Reading the aggregates ---------------------------------------------------------------------
+def _samples(rule: Rule, *, now: datetime, deployment_ids: list[int] | None):
+    """The rule's samples in its window, from live deployments of live use cases."""
+    start = now - timedelta(minutes=rule.window_minutes)
+    samples = MetricSample.objects.filter(
+        metric=rule.metric, at__gt=start, at__lte=now, deployment__active=True
+    ).exclude(deployment__use_case__lifecycle="retired")
+    if rule.feature:
+        samples = samples.filter(feature=rule.feature)
+    if rule.use_case_id is not None:
+        samples = samples.filter(deployment__use_case_id=rule.use_case_id)
+    if deployment_ids is not None:
+        samples = samples.filter(deployment_id__in=deployment_ids)
+    return samples
+
+
+def _in_window(rule: Rule, *, now: datetime):
+    """The same window without the joins: the inner query of the 'last' aggregate."""
+    start = now - timedelta(minutes=rule.window_minutes)
+    samples = MetricSample.objects.filter(metric=rule.metric, at__gt=start, at__lte=now)
+    if rule.feature:
+        samples = samples.filter(feature=rule.feature)
+    return samples
+
+
+def observe(
+    rule: Rule, *, now: datetime, deployment_ids: list[int] | None = None
+) -> list[Observation]:
+    """The rule's aggregate per deployment with at least ``min_samples`` samples."""
+    if rule.metric == Metric.BUDGET_USED:
+        return _observe_budget(rule, now=now, deployment_ids=deployment_ids)
+    samples = _samples(rule, now=now, deployment_ids=deployment_ids)
+    if rule.aggregation == Aggregation.P95 and connection.vendor != "postgresql":
+        return _observe_p95_in_python(rule, samples)
+
+    if rule.aggregation == Aggregation.MEAN:
+        value = Avg("value")
+    elif rule.aggregation == Aggregation.MAX:
+        value = Max("value")
+    elif rule.aggregation == Aggregation.P95:
+        value = Percentile("value", 0.95)
+    elif rule.aggregation == Aggregation.LAST and connection.vendor == "postgresql":
+        value = LatestValue("value", "at")
+    elif rule.aggregation == Aggregation.LAST:
+        # Elsewhere (SQLite, the embedded default) a correlated subquery on the series index
+        # gives the same value, per deployment.
+        latest = (
+            _in_window(rule, now=now)
+            .filter(deployment_id=OuterRef("deployment_id"))
+            .order_by("-at", "-value")
+            .values("value")[:1]
+        )
+        value = Subquery(latest, output_field=FloatField())
+    else:
+        raise ValueError(f"Unknown aggregation {rule.aggregation!r}")
+
+    rows = (
+        samples.order_by()
+        .values(
+            "deployment_id",
+            use_case_id=F("deployment__use_case_id"),
+            model_version_id=F("deployment__model_version_id"),
+        )
+        .annotate(samples=Count("id"), value=value)
+        .filter(samples__gte=rule.min_samples)
+    )
+    return [
+        Observation(
+            r["deployment_id"], r["use_case_id"], r["model_version_id"], r["value"], r["samples"]
+        )
+        for r in rows
+        if r["value"] is not None
+    ]
+
+
+def _observe_p95_in_python(rule: Rule, samples) -> list[Observation]:
+    """SQLite has no percentile aggregate: read the window's values, fine at embedded scale."""
+    series: dict[tuple[int, int, int], list[float]] = {}
+    rows = samples.order_by().values_list(
+        "deployment_id", "deployment__use_case_id", "deployment__model_version_id", "value"
+    )
+    for deployment_id, use_case_id, version_id, value in rows:
+        series.setdefault((deployment_id, use_case_id, version_id), []).append(value)
+    return [
+        Observation(*key, percentile(values, 0.95), len(values))
+        for key, values in series.items()
+        if len(values) >= rule.min_samples
+    ]
+
+
+def _firm_zone() -> ZoneInfo:
+    # The project's zone, as month_spend counts months: not one a request may have activated.
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def month_start(now: datetime) -> date:
+    return timezone.localtime(now, _firm_zone()).date().replace(day=1)
+
+
+def _observe_budget(
+    rule: Rule, *, now: datetime, deployment_ids: list[int] | None
+) -> list[Observation]:
+    """budget_used_pct: this month's spend over the budget, per use case with a budget.
+
+    The use case's first live deployment stands for it (the flag names it); one observation
+    counts as one sample.
+    """
+    from monitoring.services.costs import month_spend
+
+    if rule.min_samples > 1:
+        return []
+    deployments = (
+        Deployment.objects.filter(active=True, use_case__budget__monthly_amount__gt=0)
+        .exclude(use_case__lifecycle="retired")
+        .order_by("use_case_id", "pk")
+    )
+    if rule.use_case_id is not None:
+        deployments = deployments.filter(use_case_id=rule.use_case_id)
+    if deployment_ids is not None:
+        deployments = deployments.filter(pk__in=deployment_ids)
+    first: dict[int, tuple[int, int, float]] = {}
+    for pk, use_case_id, version_id, budget in deployments.values_list(
+        "pk", "use_case_id", "model_version_id", "use_case__budget__monthly_amount"
+    ):
+        first.setdefault(use_case_id, (pk, version_id, float(budget)))
+    if not first:
+        return []
+    spend = month_spend(use_case_ids=list(first), month=month_start(now))
+    observations = []
+    for use_case_id, (pk, version_id, budget) in first.items():
+        used = float(spend.get(use_case_id) or 0) / budget * 100
+        observations.append(Observation(pk, use_case_id, version_id, used, 1))
+    return observations
+
+
+def evidence_for(rule: Rule, o: Observation, *, now: datetime, start: datetime) -> dict:
+    """What a flag keeps: the rule's terms, the aggregate and the latest values it saw."""
+    if rule.metric == Metric.BUDGET_USED:
+        values = [[now.isoformat(), o.value]]
+        start = datetime.combine(month_start(now), time.min, tzinfo=_firm_zone())
+    else:
+        latest = (
+            _in_window(rule, now=now)
+            .filter(deployment_id=o.deployment_id)
+            .order_by("-at", "-value")
+            .values_list("at", "value")[:EVIDENCE_VALUES]
+        )
+        values = [[at.isoformat(), value] for at, value in reversed(latest)]
+    return {
+        "metric": rule.metric,
+        "feature": rule.feature,
+        "aggregation": rule.aggregation,
+        "window_minutes": rule.window_minutes,
+        "window_start": start.isoformat(),
+        "window_end": now.isoformat(),
+        "comparison": rule.comparison,
+        "threshold": rule.threshold,
+        "value": o.value,
+        "samples": o.samples,
+        "values": values,
+        "deployment": o.deployment_id,
+    }

@@ -1,0 +1,236 @@
+"""Raising and resolving flags: what a rule's breach does, and how a person closes it.
+
+A breach raises one flag per rule and subject (the use case, or the model version) until a
+person resolves it; the partial unique constraint on Flag holds that even when two
+evaluations race. Raising a flag marks the subject as needing re-assessment with the
+evidence, can start a re-assessment draft, and emails the owners. A flag never resolves
+itself when the metric recovers: someone says who and why (``flag_resolve``).
+"""
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from assessments.models import Kind, Status
+from monitoring.models import Flag, FlagStatus, Rule, RuleAction, RuleSubject
+from portal import notify
+from registry.models import Deployment, ModelVersion, UseCase
+from registry.services import _save, next_reference, require, use_case_flag_for_reassessment
+
+logger = logging.getLogger(__name__)
+
+# Which signed-off assessment a re-assessment starts from, most telling first.
+REASSESS_KINDS = (Kind.IMPACT, Kind.DPIA, Kind.SCREENING)
+
+
+def subject_key(rule: Rule, *, use_case_id: int, model_version_id: int | None) -> str:
+    if rule.subject == RuleSubject.MODEL_VERSION:
+        return f"model_version:{model_version_id}"
+    return f"use_case:{use_case_id}"
+
+
+def describe_breach(rule: Rule, evidence: dict) -> str:
+    """One line a person reads: 'mean error_rate over 15 min = 0.081 > 0.05'."""
+    feature = f"[{evidence['feature']}]" if evidence.get("feature") else ""
+    if rule.metric == "budget_used_pct":
+        window = "this month"
+    else:
+        window = f"over {evidence['window_minutes']} min"
+    symbol = rule.get_comparison_display()
+    return (
+        f"{evidence['aggregation']} {evidence['metric']}{feature} {window} = "
+        f"{evidence['value']:.4g} {symbol} {evidence['threshold']:g}"
+    )
+
+
+@transaction.atomic
+def flag_raise(
+    *,
+    rule: Rule,
+    use_case: UseCase,
+    model_version: ModelVersion | None = None,
+    deployment: Deployment | None = None,
+    evidence: dict,
+    now: datetime,
+) -> Flag | None:
+    """Raise the rule's flag on its subject, or None when one is already open.
+
+    Called by the evaluation (the system), so it asks no permission.
+    """
+    if rule.subject == RuleSubject.MODEL_VERSION and model_version is None:
+        raise ValueError("A rule on model versions needs the model version.")
+    key = subject_key(
+        rule,
+        use_case_id=use_case.pk,
+        model_version_id=model_version.pk if model_version else None,
+    )
+    flag = Flag(
+        rule=rule,
+        subject=rule.subject,
+        subject_key=key,
+        use_case=use_case,
+        model_version=model_version if rule.subject == RuleSubject.MODEL_VERSION else None,
+        deployment=deployment,
+        severity=rule.severity,
+        evidence=dict(evidence),
+        last_seen_at=now,
+    )
+    try:
+        # A savepoint: a concurrent evaluation that raised the same flag first makes this
+        # insert fail on the partial unique constraint, and nothing else is undone.
+        with transaction.atomic():
+            flag.reference = next_reference("FL")
+            _save(flag, actor=None, reason=f"Raised by rule {rule.name!r}")
+    except IntegrityError:
+        return None
+
+    breach = describe_breach(rule, evidence)
+    flagged = _mark_for_reassessment(flag, reason=f"{flag.reference}: {rule.name}: {breach}")
+    if rule.action == RuleAction.REASSESS:
+        _start_reassessment(flag)
+    _notify(flag, breach=breach, use_cases=flagged)
+    return flag
+
+
+def _mark_for_reassessment(flag: Flag, *, reason: str) -> list[UseCase]:
+    """Set needs-re-assessment on the subject. Returns the use cases flagged."""
+    if flag.subject == RuleSubject.USE_CASE:
+        return [use_case_flag_for_reassessment(actor=None, use_case=flag.use_case, reason=reason)]
+
+    version = ModelVersion.objects.select_for_update().get(pk=flag.model_version_id)
+    line = f"{timezone.localdate().isoformat()}: {reason}"
+    version.needs_reassessment = True
+    version.reassessment_reasons = "\n".join(filter(None, [version.reassessment_reasons, line]))
+    _save(version, actor=None, reason=f"Flagged for re-assessment: {reason}")
+    flag.model_version = version
+
+    # Every use case the version serves now shares the doubt about it.
+    served = (
+        UseCase.objects.filter(deployments__model_version=version, deployments__active=True)
+        .exclude(lifecycle="retired")
+        .distinct()
+        .order_by("pk")  # a fixed order, so concurrent raises lock use cases alike
+    )
+    ids = set(served.values_list("pk", flat=True)) | {flag.use_case_id}
+    return [
+        use_case_flag_for_reassessment(actor=None, use_case=use_case, reason=reason)
+        for use_case in UseCase.objects.filter(pk__in=ids).exclude(lifecycle="retired")
+    ]
+
+
+def last_signed_off(use_case: UseCase):
+    """The latest signed-off impact assessment, else DPIA, else screening; None if none."""
+    signed = {
+        a.kind: a
+        for a in use_case.assessments.filter(status=Status.SIGNED_OFF, kind__in=REASSESS_KINDS)
+        .select_related("template")
+        .order_by("kind", "version", "pk")  # the last of each kind wins below
+    }
+    return next((signed[kind] for kind in REASSESS_KINDS if kind in signed), None)
+
+
+def _start_reassessment(flag: Flag) -> None:
+    """Start a draft from the last signed-off assessment, or record why not."""
+    from assessments.services.workflow import assessment_reassess
+
+    use_case = UseCase.objects.select_related("owner").get(pk=flag.use_case_id)
+    signed = last_signed_off(use_case)
+    if signed is None:
+        flag.evidence["reassessment"] = (
+            "No signed-off assessment to start from: start the re-assessment by hand."
+        )
+        note = "No re-assessment started: nothing signed off"
+    else:
+        try:
+            with transaction.atomic():
+                draft = assessment_reassess(actor=use_case.owner, assessment=signed)
+        except (PermissionDenied, ValidationError) as exc:
+            why = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+            flag.evidence["reassessment"] = f"Not started from {signed.reference}: {why}"
+            note = f"No re-assessment started: {why}"
+        else:
+            flag.reassessment = draft
+            flag.evidence["reassessment"] = f"{draft.reference} started from {signed.reference}"
+            note = f"Re-assessment {draft.reference} started from {signed.reference}"
+    _save(flag, actor=None, reason=note)
+
+
+def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
+    evidence = flag.evidence
+    recipients = {uc.owner for uc in use_cases} | {flag.use_case.owner}
+    if flag.model_version_id:
+        recipients.add(flag.model_version.model.owner)
+    link = settings.SITE_URL.rstrip("/") + flag.use_case.get_absolute_url()
+    values = "\n".join(f"  {at}  {value:g}" for at, value in evidence.get("values", []))
+    subject_line = (
+        f"model version {flag.model_version}"
+        if flag.model_version_id
+        else f"use case {flag.use_case.reference} {flag.use_case.title}"
+    )
+    lines = [
+        f"Monitoring raised {flag.reference} ({flag.get_severity_display()} severity) on "
+        f"{subject_line}.",
+        "",
+        f"Rule: {flag.rule.name}",
+        f"Breach: {breach}",
+        f"Samples in the window: {evidence.get('samples')}",
+        f"Window: {evidence.get('window_start')} to {evidence.get('window_end')}",
+    ]
+    if values:
+        lines += ["", "Latest values:", values]
+    if evidence.get("reassessment"):
+        lines += ["", f"Re-assessment: {evidence['reassessment']}"]
+    marked = ", ".join(sorted(uc.reference for uc in use_cases))
+    if flag.model_version_id:
+        marked = f"the model version and {marked}"
+    lines += [
+        "",
+        f"Marked as needing re-assessment: {marked}. The flag stays open until someone "
+        "resolves it with a reason.",
+        link,
+    ]
+    notify.email(
+        sorted(recipients, key=lambda u: u.pk),
+        f"{flag.reference} {flag.rule.name} on {flag.use_case.reference}",
+        "\n".join(lines),
+    )
+
+
+@transaction.atomic
+def flag_resolve(*, actor, flag: Flag, reason: str) -> Flag:
+    """Close a flag with who and why. The use case stays marked for re-assessment: a signed-off
+    re-assessment (or clearing it on the use case) is what lifts that."""
+    flag = (
+        Flag.objects.select_for_update(of=("self",))
+        .select_related("use_case", "rule", "model_version")
+        .get(pk=flag.pk)
+    )
+    require(actor, "monitoring.resolve_flag", flag)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say how the flag was dealt with."})
+    if flag.status != FlagStatus.OPEN:
+        raise ValidationError(f"{flag.reference} was already resolved.")
+    flag.status = FlagStatus.RESOLVED
+    flag.resolved_at = timezone.now()
+    flag.resolved_by = actor
+    flag.resolution = reason
+    _save(flag, actor=actor, reason=f"Resolved: {reason}")
+
+    if flag.model_version_id is not None:
+        others = Flag.objects.filter(model_version_id=flag.model_version_id, status=FlagStatus.OPEN)
+        if not others.exists():
+            version = ModelVersion.objects.select_for_update().get(pk=flag.model_version_id)
+            if version.needs_reassessment:
+                version.needs_reassessment = False
+                version.reassessment_reasons = ""
+                _save(
+                    version,
+                    actor=actor,
+                    reason=f"Re-assessment flag cleared ({flag.reference} resolved): {reason}",
+                )
+    return flag

@@ -186,7 +186,7 @@ def bench_pull(deployment_ids: list[int], actor, total: int) -> Figures:
                 outcome = source_pull(source_id=source.pk).as_dict()
                 if outcome.get("error"):
                     raise RuntimeError(f"pull of {source.name} failed: {outcome['error']}")
-                new += outcome.get("new", outcome.get("samples", 0))
+                new += outcome["written"]
             elapsed = time.perf_counter() - started
     finally:
         server.shutdown()

@@ -15,11 +15,12 @@ class SourceForm(StyledFormMixin, forms.ModelForm):
     """A metric source. Credentials are write-only: the inputs are always empty, blank keeps
     what is stored, "clear" removes it, and anything typed replaces it."""
 
-    url = forms.URLField(
+    # Not URLField: its validator refuses cluster names such as http://prometheus:9090;
+    # the service checks the URL and says what is wrong with it.
+    url = forms.CharField(
         label="URL",
         required=False,
         max_length=500,
-        assume_scheme="https",
         help_text="Prometheus or MLflow base URL, or the JSON endpoint itself. None for push.",
     )
     config = forms.CharField(

@@ -57,7 +57,7 @@ class MetricSource(models.Model):
     )
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=SourceKind.choices)
-    url = models.URLField(
+    url = models.CharField(
         "URL",
         max_length=500,
         blank=True,

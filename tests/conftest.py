@@ -127,6 +127,8 @@ def celery_worker(
         "CELERY_RESULT_BACKEND": result_backend,
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "PYTHONUNBUFFERED": "1",
+        # The monitoring tests' metric servers listen on 127.0.0.1, which pulls otherwise refuse.
+        "MONITORING_ALLOWED_NETWORKS": "127.0.0.1/32",
     }
     command = [
         *(sys.executable, "-m", "celery", "-A", "portal", "worker"),

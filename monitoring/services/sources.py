@@ -301,9 +301,14 @@ def source_update(*, actor, source: MetricSource, **fields: Any) -> MetricSource
         reason = f"{reason}; {credentials_change}" if reason else credentials_change.capitalize()
     _save(source, actor=actor, reason=reason)
     if {"url", "config", "enabled"} & set(changed) or credentials_change:
-        # What is read changed: read it at the next dispatch, not after a failure's back-off.
-        MetricSource.objects.filter(pk=source.pk).update(next_due_at=None)
-        source.next_due_at = None
+        # What is read changed: read it at the next dispatch, not after a failure's back-off;
+        # a new URL or new queries start again from the last hour.
+        health: dict[str, Any] = {"next_due_at": None}
+        if {"url", "config"} & set(changed):
+            health["pulled_until"] = None
+        MetricSource.objects.filter(pk=source.pk).update(**health)
+        for name, value in health.items():
+            setattr(source, name, value)
     return source
 
 

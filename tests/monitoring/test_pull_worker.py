@@ -1,6 +1,5 @@
 """Beat's dispatch and the pull, run by a real Celery worker on Redis against the test database."""
 
-import os
 import time
 
 import pytest
@@ -12,12 +11,6 @@ from monitoring.tasks import dispatch_due_sources
 from portal.celery import app as celery_app
 from tests.factories import MetricSourceFactory
 from tests.monitoring.servers import TestServer
-
-# The worker is a subprocess that reads its settings from the environment it inherits (see
-# tests/conftest.py), and it must be allowed to call this test's server on 127.0.0.1. This
-# runs when the module is collected, before the session's worker starts; this process's own
-# settings were loaded long before and do not change.
-os.environ.setdefault("MONITORING_ALLOWED_NETWORKS", "127.0.0.1/32")
 
 pytestmark = pytest.mark.celery
 

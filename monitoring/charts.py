@@ -52,6 +52,10 @@ class Marker:
     label: str = ""
 
 
+# Series with this few points also get a dot per point.
+SHOW_POINTS_UP_TO = 60
+
+
 def fmt(value: float) -> str:
     """A figure short enough for an axis label."""
     if value == 0:
@@ -195,6 +199,13 @@ def line_chart(
             f'<polyline class="series" points="{coords}" fill="none" stroke="{LINE}" '
             'stroke-width="1.5" stroke-linejoin="round"/>'
         )
+        if len(points) <= SHOW_POINTS_UP_TO:
+            # A sparse series (drift pushed once a day, say) is a few points, not a line.
+            out.extend(
+                f'<circle class="point" cx="{_n(scale.x(p.at))}" cy="{_n(scale.y(p.value))}" '
+                f'r="2.5" fill="{LINE}"/>'
+                for p in points
+            )
     else:
         out.append(
             f'<text x="{_n((left + right) / 2)}" y="{_n((top + bottom) / 2)}" '

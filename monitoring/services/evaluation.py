@@ -321,17 +321,26 @@ def evidence_for(rule: Rule, o: Observation, *, now: datetime, start: datetime) 
     if rule.metric == Metric.BUDGET_USED:
         values = [[now.isoformat(), o.value]]
         start = datetime.combine(month_start(now), time.min, tzinfo=_firm_zone())
+        feature = rule.feature
     else:
+        window = _in_window(rule, now=now).filter(deployment_id=o.deployment_id)
+        feature = rule.feature
+        if not feature:
+            # A rule over every feature: name the series that shows the breach (its most
+            # extreme value), so the flag's values and chart are that series, not a mixture.
+            comparison = Comparison(rule.comparison)
+            larger_is_worse = comparison in (Comparison.GT, Comparison.GTE)
+            extreme = window.order_by("-value" if larger_is_worse else "value", "-at").first()
+            feature = extreme.feature if extreme is not None else ""
         latest = (
-            _in_window(rule, now=now)
-            .filter(deployment_id=o.deployment_id)
+            window.filter(feature=feature)
             .order_by("-at", "-value")
             .values_list("at", "value")[:EVIDENCE_VALUES]
         )
         values = [[at.isoformat(), value] for at, value in reversed(latest)]
     return {
         "metric": rule.metric,
-        "feature": rule.feature,
+        "feature": feature,
         "aggregation": rule.aggregation,
         "window_minutes": rule.window_minutes,
         "window_start": start.isoformat(),

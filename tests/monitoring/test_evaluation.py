@@ -300,6 +300,18 @@ def test_the_default_psi_rule_fires_above_a_quarter(psi, fires):
     assert Flag.objects.filter(rule__builtin="drift-psi").exists() is fires
 
 
+def test_a_rule_over_every_feature_names_the_feature_that_breached():
+    Rule.objects.filter(builtin="drift-psi").update(enabled=True)
+    deployment = DeploymentFactory()
+    record(deployment, "drift.psi", [0.02, 0.03, 0.04], feature="age")
+    record(deployment, "drift.psi", [0.05, 0.41, 0.06], feature="income")
+    rules_evaluate(now=NOW)
+    flag = Flag.objects.get(rule__builtin="drift-psi")
+    assert flag.evidence["feature"] == "income"
+    assert [value for _, value in flag.evidence["values"]] == [0.05, 0.41, 0.06]
+    assert "max drift.psi[income] over 60 min = 0.41 > 0.25" in flag.use_case.reassessment_reasons
+
+
 @pytest.mark.parametrize(("spent", "fires"), [("100.00", True), ("99.00", False)])
 def test_the_default_budget_rule_fires_when_the_budget_is_spent(spent, fires):
     Rule.objects.filter(builtin="budget").update(enabled=True)

@@ -9,9 +9,7 @@ deployment only.
 """
 
 import django_filters
-from django.db import transaction
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -176,7 +174,9 @@ class SamplePagination(CursorPagination):
 
 
 class MetricSampleFilter(django_filters.FilterSet):
-    deployment = django_filters.NumberFilter(field_name="deployment_id")
+    # Required: one deployment's samples are read newest first along its (deployment, at)
+    # index; across every visible deployment there is no index to page by.
+    deployment = django_filters.NumberFilter(field_name="deployment_id", required=True)
     metric = django_filters.CharFilter()
     feature = django_filters.CharFilter()
     start = django_filters.IsoDateTimeFilter(
@@ -496,14 +496,6 @@ class _PushView(APIView):
                 "This token writes to its own deployment only; leave the deployment out."
             )
 
-    def mark_received(self, count: int) -> None:
-        # Health bookkeeping shown on the page ("last success"), written with update() like
-        # a pull's so that it adds no history rows.
-        now = timezone.now()
-        MetricSource.objects.filter(pk=self.source().pk).update(
-            last_attempt_at=now, last_success_at=now, last_sample_count=count, failures_in_row=0
-        )
-
 
 @extend_schema(
     tags=["Push API"],
@@ -523,7 +515,7 @@ class _PushView(APIView):
 )
 class PushSamplesView(_PushView):
     def post(self, request):
-        from monitoring.services.samples import InvalidSamples, parse_samples, samples_write
+        from monitoring.services.samples import InvalidSamples, parse_samples, samples_push
 
         body = request.data
         if not isinstance(body, dict) or "samples" not in body:
@@ -534,12 +526,7 @@ class PushSamplesView(_PushView):
         except InvalidSamples as exc:
             errors = exc.errors if "samples" in exc.errors else {"samples": exc.errors}
             raise exceptions.ValidationError(errors) from None
-        source = self.source()
-        with transaction.atomic():
-            new = samples_write(
-                deployment_id=source.deployment_id, samples=samples, source_id=source.pk
-            )
-            self.mark_received(len(samples))
+        new = samples_push(source=self.source(), samples=samples)
         code = status.HTTP_201_CREATED if new else status.HTTP_200_OK
         return Response({"received": len(samples), "new": new}, status=code)
 
@@ -569,17 +556,15 @@ class PushDistributionsView(ServiceErrorsMixin, _PushView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         source = self.source()
-        with transaction.atomic():
-            figures = distribution_push(
-                deployment=source.deployment,
-                feature=data["feature"],
-                kind=data["kind"],
-                current=data["current"],
-                reference=data.get("reference"),
-                at=data.get("at"),
-                source=source,
-            )
-            self.mark_received(len(figures))
+        figures = distribution_push(
+            deployment=source.deployment,
+            feature=data["feature"],
+            kind=data["kind"],
+            current=data["current"],
+            reference=data.get("reference"),
+            at=data.get("at"),
+            source=source,
+        )
         return Response({"figures": figures}, status=status.HTTP_201_CREATED)
 
 

@@ -277,7 +277,7 @@ def bench_rules(deployment_ids: list[int]) -> list[Figures]:
     return figures
 
 
-def seed_year(deployment_id: int) -> int:
+def seed_year(deployment_id: int, minutes: int = YEAR_MINUTES) -> int:
     """A year of minutely samples of error rate for one deployment (525,600 rows)."""
     table = MetricSample._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
@@ -286,17 +286,17 @@ def seed_year(deployment_id: int) -> int:
             "SELECT %s, 'error_rate', '', date_trunc('minute', now()) - g * interval '1 minute', "
             "0.02 + 0.01 * sin(g / 1440.0) + (g %% 17) / 2000.0 "
             "FROM generate_series(0, %s) AS g ON CONFLICT DO NOTHING",
-            [deployment_id, YEAR_MINUTES - 1],
+            [deployment_id, minutes - 1],
         )
         inserted = cursor.rowcount
         cursor.execute(f"ANALYZE {table}")
     return inserted
 
 
-def bench_page(deployment_id: int, user) -> list[Figures]:
+def bench_page(deployment_id: int, user, minutes: int = YEAR_MINUTES) -> list[Figures]:
     from django.urls import reverse
 
-    inserted = seed_year(deployment_id)
+    inserted = seed_year(deployment_id, minutes)
     client = Client(raise_request_exception=True)
     client.force_login(user)
     url = reverse("monitoring:deployment-detail", args=[deployment_id])
@@ -327,12 +327,18 @@ def bench_page(deployment_id: int, user) -> list[Figures]:
     return figures
 
 
-def run(actor, viewer, samples: int = SAMPLES, deployments: int = DEPLOYMENTS) -> list[Figures]:
+def run(
+    actor,
+    viewer,
+    samples: int = SAMPLES,
+    deployments: int = DEPLOYMENTS,
+    year_minutes: int = YEAR_MINUTES,
+) -> list[Figures]:
     wipe()
     ids = ensure_deployments(deployments)
     # Django's test client calls itself "testserver".
     with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
         figures = [bench_push(ids, actor, samples), bench_pull(ids, actor, samples)]
         figures += bench_rules(ids)
-        figures += bench_page(ids[-1], viewer)
+        figures += bench_page(ids[-1], viewer, year_minutes)
     return figures

@@ -292,7 +292,10 @@ class PushDistributionSerializer(serializers.Serializer):
     reference = serializers.JSONField(
         required=False, help_text="Sets (or replaces) the reference distribution."
     )
-    at = serializers.CharField(required=False, help_text="ISO 8601 or epoch seconds; now.")
+    # JSONField, not CharField: epoch seconds arrive as a number and must stay one.
+    at = serializers.JSONField(
+        required=False, help_text="ISO 8601 with an offset, or seconds since 1970; default now."
+    )
 
 
 class PushDistributionResultSerializer(serializers.Serializer):

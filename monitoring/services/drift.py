@@ -12,8 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring import drift
-from monitoring.models import DistributionKind, MetricSource, ReferenceDistribution
-from monitoring.services.samples import FUTURE_SLACK, Sample, parse_instant, samples_write
+from monitoring.models import DistributionKind, MetricSource, ReferenceDistribution, SourceKind
+from monitoring.services.samples import (
+    FUTURE_SLACK,
+    Sample,
+    parse_instant,
+    samples_write,
+    source_mark_received,
+)
 
 FEATURE_MAX_LENGTH = 120
 
@@ -110,4 +116,6 @@ def distribution_push(
         samples=[Sample(metric=m, at=when, value=v, feature=feature) for m, v in figures.items()],
         source_id=source.pk if source is not None else None,
     )
+    if source is not None and source.kind == SourceKind.PUSH:
+        source_mark_received(source=source, count=len(figures))
     return figures

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -166,3 +166,21 @@ def samples_write(*, deployment_id: int, samples: Iterable[Sample], source_id=No
                 )
                 inserted += cursor.rowcount
     return inserted
+
+
+def source_mark_received(*, source, count: int) -> None:
+    """A push source's health: when it last delivered and how much (no history version)."""
+    from monitoring.models import MetricSource
+
+    now = timezone.now()
+    MetricSource.objects.filter(pk=source.pk).update(
+        last_attempt_at=now, last_success_at=now, last_sample_count=count, failures_in_row=0
+    )
+
+
+@transaction.atomic
+def samples_push(*, source, samples: list[Sample]) -> int:
+    """A deployed system's batch, written to its token's deployment. Returns how many were new."""
+    new = samples_write(deployment_id=source.deployment_id, samples=samples, source_id=source.pk)
+    source_mark_received(source=source, count=len(samples))
+    return new

@@ -152,6 +152,25 @@ def test_distribution_push_writes_drift_figures(token, deployment):
     assert {"drift.psi", "drift.ks", "drift.js"} <= stored
 
 
+def test_a_distribution_stamped_in_epoch_seconds_is_stored_at_that_instant(token, deployment):
+    at = int(timezone.now().timestamp()) - 3600
+    body = {
+        "feature": "region",
+        "kind": "categorical",
+        "reference": ["north"] * 60 + ["south"] * 40,
+        "current": ["north"] * 30 + ["south"] * 70,
+        "at": at,
+    }
+    response = bearer(token).post("/api/v1/push/distributions/", body, format="json")
+    assert response.status_code == 201, response.content
+    psi = MetricSample.objects.get(deployment=deployment, feature="region", metric="drift.psi")
+    assert psi.at.timestamp() == at
+    source = MetricSource.objects.get(deployment=deployment, kind="push")
+    assert source.last_success_at is not None and source.last_sample_count == len(
+        response.json()["figures"]
+    )
+
+
 def test_bad_distribution_is_400_with_field_errors(token):
     response = bearer(token).post(
         "/api/v1/push/distributions/",

@@ -1,0 +1,31 @@
+"""`manage.py bench --only monitoring` runs end to end on a small scale and prints its figures."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_monitoring_benchmark_runs_and_prints_each_figure(settings):
+    from django.contrib.auth import get_user_model
+
+    from monitoring import bench
+    from portal import bench as registry_bench
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    registry_bench.seed(60)
+    registry_bench.seed_models(20)
+    users = get_user_model().objects
+    figures = bench.run(
+        actor=users.get(username="bench.admin"),
+        viewer=users.get(username=registry_bench.AUDITOR),
+        samples=2_000,
+        deployments=120,
+        year_minutes=3 * 24 * 60,
+    )
+    labels = [f.label for f in figures]
+    assert labels[:2] == ["ingest through the push API", "ingest through pulls (HTTP JSON)"]
+    assert all(f.value > 0 for f in figures)
+    by_label = {f.label: f for f in figures}
+    first = next(f for label, f in by_label.items() if "first cycle" in label)
+    assert "flags_raised 0" not in first.note  # the seeded breaches raised flags
+    assert any("deployment page" in label for label in labels)

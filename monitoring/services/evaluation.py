@@ -1,10 +1,16 @@
 """Checking the rules against what the deployments reported: one cycle of the monitor.
 
-Each enabled rule costs one aggregate query over MetricSample grouped by deployment (however
-many deployments there are), one query for the rule's open flags and one UPDATE of their
-"last seen"; only a newly raised flag costs more (see services/flags.py). A flag stays open
-when the metric recovers: a person resolves it, and its "last seen" tells them when the
-breach was last found.
+Each enabled rule costs one query for its latest resolutions, one aggregate query over
+MetricSample grouped by series (deployment and feature, however many deployments there are),
+one query for the rule's open flags and one UPDATE of their "last seen"; only a newly raised
+flag costs more (see services/flags.py). A flag stays open when the metric recovers: a person
+resolves it, and its "last seen" tells them when the breach was last found.
+
+A series is one deployment's metric for one feature: a rule with no feature watches every
+feature's series on its own (a mean never mixes features), and a subject breaches through its
+worst series. Resolving a flag re-arms the rule on that subject only for new evidence: samples
+at or before the resolution no longer count for it (for the month-long budget metric, nothing
+more is raised on it until next month).
 """
 
 import logging
@@ -16,10 +22,19 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, OuterRef, Subquery
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from monitoring.models import Aggregation, Comparison, Flag, FlagStatus, Metric, MetricSample, Rule
+from monitoring.models import (
+    Aggregation,
+    Comparison,
+    Flag,
+    FlagStatus,
+    Metric,
+    MetricSample,
+    Rule,
+    RuleSubject,
+)
 from monitoring.services.flags import flag_raise, subject_key
 from registry.models import Deployment, ModelVersion, UseCase
 
@@ -44,11 +59,13 @@ class EvaluationSummary:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """A rule's aggregate over one deployment's window."""
+    """A rule's aggregate over one series (a deployment's metric for one feature) in its
+    window; ``feature`` is "" for metrics without features and for budget_used_pct."""
 
     deployment_id: int
     use_case_id: int
     model_version_id: int
+    feature: str
     value: float
     samples: int
 
@@ -67,8 +84,8 @@ class Percentile(Aggregate):
 
 
 class LatestValue(Aggregate):
-    """PostgreSQL: the value at the latest instant (the largest, when several features share
-    it), read in the same pass over the rows as the count."""
+    """PostgreSQL: the series' value at its latest instant (unique within a series), read in
+    the same pass over the rows as the count."""
 
     name = "LatestValue"
     output_field = FloatField()
@@ -80,8 +97,8 @@ class LatestValue(Aggregate):
         value, at = self.get_source_expressions()[:2]  # then filter (unused here)
         value_sql, value_params = compiler.compile(value)
         at_sql, at_params = compiler.compile(at)
-        sql = f"(ARRAY_AGG({value_sql} ORDER BY {at_sql} DESC, {value_sql} DESC))[1]"
-        return sql, (*value_params, *at_params, *value_params)
+        sql = f"(ARRAY_AGG({value_sql} ORDER BY {at_sql} DESC))[1]"
+        return sql, (*value_params, *at_params)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -124,18 +141,25 @@ def _evaluate_rule(
     start = now - timedelta(minutes=rule.window_minutes)
     # A savepoint, so a failed query leaves the caller's transaction usable for the next rule.
     with transaction.atomic():
-        observations = observe(rule, now=now, deployment_ids=deployment_ids)
+        rearmed = rearmed_at(rule, now=now)
+        observations = observe(rule, now=now, deployment_ids=deployment_ids, rearmed=rearmed)
         seen.update(o.deployment_id for o in observations)
 
-        # One flag per subject: when several deployments of it breach, keep the worst.
+        # One flag per subject: when several series (deployments, features) of it breach, keep
+        # the worst in the comparison's direction; ties go to the lowest deployment and feature,
+        # so the flag names the same series whatever order the rows came in.
         worst: dict[str, Observation] = {}
-        larger_is_worse = comparison in (Comparison.GT, Comparison.GTE)
+        sign = -1 if comparison in (Comparison.GT, Comparison.GTE) else 1
+
+        def rank(o: Observation) -> tuple:
+            return (sign * o.value, o.deployment_id, o.feature)
+
         for o in observations:
             if not comparison.holds(o.value, rule.threshold):
                 continue
             key = subject_key(rule, use_case_id=o.use_case_id, model_version_id=o.model_version_id)
             kept = worst.get(key)
-            if kept is None or (o.value > kept.value if larger_is_worse else o.value < kept.value):
+            if kept is None or rank(o) < rank(kept):
                 worst[key] = o
         summary.breaches += len(worst)
         if not worst:
@@ -161,14 +185,16 @@ def _evaluate_rule(
         {o.model_version_id for o in missing}
     )
     deployments = Deployment.objects.in_bulk({o.deployment_id for o in missing})
-    for o in missing:
+    for key, o in worst.items():
+        if key in open_keys:
+            continue
         try:
             flag = flag_raise(
                 rule=rule,
                 use_case=use_cases[o.use_case_id],
                 model_version=versions[o.model_version_id],
                 deployment=deployments[o.deployment_id],
-                evidence=evidence_for(rule, o, now=now, start=start),
+                evidence=evidence_for(rule, o, now=now, start=max(start, rearmed.get(key, start))),
                 now=now,
             )
         except Exception:
@@ -181,9 +207,59 @@ def _evaluate_rule(
             summary.flags_raised += 1
 
 
+# Re-arming after a resolution ---------------------------------------------------------------
+def _rearm_since(rule: Rule, *, now: datetime) -> datetime:
+    """How far back a resolution can matter: the window, or the month for budget_used_pct."""
+    if rule.metric == Metric.BUDGET_USED:
+        return datetime.combine(month_start(now), time.min, tzinfo=_firm_zone())
+    return now - timedelta(minutes=rule.window_minutes)
+
+
+def rearmed_at(rule: Rule, *, now: datetime) -> dict[str, datetime]:
+    """subject_key -> the rule's latest resolution on it that still matters, in one query.
+
+    Samples at or before that instant were already dealt with by the person who resolved the
+    flag: they must not raise it again (only new evidence does).
+    """
+    rows = (
+        Flag.objects.filter(
+            rule=rule, status=FlagStatus.RESOLVED, resolved_at__gte=_rearm_since(rule, now=now)
+        )
+        .order_by()
+        .values("subject_key")
+        .annotate(last=Max("resolved_at"))
+        .values_list("subject_key", "last")
+    )
+    return dict(rows)
+
+
+def _after_resolutions(samples, rule: Rule, rearmed: dict[str, datetime]):
+    """Drop each re-armed subject's samples at or before its resolution.
+
+    One NOT (subject AND at <= resolved) term per subject resolved within the window: a handful
+    in practice (people resolve flags), and it keeps the rule at one aggregate query.
+    """
+    field = (
+        "deployment__model_version_id"
+        if rule.subject == RuleSubject.MODEL_VERSION
+        else "deployment__use_case_id"
+    )
+    dealt_with = Q()
+    for key, resolved_at in rearmed.items():
+        dealt_with |= Q(**{field: int(key.partition(":")[2]), "at__lte": resolved_at})
+    return samples.exclude(dealt_with) if dealt_with else samples
+
+
 # Reading the aggregates ---------------------------------------------------------------------
-def _samples(rule: Rule, *, now: datetime, deployment_ids: list[int] | None):
-    """The rule's samples in its window, from live deployments of live use cases."""
+def _samples(
+    rule: Rule,
+    *,
+    now: datetime,
+    deployment_ids: list[int] | None,
+    rearmed: dict[str, datetime] | None = None,
+):
+    """The rule's samples in its window, from live deployments of live use cases, without those
+    a resolution already dealt with."""
     start = now - timedelta(minutes=rule.window_minutes)
     samples = MetricSample.objects.filter(
         metric=rule.metric, at__gt=start, at__lte=now, deployment__active=True
@@ -194,7 +270,7 @@ def _samples(rule: Rule, *, now: datetime, deployment_ids: list[int] | None):
         samples = samples.filter(deployment__use_case_id=rule.use_case_id)
     if deployment_ids is not None:
         samples = samples.filter(deployment_id__in=deployment_ids)
-    return samples
+    return _after_resolutions(samples, rule, rearmed or {})
 
 
 def _in_window(rule: Rule, *, now: datetime):
@@ -207,12 +283,20 @@ def _in_window(rule: Rule, *, now: datetime):
 
 
 def observe(
-    rule: Rule, *, now: datetime, deployment_ids: list[int] | None = None
+    rule: Rule,
+    *,
+    now: datetime,
+    deployment_ids: list[int] | None = None,
+    rearmed: dict[str, datetime] | None = None,
 ) -> list[Observation]:
-    """The rule's aggregate per deployment with at least ``min_samples`` samples."""
+    """The rule's aggregate per series (deployment and feature) with at least ``min_samples``
+    samples counted since the window's start or the subject's last resolution (``rearmed``,
+    read here when not given)."""
+    if rearmed is None:
+        rearmed = rearmed_at(rule, now=now)
     if rule.metric == Metric.BUDGET_USED:
-        return _observe_budget(rule, now=now, deployment_ids=deployment_ids)
-    samples = _samples(rule, now=now, deployment_ids=deployment_ids)
+        return _observe_budget(rule, now=now, deployment_ids=deployment_ids, rearmed=rearmed)
+    samples = _samples(rule, now=now, deployment_ids=deployment_ids, rearmed=rearmed)
     if rule.aggregation == Aggregation.P95 and connection.vendor != "postgresql":
         return _observe_p95_in_python(rule, samples)
 
@@ -226,11 +310,11 @@ def observe(
         value = LatestValue("value", "at")
     elif rule.aggregation == Aggregation.LAST:
         # Elsewhere (SQLite, the embedded default) a correlated subquery on the series index
-        # gives the same value, per deployment.
+        # gives the same value, per series.
         latest = (
-            _in_window(rule, now=now)
-            .filter(deployment_id=OuterRef("deployment_id"))
-            .order_by("-at", "-value")
+            _after_resolutions(_in_window(rule, now=now), rule, rearmed)
+            .filter(deployment_id=OuterRef("deployment_id"), feature=OuterRef("feature"))
+            .order_by("-at")
             .values("value")[:1]
         )
         value = Subquery(latest, output_field=FloatField())
@@ -241,6 +325,7 @@ def observe(
         samples.order_by()
         .values(
             "deployment_id",
+            "feature",
             use_case_id=F("deployment__use_case_id"),
             model_version_id=F("deployment__model_version_id"),
         )
@@ -249,7 +334,12 @@ def observe(
     )
     return [
         Observation(
-            r["deployment_id"], r["use_case_id"], r["model_version_id"], r["value"], r["samples"]
+            deployment_id=r["deployment_id"],
+            use_case_id=r["use_case_id"],
+            model_version_id=r["model_version_id"],
+            feature=r["feature"],
+            value=r["value"],
+            samples=r["samples"],
         )
         for r in rows
         if r["value"] is not None
@@ -258,14 +348,18 @@ def observe(
 
 def _observe_p95_in_python(rule: Rule, samples) -> list[Observation]:
     """SQLite has no percentile aggregate: read the window's values, fine at embedded scale."""
-    series: dict[tuple[int, int, int], list[float]] = {}
+    series: dict[tuple[int, int, int, str], list[float]] = {}
     rows = samples.order_by().values_list(
-        "deployment_id", "deployment__use_case_id", "deployment__model_version_id", "value"
+        "deployment_id",
+        "deployment__use_case_id",
+        "deployment__model_version_id",
+        "feature",
+        "value",
     )
-    for deployment_id, use_case_id, version_id, value in rows:
-        series.setdefault((deployment_id, use_case_id, version_id), []).append(value)
+    for deployment_id, use_case_id, version_id, feature, value in rows:
+        series.setdefault((deployment_id, use_case_id, version_id, feature), []).append(value)
     return [
-        Observation(*key, percentile(values, 0.95), len(values))
+        Observation(*key, value=percentile(values, 0.95), samples=len(values))
         for key, values in series.items()
         if len(values) >= rule.min_samples
     ]
@@ -281,12 +375,17 @@ def month_start(now: datetime) -> date:
 
 
 def _observe_budget(
-    rule: Rule, *, now: datetime, deployment_ids: list[int] | None
+    rule: Rule,
+    *,
+    now: datetime,
+    deployment_ids: list[int] | None,
+    rearmed: dict[str, datetime],
 ) -> list[Observation]:
     """budget_used_pct: this month's spend over the budget, per use case with a budget.
 
     The use case's first live deployment stands for it (the flag names it); one observation
-    counts as one sample.
+    counts as one sample. The month's spend only grows, so a subject whose flag was resolved
+    this month (``rearmed`` reaches back to the month's start) is not observed until the next.
     """
     from monitoring.services.costs import month_spend
 
@@ -311,36 +410,48 @@ def _observe_budget(
     spend = month_spend(use_case_ids=list(first), month=month_start(now))
     observations = []
     for use_case_id, (pk, version_id, budget) in first.items():
+        if subject_key(rule, use_case_id=use_case_id, model_version_id=version_id) in rearmed:
+            continue
         used = float(spend.get(use_case_id) or 0) / budget * 100
-        observations.append(Observation(pk, use_case_id, version_id, used, 1))
+        observations.append(
+            Observation(
+                deployment_id=pk,
+                use_case_id=use_case_id,
+                model_version_id=version_id,
+                feature="",
+                value=used,
+                samples=1,
+            )
+        )
     return observations
 
 
 def evidence_for(rule: Rule, o: Observation, *, now: datetime, start: datetime) -> dict:
-    """What a flag keeps: the rule's terms, the aggregate and the latest values it saw."""
+    """What a flag keeps: the rule's terms, the aggregate and the latest values of the series
+    that breached (``o.feature``: for a rule over every feature, the feature that breached).
+
+    ``start`` is where the counting began: the window's start, or the subject's last
+    resolution when that is later (the values before it were already dealt with).
+    """
     if rule.metric == Metric.BUDGET_USED:
         values = [[now.isoformat(), o.value]]
         start = datetime.combine(month_start(now), time.min, tzinfo=_firm_zone())
-        feature = rule.feature
     else:
-        window = _in_window(rule, now=now).filter(deployment_id=o.deployment_id)
-        feature = rule.feature
-        if not feature:
-            # A rule over every feature: name the series that shows the breach (its most
-            # extreme value), so the flag's values and chart are that series, not a mixture.
-            comparison = Comparison(rule.comparison)
-            larger_is_worse = comparison in (Comparison.GT, Comparison.GTE)
-            extreme = window.order_by("-value" if larger_is_worse else "value", "-at").first()
-            feature = extreme.feature if extreme is not None else ""
         latest = (
-            window.filter(feature=feature)
-            .order_by("-at", "-value")
+            MetricSample.objects.filter(
+                deployment_id=o.deployment_id,
+                metric=rule.metric,
+                feature=o.feature,
+                at__gt=start,
+                at__lte=now,
+            )
+            .order_by("-at")
             .values_list("at", "value")[:EVIDENCE_VALUES]
         )
         values = [[at.isoformat(), value] for at, value in reversed(latest)]
     return {
         "metric": rule.metric,
-        "feature": feature,
+        "feature": o.feature,
         "aggregation": rule.aggregation,
         "window_minutes": rule.window_minutes,
         "window_start": start.isoformat(),

@@ -4,7 +4,8 @@ A breach raises one flag per rule and subject (the use case, or the model versio
 person resolves it; the partial unique constraint on Flag holds that even when two
 evaluations race. Raising a flag marks the subject as needing re-assessment with the
 evidence, can start a re-assessment draft, and emails the owners. A flag never resolves
-itself when the metric recovers: someone says who and why (``flag_resolve``).
+itself when the metric recovers: someone says who and why (``flag_resolve``); after that the
+rule raises it again only on new evidence (see services/evaluation.py).
 """
 
 import logging
@@ -215,22 +216,27 @@ def flag_resolve(*, actor, flag: Flag, reason: str) -> Flag:
         raise ValidationError({"reason": "Say how the flag was dealt with."})
     if flag.status != FlagStatus.OPEN:
         raise ValidationError(f"{flag.reference} was already resolved.")
+    version = None
+    if flag.model_version_id is not None:
+        # Lock the version before looking at its other flags: a concurrent resolve of its last
+        # other flag, or a raise (flag_raise locks the version to mark it), then waits for this
+        # transaction, and its own look after the lock sees what this one committed. Checking
+        # first let two resolves each see the other open and leave the version marked forever.
+        version = ModelVersion.objects.select_for_update().get(pk=flag.model_version_id)
     flag.status = FlagStatus.RESOLVED
     flag.resolved_at = timezone.now()
     flag.resolved_by = actor
     flag.resolution = reason
     _save(flag, actor=actor, reason=f"Resolved: {reason}")
 
-    if flag.model_version_id is not None:
-        others = Flag.objects.filter(model_version_id=flag.model_version_id, status=FlagStatus.OPEN)
+    if version is not None and version.needs_reassessment:
+        others = Flag.objects.filter(model_version_id=version.pk, status=FlagStatus.OPEN)
         if not others.exists():
-            version = ModelVersion.objects.select_for_update().get(pk=flag.model_version_id)
-            if version.needs_reassessment:
-                version.needs_reassessment = False
-                version.reassessment_reasons = ""
-                _save(
-                    version,
-                    actor=actor,
-                    reason=f"Re-assessment flag cleared ({flag.reference} resolved): {reason}",
-                )
+            version.needs_reassessment = False
+            version.reassessment_reasons = ""
+            _save(
+                version,
+                actor=actor,
+                reason=f"Re-assessment flag cleared ({flag.reference} resolved): {reason}",
+            )
     return flag

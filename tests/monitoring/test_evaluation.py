@@ -10,7 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from monitoring.models import Budget, Flag, Rule
-from monitoring.services.evaluation import observe, percentile, rules_evaluate
+from monitoring.services.evaluation import (
+    _observe_p95_in_python,
+    _samples,
+    observe,
+    percentile,
+    rules_evaluate,
+)
+from monitoring.services.flags import describe_breach
 from registry.models import Lifecycle
 from tests.factories import DeploymentFactory, ModelVersionFactory, RuleFactory
 from tests.monitoring.evaluation_helpers import MINUTE, NOW, record, switch_off_shipped_rules
@@ -122,6 +129,67 @@ def test_a_feature_rule_reads_only_that_feature():
     assert not Flag.objects.filter(rule=age).exists()
     flag = Flag.objects.get(rule=any_feature)
     assert flag.evidence["value"] == pytest.approx(0.4)
+
+
+# A rule with no feature watches each feature's series on its own ----------------------------
+def test_last_is_each_features_own_latest_value():
+    deployment = DeploymentFactory()
+    record(deployment, "drift.psi", [0.9], feature="income", end=NOW - 2 * MINUTE)
+    record(deployment, "drift.psi", [0.01], feature="age", end=NOW - MINUTE)  # later, other feature
+    RuleFactory(metric="drift.psi", aggregation="last", threshold=0.25)
+    assert rules_evaluate(now=NOW).flags_raised == 1
+    evidence = Flag.objects.get().evidence
+    assert evidence["feature"] == "income" and evidence["value"] == pytest.approx(0.9)
+    assert [value for _, value in evidence["values"]] == [0.9]
+
+
+def test_a_below_threshold_rule_sees_the_low_feature_at_a_shared_instant():
+    deployment = DeploymentFactory()
+    record(deployment, "quality", [0.9], feature="north")
+    record(deployment, "quality", [0.1], feature="south")  # the same instant
+    RuleFactory(metric="quality", aggregation="last", comparison="lt", threshold=0.5)
+    assert rules_evaluate(now=NOW).flags_raised == 1
+    evidence = Flag.objects.get().evidence
+    assert evidence["feature"] == "south" and evidence["value"] == pytest.approx(0.1)
+
+
+def test_mean_does_not_average_features_together():
+    deployment = DeploymentFactory()
+    record(deployment, "drift.psi", [0.4, 0.4], feature="income")
+    record(deployment, "drift.psi", [0.0, 0.0], feature="age")
+    rule = RuleFactory(metric="drift.psi", aggregation="mean", threshold=0.3)
+    by_feature = {o.feature: o.value for o in observe(rule, now=NOW)}
+    assert by_feature == {"income": pytest.approx(0.4), "age": pytest.approx(0.0)}
+    rules_evaluate(now=NOW)
+    evidence = Flag.objects.get(rule=rule).evidence
+    assert evidence["feature"] == "income" and evidence["value"] == pytest.approx(0.4)
+    assert evidence["samples"] == 2
+    assert "mean drift.psi[income] over 60 min = 0.4 > 0.3" in describe_breach(rule, evidence)
+
+
+def test_the_minimum_samples_count_per_feature():
+    deployment = DeploymentFactory()
+    record(deployment, "drift.psi", [0.9] * 3, feature="income")
+    record(deployment, "drift.psi", [0.9] * 3, feature="age")  # six in all, three a series
+    rule = RuleFactory(metric="drift.psi", aggregation="max", threshold=0.25, min_samples=5)
+    assert observe(rule, now=NOW) == []
+    assert rules_evaluate(now=NOW).flags_raised == 0
+
+
+def test_p95_in_python_is_per_feature_too():
+    # The SQLite path, run here over the same rows as PostgreSQL's percentile_cont.
+    deployment = DeploymentFactory()
+    record(deployment, "latency_ms", range(100), feature="eu")
+    record(deployment, "latency_ms", [5, 7], feature="us")
+    rule = RuleFactory(metric="latency_ms", aggregation="p95", window_minutes=200)
+    in_python = _observe_p95_in_python(rule, _samples(rule, now=NOW, deployment_ids=None))
+    in_sql = observe(rule, now=NOW)
+    expected = {
+        "eu": pytest.approx(numpy.percentile(range(100), 95)),
+        "us": pytest.approx(numpy.percentile([5, 7], 95)),
+    }
+    assert {o.feature: o.value for o in in_python} == expected
+    assert {o.feature: o.value for o in in_sql} == expected
 
 
 def test_a_rule_scoped_to_a_use_case_watches_only_its_deployments():

@@ -2,7 +2,8 @@
 re-assessment draft a 'reassess' rule starts."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from assessments.models import Assessment, AssessmentTemplate, Status
 from assessments.services.workflow import assessment_start
-from monitoring.models import Flag, FlagStatus, Rule
+from monitoring.models import Budget, Flag, FlagStatus, Rule
 from monitoring.services.evaluation import rules_evaluate
 from monitoring.services.flags import flag_raise, flag_resolve
 from tests.factories import (
@@ -21,9 +22,11 @@ from tests.factories import (
     _reference,
     signed_off,
 )
-from tests.monitoring.evaluation_helpers import NOW, record, switch_off_shipped_rules
+from tests.monitoring.evaluation_helpers import MINUTE, NOW, record, switch_off_shipped_rules
 
 pytestmark = pytest.mark.django_db
+
+HALF_MINUTE = timedelta(seconds=30)
 
 
 @pytest.fixture(autouse=True)
@@ -108,15 +111,74 @@ def test_a_resolved_flag_is_not_resolved_again(risk_officer, deployment):
         flag_resolve(actor=risk_officer, flag=flag, reason="Fixed twice.")
 
 
+def resolve_at(flag, actor, at):
+    """Resolve, then set resolved_at on the tests' clock (the service stamps the real time)."""
+    flag_resolve(actor=actor, flag=flag, reason="Dealt with.")
+    Flag.objects.filter(pk=flag.pk).update(resolved_at=at)
+
+
+def test_a_resolved_flag_is_not_raised_again_from_the_same_samples(risk_officer, deployment):
+    record(deployment, "error_rate", [0.9] * 3)
+    RuleFactory(window_minutes=60)
+    rules_evaluate(now=NOW)
+    resolve_at(Flag.objects.get(), risk_officer, NOW + HALF_MINUTE)
+    for minutes in (1, 2, 30):  # the old samples are still in the window
+        summary = rules_evaluate(now=NOW + minutes * MINUTE)
+        assert (summary.breaches, summary.flags_raised) == (0, 0)
+    # A new sample that is fine does not bring the old ones back either.
+    record(deployment, "error_rate", [0.01], end=NOW + 31 * MINUTE)
+    assert rules_evaluate(now=NOW + 31 * MINUTE).breaches == 0
+    assert Flag.objects.count() == 1
+
+
 def test_after_resolving_a_new_breach_raises_a_new_flag(risk_officer, deployment):
     record(deployment, "error_rate", [0.9])
     RuleFactory()
     rules_evaluate(now=NOW)
     first = Flag.objects.get()
-    flag_resolve(actor=risk_officer, flag=first, reason="Rolled back.")
-    assert rules_evaluate(now=NOW).flags_raised == 1
+    resolve_at(first, risk_officer, NOW + HALF_MINUTE)
+    record(deployment, "error_rate", [0.7], end=NOW + MINUTE)
+    assert rules_evaluate(now=NOW + MINUTE).flags_raised == 1
     second = Flag.objects.get(status=FlagStatus.OPEN)
     assert second.pk != first.pk and second.reference != first.reference
+    # Only the evidence after the resolution counts: the mean is 0.7, not (0.9 + 0.7) / 2.
+    assert second.evidence["value"] == pytest.approx(0.7) and second.evidence["samples"] == 1
+    assert [value for _, value in second.evidence["values"]] == [0.7]
+    assert second.evidence["window_start"] == (NOW + HALF_MINUTE).isoformat()
+
+
+def test_a_resolved_version_flag_ignores_the_old_samples_of_every_deployment_of_it(
+    risk_officer, retail
+):
+    version = ModelVersionFactory()
+    a = DeploymentFactory(model_version=version, use_case__business_unit=retail)
+    b = DeploymentFactory(model_version=version, use_case__business_unit=retail)
+    elsewhere = DeploymentFactory()
+    for deployment in (a, b):
+        record(deployment, "error_rate", [0.9])
+    rule = RuleFactory(subject="model_version")
+    rules_evaluate(now=NOW)
+    resolve_at(Flag.objects.get(rule=rule), risk_officer, NOW + HALF_MINUTE)
+    record(elsewhere, "error_rate", [0.9], end=NOW + MINUTE)  # another version: not re-armed
+    summary = rules_evaluate(now=NOW + MINUTE)
+    assert (summary.breaches, summary.flags_raised) == (1, 1)
+    assert Flag.objects.get(status=FlagStatus.OPEN).model_version == elsewhere.model_version
+
+
+def test_a_resolved_budget_flag_is_raised_again_only_next_month(risk_officer, deployment):
+    Rule.objects.filter(builtin="budget").update(enabled=True)
+    Budget.objects.create(use_case=deployment.use_case, monthly_amount=Decimal("100.00"))
+    record(deployment, "cost", [60, 60], end=NOW - 60 * MINUTE)
+    rules_evaluate(now=NOW)
+    resolve_at(Flag.objects.get(rule__builtin="budget"), risk_officer, NOW + MINUTE)
+    record(deployment, "cost", [10], end=NOW + 2 * MINUTE)  # still spending, still this month
+    for later in (NOW + 3 * MINUTE, NOW + timedelta(days=8)):
+        assert rules_evaluate(now=later).flags_raised == 0
+    next_month = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)
+    assert rules_evaluate(now=next_month).flags_raised == 0  # nothing spent in December yet
+    record(deployment, "cost", [101], end=next_month - MINUTE)
+    assert rules_evaluate(now=next_month).flags_raised == 1
+    assert Flag.objects.filter(rule__builtin="budget", status=FlagStatus.OPEN).count() == 1
 
 
 def test_resolving_leaves_the_use_case_marked_for_reassessment(risk_officer, deployment):
@@ -271,3 +333,21 @@ def test_two_simultaneous_evaluations_make_one_flag(deployment):
     assert sum(s.flags_raised for s in summaries) == 1
     assert sum(s.flags_still_open for s in summaries) == 1
     assert all(s.errors == 0 for s in summaries)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_simultaneous_resolves_of_a_versions_last_flags_clear_the_version(risk_officer, retail):
+    if connection.vendor != "postgresql":
+        pytest.skip("two writers at once need PostgreSQL")
+    switch_off_shipped_rules()
+    rules = [RuleFactory(subject="model_version"), RuleFactory(subject="model_version")]
+    for _ in range(3):  # each round is a fresh version with two open flags
+        deployment = DeploymentFactory(use_case__business_unit=retail)
+        flags = [raise_flag(deployment, rule) for rule in rules]
+        run_together(
+            lambda flags=flags: flag_resolve(actor=risk_officer, flag=flags.pop(), reason="Done.")
+        )
+        version = deployment.model_version
+        version.refresh_from_db()
+        # Whichever committed last saw the other resolved: nothing is left open on it.
+        assert not version.needs_reassessment

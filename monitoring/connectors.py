@@ -13,12 +13,13 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlencode
 
 from monitoring.crypto import CredentialsUnreadable, decrypt
 from monitoring.models import MetricSource, SourceKind
-from monitoring.outbound import OutboundError, fetch
+from monitoring.outbound import OutboundError, fetch, redact
 from monitoring.services.samples import Sample, parse_instant, parse_value
 
 # A first pull (or one after a long pause) reads at most this far back.
@@ -37,7 +38,9 @@ class ReadError(OutboundError):
 @dataclass(frozen=True)
 class Reading:
     samples: list[Sample]
-    until: datetime  # what the source's pulled_until becomes when these samples are written
+    # What the source's pulled_until becomes when these samples are written (None: unchanged
+    # from nothing, for an MLflow run with no points yet).
+    until: datetime | None
 
 
 def auth_headers(credentials: Mapping[str, Any]) -> dict[str, str]:
@@ -70,7 +73,7 @@ def _json(body: bytes, url: str) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReadError(f"the answer from {url} is not JSON ({exc})") from None
+        raise ReadError(f"the answer from {redact(url)} is not JSON ({exc})") from None
 
 
 def _at_path(document: Any, path: str, where: str) -> Any:
@@ -193,9 +196,19 @@ def mlflow_metrics(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _read_mlflow(source: MetricSource, headers: dict[str, str], now: datetime) -> Reading:
+    """The run's points logged after the last pull's newest one.
+
+    get-history has no "since": it pages through a key's whole history. Points at or before
+    ``pulled_until`` (the newest point an earlier pull read) are dropped, so a pull writes and
+    reports only new points; and when the server pages newest first, paging stops at the first
+    page that reaches back to ``pulled_until``. (MLflow's SQL store pages oldest first, where
+    every page must still be read.)
+    """
     base = source.url.rstrip("/")
     run_id = source.config["run_id"]
+    since = source.pulled_until
     samples = []
+    newest = since
     for metric, key in mlflow_metrics(source.config).items():
         where = f"MLflow's history of {key!r}"
         page_token = ""
@@ -208,6 +221,7 @@ def _read_mlflow(source: MetricSource, headers: dict[str, str], now: datetime) -
             if not isinstance(document, dict):
                 raise ReadError(f"{where} is not an object")
             # MLflow leaves out an empty list altogether.
+            times = []
             for index, point in enumerate(document.get("metrics") or []):
                 if not isinstance(point, dict) or "timestamp" not in point or "value" not in point:
                     raise ReadError(f"{where}: point {index} has no timestamp and value")
@@ -216,11 +230,20 @@ def _read_mlflow(source: MetricSource, headers: dict[str, str], now: datetime) -
                     at = datetime.fromtimestamp(int(point["timestamp"]) / 1000, tz=UTC)  # ms
                 except (TypeError, ValueError, OverflowError, OSError):
                     raise ReadError(f"{where}: point {index} has a bad timestamp") from None
+                times.append(at)
+                if since is not None and at <= since:
+                    continue  # written by an earlier pull
                 samples.append(Sample(metric, at, value))
+                newest = at if newest is None else max(newest, at)
             page_token = document.get("next_page_token") or ""
             if not page_token:
                 break
-    return Reading(samples, now)
+            # Newest first: never rising, and falling somewhere (all equal says nothing).
+            newest_first = bool(times) and times[0] > times[-1]
+            newest_first = newest_first and all(a >= b for a, b in pairwise(times))
+            if since is not None and newest_first and times[-1] <= since:
+                break  # the pages after this one are older still
+    return Reading(samples, newest)
 
 
 READERS: dict[str, Callable[[MetricSource, dict[str, str], datetime], Reading]] = {

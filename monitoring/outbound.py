@@ -6,25 +6,34 @@ services or the cloud's metadata endpoint (server-side request forgery). ``fetch
 
 - takes only http and https URLs;
 - resolves the host itself and refuses if *any* address it resolves to is loopback, private,
-  link-local, multicast, reserved, unspecified, shared (100.64/10) or a cloud metadata address,
-  unless the address lies in ``settings.MONITORING_ALLOWED_NETWORKS``;
+  link-local, multicast, reserved, unspecified or shared (100.64/10), unless the address lies
+  in ``settings.MONITORING_ALLOWED_NETWORKS``; a cloud metadata address is refused whatever the
+  allow-list says, and an IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo) is
+  judged by the IPv4 address too; numeric hosts in inet_aton's forms (``2130706433``,
+  ``0177.0.0.1``) are read as the address they stand for;
 - connects to the address it checked (the name is not looked up again, so DNS rebinding between
   the check and the connection cannot switch it), keeping the name for the Host header and, for
   https, for SNI and the certificate check;
 - follows at most ``MAX_REDIRECTS`` redirects itself, checking each target the same way, and
   sends credentials only to the origin they were given for;
-- gives up after ``settings.MONITORING_TIMEOUT_SECONDS`` in all (redirects included) and reads at
-  most ``settings.MONITORING_MAX_RESPONSE_BYTES``.
+- gives up after ``settings.MONITORING_TIMEOUT_SECONDS`` in all (connecting, the status line,
+  headers, body and redirects included: a watchdog shuts the socket at the deadline, so a
+  server trickling header lines cannot keep a fetch alive) and reads at most
+  ``settings.MONITORING_MAX_RESPONSE_BYTES``;
+- never names a URL's user:password part in a message (``redact``).
 
 Every failure is an ``OutboundError`` whose message is written for the source's page
 ("refused: 10.0.0.5 is a private address", "timed out after 2 s", "HTTP 500 from ...").
 ``transient`` says whether trying again soon may help (timeouts, connection errors, 5xx).
 """
 
+import contextlib
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -103,14 +112,12 @@ def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     ]
 
 
-def address_problem(address: IPAddress) -> str | None:
-    """Why the portal may not call this address ("a private address"), or None if it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.1 reaches 10.0.0.1
-    if any(address in network for network in _allowed_networks()):
-        return None
+def _plain_problem(address: IPAddress) -> str | None:
+    """Why one address (no embedded IPv4 considered) may not be called, or None."""
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
+    if any(address in network for network in _allowed_networks()):
+        return None
     checks = (
         ("is_unspecified", "an unspecified address"),
         ("is_loopback", "a loopback address"),
@@ -129,16 +136,61 @@ def address_problem(address: IPAddress) -> str | None:
     return None
 
 
+def address_problem(address: IPAddress) -> str | None:
+    """Why the portal may not call this address ("a private address"), or None if it may.
+
+    Cloud metadata addresses are refused before the allow-list is consulted: allow-listing
+    169.254.0.0/16 for a link-local service must not open 169.254.169.254.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return _plain_problem(address.ipv4_mapped)  # ::ffff:10.0.0.1 reaches 10.0.0.1
+        # 6to4 (2002::/16) and Teredo (2001::/32) carry IPv4 addresses that relays deliver to.
+        embedded: list[tuple[str, ipaddress.IPv4Address]] = []
+        if address.sixtofour:
+            embedded.append(("a 6to4 address", address.sixtofour))
+        if address.teredo:
+            server, client = address.teredo
+            embedded += [("a Teredo address", server), ("a Teredo address", client)]
+        for what, inner in embedded:
+            problem = _plain_problem(inner)
+            if problem:
+                return f"{what} for {inner}, {problem}"
+    return _plain_problem(address)
+
+
+def _numeric_host(host: str) -> IPAddress | None:
+    """The address a numeric host stands for in inet_aton's forms (2130706433, 0177.0.0.1,
+    0x7f.1), which the resolver accepts but ipaddress does not; None for a name."""
+    if not re.fullmatch(r"[0-9a-fA-FxX.]+", host) or not host[0].isdigit():
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def redact(url: str) -> str:
+    """The URL without any user:password part, for messages."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _resolve(host: str, port: int) -> list[str]:
     """The addresses a host resolves to, each checked; refuse if any one is refused."""
+    shown = host
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
-        literal = None
+        literal = _numeric_host(host)
+        if literal is not None:
+            shown = f"{host} ({literal})"  # say what 2130706433 stands for
     if literal is not None:
         problem = address_problem(literal)
         if problem:
-            raise OutboundRefused(f"refused: {host} is {problem}")
+            raise OutboundRefused(f"refused: {shown} is {problem}")
         return [str(literal)]
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -157,22 +209,73 @@ def _resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
+class _Watchdog:
+    """Shuts a request's socket down at its deadline.
+
+    A socket timeout bounds each read, not a sequence of them: a server sending one header
+    line every second would keep http.client reading the headers for ever. At the deadline
+    the socket is shut down, so whatever read is under way ends at once; the request then
+    sees ``expired`` and reports a timeout.
+    """
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.expired = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        """Seconds left; TimeoutError if none."""
+        left = self.deadline - time.monotonic()
+        if left <= 0 or self.expired.is_set():
+            raise TimeoutError
+        return left
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired.is_set():
+                self._shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 class _PinnedConnection(http.client.HTTPConnection):
     """An HTTP connection to checked addresses; ``host`` stays the name (for the Host header)."""
 
-    def __init__(self, host: str, port: int, *, addresses: list[str], timeout: float):
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, *, addresses: list[str], watchdog: _Watchdog):
+        super().__init__(host, port, timeout=watchdog.remaining())
         self.addresses = addresses
+        self.watchdog = watchdog
 
     def _connect_pinned(self) -> socket.socket:
         last: OSError | None = None
         for address in self.addresses:  # each was checked; try them in the resolver's order
             try:
-                return socket.create_connection((address, self.port), self.timeout)
+                # Each try gets only what is left of the whole fetch's time.
+                sock = socket.create_connection((address, self.port), self.watchdog.remaining())
             except TimeoutError:
                 raise
             except OSError as exc:
                 last = exc
+                continue
+            self.watchdog.watch(sock)
+            return sock
         assert last is not None
         raise last
 
@@ -183,8 +286,8 @@ class _PinnedConnection(http.client.HTTPConnection):
 class _PinnedTLSConnection(_PinnedConnection):
     default_port = http.client.HTTPS_PORT
 
-    def __init__(self, host: str, port: int, *, addresses: list[str], timeout: float):
-        super().__init__(host, port, addresses=addresses, timeout=timeout)
+    def __init__(self, host: str, port: int, *, addresses: list[str], watchdog: _Watchdog):
+        super().__init__(host, port, addresses=addresses, watchdog=watchdog)
         self.tls = ssl.create_default_context()
 
     def connect(self) -> None:
@@ -200,17 +303,29 @@ def _one_request(
         raise OutboundRefused(f"refused: only http and https URLs are read, not {parts.scheme!r}")
     host = parts.hostname
     if not host:
-        raise OutboundRefused(f"refused: {url!r} names no host")
+        raise OutboundRefused(f"refused: {redact(url)!r} names no host")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise OutboundRefused(f"refused: {url!r} has a bad port") from None
+        raise OutboundRefused(f"refused: {redact(url)!r} has a bad port") from None
     addresses = _resolve(host, port)
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError
+    watchdog = _Watchdog(deadline)
+    try:
+        return _exchange(parts, host, port, addresses, headers, watchdog, limit)
+    except (OSError, http.client.HTTPException):
+        # A read cut short by the watchdog fails in whatever way it happened to be cut.
+        if watchdog.expired.is_set():
+            raise TimeoutError from None
+        raise
+    finally:
+        watchdog.cancel()
+
+
+def _exchange(
+    parts, host: str, port: int, addresses: list[str], headers, watchdog: _Watchdog, limit: int
+) -> tuple[int, dict[str, str], bytes]:
     connection_class = _PinnedTLSConnection if parts.scheme == "https" else _PinnedConnection
-    connection = connection_class(host, port, addresses=addresses, timeout=remaining)
+    connection = connection_class(host, port, addresses=addresses, watchdog=watchdog)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -222,8 +337,10 @@ def _one_request(
         )
         # Kept here: the connection drops its reference once a closing response arrives.
         sock = connection.sock
+        sock.settimeout(watchdog.remaining())
         response = connection.getresponse()
         response_headers = {k.lower(): v for k, v in response.getheaders()}
+        watchdog.remaining()  # headers that ended because the watchdog fired are not headers
         if response.status in REDIRECT_STATUSES:
             return response.status, response_headers, b""
         declared = response_headers.get("content-length", "")
@@ -231,24 +348,27 @@ def _one_request(
             raise FetchFailed(f"response larger than {_size(limit)}")
         body = bytearray()
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            sock.settimeout(remaining)
+            sock.settimeout(watchdog.remaining())
             chunk = response.read1(min(CHUNK_BYTES, limit + 1 - len(body)))
             if not chunk:
                 break
             body += chunk
             if len(body) > limit:  # one byte over the cap is enough to know
                 raise FetchFailed(f"response larger than {_size(limit)}")
+        watchdog.remaining()  # an end of body caused by the shutdown is no end
         return response.status, response_headers, bytes(body)
     finally:
         connection.close()
 
 
-def _origin(url: str) -> tuple[str, str | None, int | None]:
+def origin(url: str) -> tuple[str, str | None, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in; a bad port gives None."""
     parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return parts.scheme, parts.hostname, port
 
 
 def fetch(url: str, *, headers: Mapping[str, str] | None = None) -> Response:
@@ -256,11 +376,11 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None) -> Response:
     timeout = float(settings.MONITORING_TIMEOUT_SECONDS)
     limit = int(settings.MONITORING_MAX_RESPONSE_BYTES)
     deadline = time.monotonic() + timeout
-    origin = _origin(url)
+    first = origin(url)
     current = url
     for hop in range(MAX_REDIRECTS + 1):
         # Credentials go to the origin they were given for, never to where it redirects.
-        sent = dict(headers or {}) if _origin(current) == origin else {}
+        sent = dict(headers or {}) if origin(current) == first else {}
         try:
             status, response_headers, body = _one_request(current, sent, deadline, limit)
         except OutboundError:
@@ -275,15 +395,17 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None) -> Response:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             reason = reason or exc.__class__.__name__
             raise FetchFailed(
-                f"could not connect to {urlsplit(current).netloc}: {reason}", transient=True
+                f"could not connect to {urlsplit(redact(current)).netloc}: {reason}",
+                transient=True,
             ) from None
         if status in REDIRECT_STATUSES:
             location = response_headers.get("location")
             if not location:
-                raise FetchFailed(f"HTTP {status} from {current} without a Location")
+                raise FetchFailed(f"HTTP {status} from {redact(current)} without a Location")
             if hop == MAX_REDIRECTS:
-                raise FetchFailed(f"more than {MAX_REDIRECTS} redirects from {url}")
-            target = urljoin(current, location)
+                raise FetchFailed(f"more than {MAX_REDIRECTS} redirects from {redact(url)}")
+            # A user:password in a Location is dropped: it is neither sent nor shown.
+            target = redact(urljoin(current, location))
             try:
                 # Checked here too, so the message names the redirect, then again when followed.
                 _check_target(target)
@@ -296,10 +418,10 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None) -> Response:
         if status >= 400 or status < 200:
             detail = _error_detail(body)
             raise FetchFailed(
-                f"HTTP {status} from {current}" + (f": {detail}" if detail else ""),
+                f"HTTP {status} from {redact(current)}" + (f": {detail}" if detail else ""),
                 transient=status >= 500,
             )
-        return Response(url=current, status=status, body=body, headers=response_headers)
+        return Response(url=redact(current), status=status, body=body, headers=response_headers)
     raise AssertionError("unreachable")
 
 
@@ -329,9 +451,13 @@ def check_literal(url: str) -> str | None:
         return f"Only http and https URLs are read, not {parts.scheme!r}."
     if not parts.hostname:
         return "The URL names no host."
+    shown = parts.hostname
     try:
         address = ipaddress.ip_address(parts.hostname)
     except ValueError:
-        return None
+        address = _numeric_host(parts.hostname)
+        if address is None:
+            return None
+        shown = f"{parts.hostname} ({address})"
     problem = address_problem(address)
-    return f"refused: {address} is {problem}" if problem else None
+    return f"refused: {shown} is {problem}" if problem else None

@@ -35,7 +35,12 @@ from monitoring.services.samples import samples_write
 logger = logging.getLogger(__name__)
 
 PULLED_KINDS = [SourceKind.PROMETHEUS, SourceKind.HTTP_JSON, SourceKind.MLFLOW]
+# Sources claimed (and queued) per transaction; a dispatch takes batches until none are due,
+# for at most DISPATCH_TIME_BUDGET seconds and DISPATCH_MAX_TOTAL sources (the next beat tick
+# takes the rest).
 DISPATCH_LIMIT = 500
+DISPATCH_TIME_BUDGET = 30.0
+DISPATCH_MAX_TOTAL = 50_000
 MAX_BACKOFF = timedelta(hours=1)
 MAX_ERROR_LENGTH = 2000
 
@@ -96,12 +101,31 @@ def _queue(source_ids: list[int]) -> None:
 
 
 def dispatch_due_sources(*, now: datetime | None = None) -> int:
-    """Claim each due source and queue its pull once the claims are committed."""
+    """Claim each due source and queue its pull once the claims are committed.
+
+    Batch after batch, each in its own transaction (so its pulls are queued, and its row locks
+    let go, before the next is taken), until a batch comes back short, the time budget is spent
+    or DISPATCH_MAX_TOTAL sources were queued. A claimed source's lease runs past ``now``, so
+    no batch takes a source an earlier one took.
+    """
     now = now or timezone.now()
-    with transaction.atomic():
-        claimed = claim_due_sources(now=now)
-        transaction.on_commit(partial(_queue, claimed))
-    return len(claimed)
+    started = time.monotonic()
+    total = 0
+    while True:
+        size = min(DISPATCH_LIMIT, DISPATCH_MAX_TOTAL - total)
+        with transaction.atomic():
+            claimed = claim_due_sources(now=now, limit=size)
+            transaction.on_commit(partial(_queue, claimed))
+        total += len(claimed)
+        if len(claimed) < size or total >= DISPATCH_MAX_TOTAL:
+            return total
+        if time.monotonic() - started >= DISPATCH_TIME_BUDGET:
+            logger.warning(
+                "Dispatch queued %s sources in %s s; the rest wait for the next tick",
+                total,
+                DISPATCH_TIME_BUDGET,
+            )
+            return total
 
 
 # Pull ---------------------------------------------------------------------------------------

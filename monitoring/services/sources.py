@@ -44,7 +44,7 @@ from django.utils import timezone
 from monitoring import connectors
 from monitoring.crypto import encrypt
 from monitoring.models import METRIC_NAME, MetricSource, SourceKind
-from monitoring.outbound import OutboundError, check_literal
+from monitoring.outbound import OutboundError, check_literal, origin
 from monitoring.services.samples import Sample
 from registry.services import _save, require
 
@@ -85,6 +85,9 @@ def _url_error(url: str) -> str | None:
         return "Enter a valid URL."
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "Enter an http:// or https:// URL with a host name."
+    if "@" in parts.netloc:
+        # They would be stored in the clear, shown on pages and in messages.
+        return "Put credentials in the credentials fields, not the URL."
     return None
 
 
@@ -118,6 +121,12 @@ def _check_http_json(config: dict) -> dict[str, str]:
             problem = _path_error(config[key])
             if problem:
                 return {"config": f'"{key}": {problem}'}
+    if config.get("items") and not (config.get("timestamp") or config.get("feature")):
+        # Every item would be stamped with the pull's time and no feature: one series, one
+        # instant, so all items but the first would be dropped as duplicates.
+        return {
+            "config": 'With "items", give "timestamp" or "feature" (or both) to tell them apart.'
+        }
     unknown = set(config) - {"metrics", "timestamp", "items", "feature"}
     return {"config": f"Unknown keys: {', '.join(sorted(unknown))}."} if unknown else {}
 
@@ -280,6 +289,7 @@ def source_update(*, actor, source: MetricSource, **fields: Any) -> MetricSource
     source = MetricSource.objects.select_for_update().get(pk=source.pk)
     require(actor, "monitoring.manage_source", source)
     credentials = fields.pop("credentials", None)
+    stored_origin = origin(source.url)
     if "kind" in fields and fields.pop("kind") != source.kind:
         raise ValidationError({"kind": "A source's kind cannot change; connect a new source."})
     unknown = set(fields) - set(EDITABLE)
@@ -293,6 +303,22 @@ def source_update(*, actor, source: MetricSource, **fields: Any) -> MetricSource
             setattr(source, name, value)
             changed.append(name)
     _validate(source, credentials or None)
+    if (
+        "url" in changed
+        and source.credentials_encrypted
+        and credentials is None
+        and origin(source.url) != stored_origin
+    ):
+        # Otherwise anyone who may edit the source could point it at their own server and press
+        # "Test connection" to be sent the stored secret.
+        host = urlsplit(source.url).hostname
+        raise ValidationError(
+            {
+                "credentials": (
+                    f"The address changed: enter the credentials again for {host} (or clear them)."
+                )
+            }
+        )
     credentials_change = _set_credentials(source, credentials)
     if not changed and not credentials_change:
         return source
@@ -370,6 +396,18 @@ def source_test(*, actor, source: MetricSource) -> SourceTest:
         _validate(source, None)
     except ValidationError as exc:
         return SourceTest(ok=False, error=" ".join(exc.messages))
+    if source.pk and source.credentials_encrypted:
+        # A saved source changed in memory (a bound form, say) to another address must not carry
+        # the credentials stored for the old one there.
+        stored = MetricSource.objects.filter(pk=source.pk).values_list("url", flat=True).first()
+        if stored is not None and origin(stored) != origin(source.url):
+            return SourceTest(
+                ok=False,
+                error=(
+                    f"The address changed: save the source with credentials for "
+                    f"{urlsplit(source.url).hostname} before testing it."
+                ),
+            )
     try:
         reading = connectors.read(source, now=timezone.now())
     except OutboundError as exc:

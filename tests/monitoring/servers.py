@@ -117,3 +117,76 @@ def closed_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+class TricklingServer:
+    """A server that answers a status line, then one header line every ``every`` seconds and
+    never ends its headers: each read is quick, the whole answer never comes."""
+
+    __test__ = False
+
+    def __init__(self, every: float = 0.3, lines: int = 40, host: str = "127.0.0.1"):
+        self.every = every
+        self.lines = lines
+        self.host = host
+        self._listener = socket.create_server((host, 0))
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def _serve(self) -> None:
+        try:
+            client, _ = self._listener.accept()
+        except OSError:
+            return  # closed before anyone came
+        with client:
+            try:
+                client.recv(65536)
+                client.sendall(b"HTTP/1.1 200 OK\r\n")
+                for n in range(self.lines):
+                    time.sleep(self.every)
+                    client.sendall(f"X-Slow-{n}: {n}\r\n".encode())
+            except OSError:
+                pass  # the client gave up, as it should
+
+    def __enter__(self) -> "TricklingServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listener.close()
+
+
+class MlflowHistory:
+    """What an MLflow tracking server's get-history answers, paged, for ``TestServer``.
+
+    ``points`` maps a metric key to [(epoch milliseconds, value)]. Pages hold ``max_results``
+    points; the page token is the offset. ``newest_first`` pages the history from its end.
+    """
+
+    PATH = "/api/2.0/mlflow/metrics/get-history"
+
+    def __init__(self, server: TestServer, *, newest_first: bool = False):
+        self.points: dict[str, list[tuple[int, float]]] = {}
+        self.newest_first = newest_first
+        self.requests = 0
+        server.routes[self.PATH] = self
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> Answer:
+        from urllib.parse import parse_qs
+
+        self.requests += 1
+        query = parse_qs(urlsplit(handler.path).query)
+        key = query["metric_key"][0]
+        size = int(query["max_results"][0])
+        offset = int(query.get("page_token", ["0"])[0])
+        history = sorted(self.points.get(key, []), reverse=self.newest_first)
+        page = history[offset : offset + size]
+        document: dict[str, Any] = {
+            "metrics": [{"key": key, "timestamp": ms, "value": v, "step": 0} for ms, v in page]
+        }
+        if offset + size < len(history):
+            document["next_page_token"] = str(offset + size)
+        return Answer(body=jsonlib.dumps(document).encode())

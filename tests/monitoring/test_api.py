@@ -288,3 +288,27 @@ def test_schema_generates_without_warnings(db):
     assert "/api/v1/push/samples/" in schema["paths"]
     push = schema["paths"]["/api/v1/push/samples/"]["post"]
     assert push["security"] == [{"pushToken": []}]
+
+
+def test_changing_only_the_url_of_a_source_with_credentials_is_400(product_owner, deployment):
+    api = token_client(product_owner)
+    created = api.post(
+        "/api/v1/metric-sources/",
+        {
+            "deployment": deployment.pk,
+            "name": "Stats",
+            "kind": "http_json",
+            "url": "http://metrics.example.com/stats",
+            "config": {"metrics": {"error_rate": "errors.rate"}},
+            "credentials": {"bearer_token": SECRET},
+        },
+        format="json",
+    )
+    url = f"/api/v1/metric-sources/{created.json()['id']}/"
+
+    moved = api.patch(url, {"url": "http://collector.attacker.net/stats"}, format="json")
+
+    assert moved.status_code == 400
+    assert "credentials" in moved.json()
+    assert "collector.attacker.net" in str(moved.json()["credentials"])
+    assert MetricSource.objects.get().url == "http://metrics.example.com/stats"

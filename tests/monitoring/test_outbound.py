@@ -3,10 +3,20 @@
 Every case runs against real sockets; a refused address is refused before any connection.
 """
 
+import ipaddress
+import socket
+import time
+
 import pytest
 
-from monitoring.outbound import FetchFailed, OutboundRefused, address_problem, fetch
-from tests.monitoring.servers import TestServer, closed_port
+from monitoring.outbound import (
+    FetchFailed,
+    OutboundRefused,
+    address_problem,
+    check_literal,
+    fetch,
+)
+from tests.monitoring.servers import TestServer, TricklingServer, closed_port
 
 
 @pytest.fixture
@@ -180,3 +190,106 @@ def test_a_body_over_the_cap_is_refused_whatever_length_it_declares(
         with pytest.raises(FetchFailed, match=r"^response larger than 1 KB$"):
             fetch(server.url(path))
     assert len(fetch(server.url("/fits")).body) == 1024
+
+
+def test_a_server_trickling_header_lines_times_out_at_the_deadline(allow_loopback, settings):
+    settings.MONITORING_TIMEOUT_SECONDS = 1.0
+    with TricklingServer(every=0.3) as trickling:
+        started = time.monotonic()
+        with pytest.raises(FetchFailed) as failed:
+            fetch(trickling.url("/stats"))
+        took = time.monotonic() - started
+
+    assert str(failed.value) == "timed out after 1 s"
+    assert failed.value.transient
+    assert took < 1.5
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "http://[2002:a00:1::1]/",
+            "refused: 2002:a00:1::1 is a 6to4 address for 10.0.0.1, a private address",
+        ),
+        (
+            "http://[2002:a9fe:a9fe::1]/",
+            "refused: 2002:a9fe:a9fe::1 is a 6to4 address for 169.254.169.254, "
+            "a cloud metadata address",
+        ),
+    ],
+)
+def test_6to4_addresses_are_judged_by_the_ipv4_address_they_carry(url, message):
+    with pytest.raises(OutboundRefused) as refused:
+        fetch(url)
+    assert str(refused.value) == message
+
+
+def test_teredo_addresses_are_judged_by_the_ipv4_addresses_they_carry(settings):
+    # Even where Teredo space is allow-listed, the client it delivers to is checked.
+    settings.MONITORING_ALLOWED_NETWORKS = ["2001::/32"]
+    teredo = ipaddress.ip_address("2001:0:4136:e378:8000:63bf:f5ff:fffe")  # client 10.0.0.1
+    assert address_problem(teredo) == "a Teredo address for 10.0.0.1, a private address"
+    public_client = ipaddress.ip_address("2001:0:4136:e378:8000:63bf:f7f7:f7f7")  # 8.8.8.8
+    assert address_problem(public_client) is None
+
+
+def test_metadata_addresses_stay_refused_when_their_network_is_allow_listed(settings):
+    settings.MONITORING_ALLOWED_NETWORKS = ["169.254.0.0/16", "100.64.0.0/10"]
+    assert address_problem(ipaddress.ip_address("169.254.10.10")) is None
+    for metadata in ("169.254.169.254", "169.254.170.2", "100.100.100.200"):
+        assert address_problem(ipaddress.ip_address(metadata)) == "a cloud metadata address"
+    with pytest.raises(OutboundRefused, match="169.254.169.254 is a cloud metadata address"):
+        fetch("http://169.254.169.254/latest/meta-data/")
+
+
+def test_a_name_resolving_to_one_public_and_one_private_address_is_refused(monkeypatch):
+    def two_addresses(host, port, *args, **kwargs):
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    with pytest.raises(OutboundRefused) as refused:
+        fetch("http://metrics.example.com/stats")
+    assert str(refused.value) == (
+        "refused: metrics.example.com resolves to 10.0.0.7, a private address"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://2130706433/", "refused: 2130706433 (127.0.0.1) is a loopback address"),
+        ("http://0177.0.0.1/", "refused: 0177.0.0.1 (127.0.0.1) is a loopback address"),
+        ("http://0x7f.1/", "refused: 0x7f.1 (127.0.0.1) is a loopback address"),
+        ("http://167772165/", "refused: 167772165 (10.0.0.5) is a private address"),
+    ],
+)
+def test_decimal_octal_and_hex_address_forms_are_refused_without_a_lookup(
+    url, message, monkeypatch
+):
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("a numeric host needs no look-up")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    with pytest.raises(OutboundRefused) as refused:
+        fetch(url)
+    assert str(refused.value) == message
+    assert check_literal(url) == message
+
+
+def test_no_message_shows_the_password_of_a_url(server, allow_loopback):
+    server.redirect("/stats", "http://reader:pw-hunter2@10.0.0.5/x")
+    server.answer("/gone", status=404)
+
+    with pytest.raises(OutboundRefused) as refused:
+        fetch(server.url("/stats"))
+    assert str(refused.value) == (
+        "refused redirect to http://10.0.0.5/x: 10.0.0.5 is a private address"
+    )
+    with pytest.raises(FetchFailed) as failed:
+        fetch(f"http://reader:pw-hunter2@127.0.0.1:{server.port}/gone")
+    assert "hunter2" not in str(failed.value) and "reader" not in str(failed.value)
+    assert str(failed.value).startswith(f"HTTP 404 from http://127.0.0.1:{server.port}/gone")

@@ -7,11 +7,13 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from monitoring import connectors
 from monitoring.crypto import encrypt
 from monitoring.models import MetricSample, MetricSource
+from monitoring.services import pull
 from monitoring.services.pull import claim_due_sources, dispatch_due_sources, source_pull
 from tests.factories import DeploymentFactory, MetricSourceFactory
-from tests.monitoring.servers import TestServer, closed_port
+from tests.monitoring.servers import MlflowHistory, TestServer, closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -432,3 +434,95 @@ def test_two_workers_pulling_one_source_at_once_fetch_it_once(server):
     assert statuses == ["ok", "skipped"]
     assert len(server.requests) == 1
     assert MetricSample.objects.count() == 2
+
+
+def test_dispatch_takes_batch_after_batch_until_none_are_due(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(pull, "DISPATCH_LIMIT", 2)
+    sources = [MetricSourceFactory() for _ in range(6)]
+
+    with django_capture_on_commit_callbacks() as queued:
+        assert dispatch_due_sources() == 6
+
+    # One queueing per batch, each after its own commit; no source twice.
+    batches = [callback.args[0] for callback in queued]
+    assert [len(batch) for batch in batches] == [2, 2, 2, 0]
+    assert sorted(pk for batch in batches for pk in batch) == sorted(s.pk for s in sources)
+    assert MetricSource.objects.filter(claimed_until__isnull=True).count() == 0
+
+
+def test_dispatch_stops_at_its_time_budget_and_the_next_tick_takes_the_rest(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(pull, "DISPATCH_LIMIT", 2)
+    monkeypatch.setattr(pull, "DISPATCH_TIME_BUDGET", 0)
+    for _ in range(3):
+        MetricSourceFactory()
+
+    with django_capture_on_commit_callbacks():
+        assert dispatch_due_sources() == 2
+        assert dispatch_due_sources() == 1
+
+
+# MLflow: only what is new --------------------------------------------------------------------
+def _mlflow_source(server):
+    return MetricSourceFactory(
+        kind="mlflow", url=server.url("/"), config={"run_id": "run42", "metrics": ["accuracy"]}
+    )
+
+
+MS0 = 1_762_070_400_000  # 2025-11-02 08:00 UTC, in milliseconds
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_an_mlflow_pull_reads_and_writes_only_points_after_the_last_one(
+    server, monkeypatch, newest_first
+):
+    monkeypatch.setattr(connectors, "MLFLOW_PAGE_SIZE", 2)
+    history = MlflowHistory(server, newest_first=newest_first)
+    history.points["accuracy"] = [(MS0 + i * 60_000, 0.9 + i / 100) for i in range(5)]
+    source = _mlflow_source(server)
+
+    first = source_pull(source_id=source.pk, now=T0)
+
+    assert (first.status, first.read, first.written) == ("ok", 5, 5), first.error
+    assert history.requests == 3
+    source.refresh_from_db()
+    assert source.pulled_until == datetime(2025, 11, 2, 8, 4, tzinfo=UTC)  # the newest point
+
+    history.points["accuracy"] += [(MS0 + 5 * 60_000, 0.95), (MS0 + 6 * 60_000, 0.96)]
+    history.requests = 0
+    second = source_pull(source_id=source.pk, now=T0 + timedelta(minutes=1))
+
+    assert (second.status, second.read, second.written) == ("ok", 2, 2), second.error
+    # Pages newest first end at the one reaching back to the last pull; oldest first, every
+    # page is read (MLflow has no "since"), but nothing old is read as a sample again.
+    assert history.requests == (2 if newest_first else 4)
+    assert MetricSample.objects.filter(source=source).count() == 7
+    source.refresh_from_db()
+    assert source.pulled_until == datetime(2025, 11, 2, 8, 6, tzinfo=UTC)
+
+    history.requests = 0
+    third = source_pull(source_id=source.pk, now=T0 + timedelta(minutes=2))
+    assert (third.read, third.written) == (0, 0)
+    source.refresh_from_db()
+    assert source.pulled_until == datetime(2025, 11, 2, 8, 6, tzinfo=UTC)
+
+
+def test_a_url_password_never_reaches_the_recorded_error(server):
+    server.answer("/stats", body="<html>not json</html>")
+    # Saved before URLs with a user and password were refused.
+    source = MetricSourceFactory(
+        url=f"http://reader:pw-hunter2@127.0.0.1:{server.port}/stats",
+        config={**CONFIG, "timestamp": "at"},
+    )
+
+    outcome = source_pull(source_id=source.pk, now=T0)
+
+    assert outcome.status == "failed"
+    source.refresh_from_db()
+    assert "hunter2" not in source.last_error and "reader" not in source.last_error
+    assert source.last_error.startswith(
+        f"the answer from http://127.0.0.1:{server.port}/stats is not JSON"
+    )

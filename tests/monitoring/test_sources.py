@@ -35,14 +35,14 @@ def server(settings):
         yield running
 
 
-def _json_source(actor, deployment, url="http://metrics.example.com/stats", **extra):
+def _json_source(actor, deployment, url="http://metrics.example.com/stats", config=None, **extra):
     source, _ = source_create(
         actor=actor,
         deployment=deployment,
         name="Stats endpoint",
         kind="http_json",
         url=url,
-        config={"metrics": {"error_rate": "errors.rate"}},
+        config=config or {"metrics": {"error_rate": "errors.rate"}},
         **extra,
     )
     return source
@@ -336,3 +336,109 @@ def test_testing_an_unsaved_source_works_for_the_form(product_owner, deployment,
         ("income", 0.4, 1_700_000_000),
     ]
     assert not MetricSource.objects.exists()
+
+
+# Credentials follow the address they were given for ----------------------------------------
+def test_moving_a_source_with_credentials_to_another_host_needs_them_again(
+    product_owner, deployment
+):
+    source = _json_source(product_owner, deployment, credentials={"bearer_token": SECRET})
+
+    for url in ("http://collector.attacker.net/stats", "https://metrics.example.com/stats"):
+        with pytest.raises(ValidationError) as invalid:
+            source_update(actor=product_owner, source=source, url=url)
+        host = url.split("/")[2]
+        assert invalid.value.message_dict == {
+            "credentials": [
+                f"The address changed: enter the credentials again for {host} (or clear them)."
+            ]
+        }
+    source.refresh_from_db()
+    assert source.url == "http://metrics.example.com/stats"
+    assert decrypt(source.credentials_encrypted) == {"bearer_token": SECRET}
+
+
+def test_a_source_moves_with_new_or_cleared_credentials_or_within_its_origin(
+    product_owner, deployment
+):
+    source = _json_source(product_owner, deployment, credentials={"bearer_token": SECRET})
+
+    source = source_update(actor=product_owner, source=source, url="http://metrics.example.com/v2")
+    assert decrypt(source.credentials_encrypted) == {"bearer_token": SECRET}
+    source = source_update(
+        actor=product_owner, source=source, url="http://metrics.example.com:80/v3"
+    )
+    assert decrypt(source.credentials_encrypted) == {"bearer_token": SECRET}
+    source = source_update(
+        actor=product_owner,
+        source=source,
+        url="http://other.example.com/stats",
+        credentials={"bearer_token": "new-one"},
+    )
+    assert decrypt(source.credentials_encrypted) == {"bearer_token": "new-one"}
+    source = source_update(
+        actor=product_owner, source=source, url="http://third.example.com/", credentials={}
+    )
+    assert not source.has_credentials
+    source = source_update(actor=product_owner, source=source, url="http://fourth.example.com/")
+    assert source.url == "http://fourth.example.com/"
+
+
+def test_testing_a_source_moved_in_memory_sends_no_stored_credentials(
+    product_owner, deployment, server
+):
+    server.answer("/stats", json={"errors": {"rate": 0.031}})
+    source = _json_source(product_owner, deployment, credentials={"bearer_token": SECRET})
+    source.url = server.url("/stats")  # as a bound edit form leaves its instance
+
+    result = source_test(actor=product_owner, source=source)
+
+    assert not result.ok
+    assert result.error == (
+        "The address changed: save the source with credentials for 127.0.0.1 before testing it."
+    )
+    assert server.requests == []
+
+
+# URLs -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://reader:pw-hunter2@metrics.example.com/stats",
+        "https://reader@metrics.example.com/stats",
+        "http://:pw@metrics.example.com/",
+    ],
+)
+def test_a_url_with_a_user_or_password_is_refused(product_owner, deployment, url):
+    with pytest.raises(ValidationError) as invalid:
+        _json_source(product_owner, deployment, url=url)
+    assert invalid.value.message_dict["url"] == [
+        "Put credentials in the credentials fields, not the URL."
+    ]
+    assert "hunter2" not in str(invalid.value.message_dict)
+
+
+def test_a_numeric_loopback_address_is_refused_when_saved(product_owner, deployment):
+    with pytest.raises(ValidationError) as invalid:
+        _json_source(product_owner, deployment, url="http://2130706433/stats")
+    assert invalid.value.message_dict["url"] == [
+        "refused: 2130706433 (127.0.0.1) is a loopback address"
+    ]
+
+
+def test_items_need_a_timestamp_or_a_feature_to_tell_them_apart(product_owner, deployment):
+    with pytest.raises(ValidationError) as invalid:
+        _json_source(
+            product_owner,
+            deployment,
+            config={"items": "rows", "metrics": {"error_rate": "rate"}},
+        )
+    assert invalid.value.message_dict["config"] == [
+        'With "items", give "timestamp" or "feature" (or both) to tell them apart.'
+    ]
+    for extra in ({"timestamp": "t"}, {"feature": "f"}):
+        _json_source(
+            product_owner,
+            deployment,
+            config={"items": "rows", "metrics": {"error_rate": "rate"}, **extra},
+        )

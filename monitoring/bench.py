@@ -29,6 +29,7 @@ from django.utils import timezone
 from monitoring.models import (
     Budget,
     Flag,
+    MetricRollup,
     MetricSample,
     MetricSource,
     ReferenceDistribution,
@@ -54,7 +55,8 @@ class Figures:
 
 def wipe() -> None:
     tables = [
-        m._meta.db_table for m in (Flag, MetricSample, ReferenceDistribution, MetricSource, Budget)
+        m._meta.db_table
+        for m in (Flag, MetricSample, MetricRollup, ReferenceDistribution, MetricSource, Budget)
     ]
     tables += [Flag.history.model._meta.db_table, MetricSource.history.model._meta.db_table]
     with connection.cursor() as cursor:

@@ -174,6 +174,37 @@ class MetricSample(models.Model):
         return f"{self.metric}{feature}={self.value} at {self.at:%Y-%m-%d %H:%M}"
 
 
+class MetricRollup(models.Model):
+    """An hour of one series: how many samples, their sum, min and max.
+
+    Kept by a PostgreSQL statement trigger on every insert into MetricSample (migration
+    0004), whichever way the rows arrive, so charts over months read hours instead of
+    minutes. The embedded SQLite default has no trigger and charts read the samples.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    deployment = models.ForeignKey(
+        "registry.Deployment", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    metric = models.CharField(max_length=64)
+    feature = models.CharField(max_length=120, blank=True, default="")
+    hour = models.DateTimeField()
+    count = models.BigIntegerField()
+    total = models.FloatField()
+    low = models.FloatField()
+    high = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "metric", "feature", "hour"], name="one_rollup_per_hour"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.hour:%Y-%m-%d %H}h: {self.count} samples"
+
+
 class DistributionKind(models.TextChoices):
     NUMERIC = "numeric", "Numeric"
     CATEGORICAL = "categorical", "Categorical"

@@ -23,7 +23,7 @@ def _hourly(metric: str, hours: int, value, now) -> list[Sample]:
 
 
 def seed(people: dict) -> None:
-    from monitoring.services.costs import budget_set, budgets_check
+    from monitoring.services.costs import budget_set, budgets_check, month_spend
     from monitoring.services.drift import distribution_push
     from monitoring.services.evaluation import rules_evaluate
     from monitoring.services.sources import source_create
@@ -93,8 +93,8 @@ def seed(people: dict) -> None:
         )
 
     chatbot = UseCase.objects.get(title="Customer support chatbot")
-    # About 80% of the month's budget spent by now (cost runs at ~£94 a day).
-    day_of_month = timezone.localdate().day
-    budget_set(actor=owner, use_case=chatbot, monthly_amount=round(94 * day_of_month / 0.8, -1))
+    # A budget 80% spent by now, whatever the day of the month.
+    spent = month_spend(use_case_ids=[chatbot.pk]).get(chatbot.pk, 0.0)
+    budget_set(actor=owner, use_case=chatbot, monthly_amount=f"{max(spent / 0.8, 1):.2f}")
     budgets_check()
     rules_evaluate()

@@ -162,3 +162,14 @@ def test_demo_data_is_a_believable_firm(capsys):
     # The chatbot sends chat transcripts (private VPC only) to an external API: a breach
     # the demo shows on its page.
     assert [b.data_source.name for b in gate.data_policy_breaches(chatbot)] == ["Chat transcripts"]
+    from monitoring.models import BudgetAlert, Flag, MetricSample
+
+    # A month of metrics from every live deployment, the drift and error-rate rules'
+    # flags open, and the chatbot's budget alerts sent.
+    live = Deployment.objects.filter(active=True, environment="production")
+    assert all(MetricSample.objects.filter(deployment=d).exists() for d in live)
+    assert set(Flag.objects.filter(status="open").values_list("rule__builtin", flat=True)) == {
+        "drift-psi",
+        "error-rate",
+    }
+    assert BudgetAlert.objects.filter(use_case=chatbot).exists()

@@ -315,6 +315,7 @@ class Severity(models.TextChoices):
 class RuleAction(models.TextChoices):
     FLAG = "flag", "Flag for re-assessment"
     REASSESS = "reassess", "Flag and start a re-assessment draft"
+    INCIDENT = "incident", "Flag and open an incident"
 
 
 class RuleSubject(models.TextChoices):

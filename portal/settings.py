@@ -218,6 +218,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.check_budgets",
         "schedule": 15 * 60,
     },
+    "deliver-webhooks": {
+        "task": "incidents.tasks.deliver_due_webhooks",
+        "schedule": 30,
+    },
+    "remind-incident-deadlines": {
+        "task": "incidents.tasks.remind_deadlines",
+        "schedule": 15 * 60,
+    },
 }
 
 # --------------------------------------------------------------------------------------------
@@ -262,6 +270,21 @@ MONITORING_ALLOWED_NETWORKS = env.list("MONITORING_ALLOWED_NETWORKS", default=[]
 # Keys that encrypt source credentials (Fernet keys, newest first, so old ones can be rotated
 # out). Empty: a key derived from SECRET_KEY.
 MONITORING_CREDENTIAL_KEYS = env.list("MONITORING_CREDENTIAL_KEYS", default=[])
+
+# --------------------------------------------------------------------------------------------
+# Incidents
+# --------------------------------------------------------------------------------------------
+# A runbook confirmed longer ago than this no longer counts as current for the go-live gate.
+RUNBOOK_VALID_MONTHS = env.int("RUNBOOK_VALID_MONTHS", default=12)
+# How often deployed systems are told to poll the kill switch (seconds).
+KILL_SWITCH_POLL_SECONDS = env.int("KILL_SWITCH_POLL_SECONDS", default=30)
+# A regulatory deadline this close (hours) is "near": on the dashboard, and the owner is told.
+INCIDENT_DEADLINE_NEAR_HOURS = env.int("INCIDENT_DEADLINE_NEAR_HOURS", default=24)
+# Webhooks: each attempt gives up after this many seconds; failed ones are retried with
+# exponential backoff (first wait below, doubling, at most an hour) this many times.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RETRY_SECONDS = env.float("WEBHOOK_RETRY_SECONDS", default=30.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=12)
 
 # --------------------------------------------------------------------------------------------
 # REST API

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('monitoring', '0005_alter_historicalrule_action_alter_rule_action'),
+        ('monitoring', '0005_rule_action_incident'),
         ('registry', '0004_historicalmodelversion_needs_reassessment_and_more'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

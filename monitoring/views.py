@@ -236,6 +236,12 @@ def _flag_chart(flag) -> str | None:
     )
 
 
+def _incident_severities():
+    from incidents.models import Severity
+
+    return Severity.choices
+
+
 def _flag_page(request, flag, form=None, status: int = 200):
     can_resolve = flag.is_open and can(request.user, "monitoring.resolve_flag", flag)
     return render(
@@ -247,6 +253,9 @@ def _flag_page(request, flag, form=None, status: int = 200):
             "chart": _flag_chart(flag),
             "can_resolve": can_resolve,
             "form": form or (ReasonForm() if can_resolve else None),
+            # Opening an incident from the flag is the incidents app's (it posts there).
+            "can_open_incident": can(request.user, "incidents.open_incident", flag.use_case),
+            "severities": _incident_severities(),
         },
         status=status,
     )

@@ -4,6 +4,8 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from assessments import api as assessments_api
+from incidents import api as incidents_api
+from incidents.killswitch_api import KillSwitchView
 from monitoring import api as monitoring_api
 from registry import api as registry_api
 from registry import model_api
@@ -13,10 +15,12 @@ registry_api.register(router)
 assessments_api.register(router)
 model_api.register(router)
 monitoring_api.register(router)
+incidents_api.register(router)
 
 urlpatterns = [
     path("", include("portal.history_api")),
     path("gate/<str:use_case>/", model_api.GateView.as_view(), name="api-gate"),
+    path("kill-switch/", KillSwitchView.as_view(), name="api-kill-switch"),
     path("costs/", monitoring_api.CostView.as_view(), name="api-costs"),
     path("push/samples/", monitoring_api.PushSamplesView.as_view(), name="api-push-samples"),
     path(

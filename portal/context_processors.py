@@ -18,6 +18,7 @@ def navigation(request) -> dict:
         ("Models", reverse("registry:model-list")),
         ("Assessments", reverse("assessments:list")),
         ("Monitoring", reverse("monitoring:flag-list")),
+        ("Incidents", reverse("incidents:incident-list")),
         ("Business units", reverse("registry:business-unit-list")),
     ]
     if access.has_role(Role.LEADERSHIP):

@@ -329,6 +329,11 @@ SPECTACULAR_SETTINGS = {
         "RuleComparisonEnum": "monitoring.models.Comparison",
         "RuleActionEnum": "monitoring.models.RuleAction",
         "RuleSubjectEnum": "monitoring.models.RuleSubject",
+        "IncidentSeverityEnum": "incidents.models.Severity",
+        "IncidentStatusEnum": "incidents.models.Status",
+        "IncidentDetectedByEnum": "incidents.models.DetectedBy",
+        "SeriousHarmEnum": "incidents.models.SeriousHarm",
+        "TimelineEntryKindEnum": "incidents.models.EntryKind",
     },
 }
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("register/", include("registry.urls")),
     path("assessments/", include("assessments.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("incidents/", include("incidents.urls")),
     path("history/", include("portal.history_urls")),
     path("api/v1/", include("portal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -29,6 +29,10 @@ def dashboard(request):
         .order_by("next_review_date", "reference")[:10]
     )
     today = timezone.localdate()
+    # Incidents: the open ones, and the regulatory deadlines that are near or overdue.
+    from incidents.selectors import open_incidents_visible_to
+    from incidents.services.deadlines import deadlines_due
+
     return render(
         request,
         "portal/dashboard.html",
@@ -56,6 +60,8 @@ def dashboard(request):
             "lifecycles": [(v, label, n, round(100 * n / biggest)) for v, label, n in lifecycles],
             "lifecycle_choices": Lifecycle.choices,
             "attention": attention,
+            "open_incidents": open_incidents_visible_to(request.user),
+            "deadlines_due": deadlines_due(request.user)[:10],
         },
     )
 

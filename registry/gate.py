@@ -225,6 +225,7 @@ def check_go_live(
         _cards_check(deployed),
         _policy_check(use_case, today),
         _oversight_check(use_case),
+        _runbook_check(use_case, today),
     ]
     return GateResult(use_case, checks)
 
@@ -316,6 +317,14 @@ def _oversight_check(use_case: UseCase) -> Check:
     if use_case.human_oversight == HumanOversight.NONE:
         return Check("oversight", label, False, "It decides automatically with no human review.")
     return Check("oversight", label, True, f"Rule: {use_case.get_human_oversight_display()}.")
+
+
+def _runbook_check(use_case: UseCase, today: date) -> Check:
+    # Imported here: the incidents services import the registry's, which import this module.
+    from incidents.services.runbooks import runbook_is_current
+
+    holds, detail = runbook_is_current(use_case, today)
+    return Check("runbook", "A current runbook", holds, detail)
 
 
 def deployment_goes_to_production(environment: str) -> bool:

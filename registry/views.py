@@ -114,7 +114,10 @@ def use_case_export(request):
 
 @login_required
 def use_case_detail(request, pk: int):
-    use_case = access_use_case(request.user, pk)
+    # The runbook comes with the use case (a join): the incidents card needs it.
+    use_case = get_object_or_404(
+        use_cases_visible_to(request.user).select_related("runbook"), pk=pk
+    )
     data_sources = use_case.data_sources.select_related("business_unit", "owner")
     context = {
         "use_case": use_case,
@@ -140,6 +143,10 @@ def use_case_detail(request, pk: int):
     from monitoring.selectors import use_case_monitoring
 
     context.update(use_case_monitoring(request.user, use_case, context["deployments"]))
+    # The incidents card: runbook status, open incidents, kill-switch pollers (2 queries).
+    from incidents.selectors import use_case_incidents
+
+    context.update(use_case_incidents(request.user, use_case))
     return render(request, "registry/use_case_detail.html", context)
 
 

@@ -173,7 +173,30 @@ def ready_for_production(use_case, approver):
     complete_card(version)
     ModelApproval.objects.create(use_case=use_case, model=version.model, approved_by=approver)
     Deployment.objects.create(use_case=use_case, model_version=version, environment="staging")
+    current_runbook(use_case, approver)
     return version
+
+
+def current_runbook(use_case, by=None, **fields):
+    """A runbook reviewed today, written directly (tests/incidents test runbook_save)."""
+    from django.utils import timezone
+
+    from incidents.models import Runbook
+
+    values = {
+        "disable_who": "The product owner or the on-call risk officer.",
+        "disable_how": "Engage the kill switch on the use case page; pollers stop within 30 s.",
+        "rollback_how": "Roll the production deployment back to its previous version.",
+        "fallback": "Requests go to the manual queue and staff answer them.",
+        "communicate_users": "Customer service posts the notice.",
+        "communicate_dpo": "The product owner tells the DPO at once.",
+        "communicate_regulators": "The DPO and compliance report.",
+        "contacts": [{"name": "On-call", "role": "SRE", "email": "oncall@example.com"}],
+        "reviewed_at": timezone.now(),
+        "updated_by": by or use_case.owner,
+        **fields,
+    }
+    return Runbook.objects.create(use_case=use_case, **values)
 
 
 class DeploymentFactory(factory.django.DjangoModelFactory):

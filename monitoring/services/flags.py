@@ -93,6 +93,8 @@ def flag_raise(
     flagged = _mark_for_reassessment(flag, reason=f"{flag.reference}: {rule.name}: {breach}")
     if rule.action == RuleAction.REASSESS:
         _start_reassessment(flag)
+    elif rule.action == RuleAction.INCIDENT:
+        _open_incident(flag)
     _notify(flag, breach=breach, use_cases=flagged)
     return flag
 
@@ -157,6 +159,23 @@ def _start_reassessment(flag: Flag) -> None:
             flag.reassessment = draft
             flag.evidence["reassessment"] = f"{draft.reference} started from {signed.reference}"
             note = f"Re-assessment {draft.reference} started from {signed.reference}"
+    _save(flag, actor=None, reason=note)
+
+
+def _open_incident(flag: Flag) -> None:
+    """Open the flag's incident (owned by the use case's owner), or record why not."""
+    from incidents.services.incidents import incident_open_from_flag
+
+    try:
+        with transaction.atomic():
+            incident = incident_open_from_flag(actor=None, flag=flag)
+    except (PermissionDenied, ValidationError) as exc:
+        why = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+        flag.evidence["incident"] = f"No incident opened: {why}"
+        note = f"No incident opened: {why}"
+    else:
+        flag.evidence["incident"] = f"{incident.reference} opened"
+        note = f"Incident {incident.reference} opened"
     _save(flag, actor=None, reason=note)
 
 

@@ -150,3 +150,15 @@ def _register_monitoring() -> None:
 
 
 _register_monitoring()
+
+
+def _register_incidents() -> None:
+    # Imported here, like monitoring: incidents depends on the registry app.
+    from incidents.models import Incident, Runbook
+    from incidents.selectors import incidents_visible_to, runbooks_visible_to
+
+    register(Runbook, rule="incidents.view_runbook", selector=runbooks_visible_to)
+    register(Incident, rule="incidents.view_incident", selector=incidents_visible_to)
+
+
+_register_incidents()

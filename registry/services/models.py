@@ -219,11 +219,14 @@ class GateRefused(Exception):
         self.result = result
 
 
-def _gate_for_production(actor, deployment: Deployment) -> None:
+def _gate_for_production(actor, deployment: Deployment, *, rollback: bool = False) -> None:
     if deployment.environment != Environment.PRODUCTION or not deployment.active:
         return
     result = gate.check_go_live(deployment.use_case)
-    if not result.passed:
+    # A rollback is what a firm does while the AI is switched off or suspended in an
+    # incident: being out of service must not stop it going back to the version before.
+    blocking = [c for c in result.missing if not (rollback and c.key == "in_service")]
+    if blocking:
         raise GateRefused(result)
     _log(result, actor, "deployment", deployment)
 
@@ -313,7 +316,7 @@ def _deployment_rollback(*, actor, deployment: Deployment, reason: str) -> Deplo
         actor=actor,
         reason=f"Rolled back {current.version} → {target.version}: {reason}",
     )
-    _gate_for_production(actor, deployment)
+    _gate_for_production(actor, deployment, rollback=True)
     return deployment
 
 

@@ -276,6 +276,24 @@ def use_case_set_kill_switch(*, actor, use_case: UseCase, engaged: bool, reason:
     use_case.kill_switch_engaged = engaged
     verb = "Kill switch engaged (AI off)" if engaged else "Kill switch released (AI on)"
     _save(use_case, actor=actor, reason=f"{verb}: {reason}")
+    # Deployed systems and on-call tools hear of it by signed webhook, once this commits.
+    from incidents.services.killswitch import ai_enabled
+    from incidents.services.webhooks import emit
+
+    emit(
+        event="use_case.kill_switch",
+        payload={
+            "use_case": use_case.reference,
+            "title": use_case.title,
+            "business_unit": use_case.business_unit.code,
+            "kill_switch_engaged": engaged,
+            "enabled": ai_enabled(use_case),
+            "reason": reason,
+            "by": actor.get_username() if actor is not None else None,
+            "changed_at": use_case.updated_at,
+        },
+        business_unit=use_case.business_unit,
+    )
     return use_case
 
 

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from incidents.models import Runbook
 from registry import gate, services
 from registry.models import (
     ApprovalStatus,
@@ -23,6 +24,7 @@ from tests.factories import (
     ModelVersionFactory,
     PilotUseCaseFactory,
     complete_card,
+    current_runbook,
     ready_for_production,
     signed_off,
 )
@@ -51,6 +53,7 @@ def test_a_ready_use_case_passes_every_check(use_case, admin_user):
         "models",
         "cards",
         "data_policy",
+        "runbook",
     }
 
 
@@ -87,6 +90,15 @@ def test_each_requirement_blocks_on_its_own(use_case, admin_user):
     assert failing(gate.check_go_live(use_case)) == {"oversight"}
     use_case.human_oversight = "sampled"
     use_case.save()
+    # A runbook not reviewed within RUNBOOK_VALID_MONTHS, then none at all.
+    Runbook.objects.filter(use_case=use_case).update(
+        reviewed_at=timezone.now() - timedelta(days=30 * 12 + 1)
+    )
+    assert failing(gate.check_go_live(use_case)) == {"runbook"}
+    Runbook.objects.filter(use_case=use_case).delete()
+    assert failing(gate.check_go_live(use_case)) == {"runbook"}
+    current_runbook(use_case)
+    assert gate.check_go_live(use_case).passed
     # A prohibited tier never passes.
     use_case.risk_tier = "prohibited"
     use_case.save()
@@ -238,6 +250,23 @@ def test_rollback_returns_to_the_previous_version_with_who_and_why(use_case, adm
         services.deployment_rollback(actor=admin_user, deployment=deployment, reason="")
 
 
+def test_a_rollback_is_allowed_while_the_ai_is_switched_off(use_case, admin_user):
+    first = ready_for_production(use_case, admin_user)
+    deployment = use_case.deployments.get()
+    second = ModelVersionFactory(model=first.model, version="2.0")
+    complete_card(second)
+    deployment = services.deployment_update(
+        actor=admin_user, deployment=deployment, data={"model_version": second}
+    )
+    services.use_case_set_kill_switch(
+        actor=admin_user, use_case=use_case, engaged=True, reason="Wrong declines"
+    )
+    deployment = services.deployment_rollback(
+        actor=admin_user, deployment=deployment, reason="Back to the version before the release"
+    )
+    assert deployment.model_version == first
+
+
 def test_card_completeness_counts_written_sections(use_case, admin_user):
     version = ModelVersionFactory()
     card = services.model_card_update(
@@ -328,3 +357,22 @@ def test_a_model_cannot_be_moved_into_a_unit_its_editor_does_not_belong_to(
     model = AIModelFactory(business_unit=retail, owner=product_owner)
     with pytest.raises(ValidationError):
         services.model_update(actor=product_owner, model=model, data={"business_unit": corporate})
+
+
+def test_going_live_needs_a_current_runbook_and_says_so(use_case, admin_user, settings):
+    ready_for_production(use_case, admin_user)
+    Runbook.objects.filter(use_case=use_case).delete()
+    with pytest.raises(ValidationError) as err:
+        services.use_case_transition(actor=admin_user, use_case=use_case, action="go_live")
+    assert any("No runbook yet" in m for m in err.value.message_dict["action"])
+    current_runbook(use_case)
+    # Reviewed exactly RUNBOOK_VALID_MONTHS ago (counted as 30-day months) still holds today.
+    settings.RUNBOOK_VALID_MONTHS = 1
+    Runbook.objects.filter(use_case=use_case).update(
+        reviewed_at=timezone.now() - timedelta(days=30)
+    )
+    check = next(c for c in gate.check_go_live(use_case).checks if c.key == "runbook")
+    assert check.holds, check.detail
+    services.use_case_transition(actor=admin_user, use_case=use_case, action="go_live")
+    use_case.refresh_from_db()
+    assert use_case.lifecycle == Lifecycle.PRODUCTION

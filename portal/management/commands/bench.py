@@ -8,6 +8,8 @@ the one-page summary PDF of a signed-off DPIA as leadership (target: median unde
 The model registry is seeded too (2,000 models of 10 versions, some deployed) and its list,
 a model's page and the go-live gate API are timed with the pages.
 `--only pages` or `--only pdf` runs one part alone; `--only models` times the model registry.
+`--only monitoring` times metric ingestion and rules; `--only killswitch` has 1,000 deployed
+systems poll the kill switch of a gunicorn server (incidents/bench.py).
 """
 
 import io
@@ -89,9 +91,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--only",
-            choices=["pages", "pdf", "models", "monitoring"],
+            choices=["pages", "pdf", "models", "monitoring", "killswitch"],
             help="Time only the pages and API (models included), only the one-page summary PDF, "
-            "only the model registry, or only monitoring (default: all).",
+            "only the model registry, only monitoring, or only the kill-switch polling "
+            "(default: all).",
         )
         parser.add_argument(
             "--samples", type=int, default=1_000_000, help="Samples to ingest (monitoring)."
@@ -101,6 +104,18 @@ class Command(BaseCommand):
             type=int,
             default=5_000,
             help="Live deployments whose rules are evaluated in one cycle (monitoring).",
+        )
+        parser.add_argument(
+            "--pollers",
+            type=int,
+            default=1_000,
+            help="Deployed systems polling the kill switch at once (killswitch).",
+        )
+        parser.add_argument(
+            "--poll-seconds",
+            type=float,
+            default=10,
+            help="How often each system polls the kill switch (killswitch).",
         )
         parser.add_argument(
             "--pdf-renders", type=int, default=20, help="Timed renders of the summary PDF."
@@ -125,6 +140,9 @@ class Command(BaseCommand):
         if options["only"] == "monitoring":
             self._bench_monitoring(options["samples"], options["deployments"])
             return
+        if options["only"] == "killswitch":
+            self._bench_killswitch(options["pollers"], options["poll_seconds"])
+            return
         if options["only"] != "pdf":
             with connection.cursor() as cursor:
                 # A fresh bulk load has no planner statistics or visibility map until
@@ -145,6 +163,7 @@ class Command(BaseCommand):
                 self._bench_pdf(min(options["warmup"], 2), max(1, options["pdf_renders"]))
         if options["only"] is None:
             self._bench_monitoring(options["samples"], options["deployments"])
+            self._bench_killswitch(options["pollers"], options["poll_seconds"])
 
     # Monitoring -----------------------------------------------------------------------------
     def _bench_monitoring(self, samples: int, deployments: int) -> None:
@@ -163,6 +182,31 @@ class Command(BaseCommand):
             viewer=users.get(username=bench.AUDITOR),
             samples=samples,
             deployments=deployments,
+        )
+        header = f"{'measure':<62} {'figure':>12}  detail"
+        out(header)
+        out("-" * len(header))
+        for f in figures:
+            out(f"{f.label:<62} {f.value:>12,.1f}  {f.unit}; {f.note}")
+
+    # Kill switch ------------------------------------------------------------------------------
+    def _bench_killswitch(self, pollers: int, poll_seconds: float) -> None:
+        """Deployed systems polling the kill switch of a real gunicorn, and one switch-off."""
+        from incidents import bench as killswitch_bench
+
+        if pollers < 1 or poll_seconds <= 0:
+            raise CommandError("--pollers must be at least 1 and --poll-seconds above 0.")
+        out = self.stdout.write
+        out("")
+        out(
+            f"Kill switch: {pollers:,} deployed systems poll every {poll_seconds:g} s for "
+            f"{3 * poll_seconds:g} s (gunicorn on 127.0.0.1); half way, every polled use case "
+            "is switched off."
+        )
+        figures = killswitch_bench.run(
+            actor=get_user_model().objects.get(username="bench.admin"),
+            pollers=pollers,
+            poll_seconds=poll_seconds,
         )
         header = f"{'measure':<62} {'figure':>12}  detail"
         out(header)

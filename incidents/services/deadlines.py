@@ -1,0 +1,214 @@
+"""The regulatory clocks of an incident, and the reminders when one runs short.
+
+Each clock starts when the firm became aware (``Incident.aware_at``) and counts elapsed time,
+in UTC: a 72-hour clock is 72 real hours even across a change to or from summer time. Counting
+from the moment of awareness is never later than the legal end of the period (the EU's rule
+on periods, Regulation 1182/71, would start the count at the next hour or day), so a report
+made by our deadline is in time.
+
+- EU AI Act Article 73, for a serious incident (Article 3(49)): 15 days in general; 10 days
+  where a person died (Art. 73(4)); 2 days for a widespread infringement or a serious and
+  irreversible disruption of critical infrastructure (Art. 73(3)).
+- UK GDPR and EU GDPR Article 33, for a personal data breach: 72 hours to the data
+  protection authority.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import DeadlineNotice, EntryKind, Incident, SeriousHarm, Status
+
+logger = logging.getLogger(__name__)
+
+AI_ACT_PERIODS = {
+    SeriousHarm.GENERAL: (timedelta(days=15), "EU AI Act Art. 73(2): 15 days"),
+    SeriousHarm.DEATH: (timedelta(days=10), "EU AI Act Art. 73(4): 10 days (a person died)"),
+    SeriousHarm.WIDESPREAD: (
+        timedelta(days=2),
+        "EU AI Act Art. 73(3): 2 days (widespread infringement or critical infrastructure)",
+    ),
+}
+GDPR_PERIOD = timedelta(hours=72)
+GDPR_BASIS = "UK GDPR and EU GDPR Art. 33(1): 72 hours"
+
+STATE_LABELS = {
+    "met": "met",
+    "met_late": "met late",
+    "overdue": "overdue",
+    "near": "due soon",
+    "open": "open",
+}
+# The stages a reminder is sent at, once each per incident and deadline.
+REMIND_STATES = ("near", "overdue")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    key: str  # "ai_act" or "gdpr"
+    label: str
+    basis: str  # the provision and its period
+    due_at: datetime
+    reported_at: datetime | None
+    state: str  # "met", "met_late", "overdue", "near" or "open"
+
+    @property
+    def state_label(self) -> str:
+        return STATE_LABELS[self.state]
+
+    @property
+    def is_met(self) -> bool:
+        return self.reported_at is not None
+
+    def as_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "basis": self.basis,
+            "due_at": self.due_at.isoformat(),
+            "reported_at": self.reported_at.isoformat() if self.reported_at else None,
+            "state": self.state,
+        }
+
+
+def due_after(start: datetime, period: timedelta) -> datetime:
+    """``start`` plus elapsed time. Adding to a local time would add wall-clock time instead
+    (72 hours across the clocks going forward would be 71 real ones), so count in UTC."""
+    return start.astimezone(UTC) + period
+
+
+def state_of(due_at: datetime, reported_at: datetime | None, now: datetime) -> str:
+    if reported_at is not None:
+        return "met" if reported_at <= due_at else "met_late"
+    if now > due_at:
+        return "overdue"
+    if due_at - now <= timedelta(hours=settings.INCIDENT_DEADLINE_NEAR_HOURS):
+        return "near"
+    return "open"
+
+
+def deadlines(incident: Incident, now: datetime | None = None) -> list[Deadline]:
+    """The clocks that run for this incident (none unless it is serious or a breach)."""
+    now = now or timezone.now()
+    found = []
+    if incident.serious_harm in AI_ACT_PERIODS:
+        period, basis = AI_ACT_PERIODS[SeriousHarm(incident.serious_harm)]
+        due = due_after(incident.aware_at, period)
+        found.append(
+            Deadline(
+                key="ai_act",
+                label="Report to the market surveillance authority",
+                basis=basis,
+                due_at=due,
+                reported_at=incident.regulator_reported_at,
+                state=state_of(due, incident.regulator_reported_at, now),
+            )
+        )
+    if incident.personal_data_breach:
+        due = due_after(incident.aware_at, GDPR_PERIOD)
+        found.append(
+            Deadline(
+                key="gdpr",
+                label="Report the personal data breach to the data protection authority",
+                basis=GDPR_BASIS,
+                due_at=due,
+                reported_at=incident.dpa_reported_at,
+                state=state_of(due, incident.dpa_reported_at, now),
+            )
+        )
+    return found
+
+
+class Due(NamedTuple):
+    incident: Incident
+    deadline: Deadline
+
+
+def _unmet_clocks():
+    """Incidents not closed with a clock that has not been met (others need no reminder)."""
+    return (
+        Incident.objects.exclude(status=Status.CLOSED)
+        .filter(
+            Q(~Q(serious_harm=""), regulator_reported_at__isnull=True)
+            | Q(personal_data_breach=True, dpa_reported_at__isnull=True)
+        )
+        .select_related("use_case__business_unit", "owner", "use_case__owner")
+    )
+
+
+def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
+    """Near and overdue deadlines of incidents not yet closed, soonest first.
+
+    Given a person, only those of incidents they may see (the dashboard); without one, all.
+    """
+    now = now or timezone.now()
+    qs = _unmet_clocks()
+    if user is not None:
+        from registry.selectors import use_cases_visible_to
+
+        qs = qs.filter(use_case__in=use_cases_visible_to(user).values("pk"))
+    found = [
+        Due(incident, d)
+        for incident in qs
+        for d in deadlines(incident, now=now)
+        if d.state in REMIND_STATES
+    ]
+    return sorted(found, key=lambda item: (item.deadline.due_at, item.incident.pk))
+
+
+def remind_deadlines(now: datetime | None = None) -> int:
+    """Email the owner (and send the webhook) once per incident, deadline and stage.
+
+    The unique DeadlineNotice is the "once": a second run, or two workers at the same time,
+    find it taken and send nothing. Returns how many reminders were sent.
+    """
+    now = now or timezone.now()
+    sent = 0
+    for item in deadlines_due(now=now):
+        try:
+            sent += _remind(item.incident, item.deadline, now)
+        except Exception:  # one incident's failure must not stop the others' reminders
+            logger.exception("Reminder for %s %s failed", item.incident, item.deadline.key)
+    return sent
+
+
+@transaction.atomic
+def _remind(incident: Incident, deadline: Deadline, now: datetime) -> int:
+    from incidents.services.incidents import _entry, notify
+
+    try:
+        with transaction.atomic():
+            DeadlineNotice.objects.create(
+                incident=incident, deadline=deadline.key, stage=deadline.state
+            )
+    except IntegrityError:
+        return 0
+    local_due = timezone.localtime(deadline.due_at)
+    if deadline.state == "overdue":
+        headline = f"OVERDUE since {local_due:%d %b %Y %H:%M %Z}"
+    else:
+        hours = max(0, int((deadline.due_at - now).total_seconds() // 3600))
+        headline = f"due by {local_due:%d %b %Y %H:%M %Z} (in about {hours} h)"
+    text = f"Reminder sent: {deadline.label} is {headline} ({deadline.basis})."
+    _entry(
+        incident, None, EntryKind.NOTICE, text, {"deadline": deadline.key, "stage": deadline.state}
+    )
+    notify(
+        incident,
+        event="incident.deadline_near",
+        subject=f"{incident.reference}: {deadline.label} {deadline.state_label}",
+        lines=[
+            f"{deadline.label} for {incident.reference} {incident.title} is {headline}.",
+            f"Basis: {deadline.basis}.",
+            "Record when it was reported on the incident page.",
+        ],
+        recipients=[incident.owner],
+        extra={"deadline": deadline.as_dict()},
+    )
+    return 1

@@ -1,0 +1,318 @@
+"""Signed webhooks: incident and kill-switch events posted to endpoints an admin configured.
+
+Messages follow Standard Webhooks (https://www.standardwebhooks.com/), so receivers can verify
+them with any of its libraries:
+
+- the body is ``{"type": event, "timestamp": ISO 8601, "data": payload}`` (JSON);
+- ``webhook-id`` is the message's id (``msg_...``), the same on every retry, so a receiver
+  can drop repeats;
+- ``webhook-timestamp`` is the attempt's time in Unix seconds (receivers refuse old ones);
+- ``webhook-signature`` is ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``, keyed
+  with the base64-decoded part of the endpoint's secret after ``whsec_``.
+
+``emit`` writes one Delivery per matching active endpoint and queues its sending for when the
+transaction commits (a rolled-back change sends nothing). ``deliver`` posts one delivery;
+a 2xx answer acknowledges it, anything else schedules a retry with exponential backoff
+(``WEBHOOK_RETRY_SECONDS`` doubled per attempt, at most an hour apart) until
+``WEBHOOK_MAX_ATTEMPTS``. ``deliver_due`` (Celery beat) sends the retries that are due.
+
+The outbound-address rule of monitoring.outbound does not apply: only an admin configures
+endpoints, and a receiver inside the firm's network is the usual case. Each attempt still has
+a hard time limit and reads at most a little of the answer.
+"""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import secrets
+import ssl
+import time
+import uuid
+from datetime import datetime, timedelta
+from functools import partial
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import Delivery, WebhookEndpoint
+from monitoring import crypto
+from monitoring.outbound import _Watchdog
+from registry.services import _save, require
+
+logger = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+USER_AGENT = "Steward-webhooks/1"
+MAX_BACKOFF_SECONDS = 3600
+# Of an answer, only this much is read: enough for an error message.
+MAX_RESPONSE_BYTES = 4096
+# deliver_due sends at most this many per run; the rest wait for the next run.
+DUE_BATCH = 100
+
+
+# Endpoints ------------------------------------------------------------------------------------
+def _new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def endpoint_secret(endpoint: WebhookEndpoint) -> str:
+    """The endpoint's ``whsec_...`` secret, decrypted."""
+    return crypto.decrypt(endpoint.secret_encrypted)["secret"]
+
+
+def _check_url(url: str) -> str:
+    url = url.strip()
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise ValidationError({"url": "Enter an http or https URL."}) from None
+    return url
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *, actor, name: str, url: str, business_unit=None
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its signing secret. The secret is returned here, and only here."""
+    require(actor, "incidents.manage_webhooks")
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Name the endpoint."})
+    secret = _new_secret()
+    endpoint = WebhookEndpoint(
+        name=name,
+        url=_check_url(url),
+        business_unit=business_unit,
+        secret_encrypted=crypto.encrypt({"secret": secret}),
+        created_by=actor,
+    )
+    _save(endpoint, actor=actor, reason="Webhook endpoint created")
+    return endpoint, secret
+
+
+@transaction.atomic
+def webhook_endpoint_set_active(
+    *, actor, endpoint: WebhookEndpoint, active: bool
+) -> WebhookEndpoint:
+    """Pause or resume an endpoint; a paused one gets no new events and no retries."""
+    require(actor, "incidents.manage_webhooks")
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if endpoint.active != active:
+        endpoint.active = active
+        _save(endpoint, actor=actor, reason=f"Webhook endpoint {'resumed' if active else 'paused'}")
+    return endpoint
+
+
+# Signing --------------------------------------------------------------------------------------
+def sign(secret: str, msg_id: str, timestamp: int, body: str | bytes) -> str:
+    """The ``webhook-signature`` header value for one message, per Standard Webhooks."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    if isinstance(body, bytes):
+        body = body.decode()
+    signed = f"{msg_id}.{timestamp}.{body}".encode()
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def message_body(delivery: Delivery) -> bytes:
+    """The JSON posted: the same bytes on every attempt (the event's time, not the attempt's)."""
+    message = {
+        "type": delivery.event,
+        "timestamp": delivery.created_at.isoformat(),
+        "data": delivery.payload,
+    }
+    return json.dumps(message, separators=(",", ":"), sort_keys=True).encode()
+
+
+# Emitting -------------------------------------------------------------------------------------
+def _queue(delivery_ids: list[int]) -> None:
+    from incidents.tasks import deliver_webhook
+
+    for delivery_id in delivery_ids:
+        deliver_webhook.delay(delivery_id)
+
+
+def emit(*, event: str, payload: dict, business_unit=None) -> list[Delivery]:
+    """One Delivery per active endpoint that takes this event, sent once the change commits.
+
+    An endpoint of a business unit gets that unit's events only; one of no unit gets all.
+    """
+    endpoints = WebhookEndpoint.objects.filter(active=True)
+    if business_unit is None:
+        endpoints = endpoints.filter(business_unit__isnull=True)
+    else:
+        endpoints = endpoints.filter(Q(business_unit__isnull=True) | Q(business_unit=business_unit))
+    # Stored as JSON the way it will be sent (dates as ISO strings, decimals as strings).
+    payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    now = timezone.now()
+    deliveries = [
+        Delivery.objects.create(
+            endpoint=endpoint,
+            message_id="msg_" + uuid.uuid4().hex,
+            event=event,
+            payload=payload,
+            next_attempt_at=now,
+        )
+        for endpoint in endpoints
+    ]
+    if deliveries:
+        # robust: a broker that is down must not fail the change that already committed;
+        # the deliveries are due, and deliver_due sends them on its next run.
+        transaction.on_commit(partial(_queue, [d.id for d in deliveries]), robust=True)
+    return deliveries
+
+
+# Delivering -----------------------------------------------------------------------------------
+class _Failed(Exception):
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _excerpt(body: bytes) -> str:
+    return " ".join(body[:400].decode("utf-8", errors="replace").split())[:200]
+
+
+def _post(url: str, headers: dict[str, str], body: bytes) -> int:
+    """POST within WEBHOOK_TIMEOUT_SECONDS in all; the 2xx status, or _Failed."""
+    timeout = float(settings.WEBHOOK_TIMEOUT_SECONDS)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Failed(f"not an http or https URL: {url}")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # The watchdog shuts the socket at the deadline, so a server trickling its answer cannot
+    # hold a worker beyond the timeout (a socket timeout bounds each read, not the sum).
+    watchdog = _Watchdog(time.monotonic() + timeout)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.connect()
+        watchdog.watch(connection.sock)
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        answer = response.read(MAX_RESPONSE_BYTES)  # the rest is not read
+        watchdog.remaining()
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        if watchdog.expired.is_set() or isinstance(exc, TimeoutError):
+            raise _Failed(f"timed out after {timeout:g} s") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = reason or type(exc).__name__
+        raise _Failed(f"request to {parts.netloc} failed: {reason}") from None
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if not 200 <= response.status < 300:
+        detail = _excerpt(answer)
+        raise _Failed(
+            f"HTTP {response.status}" + (f": {detail}" if detail else ""), response.status
+        )
+    return response.status
+
+
+def _due(delivery: Delivery, now: datetime) -> bool:
+    return (
+        delivery.delivered_at is None
+        and delivery.attempts < settings.WEBHOOK_MAX_ATTEMPTS
+        and delivery.next_attempt_at is not None
+        and delivery.next_attempt_at <= now
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long after its n-th failed attempt a delivery is tried again."""
+    seconds = settings.WEBHOOK_RETRY_SECONDS * 2 ** (attempts - 1)
+    return timedelta(seconds=min(seconds, MAX_BACKOFF_SECONDS))
+
+
+def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None:
+    """Send one delivery if it is due and record the outcome; None when nothing was sent
+    (not due, already delivered, its endpoint paused, or another worker is sending it).
+
+    The row stays locked (FOR UPDATE SKIP LOCKED) while it is sent, so two workers never send
+    one delivery at once; a worker that dies mid-send releases it, and it is sent again
+    (receivers drop repeats by webhook-id). ``now`` is the clock for scheduling (tests move
+    it); the signed ``webhook-timestamp`` is always the real time of the attempt.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("endpoint")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None or not _due(delivery, now):
+            return None
+        endpoint = delivery.endpoint
+        if not endpoint.active:
+            delivery.next_attempt_at = None
+            delivery.last_error = "Not sent: the endpoint is paused."
+            delivery.save(update_fields=["next_attempt_at", "last_error"])
+            return None
+        body = message_body(delivery)
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": delivery.message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(
+                endpoint_secret(endpoint), delivery.message_id, timestamp, body
+            ),
+        }
+        delivery.attempts += 1
+        try:
+            delivery.last_status = _post(endpoint.url, headers, body)
+        except _Failed as exc:
+            delivery.last_status = exc.status
+            delivery.last_error = exc.message
+            if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+                delivery.next_attempt_at = None
+                delivery.last_error += f" (gave up after {delivery.attempts} attempts)"
+                logger.warning("Webhook %s to %s given up", delivery.message_id, endpoint)
+            else:
+                delivery.next_attempt_at = now + backoff(delivery.attempts)
+        else:
+            delivery.delivered_at = now
+            delivery.next_attempt_at = None
+            delivery.last_error = ""
+        delivery.save(
+            update_fields=[
+                "attempts",
+                "last_status",
+                "last_error",
+                "next_attempt_at",
+                "delivered_at",
+            ]
+        )
+    return delivery
+
+
+def deliver_due(now: datetime | None = None) -> int:
+    """Send the deliveries whose next attempt is due; how many were attempted."""
+    now = now or timezone.now()
+    due = list(
+        Delivery.objects.filter(
+            delivered_at__isnull=True,
+            attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS,
+            next_attempt_at__lte=now,
+        )
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:DUE_BATCH]
+    )
+    return sum(deliver(delivery_id, now=now) is not None for delivery_id in due)

@@ -1,0 +1,42 @@
+"""`manage.py bench --only killswitch` runs end to end on a small scale: a real gunicorn on the
+test database, pollers sending their ETags, and one switch-off that every poller sees."""
+
+import pytest
+
+# gunicorn reads the database on connections of its own: the data must be committed.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def test_every_poller_sees_the_switch_within_one_poll_interval():
+    from django.contrib.auth import get_user_model
+
+    from incidents import bench
+    from incidents.models import KillSwitchToken
+    from portal import bench as registry_bench
+    from registry.models import UseCase
+
+    registry_bench.seed(60)
+    figures = bench.run(
+        actor=get_user_model().objects.get(username="bench.admin"),
+        pollers=20,
+        poll_seconds=1,
+        duration=3,
+        workers=2,
+        threads=2,
+    )
+    for f in figures:
+        print(f"{f.label}: {f.value:.3f} {f.unit}; {f.note}")  # shown when the test fails
+    by_label = {f.label: f for f in figures}
+    assert by_label["kill-switch polls answered"].value > 0
+    assert by_label["poll errors"].value == 0, by_label["poll errors"].note
+    # Pollers sent what they last saw: the unchanged switch was answered without a body.
+    assert by_label["polls answered 304 Not Modified"].value > 0
+    seen = by_label["every poller saw the switch within"]
+    assert seen.note.startswith("within one poll interval"), seen.note
+    assert "0 stale answers after the switch; 0 systems never saw it" in seen.note
+    assert 0 < seen.value <= 1 + bench.ALLOWANCE_SECONDS
+    assert KillSwitchToken.objects.filter(name__startswith=bench.SYSTEM_NAME).count() == 20
+    # The use cases are switched on again at the end, through the service (with history).
+    polled = UseCase.objects.filter(kill_switch_tokens__name__startswith=bench.SYSTEM_NAME)
+    assert not polled.filter(kill_switch_engaged=True).exists()
+    assert polled.first().history.filter(history_change_reason__contains="benchmark").count() == 2

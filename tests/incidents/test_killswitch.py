@@ -1,0 +1,283 @@
+"""The kill switch as deployed systems poll it: tokens, the answer, ETags, cost, and speed."""
+
+import hashlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import KillSwitchToken
+from incidents.services.killswitch import (
+    kill_switch_token_create,
+    kill_switch_token_revoke,
+)
+from registry.models import Lifecycle, UseCase
+from registry.services import use_case_set_kill_switch
+from tests.factories import ProductionUseCaseFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/kill-switch/"
+
+
+@pytest.fixture
+def use_case(retail):
+    return ProductionUseCaseFactory(business_unit=retail)
+
+
+@pytest.fixture
+def token(use_case, product_owner):
+    return kill_switch_token_create(actor=product_owner, use_case=use_case, name="Loan scorer")
+
+
+def _poll(client, raw, etag=None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    if etag:
+        headers["HTTP_IF_NONE_MATCH"] = etag
+    return client.get(URL, **headers)
+
+
+# Tokens --------------------------------------------------------------------------------------
+def test_token_is_shown_once_and_stored_as_a_hash(token):
+    record, raw = token
+    assert raw.startswith("sks_") and len(raw) > 40
+    record.refresh_from_db()
+    assert record.token_prefix == raw[:8]
+    assert record.token_hash == hashlib.sha256(raw.encode()).hexdigest()
+    assert not KillSwitchToken.objects.filter(token_hash=raw).exists()
+
+
+@pytest.mark.parametrize(
+    ("persona", "allowed"),
+    [
+        ("admin", True),
+        ("product_owner", True),
+        ("risk_officer", True),
+        ("dpo", False),
+        ("leadership", False),
+        ("auditor", False),
+        ("outsider", False),
+    ],
+)
+def test_editors_of_the_use_case_manage_its_tokens(personas, use_case, persona, allowed):
+    """Editors of the use case create and revoke tokens; auditors and others nothing."""
+    actor = personas[persona]
+    existing, _ = kill_switch_token_create(
+        actor=personas["product_owner"], use_case=use_case, name="Existing"
+    )
+    if allowed:
+        kill_switch_token_create(actor=actor, use_case=use_case, name="Scorer")
+        assert kill_switch_token_revoke(actor=actor, token=existing).revoked_at is not None
+    else:
+        with pytest.raises(PermissionDenied):
+            kill_switch_token_create(actor=actor, use_case=use_case, name="Scorer")
+        with pytest.raises(PermissionDenied):
+            kill_switch_token_revoke(actor=actor, token=existing)
+
+
+# The answer ------------------------------------------------------------------------------------
+def test_poll_answers_its_use_case_state_with_an_etag(client, token, use_case, settings):
+    settings.KILL_SWITCH_POLL_SECONDS = 30
+    response = _poll(client, token[1])
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Cache-Control"] == "no-cache"
+    assert response["ETag"].startswith('"') and not response["ETag"].startswith("W/")
+    body = response.json()
+    assert body == {
+        "use_case": use_case.reference,
+        "enabled": True,
+        "kill_switch_engaged": False,
+        "lifecycle": "production",
+        "changed_at": body["changed_at"],
+        "poll_seconds": 30,
+    }
+    # Never switched: the state has held since the use case was created.
+    assert body["changed_at"] == use_case.created_at.isoformat()
+
+
+def test_poll_with_the_current_etag_answers_304_without_a_body(client, token):
+    first = _poll(client, token[1])
+    again = _poll(client, token[1], etag=first["ETag"])
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again["ETag"] == first["ETag"]
+    assert again["Cache-Control"] == "no-cache"
+    # A weak form of the same tag and a list that holds it match too (RFC 9110).
+    assert _poll(client, token[1], etag=f'"x", W/{first["ETag"]}').status_code == 304
+    assert _poll(client, token[1], etag='"something-else"').status_code == 200
+
+
+def test_switching_off_changes_the_answer_and_its_etag(client, token, use_case, product_owner):
+    before = _poll(client, token[1])
+    use_case_set_kill_switch(actor=product_owner, use_case=use_case, engaged=True, reason="Drift")
+    after = _poll(client, token[1], etag=before["ETag"])
+    assert after.status_code == 200
+    assert after["ETag"] != before["ETag"]
+    body = after.json()
+    assert (body["enabled"], body["kill_switch_engaged"]) == (False, True)
+    changed = UseCase.history.filter(id=use_case.pk).latest("history_date").history_date
+    assert body["changed_at"] == changed.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "enabled"),
+    [
+        (Lifecycle.PROPOSED, False),
+        (Lifecycle.PILOT, True),
+        (Lifecycle.PRODUCTION, True),
+        (Lifecycle.SUSPENDED, False),
+        (Lifecycle.RETIRED, False),
+    ],
+)
+def test_ai_is_enabled_only_when_released_and_live(client, token, use_case, lifecycle, enabled):
+    UseCase.objects.filter(pk=use_case.pk).update(lifecycle=lifecycle)
+    assert _poll(client, token[1]).json()["enabled"] is enabled
+
+
+def test_each_token_reads_its_own_use_case(client, product_owner, retail):
+    first, second = ProductionUseCaseFactory.create_batch(2, business_unit=retail)
+    _, raw_first = kill_switch_token_create(actor=product_owner, use_case=first, name="A")
+    _, raw_second = kill_switch_token_create(actor=product_owner, use_case=second, name="B")
+    assert _poll(client, raw_first).json()["use_case"] == first.reference
+    assert _poll(client, raw_second).json()["use_case"] == second.reference
+
+
+# Who may poll ----------------------------------------------------------------------------------
+def test_no_token_a_wrong_one_or_a_revoked_one_answers_401(client, token, product_owner):
+    record, raw = token
+    assert client.get(URL).status_code == 401
+    assert client.get(URL)["WWW-Authenticate"].startswith("Bearer")
+    assert _poll(client, raw + "x").status_code == 401
+    assert _poll(client, "stw_not-a-kill-switch-token").status_code == 401
+    assert client.get(URL, HTTP_AUTHORIZATION="Bearer").status_code == 401
+    kill_switch_token_revoke(actor=product_owner, token=record)
+    assert _poll(client, raw).status_code == 401
+
+
+def test_a_signed_in_person_cannot_poll(client, product_owner, token):
+    """Only a kill-switch token is accepted here: not a session, not a personal API token."""
+    from rest_framework.authtoken.models import Token
+
+    client.force_login(product_owner)
+    assert client.get(URL).status_code == 401
+    api_token = Token.objects.create(user=product_owner)
+    assert client.get(URL, HTTP_AUTHORIZATION=f"Token {api_token.key}").status_code == 401
+
+
+# Cost ------------------------------------------------------------------------------------------
+def test_a_poll_costs_at_most_two_queries_and_usually_one(
+    client, token, django_assert_max_num_queries, django_assert_num_queries
+):
+    record, raw = token
+    with django_assert_max_num_queries(2):  # the token with its use case; last_polled_at
+        first = _poll(client, raw)
+    with django_assert_num_queries(1):  # polled a moment ago: nothing is written
+        _poll(client, raw, etag=first["ETag"])
+    with django_assert_num_queries(1):
+        _poll(client, raw)
+
+
+def test_last_polled_at_is_written_at_most_every_ten_seconds(client, token):
+    record, raw = token
+    assert record.last_polled_at is None
+    _poll(client, raw)
+    record.refresh_from_db()
+    first = record.last_polled_at
+    assert first is not None
+    _poll(client, raw)
+    record.refresh_from_db()
+    assert record.last_polled_at == first  # within 10 s: not written again
+    KillSwitchToken.objects.filter(pk=record.pk).update(
+        last_polled_at=timezone.now() - timedelta(seconds=11)
+    )
+    _poll(client, raw)
+    record.refresh_from_db()
+    assert record.last_polled_at > first
+
+
+def test_the_endpoint_is_in_the_api_schema(admin_user, client):
+    client.force_login(admin_user)
+    response = client.get(reverse("api-schema"), {"format": "json"})
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    operation = schema["paths"]["/api/v1/kill-switch/"]["get"]
+    assert {"killSwitchToken": []} in operation["security"]
+    assert set(operation["responses"]) == {"200", "304", "401"}
+
+
+# A deployed system polling a live server ----------------------------------------------------
+class Poller(threading.Thread):
+    """A deployed system: polls every `interval` seconds with urllib, sending its last ETag."""
+
+    def __init__(self, url: str, raw: str, interval: float):
+        super().__init__(daemon=True)
+        self.url, self.raw, self.interval = url, raw, interval
+        self.etag: str | None = None
+        self.enabled: bool | None = None
+        # (started, finished, status, enabled as known after this poll)
+        self.polls: list[tuple[float, float, int, bool | None]] = []
+        self.stop = threading.Event()
+
+    def poll_once(self) -> None:
+        request = urllib.request.Request(self.url, headers={"Authorization": f"Bearer {self.raw}"})
+        if self.etag:
+            request.add_header("If-None-Match", self.etag)
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                status = response.status
+                self.etag = response.headers["ETag"]
+                self.enabled = json.loads(response.read())["enabled"]
+        except urllib.error.HTTPError as exc:  # urllib raises for a 304
+            status = exc.code
+            if status != 304:
+                raise
+        self.polls.append((started, time.monotonic(), status, self.enabled))
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.poll_once()
+            self.stop.wait(self.interval)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_deployed_system_sees_the_switch_within_one_poll_interval(
+    live_server, product_owner, retail
+):
+    use_case = ProductionUseCaseFactory(business_unit=retail)
+    _, raw = kill_switch_token_create(actor=product_owner, use_case=use_case, name="Scorer")
+    interval = 0.2
+    poller = Poller(live_server.url + URL, raw, interval)
+    poller.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sum(p[2] == 304 for p in poller.polls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        use_case_set_kill_switch(
+            actor=product_owner, use_case=use_case, engaged=True, reason="Drift"
+        )
+        switched = time.monotonic()  # committed: the service's transaction has ended
+        while poller.enabled is not False and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen = time.monotonic()
+    finally:
+        poller.stop.set()
+        poller.join(5)
+
+    before = [p for p in poller.polls if p[1] < switched]
+    assert before[0][2] == 200 and before[0][3] is True
+    assert {p[2] for p in before[1:]} == {304}  # nothing changed: no body, just revalidation
+    # The first poll that started after the switch saw it, within one interval (and the
+    # time one request takes).
+    after = [p for p in poller.polls if p[0] >= switched]
+    assert after[0][2] == 200 and after[0][3] is False
+    assert after[0][0] - switched <= interval + 0.05
+    assert seen - switched <= interval + 1.0

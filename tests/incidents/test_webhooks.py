@@ -1,0 +1,317 @@
+"""Signed webhooks: Standard Webhooks signatures, retries with backoff, unit filtering, rights.
+
+Signatures are verified with the reference ``standardwebhooks`` library, the way a receiver
+would, against a real HTTP server on 127.0.0.1 (tests/incidents/servers.py).
+"""
+
+import base64
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from incidents.models import Delivery, WebhookEndpoint
+from incidents.services.webhooks import (
+    backoff,
+    deliver,
+    deliver_due,
+    emit,
+    endpoint_secret,
+    sign,
+    webhook_endpoint_create,
+    webhook_endpoint_set_active,
+)
+from registry.services import use_case_set_kill_switch
+from tests.factories import ProductionUseCaseFactory
+from tests.incidents.servers import Receiver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _webhook_settings(settings):
+    settings.WEBHOOK_RETRY_SECONDS = 30
+    settings.WEBHOOK_MAX_ATTEMPTS = 12
+    settings.WEBHOOK_TIMEOUT_SECONDS = 5
+
+
+def _endpoint(admin, url="http://127.0.0.1:9/hooks", **kwargs):
+    return webhook_endpoint_create(actor=admin, name="On-call", url=url, **kwargs)
+
+
+def _verify(secret: str, received) -> dict:
+    return Webhook(secret).verify(received.body, received.headers)
+
+
+# Endpoints and secrets -----------------------------------------------------------------------
+def test_endpoint_secret_is_whsec_base64_and_stored_encrypted(admin_user):
+    endpoint, secret = _endpoint(admin_user)
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) == 24
+    endpoint.refresh_from_db()
+    assert secret.removeprefix("whsec_") not in endpoint.secret_encrypted
+    assert endpoint_secret(endpoint) == secret
+
+
+def test_endpoint_url_must_be_http_or_https(admin_user):
+    with pytest.raises(ValidationError):
+        _endpoint(admin_user, url="ftp://example.com/hooks")
+
+
+@pytest.mark.parametrize("persona", ["risk_officer", "product_owner", "dpo", "auditor"])
+def test_only_admins_manage_webhooks(personas, persona):
+    with pytest.raises(PermissionDenied):
+        _endpoint(personas[persona])
+    endpoint, _ = _endpoint(personas["admin"])
+    with pytest.raises(PermissionDenied):
+        webhook_endpoint_set_active(actor=personas[persona], endpoint=endpoint, active=False)
+
+
+# Signatures ----------------------------------------------------------------------------------
+def test_sign_agrees_with_the_reference_library():
+    from datetime import UTC, datetime
+
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    body = '{"data":{"x":1},"type":"test"}'
+    expected = Webhook(secret).sign(
+        msg_id="msg_1", timestamp=datetime.fromtimestamp(1_700_000_000, tz=UTC), data=body
+    )
+    assert sign(secret, "msg_1", 1_700_000_000, body) == expected
+
+
+def test_delivery_verifies_with_the_standard_webhooks_library(admin_user, retail):
+    with Receiver() as receiver:
+        endpoint, secret = _endpoint(admin_user, url=receiver.url())
+        (delivery,) = emit(event="incident.opened", payload={"incident": "INC-0001"})
+        assert delivery.message_id.startswith("msg_")
+        deliver(delivery.id)
+
+    (received,) = receiver.received
+    assert received.path == "/hooks/steward"
+    assert received.headers["content-type"] == "application/json"
+    assert received.headers["webhook-id"] == delivery.message_id
+    assert received.headers["webhook-signature"].startswith("v1,")
+    message = _verify(secret, received)
+    assert message["type"] == "incident.opened"
+    assert message["data"] == {"incident": "INC-0001"}
+    delivery.refresh_from_db()
+    assert delivery.delivered_at is not None
+    assert (delivery.attempts, delivery.last_status, delivery.next_attempt_at) == (1, 200, None)
+
+
+def test_a_tampered_body_fails_verification(admin_user):
+    with Receiver() as receiver:
+        _, secret = _endpoint(admin_user, url=receiver.url())
+        (delivery,) = emit(event="incident.opened", payload={"severity": "sev3"})
+        deliver(delivery.id)
+    (received,) = receiver.received
+    tampered = received.body.replace(b"sev3", b"sev4")
+    assert tampered != received.body
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(tampered, received.headers)
+    # And another endpoint's secret does not verify it either.
+    _, other_secret = _endpoint(admin_user)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(other_secret).verify(received.body, received.headers)
+
+
+# Retries ---------------------------------------------------------------------------------------
+def test_failed_delivery_is_retried_with_backoff_until_acknowledged(admin_user):
+    with Receiver(statuses=[500, 500, 200]) as receiver:
+        _, secret = _endpoint(admin_user, url=receiver.url())
+        (delivery,) = emit(event="incident.opened", payload={"incident": "INC-0001"})
+        start = timezone.now()
+
+        deliver(delivery.id, now=start)
+        delivery.refresh_from_db()
+        assert (delivery.attempts, delivery.last_status) == (1, 500)
+        assert delivery.last_error.startswith("HTTP 500")
+        assert delivery.next_attempt_at == start + timedelta(seconds=30)
+
+        assert deliver_due(now=start + timedelta(seconds=29)) == 0  # not due yet
+        second = start + timedelta(seconds=30)
+        assert deliver_due(now=second) == 1
+        delivery.refresh_from_db()
+        assert (delivery.attempts, delivery.last_status) == (2, 500)
+        assert delivery.next_attempt_at == second + timedelta(seconds=60)  # doubled
+
+        assert deliver_due(now=second + timedelta(seconds=59)) == 0
+        third = second + timedelta(seconds=60)
+        assert deliver_due(now=third) == 1
+        assert deliver_due(now=third + timedelta(hours=5)) == 0  # delivered: never again
+
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.last_status, delivery.last_error) == (3, 200, "")
+    assert delivery.delivered_at == third
+    assert len(receiver.received) == 3
+    assert {r.headers["webhook-id"] for r in receiver.received} == {delivery.message_id}
+    assert len({r.body for r in receiver.received}) == 1  # the same message each time
+    for received in receiver.received:
+        _verify(secret, received)
+
+
+def test_backoff_doubles_and_is_capped_at_an_hour(settings):
+    settings.WEBHOOK_RETRY_SECONDS = 30
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 7, 8, 12)] == [
+        30,
+        60,
+        120,
+        1920,
+        3600,
+        3600,
+    ]
+
+
+def test_delivery_gives_up_after_the_last_attempt(admin_user, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    with Receiver(statuses=[503]) as receiver:
+        _endpoint(admin_user, url=receiver.url())
+        (delivery,) = emit(event="incident.opened", payload={})
+        now = timezone.now()
+        deliver(delivery.id, now=now)
+        assert deliver_due(now=now + timedelta(minutes=1)) == 1
+        assert deliver_due(now=now + timedelta(days=1)) == 0
+    delivery.refresh_from_db()
+    assert delivery.attempts == 2
+    assert delivery.delivered_at is None
+    assert delivery.next_attempt_at is None
+    assert "gave up after 2 attempts" in delivery.last_error
+    assert len(receiver.received) == 2
+
+
+def test_timeout_is_recorded_and_retried(admin_user, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    with Receiver(delay=3) as receiver:
+        _endpoint(admin_user, url=receiver.url())
+        (delivery,) = emit(event="incident.opened", payload={})
+        now = timezone.now()
+        deliver(delivery.id, now=now)
+    delivery.refresh_from_db()
+    assert delivery.last_error == "timed out after 0.5 s"
+    assert delivery.last_status is None
+    assert delivery.delivered_at is None
+    assert delivery.next_attempt_at == now + timedelta(seconds=30)
+
+
+def test_unreachable_endpoint_is_recorded(admin_user):
+    from tests.monitoring.servers import closed_port
+
+    _endpoint(admin_user, url=f"http://127.0.0.1:{closed_port()}/hooks")
+    (delivery,) = emit(event="incident.opened", payload={})
+    deliver(delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1
+    assert "failed" in delivery.last_error and "refused" in delivery.last_error.lower()
+
+
+def test_paused_endpoint_gets_nothing(admin_user):
+    with Receiver() as receiver:
+        endpoint, _ = _endpoint(admin_user, url=receiver.url())
+        (delivery,) = emit(event="incident.opened", payload={})
+        webhook_endpoint_set_active(actor=admin_user, endpoint=endpoint, active=False)
+        assert deliver(delivery.id) is None  # queued before the pause: not sent
+        assert emit(event="incident.opened", payload={}) == []
+    assert receiver.received == []
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_workers_never_send_one_delivery_at_once(admin_user):
+    """While one worker is sending (its row locked), another's deliver skips it."""
+    with Receiver(delay=1.0) as receiver:
+        _endpoint(admin_user, url=receiver.url())
+        (delivery,) = emit(event="incident.opened", payload={})
+
+        def first_worker() -> None:
+            try:
+                deliver(delivery.id)
+            finally:
+                connection.close()  # the thread's own connection
+
+        first = threading.Thread(target=first_worker)
+        first.start()
+        try:
+            assert receiver.arrived.wait(5)
+            assert deliver(delivery.id) is None  # the second worker
+            assert deliver_due() == 0
+        finally:
+            first.join(10)
+    assert len(receiver.received) == 1
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1 and delivery.delivered_at is not None
+
+
+# Emitting ------------------------------------------------------------------------------------
+def test_events_go_to_endpoints_of_their_unit_and_to_firm_wide_ones(admin_user, retail, corporate):
+    firm_wide, _ = _endpoint(admin_user)
+    retail_only, _ = _endpoint(admin_user, business_unit=retail)
+    corporate_only, _ = _endpoint(admin_user, business_unit=corporate)
+
+    sent = emit(event="incident.opened", payload={}, business_unit=retail)
+    assert {d.endpoint for d in sent} == {firm_wide, retail_only}
+    sent = emit(event="incident.opened", payload={}, business_unit=corporate)
+    assert {d.endpoint for d in sent} == {firm_wide, corporate_only}
+    sent = emit(event="incident.opened", payload={})
+    assert {d.endpoint for d in sent} == {firm_wide}
+    assert len({d.message_id for d in Delivery.objects.all()}) == 5
+
+
+def test_emit_queues_each_delivery_once_the_change_commits(
+    admin_user, django_capture_on_commit_callbacks
+):
+    _endpoint(admin_user)
+    _endpoint(admin_user)
+    with django_capture_on_commit_callbacks() as callbacks:
+        deliveries = emit(event="incident.opened", payload={"at": timezone.now()})
+    assert len(deliveries) == 2 and len(callbacks) == 1  # one callback queues both
+    assert isinstance(deliveries[0].payload["at"], str)  # stored as it will be sent
+
+
+def test_kill_switch_change_emits_one_webhook_per_change(admin_user, product_owner, retail):
+    endpoint, secret = _endpoint(admin_user, business_unit=retail)
+    use_case = ProductionUseCaseFactory(business_unit=retail)
+
+    use_case_set_kill_switch(actor=product_owner, use_case=use_case, engaged=True, reason="Drift")
+    use_case_set_kill_switch(actor=product_owner, use_case=use_case, engaged=True, reason="Again")
+    assert Delivery.objects.count() == 1  # nothing changed the second time: nothing sent
+    use_case_set_kill_switch(actor=product_owner, use_case=use_case, engaged=False, reason="Fixed")
+
+    off, on = Delivery.objects.order_by("pk")
+    assert (off.event, on.event) == ("use_case.kill_switch", "use_case.kill_switch")
+    assert off.endpoint == endpoint
+    assert off.payload["use_case"] == use_case.reference
+    assert (off.payload["kill_switch_engaged"], off.payload["enabled"]) == (True, False)
+    assert (on.payload["kill_switch_engaged"], on.payload["enabled"]) == (False, True)
+    assert off.payload["reason"] == "Drift"
+    assert off.payload["by"] == product_owner.username
+
+
+def test_kill_switch_webhook_is_posted_once_the_change_commits(
+    admin_user, product_owner, retail, django_capture_on_commit_callbacks, settings
+):
+    """The whole way: the service, the on-commit task (eager here), a signed POST."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    use_case = ProductionUseCaseFactory(business_unit=retail)
+    with Receiver() as receiver:
+        _, secret = _endpoint(admin_user, url=receiver.url())
+        with django_capture_on_commit_callbacks(execute=True):
+            use_case_set_kill_switch(
+                actor=product_owner, use_case=use_case, engaged=True, reason="Drift"
+            )
+    (received,) = receiver.received
+    message = _verify(secret, received)
+    assert message["type"] == "use_case.kill_switch"
+    assert message["data"]["use_case"] == use_case.reference
+    assert json.loads(received.body) == message
+    assert Delivery.objects.get().delivered_at is not None
+
+
+def test_endpoint_history_never_holds_the_secret(admin_user):
+    endpoint, secret = _endpoint(admin_user)
+    record = WebhookEndpoint.history.get(id=endpoint.pk)
+    assert not hasattr(record, "secret_encrypted")
+    assert record.history_change_reason == "Webhook endpoint created"

@@ -144,8 +144,9 @@ def test_detail_and_dashboard_query_counts_are_bounded(
     use_case = UseCaseFactory(business_unit=retail, data_sources=sources)
     UseCaseFactory.create_batch(20, business_unit=retail)
     client.force_login(risk_officer)
-    # The page also holds assessments, models and deployments, the data policy and the
-    # go-live gate, monitoring and incidents; tests/registry/test_model_pages.py shows the count does not grow with rows.
+    # The page also holds assessments, models and deployments, the data policy, the go-live
+    # gate, monitoring and incidents; tests/registry/test_model_pages.py shows the count does
+    # not grow with rows.
     with django_assert_max_num_queries(28):
         client.get(use_case.get_absolute_url())
     # The dashboard also counts what waits for the person's review and signature.

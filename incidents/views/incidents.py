@@ -34,6 +34,10 @@ from registry.views import access_use_case
 
 PAGE_SIZE = 25
 
+# Both action forms have a "reason": ids of their own, so each label names its own field.
+KILL_ID = "kill-%s"
+ROLLBACK_ID = "rollback-%s"
+
 
 # The log and its CSV -------------------------------------------------------------------------
 @login_required
@@ -175,8 +179,11 @@ def _page(request, incident: Incident, status: int = 200, **forms):
         "review_form": forms.get("review_form")
         or (ReviewForm(instance=incident) if can_change else None),
         "kill_form": forms.get("kill_form")
-        or KillSwitchForm(initial={"engaged": "0" if use_case.kill_switch_engaged else "1"}),
-        "rollback_form": forms.get("rollback_form") or RollbackForm(deployments=candidates),
+        or KillSwitchForm(
+            initial={"engaged": "0" if use_case.kill_switch_engaged else "1"}, auto_id=KILL_ID
+        ),
+        "rollback_form": forms.get("rollback_form")
+        or RollbackForm(deployments=candidates, auto_id=ROLLBACK_ID),
         "action_errors": forms.get("action_errors", []),
     }
     return render(request, "incidents/incident_detail.html", context, status=status)
@@ -305,7 +312,7 @@ def action_kill_switch(request, reference: str):
     from incidents.services.incidents import incident_kill_switch
 
     incident = _access(request, reference, "incidents.change_incident")
-    form = KillSwitchForm(request.POST)
+    form = KillSwitchForm(request.POST, auto_id=KILL_ID)
     if form.is_valid():
         engaged = form.cleaned_data["engaged"]
         try:
@@ -329,7 +336,9 @@ def action_rollback(request, reference: str):
     from incidents.services.incidents import incident_rollback
 
     incident = _access(request, reference, "incidents.change_incident")
-    form = RollbackForm(request.POST, deployments=selectors.rollback_candidates(incident))
+    form = RollbackForm(
+        request.POST, deployments=selectors.rollback_candidates(incident), auto_id=ROLLBACK_ID
+    )
     if form.is_valid():
         deployment = form.cleaned_data["deployment"]
         try:

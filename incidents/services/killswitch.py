@@ -24,8 +24,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import DateTimeField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.http import parse_etags
 
@@ -37,8 +36,6 @@ TOKEN_PREFIX = "sks_"
 # last_polled_at is "within this many seconds": a poll writes only when it is older.
 POLL_RECORD_SECONDS = 10
 LIVE = frozenset({Lifecycle.PILOT, Lifecycle.PRODUCTION})
-# registry.services.use_case_set_kill_switch records its history versions with these reasons.
-_KILL_SWITCH_REASON_PREFIX = "Kill switch "
 
 
 def ai_enabled(use_case: UseCase) -> bool:
@@ -82,21 +79,12 @@ def kill_switch_token_revoke(*, actor, token: KillSwitchToken) -> KillSwitchToke
 def token_for_raw(raw: str | None) -> KillSwitchToken | None:
     """The live token a raw value belongs to, with what a poll needs of its use case; one query.
 
-    ``token.kill_switch_changed_at`` is when the switch last moved (the history version
-    use_case_set_kill_switch wrote), or when the use case was created if it never moved.
+    ``token.kill_switch_changed_at`` is when the switch last moved (set by
+    use_case_set_kill_switch), or when the use case was created if it never moved.
     """
     if not raw or not raw.startswith(TOKEN_PREFIX):
         return None
     digest = _digest(raw)
-    history = UseCase.history.model
-    last_change = (
-        history.objects.filter(
-            id=OuterRef("use_case_id"),
-            history_change_reason__startswith=_KILL_SWITCH_REASON_PREFIX,
-        )
-        .order_by("-history_date")
-        .values("history_date")[:1]
-    )
     token = (
         KillSwitchToken.objects.filter(token_hash=digest, revoked_at__isnull=True)
         .select_related("use_case")
@@ -107,16 +95,14 @@ def token_for_raw(raw: str | None) -> KillSwitchToken | None:
             "use_case__reference",
             "use_case__lifecycle",
             "use_case__kill_switch_engaged",
+            "use_case__kill_switch_changed_at",
             "use_case__created_at",
-        )
-        .annotate(
-            kill_switch_changed_at=Coalesce(
-                Subquery(last_change, output_field=DateTimeField()),
-                "use_case__created_at",
-            )
         )
         .first()
     )
+    if token is not None:
+        use_case = token.use_case
+        token.kill_switch_changed_at = use_case.kill_switch_changed_at or use_case.created_at
     # The index found it by hash; compare in constant time all the same.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None

@@ -237,6 +237,8 @@ class UseCase(models.Model):
         editable=False,
         help_text="When engaged, the AI is switched off and the fallback runs.",
     )
+    # When the switch last moved: what deployed systems polling it are told (incidents app).
+    kill_switch_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords(m2m_fields=[data_sources])

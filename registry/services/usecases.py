@@ -274,6 +274,7 @@ def use_case_set_kill_switch(*, actor, use_case: UseCase, engaged: bool, reason:
     if use_case.kill_switch_engaged == engaged:
         return use_case
     use_case.kill_switch_engaged = engaged
+    use_case.kill_switch_changed_at = timezone.now()
     verb = "Kill switch engaged (AI off)" if engaged else "Kill switch released (AI on)"
     _save(use_case, actor=actor, reason=f"{verb}: {reason}")
     # Deployed systems and on-call tools hear of it by signed webhook, once this commits.

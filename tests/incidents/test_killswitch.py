@@ -123,8 +123,9 @@ def test_switching_off_changes_the_answer_and_its_etag(client, token, use_case, 
     assert after["ETag"] != before["ETag"]
     body = after.json()
     assert (body["enabled"], body["kill_switch_engaged"]) == (False, True)
-    changed = UseCase.history.filter(id=use_case.pk).latest("history_date").history_date
-    assert body["changed_at"] == changed.isoformat()
+    use_case.refresh_from_db()
+    assert body["changed_at"] == use_case.kill_switch_changed_at.isoformat()
+    assert use_case.kill_switch_changed_at > use_case.created_at
 
 
 @pytest.mark.parametrize(

@@ -173,3 +173,8 @@ def test_demo_data_is_a_believable_firm(capsys):
         "error-rate",
     }
     assert BudgetAlert.objects.filter(use_case=chatbot).exists()
+    from incidents.models import Incident, Runbook
+
+    # Runbooks for the live use cases, and the drift flag's incident being worked.
+    assert Runbook.objects.filter(use_case__lifecycle="production").count() >= 2
+    assert Incident.objects.filter(flag__rule__builtin="drift-psi", status="triaged").exists()

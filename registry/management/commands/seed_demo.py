@@ -594,10 +594,12 @@ class Command(BaseCommand):
             reason="Special-category data used without a DPIA",
         )
         from assessments import demo as assessments_demo
+        from incidents import demo as incidents_demo
         from monitoring import demo as monitoring_demo
         from registry import demo_models
 
         demo_models.seed(people)
         assessments_demo.seed(people, DEMO_PASSWORD)
         monitoring_demo.seed(people)
+        incidents_demo.seed(people)
         return True

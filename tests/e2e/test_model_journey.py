@@ -19,7 +19,13 @@ from playwright.sync_api import Page, expect
 from rest_framework.authtoken.models import Token
 
 from registry.models import GateCheck, ModelCard, RiskTier
-from tests.factories import AIModelFactory, ModelVersionFactory, PilotUseCaseFactory, signed_off
+from tests.factories import (
+    AIModelFactory,
+    ModelVersionFactory,
+    PilotUseCaseFactory,
+    current_runbook,
+    signed_off,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -62,6 +68,7 @@ def forecasting(retail, product_owner):
         risk_tier=RiskTier.MINIMAL,
     )
     signed_off(use_case, "screening", result_value="minimal")
+    current_runbook(use_case)
     return use_case
 
 

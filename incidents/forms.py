@@ -178,29 +178,47 @@ class IncidentEditForm(StyledFormMixin, forms.ModelForm):
         )
 
 
+def _minute_input() -> forms.DateTimeInput:
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
 class RegulatoryForm(StyledFormMixin, forms.ModelForm):
-    """What starts the regulatory clocks, and when each report was made."""
+    """What starts the regulatory clocks (awareness, the kind of harm), and when each report
+    was made. The service refuses a time in the future."""
+
+    TIMES = ("aware_at", "regulator_reported_at", "dpa_reported_at")
 
     class Meta:
         model = Incident
         fields = [
+            "aware_at",
             "serious_harm",
             "personal_data_breach",
             "regulator_reported_at",
             "dpa_reported_at",
         ]
         widgets = {
-            "regulator_reported_at": forms.DateTimeInput(
-                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
-            ),
-            "dpa_reported_at": forms.DateTimeInput(
-                attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
-            ),
+            "aware_at": _minute_input(),
+            "regulator_reported_at": _minute_input(),
+            "dpa_reported_at": _minute_input(),
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["serious_harm"].choices = SeriousHarm.choices
+        self.fields[
+            "aware_at"
+        ].help_text = "When the firm became aware: the regulatory clocks start here."
+
+    def clean(self):
+        cleaned = super().clean()
+        # The input shows minutes only: a time sent back unchanged keeps its seconds, so
+        # saving the form does not move a clock (nor count as a change of a closed incident).
+        for name in self.TIMES:
+            value, stored = cleaned.get(name), getattr(self.instance, name, None)
+            if stored is not None and value == stored.replace(second=0, microsecond=0):
+                cleaned[name] = stored
+        return cleaned
 
 
 class ReviewForm(StyledFormMixin, forms.ModelForm):

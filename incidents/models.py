@@ -2,9 +2,10 @@
 
 A runbook says, per use case, who disables the AI and how, how to roll back, what runs
 meanwhile and who tells whom. An incident records what went wrong, its timeline (entries are
-never changed or deleted: a PostgreSQL trigger refuses it), its regulatory clocks and its
-post-incident review. Deployed systems poll the kill switch with a token of their own
-(KillSwitchToken); every change goes out as a signed webhook (WebhookEndpoint, Delivery).
+never changed or deleted: the model, and triggers in PostgreSQL and SQLite, refuse it), its
+regulatory clocks and its post-incident review. Deployed systems poll the kill switch with a
+token of their own (KillSwitchToken); every change goes out as a signed webhook
+(WebhookEndpoint, Delivery).
 """
 
 from datetime import timedelta
@@ -206,7 +207,31 @@ class EntryKind(models.TextChoices):
 
 
 class TimelineEntry(models.Model):
-    """One line of an incident's timeline. Append-only: the database refuses changes."""
+    """One line of an incident's timeline. Append-only, refused at every level.
+
+    Saving an existing entry, deleting one, and a queryset's update() or delete() raise
+    ``TimelineEntry.Refused`` here; below the ORM, triggers refuse UPDATE and DELETE on both
+    PostgreSQL and SQLite (migration 0002), so raw SQL cannot change the record either.
+    """
+
+    MESSAGE = "An incident timeline entry is never changed or deleted"
+
+    # Imported here, not at the top, to keep this guard within the class it belongs to.
+    from django.db import DatabaseError
+
+    class Refused(DatabaseError):
+        """A change or deletion of a timeline entry (a DatabaseError, as the trigger's is)."""
+
+    del DatabaseError
+
+    class AppendOnlyQuerySet(models.QuerySet):
+        # Nested so the guard stays with the model. Model.save uses _update() for an UPDATE,
+        # which save() below refuses first; bulk_update() goes through update().
+        def update(self, **kwargs):
+            raise TimelineEntry.Refused(TimelineEntry.MESSAGE)
+
+        def delete(self):
+            raise TimelineEntry.Refused(TimelineEntry.MESSAGE)
 
     id = models.BigAutoField(primary_key=True)
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
@@ -218,25 +243,40 @@ class TimelineEntry(models.Model):
     text = models.TextField()
     data = models.JSONField(default=dict, blank=True)
 
+    objects = AppendOnlyQuerySet.as_manager()
+
     class Meta:
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
         return f"{self.incident.reference} {self.at:%Y-%m-%d %H:%M} {self.text[:40]}"
 
+    def save(self, *args, **kwargs) -> None:
+        # Only an insert: a row already in the database is never written again.
+        if not self._state.adding:
+            raise TimelineEntry.Refused(TimelineEntry.MESSAGE)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TimelineEntry.Refused(TimelineEntry.MESSAGE)
+
 
 class DeadlineNotice(models.Model):
-    """A deadline reminder sent (near, or overdue): once each per incident and deadline."""
+    """A deadline reminder sent (near, or overdue): once each per incident, deadline and due
+    time. The due time is part of the "once" so a deadline that moves (awareness re-dated, the
+    kind of serious harm changed) is reminded of again at its new time."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notices")
     deadline = models.CharField(max_length=20)  # "ai_act" or "gdpr"
     stage = models.CharField(max_length=10)  # "near" or "overdue"
+    due_at = models.DateTimeField()  # the deadline as it stood when the reminder went
     sent_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["incident", "deadline", "stage"], name="one_notice_per_deadline_stage"
+                fields=["incident", "deadline", "stage", "due_at"],
+                name="one_notice_per_deadline_stage",
             )
         ]
 

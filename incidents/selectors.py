@@ -99,14 +99,20 @@ def timeline_of(incident: Incident) -> QuerySet[TimelineEntry]:
 
 
 def rollback_candidates(incident: Incident) -> list[Deployment]:
-    """The use case's active deployments that have an earlier version to go back to."""
-    return list(
+    """The use case's active deployments that have an earlier version to go back to, less
+    those whose earlier version is one this incident already rolled them back from (going
+    back again would re-deploy it)."""
+    from incidents.services.incidents import rolled_back_from
+
+    undone = rolled_back_from(incident)
+    deployments = (
         Deployment.objects.filter(
             use_case_id=incident.use_case_id, active=True, previous_version__isnull=False
         )
         .select_related("model_version__model", "previous_version")
         .order_by("environment", "pk")
     )
+    return [d for d in deployments if d.previous_version_id not in undone.get(d.pk, {})]
 
 
 # The incident log as CSV ---------------------------------------------------------------------

@@ -152,10 +152,14 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 @extend_schema_field(OpenApiTypes.INT)
 class _OwnerField(serializers.PrimaryKeyRelatedField):
-    def get_queryset(self):
-        from django.contrib.auth import get_user_model
+    """An owner by id, among the people who may own records (active members of a unit), as
+    the page's form offers. The service then checks they see the use case; neither answer
+    names the person, so an id typed in does not tell who it is."""
 
-        return get_user_model().objects.filter(is_active=True)
+    def get_queryset(self):
+        from registry.selectors import possible_owners
+
+        return possible_owners()
 
 
 @extend_schema_field(OpenApiTypes.INT)

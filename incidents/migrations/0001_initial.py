@@ -150,6 +150,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('deadline', models.CharField(max_length=20)),
                 ('stage', models.CharField(max_length=10)),
+                ('due_at', models.DateTimeField()),
                 ('sent_at', models.DateTimeField(auto_now_add=True)),
                 ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notices', to='incidents.incident')),
             ],
@@ -247,7 +248,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='deadlinenotice',
-            constraint=models.UniqueConstraint(fields=('incident', 'deadline', 'stage'), name='one_notice_per_deadline_stage'),
+            constraint=models.UniqueConstraint(fields=('incident', 'deadline', 'stage', 'due_at'), name='one_notice_per_deadline_stage'),
         ),
         migrations.AddIndex(
             model_name='delivery',

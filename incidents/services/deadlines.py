@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.models import DeadlineNotice, EntryKind, Incident, SeriousHarm, Status
+from incidents.models import DeadlineNotice, EntryKind, Incident, SeriousHarm
 
 logger = logging.getLogger(__name__)
 
@@ -131,19 +131,16 @@ class Due(NamedTuple):
 
 
 def _unmet_clocks():
-    """Incidents not closed with a clock that has not been met (others need no reminder)."""
-    return (
-        Incident.objects.exclude(status=Status.CLOSED)
-        .filter(
-            Q(~Q(serious_harm=""), regulator_reported_at__isnull=True)
-            | Q(personal_data_breach=True, dpa_reported_at__isnull=True)
-        )
-        .select_related("use_case__business_unit", "owner", "use_case__owner")
-    )
+    """Incidents with a clock that has not been met, whatever their status: a clock runs until
+    its report is recorded, and a report may still be recorded after the incident closed."""
+    return Incident.objects.filter(
+        Q(~Q(serious_harm=""), regulator_reported_at__isnull=True)
+        | Q(personal_data_breach=True, dpa_reported_at__isnull=True)
+    ).select_related("use_case__business_unit", "owner", "use_case__owner")
 
 
 def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
-    """Near and overdue deadlines of incidents not yet closed, soonest first.
+    """Near and overdue deadlines not yet met (closed incidents too), soonest first.
 
     Given a person, only those of incidents they may see (the dashboard); without one, all.
     """
@@ -163,10 +160,11 @@ def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
 
 
 def remind_deadlines(now: datetime | None = None) -> int:
-    """Email the owner (and send the webhook) once per incident, deadline and stage.
+    """Email the owner (and send the webhook) once per incident, deadline, stage and due time.
 
     The unique DeadlineNotice is the "once": a second run, or two workers at the same time,
-    find it taken and send nothing. Returns how many reminders were sent.
+    find it taken and send nothing. A deadline that moved (awareness re-dated, another kind of
+    serious harm) has a new due time, so it is reminded of again. Returns how many were sent.
     """
     now = now or timezone.now()
     sent = 0
@@ -185,7 +183,10 @@ def _remind(incident: Incident, deadline: Deadline, now: datetime) -> int:
     try:
         with transaction.atomic():
             DeadlineNotice.objects.create(
-                incident=incident, deadline=deadline.key, stage=deadline.state
+                incident=incident,
+                deadline=deadline.key,
+                stage=deadline.state,
+                due_at=deadline.due_at,
             )
     except IntegrityError:
         return 0
@@ -197,7 +198,11 @@ def _remind(incident: Incident, deadline: Deadline, now: datetime) -> int:
         headline = f"due by {local_due:%d %b %Y %H:%M %Z} (in about {hours} h)"
     text = f"Reminder sent: {deadline.label} is {headline} ({deadline.basis})."
     _entry(
-        incident, None, EntryKind.NOTICE, text, {"deadline": deadline.key, "stage": deadline.state}
+        incident,
+        None,
+        EntryKind.NOTICE,
+        text,
+        {"deadline": deadline.key, "stage": deadline.state, "due_at": deadline.due_at.isoformat()},
     )
     notify(
         incident,

@@ -15,6 +15,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import NoReverseMatch
 from django.utils import timezone
 
@@ -73,6 +74,7 @@ UPDATABLE = {
     "description": "description",
     "severity": "severity",
     "owner": "owner",
+    "model_version": "model version",
     "aware_at": "became aware at",
     "serious_harm": "serious incident (EU AI Act)",
     "personal_data_breach": "personal data breach",
@@ -167,7 +169,49 @@ def _check_owner(owner, use_case: UseCase) -> None:
     if owner is None or not owner.is_active:
         raise ValidationError({"owner": "Choose an active person to own the incident."})
     if not can(owner, "registry.view_usecase", use_case):
-        raise ValidationError({"owner": f"{_name(owner)} cannot see {use_case.reference}."})
+        # No name: the id may have been typed into the API by someone who may not know who it is.
+        raise ValidationError(
+            {"owner": "That person cannot see this use case; choose someone who can."}
+        )
+
+
+def _check_model_version(version: ModelVersion | None, use_case: UseCase) -> None:
+    """An incident's model version is one a deployment of the use case serves or served."""
+    if version is not None and not served_by(use_case, version):
+        raise ValidationError(
+            {
+                "model_version": f"{version} is not deployed for {use_case.reference}: choose a "
+                "version one of its deployments serves or served before."
+            }
+        )
+
+
+def served_by(use_case: UseCase, version: ModelVersion) -> bool:
+    return (
+        Deployment.objects.filter(use_case=use_case)
+        .filter(Q(model_version=version) | Q(previous_version=version))
+        .exists()
+    )
+
+
+def _refuse_when_closed(incident: Incident) -> None:
+    """Actions (kill switch, rollback, re-assessment) are taken while the incident is worked."""
+    if incident.status == Status.CLOSED:
+        raise ValidationError(f"{incident.reference} is closed: reopen it first to act from it.")
+
+
+def review_needed(incident: Incident) -> str:
+    """The severity that makes the post-incident review needed to close, or "".
+
+    The highest severity the incident ever had counts, so lowering a SEV1 or SEV2 to a SEV3
+    does not close it without a review.
+    """
+    if incident.severity in REVIEW_REQUIRED:
+        return incident.severity
+    if incident.pk is None:
+        return ""
+    past = set(incident.history.values_list("severity", flat=True)) & set(REVIEW_REQUIRED)
+    return min(past) if past else ""  # "sev1" sorts before "sev2"
 
 
 def _check_when(field: str, value: datetime | None, now: datetime) -> None:
@@ -218,6 +262,7 @@ def incident_open(
     _check_when("aware_at", aware_at, now)
     if flag is not None and flag.use_case_id != use_case.pk:
         raise ValidationError({"flag": f"{flag.reference} is not a flag of {use_case.reference}."})
+    _check_model_version(model_version, use_case)
 
     incident = Incident(
         reference=next_reference("INC"),
@@ -289,6 +334,8 @@ def incident_open_from_flag(*, actor, flag, severity: str | None = None) -> Inci
         return existing
     use_case = flag.use_case
     version = flag.model_version or (flag.deployment.model_version if flag.deployment else None)
+    if version is not None and not served_by(use_case, version):
+        version = None  # a monitoring rule's incident opens anyway, without the version
     return incident_open(
         actor=actor,
         use_case=use_case,
@@ -329,13 +376,19 @@ def incident_transition(*, actor, incident: Incident, action: str, note: str = "
     note = (note or "").strip()
     if transition.reason_required and not note:
         raise ValidationError({"note": f"Say why ({transition.label.lower()})."})
-    if transition.target == Status.CLOSED and incident.severity in REVIEW_REQUIRED:
+    needed = review_needed(incident) if transition.target == Status.CLOSED else ""
+    if needed:
         missing = [label for f, label in REVIEW_PARTS.items() if not getattr(incident, f).strip()]
         if missing:
+            what = (
+                f"A {Severity(needed).label} incident"
+                if needed == incident.severity
+                else f"An incident that was {Severity(needed).label}"
+            )
             raise ValidationError(
                 {
-                    "review": f"A {incident.get_severity_display()} incident is closed only "
-                    f"after its post-incident review: write the {', '.join(missing)}."
+                    "review": f"{what} is closed only after its post-incident review: "
+                    f"write the {', '.join(missing)}."
                 }
             )
 
@@ -410,6 +463,8 @@ def incident_update(*, actor, incident: Incident, **fields) -> Incident:
         _check_choice("serious_harm", fields["serious_harm"], SeriousHarm)
     if "owner" in changed:
         _check_owner(fields["owner"], incident.use_case)
+    if "model_version" in changed:
+        _check_model_version(fields["model_version"], incident.use_case)
     if "aware_at" in changed and fields["aware_at"] is None:
         raise ValidationError({"aware_at": "Say when the firm became aware."})
     for field in ("aware_at", "regulator_reported_at", "dpa_reported_at"):
@@ -506,7 +561,10 @@ def incident_kill_switch(*, actor, incident: Incident, engaged: bool, reason: st
 
     incident = _lock(incident)
     require(actor, CHANGE, incident)
-    use_case = incident.use_case
+    _refuse_when_closed(incident)
+    # Lock the use case before reading its state: two incidents of one use case lock different
+    # incident rows, and without this both would see "on" and both write "Switched the AI off".
+    use_case = UseCase.objects.select_for_update(of=("self",)).get(pk=incident.use_case_id)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the AI is switched off or on."})
@@ -537,9 +595,30 @@ def incident_rollback(
 
     incident = _lock(incident)
     require(actor, CHANGE, incident)
+    _refuse_when_closed(incident)
     if deployment.use_case_id != incident.use_case_id:
         raise ValidationError(
             {"deployment": f"That deployment does not serve {incident.use_case.reference}."}
+        )
+    # Read it again under the incident's lock: a rollback swaps the current and the previous
+    # version, so a second click (or a second responder) would put the bad version back.
+    deployment = Deployment.objects.select_related("model_version", "previous_version").get(
+        pk=deployment.pk
+    )
+    undone = rolled_back_from(incident).get(deployment.pk, {})
+    if deployment.previous_version_id in undone:
+        versions = dict(
+            ModelVersion.objects.filter(
+                pk__in=[deployment.previous_version_id, undone[deployment.previous_version_id]]
+            ).values_list("pk", "version")
+        )
+        bad = versions.get(deployment.previous_version_id, "?")
+        good = versions.get(undone[deployment.previous_version_id], "?")
+        raise ValidationError(
+            {
+                "deployment": f"Already rolled back from this incident ({bad} → {good}). To go "
+                "forward again, change the deployment on the use case page."
+            }
         )
     reason = (reason or "").strip()
     if not reason:
@@ -564,6 +643,19 @@ def incident_rollback(
     return deployment
 
 
+def rolled_back_from(incident: Incident) -> dict[int, dict[int, int]]:
+    """What this incident rolled each deployment back from: {deployment id: {version id rolled
+    away from: version id gone back to}}. Rolling back again while the deployment's previous
+    version is one of these would re-deploy the version the incident took away."""
+    found: dict[int, dict[int, int]] = {}
+    entries = TimelineEntry.objects.filter(
+        incident=incident, kind=EntryKind.ACTION, data__action="rollback"
+    ).values_list("data", flat=True)
+    for data in entries:
+        found.setdefault(data["deployment"], {})[data["from"]] = data["to"]
+    return found
+
+
 @transaction.atomic
 def incident_start_reassessment(*, actor, incident: Incident):
     """Start a re-assessment draft from the use case's last signed-off assessment."""
@@ -572,6 +664,7 @@ def incident_start_reassessment(*, actor, incident: Incident):
 
     incident = _lock(incident)
     require(actor, CHANGE, incident)
+    _refuse_when_closed(incident)
     signed = last_signed_off(incident.use_case)
     if signed is None:
         raise ValidationError(

@@ -13,8 +13,15 @@ them with any of its libraries:
 ``emit`` writes one Delivery per matching active endpoint and queues its sending for when the
 transaction commits (a rolled-back change sends nothing). ``deliver`` posts one delivery;
 a 2xx answer acknowledges it, anything else schedules a retry with exponential backoff
-(``WEBHOOK_RETRY_SECONDS`` doubled per attempt, at most an hour apart) until
-``WEBHOOK_MAX_ATTEMPTS``. ``deliver_due`` (Celery beat) sends the retries that are due.
+(``WEBHOOK_RETRY_SECONDS`` doubled per attempt, at most an hour apart; from
+``WEBHOOK_MAX_ATTEMPTS`` on, hourly) until it is acknowledged. ``deliver_due`` (Celery beat)
+sends the retries that are due. A delivery is abandoned only when a newer kill-switch event
+for the same use case and endpoint supersedes it, or when its endpoint is deleted; a paused
+endpoint's deliveries wait, and resuming it sends them.
+
+Kill-switch events (``use_case.kill_switch``, see ``emit_kill_switch``) may still reach a
+receiver out of order (a retry racing a newer event), so each carries ``changed_at`` (as the
+poll answers it) and a ``sequence`` that only grows per use case: a receiver keeps the highest.
 
 The outbound-address rule of monitoring.outbound does not apply: only an admin configures
 endpoints, and a receiver inside the firm's network is the usual case. Each attempt still has
@@ -75,7 +82,22 @@ def _check_url(url: str) -> str:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
         raise ValidationError({"url": "Enter an http or https URL."}) from None
+    # user:password@ would be kept in the endpoint's history and in error messages, and is
+    # never sent (the POST carries no Authorization): receivers verify the signature instead.
+    if "@" in urlsplit(url).netloc:
+        raise ValidationError(
+            {"url": "Leave out user and password: receivers verify the signature instead."}
+        )
     return url
+
+
+def _host(url: str) -> str:
+    """host:port of a URL, for messages: never its user, password, path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 @transaction.atomic
@@ -103,12 +125,17 @@ def webhook_endpoint_create(
 def webhook_endpoint_set_active(
     *, actor, endpoint: WebhookEndpoint, active: bool
 ) -> WebhookEndpoint:
-    """Pause or resume an endpoint; a paused one gets no new events and no retries."""
+    """Pause or resume an endpoint. A paused one gets no new events, and its pending
+    deliveries wait: resuming it makes them due at once (deliver_due sends them)."""
     require(actor, "incidents.manage_webhooks")
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     if endpoint.active != active:
         endpoint.active = active
         _save(endpoint, actor=actor, reason=f"Webhook endpoint {'resumed' if active else 'paused'}")
+        if active:
+            _pending(Delivery.objects.filter(endpoint=endpoint)).update(
+                next_attempt_at=timezone.now()
+            )
     return endpoint
 
 
@@ -134,6 +161,14 @@ def message_body(delivery: Delivery) -> bytes:
 
 
 # Emitting -------------------------------------------------------------------------------------
+KILL_SWITCH_EVENT = "use_case.kill_switch"
+
+
+def _pending(deliveries):
+    """Not yet delivered and not abandoned (an abandoned one has no next attempt)."""
+    return deliveries.filter(delivered_at__isnull=True, next_attempt_at__isnull=False)
+
+
 def _queue(delivery_ids: list[int]) -> None:
     from incidents.tasks import deliver_webhook
 
@@ -171,6 +206,64 @@ def emit(*, event: str, payload: dict, business_unit=None) -> list[Delivery]:
     return deliveries
 
 
+def _older_kill_switch_deliveries(delivery: Delivery):
+    """The same endpoint's earlier kill-switch deliveries for the same use case."""
+    return Delivery.objects.filter(
+        endpoint_id=delivery.endpoint_id,
+        event=KILL_SWITCH_EVENT,
+        payload__use_case=delivery.payload["use_case"],
+        pk__lt=delivery.pk,
+    )
+
+
+def _supersede(deliveries, newer: Delivery) -> int:
+    """Abandon these pending deliveries: the newer message says what they said, and more."""
+    return _pending(deliveries).update(
+        next_attempt_at=None, last_error=f"superseded by {newer.message_id}"
+    )
+
+
+@transaction.atomic
+def emit_kill_switch(*, actor, use_case, reason: str) -> list[Delivery]:
+    """Announce whether the use case's AI may run (its kill switch moved, or its lifecycle
+    made it start or stop running), superseding the earlier announcements not yet delivered.
+
+    ``changed_at`` is what the poll endpoint answers; ``sequence`` is the id of the use case's
+    history record of this change, so it only grows per use case (changes are made under the
+    use case's row lock, one after another). Call it after the change is saved.
+    """
+    from incidents.services.killswitch import ai_enabled
+
+    sequence = use_case.history.order_by("-history_id").values_list("history_id", flat=True).first()
+    deliveries = emit(
+        event=KILL_SWITCH_EVENT,
+        payload={
+            "use_case": use_case.reference,
+            "title": use_case.title,
+            "business_unit": use_case.business_unit.code,
+            "kill_switch_engaged": use_case.kill_switch_engaged,
+            "enabled": ai_enabled(use_case),
+            "lifecycle": use_case.lifecycle,
+            "reason": reason,
+            "by": actor.get_username() if actor is not None else None,
+            # As the poll writes it (isoformat, to the microsecond), so the two compare equal.
+            "changed_at": (use_case.kill_switch_changed_at or use_case.created_at).isoformat(),
+            "sequence": sequence or 0,
+        },
+        business_unit=use_case.business_unit,
+    )
+    for delivery in deliveries:
+        # One being sent right now is locked: skip it rather than wait for its answer (deliver
+        # checks again before any retry of it, so it is never sent after this one).
+        older = _pending(_older_kill_switch_deliveries(delivery)).select_for_update(
+            skip_locked=True
+        )
+        _supersede(
+            Delivery.objects.filter(pk__in=list(older.values_list("pk", flat=True))), delivery
+        )
+    return deliveries
+
+
 # Delivering -----------------------------------------------------------------------------------
 class _Failed(Exception):
     def __init__(self, message: str, status: int | None = None):
@@ -188,7 +281,7 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> int:
     timeout = float(settings.WEBHOOK_TIMEOUT_SECONDS)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Failed(f"not an http or https URL: {url}")
+        raise _Failed(f"not an http or https URL ({parts.scheme or 'no scheme'})")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     # The watchdog shuts the socket at the deadline, so a server trickling its answer cannot
     # hold a worker beyond the timeout (a socket timeout bounds each read, not the sum).
@@ -212,7 +305,7 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> int:
             raise _Failed(f"timed out after {timeout:g} s") from None
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         reason = reason or type(exc).__name__
-        raise _Failed(f"request to {parts.netloc} failed: {reason}") from None
+        raise _Failed(f"request to {_host(url)} failed: {reason}") from None
     finally:
         watchdog.cancel()
         connection.close()
@@ -227,21 +320,24 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> int:
 def _due(delivery: Delivery, now: datetime) -> bool:
     return (
         delivery.delivered_at is None
-        and delivery.attempts < settings.WEBHOOK_MAX_ATTEMPTS
         and delivery.next_attempt_at is not None
         and delivery.next_attempt_at <= now
     )
 
 
 def backoff(attempts: int) -> timedelta:
-    """How long after its n-th failed attempt a delivery is tried again."""
+    """How long after its n-th failed attempt a delivery is tried again: doubling, at most an
+    hour, and hourly from WEBHOOK_MAX_ATTEMPTS on (it is never given up for failing)."""
+    if attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        return timedelta(seconds=MAX_BACKOFF_SECONDS)
     seconds = settings.WEBHOOK_RETRY_SECONDS * 2 ** (attempts - 1)
     return timedelta(seconds=min(seconds, MAX_BACKOFF_SECONDS))
 
 
 def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None:
     """Send one delivery if it is due and record the outcome; None when nothing was sent
-    (not due, already delivered, its endpoint paused, or another worker is sending it).
+    (not due, already delivered, abandoned, superseded by a newer kill-switch event, its
+    endpoint paused, or another worker is sending it).
 
     The row stays locked (FOR UPDATE SKIP LOCKED) while it is sent, so two workers never send
     one delivery at once; a worker that dies mid-send releases it, and it is sent again
@@ -260,10 +356,26 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
             return None
         endpoint = delivery.endpoint
         if not endpoint.active:
-            delivery.next_attempt_at = None
+            # It waits (next_attempt_at kept): resuming the endpoint makes it due again.
             delivery.last_error = "Not sent: the endpoint is paused."
-            delivery.save(update_fields=["next_attempt_at", "last_error"])
+            delivery.save(update_fields=["last_error"])
             return None
+        if delivery.event == KILL_SWITCH_EVENT:
+            # A newer state of the same switch exists (emitted while this one waited to be
+            # retried): sending this one now would undo it at the receiver.
+            newer = (
+                Delivery.objects.filter(
+                    endpoint_id=delivery.endpoint_id,
+                    event=KILL_SWITCH_EVENT,
+                    payload__use_case=delivery.payload.get("use_case"),
+                    pk__gt=delivery.pk,
+                )
+                .order_by("-pk")
+                .first()
+            )
+            if newer is not None:
+                _supersede(Delivery.objects.filter(pk=delivery.pk), newer)
+                return None
         body = message_body(delivery)
         timestamp = int(time.time())
         headers = {
@@ -281,12 +393,14 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
         except _Failed as exc:
             delivery.last_status = exc.status
             delivery.last_error = exc.message
-            if delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-                delivery.next_attempt_at = None
-                delivery.last_error += f" (gave up after {delivery.attempts} attempts)"
-                logger.warning("Webhook %s to %s given up", delivery.message_id, endpoint)
-            else:
-                delivery.next_attempt_at = now + backoff(delivery.attempts)
+            delivery.next_attempt_at = now + backoff(delivery.attempts)
+            if delivery.attempts == settings.WEBHOOK_MAX_ATTEMPTS:
+                logger.warning(
+                    "Webhook %s to %s failed %d times; retried hourly until acknowledged",
+                    delivery.message_id,
+                    endpoint,
+                    delivery.attempts,
+                )
         else:
             delivery.delivered_at = now
             delivery.next_attempt_at = None
@@ -304,13 +418,16 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
 
 
 def deliver_due(now: datetime | None = None) -> int:
-    """Send the deliveries whose next attempt is due; how many were attempted."""
+    """Send the deliveries whose next attempt is due; how many were attempted.
+
+    A paused endpoint's deliveries are left out, so they never take a batch's places.
+    """
     now = now or timezone.now()
     due = list(
         Delivery.objects.filter(
             delivered_at__isnull=True,
-            attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS,
             next_attempt_at__lte=now,
+            endpoint__active=True,
         )
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:DUE_BATCH]

@@ -26,7 +26,7 @@ from incidents.forms import (
     RollbackForm,
     TransitionForm,
 )
-from incidents.models import REVIEW_REQUIRED, SEVERITY_DEFINITIONS, Incident, Severity, Status
+from incidents.models import SEVERITY_DEFINITIONS, Incident, Severity, Status
 from portal.access import can
 from portal.csvexport import stream_csv
 from portal.forms import apply_validation_error
@@ -140,14 +140,15 @@ def _access(request, reference: str, perm: str | None = None) -> Incident:
 def _page(request, incident: Incident, status: int = 200, **forms):
     """The incident page; ``forms`` replaces a blank form by the one just posted."""
     from incidents.services.deadlines import deadlines
-    from incidents.services.incidents import available_transitions
+    from incidents.services.incidents import available_transitions, review_needed
 
     user = request.user
     use_case = incident.use_case
     can_change = can(user, "incidents.change_incident", incident)
     is_open = incident.status != Status.CLOSED
     transitions = available_transitions(incident, user) if can_change else []
-    review_missing = incident.severity in REVIEW_REQUIRED and not incident.review_written
+    # Once a SEV1 or SEV2, always reviewed: a lowered severity does not skip the review.
+    review_missing = bool(review_needed(incident)) and not incident.review_written
     can_kill = can_change and is_open and can(user, "registry.kill_switch_usecase", use_case)
     can_rollback = can_change and is_open and can(user, "registry.deploy_usecase", use_case)
     candidates = selectors.rollback_candidates(incident) if can_rollback else []

@@ -219,13 +219,20 @@ class GateRefused(Exception):
         self.result = result
 
 
+# The gate checks a rollback does not have to pass (see _gate_for_production).
+ROLLBACK_FORGIVES = frozenset({"in_service", "runbook"})
+
+
 def _gate_for_production(actor, deployment: Deployment, *, rollback: bool = False) -> None:
     if deployment.environment != Environment.PRODUCTION or not deployment.active:
         return
     result = gate.check_go_live(deployment.use_case)
     # A rollback is what a firm does while the AI is switched off or suspended in an
-    # incident: being out of service must not stop it going back to the version before.
-    blocking = [c for c in result.missing if not (rollback and c.key == "in_service")]
+    # incident: being out of service, or a runbook lapsed or never written, must not stop it
+    # going back to the version that served before. Data policy, banned models and approvals
+    # still hold: the version gone back to must still be one the firm allows.
+    forgiven = ROLLBACK_FORGIVES if rollback else frozenset()
+    blocking = [c for c in result.missing if c.key not in forgiven]
     if blocking:
         raise GateRefused(result)
     _log(result, actor, "deployment", deployment)

@@ -219,9 +219,20 @@ def _use_case_transition(*, actor, use_case: UseCase, transition, reason: str) -
     if transition.reason_required and not reason:
         raise ValidationError({"reason": f"Say why ({transition.label.lower()})."})
     before = use_case.get_lifecycle_display()
+    from incidents.services.killswitch import ai_enabled
+
+    was_enabled = ai_enabled(use_case)
     use_case.lifecycle = transition.target
     summary = f"{transition.label}: {before} → {use_case.get_lifecycle_display()}"
     _save(use_case, actor=actor, reason=f"{summary}. {reason}".strip().rstrip("."))
+    if ai_enabled(use_case) != was_enabled:
+        # Suspending, resuming or retiring starts or stops the AI as surely as the kill
+        # switch does: deployed systems hear of it the same way, once this commits.
+        from incidents.services.webhooks import emit_kill_switch
+
+        emit_kill_switch(
+            actor=actor, use_case=use_case, reason=f"{summary}. {reason}".strip().rstrip(".")
+        )
     return use_case
 
 
@@ -278,23 +289,9 @@ def use_case_set_kill_switch(*, actor, use_case: UseCase, engaged: bool, reason:
     verb = "Kill switch engaged (AI off)" if engaged else "Kill switch released (AI on)"
     _save(use_case, actor=actor, reason=f"{verb}: {reason}")
     # Deployed systems and on-call tools hear of it by signed webhook, once this commits.
-    from incidents.services.killswitch import ai_enabled
-    from incidents.services.webhooks import emit
+    from incidents.services.webhooks import emit_kill_switch
 
-    emit(
-        event="use_case.kill_switch",
-        payload={
-            "use_case": use_case.reference,
-            "title": use_case.title,
-            "business_unit": use_case.business_unit.code,
-            "kill_switch_engaged": engaged,
-            "enabled": ai_enabled(use_case),
-            "reason": reason,
-            "by": actor.get_username() if actor is not None else None,
-            "changed_at": use_case.updated_at,
-        },
-        business_unit=use_case.business_unit,
-    )
+    emit_kill_switch(actor=actor, use_case=use_case, reason=reason)
     return use_case
 
 

@@ -261,3 +261,31 @@ def test_openapi_schema_has_the_incident_routes_and_no_warnings():
     ):
         assert path in paths, path
     assert set(paths["/api/v1/incidents/{id}/timeline/"]) == {"get"}
+
+
+def test_an_owner_the_api_refuses_is_not_named(product_owner, outsider, auditor, incident):
+    outsider.first_name, outsider.last_name = "Secret", "Person"
+    outsider.save()
+    api = token_client(product_owner)
+    base = f"/api/v1/incidents/{incident.reference}/"
+    # Someone of another unit: refused, and the answer does not say who they are.
+    refused = api.patch(base, {"owner": outsider.pk}, format="json")
+    assert refused.status_code == 400
+    text = refused.content.decode()
+    assert "That person cannot see this use case; choose someone who can." in text
+    assert "Secret" not in text and "Person" not in text and outsider.username not in text
+    # Someone of no unit (an auditor) is not among the possible owners, as on the page.
+    assert api.patch(base, {"owner": auditor.pk}, format="json").status_code == 400
+    opened = api.post(
+        "/api/v1/incidents/",
+        {
+            "use_case": incident.use_case.reference,
+            "title": "X",
+            "severity": "sev3",
+            "owner": auditor.pk,
+        },
+        format="json",
+    )
+    assert opened.status_code == 400 and "owner" in opened.json()
+    incident.refresh_from_db()
+    assert incident.owner == product_owner

@@ -132,15 +132,65 @@ def test_the_dashboard_lists_near_and_overdue_deadlines_to_those_who_see_them(
     assert len(deadlines_due(now=now)) == 2
 
 
-def test_a_met_deadline_or_a_closed_incident_is_not_due(use_case, product_owner):
+def test_a_met_deadline_is_not_due(use_case, product_owner):
     now = timezone.now()
     incident = open_incident(
         use_case, product_owner, personal_data_breach=True, aware_at=now - timedelta(hours=80)
     )
     Incident.objects.filter(pk=incident.pk).update(dpa_reported_at=now - timedelta(hours=1))
     assert deadlines_due(now=now) == []
-    Incident.objects.filter(pk=incident.pk).update(dpa_reported_at=None, status=Status.CLOSED)
+
+
+def test_a_clock_runs_until_its_report_is_recorded_even_once_the_incident_closed(
+    use_case, product_owner, mailoutbox, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    incident = open_incident(
+        use_case, product_owner, personal_data_breach=True, aware_at=now - timedelta(hours=80)
+    )
+    Incident.objects.filter(pk=incident.pk).update(status=Status.CLOSED)
+    [due] = deadlines_due(now=now)
+    assert (due.incident, due.deadline.key, due.deadline.state) == (incident, "gdpr", "overdue")
+    assert [d.incident for d in deadlines_due(product_owner, now=now)] == [incident]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert remind_deadlines(now=now) == 1
+    assert "OVERDUE" in mailoutbox[-1].body
+    # Recorded (a closed incident takes its report times): the clock stops.
+    Incident.objects.filter(pk=incident.pk).update(dpa_reported_at=now)
     assert deadlines_due(now=now) == []
+
+
+def test_a_deadline_that_moves_is_reminded_of_again_at_its_new_time(
+    use_case, product_owner, mailoutbox, django_capture_on_commit_callbacks
+):
+    from incidents.services.incidents import incident_update
+
+    now = timezone.now()
+    incident = open_incident(
+        use_case, product_owner, serious_harm="general", aware_at=now - timedelta(days=14)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert remind_deadlines(now=now) == 1  # near: 15 days, one left
+    # It turns out a person died: 10 days, so the deadline moves earlier and is overdue...
+    incident_update(actor=product_owner, incident=incident, serious_harm="death")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert remind_deadlines(now=now) == 1
+    assert "OVERDUE" in mailoutbox[-1].body
+    # ...then the firm finds it became aware later: near again, at a new time, so told again.
+    incident_update(
+        actor=product_owner, incident=incident, aware_at=now - timedelta(days=9, hours=12)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert remind_deadlines(now=now) == 1
+        assert remind_deadlines(now=now) == 0
+    assert "due by" in mailoutbox[-1].body
+    incident.refresh_from_db()
+    due = [d.due_at for d in deadlines(incident, now=now)]
+    assert list(DeadlineNotice.objects.values_list("stage", "due_at").order_by("pk")) == [
+        ("near", now - timedelta(days=14) + timedelta(days=15)),
+        ("overdue", now - timedelta(days=14) + timedelta(days=10)),
+        ("near", due[0]),
+    ]
 
 
 def test_a_reminder_goes_once_per_deadline_and_stage(
@@ -166,7 +216,11 @@ def test_a_reminder_goes_once_per_deadline_and_stage(
     assert (sent["deadline"]["key"], sent["deadline"]["state"]) == ("gdpr", "near")
     entry = incident.timeline.order_by("-pk").first()
     assert (entry.kind, entry.actor) == (EntryKind.NOTICE, None)
-    assert entry.data == {"deadline": "gdpr", "stage": "near"}
+    assert entry.data == {
+        "deadline": "gdpr",
+        "stage": "near",
+        "due_at": (incident.aware_at + timedelta(hours=72)).isoformat(),
+    }
 
     # Past the deadline: one more, for the overdue stage.
     later = now + timedelta(hours=13)

@@ -477,3 +477,97 @@ def test_a_resolved_flag_keeps_its_incident(retail, product_owner, risk_officer)
     flag_resolve(actor=risk_officer, flag=flag, reason="Retrained.")
     incident = Incident.objects.get(flag=flag)
     assert incident.status == Status.OPEN
+
+
+# Defects found in review -----------------------------------------------------------------------
+def test_a_second_rollback_from_the_incident_is_refused_and_keeps_the_previous_version(
+    rolled_forward, product_owner, risk_officer
+):
+    from incidents.selectors import rollback_candidates
+
+    use_case, deployment, first, second = rolled_forward
+    incident = open_incident(use_case, product_owner)
+    assert rollback_candidates(incident) == [deployment]
+    incident_rollback(actor=product_owner, incident=incident, deployment=deployment, reason="Bad")
+    count = incident.timeline.count()
+    # A double click, or a second responder with the stale page: the same deployment again.
+    with pytest.raises(ValidationError) as err:
+        incident_rollback(
+            actor=risk_officer, incident=incident, deployment=deployment, reason="Bad"
+        )
+    assert err.value.message_dict["deployment"] == [
+        "Already rolled back from this incident (2.0 → "
+        f"{first.version}). To go forward again, change the deployment on the use case page."
+    ]
+    deployment.refresh_from_db()
+    assert deployment.model_version == first and deployment.previous_version == second
+    assert incident.timeline.count() == count
+    assert rollback_candidates(incident) == []
+
+
+def test_an_incident_once_sev1_or_sev2_closes_only_after_its_review(use_case, product_owner):
+    incident = open_incident(use_case, product_owner, severity=Severity.SEV2)
+    incident = incident_update(actor=product_owner, incident=incident, severity=Severity.SEV4)
+    incident = move(incident, product_owner, "resolve")
+    with pytest.raises(ValidationError) as err:
+        incident_transition(actor=product_owner, incident=incident, action="close")
+    assert err.value.message_dict["review"] == [
+        "An incident that was SEV2 is closed only after its post-incident review: "
+        "write the cause, impact, what changed."
+    ]
+    write_review(incident, product_owner)
+    assert move(incident, product_owner, "close").status == Status.CLOSED
+
+
+def test_an_owner_who_cannot_see_the_use_case_is_refused_without_their_name(
+    incident, product_owner, outsider
+):
+    outsider.first_name, outsider.last_name = "Secret", "Person"
+    outsider.save()
+    with pytest.raises(ValidationError) as err:
+        incident_update(actor=product_owner, incident=incident, owner=outsider)
+    text = " ".join(err.value.messages)
+    assert text == "That person cannot see this use case; choose someone who can."
+    assert "Secret" not in text and outsider.username not in text
+
+
+def test_the_model_version_is_one_the_use_case_deploys_or_deployed(rolled_forward, product_owner):
+    use_case, _deployment, first, second = rolled_forward
+    unrelated = ModelVersionFactory()
+    with pytest.raises(ValidationError) as err:
+        open_incident(use_case, product_owner, model_version=unrelated)
+    assert "model_version" in err.value.message_dict
+    assert not Incident.objects.exists()
+    # The version served now, and the one served before, are both fine.
+    incident = open_incident(use_case, product_owner, model_version=second)
+    incident = incident_update(actor=product_owner, incident=incident, model_version=first)
+    assert incident.model_version == first
+    with pytest.raises(ValidationError) as err:
+        incident_update(actor=product_owner, incident=incident, model_version=unrelated)
+    assert "model_version" in err.value.message_dict
+    incident.refresh_from_db()
+    assert incident.model_version == first
+
+
+def test_no_action_is_taken_from_a_closed_incident(rolled_forward, product_owner):
+    use_case, deployment, _first, second = rolled_forward  # with a signed-off screening
+    incident = move(
+        open_incident(use_case, product_owner, severity=Severity.SEV4),
+        product_owner,
+        "resolve",
+        "close",
+    )
+    count = incident.timeline.count()
+    with pytest.raises(ValidationError, match="reopen it first"):
+        incident_kill_switch(actor=product_owner, incident=incident, engaged=True, reason="Stop")
+    with pytest.raises(ValidationError, match="reopen it first"):
+        incident_rollback(
+            actor=product_owner, incident=incident, deployment=deployment, reason="Bad"
+        )
+    with pytest.raises(ValidationError, match="reopen it first"):
+        incident_start_reassessment(actor=product_owner, incident=incident)
+    use_case.refresh_from_db()
+    deployment.refresh_from_db()
+    assert not use_case.kill_switch_engaged and deployment.model_version == second
+    assert incident.timeline.count() == count
+    assert not Assessment.objects.filter(use_case=use_case, status="draft").exists()

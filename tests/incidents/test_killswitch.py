@@ -282,3 +282,47 @@ def test_a_deployed_system_sees_the_switch_within_one_poll_interval(
     assert after[0][2] == 200 and after[0][3] is False
     assert after[0][0] - switched <= interval + 0.05
     assert seen - switched <= interval + 1.0
+
+
+# Lifecycle moves are announced like the switch ---------------------------------------------
+def test_suspending_announces_that_the_ai_is_off_and_returning_that_it_is_on(admin_user, use_case):
+    from incidents.models import Delivery
+    from incidents.services.webhooks import webhook_endpoint_create
+    from registry.services import use_case_transition
+
+    webhook_endpoint_create(actor=admin_user, name="On-call", url="http://127.0.0.1:9/hooks")
+    use_case_transition(
+        actor=admin_user, use_case=use_case, action="suspend", reason="Wrong declines"
+    )
+    (suspended,) = Delivery.objects.all()
+    assert suspended.event == "use_case.kill_switch"
+    assert suspended.payload["use_case"] == use_case.reference
+    assert (suspended.payload["enabled"], suspended.payload["kill_switch_engaged"]) == (
+        False,
+        False,
+    )
+    assert suspended.payload["lifecycle"] == "suspended"
+    assert "Wrong declines" in suspended.payload["reason"]
+
+    use_case_transition(
+        actor=admin_user, use_case=use_case, action="return_to_pilot", reason="Fixed"
+    )
+    back = Delivery.objects.latest("pk")
+    assert back.pk != suspended.pk
+    assert (back.payload["enabled"], back.payload["lifecycle"]) == (True, "pilot")
+    assert back.payload["sequence"] > suspended.payload["sequence"]
+    suspended.refresh_from_db()
+    assert suspended.last_error == f"superseded by {back.message_id}"
+
+
+def test_a_move_that_leaves_the_ai_as_it_was_announces_nothing(admin_user, use_case):
+    from incidents.models import Delivery
+    from incidents.services.webhooks import webhook_endpoint_create
+    from registry.services import use_case_set_kill_switch, use_case_transition
+
+    webhook_endpoint_create(actor=admin_user, name="On-call", url="http://127.0.0.1:9/hooks")
+    use_case_set_kill_switch(actor=admin_user, use_case=use_case, engaged=True, reason="Drift")
+    assert Delivery.objects.count() == 1
+    # Switched off already: suspending it does not change whether the AI runs.
+    use_case_transition(actor=admin_user, use_case=use_case, action="suspend", reason="Review")
+    assert Delivery.objects.count() == 1

@@ -303,6 +303,7 @@ def test_clocks_show_basis_due_and_state_and_take_the_reported_time(
     response = client.post(
         reverse("incidents:incident-regulatory", args=[incident.reference]),
         {
+            "aware_at": timezone.localtime(aware).strftime("%Y-%m-%dT%H:%M"),  # as shown
             "serious_harm": SeriousHarm.GENERAL,
             "personal_data_breach": "on",
             "dpa_reported_at": reported,
@@ -312,14 +313,51 @@ def test_clocks_show_basis_due_and_state_and_take_the_reported_time(
     clocks = {c.key: c for c in client.get(incident.get_absolute_url()).context["clocks"]}
     assert clocks["gdpr"].state == "met"
     assert clocks["ai_act"].state == "open"
+    # The minutes shown and sent back unchanged do not move the clocks.
+    incident.refresh_from_db()
+    assert incident.aware_at == aware
     future = timezone.localtime(timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     bad = client.post(
         reverse("incidents:incident-regulatory", args=[incident.reference]),
-        {"serious_harm": SeriousHarm.GENERAL, "regulator_reported_at": future},
+        {
+            "aware_at": timezone.localtime(aware).strftime("%Y-%m-%dT%H:%M"),
+            "serious_harm": SeriousHarm.GENERAL,
+            "regulator_reported_at": future,
+        },
     )
     assert (
         bad.status_code == 400 and "regulator_reported_at" in bad.context["regulatory_form"].errors
     )
+
+
+def test_when_the_firm_became_aware_is_changed_on_the_page_and_kept_as_typed_on_error(
+    client, product_owner, use_case
+):
+    incident = open_incident(use_case, product_owner, personal_data_breach=True)
+    client.force_login(product_owner)
+    page = client.get(incident.get_absolute_url()).content.decode()
+    assert 'type="datetime-local" name="aware_at"' in page
+    url = reverse("incidents:incident-regulatory", args=[incident.reference])
+    earlier = timezone.localtime(timezone.now() - timedelta(hours=50)).replace(
+        second=0, microsecond=0
+    )
+    typed = earlier.strftime("%Y-%m-%dT%H:%M")
+    response = client.post(url, {"aware_at": typed, "personal_data_breach": "on"})
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.aware_at == earlier
+    (clock,) = client.get(incident.get_absolute_url()).context["clocks"]
+    assert clock.due_at == earlier + timedelta(hours=72)
+    entry = incident.timeline.order_by("-pk").first()
+    assert entry.text.startswith("Changed became aware at:") and entry.actor == product_owner
+    # A time in the future is refused by the service; the page keeps what was typed.
+    future = timezone.localtime(timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    refused = client.post(url, {"aware_at": future, "personal_data_breach": "on"})
+    assert refused.status_code == 400
+    assert "aware_at" in refused.context["regulatory_form"].errors
+    assert f'value="{future}"' in refused.content.decode()
+    incident.refresh_from_db()
+    assert incident.aware_at == earlier
 
 
 # Actions -------------------------------------------------------------------------------------
@@ -455,6 +493,8 @@ def test_list_and_detail_query_counts_do_not_grow_with_rows(
     client, risk_officer, product_owner, use_case, django_assert_max_num_queries
 ):
     first = open_incident(use_case, product_owner, personal_data_breach=True)
+    # Lowered from SEV2: the page asks the history whether a review is needed, both times.
+    incident_update(actor=product_owner, incident=first, severity=Severity.SEV3)
     client.force_login(risk_officer)
     list_url = reverse("incidents:incident-list")
     small_list = _count(client, list_url, django_assert_max_num_queries)
@@ -464,7 +504,7 @@ def test_list_and_detail_query_counts_do_not_grow_with_rows(
         incident_update(actor=product_owner, incident=other, severity=Severity.SEV1)
     for n in range(15):
         incident_add_note(actor=product_owner, incident=first, text=f"Note {n}")
-    incident_update(actor=product_owner, incident=first, severity=Severity.SEV3)
+    incident_update(actor=product_owner, incident=first, severity=Severity.SEV4)
     assert _count(client, list_url, django_assert_max_num_queries) == small_list
     assert _count(client, first.get_absolute_url(), django_assert_max_num_queries) == small_detail
     with django_assert_max_num_queries(16):

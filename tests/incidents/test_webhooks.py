@@ -63,6 +63,33 @@ def test_endpoint_url_must_be_http_or_https(admin_user):
         _endpoint(admin_user, url="ftp://example.com/hooks")
 
 
+@pytest.mark.parametrize(
+    "url", ["https://user:s3cret@example.com/hooks", "https://user@example.com:8443/hooks"]
+)
+def test_endpoint_url_may_not_carry_a_user_or_password(admin_user, url):
+    with pytest.raises(ValidationError) as err:
+        _endpoint(admin_user, url=url)
+    assert "url" in err.value.message_dict
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_failure_names_the_host_and_port_only(admin_user):
+    from tests.monitoring.servers import closed_port
+
+    port = closed_port()
+    endpoint, _ = _endpoint(admin_user)
+    # As a row written before userinfo was refused would hold it.
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        url=f"http://ops:s3cret@127.0.0.1:{port}/hooks?token=t0ken"
+    )
+    (delivery,) = emit(event="incident.opened", payload={})
+    deliver(delivery.id)
+    delivery.refresh_from_db()
+    assert f"request to 127.0.0.1:{port} failed" in delivery.last_error
+    for leaked in ("ops", "s3cret", "t0ken", "/hooks"):
+        assert leaked not in delivery.last_error
+
+
 @pytest.mark.parametrize("persona", ["risk_officer", "product_owner", "dpo", "auditor"])
 def test_only_admins_manage_webhooks(personas, persona):
     with pytest.raises(PermissionDenied):
@@ -157,31 +184,38 @@ def test_failed_delivery_is_retried_with_backoff_until_acknowledged(admin_user):
 
 def test_backoff_doubles_and_is_capped_at_an_hour(settings):
     settings.WEBHOOK_RETRY_SECONDS = 30
-    assert [backoff(n).total_seconds() for n in (1, 2, 3, 7, 8, 12)] == [
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 7, 8, 12, 13, 100)] == [
         30,
         60,
         120,
         1920,
         3600,
         3600,
+        3600,
+        3600,
     ]
 
 
-def test_delivery_gives_up_after_the_last_attempt(admin_user, settings):
+def test_after_the_last_doubling_a_delivery_is_retried_hourly_until_acknowledged(
+    admin_user, settings
+):
     settings.WEBHOOK_MAX_ATTEMPTS = 2
-    with Receiver(statuses=[503]) as receiver:
+    with Receiver(statuses=[503, 503, 503, 503, 200]) as receiver:
         _endpoint(admin_user, url=receiver.url())
         (delivery,) = emit(event="incident.opened", payload={})
         now = timezone.now()
         deliver(delivery.id, now=now)
-        assert deliver_due(now=now + timedelta(minutes=1)) == 1
-        assert deliver_due(now=now + timedelta(days=1)) == 0
+        now += timedelta(seconds=30)
+        assert deliver_due(now=now) == 1  # the max: from here on, hourly
+        for _ in range(3):
+            assert deliver_due(now=now + timedelta(minutes=59)) == 0
+            now += timedelta(hours=1)
+            assert deliver_due(now=now) == 1
+        assert deliver_due(now=now + timedelta(days=30)) == 0  # acknowledged: never again
     delivery.refresh_from_db()
-    assert delivery.attempts == 2
-    assert delivery.delivered_at is None
-    assert delivery.next_attempt_at is None
-    assert "gave up after 2 attempts" in delivery.last_error
-    assert len(receiver.received) == 2
+    assert (delivery.attempts, delivery.last_status, delivery.last_error) == (5, 200, "")
+    assert delivery.delivered_at == now
+    assert len(receiver.received) == 5
 
 
 def test_timeout_is_recorded_and_retried(admin_user, settings):
@@ -217,6 +251,29 @@ def test_paused_endpoint_gets_nothing(admin_user):
         assert deliver(delivery.id) is None  # queued before the pause: not sent
         assert emit(event="incident.opened", payload={}) == []
     assert receiver.received == []
+
+
+def test_a_paused_endpoint_keeps_its_deliveries_and_resuming_sends_them(admin_user):
+    with Receiver(statuses=[500, 200]) as receiver:
+        endpoint, _ = _endpoint(admin_user, url=receiver.url())
+        failed, waiting = (
+            emit(event="incident.opened", payload={}),
+            emit(event="incident.updated", payload={}),
+        )
+        start = timezone.now()
+        deliver(failed[0].id, now=start)  # a 500: a retry is due in 30 s
+        webhook_endpoint_set_active(actor=admin_user, endpoint=endpoint, active=False)
+        assert deliver(waiting[0].id, now=start) is None
+        assert deliver_due(now=start + timedelta(days=2)) == 0  # paused: nothing is sent
+        for delivery in (*failed, *waiting):
+            delivery.refresh_from_db()
+            assert delivery.delivered_at is None and delivery.next_attempt_at is not None
+
+        webhook_endpoint_set_active(actor=admin_user, endpoint=endpoint, active=True)
+        resumed = timezone.now()
+        assert deliver_due(now=resumed) == 2  # due at once, without waiting for the backoff
+    assert len(receiver.received) == 3
+    assert Delivery.objects.filter(delivered_at__isnull=False).count() == 2
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -308,6 +365,80 @@ def test_kill_switch_webhook_is_posted_once_the_change_commits(
     assert message["data"]["use_case"] == use_case.reference
     assert json.loads(received.body) == message
     assert Delivery.objects.get().delivered_at is not None
+
+
+def test_kill_switch_webhook_carries_the_polled_changed_at_and_a_growing_sequence(
+    admin_user, product_owner, retail
+):
+    from incidents.services.killswitch import kill_switch_answer, kill_switch_token_create
+
+    _endpoint(admin_user, business_unit=retail)
+    use_case = ProductionUseCaseFactory(business_unit=retail)
+    token, _raw = kill_switch_token_create(actor=product_owner, use_case=use_case, name="Bot")
+    sequences = []
+    for engaged in (True, False, True):
+        use_case_set_kill_switch(
+            actor=product_owner, use_case=use_case, engaged=engaged, reason="Drift"
+        )
+        payload = Delivery.objects.latest("pk").payload
+        use_case.refresh_from_db()
+        assert payload["changed_at"] == use_case.kill_switch_changed_at.isoformat()
+        token.use_case = use_case
+        token.kill_switch_changed_at = use_case.kill_switch_changed_at
+        assert payload["changed_at"] == kill_switch_answer(token).data["changed_at"]
+        sequences.append(payload["sequence"])
+    assert sequences == sorted(set(sequences))  # strictly growing
+
+
+def test_a_newer_kill_switch_event_supersedes_an_undelivered_older_one(
+    admin_user, product_owner, retail
+):
+    use_case = ProductionUseCaseFactory(business_unit=retail)
+    other = ProductionUseCaseFactory(business_unit=retail)
+    with Receiver(statuses=[503, 200]) as receiver:
+        endpoint, _ = _endpoint(admin_user, url=receiver.url())
+        elsewhere, _ = _endpoint(admin_user, url="http://127.0.0.1:9/other")
+        use_case_set_kill_switch(actor=product_owner, use_case=use_case, engaged=True, reason="A")
+        use_case_set_kill_switch(actor=product_owner, use_case=other, engaged=True, reason="B")
+        off = Delivery.objects.get(endpoint=endpoint, payload__use_case=use_case.reference)
+        now = timezone.now()
+        assert deliver(off.id, now=now).last_status == 503  # "off" failed: a retry waits
+
+        use_case_set_kill_switch(actor=product_owner, use_case=use_case, engaged=False, reason="C")
+        on = Delivery.objects.filter(endpoint=endpoint).latest("pk")
+        off.refresh_from_db()
+        assert (off.next_attempt_at, off.delivered_at) == (None, None)
+        assert off.last_error == f"superseded by {on.message_id}"
+        # Each endpoint's own older one, by its own newer one.
+        elsewhere_off, elsewhere_on = Delivery.objects.filter(
+            endpoint=elsewhere, payload__use_case=use_case.reference
+        ).order_by("pk")
+        assert elsewhere_off.last_error == f"superseded by {elsewhere_on.message_id}"
+        # Another use case's event is not touched.
+        assert all(
+            d.next_attempt_at is not None
+            for d in Delivery.objects.filter(payload__use_case=other.reference)
+        )
+
+        deliver_due(now=now + timedelta(days=1))
+    to_receiver = [json.loads(r.body)["data"] for r in receiver.received]
+    mine = [d["enabled"] for d in to_receiver if d["use_case"] == use_case.reference]
+    assert mine == [False, True]  # the superseded "off" was never sent again after "on"
+
+
+def test_a_retry_that_a_newer_kill_switch_event_overtook_is_not_sent(admin_user, retail):
+    """The older one was being sent when the newer was emitted (locked, so not superseded
+    then): its retry is superseded at send time instead."""
+    with Receiver() as receiver:
+        endpoint, _ = _endpoint(admin_user, url=receiver.url())
+        (older,) = emit(event="use_case.kill_switch", payload={"use_case": "UC-1", "sequence": 1})
+        (newer,) = emit(event="use_case.kill_switch", payload={"use_case": "UC-1", "sequence": 2})
+        assert deliver(older.id) is None
+        assert deliver(newer.id) is not None
+    older.refresh_from_db()
+    assert older.last_error == f"superseded by {newer.message_id}"
+    assert older.next_attempt_at is None and older.attempts == 0
+    assert [r.headers["webhook-id"] for r in receiver.received] == [newer.message_id]
 
 
 def test_endpoint_history_never_holds_the_secret(admin_user):

@@ -376,3 +376,31 @@ def test_going_live_needs_a_current_runbook_and_says_so(use_case, admin_user, se
     services.use_case_transition(actor=admin_user, use_case=use_case, action="go_live")
     use_case.refresh_from_db()
     assert use_case.lifecycle == Lifecycle.PRODUCTION
+
+
+def test_a_rollback_in_an_incident_is_allowed_without_a_current_runbook(use_case, admin_user):
+    first = ready_for_production(use_case, admin_user)
+    services.use_case_transition(actor=admin_user, use_case=use_case, action="go_live")
+    deployment = services.deployment_update(
+        actor=admin_user, deployment=use_case.deployments.get(), data={"environment": "production"}
+    )
+    second = ModelVersionFactory(model=first.model, version="2.0")
+    complete_card(second)
+    deployment = services.deployment_update(
+        actor=admin_user, deployment=deployment, data={"model_version": second}
+    )
+    # In the incident: no current runbook, and the AI switched off.
+    Runbook.objects.filter(use_case=use_case).delete()
+    services.use_case_set_kill_switch(
+        actor=admin_user, use_case=use_case, engaged=True, reason="Wrong declines"
+    )
+    deployment = services.deployment_rollback(
+        actor=admin_user, deployment=deployment, reason="Back to the version before the release"
+    )
+    assert deployment.model_version == first
+    assert deployment.environment == "production"
+    # Going forward again is still held to the whole gate.
+    with pytest.raises(ValidationError):
+        services.deployment_update(
+            actor=admin_user, deployment=deployment, data={"model_version": second}
+        )

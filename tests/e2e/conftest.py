@@ -70,6 +70,12 @@ class PageLog:
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
+    def on_failed(self, request) -> None:
+        # A request the browser abandons because the page moved on (a favicon still loading
+        # when a form is submitted) is not a failure of the portal; every other one is.
+        if "ERR_ABORTED" not in (request.failure or ""):
+            self.errors.append(f"failed: {request.url} {request.failure}")
+
     def on_console(self, message) -> None:
         # Content-Security-Policy violations are reported here, as console errors.
         if message.type == "error":
@@ -91,7 +97,7 @@ def page(browser, live_server, page_log):
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.on("request", lambda request: page_log.requests.append(request.url))
-    page.on("requestfailed", lambda r: page_log.errors.append(f"failed: {r.url} {r.failure}"))
+    page.on("requestfailed", page_log.on_failed)
     page.on("response", page_log.on_response)
     page.on("console", page_log.on_console)
     page.on("pageerror", lambda error: page_log.errors.append(f"page error: {error}"))

@@ -357,11 +357,6 @@ def open_flags_of_deployment(deployment: Deployment) -> list[Flag]:
     )
 
 
-def month_start(today: date | None = None) -> date:
-    today = today or timezone.localdate()
-    return today.replace(day=1)
-
-
 _UNREAD = object()
 
 

@@ -36,13 +36,18 @@ CENT = Decimal("0.01")
 MAX_BUDGET = Decimal("9999999999.99")
 
 
-def _zone() -> ZoneInfo:
+def firm_zone() -> ZoneInfo:
     # The project's zone, not the one a request may have activated: a day is the firm's day.
     return ZoneInfo(settings.TIME_ZONE)
 
 
+def month_of(now: datetime) -> date:
+    """The first day of the firm's calendar month that ``now`` falls in."""
+    return timezone.localtime(now, firm_zone()).date().replace(day=1)
+
+
 def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=_zone())
+    return datetime.combine(day, time.min, tzinfo=firm_zone())
 
 
 def _month_start(day: date) -> date:
@@ -89,7 +94,7 @@ def costs_by_period(
     key = "deployment_id" if by == "deployment" else "deployment__use_case_id"
     rows = (
         samples.annotate(
-            period=Trunc("at", period, output_field=DateField(), tzinfo=_zone()),
+            period=Trunc("at", period, output_field=DateField(), tzinfo=firm_zone()),
         )
         .values("period", key)
         .annotate(
@@ -111,7 +116,7 @@ def month_spend(*, use_case_ids=None, month: date | None = None) -> dict[int, fl
     ``month`` is any day of the month. Every use case asked for has an entry (0.0 when it
     spent nothing); without ``use_case_ids``, every use case that spent something.
     """
-    first = _month_start(month or timezone.localdate(timezone=_zone()))
+    first = _month_start(month or timezone.localdate(timezone=firm_zone()))
     samples = MetricSample.objects.filter(
         metric=Metric.COST,
         at__gte=_local_midnight(first),
@@ -207,7 +212,7 @@ def budgets_check(*, now: datetime | None = None) -> int:
     use case is handled in its own transaction, so its alert rows and its email commit
     together and one use case's trouble does not hold back the others.
     """
-    month = _month_start(timezone.localtime(now or timezone.now(), _zone()).date())
+    month = month_of(now or timezone.now())
     budgets = list(Budget.objects.filter(monthly_amount__gt=0).select_related("use_case__owner"))
     if not budgets:
         return 0

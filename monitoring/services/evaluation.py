@@ -17,10 +17,8 @@ import logging
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, time, timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -35,6 +33,7 @@ from monitoring.models import (
     Rule,
     RuleSubject,
 )
+from monitoring.services.costs import firm_zone, month_of, month_spend
 from monitoring.services.flags import flag_raise, subject_key
 from registry.models import Deployment, ModelVersion, UseCase
 
@@ -211,7 +210,7 @@ def _evaluate_rule(
 def _rearm_since(rule: Rule, *, now: datetime) -> datetime:
     """How far back a resolution can matter: the window, or the month for budget_used_pct."""
     if rule.metric == Metric.BUDGET_USED:
-        return datetime.combine(month_start(now), time.min, tzinfo=_firm_zone())
+        return datetime.combine(month_of(now), time.min, tzinfo=firm_zone())
     return now - timedelta(minutes=rule.window_minutes)
 
 
@@ -365,15 +364,6 @@ def _observe_p95_in_python(rule: Rule, samples) -> list[Observation]:
     ]
 
 
-def _firm_zone() -> ZoneInfo:
-    # The project's zone, as month_spend counts months: not one a request may have activated.
-    return ZoneInfo(settings.TIME_ZONE)
-
-
-def month_start(now: datetime) -> date:
-    return timezone.localtime(now, _firm_zone()).date().replace(day=1)
-
-
 def _observe_budget(
     rule: Rule,
     *,
@@ -387,8 +377,6 @@ def _observe_budget(
     counts as one sample. The month's spend only grows, so a subject whose flag was resolved
     this month (``rearmed`` reaches back to the month's start) is not observed until the next.
     """
-    from monitoring.services.costs import month_spend
-
     if rule.min_samples > 1:
         return []
     deployments = (
@@ -407,7 +395,7 @@ def _observe_budget(
         first.setdefault(use_case_id, (pk, version_id, float(budget)))
     if not first:
         return []
-    spend = month_spend(use_case_ids=list(first), month=month_start(now))
+    spend = month_spend(use_case_ids=list(first), month=month_of(now))
     observations = []
     for use_case_id, (pk, version_id, budget) in first.items():
         if subject_key(rule, use_case_id=use_case_id, model_version_id=version_id) in rearmed:
@@ -435,7 +423,7 @@ def evidence_for(rule: Rule, o: Observation, *, now: datetime, start: datetime) 
     """
     if rule.metric == Metric.BUDGET_USED:
         values = [[now.isoformat(), o.value]]
-        start = datetime.combine(month_start(now), time.min, tzinfo=_firm_zone())
+        start = datetime.combine(month_of(now), time.min, tzinfo=firm_zone())
     else:
         latest = (
             MetricSample.objects.filter(

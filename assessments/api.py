@@ -1,6 +1,6 @@
 """Assessments and their templates over REST.
 
-Thin viewsets, as in registry/api.py: querysets come from the selectors (so an assessment a
+Thin viewsets, as in registry/api/: querysets come from the selectors (so an assessment a
 person may not see answers 404), permissions from the named rules (portal.api.RulePermission;
 each workflow move asks the rule its row in TRANSITIONS names), and every write from the
 services the pages call. A save from an out-of-date revision answers 409 with what changed.
@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from assessments import compare as comparing
 from assessments import services
 from assessments.filters import AssessmentFilter, AssessmentTemplateFilter
-from assessments.models import TRANSITIONS, Assessment, AssessmentTemplate, Transition
+from assessments.models import TRANSITIONS, Assessment, AssessmentTemplate
 from assessments.selectors import assessments_visible_to, versions_of
 from assessments.serializers import (
     AnswersSerializer,
@@ -47,7 +47,8 @@ from assessments.serializers import (
     TransitionInputSerializer,
     VersionSerializer,
 )
-from portal.api import RulePermission, ServiceErrorsMixin
+from portal.api import RecordViewSet
+from portal.workflow import Transition
 
 
 def _move(name: str) -> Transition:
@@ -109,15 +110,8 @@ _WHOLE_LIST = {"pagination_class": None, "filter_backends": []}
         },
     ),
 )
-class AssessmentViewSet(
-    ServiceErrorsMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
-):
+class AssessmentViewSet(mixins.CreateModelMixin, RecordViewSet):
     # No update or DELETE: answers change through .../answers/, status through transitions.
-    permission_classes = [RulePermission]
     view_rule = "assessments.view_assessment"
     action_rules = {
         "list": None,
@@ -373,10 +367,7 @@ class AssessmentViewSet(
     list=extend_schema(summary="Template versions"),
     retrieve=extend_schema(summary="One template version, with its definition"),
 )
-class AssessmentTemplateViewSet(
-    ServiceErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
-    permission_classes = [RulePermission]
+class AssessmentTemplateViewSet(RecordViewSet):
     view_rule = "assessments.view_template"
     action_rules = {
         "list": "assessments.view_template",

@@ -5,6 +5,7 @@ each question posts under ``q-<key>`` (risk-table and evidence rows under
 ``q-<key>-<row>-<field>``), and a page re-shows what was typed when a save is refused.
 """
 
+import json
 from dataclasses import dataclass, field
 
 from django import forms
@@ -94,14 +95,10 @@ class QuestionView:
 
     @property
     def matrix_json(self) -> str:
-        import json
-
         return json.dumps(self.question.matrix)
 
     @property
     def show_if_json(self) -> str:
-        import json
-
         cond = self.question.spec.get("show_if")
         return json.dumps(cond) if cond else ""
 

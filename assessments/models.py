@@ -10,7 +10,8 @@ from simple_history.models import HistoricalRecords
 
 from assessments import engine
 from portal.models import Role
-from registry.models import RiskTier, Transition, UseCase
+from portal.workflow import Transition
+from registry.models import RiskTier, UseCase
 
 
 class Kind(models.TextChoices):

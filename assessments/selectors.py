@@ -1,9 +1,11 @@
 """Reads of assessments that depend on who asks."""
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
 
 from assessments.models import OPEN, Assessment, AssessmentTemplate, ReviewAssignment, Status
-from portal.access import access_for
+from portal.access import access_for, can, require
 from registry.selectors import use_cases_visible_to
 
 
@@ -105,3 +107,13 @@ def templates_visible_to(user) -> QuerySet[AssessmentTemplate]:
     if not user.is_authenticated:
         return AssessmentTemplate.objects.none()
     return AssessmentTemplate.objects.all()
+
+
+def access_assessment(user, pk: int, perm: str = "assessments.view_assessment") -> Assessment:
+    """The assessment if the person may see it (404 otherwise), checked against ``perm``."""
+    assessment = get_object_or_404(assessments_visible_to(user), pk=pk)
+    if not can(user, "assessments.view_assessment", assessment):
+        raise Http404("No such assessment.")
+    if perm != "assessments.view_assessment":
+        require(user, perm, assessment)
+    return assessment

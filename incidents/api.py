@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
@@ -49,10 +49,25 @@ from incidents.serializers import (
     WebhookEndpointCreateSerializer,
     WebhookEndpointSerializer,
 )
+from incidents.services.incidents import (
+    TRANSITIONS,
+    incident_add_note,
+    incident_kill_switch,
+    incident_open,
+    incident_rollback,
+    incident_start_reassessment,
+    incident_transition,
+    incident_update,
+    incident_write_review,
+)
+from incidents.services.killswitch import kill_switch_token_create, kill_switch_token_revoke
+from incidents.services.runbooks import runbook_save
+from incidents.services.webhooks import webhook_endpoint_create, webhook_endpoint_set_active
 from portal.access import can
-from portal.api import RulePermission, ServiceErrorsMixin
+from portal.api import RecordViewSet
 from portal.csvexport import stream_csv
-from registry.model_api import visible_use_case
+from registry.api.ai_models import visible_use_case
+from registry.models import Deployment
 
 _ERRORS = {
     400: OpenApiResponse(description="Invalid input; the body names the fields at fault."),
@@ -89,10 +104,9 @@ _USE_CASE_PARAM = OpenApiParameter(
 
 
 @extend_schema(tags=["Incidents"])
-class RunbookViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
+class RunbookViewSet(viewsets.GenericViewSet):
     """A use case's runbook, addressed by the use case (``/runbooks/UC-0042/``)."""
 
-    permission_classes = [RulePermission]
     serializer_class = RunbookSerializer
     view_rule = "incidents.view_runbook"
     action_rules = {
@@ -130,7 +144,6 @@ class RunbookViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
         responses={200: RunbookSerializer, **_ERRORS},
     )
     def update(self, request, use_case=None):
-        from incidents.services.runbooks import runbook_save
 
         use_case = self.get_use_case()
         serializer = RunbookWriteSerializer(data=request.data)
@@ -172,7 +185,6 @@ _FORMAT_PARAM = OpenApiParameter(
 
 
 def _transition_rule(view) -> str:
-    from incidents.services.incidents import TRANSITIONS
 
     transition = TRANSITIONS.get(view.kwargs.get("transition", ""))
     return transition.rule if transition else CHANGE
@@ -188,12 +200,9 @@ def _transition_rule(view) -> str:
     ),
     retrieve=extend_schema(summary="One incident", parameters=[_KEY_PARAM]),
 )
-class IncidentViewSet(
-    ServiceErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class IncidentViewSet(RecordViewSet):
     # No PUT and no DELETE: an incident changes field by field through the services, and
     # stays on record.
-    permission_classes = [RulePermission]
     serializer_class = IncidentSerializer
     view_rule = "incidents.view_incident"
     action_rules = {
@@ -271,7 +280,6 @@ class IncidentViewSet(
         responses={201: IncidentSerializer, **_ERRORS},
     )
     def create(self, request, *args, **kwargs):
-        from incidents.services.incidents import incident_open
 
         serializer = IncidentCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -291,7 +299,6 @@ class IncidentViewSet(
         responses={200: IncidentSerializer, **_ERRORS},
     )
     def partial_update(self, request, *args, **kwargs):
-        from incidents.services.incidents import incident_update
 
         incident = self.get_object()
         serializer = IncidentUpdateSerializer(data=request.data, partial=True)
@@ -318,7 +325,6 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"], url_path=r"transitions/(?P<transition>[a-z_-]+)")
     def transition(self, request, pk=None, transition=None):
-        from incidents.services.incidents import TRANSITIONS, incident_transition
 
         if transition not in TRANSITIONS:
             raise exceptions.NotFound(f"No transition {transition!r}.")
@@ -352,7 +358,6 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"])
     def notes(self, request, pk=None):
-        from incidents.services.incidents import incident_add_note
 
         incident = self.get_object()
         serializer = NoteSerializer(data=request.data)
@@ -370,7 +375,6 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"])
     def review(self, request, pk=None):
-        from incidents.services.incidents import incident_write_review
 
         incident = self.get_object()
         serializer = ReviewSerializer(data=request.data)
@@ -388,7 +392,6 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"], url_path="actions/kill-switch")
     def kill_switch(self, request, pk=None):
-        from incidents.services.incidents import incident_kill_switch
 
         incident = self.get_object()
         serializer = KillSwitchActionSerializer(data=request.data)
@@ -406,8 +409,6 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"], url_path="actions/rollback")
     def rollback(self, request, pk=None):
-        from incidents.services.incidents import incident_rollback
-        from registry.models import Deployment
 
         incident = self.get_object()
         serializer = RollbackSerializer(data=request.data)
@@ -435,7 +436,6 @@ class IncidentViewSet(
     )
     @action(detail=True, methods=["post"], url_path="actions/reassess")
     def reassess(self, request, pk=None):
-        from incidents.services.incidents import incident_start_reassessment
 
         draft = incident_start_reassessment(actor=request.user, incident=self.get_object())
         return Response({"assessment": draft.reference}, status=status.HTTP_201_CREATED)
@@ -447,10 +447,7 @@ class IncidentViewSet(
     list=extend_schema(summary="Kill-switch tokens of the use cases you may manage them for"),
     retrieve=extend_schema(summary="One kill-switch token (never the token itself)"),
 )
-class KillSwitchTokenViewSet(
-    ServiceErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
-    permission_classes = [RulePermission]
+class KillSwitchTokenViewSet(RecordViewSet):
     serializer_class = KillSwitchTokenSerializer
     # The token's use case decides: its editors see and manage its tokens.
     view_rule = None
@@ -479,7 +476,6 @@ class KillSwitchTokenViewSet(
         responses={201: KillSwitchTokenCreatedSerializer, **_ERRORS},
     )
     def create(self, request, *args, **kwargs):
-        from incidents.services.killswitch import kill_switch_token_create
 
         serializer = KillSwitchTokenCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -501,7 +497,6 @@ class KillSwitchTokenViewSet(
     )
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        from incidents.services.killswitch import kill_switch_token_revoke
 
         token = kill_switch_token_revoke(actor=request.user, token=self.get_object())
         return Response(KillSwitchTokenSerializer(token).data)
@@ -513,10 +508,7 @@ class KillSwitchTokenViewSet(
     list=extend_schema(summary="Webhook endpoints (admins)"),
     retrieve=extend_schema(summary="One webhook endpoint (never its secret)"),
 )
-class WebhookEndpointViewSet(
-    ServiceErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
-    permission_classes = [RulePermission]
+class WebhookEndpointViewSet(RecordViewSet):
     serializer_class = WebhookEndpointSerializer
     view_rule = "incidents.manage_webhooks"
     action_rules = {
@@ -537,7 +529,6 @@ class WebhookEndpointViewSet(
         responses={201: WebhookEndpointCreatedSerializer, **_ERRORS},
     )
     def create(self, request, *args, **kwargs):
-        from incidents.services.webhooks import webhook_endpoint_create
 
         serializer = WebhookEndpointCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -555,7 +546,6 @@ class WebhookEndpointViewSet(
         responses={200: WebhookEndpointSerializer, **_ERRORS},
     )
     def partial_update(self, request, *args, **kwargs):
-        from incidents.services.webhooks import webhook_endpoint_set_active
 
         endpoint = self.get_object()
         serializer = WebhookActiveSerializer(data=request.data)

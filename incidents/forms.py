@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from incidents.models import (
+    SEVERITY_DEFINITIONS,
     DetectedBy,
     Incident,
     Runbook,
@@ -113,7 +114,6 @@ class IncidentFilterForm(StyledFormMixin, forms.Form):
 
 
 def _severity_choices():
-    from incidents.models import SEVERITY_DEFINITIONS
 
     return [(value, f"{label}: {SEVERITY_DEFINITIONS[value]}") for value, label in Severity.choices]
 

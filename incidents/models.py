@@ -11,7 +11,7 @@ token of their own (KillSwitchToken); every change goes out as a signed webhook
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import DatabaseError, models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
@@ -216,13 +216,8 @@ class TimelineEntry(models.Model):
 
     MESSAGE = "An incident timeline entry is never changed or deleted"
 
-    # Imported here, not at the top, to keep this guard within the class it belongs to.
-    from django.db import DatabaseError
-
     class Refused(DatabaseError):
         """A change or deletion of a timeline entry (a DatabaseError, as the trigger's is)."""
-
-    del DatabaseError
 
     class AppendOnlyQuerySet(models.QuerySet):
         # Nested so the guard stays with the model. Model.save uses _update() for an UPDATE,

@@ -24,6 +24,9 @@ from incidents.models import (
     TimelineEntry,
     WebhookEndpoint,
 )
+from incidents.services.deadlines import deadlines
+from incidents.services.incidents import rolled_back_from
+from incidents.services.runbooks import runbook_is_current
 from portal.access import can
 from registry.models import Deployment, UseCase
 from registry.selectors import use_cases_visible_to
@@ -102,7 +105,6 @@ def rollback_candidates(incident: Incident) -> list[Deployment]:
     """The use case's active deployments that have an earlier version to go back to, less
     those whose earlier version is one this incident already rolled them back from (going
     back again would re-deploy it)."""
-    from incidents.services.incidents import rolled_back_from
 
     undone = rolled_back_from(incident)
     deployments = (
@@ -156,7 +158,6 @@ def export_rows(incidents: Iterable[Incident], now=None) -> Iterator[list]:
 
     The deadlines are computed from the incident's own fields: no query per row.
     """
-    from incidents.services.deadlines import deadlines
 
     now = now or timezone.now()
     for incident in incidents:
@@ -255,7 +256,6 @@ def use_case_incidents(user, use_case: UseCase) -> dict:
         runbook = getattr(use_case, "runbook", None)
     else:
         runbook = runbook_of(use_case)
-    from incidents.services.runbooks import runbook_is_current
 
     # Without a runbook the service would read it again: say so here and save the query.
     current, reason = (

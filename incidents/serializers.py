@@ -20,8 +20,9 @@ from incidents.models import (
     TimelineEntry,
     WebhookEndpoint,
 )
+from incidents.services.deadlines import deadlines
 from registry.models import BusinessUnit, ModelVersion
-from registry.selectors import model_versions_visible_to
+from registry.selectors import model_versions_visible_to, possible_owners
 
 
 def _person(user) -> str | None:
@@ -145,7 +146,6 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(DeadlineSerializer(many=True))
     def get_deadlines(self, incident):
-        from incidents.services.deadlines import deadlines
 
         return DeadlineSerializer(deadlines(incident, now=self.context.get("now")), many=True).data
 
@@ -157,7 +157,6 @@ class _OwnerField(serializers.PrimaryKeyRelatedField):
     names the person, so an id typed in does not tell who it is."""
 
     def get_queryset(self):
-        from registry.selectors import possible_owners
 
         return possible_owners()
 

@@ -1,6 +1,6 @@
 """Monitoring over REST: sources, samples, rules, flags, budgets, costs, and the push API.
 
-Thin views as in registry/model_api.py: the named rules decide (portal.api.RulePermission),
+Thin views as in registry/api/ai_models.py: the named rules decide (portal.api.RulePermission),
 the services write, the selectors read what the person may see (404 otherwise).
 
 The push API (``/api/v1/push/...``) is for deployed systems, not people: it accepts only a
@@ -10,6 +10,7 @@ deployment only.
 
 import django_filters
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_date
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -44,9 +45,20 @@ from monitoring.serializers import (
     SourceTestSerializer,
     TokenSerializer,
 )
+from monitoring.services.costs import budget_set, costs_by_period
+from monitoring.services.drift import distribution_push
+from monitoring.services.flags import flag_resolve
+from monitoring.services.metric_rules import rule_create, rule_update
+from monitoring.services.samples import InvalidSamples, parse_samples, samples_push
+from monitoring.services.sources import (
+    source_create,
+    source_rotate_token,
+    source_test,
+    source_update,
+)
 from portal.access import can
-from portal.api import RulePermission, ServiceErrorsMixin
-from registry.model_api import visible_use_case
+from portal.api import RecordViewSet
+from registry.api.ai_models import visible_use_case
 from registry.selectors import deployments_visible_to
 
 _ERRORS = {
@@ -83,16 +95,8 @@ class MetricSourceFilter(django_filters.FilterSet):
         summary="Change some fields of a source", responses={200: MetricSourceSerializer, **_ERRORS}
     ),
 )
-class MetricSourceViewSet(
-    ServiceErrorsMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class MetricSourceViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet):
     # No DELETE: a source is disabled, so the samples it brought keep where they came from.
-    permission_classes = [RulePermission]
     serializer_class = MetricSourceSerializer
     view_rule = "monitoring.view_metrics"
     action_rules = {
@@ -112,7 +116,6 @@ class MetricSourceViewSet(
         return selectors.sources_visible_to(self.request.user).order_by("pk")
 
     def create(self, request, *args, **kwargs):
-        from monitoring.services.sources import source_create
 
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -125,7 +128,6 @@ class MetricSourceViewSet(
         return response
 
     def perform_update(self, serializer):
-        from monitoring.services.sources import source_update
 
         data = dict(serializer.validated_data)
         data.pop("deployment", None)
@@ -141,7 +143,6 @@ class MetricSourceViewSet(
     )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
-        from monitoring.services.sources import source_test
 
         result = source_test(actor=request.user, source=self.get_object())
         return Response(SourceTestSerializer(result).data)
@@ -153,7 +154,6 @@ class MetricSourceViewSet(
     )
     @action(detail=True, methods=["post"], url_path="rotate-token")
     def rotate_token(self, request, pk=None):
-        from monitoring.services.sources import source_rotate_token
 
         source = self.get_object()
         token = source_rotate_token(actor=request.user, source=source)
@@ -197,7 +197,6 @@ class MetricSampleFilter(django_filters.FilterSet):
     retrieve=extend_schema(summary="One metric sample"),
 )
 class MetricSampleViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [RulePermission]
     serializer_class = MetricSampleSerializer
     view_rule = None
     action_rules = {"list": None, "retrieve": None}
@@ -221,15 +220,7 @@ class MetricSampleViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: RuleSerializer, **_ERRORS},
     ),
 )
-class RuleViewSet(
-    ServiceErrorsMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
-    permission_classes = [RulePermission]
+class RuleViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet):
     serializer_class = RuleSerializer
     view_rule = "monitoring.view_rule"
     action_rules = {
@@ -244,12 +235,10 @@ class RuleViewSet(
         return selectors.rules_visible_to(self.request.user).order_by("name", "pk")
 
     def perform_create(self, serializer):
-        from monitoring.services.rules import rule_create
 
         serializer.instance = rule_create(actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
-        from monitoring.services.rules import rule_update
 
         serializer.instance = rule_update(
             actor=self.request.user, rule=serializer.instance, **serializer.validated_data
@@ -285,10 +274,7 @@ class FlagFilter(django_filters.FilterSet):
         ],
     ),
 )
-class FlagViewSet(
-    ServiceErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
-    permission_classes = [RulePermission]
+class FlagViewSet(RecordViewSet):
     serializer_class = FlagSerializer
     view_rule = "monitoring.view_flag"
     action_rules = {
@@ -324,7 +310,6 @@ class FlagViewSet(
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
-        from monitoring.services.flags import flag_resolve
 
         flag = self.get_object()
         serializer = ResolveSerializer(data=request.data)
@@ -341,10 +326,9 @@ _USE_CASE_PARAM = OpenApiParameter(
 
 
 @extend_schema(tags=["Monitoring"])
-class BudgetViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
+class BudgetViewSet(viewsets.GenericViewSet):
     """A use case's monthly AI budget, addressed by the use case (``/budgets/UC-0042/``)."""
 
-    permission_classes = [RulePermission]
     serializer_class = BudgetSerializer
     view_rule = "monitoring.view_costs"
     action_rules = {
@@ -391,7 +375,6 @@ class BudgetViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
         responses={200: BudgetSerializer, 204: OpenApiResponse(description="Removed."), **_ERRORS},
     )
     def update(self, request, use_case=None):
-        from monitoring.services.costs import budget_set
 
         use_case = self.get_use_case()
         serializer = BudgetSetSerializer(data=request.data)
@@ -411,7 +394,6 @@ class BudgetViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
         responses={204: OpenApiResponse(description="Removed."), **_ERRORS},
     )
     def destroy(self, request, use_case=None):
-        from monitoring.services.costs import budget_set
 
         budget_set(actor=request.user, use_case=self.get_use_case(), monthly_amount=None)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -433,9 +415,6 @@ class BudgetViewSet(ServiceErrorsMixin, viewsets.GenericViewSet):
 )
 class CostView(APIView):
     def get(self, request):
-        from django.utils.dateparse import parse_date
-
-        from monitoring.services.costs import costs_by_period
 
         params = request.query_params
         period = params.get("period", "day")
@@ -515,7 +494,6 @@ class _PushView(APIView):
 )
 class PushSamplesView(_PushView):
     def post(self, request):
-        from monitoring.services.samples import InvalidSamples, parse_samples, samples_push
 
         body = request.data
         if not isinstance(body, dict) or "samples" not in body:
@@ -544,9 +522,8 @@ class PushSamplesView(_PushView):
         403: OpenApiResponse(description="The body names another deployment."),
     },
 )
-class PushDistributionsView(ServiceErrorsMixin, _PushView):
+class PushDistributionsView(_PushView):
     def post(self, request):
-        from monitoring.services.drift import distribution_push
 
         body = request.data
         if not isinstance(body, dict):

@@ -7,19 +7,20 @@ request may write to that source's deployment only. ``request.user`` is anonymou
 a browser's cookie can never push samples.
 """
 
+from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
 from monitoring.models import MetricSource
+from monitoring.services.sources import source_for_token
 
 KEYWORD = "Bearer"
 
 
 class PushTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
-        from monitoring.services.sources import source_for_token
 
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != KEYWORD.lower().encode():
@@ -35,7 +36,6 @@ class PushTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "The token is not valid, or its source is disabled."
             )
-        from django.contrib.auth.models import AnonymousUser
 
         return AnonymousUser(), source
 

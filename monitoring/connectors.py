@@ -1,7 +1,7 @@
 """Reading a metric source: per kind, the requests to make and how the answers become samples.
 
 The config each kind takes is described (and checked) in monitoring.services.sources. Every
-request goes through monitoring.outbound.fetch; an answer that cannot be read as samples (not
+request goes through portal.outbound.fetch; an answer that cannot be read as samples (not
 JSON, a path with nothing at it, a value that is not a number) raises ReadError, whose
 message says where. A reading is all or nothing: the pull writes its samples only if every
 request and every value was good.
@@ -17,10 +17,10 @@ from itertools import pairwise
 from typing import Any
 from urllib.parse import urlencode
 
-from monitoring.crypto import CredentialsUnreadable, decrypt
 from monitoring.models import MetricSource, SourceKind
-from monitoring.outbound import OutboundError, fetch, redact
 from monitoring.services.samples import Sample, parse_instant, parse_value
+from portal.crypto import CredentialsUnreadable, decrypt
+from portal.outbound import OutboundError, fetch, redact
 
 # A first pull (or one after a long pause) reads at most this far back.
 FIRST_WINDOW_SECONDS = 3600

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -32,7 +33,8 @@ from monitoring.models import (
     Rule,
     Severity,
 )
-from portal.access import can
+from monitoring.services.costs import costs_by_period, month_spend
+from portal.access import can, get_visible_or_404
 from registry.models import Deployment, UseCase
 from registry.selectors import deployments_visible_to, use_cases_visible_to
 
@@ -65,8 +67,6 @@ def deployment_for_metrics(user, pk: int) -> Deployment:
         pk=pk,
     )
     if not can(user, "monitoring.view_metrics", deployment):
-        from django.http import Http404
-
         raise Http404("No such deployment.")
     return deployment
 
@@ -95,10 +95,13 @@ def flag_by_key(user, key: str) -> Flag:
     qs = flags_visible_to(user)
     flag = (qs.filter(pk=int(key)) if key.isdigit() else qs.filter(reference__iexact=key)).first()
     if flag is None:
-        from django.http import Http404
-
         raise Http404("No such flag.")
     return flag
+
+
+def access_source(user, pk: int, perm: str = "monitoring.view_metrics") -> MetricSource:
+    """A visible metric source the person passes ``perm`` on (missing or unseen: 404)."""
+    return get_visible_or_404(sources_visible_to(user), user, perm, pk=pk)
 
 
 def rules_visible_to(user) -> QuerySet[Rule]:
@@ -383,14 +386,12 @@ def budget_status(use_case: UseCase, spent: float | None, *, budget=_UNREAD) -> 
 
 
 def month_spend_of(use_case_ids: Iterable[int]) -> dict[int, float]:
-    from monitoring.services.costs import month_spend
 
     return month_spend(use_case_ids=list(use_case_ids))
 
 
 def cost_days(deployment: Deployment, *, days: int = 30) -> list[dict]:
     """Cost and tokens per day over the last ``days`` days."""
-    from monitoring.services.costs import costs_by_period
 
     end = timezone.now()
     return costs_by_period(

@@ -14,29 +14,19 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from monitoring import charts, selectors
 from monitoring.forms import BudgetForm, FlagFilterForm, ReasonForm, RuleForm, SourceForm
 from monitoring.models import Budget, FlagStatus, MetricSource, Rule, SourceKind
+from monitoring.pages import flag_panels
+from monitoring.report import report_context
+from monitoring.services import costs, flags, metric_rules, sources
 from portal.access import can
 from portal.forms import apply_validation_error
-from registry.views import access_use_case
-
-
-def _is_htmx(request) -> bool:
-    return (
-        request.headers.get("HX-Request") == "true"
-        and request.headers.get("HX-History-Restore-Request") != "true"
-    )
-
-
-def access_source(user, pk: int, perm: str = "monitoring.view_metrics") -> MetricSource:
-    source = get_object_or_404(selectors.sources_visible_to(user), pk=pk)
-    if not can(user, perm, source):
-        raise PermissionDenied
-    return source
+from portal.htmx import is_htmx, vary_on_htmx
+from portal.pdf import pdf_response, render_pdf
+from registry.selectors import access_use_case
 
 
 def _deployment_url(deployment_id: int) -> str:
@@ -63,9 +53,9 @@ def deployment_detail(request, pk: int):
         "end": end,
         "series_charts": series_charts,
     }
-    if _is_htmx(request):
+    if is_htmx(request):
         response = render(request, "monitoring/partials/_charts.html", context)
-        patch_vary_headers(response, ["HX-Request"])
+        vary_on_htmx(response)
         return response
     cost_rows = selectors.cost_days(deployment)
     spent = selectors.month_spend_of([deployment.use_case_id]).get(deployment.use_case_id, 0.0)
@@ -80,7 +70,7 @@ def deployment_detail(request, pk: int):
         "push_url": request.build_absolute_uri(reverse("api-push-samples")),
     }
     response = render(request, "monitoring/deployment_detail.html", context)
-    patch_vary_headers(response, ["HX-Request"])
+    vary_on_htmx(response)
     return response
 
 
@@ -106,7 +96,6 @@ def _token_page(request, source: MetricSource, token: str, *, created: bool):
 @login_required
 @require_http_methods(["GET", "POST"])
 def source_create(request, pk: int):
-    from monitoring.services.sources import source_create as create
 
     deployment = selectors.deployment_for_metrics(request.user, pk)
     if not can(request.user, "monitoring.manage_source", deployment):
@@ -114,7 +103,7 @@ def source_create(request, pk: int):
     form = SourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            source, token = create(
+            source, token = sources.source_create(
                 actor=request.user,
                 deployment=deployment,
                 credentials=form.credentials() or None,
@@ -138,13 +127,12 @@ def source_create(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def source_edit(request, pk: int):
-    from monitoring.services.sources import source_update
 
-    source = access_source(request.user, pk, "monitoring.manage_source")
+    source = selectors.access_source(request.user, pk, "monitoring.manage_source")
     form = SourceForm(request.POST or None, instance=source)
     if request.method == "POST" and form.is_valid():
         try:
-            source_update(
+            sources.source_update(
                 actor=request.user,
                 source=source,
                 credentials=form.credentials(),
@@ -167,12 +155,11 @@ def source_edit(request, pk: int):
 @require_POST
 def source_test(request, pk: int):
     """What the source would give now, read and shown, never written."""
-    from monitoring.services.sources import source_test as run_test
 
-    source = access_source(request.user, pk, "monitoring.manage_source")
-    result = run_test(actor=request.user, source=source)
+    source = selectors.access_source(request.user, pk, "monitoring.manage_source")
+    result = sources.source_test(actor=request.user, source=source)
     context = {"source": source, "deployment": source.deployment, "result": result}
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "monitoring/partials/_source_test.html", context)
     return render(request, "monitoring/source_test.html", context)
 
@@ -180,12 +167,11 @@ def source_test(request, pk: int):
 @login_required
 @require_POST
 def source_rotate_token(request, pk: int):
-    from monitoring.services.sources import source_rotate_token as rotate
 
-    source = access_source(request.user, pk, "monitoring.manage_source")
+    source = selectors.access_source(request.user, pk, "monitoring.manage_source")
     if source.kind != SourceKind.PUSH:
         raise PermissionDenied("Only push sources have a token.")
-    token = rotate(actor=request.user, source=source)
+    token = sources.source_rotate_token(actor=request.user, source=source)
     return _token_page(request, source, token, created=False)
 
 
@@ -194,8 +180,8 @@ def source_rotate_token(request, pk: int):
 @require_safe
 def flag_list(request):
     form = FlagFilterForm(request.GET or {"status": FlagStatus.OPEN}, user=request.user)
-    flags = form.apply(selectors.flags_visible_to(request.user)).order_by("-raised_at", "-pk")
-    page = Paginator(flags, 25).get_page(request.GET.get("page"))
+    found = form.apply(selectors.flags_visible_to(request.user)).order_by("-raised_at", "-pk")
+    page = Paginator(found, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -236,29 +222,18 @@ def _flag_chart(flag) -> str | None:
     )
 
 
-def _incident_severities():
-    from incidents.models import Severity
-
-    return Severity.choices
-
-
 def _flag_page(request, flag, form=None, status: int = 200):
     can_resolve = flag.is_open and can(request.user, "monitoring.resolve_flag", flag)
-    return render(
-        request,
-        "monitoring/flag_detail.html",
-        {
-            "flag": flag,
-            "evidence": flag.evidence or {},
-            "chart": _flag_chart(flag),
-            "can_resolve": can_resolve,
-            "form": form or (ReasonForm() if can_resolve else None),
-            # Opening an incident from the flag is the incidents app's (it posts there).
-            "can_open_incident": can(request.user, "incidents.open_incident", flag.use_case),
-            "severities": _incident_severities(),
-        },
-        status=status,
-    )
+    context = {
+        "flag": flag,
+        "evidence": flag.evidence or {},
+        "chart": _flag_chart(flag),
+        "can_resolve": can_resolve,
+        "form": form or (ReasonForm() if can_resolve else None),
+    }
+    # Cards other apps add (incidents: open an incident from the flag), monitoring/pages.py.
+    context["panels"] = flag_panels.render(request.user, flag, context)
+    return render(request, "monitoring/flag_detail.html", context)
 
 
 @login_required
@@ -270,7 +245,6 @@ def flag_detail(request, reference: str):
 @login_required
 @require_POST
 def flag_resolve(request, reference: str):
-    from monitoring.services.flags import flag_resolve as resolve
 
     flag = selectors.flag_by_key(request.user, reference)
     if not can(request.user, "monitoring.resolve_flag", flag):
@@ -278,7 +252,7 @@ def flag_resolve(request, reference: str):
     form = ReasonForm(request.POST)
     if form.is_valid():
         try:
-            resolve(actor=request.user, flag=flag, reason=form.cleaned_data["reason"])
+            flags.flag_resolve(actor=request.user, flag=flag, reason=form.cleaned_data["reason"])
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
@@ -306,14 +280,12 @@ def rule_list(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def rule_create(request):
-    from monitoring.services.rules import rule_create as create
-
     if not can(request.user, "monitoring.add_rule"):
         raise PermissionDenied
     form = RuleForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            rule = create(actor=request.user, **form.service_fields())
+            rule = metric_rules.rule_create(actor=request.user, **form.service_fields())
         except ValidationError as exc:
             apply_validation_error(form, exc)
         except PermissionDenied:
@@ -332,7 +304,6 @@ def rule_create(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def rule_edit(request, pk: int):
-    from monitoring.services.rules import rule_update
 
     rule = get_object_or_404(selectors.rules_visible_to(request.user), pk=pk)
     if not can(request.user, "monitoring.change_rule", rule):
@@ -340,7 +311,7 @@ def rule_edit(request, pk: int):
     form = RuleForm(request.POST or None, instance=Rule.objects.get(pk=rule.pk), user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            rule = rule_update(actor=request.user, rule=rule, **form.service_fields())
+            rule = metric_rules.rule_update(actor=request.user, rule=rule, **form.service_fields())
         except ValidationError as exc:
             apply_validation_error(form, exc)
         except PermissionDenied:
@@ -360,7 +331,6 @@ def rule_edit(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def budget_edit(request, pk: int):
-    from monitoring.services.costs import budget_set
 
     use_case = access_use_case(request.user, pk)
     if not can(request.user, "monitoring.set_budget", use_case):
@@ -371,7 +341,7 @@ def budget_edit(request, pk: int):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            budget = budget_set(
+            budget = costs.budget_set(
                 actor=request.user,
                 use_case=use_case,
                 monthly_amount=form.cleaned_data["monthly_amount"],
@@ -403,8 +373,6 @@ def budget_edit(request, pk: int):
 @require_safe
 def use_case_report(request, pk: int):
     """One page for leadership: trends, open flags, cost against budget."""
-    from monitoring.report import report_context
-    from portal.pdf import pdf_response, render_pdf
 
     use_case = access_use_case(request.user, pk)
     if not can(request.user, "monitoring.view_metrics", use_case):

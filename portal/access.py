@@ -1,10 +1,18 @@
 """What a signed-in person is: their roles and business units, read once per request."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import rules
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.shortcuts import get_object_or_404
 
 from portal.models import Role
 
 _CACHE_ATTR = "_steward_access"
+M = TypeVar("M", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -45,12 +53,6 @@ def access_for(user) -> Access:
     return cached
 
 
-def forget_access(user) -> None:
-    """Drop the cached roles and units after changing them."""
-    if hasattr(user, _CACHE_ATTR):
-        delattr(user, _CACHE_ATTR)
-
-
 def can(user, perm: str, obj=None) -> bool:
     """Ask the named rule, and only the rule.
 
@@ -58,6 +60,31 @@ def can(user, perm: str, obj=None) -> bool:
     in the Django admin answer too; Steward's rules (retired records are closed, auditors
     change nothing) must hold for everyone, so pages, API and services ask here.
     """
-    import rules
-
     return user is not None and user.is_active and rules.has_perm(perm, user, obj)
+
+
+def require(user, perm: str, obj=None) -> None:
+    """Refuse (PermissionDenied, a 403) unless the named rule allows it."""
+    if not can(user, perm, obj):
+        raise PermissionDenied(f"You may not do this ({perm}).")
+
+
+def get_visible_or_404(
+    visible: QuerySet[M],
+    user,
+    perm: str | None = None,
+    *,
+    on: Callable[[M], Model] | None = None,
+    **lookup,
+) -> M:
+    """Fetch and check in one call, as every page and action does.
+
+    ``visible`` is a selector's queryset, already holding only what the person may see, so a
+    missing record and a forbidden one both answer 404 and nothing leaks that it exists. If
+    ``perm`` is given, the person must also pass that rule on the record (or on what ``on``
+    returns of it, e.g. a deployment's use case), or it is a 403.
+    """
+    obj = get_object_or_404(visible, **lookup)
+    if perm is not None:
+        require(user, perm, on(obj) if on else obj)
+    return obj

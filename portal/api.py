@@ -1,8 +1,10 @@
-"""What every API viewset shares: the permission class over the named rules, and errors.
+"""What every API view shares: the permission class over the named rules, errors, a base.
 
 The API asks the same named rules (``registry.change_usecase``) the pages ask, and calls the
-same services. A service's django ``ValidationError`` becomes a 400 with field errors, its
-``PermissionDenied`` a 403; a record the person may not see answers 404, as on the pages.
+same services. ``RulePermission`` is the default permission class (settings.REST_FRAMEWORK) and
+``exception_handler`` the exception handler, so a viewset declares only its rules: a
+service's django ``ValidationError`` becomes a 400 with field errors, its ``PermissionDenied``
+a 403; a record the person may not see answers 404, as on the pages.
 """
 
 from collections.abc import Callable
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, mixins, views, viewsets
 from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
 
@@ -36,6 +38,9 @@ class RulePermission(BasePermission):
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
+        if not hasattr(view, "action_rules") and not hasattr(view, "action"):
+            # A plain APIView (the gate, costs, history): it asks its rules itself.
+            return True
         if view.action is None:
             # The HTTP method has no action (e.g. DELETE): let the view answer 405.
             return True
@@ -45,6 +50,8 @@ class RulePermission(BasePermission):
         return rule is None or can(request.user, rule)
 
     def has_object_permission(self, request, view, obj) -> bool:
+        if not hasattr(view, "action_rules") and not hasattr(view, "action"):
+            return True
         view_rule = getattr(view, "view_rule", None)
         if view_rule and not can(request.user, view_rule, obj):
             raise exceptions.NotFound
@@ -78,8 +85,14 @@ def as_api_error(exc: Exception) -> Exception:
     return exc
 
 
-class ServiceErrorsMixin:
-    """Answer a service's ValidationError with 400 and field errors, PermissionDenied 403."""
+def exception_handler(exc, context):
+    """DRF's handler, after turning a service's django exceptions into the API's."""
+    return views.exception_handler(as_api_error(exc), context)
 
-    def handle_exception(self, exc):
-        return super().handle_exception(as_api_error(exc))
+
+class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """List and read records through a selector (``get_queryset``), under the named rules.
+
+    Add ``mixins.CreateModelMixin`` / ``UpdateModelMixin`` or ``@action`` methods that call
+    the services; there is no DELETE unless a viewset adds one (records are kept).
+    """

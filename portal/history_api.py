@@ -13,8 +13,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from portal.history.changes import build_versions, compare
-from portal.history.registry import HISTORY_REGISTRY, access_history_record
 from portal.history.selectors import versions_of
+from portal.history.tracked import HISTORY_REGISTRY, access_history_record
 
 
 # Serializers ---------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from django.db import transaction
 
+from portal.tasks import send_email
+
 
 def email(recipients, subject: str, body: str) -> None:
     """Queue one email to each person with an address, after the current transaction commits.
@@ -11,6 +13,5 @@ def email(recipients, subject: str, body: str) -> None:
     addresses = sorted({u.email for u in recipients if u is not None and u.email})
     if not addresses:
         return
-    from portal.tasks import send_email
 
     transaction.on_commit(lambda: send_email.delay(addresses, subject, body))

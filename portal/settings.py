@@ -45,8 +45,10 @@ INSTALLED_APPS = [
     "portal",
     "registry",
     "assessments",
-    "incidents",
     "monitoring",
+    "incidents",
+    "dashboard",
+    "devtools",  # demo seeding and benchmarks; above every domain app
 ]
 
 MIDDLEWARE = [
@@ -62,7 +64,7 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
-ROOT_URLCONF = "portal.urls"
+ROOT_URLCONF = "dashboard.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 ASGI_APPLICATION = "portal.asgi.application"
 
@@ -295,7 +297,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every viewset is checked against its named rules (action_rules); see portal/api.py.
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.RulePermission"],
+    "EXCEPTION_HANDLER": "portal.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

@@ -5,7 +5,7 @@ from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from registry.forms import SORTS
+from registry.forms.use_cases import SORTS
 from registry.models import (
     BusinessUnit,
     Classification,

@@ -4,8 +4,10 @@ One function answers for the use-case page, the lifecycle move, a deployment to 
 and the API a CI/CD pipeline calls, so they can never disagree.
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -19,7 +21,6 @@ from registry.models import (
     DecisionImpact,
     Deployment,
     Destination,
-    Environment,
     HumanOversight,
     RiskTier,
     UseCase,
@@ -137,35 +138,49 @@ class GateResult:
         }
 
 
-def _signed(use_case: UseCase) -> dict:
-    """The latest signed-off assessment of each kind, in one query."""
-    from assessments.models import Assessment, Status
+@dataclass
+class GateContext:
+    """What every check of one gate question reads: the use case, the day, whether the
+    question is the move itself, and what several checks share (read once, see ``memo``)."""
 
-    latest: dict = {}
-    for a in Assessment.objects.filter(use_case=use_case, status=Status.SIGNED_OFF).order_by(
-        "kind", "-version"
-    ):
-        latest.setdefault(a.kind, a)
-    return latest
+    use_case: UseCase
+    today: date
+    moving: bool = False
+    _memo: dict = field(default_factory=dict, repr=False)
+
+    def memo(self, key: str, read: Callable[[], Any]) -> Any:
+        """``read()`` once per gate question; later checks asking for ``key`` share it."""
+        if key not in self._memo:
+            self._memo[key] = read()
+        return self._memo[key]
+
+    @property
+    def sources(self) -> list[DataSource]:
+        return self.memo("sources", lambda: list(self.use_case.data_sources.all()))
+
+    @property
+    def deployed(self) -> list[Deployment]:
+        return self.memo("deployed", lambda: _deployed(self.use_case))
 
 
-def _assessment_check(signed_by_kind, kind, key, label, applies, why, today) -> Check:
-    signed = signed_by_kind.get(kind)
-    if not applies:
-        return Check(key, label, True, why, applies=False)
-    if signed is None:
-        return Check(key, label, False, f"No signed-off {label.lower()} yet. {why}")
-    if signed.valid_until and signed.valid_until < today:
-        return Check(
-            key,
-            label,
-            False,
-            f"{signed.reference} was valid until {signed.valid_until:%d %b %Y}: re-assess it.",
-        )
-    detail = f"{signed.reference} signed off"
-    if signed.valid_until:
-        detail += f", valid until {signed.valid_until:%d %b %Y}"
-    return Check(key, label, True, detail + ".")
+GateCheckFn = Callable[[GateContext], Check]
+_CHECKS: list[tuple[int, GateCheckFn]] = []
+
+
+def register_gate_check(check: GateCheckFn, *, order: int) -> GateCheckFn:
+    """Add a requirement to the go-live gate; checks are asked in ``order``.
+
+    The registry's own checks are registered below; apps above it (assessments, incidents)
+    register theirs at start-up, so the gate asks them without importing them.
+    """
+    if all(existing is not check for _, existing in _CHECKS):
+        _CHECKS.append((order, check))
+        _CHECKS.sort(key=lambda pair: pair[0])
+    return check
+
+
+def gate_checks() -> list[GateCheckFn]:
+    return [check for _, check in _CHECKS]
 
 
 def check_go_live(
@@ -176,61 +191,12 @@ def check_go_live(
     ``moving`` is set when the question is the lifecycle move itself (going live, or
     resuming a suspended use case), which is how a suspended one comes back into service.
     """
-    today = today or timezone.localdate()
-    sources = list(use_case.data_sources.all())
-    personal = [s for s in sources if s.personal_data]
-    tier = use_case.risk_tier
-    signed = _signed(use_case)
-    deployed = _deployed(use_case)
-    checks = [
-        _service_check(use_case, moving),
-        _assessment_check(
-            signed,
-            "screening",
-            "screening",
-            "Risk screening",
-            True,
-            "Every use case is screened under the EU AI Act.",
-            today,
-        ),
-        Check(
-            "not_prohibited",
-            "Not a prohibited practice",
-            tier != RiskTier.PROHIBITED,
-            "The screening found a practice Article 5 prohibits."
-            if tier == RiskTier.PROHIBITED
-            else f"Tier: {use_case.get_risk_tier_display()}.",
-        ),
-        _assessment_check(
-            signed,
-            "dpia",
-            "dpia",
-            "DPIA",
-            bool(personal),
-            f"It processes personal data ({', '.join(s.reference for s in personal)})."
-            if personal
-            else "No personal data: no DPIA needed.",
-            today,
-        ),
-        _assessment_check(
-            signed,
-            "impact",
-            "impact",
-            "AI impact assessment",
-            tier == RiskTier.HIGH,
-            "It is high risk." if tier == RiskTier.HIGH else "Not high risk: not needed.",
-            today,
-        ),
-        _models_check(use_case, deployed),
-        _cards_check(deployed),
-        _policy_check(use_case, today),
-        _oversight_check(use_case),
-        _runbook_check(use_case, today),
-    ]
-    return GateResult(use_case, checks)
+    context = GateContext(use_case, today or timezone.localdate(), moving)
+    return GateResult(use_case, [check(context) for check in gate_checks()])
 
 
-def _service_check(use_case: UseCase, moving: bool) -> Check:
+def _service_check(context: GateContext) -> Check:
+    use_case, moving = context.use_case, context.moving
     label = "In service: not suspended, retired or switched off"
     if use_case.kill_switch_engaged:
         return Check("in_service", label, False, "The kill switch is engaged: the AI is off.")
@@ -252,7 +218,8 @@ def _deployed(use_case: UseCase) -> list[Deployment]:
     )
 
 
-def _models_check(use_case: UseCase, deployed: list[Deployment]) -> Check:
+def _models_check(context: GateContext) -> Check:
+    use_case, deployed = context.use_case, context.deployed
     approved_for = set(use_case.model_approvals.values_list("model_id", flat=True))
     problems = []
     for d in deployed:
@@ -271,7 +238,8 @@ def _models_check(use_case: UseCase, deployed: list[Deployment]) -> Check:
     return Check("models", "Deployed models approved", True, f"Approved: {names}.")
 
 
-def _cards_check(deployed: list[Deployment]) -> Check:
+def _cards_check(context: GateContext) -> Check:
+    deployed = context.deployed
     threshold = settings.MODEL_CARD_MIN_COMPLETENESS
     short = []
     for d in deployed:
@@ -285,8 +253,8 @@ def _cards_check(deployed: list[Deployment]) -> Check:
     return Check("cards", label, True, "Every deployed version's card is complete enough.")
 
 
-def _policy_check(use_case: UseCase, today: date) -> Check:
-    breaches = data_policy_breaches(use_case, today)
+def _policy_check(context: GateContext) -> Check:
+    breaches = data_policy_breaches(context.use_case, context.today)
     open_ = [b for b in breaches if not b.excused]
     if open_:
         return Check(
@@ -309,7 +277,8 @@ def _policy_check(use_case: UseCase, today: date) -> Check:
     return Check("data_policy", "Data policy clean", True, detail)
 
 
-def _oversight_check(use_case: UseCase) -> Check:
+def _oversight_check(context: GateContext) -> Check:
+    use_case = context.use_case
     automatic = use_case.decision_impact == DecisionImpact.AUTOMATIC
     label = "Human-in-the-loop rule for automatic decisions"
     if not automatic:
@@ -319,13 +288,23 @@ def _oversight_check(use_case: UseCase) -> Check:
     return Check("oversight", label, True, f"Rule: {use_case.get_human_oversight_display()}.")
 
 
-def _runbook_check(use_case: UseCase, today: date) -> Check:
-    # Imported here: the incidents services import the registry's, which import this module.
-    from incidents.services.runbooks import runbook_is_current
+def _tier_check(context: GateContext) -> Check:
+    use_case = context.use_case
+    prohibited = use_case.risk_tier == RiskTier.PROHIBITED
+    return Check(
+        "not_prohibited",
+        "Not a prohibited practice",
+        not prohibited,
+        "The screening found a practice Article 5 prohibits."
+        if prohibited
+        else f"Tier: {use_case.get_risk_tier_display()}.",
+    )
 
-    holds, detail = runbook_is_current(use_case, today)
-    return Check("runbook", "A current runbook", holds, detail)
 
-
-def deployment_goes_to_production(environment: str) -> bool:
-    return environment == Environment.PRODUCTION
+# The registry's own requirements; assessments (20, 40, 50) and incidents (100) add theirs.
+register_gate_check(_service_check, order=10)
+register_gate_check(_tier_check, order=30)
+register_gate_check(_models_check, order=60)
+register_gate_check(_cards_check, order=70)
+register_gate_check(_policy_check, order=80)
+register_gate_check(_oversight_check, order=90)

@@ -6,7 +6,7 @@ from django.db.models import BigIntegerField, Count, Q, QuerySet
 from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
-from portal.access import access_for
+from portal.access import access_for, get_visible_or_404
 from registry.models import (
     AIModel,
     BusinessUnit,
@@ -130,3 +130,44 @@ def deployments_visible_to(user) -> QuerySet[Deployment]:
     return Deployment.objects.filter(
         use_case__in=use_cases_visible_to(user).values("pk")
     ).select_related("use_case", "model_version__model")
+
+
+# Fetch and check in one call (missing and forbidden both 404; visible but not allowed 403).
+def access_use_case(user, pk: int, perm: str = "registry.view_usecase") -> UseCase:
+    return get_visible_or_404(
+        use_cases_visible_to(user), user, None if perm == "registry.view_usecase" else perm, pk=pk
+    )
+
+
+def access_data_source(user, pk: int, perm: str = "registry.view_datasource") -> DataSource:
+    return get_visible_or_404(
+        data_sources_visible_to(user),
+        user,
+        None if perm == "registry.view_datasource" else perm,
+        pk=pk,
+    )
+
+
+def access_model(user, pk: int, perm: str = "registry.view_aimodel") -> AIModel:
+    return get_visible_or_404(
+        ai_models_visible_to(user), user, None if perm == "registry.view_aimodel" else perm, pk=pk
+    )
+
+
+def access_version(user, pk: int, perm: str = "registry.view_aimodel") -> ModelVersion:
+    visible = model_versions_visible_to(user).select_related(
+        "model__business_unit", "model__owner", "model__approved_by"
+    )
+    return get_visible_or_404(
+        visible,
+        user,
+        None if perm == "registry.view_aimodel" else perm,
+        on=lambda version: version.model,
+        pk=pk,
+    )
+
+
+def access_deployment(user, pk: int, perm: str = "registry.deploy_usecase") -> Deployment:
+    return get_visible_or_404(
+        deployments_visible_to(user), user, perm, on=lambda d: d.use_case, pk=pk
+    )

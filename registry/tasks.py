@@ -3,8 +3,10 @@
 import logging
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
 
 from registry import services
+from registry.models import BusinessUnit
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +28,6 @@ def import_mlflow_models(
     A failure to read MLflow raises, so the task's result and the worker's log say why, and
     nothing is written.
     """
-    from django.contrib.auth import get_user_model
-
-    from registry.models import BusinessUnit
 
     users = get_user_model().objects
     report = services.models_import_mlflow(

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from registry import model_views, views
+from registry.views import ai_models as model_views
+from registry.views import use_cases as views
 
 app_name = "registry"
 

@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from portal.records import next_reference
 from registry.models import (
     BusinessUnit,
     Classification,
@@ -13,7 +14,6 @@ from registry.models import (
     Lifecycle,
     UseCase,
 )
-from registry.services import next_reference
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -9,7 +9,8 @@ from django.db.models import Max
 
 from assessments import engine
 from assessments.models import AssessmentTemplate, canonical_json, sha256_of
-from registry.services import _save, require
+from portal.access import require
+from portal.records import save_with_history
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "builtin_templates"
 
@@ -67,12 +68,12 @@ def template_import(*, actor, definition: dict, builtin: bool = False):
     template.active = True
     if template.pk is None:
         template.created_by = actor
-    _save(template, actor=actor, reason=f"Template {outcome}")
+    save_with_history(template, actor=actor, reason=f"Template {outcome}")
     # Only the newest version of a key is offered for new assessments.
     for older in AssessmentTemplate.objects.filter(key=key, active=True).exclude(pk=template.pk):
         if older.version < template.version:
             older.active = False
-            _save(older, actor=actor, reason=f"Version {template.version} replaces it")
+            save_with_history(older, actor=actor, reason=f"Version {template.version} replaces it")
     return template, outcome
 
 

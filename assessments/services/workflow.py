@@ -6,6 +6,7 @@ import textwrap
 from datetime import date
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -23,17 +24,17 @@ from assessments.models import (
     ReviewAssignment,
     SignOff,
     Status,
-    Transition,
     canonical_json,
     sha256_of,
 )
 from assessments.rules import pending_assignments
 from assessments.services.routing import route
-from portal import notify
-from portal.access import can
+from portal import notify, workflow
+from portal.access import require
+from portal.records import next_reference, save_with_history
+from portal.workflow import Transition
 from registry import services as registry_services
 from registry.models import RiskTier, UseCase
-from registry.services import _save, next_reference, require
 
 Decision = ReviewAssignment.Decision
 
@@ -121,7 +122,7 @@ def assessment_start(*, actor, use_case: UseCase, template: AssessmentTemplate) 
         if previous
         else "Started"
     )
-    _save(assessment, actor=actor, reason=reason)
+    save_with_history(assessment, actor=actor, reason=reason)
     return assessment
 
 
@@ -217,7 +218,9 @@ def assessment_save_answers(
     names = ", ".join(textwrap.shorten(qmap[k].label, 60, placeholder="…") for k in changed[:3]) + (
         f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     )
-    _save(assessment, actor=actor, reason=f"{'Autosaved' if autosave else 'Saved'}: {names}")
+    save_with_history(
+        assessment, actor=actor, reason=f"{'Autosaved' if autosave else 'Saved'}: {names}"
+    )
     return assessment
 
 
@@ -292,31 +295,29 @@ def evidence_upload(*, actor, assessment: Assessment, upload) -> EvidenceFile:
 
 # Moving through review -----------------------------------------------------------------------
 def available_transitions(assessment: Assessment, user) -> list[tuple[str, Transition]]:
-    return [
-        (name, t)
-        for name, t in TRANSITIONS.items()
-        if assessment.status in t.source and can(user, t.rule, assessment)
-    ]
+    return workflow.available_transitions(TRANSITIONS, assessment, user)
 
 
 @transaction.atomic
 def assessment_transition(
     *, actor, assessment: Assessment, action: str, reason: str = "", password: str = ""
 ) -> Assessment:
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise ValidationError({"action": f"Unknown action {action!r}."})
+    workflow.get_transition(TRANSITIONS, action)
     assessment = _lock(assessment)
-    require(actor, transition.rule, assessment)
-    if assessment.status not in transition.source:
-        state = assessment.get_status_display().lower()
-        raise ValidationError({"action": f"{transition.label} is not possible while {state}."})
+    transition = workflow.check_transition(
+        TRANSITIONS,
+        action,
+        assessment,
+        actor,
+        display=assessment.get_status_display().lower(),
+        preposition="while",
+    )
     reason = reason.strip()
     if transition.reason_required and not reason:
         raise ValidationError({"reason": f"Say why ({transition.label.lower()})."})
     handler = _HANDLERS[action]
     summary = handler(actor, assessment, reason, password)
-    _save(assessment, actor=actor, reason=summary)
+    save_with_history(assessment, actor=actor, reason=summary)
     return assessment
 
 
@@ -448,7 +449,7 @@ def _sign_off(actor, assessment: Assessment, reason: str, password: str) -> str:
         .exclude(pk=assessment.pk)
     ):
         older.status = Status.SUPERSEDED
-        _save(
+        save_with_history(
             older, actor=actor, reason=f"Superseded by {assessment.reference} v{assessment.version}"
         )
     _apply_to_use_case(actor, assessment)
@@ -603,7 +604,9 @@ def _apply_to_use_case(actor, assessment: Assessment) -> None:
     if use_case.needs_reassessment:
         use_case.needs_reassessment = False
         use_case.reassessment_reasons = ""
-        _save(use_case, actor=actor, reason=f"Re-assessed: {assessment.reference} signed off")
+        save_with_history(
+            use_case, actor=actor, reason=f"Re-assessed: {assessment.reference} signed off"
+        )
 
 
 def _link(assessment: Assessment) -> str:
@@ -614,7 +617,6 @@ def _candidates(
     assignment: ReviewAssignment, assessment: Assessment, limit: int | None = 2
 ) -> list:
     """The active people who could take an assignment, never the author."""
-    from django.contrib.auth import get_user_model
 
     people = (
         get_user_model()
@@ -632,7 +634,6 @@ def _candidates(
 
 
 def _notify_reviewers(assessment: Assessment, stage: str, subject: str) -> None:
-    from django.contrib.auth import get_user_model
 
     User = get_user_model()
     people = set()
@@ -681,7 +682,7 @@ def assessment_comment(
     comment = Comment(
         assessment=assessment, question_key=question_key, parent=parent, author=actor, body=body
     )
-    _save(comment, actor=actor, reason="Reply" if parent else "Comment")
+    save_with_history(comment, actor=actor, reason="Reply" if parent else "Comment")
     recipients = [assessment.author] if actor != assessment.author else []
     if parent is not None and parent.author != actor:
         recipients.append(parent.author)
@@ -698,7 +699,7 @@ def comment_resolve(*, actor, comment: Comment) -> Comment:
     require(actor, "assessments.resolve_comment", comment)
     if not comment.resolved:
         comment.resolved = True
-        _save(comment, actor=actor, reason="Resolved")
+        save_with_history(comment, actor=actor, reason="Resolved")
     return comment
 
 
@@ -714,7 +715,7 @@ def assessment_override_tier(*, actor, assessment: Assessment, tier: str, justif
         raise ValidationError({"tier": "Choose prohibited, high, limited or minimal."})
     assessment.tier_override = tier
     assessment.tier_override_reason = justification
-    _save(assessment, actor=actor, reason=f"Tier overridden to {tier}: {justification}")
+    save_with_history(assessment, actor=actor, reason=f"Tier overridden to {tier}: {justification}")
     registry_services.use_case_record_risk_tier(
         actor=actor,
         use_case=assessment.use_case,
@@ -751,6 +752,8 @@ def flag_overdue_assessments(*, today: date | None = None) -> int:
                     f"Start a re-assessment:\n\n{_link(locked)}",
                 )
             locked.overdue_flagged_on = today
-            _save(locked, actor=None, reason="Past its valid-until date: use case flagged")
+            save_with_history(
+                locked, actor=None, reason="Past its valid-until date: use case flagged"
+            )
             flagged += 1
     return flagged

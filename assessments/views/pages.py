@@ -29,8 +29,13 @@ from assessments.forms import (
     section_questions,
 )
 from assessments.models import TRANSITIONS, Comment, EvidenceFile, Kind, SignOff, Status
-from assessments.selectors import assessments_visible_to, awaiting, templates_offered, versions_of
-from assessments.views.common import access_assessment
+from assessments.selectors import (
+    access_assessment,
+    assessments_visible_to,
+    awaiting,
+    templates_offered,
+    versions_of,
+)
 from portal.access import can
 from portal.forms import apply_validation_error, error_messages
 from registry.selectors import use_cases_visible_to

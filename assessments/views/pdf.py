@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from assessments import pdf
-from assessments.views.common import access_assessment
+from assessments.selectors import access_assessment
 from portal.pdf import pdf_response
 
 

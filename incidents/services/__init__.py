@@ -6,7 +6,7 @@ systems poll it (killswitch.py) and the signed webhooks (webhooks.py) are module
 imported by name.
 """
 
-from incidents.services.deadlines import Deadline, deadlines, deadlines_due, remind_deadlines
+from incidents.services.deadlines import Deadline, deadlines, deadlines_due
 from incidents.services.incidents import (
     TRANSITIONS,
     available_transitions,
@@ -20,6 +20,7 @@ from incidents.services.incidents import (
     incident_update,
     incident_write_review,
 )
+from incidents.services.reminders import remind_deadlines
 from incidents.services.runbooks import runbook_is_current, runbook_save
 
 __all__ = [

@@ -19,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.models import DeadlineNotice, EntryKind, Incident, SeriousHarm
+from incidents.models import Incident, SeriousHarm
+from registry.selectors import use_cases_visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +147,6 @@ def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
     now = now or timezone.now()
     qs = _unmet_clocks()
     if user is not None:
-        from registry.selectors import use_cases_visible_to
-
         qs = qs.filter(use_case__in=use_cases_visible_to(user).values("pk"))
     found = [
         Due(incident, d)
@@ -157,63 +155,3 @@ def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
         if d.state in REMIND_STATES
     ]
     return sorted(found, key=lambda item: (item.deadline.due_at, item.incident.pk))
-
-
-def remind_deadlines(now: datetime | None = None) -> int:
-    """Email the owner (and send the webhook) once per incident, deadline, stage and due time.
-
-    The unique DeadlineNotice is the "once": a second run, or two workers at the same time,
-    find it taken and send nothing. A deadline that moved (awareness re-dated, another kind of
-    serious harm) has a new due time, so it is reminded of again. Returns how many were sent.
-    """
-    now = now or timezone.now()
-    sent = 0
-    for item in deadlines_due(now=now):
-        try:
-            sent += _remind(item.incident, item.deadline, now)
-        except Exception:  # one incident's failure must not stop the others' reminders
-            logger.exception("Reminder for %s %s failed", item.incident, item.deadline.key)
-    return sent
-
-
-@transaction.atomic
-def _remind(incident: Incident, deadline: Deadline, now: datetime) -> int:
-    from incidents.services.incidents import _entry, notify
-
-    try:
-        with transaction.atomic():
-            DeadlineNotice.objects.create(
-                incident=incident,
-                deadline=deadline.key,
-                stage=deadline.state,
-                due_at=deadline.due_at,
-            )
-    except IntegrityError:
-        return 0
-    local_due = timezone.localtime(deadline.due_at)
-    if deadline.state == "overdue":
-        headline = f"OVERDUE since {local_due:%d %b %Y %H:%M %Z}"
-    else:
-        hours = max(0, int((deadline.due_at - now).total_seconds() // 3600))
-        headline = f"due by {local_due:%d %b %Y %H:%M %Z} (in about {hours} h)"
-    text = f"Reminder sent: {deadline.label} is {headline} ({deadline.basis})."
-    _entry(
-        incident,
-        None,
-        EntryKind.NOTICE,
-        text,
-        {"deadline": deadline.key, "stage": deadline.state, "due_at": deadline.due_at.isoformat()},
-    )
-    notify(
-        incident,
-        event="incident.deadline_near",
-        subject=f"{incident.reference}: {deadline.label} {deadline.state_label}",
-        lines=[
-            f"{deadline.label} for {incident.reference} {incident.title} is {headline}.",
-            f"Basis: {deadline.basis}.",
-            "Record when it was reported on the incident page.",
-        ],
-        recipients=[incident.owner],
-        extra={"deadline": deadline.as_dict()},
-    )
-    return 1

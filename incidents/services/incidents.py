@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch
 from django.utils import timezone
 
+from assessments.services.workflow import assessment_reassess
 from incidents.models import (
     REVIEW_REQUIRED,
     DetectedBy,
@@ -29,10 +30,17 @@ from incidents.models import (
     Status,
     TimelineEntry,
 )
+from incidents.services import webhooks
+from incidents.services.deadlines import deadlines
+from monitoring.models import Flag
+from monitoring.services.flags import describe_breach, last_signed_off
 from portal import notify as portal_notify
-from portal.access import can
-from registry.models import Deployment, ModelVersion, Transition, UseCase
-from registry.services import _save, next_reference, require
+from portal import workflow
+from portal.access import can, require
+from portal.records import next_reference, save_with_history
+from portal.workflow import Transition
+from registry.models import Deployment, ModelVersion, UseCase
+from registry.services import deployment_rollback, use_case_set_kill_switch
 
 # A monitoring flag's severity, as an incident's.
 FLAG_SEVERITY = {
@@ -96,7 +104,7 @@ def _person(actor):
     return actor if actor is not None and actor.is_authenticated else None
 
 
-def _entry(incident: Incident, actor, kind: str, text: str, data: dict | None = None):
+def timeline_entry(incident: Incident, actor, kind: str, text: str, data: dict | None = None):
     return TimelineEntry.objects.create(
         incident=incident, actor=_person(actor), kind=kind, text=text, data=data or {}
     )
@@ -127,7 +135,6 @@ def incident_url(incident: Incident) -> str:
 
 def payload(incident: Incident, now: datetime | None = None) -> dict:
     """What a webhook says about an incident."""
-    from incidents.services.deadlines import deadlines
 
     return {
         "reference": incident.reference,
@@ -153,7 +160,6 @@ def notify(
 
     Both go out once the transaction commits (portal.notify and webhooks.emit see to it).
     """
-    from incidents.services import webhooks
 
     people = recipients if recipients is not None else [incident.owner, incident.use_case.owner]
     body = [*lines, "", incident_url(incident)]
@@ -280,9 +286,11 @@ def incident_open(
         opened_by=_person(actor),
     )
     incident.full_clean(exclude=["reference"])
-    _save(incident, actor=_person(actor), reason=f"Opened ({incident.get_severity_display()})")
+    save_with_history(
+        incident, actor=_person(actor), reason=f"Opened ({incident.get_severity_display()})"
+    )
     source = f" from {flag.reference}" if flag is not None else ""
-    _entry(
+    timeline_entry(
         incident,
         actor,
         EntryKind.STATUS,
@@ -307,7 +315,6 @@ def incident_open(
 
 
 def _describe_flag(flag) -> str:
-    from monitoring.services.flags import describe_breach
 
     try:
         breach = describe_breach(flag.rule, flag.evidence)
@@ -322,7 +329,6 @@ def incident_open_from_flag(*, actor, flag, severity: str | None = None) -> Inci
 
     ``actor`` None is the flag's own rule (RuleAction.INCIDENT).
     """
-    from monitoring.models import Flag
 
     flag = (
         Flag.objects.select_for_update(of=("self",))
@@ -352,27 +358,16 @@ def incident_open_from_flag(*, actor, flag, severity: str | None = None) -> Inci
 
 # The workflow --------------------------------------------------------------------------------
 def available_transitions(incident: Incident, user) -> list[tuple[str, Transition]]:
-    return [
-        (name, t)
-        for name, t in TRANSITIONS.items()
-        if incident.status in t.source and can(user, t.rule, incident)
-    ]
+    return workflow.available_transitions(TRANSITIONS, incident, user)
 
 
 @transaction.atomic
 def incident_transition(*, actor, incident: Incident, action: str, note: str = "") -> Incident:
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        raise ValidationError({"action": f"Unknown action {action!r}."})
+    workflow.get_transition(TRANSITIONS, action)
     incident = _lock(incident)
-    require(actor, transition.rule, incident)
-    if incident.status not in transition.source:
-        raise ValidationError(
-            {
-                "action": f"{transition.label} is not possible from "
-                f"{incident.get_status_display().lower()}."
-            }
-        )
+    transition = workflow.check_transition(
+        TRANSITIONS, action, incident, actor, display=incident.get_status_display().lower()
+    )
     note = (note or "").strip()
     if transition.reason_required and not note:
         raise ValidationError({"note": f"Say why ({transition.label.lower()})."})
@@ -396,8 +391,8 @@ def incident_transition(*, actor, incident: Incident, action: str, note: str = "
     incident.status = transition.target
     incident.closed_at = timezone.now() if transition.target == Status.CLOSED else None
     summary = f"{transition.label}: {Status(before).label} → {incident.get_status_display()}"
-    _save(incident, actor=actor, reason=f"{summary}. {note}".strip().rstrip("."))
-    _entry(
+    save_with_history(incident, actor=actor, reason=f"{summary}. {note}".strip().rstrip("."))
+    timeline_entry(
         incident,
         actor,
         EntryKind.STATUS,
@@ -481,9 +476,9 @@ def incident_update(*, actor, incident: Incident, **fields) -> Incident:
             raise ValidationError({field: "A report comes after the firm became aware."})
 
     lines = [f"{UPDATABLE[f]}: {before[f]} → {_shown(incident, f)}" for f in changed]
-    _save(incident, actor=actor, reason="Changed " + "; ".join(lines))
+    save_with_history(incident, actor=actor, reason="Changed " + "; ".join(lines))
     if "severity" in changed:
-        _entry(
+        timeline_entry(
             incident,
             actor,
             EntryKind.SEVERITY,
@@ -492,7 +487,7 @@ def incident_update(*, actor, incident: Incident, **fields) -> Incident:
         )
     others = [line for f, line in zip(changed, lines, strict=True) if f != "severity"]
     if others:
-        _entry(
+        timeline_entry(
             incident,
             actor,
             EntryKind.ACTION,
@@ -538,8 +533,8 @@ def incident_write_review(
     text = f"Post-incident review written ({parts})."
     if missing:
         text += f" Still to write: {', '.join(missing)}."
-    _save(incident, actor=actor, reason=f"Post-incident review: {parts}")
-    _entry(incident, actor, EntryKind.REVIEW, text, {"parts": changed, "missing": missing})
+    save_with_history(incident, actor=actor, reason=f"Post-incident review: {parts}")
+    timeline_entry(incident, actor, EntryKind.REVIEW, text, {"parts": changed, "missing": missing})
     return incident
 
 
@@ -550,14 +545,13 @@ def incident_add_note(*, actor, incident: Incident, text: str) -> TimelineEntry:
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": "Write the note."})
-    return _entry(incident, actor, EntryKind.NOTE, text)
+    return timeline_entry(incident, actor, EntryKind.NOTE, text)
 
 
 # Actions through other services --------------------------------------------------------------
 @transaction.atomic
 def incident_kill_switch(*, actor, incident: Incident, engaged: bool, reason: str) -> Incident:
     """Switch the use case's AI off (engaged) or back on, from the incident."""
-    from registry.services import use_case_set_kill_switch
 
     incident = _lock(incident)
     require(actor, CHANGE, incident)
@@ -576,7 +570,7 @@ def incident_kill_switch(*, actor, incident: Incident, engaged: bool, reason: st
     )
     incident.use_case = use_case
     verb = "Switched the AI off (kill switch engaged)" if engaged else "Switched the AI back on"
-    _entry(
+    timeline_entry(
         incident,
         actor,
         EntryKind.ACTION,
@@ -591,7 +585,6 @@ def incident_rollback(
     *, actor, incident: Incident, deployment: Deployment, reason: str
 ) -> Deployment:
     """Roll one of the use case's deployments back to the version it served before."""
-    from registry.services import deployment_rollback
 
     incident = _lock(incident)
     require(actor, CHANGE, incident)
@@ -627,7 +620,7 @@ def incident_rollback(
         actor=actor, deployment=deployment, reason=f"{incident.reference}: {reason}"
     )
     before = deployment.previous_version  # what it served until now
-    _entry(
+    timeline_entry(
         incident,
         actor,
         EntryKind.ACTION,
@@ -659,8 +652,6 @@ def rolled_back_from(incident: Incident) -> dict[int, dict[int, int]]:
 @transaction.atomic
 def incident_start_reassessment(*, actor, incident: Incident):
     """Start a re-assessment draft from the use case's last signed-off assessment."""
-    from assessments.services.workflow import assessment_reassess
-    from monitoring.services.flags import last_signed_off
 
     incident = _lock(incident)
     require(actor, CHANGE, incident)
@@ -672,7 +663,7 @@ def incident_start_reassessment(*, actor, incident: Incident):
             "start one from the use case page."
         )
     draft = assessment_reassess(actor=actor, assessment=signed)
-    _entry(
+    timeline_entry(
         incident,
         actor,
         EntryKind.ACTION,

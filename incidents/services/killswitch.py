@@ -29,18 +29,12 @@ from django.utils import timezone
 from django.utils.http import parse_etags
 
 from incidents.models import KillSwitchToken
-from registry.models import Lifecycle, UseCase
-from registry.services import require
+from portal.access import require
+from registry.models import UseCase
 
 TOKEN_PREFIX = "sks_"
 # last_polled_at is "within this many seconds": a poll writes only when it is older.
 POLL_RECORD_SECONDS = 10
-LIVE = frozenset({Lifecycle.PILOT, Lifecycle.PRODUCTION})
-
-
-def ai_enabled(use_case: UseCase) -> bool:
-    """Whether the AI may run: the kill switch is released and the use case is live."""
-    return not use_case.kill_switch_engaged and use_case.lifecycle in LIVE
 
 
 def _digest(raw: str) -> str:
@@ -150,7 +144,7 @@ def kill_switch_answer(
     engaged = use_case.kill_switch_engaged
     data = {
         "use_case": use_case.reference,
-        "enabled": ai_enabled(use_case),
+        "enabled": use_case.ai_enabled,
         "kill_switch_engaged": engaged,
         "lifecycle": use_case.lifecycle,
         "changed_at": token.kill_switch_changed_at.isoformat(),

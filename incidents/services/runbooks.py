@@ -13,8 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Runbook
+from portal.access import require
+from portal.records import save_with_history
 from registry.models import UseCase
-from registry.services import _save, require
 
 REQUIRED_FIELDS = ("disable_who", "disable_how", "rollback_how", "fallback")
 TEXT_FIELDS = (
@@ -94,7 +95,7 @@ def runbook_save(*, actor, use_case: UseCase, data: dict) -> Runbook:
         reason = f"Runbook v{runbook.version}: changed {labels}"
     else:
         reason = f"Runbook v{runbook.version} confirmed as still right"
-    _save(runbook, actor=actor, reason=reason)
+    save_with_history(runbook, actor=actor, reason=reason)
     return runbook
 
 

@@ -23,7 +23,7 @@ Kill-switch events (``use_case.kill_switch``, see ``emit_kill_switch``) may stil
 receiver out of order (a retry racing a newer event), so each carries ``changed_at`` (as the
 poll answers it) and a ``sequence`` that only grows per use case: a receiver keeps the highest.
 
-The outbound-address rule of monitoring.outbound does not apply: only an admin configures
+The outbound-address rule of portal.outbound.fetch does not apply: only an admin configures
 endpoints, and a receiver inside the firm's network is the usual case. Each attempt still has
 a hard time limit and reads at most a little of the answer.
 """
@@ -31,11 +31,9 @@ a hard time limit and reads at most a little of the answer.
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 import secrets
-import ssl
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -50,10 +48,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents import tasks
 from incidents.models import Delivery, WebhookEndpoint
-from monitoring import crypto
-from monitoring.outbound import _Watchdog
-from registry.services import _save, require
+from portal import crypto, outbound
+from portal.access import require
+from portal.records import save_with_history
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ def webhook_endpoint_create(
         secret_encrypted=crypto.encrypt({"secret": secret}),
         created_by=actor,
     )
-    _save(endpoint, actor=actor, reason="Webhook endpoint created")
+    save_with_history(endpoint, actor=actor, reason="Webhook endpoint created")
     return endpoint, secret
 
 
@@ -131,7 +130,9 @@ def webhook_endpoint_set_active(
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     if endpoint.active != active:
         endpoint.active = active
-        _save(endpoint, actor=actor, reason=f"Webhook endpoint {'resumed' if active else 'paused'}")
+        save_with_history(
+            endpoint, actor=actor, reason=f"Webhook endpoint {'resumed' if active else 'paused'}"
+        )
         if active:
             _pending(Delivery.objects.filter(endpoint=endpoint)).update(
                 next_attempt_at=timezone.now()
@@ -170,10 +171,9 @@ def _pending(deliveries):
 
 
 def _queue(delivery_ids: list[int]) -> None:
-    from incidents.tasks import deliver_webhook
 
     for delivery_id in delivery_ids:
-        deliver_webhook.delay(delivery_id)
+        tasks.deliver_webhook.delay(delivery_id)
 
 
 def emit(*, event: str, payload: dict, business_unit=None) -> list[Delivery]:
@@ -232,8 +232,6 @@ def emit_kill_switch(*, actor, use_case, reason: str) -> list[Delivery]:
     history record of this change, so it only grows per use case (changes are made under the
     use case's row lock, one after another). Call it after the change is saved.
     """
-    from incidents.services.killswitch import ai_enabled
-
     sequence = use_case.history.order_by("-history_id").values_list("history_id", flat=True).first()
     deliveries = emit(
         event=KILL_SWITCH_EVENT,
@@ -242,7 +240,7 @@ def emit_kill_switch(*, actor, use_case, reason: str) -> list[Delivery]:
             "title": use_case.title,
             "business_unit": use_case.business_unit.code,
             "kill_switch_engaged": use_case.kill_switch_engaged,
-            "enabled": ai_enabled(use_case),
+            "enabled": use_case.ai_enabled,
             "lifecycle": use_case.lifecycle,
             "reason": reason,
             "by": actor.get_username() if actor is not None else None,
@@ -265,58 +263,6 @@ def emit_kill_switch(*, actor, use_case, reason: str) -> list[Delivery]:
 
 
 # Delivering -----------------------------------------------------------------------------------
-class _Failed(Exception):
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-def _excerpt(body: bytes) -> str:
-    return " ".join(body[:400].decode("utf-8", errors="replace").split())[:200]
-
-
-def _post(url: str, headers: dict[str, str], body: bytes) -> int:
-    """POST within WEBHOOK_TIMEOUT_SECONDS in all; the 2xx status, or _Failed."""
-    timeout = float(settings.WEBHOOK_TIMEOUT_SECONDS)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Failed(f"not an http or https URL ({parts.scheme or 'no scheme'})")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    # The watchdog shuts the socket at the deadline, so a server trickling its answer cannot
-    # hold a worker beyond the timeout (a socket timeout bounds each read, not the sum).
-    watchdog = _Watchdog(time.monotonic() + timeout)
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
-        )
-    else:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-    try:
-        connection.connect()
-        watchdog.watch(connection.sock)
-        connection.request("POST", path, body=body, headers=headers)
-        response = connection.getresponse()
-        answer = response.read(MAX_RESPONSE_BYTES)  # the rest is not read
-        watchdog.remaining()
-    except (TimeoutError, OSError, http.client.HTTPException) as exc:
-        if watchdog.expired.is_set() or isinstance(exc, TimeoutError):
-            raise _Failed(f"timed out after {timeout:g} s") from None
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        reason = reason or type(exc).__name__
-        raise _Failed(f"request to {_host(url)} failed: {reason}") from None
-    finally:
-        watchdog.cancel()
-        connection.close()
-    if not 200 <= response.status < 300:
-        detail = _excerpt(answer)
-        raise _Failed(
-            f"HTTP {response.status}" + (f": {detail}" if detail else ""), response.status
-        )
-    return response.status
-
-
 def _due(delivery: Delivery, now: datetime) -> bool:
     return (
         delivery.delivered_at is None
@@ -389,8 +335,14 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
         }
         delivery.attempts += 1
         try:
-            delivery.last_status = _post(endpoint.url, headers, body)
-        except _Failed as exc:
+            delivery.last_status = outbound.post_trusted(
+                endpoint.url,
+                headers=headers,
+                body=body,
+                timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS),
+                max_bytes=MAX_RESPONSE_BYTES,
+            )
+        except outbound.PostFailed as exc:
             delivery.last_status = exc.status
             delivery.last_error = exc.message
             delivery.next_attempt_at = now + backoff(delivery.attempts)

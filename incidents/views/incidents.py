@@ -27,10 +27,26 @@ from incidents.forms import (
     TransitionForm,
 )
 from incidents.models import SEVERITY_DEFINITIONS, Incident, Severity, Status
+
+# The module too, for the services whose names are this module's views.
+from incidents.services import incidents as incident_services
+from incidents.services.deadlines import deadlines
+from incidents.services.incidents import (
+    TRANSITIONS,
+    available_transitions,
+    incident_add_note,
+    incident_kill_switch,
+    incident_rollback,
+    incident_start_reassessment,
+    incident_update,
+    incident_write_review,
+    review_needed,
+)
+from monitoring.selectors import flag_by_key
 from portal.access import can
 from portal.csvexport import stream_csv
 from portal.forms import apply_validation_error
-from registry.views import access_use_case
+from registry.selectors import access_use_case
 
 PAGE_SIZE = 25
 
@@ -46,7 +62,6 @@ def incident_list(request):
     form = IncidentFilterForm(request.GET or None, user=request.user)
     qs = selectors.filter_incidents(selectors.incidents_visible_to(request.user), **form.filters())
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    from incidents.services.deadlines import deadlines
 
     now = timezone.now()
     for incident in page.object_list:
@@ -82,7 +97,6 @@ def incident_export(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def incident_open(request, use_case_id: int):
-    from incidents.services.incidents import incident_open as open_incident
 
     use_case = access_use_case(request.user, use_case_id)
     if not can(request.user, "incidents.open_incident", use_case):
@@ -90,7 +104,9 @@ def incident_open(request, use_case_id: int):
     form = IncidentOpenForm(request.POST or None, use_case=use_case)
     if request.method == "POST" and form.is_valid():
         try:
-            incident = open_incident(actor=request.user, use_case=use_case, **form.service_fields())
+            incident = incident_services.incident_open(
+                actor=request.user, use_case=use_case, **form.service_fields()
+            )
         except ValidationError as exc:
             apply_validation_error(form, exc)
         else:
@@ -107,8 +123,6 @@ def incident_open(request, use_case_id: int):
 @login_required
 @require_POST
 def incident_open_from_flag(request, reference: str):
-    from incidents.services.incidents import incident_open_from_flag as open_from_flag
-    from monitoring.selectors import flag_by_key
 
     flag = flag_by_key(request.user, reference)
     if not can(request.user, "incidents.open_incident", flag.use_case):
@@ -116,7 +130,9 @@ def incident_open_from_flag(request, reference: str):
     form = FromFlagForm(request.POST)
     severity = form.cleaned_data["severity"] if form.is_valid() else ""
     try:
-        incident = open_from_flag(actor=request.user, flag=flag, severity=severity or None)
+        incident = incident_services.incident_open_from_flag(
+            actor=request.user, flag=flag, severity=severity or None
+        )
     except ValidationError as exc:
         for text in exc.messages:
             messages.error(request, text)
@@ -139,8 +155,6 @@ def _access(request, reference: str, perm: str | None = None) -> Incident:
 
 def _page(request, incident: Incident, status: int = 200, **forms):
     """The incident page; ``forms`` replaces a blank form by the one just posted."""
-    from incidents.services.deadlines import deadlines
-    from incidents.services.incidents import available_transitions, review_needed
 
     user = request.user
     use_case = incident.use_case
@@ -204,8 +218,6 @@ def _done(incident: Incident, message: str, request):
 @login_required
 @require_POST
 def incident_transition(request, reference: str, action: str):
-    from incidents.services.incidents import TRANSITIONS
-    from incidents.services.incidents import incident_transition as transition
 
     if action not in TRANSITIONS:
         raise Http404
@@ -213,7 +225,9 @@ def incident_transition(request, reference: str, action: str):
     form = TransitionForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     try:
-        transition(actor=request.user, incident=incident, action=action, note=note)
+        incident_services.incident_transition(
+            actor=request.user, incident=incident, action=action, note=note
+        )
     except ValidationError as exc:
         return _page(request, incident, 400, action_errors=exc.messages)
     incident.refresh_from_db()
@@ -226,7 +240,6 @@ def incident_transition(request, reference: str, action: str):
 @require_POST
 def incident_note(request, reference: str):
     """Add a note: the only way a person writes to the timeline. Entries are never edited."""
-    from incidents.services.incidents import incident_add_note
 
     incident = _access(request, reference, "incidents.change_incident")
     form = NoteForm(request.POST)
@@ -243,7 +256,6 @@ def incident_note(request, reference: str):
 @login_required
 @require_POST
 def incident_edit(request, reference: str):
-    from incidents.services.incidents import incident_update
 
     incident = _access(request, reference, "incidents.change_incident")
     form = IncidentEditForm(request.POST, instance=Incident.objects.get(pk=incident.pk))
@@ -261,7 +273,6 @@ def incident_edit(request, reference: str):
 @require_POST
 def incident_regulatory(request, reference: str):
     """Whether it is a serious incident or a breach, and when each report was made."""
-    from incidents.services.incidents import incident_update
 
     incident = _access(request, reference, "incidents.change_incident")
     form = RegulatoryForm(request.POST, instance=Incident.objects.get(pk=incident.pk))
@@ -278,7 +289,6 @@ def incident_regulatory(request, reference: str):
 @login_required
 @require_POST
 def incident_review(request, reference: str):
-    from incidents.services.incidents import incident_write_review
 
     incident = _access(request, reference, "incidents.change_incident")
     form = ReviewForm(request.POST, instance=Incident.objects.get(pk=incident.pk))
@@ -310,7 +320,6 @@ def incident_review(request, reference: str):
 @login_required
 @require_POST
 def action_kill_switch(request, reference: str):
-    from incidents.services.incidents import incident_kill_switch
 
     incident = _access(request, reference, "incidents.change_incident")
     form = KillSwitchForm(request.POST, auto_id=KILL_ID)
@@ -334,7 +343,6 @@ def action_kill_switch(request, reference: str):
 @login_required
 @require_POST
 def action_rollback(request, reference: str):
-    from incidents.services.incidents import incident_rollback
 
     incident = _access(request, reference, "incidents.change_incident")
     form = RollbackForm(
@@ -359,7 +367,6 @@ def action_rollback(request, reference: str):
 @login_required
 @require_POST
 def action_reassess(request, reference: str):
-    from incidents.services.incidents import incident_start_reassessment
 
     incident = _access(request, reference, "incidents.change_incident")
     try:

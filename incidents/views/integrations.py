@@ -14,9 +14,11 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from incidents import selectors
 from incidents.forms import TokenForm, WebhookForm
+from incidents.services import killswitch
+from incidents.services.webhooks import webhook_endpoint_create, webhook_endpoint_set_active
 from portal.access import can
 from portal.forms import apply_validation_error
-from registry.views import access_use_case
+from registry.selectors import access_use_case
 
 
 def _no_store(response):
@@ -28,7 +30,6 @@ def _no_store(response):
 @login_required
 @require_http_methods(["GET", "POST"])
 def kill_switch_tokens(request, use_case_id: int):
-    from incidents.services.killswitch import kill_switch_token_create
 
     use_case = access_use_case(request.user, use_case_id)
     if not can(request.user, "incidents.manage_kill_switch_tokens", use_case):
@@ -36,7 +37,7 @@ def kill_switch_tokens(request, use_case_id: int):
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            token, raw = kill_switch_token_create(
+            token, raw = killswitch.kill_switch_token_create(
                 actor=request.user, use_case=use_case, name=form.cleaned_data["name"]
             )
         except ValidationError as exc:
@@ -70,12 +71,11 @@ def kill_switch_tokens(request, use_case_id: int):
 @login_required
 @require_POST
 def kill_switch_token_revoke(request, pk: int):
-    from incidents.services.killswitch import kill_switch_token_revoke as revoke
 
     token = get_object_or_404(selectors.kill_switch_tokens_visible_to(request.user), pk=pk)
     if not can(request.user, "incidents.manage_kill_switch_tokens", token.use_case):
         raise PermissionDenied
-    revoke(actor=request.user, token=token)
+    killswitch.kill_switch_token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token {token.name} revoked: it no longer reads the switch.")
     return redirect("incidents:kill-switch-tokens", use_case_id=token.use_case_id)
 
@@ -84,7 +84,6 @@ def kill_switch_token_revoke(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def webhook_list(request):
-    from incidents.services.webhooks import webhook_endpoint_create
 
     if not can(request.user, "incidents.manage_webhooks"):
         raise PermissionDenied
@@ -124,7 +123,6 @@ def webhook_detail(request, pk: int):
 @login_required
 @require_POST
 def webhook_set_active(request, pk: int):
-    from incidents.services.webhooks import webhook_endpoint_set_active
 
     endpoint = get_object_or_404(selectors.webhook_endpoints_visible_to(request.user), pk=pk)
     active = request.POST.get("active") == "1"

@@ -9,15 +9,15 @@ from django.views.decorators.http import require_http_methods, require_safe
 from incidents import selectors
 from incidents.forms import RunbookForm
 from incidents.models import Runbook
+from incidents.services.runbooks import runbook_is_current, runbook_save
 from portal.access import can
 from portal.forms import apply_validation_error
-from registry.views import access_use_case
+from registry.selectors import access_use_case
 
 
 @login_required
 @require_safe
 def runbook_detail(request, use_case_id: int):
-    from incidents.services.runbooks import runbook_is_current
 
     use_case = access_use_case(request.user, use_case_id)
     if not can(request.user, "incidents.view_runbook", use_case):
@@ -40,7 +40,6 @@ def runbook_detail(request, use_case_id: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def runbook_edit(request, use_case_id: int):
-    from incidents.services.runbooks import runbook_save
 
     use_case = access_use_case(request.user, use_case_id)
     if not can(request.user, "incidents.change_runbook", use_case):

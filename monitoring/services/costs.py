@@ -27,8 +27,9 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from monitoring.models import Budget, BudgetAlert, Metric, MetricSample
+from portal.access import require
 from portal.notify import email
-from registry.services import _save, require
+from portal.records import delete_with_history, save_with_history
 
 PERIODS = ("day", "month")
 CENT = Decimal("0.01")
@@ -172,9 +173,7 @@ def budget_set(*, actor, use_case, monthly_amount) -> Budget | None:
     budget = Budget.objects.select_for_update().filter(use_case=use_case).first()
     if amount is None:
         if budget is not None:
-            budget._change_reason = "Budget removed"
-            budget._history_user = actor
-            budget.delete()
+            delete_with_history(budget, actor=actor, reason="Budget removed")
         return None
     if budget is None:
         budget = Budget(use_case=use_case)
@@ -185,7 +184,7 @@ def budget_set(*, actor, use_case, monthly_amount) -> Budget | None:
         reason = f"Budget changed from {budget.monthly_amount:,} to {amount:,} {currency} a month"
     budget.monthly_amount = amount
     budget.set_by = actor
-    _save(budget, actor=actor, reason=reason)
+    save_with_history(budget, actor=actor, reason=reason)
     return budget
 
 

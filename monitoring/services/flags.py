@@ -9,6 +9,7 @@ rule raises it again only on new evidence (see services/evaluation.py).
 """
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
@@ -17,12 +18,29 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from assessments.models import Kind, Status
+from assessments.services.workflow import assessment_reassess
 from monitoring.models import Flag, FlagStatus, Rule, RuleAction, RuleSubject
 from portal import notify
+from portal.access import require
+from portal.records import next_reference, save_with_history
 from registry.models import Deployment, ModelVersion, UseCase
-from registry.services import _save, next_reference, require, use_case_flag_for_reassessment
+from registry.services import use_case_flag_for_reassessment
 
 logger = logging.getLogger(__name__)
+
+# What a breach does beyond the flag, by the rule's action. Apps above monitoring add theirs
+# at start-up (incidents: open an incident), see ``register_rule_action``.
+RuleActionFn = Callable[[Flag], None]
+RULE_ACTIONS: dict[str, RuleActionFn] = {}
+
+
+def register_rule_action(action: str, run: RuleActionFn) -> None:
+    """Run ``run(flag)`` after a rule whose action is ``action`` raises a flag. It records on
+    the flag what it did, or why it could not."""
+    if action not in RuleAction.values:
+        raise ValueError(f"{action!r} is not a rule action ({', '.join(RuleAction.values)}).")
+    RULE_ACTIONS[action] = run
+
 
 # Which signed-off assessment a re-assessment starts from, most telling first.
 REASSESS_KINDS = (Kind.IMPACT, Kind.DPIA, Kind.SCREENING)
@@ -85,16 +103,15 @@ def flag_raise(
         # insert fail on the partial unique constraint, and nothing else is undone.
         with transaction.atomic():
             flag.reference = next_reference("FL")
-            _save(flag, actor=None, reason=f"Raised by rule {rule.name!r}")
+            save_with_history(flag, actor=None, reason=f"Raised by rule {rule.name!r}")
     except IntegrityError:
         return None
 
     breach = describe_breach(rule, evidence)
     flagged = _mark_for_reassessment(flag, reason=f"{flag.reference}: {rule.name}: {breach}")
-    if rule.action == RuleAction.REASSESS:
-        _start_reassessment(flag)
-    elif rule.action == RuleAction.INCIDENT:
-        _open_incident(flag)
+    action = RULE_ACTIONS.get(rule.action)
+    if action is not None:
+        action(flag)
     _notify(flag, breach=breach, use_cases=flagged)
     return flag
 
@@ -108,7 +125,7 @@ def _mark_for_reassessment(flag: Flag, *, reason: str) -> list[UseCase]:
     line = f"{timezone.localdate().isoformat()}: {reason}"
     version.needs_reassessment = True
     version.reassessment_reasons = "\n".join(filter(None, [version.reassessment_reasons, line]))
-    _save(version, actor=None, reason=f"Flagged for re-assessment: {reason}")
+    save_with_history(version, actor=None, reason=f"Flagged for re-assessment: {reason}")
     flag.model_version = version
 
     # Every use case the version serves now shares the doubt about it.
@@ -138,8 +155,6 @@ def last_signed_off(use_case: UseCase):
 
 def _start_reassessment(flag: Flag) -> None:
     """Start a draft from the last signed-off assessment, or record why not."""
-    from assessments.services.workflow import assessment_reassess
-
     use_case = UseCase.objects.select_related("owner").get(pk=flag.use_case_id)
     signed = last_signed_off(use_case)
     if signed is None:
@@ -159,24 +174,7 @@ def _start_reassessment(flag: Flag) -> None:
             flag.reassessment = draft
             flag.evidence["reassessment"] = f"{draft.reference} started from {signed.reference}"
             note = f"Re-assessment {draft.reference} started from {signed.reference}"
-    _save(flag, actor=None, reason=note)
-
-
-def _open_incident(flag: Flag) -> None:
-    """Open the flag's incident (owned by the use case's owner), or record why not."""
-    from incidents.services.incidents import incident_open_from_flag
-
-    try:
-        with transaction.atomic():
-            incident = incident_open_from_flag(actor=None, flag=flag)
-    except (PermissionDenied, ValidationError) as exc:
-        why = "; ".join(getattr(exc, "messages", None) or [str(exc)])
-        flag.evidence["incident"] = f"No incident opened: {why}"
-        note = f"No incident opened: {why}"
-    else:
-        flag.evidence["incident"] = f"{incident.reference} opened"
-        note = f"Incident {incident.reference} opened"
-    _save(flag, actor=None, reason=note)
+    save_with_history(flag, actor=None, reason=note)
 
 
 def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
@@ -246,16 +244,19 @@ def flag_resolve(*, actor, flag: Flag, reason: str) -> Flag:
     flag.resolved_at = timezone.now()
     flag.resolved_by = actor
     flag.resolution = reason
-    _save(flag, actor=actor, reason=f"Resolved: {reason}")
+    save_with_history(flag, actor=actor, reason=f"Resolved: {reason}")
 
     if version is not None and version.needs_reassessment:
         others = Flag.objects.filter(model_version_id=version.pk, status=FlagStatus.OPEN)
         if not others.exists():
             version.needs_reassessment = False
             version.reassessment_reasons = ""
-            _save(
+            save_with_history(
                 version,
                 actor=actor,
                 reason=f"Re-assessment flag cleared ({flag.reference} resolved): {reason}",
             )
     return flag
+
+
+register_rule_action(RuleAction.REASSESS, _start_reassessment)

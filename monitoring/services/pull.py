@@ -27,10 +27,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from monitoring import connectors
+from monitoring import connectors, tasks
 from monitoring.models import MetricSource, SourceKind
-from monitoring.outbound import OutboundError
 from monitoring.services.samples import samples_write
+from portal.outbound import OutboundError
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +94,9 @@ def claim_due_sources(*, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int
 
 
 def _queue(source_ids: list[int]) -> None:
-    from monitoring.tasks import pull_source
 
     for source_id in source_ids:
-        pull_source.delay(source_id)
+        tasks.pull_source.delay(source_id)
 
 
 def dispatch_due_sources(*, now: datetime | None = None) -> int:

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from monitoring.models import METRIC_NAME, MetricSample
+from monitoring.models import METRIC_NAME, MetricSample, MetricSource
 
 # How far ahead of the portal's clock a sample may be stamped (clocks drift a little).
 FUTURE_SLACK = timedelta(minutes=5)
@@ -170,7 +170,6 @@ def samples_write(*, deployment_id: int, samples: Iterable[Sample], source_id=No
 
 def source_mark_received(*, source, count: int) -> None:
     """A push source's health: when it last delivered and how much (no history version)."""
-    from monitoring.models import MetricSource
 
     now = timezone.now()
     MetricSource.objects.filter(pk=source.pk).update(

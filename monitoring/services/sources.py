@@ -26,7 +26,7 @@ A metric is a portal metric name (lower case, digits, '_' and '.', e.g. ``error_
 
 Credentials are one of ``{"bearer_token": "..."}``, ``{"username": "...", "password":
 "..."}`` or ``{"headers": {"X-Api-Key": "..."}}``; they are stored encrypted
-(monitoring.crypto), never returned, and decrypted only by the puller.
+(portal.crypto), never returned, and decrypted only by the puller.
 """
 
 import hashlib
@@ -42,11 +42,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring import connectors
-from monitoring.crypto import encrypt
 from monitoring.models import METRIC_NAME, MetricSource, SourceKind
-from monitoring.outbound import OutboundError, check_literal, origin
 from monitoring.services.samples import Sample
-from registry.services import _save, require
+from portal.access import require
+from portal.crypto import encrypt
+from portal.outbound import OutboundError, check_literal, origin
+from portal.records import save_with_history
 
 TOKEN_PREFIX = "stw_"
 PULLED_KINDS = {SourceKind.PROMETHEUS, SourceKind.HTTP_JSON, SourceKind.MLFLOW}
@@ -279,7 +280,7 @@ def source_create(
     if kind != SourceKind.PUSH:
         _set_credentials(source, credentials or None)
     token = _new_token(source) if kind == SourceKind.PUSH else None
-    _save(source, actor=actor, reason=f"Source {source.name!r} connected")
+    save_with_history(source, actor=actor, reason=f"Source {source.name!r} connected")
     return source, token
 
 
@@ -325,7 +326,7 @@ def source_update(*, actor, source: MetricSource, **fields: Any) -> MetricSource
     reason = "Changed " + ", ".join(changed) if changed else ""
     if credentials_change:
         reason = f"{reason}; {credentials_change}" if reason else credentials_change.capitalize()
-    _save(source, actor=actor, reason=reason)
+    save_with_history(source, actor=actor, reason=reason)
     if {"url", "config", "enabled"} & set(changed) or credentials_change:
         # What is read changed: read it at the next dispatch, not after a failure's back-off;
         # a new URL or new queries start again from the last hour.
@@ -346,7 +347,7 @@ def source_rotate_token(*, actor, source: MetricSource) -> str:
     if source.kind != SourceKind.PUSH:
         raise ValidationError({"kind": "Only a push source has a token."})
     token = _new_token(source)
-    _save(source, actor=actor, reason="Push token replaced")
+    save_with_history(source, actor=actor, reason="Push token replaced")
     return token
 
 

@@ -1,33 +1,6 @@
-"""The history of every governed record: the pages, the exports and the registry behind them.
+"""The history of every governed record: the pages, the exports and the catalogue behind them.
 
-``portal.history_urls`` and ``portal.history_api`` import from here; other apps register
-their models with ``portal.history.register``.
+Each app registers its governed models at start-up (its AppConfig.ready) with
+``portal.history.tracked.register``; the history pages, CSV, audit log and API read that
+catalogue, so the kernel never imports the apps above it.
 """
-
-from portal.history.registry import (
-    HISTORY_REGISTRY,
-    HistoryEntry,
-    access_history_record,
-    get_entry,
-    register,
-)
-from portal.history.views import (
-    audit_log,
-    audit_log_export,
-    record_compare,
-    record_history,
-    record_history_export,
-)
-
-__all__ = [
-    "HISTORY_REGISTRY",
-    "HistoryEntry",
-    "access_history_record",
-    "audit_log",
-    "audit_log_export",
-    "get_entry",
-    "record_compare",
-    "record_history",
-    "record_history_export",
-    "register",
-]

@@ -17,7 +17,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from portal.history.registry import HistoryEntry
+from portal.history.tracked import HistoryEntry
 
 CHANGE_TYPES = {"+": "Created", "~": "Changed", "-": "Deleted"}
 SYSTEM = "System"

@@ -5,8 +5,8 @@ from django.utils import timezone
 
 from portal.forms import StyledFormMixin
 from portal.history.changes import person_label
-from portal.history.registry import HISTORY_REGISTRY
 from portal.history.selectors import AuditFilters
+from portal.history.tracked import HISTORY_REGISTRY
 
 
 class VersionChoiceField(forms.ModelChoiceField):

@@ -9,7 +9,7 @@ from django.db.models import CharField, QuerySet, Value
 from django.utils import timezone
 
 from portal.history.changes import Version, before, build_versions, newest_first, with_previous
-from portal.history.registry import HISTORY_REGISTRY, HistoryEntry
+from portal.history.tracked import HISTORY_REGISTRY, HistoryEntry
 
 EXPORT_CHUNK = 500
 

@@ -14,7 +14,6 @@ from portal.access import can
 from portal.csvexport import stream_csv
 from portal.history.changes import Version, build_versions, compare
 from portal.history.forms import AuditFilterForm, CompareForm
-from portal.history.registry import access_history_record
 from portal.history.selectors import (
     audit_rows,
     audit_versions,
@@ -22,6 +21,7 @@ from portal.history.selectors import (
     iter_versions,
     versions_of,
 )
+from portal.history.tracked import access_history_record
 
 PAGE_SIZE = 50
 RECORD_CSV_COLUMNS = ["version", "date", "user", "change", "reason", "field", "old", "new"]

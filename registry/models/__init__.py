@@ -27,7 +27,6 @@ from registry.models.usecases import (
     PeopleAffected,
     RegisterImport,
     RiskTier,
-    Transition,
     UseCase,
     validate_people_affected,
 )
@@ -57,7 +56,6 @@ __all__ = [
     "RegisterImport",
     "ReleaseStage",
     "RiskTier",
-    "Transition",
     "UseCase",
     "validate_people_affected",
 ]

@@ -1,10 +1,10 @@
-from dataclasses import dataclass
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
+
+from portal.workflow import Transition
 
 
 class BusinessUnit(models.Model):
@@ -107,14 +107,8 @@ class Lifecycle(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
-@dataclass(frozen=True)
-class Transition:
-    label: str
-    source: frozenset[str]
-    target: str
-    rule: str
-    reason_required: bool = False
-    style: str = "primary"
+# Where the AI runs for real (unless the kill switch is engaged).
+LIVE_LIFECYCLES = frozenset({Lifecycle.PILOT, Lifecycle.PRODUCTION})
 
 
 LIFECYCLE_TRANSITIONS: dict[str, Transition] = {
@@ -257,6 +251,12 @@ class UseCase(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("registry:use-case-detail", args=[self.pk])
+
+    @property
+    def ai_enabled(self) -> bool:
+        """Whether the AI may run: the kill switch is released and the use case is live.
+        Deployed systems poll this; a change to it is announced by ``signals.ai_switched``."""
+        return not self.kill_switch_engaged and self.lifecycle in LIVE_LIFECYCLES
 
     def clean(self) -> None:
         errors = {}

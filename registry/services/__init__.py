@@ -4,13 +4,11 @@ usecases.py holds use cases, data sources and units; models.py AI models, versio
 deployments, model cards and the data-policy exceptions.
 """
 
-from registry.services.mlflow_import import models_import_mlflow
-from registry.services.models import (
+from registry.services.ai_models import (
     deployment_create,
     deployment_retire,
     deployment_rollback,
     deployment_update,
-    gate_check,
     model_approval_grant,
     model_approval_revoke,
     model_card_update,
@@ -21,17 +19,15 @@ from registry.services.models import (
     model_version_update,
     policy_exception_record,
 )
-from registry.services.usecases import (
-    _assign,
-    _save,
+from registry.services.gate_log import gate_check
+from registry.services.mlflow_import import models_import_mlflow
+from registry.services.use_cases import (
     available_transitions,
     business_unit_create,
     business_unit_update,
     data_source_create,
     data_source_update,
     flag_use_cases_past_review,
-    next_reference,
-    require,
     use_case_apply_screening,
     use_case_clear_reassessment,
     use_case_flag_for_reassessment,
@@ -43,8 +39,6 @@ from registry.services.usecases import (
 )
 
 __all__ = [
-    "_assign",
-    "_save",
     "available_transitions",
     "business_unit_create",
     "business_unit_update",
@@ -65,9 +59,7 @@ __all__ = [
     "model_version_create",
     "model_version_update",
     "models_import_mlflow",
-    "next_reference",
     "policy_exception_record",
-    "require",
     "use_case_apply_screening",
     "use_case_clear_reassessment",
     "use_case_flag_for_reassessment",

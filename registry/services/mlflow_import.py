@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.db import transaction
 
+from portal.access import require
 from registry.mlflow import MLflowClient, MLflowModel, MLflowVersion
 from registry.models import (
     DEFAULT_DESTINATION,
@@ -18,13 +19,12 @@ from registry.models import (
     HostingPattern,
     ReleaseStage,
 )
-from registry.services.models import (
+from registry.services.ai_models import (
     model_create,
     model_update,
     model_version_create,
     model_version_update,
 )
-from registry.services.usecases import require
 
 # Tags on a registered model that say what MLflow cannot know by itself.
 PROVIDER_TAG = "steward.provider"

@@ -2,19 +2,18 @@
 test database, pollers sending their ETags, and one switch-off that every poller sees."""
 
 import pytest
+from django.contrib.auth import get_user_model
+
+from devtools.bench import incidents as bench
+from devtools.bench import register as registry_bench
+from incidents.models import KillSwitchToken
+from registry.models import UseCase
 
 # gunicorn reads the database on connections of its own: the data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_every_poller_sees_the_switch_within_one_poll_interval():
-    from django.contrib.auth import get_user_model
-
-    from incidents import bench
-    from incidents.models import KillSwitchToken
-    from portal import bench as registry_bench
-    from registry.models import UseCase
-
     registry_bench.seed(60)
     figures = bench.run(
         actor=get_user_model().objects.get(username="bench.admin"),

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from incidents.models import DeadlineNotice, EntryKind, Incident, Status
-from incidents.services.deadlines import deadlines, deadlines_due, remind_deadlines
+from incidents.services.deadlines import deadlines, deadlines_due
+from incidents.services.reminders import remind_deadlines
 from incidents.tasks import remind_deadlines as remind_task
 from tests.factories import ProductionUseCaseFactory
 from tests.incidents.incident_helpers import (  # noqa: F401 (fixtures)

@@ -1,16 +1,15 @@
 """`manage.py bench --only monitoring` runs end to end on a small scale and prints its figures."""
 
 import pytest
+from django.contrib.auth import get_user_model
+
+from devtools.bench import monitoring as bench
+from devtools.bench import register as registry_bench
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_monitoring_benchmark_runs_and_prints_each_figure(settings):
-    from django.contrib.auth import get_user_model
-
-    from monitoring import bench
-    from portal import bench as registry_bench
-
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     registry_bench.seed(60)
     registry_bench.seed_models(20)

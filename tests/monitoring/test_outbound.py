@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from monitoring.outbound import (
+from portal.outbound import (
     FetchFailed,
     OutboundRefused,
     address_problem,

@@ -8,10 +8,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring import connectors
-from monitoring.crypto import encrypt
 from monitoring.models import MetricSample, MetricSource
 from monitoring.services import pull
 from monitoring.services.pull import claim_due_sources, dispatch_due_sources, source_pull
+from portal.crypto import encrypt
 from tests.factories import DeploymentFactory, MetricSourceFactory
 from tests.monitoring.servers import MlflowHistory, TestServer, closed_port
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from monitoring.models import Rule
-from monitoring.services.rules import rule_create, rule_delete, rule_update
+from monitoring.services.metric_rules import rule_create, rule_delete, rule_update
 from portal.models import Role
 from tests.factories import ProductionUseCaseFactory, RuleFactory, UserFactory
 

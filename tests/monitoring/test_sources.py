@@ -6,7 +6,6 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
-from monitoring.crypto import CredentialsUnreadable, decrypt, encrypt
 from monitoring.models import MetricSample, MetricSource
 from monitoring.services.sources import (
     source_create,
@@ -15,6 +14,7 @@ from monitoring.services.sources import (
     source_test,
     source_update,
 )
+from portal.crypto import CredentialsUnreadable, decrypt, encrypt
 from tests.factories import DeploymentFactory
 from tests.monitoring.servers import TestServer
 

@@ -328,7 +328,7 @@ def test_auditor_reads_the_audit_log_across_models(client, use_case, sources, au
     assert response.status_code == 200
     keys = {v.model_key for v in response.context["versions"]}
     assert {"usecase", "datasource"} <= keys
-    from portal.history.registry import HISTORY_REGISTRY
+    from portal.history.tracked import HISTORY_REGISTRY
 
     # Every registered model's history, the built-in assessment templates' included.
     total = sum(entry.history_model.objects.count() for entry in HISTORY_REGISTRY.values())

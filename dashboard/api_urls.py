@@ -1,0 +1,31 @@
+"""The REST API's routes. Each app's api.py registers its viewsets on the one router."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from assessments import api as assessments_api
+from incidents import api as incidents_api
+from incidents.killswitch_api import KillSwitchView
+from monitoring import api as monitoring_api
+from registry import api as registry_api
+from registry.api.ai_models import GateView
+
+router = DefaultRouter()
+registry_api.register(router)
+assessments_api.register(router)
+monitoring_api.register(router)
+incidents_api.register(router)
+
+urlpatterns = [
+    path("", include("portal.history_api")),
+    path("gate/<str:use_case>/", GateView.as_view(), name="api-gate"),
+    path("kill-switch/", KillSwitchView.as_view(), name="api-kill-switch"),
+    path("costs/", monitoring_api.CostView.as_view(), name="api-costs"),
+    path("push/samples/", monitoring_api.PushSamplesView.as_view(), name="api-push-samples"),
+    path(
+        "push/distributions/",
+        monitoring_api.PushDistributionsView.as_view(),
+        name="api-push-distributions",
+    ),
+    path("", include(router.urls)),
+]

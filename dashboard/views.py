@@ -1,0 +1,59 @@
+"""The dashboard: what needs attention across the register, assessments and incidents."""
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+
+from assessments import selectors as assessment_selectors
+from incidents.selectors import open_incidents_visible_to
+from incidents.services.deadlines import deadlines_due
+from registry.models import Lifecycle
+from registry.selectors import use_case_counts, use_cases_visible_to
+
+
+@login_required
+def dashboard(request):
+    counts = use_case_counts(request.user)
+    lifecycles = [
+        (value, label, counts["by_lifecycle"].get(value, 0)) for value, label in Lifecycle.choices
+    ]
+    biggest = max([n for _, _, n in lifecycles] + [1])
+    attention = (
+        use_cases_visible_to(request.user)
+        .filter(needs_reassessment=True)
+        .order_by("next_review_date", "reference")[:10]
+    )
+    today = timezone.localdate()
+    return render(
+        request,
+        "dashboard/dashboard.html",
+        {
+            "to_review": assessment_selectors.awaiting(request.user, "review").count(),
+            "to_sign": assessment_selectors.awaiting(request.user, "approve").count(),
+            "overdue": list(
+                assessment_selectors.overdue(request.user, today)
+                .select_related(None)
+                .select_related("use_case")[:10]
+            ),
+            "due_soon": list(
+                assessment_selectors.assessments_visible_to(request.user)
+                .filter(
+                    status="signed_off",
+                    valid_until__gte=today,
+                    valid_until__lte=today + timedelta(days=30),
+                )
+                .select_related(None)
+                .select_related("use_case")
+                .prefetch_related(None)
+                .order_by("valid_until")[:10]
+            ),
+            "counts": counts,
+            "lifecycles": [(v, label, n, round(100 * n / biggest)) for v, label, n in lifecycles],
+            "lifecycle_choices": Lifecycle.choices,
+            "attention": attention,
+            "open_incidents": open_incidents_visible_to(request.user),
+            "deadlines_due": deadlines_due(request.user)[:10],
+        },
+    )

@@ -1,0 +1,339 @@
+"""`manage.py bench --only monitoring`: the monitoring figures the issue asks for.
+
+1. Ingest 1,000,000 samples through the push API (batches of MAX_BATCH from several
+   deployed systems, each with its own token) and through pulls (HTTP JSON sources served
+   by a real HTTP server on 127.0.0.1), printing samples per second for each.
+2. Evaluate the rules for 5,000 live deployments in one cycle, printing seconds: once when
+   every breach raises its flag, once more when the flags are already open.
+3. Time the deployment page of a deployment with a year of minutely samples.
+
+It runs on the registry the main benchmark seeds (use cases, models, deployments) and empties
+the monitoring tables first, so every run measures the same work.
+"""
+
+import importlib
+import json
+import math
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, reset_queries, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring.models import (
+    Budget,
+    Flag,
+    MetricRollup,
+    MetricSample,
+    MetricSource,
+    ReferenceDistribution,
+    Rule,
+)
+from monitoring.services.evaluation import rules_evaluate
+from monitoring.services.pull import source_pull
+from monitoring.services.sources import source_create
+from registry.models import Deployment, Environment
+
+SAMPLES = 1_000_000
+PUSHERS = 10  # deployed systems pushing, each with its own token
+PULLED_SOURCES = 100
+DEPLOYMENTS = 5_000
+YEAR_MINUTES = 365 * 24 * 60
+PAGE_REQUESTS = 20
+
+
+@dataclass
+class Figures:
+    label: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+def wipe() -> None:
+    tables = [
+        m._meta.db_table
+        for m in (Flag, MetricSample, MetricRollup, ReferenceDistribution, MetricSource, Budget)
+    ]
+    tables += [Flag.history.model._meta.db_table, MetricSource.history.model._meta.db_table]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE " + ", ".join(connection.ops.quote_name(t) for t in tables) + " CASCADE"
+        )
+
+
+def ensure_deployments(n: int) -> list[int]:
+    """At least n live deployments: the seeded ones, plus staging copies when short."""
+    # Retired use cases are neither watched nor changed: their deployments do not count.
+    watched = Deployment.objects.filter(active=True).exclude(use_case__lifecycle="retired")
+    live = list(watched.order_by("pk").values_list("pk", flat=True))
+    missing = n - len(live)
+    if missing > 0:
+        base = list(
+            watched.filter(environment=Environment.PRODUCTION)
+            .order_by("pk")
+            .values("use_case_id", "model_version_id")
+        )
+        extra = [
+            Deployment(
+                use_case_id=base[k % len(base)]["use_case_id"],
+                model_version_id=base[k % len(base)]["model_version_id"],
+                environment=Environment.DEVELOPMENT,
+                traffic_share=0,
+            )
+            for k in range(missing)
+        ]
+        Deployment.objects.bulk_create(extra, batch_size=2000)
+        live = list(watched.order_by("pk").values_list("pk", flat=True))
+    return live[:n]
+
+
+def _batch(start, minutes: range, metric: str, salt: int) -> list[dict]:
+    return [
+        {
+            "metric": metric,
+            "at": (start + timedelta(minutes=m)).isoformat(),
+            "value": ((m * 7919 + salt) % 1000) / 1000,
+        }
+        for m in minutes
+    ]
+
+
+def bench_push(deployment_ids: list[int], actor, total: int) -> Figures:
+    """POST total samples to /api/v1/push/samples/ from PUSHERS systems, MAX_BATCH at a time."""
+    batch = settings.MONITORING_MAX_BATCH
+    per_pusher = total // PUSHERS
+    tokens = []
+    for k in range(PUSHERS):
+        deployment = Deployment.objects.get(pk=deployment_ids[k])
+        _, token = source_create(
+            actor=actor, deployment=deployment, name=f"bench push {k}", kind="push"
+        )
+        tokens.append(token)
+    client = Client()
+    start = timezone.now() - timedelta(minutes=per_pusher + 10)
+    bodies = []
+    for k, token in enumerate(tokens):
+        for first in range(0, per_pusher, batch):
+            minutes = range(first, min(first + batch, per_pusher))
+            bodies.append((token, json.dumps({"samples": _batch(start, minutes, "latency_ms", k)})))
+    sent = new = 0
+    started = time.perf_counter()
+    for token, body in bodies:
+        response = client.post(
+            "/api/v1/push/samples/",
+            body,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        if response.status_code not in (200, 201, 202):
+            raise RuntimeError(f"push answered {response.status_code}: {response.content[:200]}")
+        answer = response.json()
+        sent += answer["received"]
+        new += answer["new"]
+    elapsed = time.perf_counter() - started
+    return Figures(
+        "ingest through the push API",
+        sent / elapsed,
+        "samples/s",
+        f"{sent:,} samples ({new:,} new) in {len(bodies)} requests of {batch:,} "
+        f"from {PUSHERS} systems, {elapsed:.1f} s",
+    )
+
+
+class _Feed(BaseHTTPRequestHandler):
+    """Serves /<source>.json: that source's samples as {"items": [{"at", "value"}, ...]}."""
+
+    bodies: dict[str, bytes] = {}
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = self.bodies.get(self.path)
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args):
+        pass
+
+
+def bench_pull(deployment_ids: list[int], actor, total: int) -> Figures:
+    """PULLED_SOURCES HTTP JSON sources on a real server on 127.0.0.1, pulled one by one."""
+    per_source = total // PULLED_SOURCES
+    start = timezone.now() - timedelta(minutes=per_source + 10)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    sources = []
+    try:
+        with override_settings(MONITORING_ALLOWED_NETWORKS=["127.0.0.1/32"]):
+            for k in range(PULLED_SOURCES):
+                deployment = Deployment.objects.get(pk=deployment_ids[PUSHERS + k])
+                source, _ = source_create(
+                    actor=actor,
+                    deployment=deployment,
+                    name=f"bench pull {k}",
+                    kind="http_json",
+                    url=f"{base}/{k}.json",
+                    config={"items": "items", "timestamp": "at", "metrics": {"cost": "value"}},
+                )
+                sources.append(source)
+                items = _batch(start, range(per_source), "cost", k)
+                _Feed.bodies[f"/{k}.json"] = json.dumps({"items": items}).encode()
+            new = 0
+            started = time.perf_counter()
+            for source in sources:
+                outcome = source_pull(source_id=source.pk).as_dict()
+                if outcome.get("error"):
+                    raise RuntimeError(f"pull of {source.name} failed: {outcome['error']}")
+                new += outcome["written"]
+            elapsed = time.perf_counter() - started
+    finally:
+        server.shutdown()
+        _Feed.bodies.clear()
+    written = MetricSample.objects.filter(source__in=sources).count()
+    return Figures(
+        "ingest through pulls (HTTP JSON)",
+        written / elapsed,
+        "samples/s",
+        f"{written:,} samples from {len(sources)} sources of {per_source:,} each, "
+        f"{elapsed:.1f} s (fetch, parse and write)",
+    )
+
+
+def seed_rule_samples(deployment_ids: list[int]) -> int:
+    """The last 15 minutes of error rate and an hour's PSI for each deployment, in SQL.
+
+    One in ten deployments is over the default error-rate rule and one in twenty over the
+    PSI rule, so the cycle raises flags as well as finding nothing.
+    """
+    table = MetricSample._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (deployment_id, metric, feature, at, value) "
+            "SELECT d, 'error_rate', '', date_trunc('minute', now()) - g * interval '1 minute', "
+            "CASE WHEN d %% 10 = 0 THEN 0.09 ELSE 0.01 END + g * 0.0001 "
+            "FROM unnest(%s::bigint[]) AS d, generate_series(0, 14) AS g "
+            "ON CONFLICT DO NOTHING",
+            [deployment_ids],
+        )
+        errors = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {table} (deployment_id, metric, feature, at, value) "
+            "SELECT d, 'drift.psi', f, date_trunc('minute', now()) - interval '5 minutes', "
+            "CASE WHEN d %% 20 = 0 AND f = 'income' THEN 0.31 ELSE 0.04 END "
+            "FROM unnest(%s::bigint[]) AS d, unnest(ARRAY['age', 'income', 'region']) AS f "
+            "ON CONFLICT DO NOTHING",
+            [deployment_ids],
+        )
+        return errors + cursor.rowcount
+
+
+def ensure_default_rules() -> int:
+    """The shipped rules, as the migration makes them (a reseed of the register, which
+    truncates use cases with CASCADE, takes the rules along)."""
+    shipped = importlib.import_module("monitoring.migrations.0002_default_rules")
+    shipped.add_rules(apps, None)
+    Rule.objects.filter(builtin__in=[r["builtin"] for r in shipped.DEFAULT_RULES]).update(
+        enabled=True
+    )
+    return Rule.objects.filter(enabled=True).count()
+
+
+def bench_rules(deployment_ids: list[int]) -> list[Figures]:
+    ensure_default_rules()
+    seeded = seed_rule_samples(deployment_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {MetricSample._meta.db_table}")
+    figures = []
+    # Flags email the owners; not from a benchmark.
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+        for label in ("first cycle (raises the flags)", "next cycle (flags already open)"):
+            started = time.perf_counter()
+            summary = rules_evaluate().as_dict()
+            elapsed = time.perf_counter() - started
+            figures.append(
+                Figures(
+                    f"rules for {len(deployment_ids):,} deployments, {label}",
+                    elapsed,
+                    "s",
+                    ", ".join(f"{k} {v}" for k, v in summary.items() if not isinstance(v, list))
+                    + f"; {seeded:,} samples in the window",
+                )
+            )
+    return figures
+
+
+def seed_year(deployment_id: int, minutes: int = YEAR_MINUTES) -> int:
+    """A year of minutely samples of error rate for one deployment (525,600 rows)."""
+    table = MetricSample._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (deployment_id, metric, feature, at, value) "
+            "SELECT %s, 'error_rate', '', date_trunc('minute', now()) - g * interval '1 minute', "
+            "0.02 + 0.01 * sin(g / 1440.0) + (g %% 17) / 2000.0 "
+            "FROM generate_series(0, %s) AS g ON CONFLICT DO NOTHING",
+            [deployment_id, minutes - 1],
+        )
+        inserted = cursor.rowcount
+        cursor.execute(f"ANALYZE {table}")
+    return inserted
+
+
+def bench_page(deployment_id: int, user, minutes: int = YEAR_MINUTES) -> list[Figures]:
+    inserted = seed_year(deployment_id, minutes)
+    client = Client(raise_request_exception=True)
+    client.force_login(user)
+    url = reverse("monitoring:deployment-detail", args=[deployment_id])
+    figures = []
+    for label, query in (("7 days shown", ""), ("the whole year shown", "?range=1y")):
+        times, queries = [], []
+        for k in range(PAGE_REQUESTS + 2):
+            reset_queries()
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                response = client.get(url + query)
+                elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                raise RuntimeError(f"{url}{query} answered {response.status_code}")
+            if k >= 2:
+                times.append(elapsed)
+                queries.append(len(captured.captured_queries))
+        p95 = sorted(times)[max(0, math.ceil(0.95 * len(times)) - 1)]
+        figures.append(
+            Figures(
+                f"deployment page, a year of minutely samples, {label}",
+                statistics.median(times),
+                "ms median",
+                f"p95 {p95:.1f} ms, {max(queries)} queries, {PAGE_REQUESTS} requests, "
+                f"{inserted:,} samples in the series",
+            )
+        )
+    return figures
+
+
+def run(
+    actor,
+    viewer,
+    samples: int = SAMPLES,
+    deployments: int = DEPLOYMENTS,
+    year_minutes: int = YEAR_MINUTES,
+) -> list[Figures]:
+    wipe()
+    ids = ensure_deployments(deployments)
+    # Django's test client calls itself "testserver".
+    with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+        figures = [bench_push(ids, actor, samples), bench_pull(ids, actor, samples)]
+        figures += bench_rules(ids)
+        figures += bench_page(ids[-1], viewer, year_minutes)
+    return figures

@@ -1,0 +1,75 @@
+"""What the incidents app adds to the apps below it, at start-up (IncidentsConfig.ready calls
+``register_all``): its records in the history browser, the incidents card of the use-case
+page, the go-live gate's runbook requirement, the monitoring rule action that opens an
+incident, and the signed webhook that tells deployed systems when a use case's AI stops or
+starts (registry.signals.ai_switched)."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from incidents.models import Incident, Runbook, Severity
+from incidents.selectors import incidents_visible_to, runbooks_visible_to, use_case_incidents
+from incidents.services.incidents import incident_open_from_flag
+from incidents.services.runbooks import runbook_is_current
+from incidents.services.webhooks import emit_kill_switch
+from monitoring.models import Flag, RuleAction
+from monitoring.pages import flag_panels
+from monitoring.services.flags import register_rule_action
+from portal.access import can
+from portal.history import tracked as history
+from portal.records import save_with_history
+from registry.gate import Check, GateContext, register_gate_check
+from registry.models import UseCase
+from registry.pages import use_case_panels
+from registry.signals import ai_switched
+
+
+def runbook_check(context: GateContext) -> Check:
+    holds, detail = runbook_is_current(context.use_case, context.today)
+    return Check("runbook", "A current runbook", holds, detail)
+
+
+def open_incident(flag: Flag) -> None:
+    """Open the flag's incident (owned by the use case's owner), or record why not."""
+    try:
+        with transaction.atomic():
+            incident = incident_open_from_flag(actor=None, flag=flag)
+    except (PermissionDenied, ValidationError) as exc:
+        why = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+        flag.evidence["incident"] = f"No incident opened: {why}"
+        note = f"No incident opened: {why}"
+    else:
+        flag.evidence["incident"] = f"{incident.reference} opened"
+        note = f"Incident {incident.reference} opened"
+    save_with_history(flag, actor=None, reason=note)
+
+
+def _announce_switch(sender, *, actor, use_case: UseCase, reason: str, **kwargs) -> None:
+    emit_kill_switch(actor=actor, use_case=use_case, reason=reason)
+
+
+def _use_case_card(user, use_case: UseCase, context: dict) -> dict:
+    return use_case_incidents(user, use_case)
+
+
+def _flag_card(user, flag: Flag, context: dict) -> dict:
+    # Opening an incident from the flag is this app's: the card posts here.
+    return {
+        "can_open_incident": can(user, "incidents.open_incident", flag.use_case),
+        "severities": Severity.choices,
+    }
+
+
+def register_all() -> None:
+    history.register(Runbook, rule="incidents.view_runbook", selector=runbooks_visible_to)
+    history.register(Incident, rule="incidents.view_incident", selector=incidents_visible_to)
+    use_case_panels.register(
+        "incidents/_use_case_incidents.html",
+        _use_case_card,
+        order=40,
+        select_related=("runbook",),
+    )
+    flag_panels.register("incidents/_flag_open_incident.html", _flag_card, order=10)
+    register_gate_check(runbook_check, order=100)
+    register_rule_action(RuleAction.INCIDENT, open_incident)
+    ai_switched.connect(_announce_switch, dispatch_uid="incidents.kill_switch_webhooks")

@@ -1,0 +1,276 @@
+"""The register over REST: use cases, data sources and business units.
+
+Thin viewsets: querysets come from the selectors (so another unit's records answer 404),
+permissions from the named rules (portal.api.RulePermission), and every write from the
+services the pages call. Serializers only parse input and render records.
+"""
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, filters, mixins
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from portal.api import RecordViewSet
+from portal.workflow import Transition
+from registry import services
+from registry.filters import DataSourceFilter, UseCaseFilter
+from registry.models import (
+    LIFECYCLE_TRANSITIONS,
+)
+from registry.selectors import (
+    business_units_visible_to,
+    data_sources_visible_to,
+    use_cases_visible_to,
+)
+from registry.serializers.use_cases import (
+    BusinessUnitSerializer,
+    DataSourceSerializer,
+    KillSwitchSerializer,
+    ReasonSerializer,
+    UseCaseDetailSerializer,
+    UseCaseSerializer,
+)
+
+
+class _RegisterViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet):
+    """List, read, create and edit through the services; no DELETE (records are kept)."""
+
+
+# Use cases -----------------------------------------------------------------------------------
+def _lifecycle_move(name: str) -> Transition:
+    try:
+        return LIFECYCLE_TRANSITIONS[name]
+    except KeyError:
+        raise exceptions.NotFound(f"No lifecycle move is called {name!r}.") from None
+
+
+_ERRORS = {
+    400: OpenApiResponse(description="Invalid input; the body names the fields at fault."),
+    403: OpenApiResponse(description="You may see this use case but not do this."),
+    404: OpenApiResponse(description="No such use case, or you may not see it."),
+}
+
+
+@extend_schema(tags=["use cases"])
+@extend_schema_view(
+    list=extend_schema(summary="The use-case register, filtered like the register page"),
+    retrieve=extend_schema(summary="One use case, with the moves open to you"),
+    create=extend_schema(
+        summary="Register a use case",
+        request=UseCaseSerializer,
+        responses={201: UseCaseDetailSerializer, **_ERRORS},
+    ),
+    update=extend_schema(
+        summary="Edit a use case",
+        request=UseCaseSerializer,
+        responses={200: UseCaseDetailSerializer, **_ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Edit some fields of a use case",
+        request=UseCaseSerializer,
+        responses={200: UseCaseDetailSerializer, **_ERRORS},
+    ),
+)
+class UseCaseViewSet(_RegisterViewSet):
+    # No destroy: a use case is retired (POST .../transitions/retire/), so DELETE answers 405.
+    view_rule = "registry.view_usecase"
+    action_rules = {
+        "list": None,
+        "retrieve": "registry.view_usecase",
+        "create": "registry.add_usecase",
+        "update": "registry.change_usecase",
+        "partial_update": "registry.change_usecase",
+        "transition": lambda view: _lifecycle_move(view.kwargs.get("transition", "")).rule,
+        "flag": "registry.flag_usecase",
+        "clear_flag": "registry.flag_usecase",
+        "kill_switch": "registry.kill_switch_usecase",
+    }
+    filter_backends = [DjangoFilterBackend, filters.SearchFilter]
+    filterset_class = UseCaseFilter
+    search_fields = ["title", "purpose", "=reference"]
+
+    def get_queryset(self):
+        return use_cases_visible_to(self.request.user).prefetch_related("data_sources")
+
+    def get_serializer_class(self):
+        return UseCaseSerializer if self.action == "list" else UseCaseDetailSerializer
+
+    def perform_create(self, serializer):
+        serializer.instance = services.use_case_register(
+            actor=self.request.user, data=serializer.service_data()
+        )
+
+    def perform_update(self, serializer):
+        data = serializer.service_data()
+        serializer.instance = services.use_case_update(
+            actor=self.request.user,
+            use_case=serializer.instance,
+            data=data,
+            reason=serializer.validated_data.get("change_reason", ""),
+        )
+
+    def _render(self, use_case) -> Response:
+        use_case = self.get_queryset().get(pk=use_case.pk)
+        return Response(
+            UseCaseDetailSerializer(use_case, context=self.get_serializer_context()).data
+        )
+
+    def _reason(self) -> str:
+        serializer = ReasonSerializer(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["reason"]
+
+    @extend_schema(
+        summary="Move a use case along its lifecycle",
+        request=ReasonSerializer,
+        responses={200: UseCaseDetailSerializer, **_ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "transition",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                enum=list(LIFECYCLE_TRANSITIONS),
+                description="The move to make; the detail lists those open to you.",
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path=r"transitions/(?P<transition>[a-z_]+)")
+    def transition(self, request, pk=None, transition: str = ""):
+        _lifecycle_move(transition)
+        use_case = self.get_object()
+        use_case = services.use_case_transition(
+            actor=request.user, use_case=use_case, action=transition, reason=self._reason()
+        )
+        return self._render(use_case)
+
+    @extend_schema(
+        summary="Flag a use case for re-assessment",
+        request=ReasonSerializer,
+        responses={200: UseCaseDetailSerializer, **_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def flag(self, request, pk=None):
+        use_case = services.use_case_flag_for_reassessment(
+            actor=request.user, use_case=self.get_object(), reason=self._reason()
+        )
+        return self._render(use_case)
+
+    @extend_schema(
+        summary="Clear a use case's re-assessment flag",
+        request=ReasonSerializer,
+        responses={200: UseCaseDetailSerializer, **_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="clear-flag")
+    def clear_flag(self, request, pk=None):
+        use_case = services.use_case_clear_reassessment(
+            actor=request.user, use_case=self.get_object(), reason=self._reason()
+        )
+        return self._render(use_case)
+
+    @extend_schema(
+        summary="Switch the AI off (engaged) or back on",
+        request=KillSwitchSerializer,
+        responses={200: UseCaseDetailSerializer, **_ERRORS},
+    )
+    @action(detail=True, methods=["post"], url_path="kill-switch")
+    def kill_switch(self, request, pk=None):
+        use_case = self.get_object()
+        serializer = KillSwitchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        use_case = services.use_case_set_kill_switch(
+            actor=request.user,
+            use_case=use_case,
+            engaged=serializer.validated_data["engaged"],
+            reason=serializer.validated_data["reason"],
+        )
+        return self._render(use_case)
+
+
+# Data sources --------------------------------------------------------------------------------
+@extend_schema(tags=["data sources"])
+@extend_schema_view(
+    list=extend_schema(summary="Data sources you may see"),
+    retrieve=extend_schema(summary="One data source"),
+    create=extend_schema(summary="Register a data source"),
+    update=extend_schema(summary="Edit a data source"),
+    partial_update=extend_schema(summary="Edit some fields of a data source"),
+)
+class DataSourceViewSet(_RegisterViewSet):
+    serializer_class = DataSourceSerializer
+    view_rule = "registry.view_datasource"
+    action_rules = {
+        "list": None,
+        "retrieve": "registry.view_datasource",
+        "create": "registry.add_datasource",
+        "update": "registry.change_datasource",
+        "partial_update": "registry.change_datasource",
+    }
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = DataSourceFilter
+
+    def get_queryset(self):
+        return data_sources_visible_to(self.request.user).order_by("name", "pk")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.data_source_create(
+            actor=self.request.user, data=dict(serializer.validated_data)
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.data_source_update(
+            actor=self.request.user,
+            data_source=serializer.instance,
+            data=dict(serializer.validated_data),
+        )
+
+
+# Business units ------------------------------------------------------------------------------
+@extend_schema(tags=["business units"])
+@extend_schema_view(
+    list=extend_schema(summary="Business units"),
+    retrieve=extend_schema(summary="One business unit"),
+    create=extend_schema(summary="Add a business unit"),
+    update=extend_schema(summary="Edit a business unit"),
+    partial_update=extend_schema(summary="Edit some fields of a business unit"),
+)
+class BusinessUnitViewSet(_RegisterViewSet):
+    serializer_class = BusinessUnitSerializer
+    view_rule = "registry.view_businessunit"
+    action_rules = {
+        "list": None,
+        "retrieve": "registry.view_businessunit",
+        "create": "registry.add_businessunit",
+        "update": "registry.change_businessunit",
+        "partial_update": "registry.change_businessunit",
+    }
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return (
+            business_units_visible_to(self.request.user)
+            .prefetch_related("members")
+            .order_by("name", "pk")
+        )
+
+    def perform_create(self, serializer):
+        serializer.instance = services.business_unit_create(
+            actor=self.request.user, data=dict(serializer.validated_data)
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.business_unit_update(
+            actor=self.request.user, unit=serializer.instance, data=dict(serializer.validated_data)
+        )
+
+
+def register(router) -> None:
+    router.register("use-cases", UseCaseViewSet, basename="api-use-case")
+    router.register("data-sources", DataSourceViewSet, basename="api-data-source")
+    router.register("business-units", BusinessUnitViewSet, basename="api-business-unit")

@@ -1,0 +1,48 @@
+"""What the registry adds to the portal kernel at start-up (RegistryConfig.ready calls
+``register_all``): its records in the history browser, and its own card on the use-case page
+(models, deployments, the data policy and the gate), which the other apps' cards join."""
+
+from portal.history import tracked as history
+from registry.models import (
+    AIModel,
+    BusinessUnit,
+    DataSource,
+    Deployment,
+    ModelCard,
+    ModelVersion,
+    PeopleAffected,
+    UseCase,
+)
+from registry.pages import use_case_panels
+from registry.selectors import (
+    ai_models_visible_to,
+    business_units_visible_to,
+    data_sources_visible_to,
+    deployments_visible_to,
+    model_cards_visible_to,
+    model_versions_visible_to,
+    use_cases_visible_to,
+)
+from registry.views.ai_models import use_case_models_context
+
+
+def _models_card(user, use_case, context: dict) -> dict:
+    return use_case_models_context(user, use_case)
+
+
+def register_all() -> None:
+    history.register(
+        UseCase,
+        rule="registry.view_usecase",
+        selector=use_cases_visible_to,
+        value_labels={"people_affected": dict(PeopleAffected.choices)},
+    )
+    history.register(DataSource, rule="registry.view_datasource", selector=data_sources_visible_to)
+    history.register(
+        BusinessUnit, rule="registry.view_businessunit", selector=business_units_visible_to
+    )
+    history.register(AIModel, rule="registry.view_aimodel", selector=ai_models_visible_to)
+    history.register(ModelVersion, rule="registry.view_aimodel", selector=model_versions_visible_to)
+    history.register(ModelCard, rule="registry.view_aimodel", selector=model_cards_visible_to)
+    history.register(Deployment, rule="registry.view_deployment", selector=deployments_visible_to)
+    use_case_panels.register("registry/models/_use_case_models.html", _models_card, order=20)

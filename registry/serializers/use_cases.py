@@ -1,0 +1,172 @@
+"""The register's records over REST: what the API reads and renders for use cases, data
+sources and business units. Serializers parse input and render; the services write."""
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from registry import services
+from registry.models import BusinessUnit, DataSource, PeopleAffected, UseCase
+from registry.selectors import data_sources_visible_to
+
+User = get_user_model()
+
+
+def _person_name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+class _VisibleDataSourceField(serializers.PrimaryKeyRelatedField):
+    """Only data sources the requesting person may see can be chosen."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        if request is None:
+            return DataSource.objects.none()
+        return data_sources_visible_to(request.user)
+
+
+class UseCaseSerializer(serializers.ModelSerializer):
+    business_unit = serializers.PrimaryKeyRelatedField(queryset=BusinessUnit.objects.all())
+    business_unit_name = serializers.CharField(source="business_unit.name", read_only=True)
+    owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True))
+    owner_name = serializers.SerializerMethodField()
+    people_affected = serializers.ListField(
+        child=serializers.ChoiceField(choices=PeopleAffected.choices),
+        allow_empty=False,
+        help_text="Everyone whose life or work the AI's output touches.",
+    )
+    data_sources = _VisibleDataSourceField(many=True, required=False)
+    change_reason = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        help_text="Why it changed; kept in the history (an edit summary is used if empty).",
+    )
+    url = serializers.HyperlinkedIdentityField(view_name="api-use-case-detail")
+
+    class Meta:
+        model = UseCase
+        fields = [
+            "id",
+            "reference",
+            "title",
+            "purpose",
+            "business_unit",
+            "business_unit_name",
+            "owner",
+            "owner_name",
+            "lifecycle",
+            "risk_tier",
+            "people_affected",
+            "decision_impact",
+            "human_oversight",
+            "data_sources",
+            "next_review_date",
+            "needs_reassessment",
+            "reassessment_reasons",
+            "kill_switch_engaged",
+            "created_at",
+            "updated_at",
+            "url",
+            "change_reason",
+        ]
+        read_only_fields = [
+            "reference",
+            "lifecycle",
+            "risk_tier",
+            "needs_reassessment",
+            "reassessment_reasons",
+            "kill_switch_engaged",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_owner_name(self, use_case) -> str:
+        return _person_name(use_case.owner)
+
+    def service_data(self) -> dict:
+        data = dict(self.validated_data)
+        data.pop("change_reason", None)
+        return data
+
+
+class TransitionSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    label = serializers.CharField()
+    target = serializers.CharField()
+    reason_required = serializers.BooleanField()
+
+
+class UseCaseDetailSerializer(UseCaseSerializer):
+    available_transitions = serializers.SerializerMethodField()
+
+    class Meta(UseCaseSerializer.Meta):
+        fields = [*UseCaseSerializer.Meta.fields, "available_transitions"]
+
+    @extend_schema_field(TransitionSerializer(many=True))
+    def get_available_transitions(self, use_case) -> list[dict]:
+        request = self.context["request"]
+        return [
+            {
+                "action": name,
+                "label": t.label,
+                "target": t.target,
+                "reason_required": t.reason_required,
+            }
+            for name, t in services.available_transitions(use_case, request.user)
+        ]
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+
+
+class KillSwitchSerializer(ReasonSerializer):
+    engaged = serializers.BooleanField(help_text="true switches the AI off; false back on.")
+
+
+class DataSourceSerializer(serializers.ModelSerializer):
+    business_unit = serializers.PrimaryKeyRelatedField(queryset=BusinessUnit.objects.all())
+    business_unit_name = serializers.CharField(source="business_unit.name", read_only=True)
+    owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True))
+    owner_name = serializers.SerializerMethodField()
+    url = serializers.HyperlinkedIdentityField(view_name="api-data-source-detail")
+
+    class Meta:
+        model = DataSource
+        fields = [
+            "id",
+            "reference",
+            "name",
+            "description",
+            "business_unit",
+            "business_unit_name",
+            "owner",
+            "owner_name",
+            "classification",
+            "personal_data",
+            "allowed_destination",
+            "retention_days",
+            "retention_notes",
+            "created_at",
+            "updated_at",
+            "url",
+        ]
+        read_only_fields = ["reference", "created_at", "updated_at"]
+
+    def get_owner_name(self, source) -> str:
+        return _person_name(source.owner)
+
+
+class BusinessUnitSerializer(serializers.ModelSerializer):
+    members = serializers.PrimaryKeyRelatedField(
+        many=True, required=False, queryset=User.objects.filter(is_active=True)
+    )
+    url = serializers.HyperlinkedIdentityField(view_name="api-business-unit-detail")
+
+    class Meta:
+        model = BusinessUnit
+        fields = ["id", "name", "code", "description", "members", "created_at", "updated_at", "url"]
+        read_only_fields = ["created_at", "updated_at"]

@@ -15,7 +15,7 @@ TEST_ENV := DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) CELERY_TASK_AL
 	STATICFILES_BACKEND=django.contrib.staticfiles.storage.StaticFilesStorage
 RUN_ENV := DEBUG=true SECURE=false
 
-.PHONY: run test bench lint setup assets services browser prometheus pdf-libs clean
+.PHONY: run test bench lint checks setup assets services browser prometheus pdf-libs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,8 +79,7 @@ prometheus:
 			--no-install-recommends prometheus >/dev/null; fi
 
 ## The whole test suite against PostgreSQL, Redis, a Celery worker, MLflow and Chromium.
-test: setup services browser prometheus $(MLFLOW_VENV)/.installed
-	$(BIN)/ruff check .
+test: setup services browser prometheus $(MLFLOW_VENV)/.installed checks
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks on PostgreSQL: prints median and p95 time and queries per request.
@@ -88,8 +87,13 @@ bench: setup services
 	$(TEST_ENV) DATABASE_URL=postgres://postgres@127.0.0.1:5432/steward_bench \
 		$(BIN)/python manage.py bench $(BENCH_ARGS)
 
-lint: setup
+## Static checks: ruff, the app graph's layers (import-linter) and types (mypy).
+checks: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(RUN_ENV) SECRET_KEY=lint-only $(BIN)/mypy
+
+lint: checks
 	$(BIN)/ruff format --check .
 
 clean:

@@ -47,7 +47,7 @@ from assessments.serializers import (
     TransitionInputSerializer,
     VersionSerializer,
 )
-from portal.api import RecordViewSet
+from portal.api_views import RecordViewSet
 from portal.workflow import Transition
 
 

@@ -16,7 +16,6 @@ from portal.forms import StyledFormMixin
 from registry.models import RiskTier
 
 BLANK_ROWS = 1  # empty rows offered under a risk table or evidence list
-EVIDENCE_FIELDS = ("title", "url", "expires", "file", "filename", "sha256")
 
 
 def section_questions(definition: dict, section_key: str) -> list[engine.Question]:

@@ -64,7 +64,7 @@ from incidents.services.killswitch import kill_switch_token_create, kill_switch_
 from incidents.services.runbooks import runbook_save
 from incidents.services.webhooks import webhook_endpoint_create, webhook_endpoint_set_active
 from portal.access import can
-from portal.api import RecordViewSet
+from portal.api_views import RecordViewSet
 from portal.csvexport import stream_csv
 from registry.api.ai_models import visible_use_case
 from registry.models import Deployment
@@ -144,7 +144,6 @@ class RunbookViewSet(viewsets.GenericViewSet):
         responses={200: RunbookSerializer, **_ERRORS},
     )
     def update(self, request, use_case=None):
-
         use_case = self.get_use_case()
         serializer = RunbookWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -185,7 +184,6 @@ _FORMAT_PARAM = OpenApiParameter(
 
 
 def _transition_rule(view) -> str:
-
     transition = TRANSITIONS.get(view.kwargs.get("transition", ""))
     return transition.rule if transition else CHANGE
 
@@ -280,7 +278,6 @@ class IncidentViewSet(RecordViewSet):
         responses={201: IncidentSerializer, **_ERRORS},
     )
     def create(self, request, *args, **kwargs):
-
         serializer = IncidentCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -299,7 +296,6 @@ class IncidentViewSet(RecordViewSet):
         responses={200: IncidentSerializer, **_ERRORS},
     )
     def partial_update(self, request, *args, **kwargs):
-
         incident = self.get_object()
         serializer = IncidentUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -325,7 +321,6 @@ class IncidentViewSet(RecordViewSet):
     )
     @action(detail=True, methods=["post"], url_path=r"transitions/(?P<transition>[a-z_-]+)")
     def transition(self, request, pk=None, transition=None):
-
         if transition not in TRANSITIONS:
             raise exceptions.NotFound(f"No transition {transition!r}.")
         incident = self.get_object()
@@ -358,7 +353,6 @@ class IncidentViewSet(RecordViewSet):
     )
     @action(detail=True, methods=["post"])
     def notes(self, request, pk=None):
-
         incident = self.get_object()
         serializer = NoteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -375,7 +369,6 @@ class IncidentViewSet(RecordViewSet):
     )
     @action(detail=True, methods=["post"])
     def review(self, request, pk=None):
-
         incident = self.get_object()
         serializer = ReviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -392,7 +385,6 @@ class IncidentViewSet(RecordViewSet):
     )
     @action(detail=True, methods=["post"], url_path="actions/kill-switch")
     def kill_switch(self, request, pk=None):
-
         incident = self.get_object()
         serializer = KillSwitchActionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -409,7 +401,6 @@ class IncidentViewSet(RecordViewSet):
     )
     @action(detail=True, methods=["post"], url_path="actions/rollback")
     def rollback(self, request, pk=None):
-
         incident = self.get_object()
         serializer = RollbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -436,7 +427,6 @@ class IncidentViewSet(RecordViewSet):
     )
     @action(detail=True, methods=["post"], url_path="actions/reassess")
     def reassess(self, request, pk=None):
-
         draft = incident_start_reassessment(actor=request.user, incident=self.get_object())
         return Response({"assessment": draft.reference}, status=status.HTTP_201_CREATED)
 
@@ -476,7 +466,6 @@ class KillSwitchTokenViewSet(RecordViewSet):
         responses={201: KillSwitchTokenCreatedSerializer, **_ERRORS},
     )
     def create(self, request, *args, **kwargs):
-
         serializer = KillSwitchTokenCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         use_case = visible_use_case(request.user, serializer.validated_data["use_case"])
@@ -497,7 +486,6 @@ class KillSwitchTokenViewSet(RecordViewSet):
     )
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-
         token = kill_switch_token_revoke(actor=request.user, token=self.get_object())
         return Response(KillSwitchTokenSerializer(token).data)
 
@@ -529,7 +517,6 @@ class WebhookEndpointViewSet(RecordViewSet):
         responses={201: WebhookEndpointCreatedSerializer, **_ERRORS},
     )
     def create(self, request, *args, **kwargs):
-
         serializer = WebhookEndpointCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint, secret = webhook_endpoint_create(actor=request.user, **serializer.validated_data)
@@ -546,7 +533,6 @@ class WebhookEndpointViewSet(RecordViewSet):
         responses={200: WebhookEndpointSerializer, **_ERRORS},
     )
     def partial_update(self, request, *args, **kwargs):
-
         endpoint = self.get_object()
         serializer = WebhookActiveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -13,6 +13,7 @@ from incidents.models import (
     Severity,
     Status,
 )
+from incidents.services.runbooks import TEXT_FIELDS
 from portal.forms import StyledFormMixin
 from registry.models import BusinessUnit
 from registry.selectors import possible_owners, use_cases_visible_to
@@ -61,15 +62,7 @@ class RunbookForm(StyledFormMixin, forms.ModelForm):
 
     class Meta:
         model = Runbook
-        fields = [
-            "disable_who",
-            "disable_how",
-            "rollback_how",
-            "fallback",
-            "communicate_users",
-            "communicate_dpo",
-            "communicate_regulators",
-        ]
+        fields = list(TEXT_FIELDS)
         widgets = {name: forms.Textarea(attrs={"rows": 3}) for name in fields}
 
     def __init__(self, *args, **kwargs):
@@ -114,7 +107,6 @@ class IncidentFilterForm(StyledFormMixin, forms.Form):
 
 
 def _severity_choices():
-
     return [(value, f"{label}: {SEVERITY_DEFINITIONS[value]}") for value, label in Severity.choices]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -30,8 +30,6 @@ from incidents.services.runbooks import runbook_is_current
 from portal.access import can
 from registry.models import Deployment, UseCase
 from registry.selectors import use_cases_visible_to
-
-OPEN_STATUSES = (Status.OPEN, Status.TRIAGED, Status.MITIGATED, Status.RESOLVED)
 
 
 # Runbooks ------------------------------------------------------------------------------------
@@ -283,8 +281,3 @@ def open_incidents_visible_to(user, limit: int = 10) -> list[Incident]:
         .select_related("use_case", "owner")
         .order_by("severity", "-opened_at")[:limit]
     )
-
-
-def use_case_choices_for_opening(user) -> QuerySet[UseCase]:
-    """Use cases the person sees, for the 'open an incident' form (the rule decides on save)."""
-    return use_cases_visible_to(user).filter(~Q(lifecycle="retired")).order_by("reference")

@@ -146,7 +146,6 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(DeadlineSerializer(many=True))
     def get_deadlines(self, incident):
-
         return DeadlineSerializer(deadlines(incident, now=self.context.get("now")), many=True).data
 
 
@@ -157,7 +156,6 @@ class _OwnerField(serializers.PrimaryKeyRelatedField):
     names the person, so an id typed in does not tell who it is."""
 
     def get_queryset(self):
-
         return possible_owners()
 
 

@@ -57,7 +57,7 @@ from monitoring.services.sources import (
     source_update,
 )
 from portal.access import can
-from portal.api import RecordViewSet
+from portal.api_views import RecordViewSet
 from registry.api.ai_models import visible_use_case
 from registry.selectors import deployments_visible_to
 
@@ -116,7 +116,6 @@ class MetricSourceViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, Reco
         return selectors.sources_visible_to(self.request.user).order_by("pk")
 
     def create(self, request, *args, **kwargs):
-
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -128,7 +127,6 @@ class MetricSourceViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, Reco
         return response
 
     def perform_update(self, serializer):
-
         data = dict(serializer.validated_data)
         data.pop("deployment", None)
         data.pop("kind", None)
@@ -143,7 +141,6 @@ class MetricSourceViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, Reco
     )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
-
         result = source_test(actor=request.user, source=self.get_object())
         return Response(SourceTestSerializer(result).data)
 
@@ -154,7 +151,6 @@ class MetricSourceViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, Reco
     )
     @action(detail=True, methods=["post"], url_path="rotate-token")
     def rotate_token(self, request, pk=None):
-
         source = self.get_object()
         token = source_rotate_token(actor=request.user, source=source)
         response = Response({"token": token, "token_hint": f"{token[:8]}…"})
@@ -235,11 +231,9 @@ class RuleViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSe
         return selectors.rules_visible_to(self.request.user).order_by("name", "pk")
 
     def perform_create(self, serializer):
-
         serializer.instance = rule_create(actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
-
         serializer.instance = rule_update(
             actor=self.request.user, rule=serializer.instance, **serializer.validated_data
         )
@@ -310,7 +304,6 @@ class FlagViewSet(RecordViewSet):
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
-
         flag = self.get_object()
         serializer = ResolveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -375,7 +368,6 @@ class BudgetViewSet(viewsets.GenericViewSet):
         responses={200: BudgetSerializer, 204: OpenApiResponse(description="Removed."), **_ERRORS},
     )
     def update(self, request, use_case=None):
-
         use_case = self.get_use_case()
         serializer = BudgetSetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -394,7 +386,6 @@ class BudgetViewSet(viewsets.GenericViewSet):
         responses={204: OpenApiResponse(description="Removed."), **_ERRORS},
     )
     def destroy(self, request, use_case=None):
-
         budget_set(actor=request.user, use_case=self.get_use_case(), monthly_amount=None)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -415,7 +406,6 @@ class BudgetViewSet(viewsets.GenericViewSet):
 )
 class CostView(APIView):
     def get(self, request):
-
         params = request.query_params
         period = params.get("period", "day")
         errors = {}
@@ -494,7 +484,6 @@ class _PushView(APIView):
 )
 class PushSamplesView(_PushView):
     def post(self, request):
-
         body = request.data
         if not isinstance(body, dict) or "samples" not in body:
             raise exceptions.ValidationError({"samples": ['Send {"samples": [...]}.']})
@@ -524,7 +513,6 @@ class PushSamplesView(_PushView):
 )
 class PushDistributionsView(_PushView):
     def post(self, request):
-
         body = request.data
         if not isinstance(body, dict):
             raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})

@@ -21,7 +21,6 @@ KEYWORD = "Bearer"
 
 class PushTokenAuthentication(BaseAuthentication):
     def authenticate(self, request):
-
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != KEYWORD.lower().encode():
             return None  # no credentials: IsPushSource refuses with 401 and the header below

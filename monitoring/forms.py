@@ -5,6 +5,7 @@ import json
 from django import forms
 
 from monitoring.models import FlagStatus, MetricSource, Rule, Severity
+from monitoring.services.metric_rules import EDITABLE_FIELDS
 from portal.forms import StyledFormMixin
 from registry.selectors import use_cases_visible_to
 
@@ -128,22 +129,7 @@ class ReasonForm(StyledFormMixin, forms.Form):
 class RuleForm(StyledFormMixin, forms.ModelForm):
     class Meta:
         model = Rule
-        fields = [
-            "name",
-            "description",
-            "metric",
-            "feature",
-            "aggregation",
-            "window_minutes",
-            "comparison",
-            "threshold",
-            "min_samples",
-            "severity",
-            "action",
-            "subject",
-            "use_case",
-            "enabled",
-        ]
+        fields = list(EDITABLE_FIELDS)
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, user, **kwargs):

@@ -55,11 +55,6 @@ SeriesKey = tuple[int, str, str]  # deployment id, metric, feature
 
 
 # Visibility ----------------------------------------------------------------------------------
-def deployments_with_metrics_visible_to(user) -> QuerySet[Deployment]:
-    """Deployments whose metrics the person may read: those of the use cases they see."""
-    return deployments_visible_to(user)
-
-
 def deployment_for_metrics(user, pk: int) -> Deployment:
     """The deployment if the person may read its metrics; 404 if missing or not theirs."""
     deployment = get_object_or_404(
@@ -386,7 +381,6 @@ def budget_status(use_case: UseCase, spent: float | None, *, budget=_UNREAD) -> 
 
 
 def month_spend_of(use_case_ids: Iterable[int]) -> dict[int, float]:
-
     return month_spend(use_case_ids=list(use_case_ids))
 
 

@@ -96,7 +96,6 @@ def _token_page(request, source: MetricSource, token: str, *, created: bool):
 @login_required
 @require_http_methods(["GET", "POST"])
 def source_create(request, pk: int):
-
     deployment = selectors.deployment_for_metrics(request.user, pk)
     if not can(request.user, "monitoring.manage_source", deployment):
         raise PermissionDenied
@@ -127,7 +126,6 @@ def source_create(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def source_edit(request, pk: int):
-
     source = selectors.access_source(request.user, pk, "monitoring.manage_source")
     form = SourceForm(request.POST or None, instance=source)
     if request.method == "POST" and form.is_valid():
@@ -167,7 +165,6 @@ def source_test(request, pk: int):
 @login_required
 @require_POST
 def source_rotate_token(request, pk: int):
-
     source = selectors.access_source(request.user, pk, "monitoring.manage_source")
     if source.kind != SourceKind.PUSH:
         raise PermissionDenied("Only push sources have a token.")
@@ -233,7 +230,7 @@ def _flag_page(request, flag, form=None, status: int = 200):
     }
     # Cards other apps add (incidents: open an incident from the flag), monitoring/pages.py.
     context["panels"] = flag_panels.render(request.user, flag, context)
-    return render(request, "monitoring/flag_detail.html", context)
+    return render(request, "monitoring/flag_detail.html", context, status=status)
 
 
 @login_required
@@ -245,7 +242,6 @@ def flag_detail(request, reference: str):
 @login_required
 @require_POST
 def flag_resolve(request, reference: str):
-
     flag = selectors.flag_by_key(request.user, reference)
     if not can(request.user, "monitoring.resolve_flag", flag):
         raise PermissionDenied
@@ -304,7 +300,6 @@ def rule_create(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def rule_edit(request, pk: int):
-
     rule = get_object_or_404(selectors.rules_visible_to(request.user), pk=pk)
     if not can(request.user, "monitoring.change_rule", rule):
         raise PermissionDenied
@@ -331,7 +326,6 @@ def rule_edit(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def budget_edit(request, pk: int):
-
     use_case = access_use_case(request.user, pk)
     if not can(request.user, "monitoring.set_budget", use_case):
         raise PermissionDenied

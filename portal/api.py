@@ -2,7 +2,8 @@
 
 The API asks the same named rules (``registry.change_usecase``) the pages ask, and calls the
 same services. ``RulePermission`` is the default permission class (settings.REST_FRAMEWORK) and
-``exception_handler`` the exception handler, so a viewset declares only its rules: a
+``portal.api_views.exception_handler`` the exception handler, so a viewset declares only its
+rules: a
 service's django ``ValidationError`` becomes a 400 with field errors, its ``PermissionDenied``
 a 403; a record the person may not see answers 404, as on the pages.
 """
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, mixins, views, viewsets
+from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
 
@@ -83,16 +84,3 @@ def as_api_error(exc: Exception) -> Exception:
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
     return exc
-
-
-def exception_handler(exc, context):
-    """DRF's handler, after turning a service's django exceptions into the API's."""
-    return views.exception_handler(as_api_error(exc), context)
-
-
-class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """List and read records through a selector (``get_queryset``), under the named rules.
-
-    Add ``mixins.CreateModelMixin`` / ``UpdateModelMixin`` or ``@action`` methods that call
-    the services; there is no DELETE unless a viewset adds one (records are kept).
-    """

@@ -299,7 +299,7 @@ REST_FRAMEWORK = {
     ],
     # Every viewset is checked against its named rules (action_rules); see portal/api.py.
     "DEFAULT_PERMISSION_CLASSES": ["portal.api.RulePermission"],
-    "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    "EXCEPTION_HANDLER": "portal.api_views.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

@@ -30,7 +30,6 @@ is_auditor = role(Role.AUDITOR)
 is_risk_officer = role(Role.RISK_OFFICER)
 is_product_owner = role(Role.PRODUCT_OWNER)
 is_dpo = role(Role.DPO)
-is_leadership = role(Role.LEADERSHIP)
 is_authenticated = rules.is_authenticated
 
 

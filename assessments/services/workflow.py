@@ -634,7 +634,6 @@ def _candidates(
 
 
 def _notify_reviewers(assessment: Assessment, stage: str, subject: str) -> None:
-
     User = get_user_model()
     people = set()
     for a in assessment.reviews.filter(stage=stage, decision=Decision.PENDING):

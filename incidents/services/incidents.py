@@ -315,7 +315,6 @@ def incident_open(
 
 
 def _describe_flag(flag) -> str:
-
     try:
         breach = describe_breach(flag.rule, flag.evidence)
     except (KeyError, TypeError, ValueError):  # evidence of another shape (e.g. a budget)

@@ -155,11 +155,3 @@ def kill_switch_answer(
     if _matches(if_none_match, etag):
         return PollAnswer(304, b"", etag, data)
     return PollAnswer(200, body, etag, data)
-
-
-def kill_switch_state(raw_token: str | None, if_none_match: str | None = None) -> PollAnswer | None:
-    """A poll from start to end: None when the token is unknown or revoked (answer 401)."""
-    token = token_for_raw(raw_token)
-    if token is None:
-        return None
-    return kill_switch_answer(token, if_none_match)

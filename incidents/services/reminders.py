@@ -36,7 +36,6 @@ def remind_deadlines(now: datetime | None = None) -> int:
 
 @transaction.atomic
 def _remind(incident: Incident, deadline: Deadline, now: datetime) -> int:
-
     try:
         with transaction.atomic():
             DeadlineNotice.objects.create(

@@ -171,7 +171,6 @@ def _pending(deliveries):
 
 
 def _queue(delivery_ids: list[int]) -> None:
-
     for delivery_id in delivery_ids:
         tasks.deliver_webhook.delay(delivery_id)
 

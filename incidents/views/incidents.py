@@ -97,7 +97,6 @@ def incident_export(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def incident_open(request, use_case_id: int):
-
     use_case = access_use_case(request.user, use_case_id)
     if not can(request.user, "incidents.open_incident", use_case):
         raise PermissionDenied
@@ -123,7 +122,6 @@ def incident_open(request, use_case_id: int):
 @login_required
 @require_POST
 def incident_open_from_flag(request, reference: str):
-
     flag = flag_by_key(request.user, reference)
     if not can(request.user, "incidents.open_incident", flag.use_case):
         raise PermissionDenied
@@ -218,7 +216,6 @@ def _done(incident: Incident, message: str, request):
 @login_required
 @require_POST
 def incident_transition(request, reference: str, action: str):
-
     if action not in TRANSITIONS:
         raise Http404
     incident = _access(request, reference, "incidents.change_incident")
@@ -256,7 +253,6 @@ def incident_note(request, reference: str):
 @login_required
 @require_POST
 def incident_edit(request, reference: str):
-
     incident = _access(request, reference, "incidents.change_incident")
     form = IncidentEditForm(request.POST, instance=Incident.objects.get(pk=incident.pk))
     if form.is_valid():
@@ -289,7 +285,6 @@ def incident_regulatory(request, reference: str):
 @login_required
 @require_POST
 def incident_review(request, reference: str):
-
     incident = _access(request, reference, "incidents.change_incident")
     form = ReviewForm(request.POST, instance=Incident.objects.get(pk=incident.pk))
     if form.is_valid():
@@ -320,7 +315,6 @@ def incident_review(request, reference: str):
 @login_required
 @require_POST
 def action_kill_switch(request, reference: str):
-
     incident = _access(request, reference, "incidents.change_incident")
     form = KillSwitchForm(request.POST, auto_id=KILL_ID)
     if form.is_valid():
@@ -343,7 +337,6 @@ def action_kill_switch(request, reference: str):
 @login_required
 @require_POST
 def action_rollback(request, reference: str):
-
     incident = _access(request, reference, "incidents.change_incident")
     form = RollbackForm(
         request.POST, deployments=selectors.rollback_candidates(incident), auto_id=ROLLBACK_ID
@@ -367,7 +360,6 @@ def action_rollback(request, reference: str):
 @login_required
 @require_POST
 def action_reassess(request, reference: str):
-
     incident = _access(request, reference, "incidents.change_incident")
     try:
         incident_start_reassessment(actor=request.user, incident=incident)

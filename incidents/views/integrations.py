@@ -30,7 +30,6 @@ def _no_store(response):
 @login_required
 @require_http_methods(["GET", "POST"])
 def kill_switch_tokens(request, use_case_id: int):
-
     use_case = access_use_case(request.user, use_case_id)
     if not can(request.user, "incidents.manage_kill_switch_tokens", use_case):
         raise PermissionDenied
@@ -71,7 +70,6 @@ def kill_switch_tokens(request, use_case_id: int):
 @login_required
 @require_POST
 def kill_switch_token_revoke(request, pk: int):
-
     token = get_object_or_404(selectors.kill_switch_tokens_visible_to(request.user), pk=pk)
     if not can(request.user, "incidents.manage_kill_switch_tokens", token.use_case):
         raise PermissionDenied
@@ -84,7 +82,6 @@ def kill_switch_token_revoke(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def webhook_list(request):
-
     if not can(request.user, "incidents.manage_webhooks"):
         raise PermissionDenied
     form = WebhookForm(request.POST or None)
@@ -123,7 +120,6 @@ def webhook_detail(request, pk: int):
 @login_required
 @require_POST
 def webhook_set_active(request, pk: int):
-
     endpoint = get_object_or_404(selectors.webhook_endpoints_visible_to(request.user), pk=pk)
     active = request.POST.get("active") == "1"
     webhook_endpoint_set_active(actor=request.user, endpoint=endpoint, active=active)

@@ -18,7 +18,6 @@ from registry.selectors import access_use_case
 @login_required
 @require_safe
 def runbook_detail(request, use_case_id: int):
-
     use_case = access_use_case(request.user, use_case_id)
     if not can(request.user, "incidents.view_runbook", use_case):
         raise PermissionDenied
@@ -40,7 +39,6 @@ def runbook_detail(request, use_case_id: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def runbook_edit(request, use_case_id: int):
-
     use_case = access_use_case(request.user, use_case_id)
     if not can(request.user, "incidents.change_runbook", use_case):
         raise PermissionDenied

@@ -94,7 +94,6 @@ def claim_due_sources(*, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int
 
 
 def _queue(source_ids: list[int]) -> None:
-
     for source_id in source_ids:
         tasks.pull_source.delay(source_id)
 

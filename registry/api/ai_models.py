@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.access import access_for
-from portal.api import RecordViewSet
+from portal.api_views import RecordViewSet
 from registry import model_cards, services
 from registry.mlflow import MLflowError
 from registry.models import (
@@ -158,7 +158,6 @@ class MLflowImportRequestSerializer(serializers.Serializer):
         return unit
 
     def validate(self, attrs):
-
         uri = (attrs.get("tracking_uri") or "").strip()
         if not (uri or settings.MLFLOW_TRACKING_URI):
             raise serializers.ValidationError(
@@ -238,7 +237,6 @@ class AIModelViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordVie
     )
     @action(detail=False, methods=["post"], url_path="import-mlflow")
     def import_mlflow(self, request):
-
         serializer = MLflowImportRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -17,7 +17,7 @@ from rest_framework import exceptions, filters, mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from portal.api import RecordViewSet
+from portal.api_views import RecordViewSet
 from portal.workflow import Transition
 from registry import services
 from registry.filters import DataSourceFilter, UseCaseFilter

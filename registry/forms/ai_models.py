@@ -15,6 +15,7 @@ from registry.models import (
     ReleaseStage,
 )
 from registry.selectors import possible_owners, units_user_can_register_in
+from registry.services.ai_models import MODEL_FIELDS, VERSION_FIELDS
 
 
 def _person(user) -> str:
@@ -24,19 +25,7 @@ def _person(user) -> str:
 class AIModelForm(StyledFormMixin, forms.ModelForm):
     class Meta:
         model = AIModel
-        fields = [
-            "name",
-            "provider",
-            "hosting_pattern",
-            "data_destination",
-            "vendor",
-            "licence",
-            "description",
-            "business_unit",
-            "owner",
-            "risk_tier",
-            "external_ref",
-        ]
+        fields = list(MODEL_FIELDS)
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "hosting_pattern": forms.RadioSelect,
@@ -133,7 +122,7 @@ class ModelVersionForm(StyledFormMixin, forms.ModelForm):
 
     class Meta:
         model = ModelVersion
-        fields = ["version", "artefact", "training_data", "evaluation", "stage", "external_ref"]
+        fields = list(VERSION_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -16,6 +16,7 @@ from registry.selectors import (
     possible_owners,
     units_user_can_register_in,
 )
+from registry.services.use_cases import DATA_SOURCE_FIELDS, USE_CASE_FIELDS
 
 
 class UseCaseForm(StyledFormMixin, forms.ModelForm):
@@ -28,17 +29,7 @@ class UseCaseForm(StyledFormMixin, forms.ModelForm):
 
     class Meta:
         model = UseCase
-        fields = [
-            "title",
-            "purpose",
-            "business_unit",
-            "owner",
-            "people_affected",
-            "decision_impact",
-            "human_oversight",
-            "data_sources",
-            "next_review_date",
-        ]
+        fields = [*USE_CASE_FIELDS, "data_sources"]
         widgets = {
             "purpose": forms.Textarea(attrs={"rows": 4}),
             "decision_impact": forms.RadioSelect,
@@ -90,17 +81,7 @@ class UseCaseForm(StyledFormMixin, forms.ModelForm):
 class DataSourceForm(StyledFormMixin, forms.ModelForm):
     class Meta:
         model = DataSource
-        fields = [
-            "name",
-            "description",
-            "business_unit",
-            "owner",
-            "classification",
-            "personal_data",
-            "allowed_destination",
-            "retention_days",
-            "retention_notes",
-        ]
+        fields = list(DATA_SOURCE_FIELDS)
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "classification": forms.RadioSelect,

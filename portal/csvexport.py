@@ -28,10 +28,22 @@ class _Echo:
 
 
 def stream_csv(filename: str, header: list[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
+    """A CSV download streamed row by row.
+
+    The first row is read before the response starts, so an export that cannot be read fails
+    as the error it is (a 500 the logs explain), never as a 200 holding only the header. A
+    failure later on breaks off the stream: the download ends without the closing chunk, which
+    browsers and HTTP clients report as failed, rather than a short file that looks whole.
+    """
     writer = csv.writer(_Echo())
+    rows = iter(rows)
+    first = next(rows, None)
 
     def stream():
         yield writer.writerow(header)
+        if first is None:
+            return
+        yield writer.writerow([safe_cell(value) for value in first])
         for row in rows:
             yield writer.writerow([safe_cell(value) for value in row])
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from monitoring.services.costs import budget_set, budgets_check, month_spend
 from monitoring.services.drift import distribution_push
 from monitoring.services.evaluation import rules_evaluate
+from monitoring.services.metric_rules import rule_create, rule_update
 from monitoring.services.samples import Sample, samples_write
 from monitoring.services.sources import source_create
 from registry.models import Deployment, UseCase
@@ -96,4 +97,22 @@ def seed(people: dict) -> None:
     spent = month_spend(use_case_ids=[chatbot.pk]).get(chatbot.pk, 0.0)
     budget_set(actor=owner, use_case=chatbot, monthly_amount=f"{max(spent / 0.8, 1):.2f}")
     budgets_check()
+    # The chatbot's own rule, beside the three Steward ships: slow answers lose customers.
+    # Written, then tuned once, so its history has something to show.
+    latency = rule_create(
+        actor=people["risk"],
+        name="Chatbot answers slowly",
+        description="Customers give up on a chat that takes seconds to answer.",
+        metric="latency_ms",
+        aggregation="p95",
+        window_minutes=60,
+        comparison="gt",
+        threshold=2000,
+        min_samples=1,
+        severity="medium",
+        action="flag",
+        subject="use_case",
+        use_case=chatbot,
+    )
+    rule_update(actor=people["risk"], rule=latency, threshold=1500)
     rules_evaluate()

@@ -88,6 +88,11 @@ def before(date: dt.datetime, history_id: int) -> Q:
     return Q(history_date__lt=date) | Q(history_date=date, history_id__lt=history_id)
 
 
+# The annotation's name: a governed model may have a field of its own called "previous"
+# (an assessment points at the version it re-assesses), whose column is previous_id.
+PREVIOUS = "history_previous_id"
+
+
 def with_previous(entry: HistoryEntry, qs: QuerySet) -> QuerySet:
     """Annotate each historical row with the history_id of the version before it."""
     hm = entry.history_model
@@ -98,7 +103,7 @@ def with_previous(entry: HistoryEntry, qs: QuerySet) -> QuerySet:
             | Q(history_date=OuterRef("history_date"), history_id__lt=OuterRef("history_id"))
         )
     ).values("history_id")[:1]
-    return qs.select_related("history_user").annotate(previous_id=Subquery(previous))
+    return qs.select_related("history_user").annotate(**{PREVIOUS: Subquery(previous)})
 
 
 class _Differ:
@@ -226,7 +231,7 @@ class _Differ:
             user_label=person_label(row.history_user) if row.history_user_id else SYSTEM,
             change_type=row.history_type,
             reason=row.history_change_reason or "",
-            previous_id=getattr(row, "previous_id", None),
+            previous_id=getattr(row, PREVIOUS, None),
             changes=changes,
         )
 
@@ -235,11 +240,13 @@ def build_versions(entry: HistoryEntry, rows: Sequence[models.Model]) -> list[Ve
     """Versions with their changes, for rows annotated by ``with_previous``."""
     rows = list(rows)
     known = {row.history_id for row in rows}
-    missing = {row.previous_id for row in rows if row.previous_id and row.previous_id not in known}
+    before_of = {row.history_id: getattr(row, PREVIOUS) for row in rows}
+    missing = {pid for pid in before_of.values() if pid and pid not in known}
     previous = list(entry.history_model._default_manager.filter(history_id__in=missing))
     differ = _Differ(entry, [*rows, *previous]).load()
     return [
-        differ.version(row, differ.changes(differ.rows.get(row.previous_id), row)) for row in rows
+        differ.version(row, differ.changes(differ.rows.get(before_of[row.history_id]), row))
+        for row in rows
     ]
 
 

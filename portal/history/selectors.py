@@ -57,8 +57,11 @@ def _audit_part(entry: HistoryEntry, filters: AuditFilters, cursor) -> QuerySet:
         qs = qs.filter(history_date__lt=_start_of(filters.date_to + dt.timedelta(days=1)))
     if cursor:
         qs = qs.filter(before(*cursor))
-    return qs.annotate(model_key=Value(entry.key, output_field=CharField())).values_list(
-        "history_date", "history_id", "model_key"
+    # No ORDER BY inside a part of the UNION (SQLite refuses it; the union is ordered whole).
+    return (
+        qs.order_by()
+        .annotate(model_key=Value(entry.key, output_field=CharField()))
+        .values_list("history_date", "history_id", "model_key")
     )
 
 

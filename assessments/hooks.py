@@ -7,8 +7,9 @@ assessment where the use case is high risk).
 
 from datetime import date
 
-from assessments.models import Assessment, AssessmentTemplate, Kind, Status
+from assessments.models import Assessment, AssessmentTemplate, Kind, SignOff, Status
 from assessments.selectors import assessments_visible_to, templates_visible_to
+from portal import ledger
 from portal.access import can
 from portal.history import tracked as history
 from registry.gate import Check, GateContext, register_gate_check
@@ -95,8 +96,14 @@ def _use_case_card(user, use_case, context: dict) -> dict:
     }
 
 
+def _signoff_subject(signoff: SignOff) -> tuple[str, int | None]:
+    assessment = signoff.assessment
+    return f"assessments.assessment:{assessment.pk}", assessment.use_case_id
+
+
 def register_all() -> None:
     """What the assessments app adds to the apps below it, at start-up."""
+    ledger.register(SignOff, kind="signoff", subject=_signoff_subject)
     register_gate_check(screening_check, order=20)
     register_gate_check(dpia_check, order=40)
     register_gate_check(impact_check, order=50)

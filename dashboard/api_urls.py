@@ -7,6 +7,7 @@ from assessments import api as assessments_api
 from incidents import api as incidents_api
 from incidents.killswitch_api import KillSwitchView
 from monitoring import api as monitoring_api
+from portal.ledger.views import LedgerExportView, LedgerVerifyView
 from registry import api as registry_api
 from registry.api.ai_models import GateView
 
@@ -18,6 +19,8 @@ incidents_api.register(router)
 
 urlpatterns = [
     path("", include("portal.history_api")),
+    path("audit/verify/", LedgerVerifyView.as_view(), name="api-ledger-verify"),
+    path("audit/export/", LedgerExportView.as_view(), name="api-ledger-export"),
     path("gate/<str:use_case>/", GateView.as_view(), name="api-gate"),
     path("kill-switch/", KillSwitchView.as_view(), name="api-kill-switch"),
     path("costs/", monitoring_api.CostView.as_view(), name="api-costs"),

@@ -7,7 +7,7 @@ starts (registry.signals.ai_switched)."""
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from incidents.models import Incident, Runbook, Severity
+from incidents.models import Incident, Runbook, Severity, TimelineEntry
 from incidents.selectors import incidents_visible_to, runbooks_visible_to, use_case_incidents
 from incidents.services.incidents import incident_open_from_flag
 from incidents.services.runbooks import runbook_is_current
@@ -15,6 +15,7 @@ from incidents.services.webhooks import emit_kill_switch
 from monitoring.models import Flag, RuleAction
 from monitoring.pages import flag_panels
 from monitoring.services.flags import register_rule_action
+from portal import ledger
 from portal.access import can
 from portal.history import tracked as history
 from portal.records import save_with_history
@@ -60,7 +61,12 @@ def _flag_card(user, flag: Flag, context: dict) -> dict:
     }
 
 
+def _timeline_subject(entry: TimelineEntry) -> tuple[str, int | None]:
+    return f"incidents.incident:{entry.incident_id}", entry.incident.use_case_id
+
+
 def register_all() -> None:
+    ledger.register(TimelineEntry, kind="timeline", subject=_timeline_subject)
     history.register(Runbook, rule="incidents.view_runbook", selector=runbooks_visible_to)
     history.register(Incident, rule="incidents.view_incident", selector=incidents_visible_to)
     use_case_panels.register(

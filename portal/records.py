@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
+from simple_history.signals import pre_create_historical_record
 
 from portal.models import Sequence
 
@@ -44,11 +45,24 @@ def save_with_history(
         finally:
             del obj.skip_history_when_saving  # type: ignore[attr-defined]
     _stamp(obj, actor=actor, reason=reason)
-    obj.save(update_fields=update_fields)
     if created and m2m:
-        # The save above was an update of the row just inserted; it is the record's creation.
-        history = obj.history  # type: ignore[attr-defined]
-        history.filter(history_id=history.latest().history_id).update(history_type="+")
+        # The save below updates the row just inserted; it is the record's creation, and
+        # its history version says so from the start (history rows are never updated).
+        obj._steward_creating = True  # type: ignore[attr-defined]
+    try:
+        obj.save(update_fields=update_fields)
+    finally:
+        obj.__dict__.pop("_steward_creating", None)
+
+
+def _creation_version(sender, instance, history_instance, **kwargs) -> None:
+    if getattr(instance, "_steward_creating", False):
+        history_instance.history_type = "+"
+
+
+def connect() -> None:
+    """Mark the creating version of a record saved with its links (see save_with_history)."""
+    pre_create_historical_record.connect(_creation_version, dispatch_uid="records:creation")
 
 
 def delete_with_history(obj: models.Model, *, actor, reason: str) -> None:

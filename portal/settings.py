@@ -228,6 +228,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.remind_deadlines",
         "schedule": 15 * 60,
     },
+    # Chain what a crashed process recorded but did not seal (each commit seals its own).
+    "seal-ledger": {
+        "task": "portal.tasks.seal_ledger",
+        "schedule": 60,
+    },
 }
 
 # --------------------------------------------------------------------------------------------
@@ -345,6 +350,17 @@ SPECTACULAR_SETTINGS = {
 # Steward
 # --------------------------------------------------------------------------------------------
 REGISTER_PAGE_SIZE = env.int("REGISTER_PAGE_SIZE", default=25)
+
+# ====================================================================================
+# The ledger and history retention (portal/ledger/)
+# ====================================================================================
+# A checkpoint (the chain's hash at a position) every this many entries.
+LEDGER_CHECKPOINT_EVERY = env.int("LEDGER_CHECKPOINT_EVERY", default=10_000)
+# Chain new entries as soon as the change that wrote them commits (beat also seals each minute).
+LEDGER_SEAL_ON_COMMIT = env.bool("LEDGER_SEAL_ON_COMMIT", default=True)
+# How long history versions and their ledger payloads are kept, in days; empty: forever.
+# Nothing is pruned by itself: manage.py history_prune removes what is older, and records it.
+HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=None)
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=2 * 1024 * 1024)
 
 LOGGING = {

@@ -2,12 +2,14 @@
 ``register_all``): its records in the history browser, and its own card on the use-case page
 (models, deployments, the data policy and the gate), which the other apps' cards join."""
 
+from portal import ledger
 from portal.history import tracked as history
 from registry.models import (
     AIModel,
     BusinessUnit,
     DataSource,
     Deployment,
+    GateCheck,
     ModelCard,
     ModelVersion,
     PeopleAffected,
@@ -30,7 +32,12 @@ def _models_card(user, use_case, context: dict) -> dict:
     return use_case_models_context(user, use_case)
 
 
+def _gate_subject(check: GateCheck) -> tuple[str, int | None]:
+    return f"registry.usecase:{check.use_case_id}", check.use_case_id
+
+
 def register_all() -> None:
+    ledger.register(GateCheck, kind="gate", subject=_gate_subject)
     history.register(
         UseCase,
         rule="registry.view_usecase",

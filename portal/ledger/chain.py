@@ -1,0 +1,380 @@
+"""The tamper-evident ledger: every governed change, chained by SHA-256.
+
+Two steps, so that recording never waits on another transaction:
+
+1. ``append`` writes a LedgerEntry in the same transaction as the change it records (a
+   rolled-back change leaves no entry): its payload is the row as canonical JSON and
+   ``payload_sha256`` that text's hash.
+2. ``seal`` gives committed entries their place in the chain, in the order of their ids, one
+   sealer at a time: entry n's hash is the SHA-256 of the canonical JSON of
+   ``{seq, prev, kind, source, source_id, subject, use_case_id, actor_id, at,
+   payload_sha256}`` where ``prev`` is entry n-1's hash (64 zeros for the first). It runs
+   after each commit that appended, every minute (Celery beat), and before a verification
+   or an export.
+
+``verify`` walks the chain: positions without gaps, each ``prev`` the hash before it, each
+hash recomputed, each payload hashing to its ``payload_sha256``, every checkpoint on the
+chain, and each entry's source row read again and compared, so a row edited, deleted or
+slipped in behind the database's triggers is named. An erasure (``history_erase``) blanks
+payloads and deletes rows only under a tombstone entry that lists them, which verification
+accepts.
+"""
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from portal.ledger.canonical import canonical, sha256_hex
+from portal.ledger.sources import Source, source_for, sources
+from portal.models import LedgerCheckpoint, LedgerEntry, LedgerLink
+
+GENESIS = "0" * 64
+TOMBSTONE = "tombstone"
+# Ledger entries this far apart are read, hashed and compared per database round trip.
+CHUNK = 10_000
+# PostgreSQL advisory lock key of the sealer ("STEWARD" in ASCII, shortened to 63 bits).
+SEAL_LOCK = 0x53_54_45_57_41_52_44
+
+
+def link_hash(seq: int, prev: str, entry: LedgerEntry) -> str:
+    return sha256_hex(
+        canonical(
+            {
+                "seq": seq,
+                "prev": prev,
+                "kind": entry.kind,
+                "source": entry.source,
+                "source_id": entry.source_id,
+                "subject": entry.subject,
+                "use_case_id": entry.use_case_id,
+                "actor_id": entry.actor_id,
+                "at": entry.at,
+                "payload_sha256": entry.payload_sha256,
+            }
+        )
+    )
+
+
+# Appending -----------------------------------------------------------------------------------
+def entry_for(
+    kind: str,
+    source: str,
+    source_id,
+    payload: dict,
+    *,
+    subject: str = "",
+    use_case_id: int | None = None,
+    actor_id: int | None = None,
+    at=None,
+) -> LedgerEntry:
+    text = canonical(payload)
+    return LedgerEntry(
+        kind=kind,
+        source=source,
+        source_id=str(source_id),
+        subject=subject,
+        use_case_id=use_case_id,
+        actor_id=actor_id,
+        at=at or timezone.now(),
+        payload=text,
+        payload_sha256=sha256_hex(text),
+    )
+
+
+def append(kind: str, source: str, source_id, payload: dict, **meta) -> LedgerEntry:
+    """Record one change in the current transaction; it is sealed once that commits."""
+    entry = entry_for(kind, source, source_id, payload, **meta)
+    entry.save(force_insert=True)
+    _seal_after_commit()
+    return entry
+
+
+def append_many(entries: list[LedgerEntry]) -> None:
+    """Record many (bulk imports, the benchmark) in one insert."""
+    LedgerEntry.objects.bulk_create(entries, batch_size=5_000)
+    _seal_after_commit()
+
+
+def record_row(source: Source, row, *, m2m_ids: dict | None = None, actor_id=None) -> LedgerEntry:
+    subject, use_case_id = source.subject(row)
+    return append(
+        source.kind,
+        source.table,
+        row.pk,
+        source.payload(row, m2m_ids),
+        subject=subject,
+        use_case_id=use_case_id,
+        actor_id=actor_id,
+    )
+
+
+def record(row, *, actor_id: int | None = None) -> LedgerEntry | None:
+    """Record a newly written row of a registered source (a history row, a sign-off...)."""
+    source = source_for(type(row))
+    if source is None:
+        return None
+    m2m = source.m2m_ids([row.pk]).get(row.pk) if source.m2m else None
+    if actor_id is None:
+        actor_id = getattr(row, "history_user_id", None)
+    return record_row(source, row, m2m_ids=m2m, actor_id=actor_id)
+
+
+def _seal_after_commit() -> None:
+    if not settings.LEDGER_SEAL_ON_COMMIT:
+        return
+    pending = getattr(connection, "run_on_commit", [])
+    if any(getattr(item[1], "__name__", "") == "seal_pending" for item in pending):
+        return
+    transaction.on_commit(seal_pending, robust=True)
+
+
+def seal_pending() -> None:
+    seal()
+
+
+# Sealing -------------------------------------------------------------------------------------
+def _lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
+
+
+def head() -> tuple[int, str]:
+    last = LedgerLink.objects.order_by("-seq").values_list("seq", "hash").first()
+    return last or (0, GENESIS)
+
+
+def seal(batch: int = CHUNK) -> int:
+    """Chain every committed entry not chained yet; how many were sealed."""
+    sealed = 0
+    every = max(1, int(settings.LEDGER_CHECKPOINT_EVERY))
+    while True:
+        with transaction.atomic():
+            _lock()
+            seq, prev = head()
+            pending = list(LedgerEntry.objects.filter(link__isnull=True).order_by("id")[:batch])
+            if not pending:
+                return sealed
+            now = timezone.now()
+            links, checkpoints = [], []
+            for entry in pending:
+                seq += 1
+                hash_ = link_hash(seq, prev, entry)
+                links.append(
+                    LedgerLink(seq=seq, entry=entry, prev_hash=prev, hash=hash_, sealed_at=now)
+                )
+                if seq % every == 0:
+                    checkpoints.append(LedgerCheckpoint(seq=seq, hash=hash_, made_at=now))
+                prev = hash_
+            LedgerLink.objects.bulk_create(links)
+            LedgerCheckpoint.objects.bulk_create(checkpoints)
+            sealed += len(links)
+        if len(pending) < batch:
+            return sealed
+
+
+# Verifying -----------------------------------------------------------------------------------
+@dataclass
+class Problem:
+    seq: int | None
+    what: str
+    source: str = ""
+    source_id: str = ""
+
+    def __str__(self) -> str:
+        where = f"entry {self.seq}" if self.seq is not None else "outside the chain"
+        row = f" ({self.source} #{self.source_id})" if self.source else ""
+        return f"{where}{row}: {self.what}"
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    intact_up_to: int = 0
+    head_hash: str = GENESIS
+    checkpoints: int = 0
+    sources_checked: int = 0
+    erased: int = 0
+    seconds: float = 0.0
+    problems: list[Problem] = field(default_factory=list)
+    more_problems: int = 0
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_break(self) -> Problem | None:
+        chained = [p for p in self.problems if p.seq is not None]
+        return min(chained, key=lambda p: p.seq) if chained else (self.problems or [None])[0]
+
+    def summary(self) -> str:
+        if self.intact:
+            return (
+                f"Intact: {self.entries:,} entries, up to entry {self.intact_up_to:,} "
+                f"(head {self.head_hash[:16]}…), checked in {self.seconds:.1f} s."
+            )
+        return (
+            f"Broken: intact up to entry {self.intact_up_to:,} of {self.entries:,}; "
+            f"first break: {self.first_break}."
+        )
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["problems"] = [{**asdict(p), "text": str(p)} for p in self.problems]
+        data["intact"] = self.intact
+        data["summary"] = self.summary()
+        first = self.first_break
+        data["first_break"] = {**asdict(first), "text": str(first)} if first else None
+        return data
+
+
+MAX_PROBLEMS = 100
+
+
+def _chain_rows(chunk: int) -> Iterator[list[tuple]]:
+    columns = (
+        "seq",
+        "prev_hash",
+        "hash",
+        "entry_id",
+        "entry__kind",
+        "entry__source",
+        "entry__source_id",
+        "entry__subject",
+        "entry__use_case_id",
+        "entry__actor_id",
+        "entry__at",
+        "entry__payload",
+        "entry__payload_sha256",
+    )
+    last = 0
+    while True:
+        rows = list(
+            LedgerLink.objects.filter(seq__gt=last).order_by("seq").values_list(*columns)[:chunk]
+        )
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def verify(*, check_sources: bool = True, chunk: int = CHUNK, seal_first: bool = True) -> Report:
+    """Walk the whole chain; the report says how far it is intact and what breaks it."""
+    started = time.monotonic()
+    if seal_first:
+        seal()
+    report = Report()
+    problems: list[Problem] = []
+
+    def problem(p: Problem) -> None:
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(p)
+        else:
+            report.more_problems += 1
+
+    erased = _erased()
+    checkpoints = dict(LedgerCheckpoint.objects.values_list("seq", "hash"))
+    expected_seq, prev = 1, GENESIS
+    by_source: dict[str, dict[str, tuple[int, str]]] = defaultdict(dict)
+    entry = LedgerEntry()
+    for rows in _chain_rows(chunk):
+        for (seq, prev_hash, hash_, _id, kind, source, source_id, subject, use_case_id,
+             actor_id, at, payload, payload_sha256) in rows:  # fmt: skip
+            report.entries += 1
+            bad = ""
+            if seq != expected_seq:
+                bad = f"expected entry {expected_seq} here, found {seq}: entries are missing"
+            elif prev_hash != prev:
+                bad = "its previous hash is not the hash of the entry before it (reordered?)"
+            else:
+                entry.kind, entry.source, entry.source_id = kind, source, source_id
+                entry.subject, entry.use_case_id, entry.actor_id = subject, use_case_id, actor_id
+                entry.at, entry.payload_sha256 = at, payload_sha256
+                if link_hash(seq, prev_hash, entry) != hash_:
+                    bad = "its hash does not match its contents: the entry was changed"
+                elif payload == "":
+                    if (source, source_id) not in erased:
+                        bad = "its payload was blanked without an erasure in the ledger"
+                    else:
+                        report.erased += 1
+                elif sha256_hex(payload) != payload_sha256:
+                    bad = "its payload does not hash to the recorded hash: the entry was edited"
+            if seq in checkpoints and checkpoints[seq] != hash_:
+                bad = bad or "its hash differs from the checkpoint kept for it"
+            if bad:
+                problem(Problem(seq, bad, source, source_id))
+            if payload != "" and kind != TOMBSTONE:
+                by_source[source][source_id] = (seq, payload_sha256)
+            expected_seq, prev = seq + 1, hash_
+    report.head_hash = prev
+    report.checkpoints = len(checkpoints)
+    if check_sources:
+        report.sources_checked = _check_sources(by_source, erased, problem, chunk)
+    report.problems = sorted(problems, key=lambda p: (p.seq is None, p.seq or 0))
+    first = report.first_break
+    report.intact_up_to = (
+        first.seq - 1 if first is not None and first.seq is not None else report.entries
+    )
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _erased() -> set[tuple[str, str]]:
+    """(source, source_id) of every row an erasure removed, from the tombstones."""
+    gone: set[tuple[str, str]] = set()
+    for payload in LedgerEntry.objects.filter(kind=TOMBSTONE).values_list("payload", flat=True):
+        data = _json(payload)
+        for item in data.get("rows", []):
+            gone.add((item["source"], str(item["source_id"])))
+    return gone
+
+
+def _json(text: str) -> dict:
+    return json.loads(text) if text else {}
+
+
+def _check_sources(
+    by_source: dict[str, dict[str, tuple[int, str]]],
+    erased: set[tuple[str, str]],
+    problem: Callable[[Problem], None],
+    chunk: int,
+) -> int:
+    """Read every recorded row again; name those changed, gone, or never recorded."""
+    checked = 0
+    for table, source in sources().items():
+        recorded = by_source.get(table, {})
+        model = source.model
+        seen: set[str] = set()
+        last = None
+        while True:
+            qs = model._default_manager.order_by("pk")
+            if last is not None:
+                qs = qs.filter(pk__gt=last)
+            rows = list(qs[:chunk])
+            if not rows:
+                break
+            m2m = source.m2m_ids([r.pk for r in rows]) if source.m2m else {}
+            for row in rows:
+                key = str(row.pk)
+                seen.add(key)
+                checked += 1
+                found = recorded.get(key)
+                if found is None:
+                    problem(Problem(None, "this row is not in the ledger", table, key))
+                    continue
+                if sha256_hex(canonical(source.payload(row, m2m.get(row.pk)))) != found[1]:
+                    problem(
+                        Problem(found[0], "the row was changed after it was recorded", table, key)
+                    )
+            last = rows[-1].pk
+        for key, (seq, _sha) in recorded.items():
+            if key not in seen and (table, key) not in erased:
+                problem(Problem(seq, "the row it records was deleted", table, key))
+    return checked

@@ -1,0 +1,117 @@
+"""What the ledger records, and how each kind of row is read again to verify it.
+
+Every history row of every model with django-simple-history is recorded (``kind`` "history"),
+found from simple-history's own registration, so a model that gains history is covered
+without a line here. Apps add their other append-only records at start-up with ``register``
+(assessments: sign-offs; incidents: timeline entries; registry: gate decisions). Permission
+changes are events: recorded, but their rows are meant to change (a grant is revoked), so
+they are not read again.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.db import models
+from simple_history.models import HistoricalChanges
+
+from portal.ledger.canonical import row_payload
+
+Subject = Callable[[models.Model], tuple[str, int | None]]  # (subject, use case id)
+
+
+@dataclass(frozen=True)
+class Source:
+    model: type[models.Model]
+    kind: str
+    subject: Subject
+    m2m: tuple[tuple[str, type[models.Model]], ...] = ()  # history: (field, m2m history model)
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    def payload(self, row: models.Model, m2m_ids: dict[str, list] | None = None) -> dict:
+        data = row_payload(row)
+        for name, _model in self.m2m:
+            data[f"m2m:{name}"] = sorted((m2m_ids or {}).get(name, []))
+        return data
+
+    def m2m_ids(self, history_ids: Iterable[int]) -> dict[int, dict[str, list]]:
+        """The many-to-many snapshot of each history row, in one query per field."""
+        found: dict[int, dict[str, list]] = {}
+        ids = list(history_ids)
+        for name, m2m_model in self.m2m:
+            target = _m2m_target_column(m2m_model)
+            for history_id, target_id in m2m_model._default_manager.filter(
+                history_id__in=ids
+            ).values_list("history_id", target):
+                found.setdefault(history_id, {}).setdefault(name, []).append(target_id)
+        return found
+
+
+_SOURCES: dict[str, Source] = {}
+
+
+def _m2m_target_column(m2m_model: type[models.Model]) -> str:
+    # The through row's key that is neither the history link nor the recorded model's own.
+    names = [
+        f.attname
+        for f in m2m_model._meta.concrete_fields
+        if f.is_relation and f.name != "history" and not f.primary_key
+    ]
+    return names[-1]
+
+
+def _history_subject(row: models.Model) -> tuple[str, int | None]:
+    original = row.instance_type  # type: ignore[attr-defined]
+    pk = getattr(row, original._meta.pk.attname)
+    if original._meta.label_lower == "registry.usecase":
+        use_case = pk
+    else:
+        use_case = getattr(row, "use_case_id", None)
+    return f"{original._meta.label_lower}:{pk}", use_case
+
+
+def register(model: type[models.Model], *, kind: str, subject: Subject) -> None:
+    """Record every row ``model`` gains (it must be append-only) under ``kind``."""
+    _SOURCES[model._meta.db_table] = Source(model, kind, subject)
+
+
+def history_models() -> list[type[models.Model]]:
+    """Every history model (the many-to-many snapshot models, which track no fields, aside)."""
+    return [
+        m
+        for m in apps.get_models()
+        if issubclass(m, HistoricalChanges) and hasattr(m, "tracked_fields")
+    ]
+
+
+def m2m_history_models() -> list[type[models.Model]]:
+    found = []
+    for history_model in history_models():
+        for field in getattr(history_model, "_history_m2m_fields", []):
+            found.append(getattr(history_model, field.name).model)
+    return found
+
+
+def _history_sources() -> None:
+    for history_model in history_models():
+        if history_model._meta.db_table in _SOURCES:
+            continue
+        m2m = tuple(
+            (field.name, getattr(history_model, field.name).model)
+            for field in getattr(history_model, "_history_m2m_fields", [])
+        )
+        _SOURCES[history_model._meta.db_table] = Source(
+            history_model, "history", _history_subject, m2m
+        )
+
+
+def sources() -> dict[str, Source]:
+    _history_sources()
+    return _SOURCES
+
+
+def source_for(model: type[models.Model]) -> Source | None:
+    return sources().get(model._meta.db_table)

@@ -37,7 +37,7 @@ def _gate_subject(check: GateCheck) -> tuple[str, int | None]:
 
 
 def register_all() -> None:
-    ledger.register(GateCheck, kind="gate", subject=_gate_subject)
+    ledger.register(GateCheck, kind="gate", subject=_gate_subject, append_only=False)
     history.register(
         UseCase,
         rule="registry.view_usecase",

@@ -211,8 +211,10 @@ class Report:
 
     @property
     def first_break(self) -> Problem | None:
-        chained = [p for p in self.problems if p.seq is not None]
-        return min(chained, key=lambda p: p.seq) if chained else (self.problems or [None])[0]
+        chained = [(p.seq, p) for p in self.problems if p.seq is not None]
+        if chained:
+            return min(chained, key=lambda pair: pair[0])[1]
+        return self.problems[0] if self.problems else None
 
     def summary(self) -> str:
         if self.intact:

@@ -13,9 +13,11 @@ from portal.ledger import sources as ledger_sources
 PERMISSION = "permission"
 
 
-def register(model, *, kind: str, subject: ledger_sources.Subject) -> None:
-    """Record every row ``model`` gains. The model must be append-only."""
-    ledger_sources.register(model, kind=kind, subject=subject)
+def register(
+    model, *, kind: str, subject: ledger_sources.Subject, append_only: bool = True
+) -> None:
+    """Record every row ``model`` gains; the database keeps it append-only unless told not."""
+    ledger_sources.register(model, kind=kind, subject=subject, append_only=append_only)
     post_save.connect(
         _record_created, sender=model, dispatch_uid=f"ledger:{model._meta.label_lower}"
     )

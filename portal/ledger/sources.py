@@ -10,6 +10,7 @@ they are not read again.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.db import models
@@ -17,7 +18,8 @@ from simple_history.models import HistoricalChanges
 
 from portal.ledger.canonical import row_payload
 
-Subject = Callable[[models.Model], tuple[str, int | None]]  # (subject, use case id)
+# Called with a row of the model it was registered for: (subject, use case id).
+Subject = Callable[[Any], tuple[str, int | None]]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Source:
     kind: str
     subject: Subject
     m2m: tuple[tuple[str, type[models.Model]], ...] = ()  # history: (field, m2m history model)
+    append_only: bool = True  # its table is guarded by the triggers (triggers.py)
 
     @property
     def table(self) -> str:
@@ -73,9 +76,13 @@ def _history_subject(row: models.Model) -> tuple[str, int | None]:
     return f"{original._meta.label_lower}:{pk}", use_case
 
 
-def register(model: type[models.Model], *, kind: str, subject: Subject) -> None:
-    """Record every row ``model`` gains (it must be append-only) under ``kind``."""
-    _SOURCES[model._meta.db_table] = Source(model, kind, subject)
+def register(
+    model: type[models.Model], *, kind: str, subject: Subject, append_only: bool = True
+) -> None:
+    """Record every row ``model`` gains under ``kind``; ``append_only`` has the database
+    refuse changes to its rows (a log whose rows may be removed with what they log, such as
+    gate decisions, is recorded but not guarded)."""
+    _SOURCES[model._meta.db_table] = Source(model, kind, subject, append_only=append_only)
 
 
 def history_models() -> list[type[models.Model]]:

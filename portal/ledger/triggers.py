@@ -1,5 +1,6 @@
 """Append-only in the database: triggers refuse UPDATE and DELETE on every history table
-(and its many-to-many snapshots) and on the ledger's own tables, on PostgreSQL and SQLite.
+(and its many-to-many snapshots), on the append-only records apps register with the ledger
+(sign-offs, incident timelines) and on the ledger's own tables, on PostgreSQL and SQLite.
 
 They are (re)created after every ``migrate`` (PortalConfig connects ``install`` to
 post_migrate), for every history model there is then, so a model that gains history is
@@ -21,7 +22,7 @@ that way, and TRUNCATE needs the table owner's rights.
 from django.apps import apps
 from django.db import connections
 
-from portal.ledger.sources import history_models, m2m_history_models
+from portal.ledger.sources import history_models, m2m_history_models, sources
 
 FUNCTION = "steward_append_only"
 
@@ -45,6 +46,8 @@ def guarded_tables() -> list[str]:
         for name in ("LedgerEntry", "LedgerLink", "LedgerCheckpoint")
     ]
     tables = [m._meta.db_table for m in [*history_models(), *m2m_history_models()]]
+    # The append-only records apps register (sign-offs, incident timelines).
+    tables += [s.table for s in sources().values() if s.append_only]
     return sorted(set(tables)) + ledger
 
 

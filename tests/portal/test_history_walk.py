@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 ON_SQLITE = "STEWARD_HISTORY_WALK_ON_SQLITE"
+APPEND_ONLY = str(Path(__file__).with_name("test_append_only.py"))
 
 
 def _csv_rows(response) -> list[dict]:
@@ -108,7 +109,7 @@ def test_the_audit_log_and_its_export_hold_every_governed_change(demo, client):
 
 @pytest.mark.slow
 @pytest.mark.skipif(bool(os.environ.get(ON_SQLITE)), reason="this is the SQLite run itself")
-def test_the_same_walk_passes_on_sqlite(tmp_path):
+def test_the_same_walk_and_the_append_only_guards_pass_on_sqlite(tmp_path):
     env = {
         **os.environ,
         ON_SQLITE: "1",
@@ -117,7 +118,7 @@ def test_the_same_walk_passes_on_sqlite(tmp_path):
     }
     env.pop("CELERY_BROKER_URL", None)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, APPEND_ONLY],
         cwd=ROOT,
         env=env,
         capture_output=True,

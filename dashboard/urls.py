@@ -16,6 +16,11 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("accounts/profile/", views.profile, name="profile"),
+    path(
+        "register/use-cases/<int:pk>/evidence-pack.zip",
+        dashboard_views.evidence_pack_download,
+        name="evidence-pack",
+    ),
     path("register/", include("registry.urls")),
     path("assessments/", include("assessments.urls")),
     path("monitoring/", include("monitoring.urls")),

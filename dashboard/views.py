@@ -3,14 +3,17 @@
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from assessments import selectors as assessment_selectors
+from dashboard.evidence import evidence_pack
 from incidents.selectors import open_incidents_visible_to
 from incidents.services.deadlines import deadlines_due
 from registry.models import Lifecycle
-from registry.selectors import use_case_counts, use_cases_visible_to
+from registry.selectors import access_use_case, use_case_counts, use_cases_visible_to
 
 
 @login_required
@@ -57,3 +60,19 @@ def dashboard(request):
             "deadlines_due": deadlines_due(request.user)[:10],
         },
     )
+
+
+@login_required
+@require_safe
+def evidence_pack_download(request, pk: int):
+    """The use case's evidence pack (dashboard/evidence.py), for whoever may read it."""
+    use_case = access_use_case(request.user, pk)
+    response = HttpResponse(
+        evidence_pack(use_case, by=request.user), content_type="application/zip"
+    )
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = (
+        f'attachment; filename="{use_case.reference}-evidence-{stamp}.zip"'
+    )
+    response["Cache-Control"] = "private"
+    return response

@@ -4,9 +4,12 @@ from django.db.models.signals import post_migrate
 
 def _guard_append_only(sender, using="default", **kwargs) -> None:
     # Imported when migrate has run: the guard lists every history model there is then.
-    from portal.ledger import triggers  # noqa: PLC0415
+    from portal.ledger import chain, triggers  # noqa: PLC0415
 
     triggers.install(using)
+    # History written before the ledger existed (an upgrade) is recorded once, then chained.
+    if chain.backfill():
+        chain.seal()
 
 
 class PortalConfig(AppConfig):

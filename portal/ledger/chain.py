@@ -125,6 +125,47 @@ def record(row, *, actor_id: int | None = None) -> LedgerEntry | None:
     return record_row(source, row, m2m_ids=m2m, actor_id=actor_id)
 
 
+def backfill(chunk: int = CHUNK) -> int:
+    """Record the rows of every source that are not in the ledger yet: history written before
+    the ledger existed, or written in bulk without signals (an import, the benchmark's seed).
+    Each is recorded as it is now, at its own time where it has one; how many were recorded."""
+    recorded_now = 0
+    for table, source in sources().items():
+        recorded = set(LedgerEntry.objects.filter(source=table).values_list("source_id", flat=True))
+        if len(recorded) >= source.model._default_manager.count():
+            continue
+        last = None
+        while True:
+            qs = source.model._default_manager.order_by("pk")
+            if last is not None:
+                qs = qs.filter(pk__gt=last)
+            rows = list(qs[:chunk])
+            if not rows:
+                break
+            missing = [r for r in rows if str(r.pk) not in recorded]
+            m2m = source.m2m_ids([r.pk for r in missing]) if source.m2m and missing else {}
+            entries = []
+            for row in missing:
+                subject, use_case_id = source.subject(row)
+                entries.append(
+                    entry_for(
+                        source.kind,
+                        table,
+                        row.pk,
+                        source.payload(row, m2m.get(row.pk)),
+                        subject=subject,
+                        use_case_id=use_case_id,
+                        actor_id=getattr(row, "history_user_id", None),
+                        at=getattr(row, "history_date", None),
+                    )
+                )
+            if entries:
+                append_many(entries)
+                recorded_now += len(entries)
+            last = rows[-1].pk
+    return recorded_now
+
+
 def _seal_after_commit() -> None:
     if not settings.LEDGER_SEAL_ON_COMMIT:
         return

@@ -9,7 +9,8 @@ The model registry is seeded too (2,000 models of 10 versions, some deployed) an
 a model's page and the go-live gate API are timed with the pages.
 `--only pages` or `--only pdf` runs one part alone; `--only models` times the model registry.
 `--only monitoring` times metric ingestion and rules; `--only killswitch` has 1,000 deployed
-systems poll the kill switch of a gunicorn server (devtools/bench/incidents.py).
+systems poll the kill switch of a gunicorn server (devtools/bench/incidents.py); `--only
+ledger` appends, seals and verifies 1,000,000 ledger entries (devtools/bench/ledger.py).
 """
 
 import io
@@ -21,6 +22,7 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -35,6 +37,7 @@ from psycopg import sql
 
 from devtools.bench import assessments as assessment_bench
 from devtools.bench import incidents as killswitch_bench
+from devtools.bench import ledger as ledger_bench
 from devtools.bench import monitoring as monitoring_bench
 from devtools.bench import register as register_bench
 from registry.models import AIModel, Deployment, UseCase
@@ -97,7 +100,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--only",
-            choices=["pages", "pdf", "models", "monitoring", "killswitch"],
+            choices=["pages", "pdf", "models", "monitoring", "killswitch", "ledger"],
             help="Time only the pages and API (models included), only the one-page summary PDF, "
             "only the model registry, only monitoring, or only the kill-switch polling "
             "(default: all).",
@@ -126,6 +129,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pdf-renders", type=int, default=20, help="Timed renders of the summary PDF."
         )
+        parser.add_argument(
+            "--ledger-entries",
+            type=int,
+            default=1_000_000,
+            help="Ledger entries to append, seal and verify (ledger).",
+        )
 
     def handle(self, *args, **options):
         if connection.vendor != "postgresql":
@@ -149,6 +158,9 @@ class Command(BaseCommand):
         if options["only"] == "killswitch":
             self._bench_killswitch(options["pollers"], options["poll_seconds"])
             return
+        if options["only"] == "ledger":
+            self._bench_ledger(options["ledger_entries"])
+            return
         if options["only"] != "pdf":
             with connection.cursor() as cursor:
                 # A fresh bulk load has no planner statistics or visibility map until
@@ -170,6 +182,24 @@ class Command(BaseCommand):
         if options["only"] is None:
             self._bench_monitoring(options["samples"], options["deployments"])
             self._bench_killswitch(options["pollers"], options["poll_seconds"])
+            self._bench_ledger(options["ledger_entries"])
+
+    # Ledger -----------------------------------------------------------------------------------
+    def _bench_ledger(self, entries: int) -> None:
+        """Append and seal entries, verify the chain, record the seeded history, verify all."""
+        if entries < 1:
+            raise CommandError("--ledger-entries must be at least 1.")
+        out = self.stdout.write
+        out("")
+        out(
+            f"Ledger: {entries:,} entries appended and sealed, the chain verified; then the "
+            "seeded register's history recorded and everything verified against its rows."
+        )
+        header = f"{'measure':<62} {'figure':>12}  detail"
+        out(header)
+        out("-" * len(header))
+        for f in ledger_bench.run(entries=entries):
+            out(f"{f.label:<62} {f.value:>12,.1f}  {f.unit}; {f.note}")
 
     # Monitoring -----------------------------------------------------------------------------
     def _bench_monitoring(self, samples: int, deployments: int) -> None:
@@ -219,7 +249,7 @@ class Command(BaseCommand):
     # Database and data ---------------------------------------------------------------------
     def _ensure_database(self) -> None:
         db = settings.DATABASES["default"]
-        params = {
+        params: dict[str, Any] = {
             "dbname": "postgres",
             "host": db.get("HOST") or None,
             "port": db.get("PORT") or None,
@@ -482,6 +512,7 @@ class Command(BaseCommand):
                 if k >= warmup:
                     times.append(elapsed)
             else:
+                assert response is not None  # count >= 1: the loop made a request
                 median = statistics.median(times)
                 p95 = sorted(times)[max(0, math.ceil(0.95 * len(times)) - 1)]
                 pages = _pdf_pages(response.content)

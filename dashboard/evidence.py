@@ -99,7 +99,7 @@ def _go_live_records(use_case: UseCase) -> dict[str, bytes]:
 
 def evidence_files(use_case: UseCase) -> dict[str, bytes]:
     """Every file of the pack but the manifest, by its path in the zip."""
-    chain.seal()
+    chain.seal(full=True)
     files: dict[str, bytes] = {"history/use-case.csv": _history_csv("usecase", use_case.pk)}
     signed = (
         use_case.assessments.filter(status__in=[Status.SIGNED_OFF, Status.SUPERSEDED])

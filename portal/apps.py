@@ -9,7 +9,7 @@ def _guard_append_only(sender, using="default", **kwargs) -> None:
     triggers.install(using)
     # History written before the ledger existed (an upgrade) is recorded once, then chained.
     if chain.backfill():
-        chain.seal()
+        chain.seal(full=True)
 
 
 class PortalConfig(AppConfig):

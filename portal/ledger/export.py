@@ -53,7 +53,7 @@ def _line(data: dict) -> str:
 
 def export_lines(date_from: dt.date | None = None, date_to: dt.date | None = None) -> Iterator[str]:
     """The manifest line, then one line per entry, oldest first."""
-    chain.seal()
+    chain.seal(full=True)
     head_seq, head_hash = chain.head()
     bounds = _range(date_from, date_to)
     first, last = bounds or (0, 0)

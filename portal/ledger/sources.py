@@ -16,7 +16,7 @@ from django.apps import apps
 from django.db import models
 from simple_history.models import HistoricalChanges
 
-from portal.ledger.canonical import row_payload
+from portal.ledger.canonical import payload_from_values, row_payload, row_shape
 
 # Called with a row of the model it was registered for: (subject, use case id).
 Subject = Callable[[Any], tuple[str, int | None]]
@@ -35,7 +35,17 @@ class Source:
         return self.model._meta.db_table
 
     def payload(self, row: models.Model, m2m_ids: dict[str, list] | None = None) -> dict:
-        data = row_payload(row)
+        return self._with_m2m(row_payload(row), m2m_ids)
+
+    def payload_from_values(self, values, m2m_ids: dict[str, list] | None = None) -> dict:
+        """The same payload from a row read with ``values_list(*self.columns)``."""
+        return self._with_m2m(payload_from_values(self.model, values), m2m_ids)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return row_shape(self.model)[0]
+
+    def _with_m2m(self, data: dict, m2m_ids: dict[str, list] | None) -> dict:
         for name, _model in self.m2m:
             data[f"m2m:{name}"] = sorted((m2m_ids or {}).get(name, []))
         return data

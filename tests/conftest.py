@@ -1,12 +1,13 @@
-"""Fixtures for tests that run real processes next to the test process (a Celery worker).
+"""Fixtures for tests that run real processes next to the test process (a Celery worker), and
+the `slow` marker on every test that starts a server or a browser.
 
 The personas live in the root conftest.py; this file holds what needs outside services.
 """
 
+import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,10 +16,35 @@ from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+import redis
+from celery.app.backends import by_url
+from celery.result import AsyncResult
+from django.apps import apps
+from django.conf import settings
+from django.db import connection
+
+from portal.celery import app
+from portal.ledger.triggers import guarded_tables
+from tests.readiness import tail, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-WORKER_START_SECONDS = 60
 WORKER_STOP_SECONDS = 20
+
+# Markers whose tests start a server or a browser (see `slow` in pyproject.toml): MLflow, a
+# Celery worker, Chromium with the live server. Those tests are slow whatever their module says,
+# so `make test-fast` (-m "not slow") leaves them out without each one repeating the mark.
+SLOW_MARKERS = ("e2e", "mlflow", "celery")
+# Fixtures that start one: a test asking for any of them, even through another fixture, is slow.
+SERVER_FIXTURES = ("celery_worker", "live_server", "browser", "page")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        starts_a_server = any(item.get_closest_marker(name) for name in SLOW_MARKERS) or any(
+            name in SERVER_FIXTURES for name in getattr(item, "fixturenames", ())
+        )
+        if starts_a_server and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +64,6 @@ def unavailable() -> Callable[[str], NoReturn]:
 
 
 def _redis_problem(url: str) -> str | None:
-    import redis
-
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
     try:
         client.ping()
@@ -70,17 +94,11 @@ class CeleryWorker:
         The test process itself runs with no result backend (settings), so the AsyncResult
         that apply_async returns there cannot be waited on.
         """
-        from celery.app.backends import by_url
-        from celery.result import AsyncResult
-
-        from portal.celery import app
-
         backend_cls, url = by_url(self.result_backend_url, app.loader)
         return AsyncResult(task_id, app=app, backend=backend_cls(app=app, url=url))
 
     def log_tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.log, lines)
 
 
 @pytest.fixture(scope="session")
@@ -92,11 +110,6 @@ def celery_worker(
     Tests using it need `transactional_db`: the worker is another process and only sees
     committed rows.
     """
-    from django.conf import settings
-    from django.db import connection
-
-    from portal.celery import app
-
     if connection.vendor != "postgresql":
         unavailable(
             "the Celery worker needs a database another process can open; "
@@ -141,17 +154,14 @@ def celery_worker(
             command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + WORKER_START_SECONDS
-        while not app.control.ping(destination=[nodename], timeout=0.5):
-            if process.poll() is not None:
-                pytest.fail(
-                    f"The Celery worker exited with {process.returncode}:\n{worker.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"The Celery worker did not answer a ping within {WORKER_START_SECONDS}s:\n"
-                    f"{worker.log_tail()}"
-                )
+        # Each ping waits half a second for the answer: no pause between them is needed.
+        wait_for(
+            lambda: app.control.ping(destination=[nodename], timeout=0.5),
+            what=f"the Celery worker {nodename} to answer a ping on {broker}",
+            poll=0,
+            exited=process.poll,
+            output=worker.log_tail,
+        )
         yield worker
     finally:
         process.terminate()  # SIGTERM: a warm shutdown, finishing the task in hand
@@ -160,3 +170,25 @@ def celery_worker(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Leave history and the ledger out of the copy of what the migrations made.
+
+    Tests marked ``serialized_rollback`` reload that copy with an UPDATE or INSERT per row;
+    history and ledger rows are append-only (database triggers) and the copy, through JSON,
+    keeps timestamps to the millisecond only, so reloading them would rewrite them and be
+    refused. What those tests need is the rows themselves (roles, templates, routing).
+    """
+    contents = getattr(connection, "_test_serialized_contents", None)
+    if contents:
+        with django_db_blocker.unblock():
+            guarded = set(guarded_tables())
+        kept = [
+            obj
+            for obj in json.loads(contents)
+            if apps.get_model(obj["model"])._meta.db_table not in guarded
+        ]
+        connection._test_serialized_contents = json.dumps(kept)
+    return django_db_setup

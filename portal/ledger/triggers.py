@@ -7,7 +7,8 @@ post_migrate), for every history model there is then, so a model that gains hist
 guarded without a migration of its own, and a table SQLite rebuilt in a migration gets its
 triggers back.
 
-The one way through is ``manage.py history_erase`` (retention, or a data subject's
+An UPDATE that changes nothing goes through (Django's test runner reloads rows that way).
+The one way through for a change is ``manage.py history_erase`` (retention, or a data subject's
 erasure): inside its transaction it writes an ErasurePermit row naming the table, and the
 trigger lets a statement on a table with a permit through; the erasure is recorded in the
 ledger as a tombstone. Anyone who can write a permit can also drop a trigger: the guard is
@@ -29,6 +30,9 @@ FUNCTION = "steward_append_only"
 POSTGRESQL_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND NEW IS NOT DISTINCT FROM OLD THEN
+        RETURN NEW;
+    END IF;
     IF EXISTS (SELECT 1 FROM portal_erasurepermit WHERE table_name = TG_TABLE_NAME) THEN
         IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
         RETURN NEW;
@@ -60,14 +64,17 @@ def _postgresql(table: str) -> list[str]:
     ]
 
 
-def _sqlite(table: str) -> list[str]:
+def _sqlite(table: str, columns: list[str]) -> list[str]:
     statements = []
+    unchanged = " AND ".join(f'NEW."{c}" IS OLD."{c}"' for c in columns)
     for op in ("UPDATE", "DELETE"):
         name = f"{FUNCTION}_{op.lower()}_{table}"
+        when = f"NOT EXISTS (SELECT 1 FROM portal_erasurepermit WHERE table_name = '{table}')"
+        if op == "UPDATE":
+            when += f" AND NOT ({unchanged})"
         statements += [
             f'DROP TRIGGER IF EXISTS "{name}"',
-            f'CREATE TRIGGER "{name}" BEFORE {op} ON "{table}" '
-            f"WHEN NOT EXISTS (SELECT 1 FROM portal_erasurepermit WHERE table_name = '{table}') "
+            f'CREATE TRIGGER "{name}" BEFORE {op} ON "{table}" WHEN {when} '
             f"BEGIN SELECT RAISE(ABORT, 'Steward keeps {table} append-only: {op} refused'); END",
         ]
     return statements
@@ -85,6 +92,13 @@ def install(using: str = "default", **kwargs) -> int:
         if vendor == "postgresql":
             cursor.execute(POSTGRESQL_FUNCTION)
         for table in tables:
-            for statement in (_postgresql if vendor == "postgresql" else _sqlite)(table):
+            if vendor == "postgresql":
+                statements = _postgresql(table)
+            else:
+                columns = [
+                    c.name for c in connection.introspection.get_table_description(cursor, table)
+                ]
+                statements = _sqlite(table, columns)
+            for statement in statements:
                 cursor.execute(statement)
     return len(tables)

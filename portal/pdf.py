@@ -29,7 +29,7 @@ def base_url() -> str:
     return settings.SITE_URL.rstrip("/") + "/"
 
 
-def _static_prefix() -> str:
+def static_prefix() -> str:
     """Where static files live under base_url(), e.g. ``http://host/static/``."""
     static = settings.STATIC_URL
     if urlsplit(static).scheme:  # a static host of its own
@@ -41,7 +41,7 @@ class LocalStaticFetcher(URLFetcher):
     """Serves static files from disk and refuses everything else (no network, no file://)."""
 
     def fetch(self, url, headers=None):
-        prefix = _static_prefix()
+        prefix = static_prefix()
         if not url.startswith(prefix):
             raise ValueError(f"PDFs load only local static files, not {url[:200]}")
         name = unquote(urlsplit(url[len(prefix) :]).path)
@@ -83,7 +83,7 @@ def _parsed(name: str, version: int) -> CSS:
         raise FileNotFoundError(f"No static file {name}")
     return CSS(
         string=content.decode("utf-8"),
-        base_url=_static_prefix() + name,
+        base_url=static_prefix() + name,
         url_fetcher=LocalStaticFetcher(),
     )
 

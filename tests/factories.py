@@ -1,24 +1,33 @@
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
+from assessments.models import Assessment, AssessmentTemplate
+from incidents.models import Runbook
 from portal.records import next_reference
 from registry.models import (
+    MODEL_CARD_SECTIONS,
     BusinessUnit,
     Classification,
     DataSource,
     DecisionImpact,
+    Deployment,
     Destination,
     HumanOversight,
     Lifecycle,
+    ModelApproval,
+    ModelCard,
     UseCase,
 )
 
 PASSWORD = "correct-horse-battery-staple"
 
 
-def _reference(prefix: str) -> str:
+def unique_reference(prefix: str) -> str:
     # The same counter the services use, so factories and services never collide.
     with transaction.atomic():
         return next_reference(prefix)
@@ -60,7 +69,7 @@ class DataSourceFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = DataSource
 
-    reference = factory.LazyFunction(lambda: _reference("DS"))
+    reference = factory.LazyFunction(lambda: unique_reference("DS"))
     name = factory.Sequence(lambda n: f"Data source {n}")
     business_unit = factory.SubFactory(BusinessUnitFactory)
     owner = factory.LazyAttribute(lambda o: UserFactory(units=[o.business_unit]))
@@ -75,7 +84,7 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
         model = UseCase
         skip_postgeneration_save = True
 
-    reference = factory.LazyFunction(lambda: _reference("UC"))
+    reference = factory.LazyFunction(lambda: unique_reference("UC"))
     title = factory.Sequence(lambda n: f"Use case {n}")
     purpose = "Helps staff triage incoming work."
     business_unit = factory.SubFactory(BusinessUnitFactory)
@@ -112,7 +121,7 @@ class AIModelFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = "registry.AIModel"
 
-    reference = factory.LazyFunction(lambda: _reference("AI"))
+    reference = factory.LazyFunction(lambda: unique_reference("AI"))
     name = factory.Sequence(lambda n: f"Model {n}")
     provider = "In-house data science"
     hosting_pattern = "in_house"
@@ -132,8 +141,6 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 
 
 def complete_card(version):
-    from registry.models import MODEL_CARD_SECTIONS, ModelCard
-
     text = "Written out in full for the reviewers who rely on this model card. " * 2
     return ModelCard.objects.create(
         model_version=version, sections={key: text for key, _, _ in MODEL_CARD_SECTIONS}
@@ -143,15 +150,9 @@ def complete_card(version):
 def signed_off(use_case, kind: str, *, valid_days: int = 365, result_value: str = ""):
     """A signed-off assessment of a kind, as the gate reads it (the workflow is tested
     in tests/assessments; here only its outcome matters)."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from assessments.models import Assessment, AssessmentTemplate
-
     template = AssessmentTemplate.objects.filter(kind=kind, active=True).first()
     return Assessment.objects.create(
-        reference=_reference("AS"),
+        reference=unique_reference("AS"),
         template=template,
         kind=kind,
         use_case=use_case,
@@ -164,8 +165,6 @@ def signed_off(use_case, kind: str, *, valid_days: int = 365, result_value: str 
 
 def ready_for_production(use_case, approver):
     """Everything the go-live gate asks of a minimal-risk use case with no personal data."""
-    from registry.models import Deployment, ModelApproval
-
     use_case.risk_tier = "minimal"
     use_case.save(update_fields=["risk_tier"])
     signed_off(use_case, "screening", result_value="minimal")
@@ -179,10 +178,6 @@ def ready_for_production(use_case, approver):
 
 def current_runbook(use_case, by=None, **fields):
     """A runbook reviewed today, written directly (tests/incidents test runbook_save)."""
-    from django.utils import timezone
-
-    from incidents.models import Runbook
-
     values = {
         "disable_who": "The product owner or the on-call risk officer.",
         "disable_how": "Engage the kill switch on the use case page; pollers stop within 30 s.",

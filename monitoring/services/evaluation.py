@@ -250,7 +250,7 @@ def _after_resolutions(samples, rule: Rule, rearmed: dict[str, datetime]):
 
 
 # Reading the aggregates ---------------------------------------------------------------------
-def _samples(
+def rule_samples(
     rule: Rule,
     *,
     now: datetime,
@@ -295,10 +295,11 @@ def observe(
         rearmed = rearmed_at(rule, now=now)
     if rule.metric == Metric.BUDGET_USED:
         return _observe_budget(rule, now=now, deployment_ids=deployment_ids, rearmed=rearmed)
-    samples = _samples(rule, now=now, deployment_ids=deployment_ids, rearmed=rearmed)
+    samples = rule_samples(rule, now=now, deployment_ids=deployment_ids, rearmed=rearmed)
     if rule.aggregation == Aggregation.P95 and connection.vendor != "postgresql":
-        return _observe_p95_in_python(rule, samples)
+        return observe_p95_in_python(rule, samples)
 
+    value: Aggregate | Subquery
     if rule.aggregation == Aggregation.MEAN:
         value = Avg("value")
     elif rule.aggregation == Aggregation.MAX:
@@ -345,7 +346,7 @@ def observe(
     ]
 
 
-def _observe_p95_in_python(rule: Rule, samples) -> list[Observation]:
+def observe_p95_in_python(rule: Rule, samples) -> list[Observation]:
     """SQLite has no percentile aggregate: read the window's values, fine at embedded scale."""
     series: dict[tuple[int, int, int, str], list[float]] = {}
     rows = samples.order_by().values_list(
@@ -389,10 +390,10 @@ def _observe_budget(
     if deployment_ids is not None:
         deployments = deployments.filter(pk__in=deployment_ids)
     first: dict[int, tuple[int, int, float]] = {}
-    for pk, use_case_id, version_id, budget in deployments.values_list(
+    for pk, use_case_id, version_id, amount in deployments.values_list(
         "pk", "use_case_id", "model_version_id", "use_case__budget__monthly_amount"
     ):
-        first.setdefault(use_case_id, (pk, version_id, float(budget)))
+        first.setdefault(use_case_id, (pk, version_id, float(amount)))
     if not first:
         return []
     spend = month_spend(use_case_ids=list(first), month=month_of(now))

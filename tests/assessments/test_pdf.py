@@ -9,21 +9,11 @@ from pypdf import PdfReader
 
 from assessments import pdf, services
 from assessments.models import SignOff, Status
-from portal.pdf import LocalStaticFetcher, _static_prefix
+from portal.pdf import LocalStaticFetcher, static_prefix
 from tests.assessments.builders import COMPLETE, draft, move, to_status
-from tests.factories import PASSWORD, UseCaseFactory
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def use_case(retail, product_owner):
-    return UseCaseFactory(business_unit=retail, owner=product_owner, title="Card fraud scoring")
-
-
-@pytest.fixture
-def people(product_owner, risk_officer, dpo, leadership):
-    return {"author": product_owner, "reviewers": [risk_officer, dpo], "approver": leadership}
 
 
 @pytest.fixture
@@ -262,10 +252,10 @@ def test_a_missing_assessment_is_404(client, auditor):
 )
 def test_the_pdf_fetcher_refuses_anything_but_local_static_files(url):
     with pytest.raises(ValueError):
-        LocalStaticFetcher().fetch(url.replace("{static}", _static_prefix()))
+        LocalStaticFetcher().fetch(url.replace("{static}", static_prefix()))
 
 
 def test_the_pdf_fetcher_serves_local_static_files():
-    response = LocalStaticFetcher().fetch(_static_prefix() + "css/pdf.css")
+    response = LocalStaticFetcher().fetch(static_prefix() + "css/pdf.css")
     assert response.content_type == "text/css"
     assert b"@page" in response.read()

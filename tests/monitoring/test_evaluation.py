@@ -11,10 +11,10 @@ from django.test.utils import CaptureQueriesContext
 
 from monitoring.models import Budget, Flag, Rule
 from monitoring.services.evaluation import (
-    _observe_p95_in_python,
-    _samples,
     observe,
+    observe_p95_in_python,
     percentile,
+    rule_samples,
     rules_evaluate,
 )
 from monitoring.services.flags import describe_breach
@@ -182,7 +182,7 @@ def test_p95_in_python_is_per_feature_too():
     record(deployment, "latency_ms", range(100), feature="eu")
     record(deployment, "latency_ms", [5, 7], feature="us")
     rule = RuleFactory(metric="latency_ms", aggregation="p95", window_minutes=200)
-    in_python = _observe_p95_in_python(rule, _samples(rule, now=NOW, deployment_ids=None))
+    in_python = observe_p95_in_python(rule, rule_samples(rule, now=NOW, deployment_ids=None))
     in_sql = observe(rule, now=NOW)
     expected = {
         "eu": pytest.approx(numpy.percentile(range(100), 95)),

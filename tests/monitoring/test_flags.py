@@ -14,15 +14,21 @@ from assessments.models import Assessment, AssessmentTemplate, Status
 from assessments.services.workflow import assessment_start
 from monitoring.models import Budget, Flag, FlagStatus, Rule
 from monitoring.services.evaluation import rules_evaluate
-from monitoring.services.flags import flag_raise, flag_resolve
+from monitoring.services.flags import flag_resolve
 from tests.factories import (
     DeploymentFactory,
     ModelVersionFactory,
     RuleFactory,
-    _reference,
     signed_off,
+    unique_reference,
 )
-from tests.monitoring.evaluation_helpers import MINUTE, NOW, record, switch_off_shipped_rules
+from tests.monitoring.evaluation_helpers import (
+    MINUTE,
+    NOW,
+    raise_flag,
+    record,
+    switch_off_shipped_rules,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -37,31 +43,6 @@ def _only_the_tests_rules(db):
 @pytest.fixture
 def deployment(retail, product_owner):
     return DeploymentFactory(use_case__business_unit=retail, use_case__owner=product_owner)
-
-
-def raise_flag(deployment, rule=None, value=0.9):
-    rule = rule or RuleFactory()
-    return flag_raise(
-        rule=rule,
-        use_case=deployment.use_case,
-        model_version=deployment.model_version,
-        deployment=deployment,
-        evidence={
-            "metric": rule.metric,
-            "feature": rule.feature,
-            "aggregation": rule.aggregation,
-            "window_minutes": rule.window_minutes,
-            "window_start": (NOW - timedelta(minutes=rule.window_minutes)).isoformat(),
-            "window_end": NOW.isoformat(),
-            "comparison": rule.comparison,
-            "threshold": rule.threshold,
-            "value": value,
-            "samples": 1,
-            "values": [[NOW.isoformat(), value]],
-            "deployment": deployment.pk,
-        },
-        now=NOW,
-    )
 
 
 # Resolving -------------------------------------------------------------------------------------
@@ -226,7 +207,7 @@ def signed_with_answers(use_case, kind: str, answers: dict) -> Assessment:
     """tests.factories.signed_off, with the answers that were signed (a signed-off row is
     never updated afterwards: the database refuses it, so the answers go in at insert)."""
     return Assessment.objects.create(
-        reference=_reference("AS"),
+        reference=unique_reference("AS"),
         template=AssessmentTemplate.objects.filter(kind=kind, active=True).first(),
         kind=kind,
         use_case=use_case,

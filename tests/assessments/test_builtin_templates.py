@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from assessments import engine
+from assessments import engine, services
+from assessments.models import AssessmentTemplate
+from assessments.services import templates as template_services
+from tests.assessments.builders import NOTHING_APPLIES, tiny_template
 
 BUILTIN_DIR = Path(engine.__file__).resolve().parent / "builtin_templates"
 
@@ -64,31 +67,6 @@ def test_the_shipped_files_are_exactly_the_three_builtins():
 
 # EU AI Act screening --------------------------------------------------------------------------
 SCREENING = _load("eu-ai-act-screening")
-
-# An AI system we deploy in the EU, with every ground answered "no".
-NOTHING_APPLIES = {
-    "ai_system": "yes",
-    "role": "deployer",
-    "eu_link": "yes",
-    "exclusions": ["none"],
-    "manipulation": "no",
-    "exploits_vulnerabilities": "no",
-    "social_scoring": "no",
-    "predictive_policing": "no",
-    "face_scraping": "no",
-    "emotion_workplace_education": "no",
-    "biometric_categorisation_sensitive": "no",
-    "realtime_rbi_law_enforcement": "no",
-    "annex_i_product": "no",
-    "annex_iii_areas": ["none"],
-    "interacts_with_people": "no",
-    "generates_content": "no",
-    "emotion_or_biometric_categorisation": "no",
-    "deep_fake": "no",
-    "public_interest_text": "no",
-    "uses_gpai": "no",
-    "provides_gpai": "no",
-}
 
 
 def _screen(**changes) -> engine.Result:
@@ -690,14 +668,14 @@ def test_aia_reasons_list_what_drove_the_impact():
     assert result.reasons[0]["answer"] == "It recommends; a person decides"
 
 
-# The README's example -------------------------------------------------------------------------
+# The documented example (docs/template-format.md) --------------------------------------------
 def _readme_example() -> dict:
-    readme = (BUILTIN_DIR.parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Assessment templates", 1)[1]
+    guide = (BUILTIN_DIR.parent.parent / "docs" / "template-format.md").read_text(encoding="utf-8")
+    section = guide.split("## An example", 1)[1]
     return json.loads(section.split("```json", 1)[1].split("```", 1)[0])
 
 
-def test_the_readme_example_is_valid_and_scores_as_the_readme_says():
+def test_the_documented_example_is_valid_and_scores_as_the_guide_says():
     example = engine.check_definition(_readme_example())
     uk = engine.score(example, {"personal_data": "yes", "location": "uk"})
     assert uk.scores["exposure"] == {
@@ -715,3 +693,40 @@ def test_the_readme_example_is_valid_and_scores_as_the_readme_says():
     none = engine.score(example, {"personal_data": "no", "location": "other"})
     assert (none.scores["exposure"]["value"], none.value) == (0, "low")
     assert _cites(none) == ["No exposure found"]
+
+
+# Shipping the built-ins again ---------------------------------------------------------------------
+@pytest.mark.django_db
+def test_shipping_a_built_in_again_keeps_a_firms_own_version():
+    template = AssessmentTemplate.objects.get(key="ico-dpia", version=1)
+    mine = {**template.definition, "title": "Our DPIA"}
+    services.template_import(actor=None, definition=mine)  # the firm's, in place (unused)
+    for _ in range(2):
+        services.sync_builtin_templates()
+    versions = AssessmentTemplate.objects.filter(key="ico-dpia")
+    assert list(versions.values_list("version", "title")) == [(1, "Our DPIA")]
+    tiny_template()
+
+
+@pytest.mark.django_db
+def test_a_built_in_shipped_with_new_content_twice_makes_two_new_versions(
+    use_case, product_owner, tmp_path, monkeypatch
+):
+    v1 = AssessmentTemplate.objects.get(key="ico-dpia", version=1)
+    services.assessment_start(actor=product_owner, use_case=use_case, template=v1)  # in use
+    monkeypatch.setattr(template_services, "BUILTIN_DIR", tmp_path)
+    for title in ("ICO DPIA (2027 wording)", "ICO DPIA (2028 wording)"):
+        # A release ships the file with new wording, still numbered 1.
+        (tmp_path / "ico-dpia.json").write_text(json.dumps({**v1.definition, "title": title}))
+        services.sync_builtin_templates()
+        services.sync_builtin_templates()  # and migrate runs again: nothing more
+    titles = list(
+        AssessmentTemplate.objects.filter(key="ico-dpia")
+        .order_by("version")
+        .values_list("version", "title")
+    )
+    assert titles == [
+        (1, v1.title),
+        (2, "ICO DPIA (2027 wording)"),
+        (3, "ICO DPIA (2028 wording)"),
+    ]

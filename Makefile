@@ -15,7 +15,7 @@ TEST_ENV := DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) CELERY_TASK_AL
 	STATICFILES_BACKEND=django.contrib.staticfiles.storage.StaticFilesStorage
 RUN_ENV := DEBUG=true SECURE=false
 
-.PHONY: run test bench lint checks setup assets services browser prometheus pdf-libs clean
+.PHONY: run test test-fast bench lint checks setup assets services browser prometheus pdf-libs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,11 @@ prometheus:
 ## The whole test suite against PostgreSQL, Redis, a Celery worker, MLflow and Chromium.
 test: setup services browser prometheus $(MLFLOW_VENV)/.installed checks
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The inner loop: every test that starts no server or browser (-m "not slow"), on a kept
+## test database. PostgreSQL still; no Chromium, Prometheus or MLflow needed.
+test-fast: setup services
+	$(TEST_ENV) $(BIN)/python -m pytest --reuse-db -m "not slow" $(PYTEST_ARGS)
 
 ## Benchmarks on PostgreSQL: prints median and p95 time and queries per request.
 bench: setup services

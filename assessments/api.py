@@ -6,6 +6,8 @@ each workflow move asks the rule its row in TRANSITIONS names), and every write 
 services the pages call. A save from an out-of-date revision answers 409 with what changed.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Exists, OuterRef
@@ -89,7 +91,7 @@ ANSWERS_REQUEST_SCHEMA = {
     },
 }
 # Lists of related rows (comments, versions) are short and come whole, without paging.
-_WHOLE_LIST = {"pagination_class": None, "filter_backends": []}
+_WHOLE_LIST: dict[str, Any] = {"pagination_class": None, "filter_backends": []}
 
 
 # Assessments ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -422,7 +423,11 @@ def _clean_evidence(raw: Any) -> list[dict] | None:
                 expires = date.fromisoformat(str(expires)).isoformat()
             except ValueError:
                 raise ValueError(f"Evidence {n}: enter the expiry date as YYYY-MM-DD.") from None
-        entry = {"title": title or url or "File", "url": url or None, "expires": expires}
+        entry: dict[str, Any] = {
+            "title": title or url or "File",
+            "url": url or None,
+            "expires": expires,
+        }
         if file_id:
             try:
                 entry["file"] = int(file_id)
@@ -481,11 +486,15 @@ def expired_evidence(definition: dict, answers: dict, today: date) -> list[dict]
 
 
 # Scoring -------------------------------------------------------------------------------------
-_COMPARE = {
+_COMPARE_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "gte": lambda a, b: a >= b,
     "gt": lambda a, b: a > b,
     "lte": lambda a, b: a <= b,
     "lt": lambda a, b: a < b,
+}
+# The share_ keys compare a score's share of its maximum (in %) with the operators above.
+_COMPARE: dict[str, Callable[[Any, Any], bool] | None] = {
+    **_COMPARE_OPS,
     "share_gte": None,
     "share_gt": None,
     "share_lt": None,
@@ -543,8 +552,8 @@ def score(definition: dict, answers: dict) -> Result:
                 cites[k].append({"question": q.key, "answer": text, "cite": cite})
 
     result = Result(
-        highest_inherent=max(inherent, key=RATING_ORDER.get) if inherent else None,
-        highest_residual=max(residual, key=RATING_ORDER.get) if residual else None,
+        highest_inherent=max(inherent, key=RATING_ORDER.__getitem__) if inherent else None,
+        highest_residual=max(residual, key=RATING_ORDER.__getitem__) if residual else None,
     )
     adjusted = dict(raw)
     for adj in scoring.get("adjustments", []):
@@ -660,8 +669,8 @@ def _holds(cond: dict, answers: dict, *, shown: set | None = None, scores=None) 
                 continue
             if op.startswith("share_"):
                 share = 100 * value / most if most else 0
-                return _COMPARE[op.removeprefix("share_")](round(share, 6), target)
-            return _COMPARE[op](round(value, 6), target)
+                return _COMPARE_OPS[op.removeprefix("share_")](round(share, 6), target)
+            return _COMPARE_OPS[op](round(value, 6), target)
     if "risk" in cond and scores is not None:
         level = (
             scores.result.highest_inherent

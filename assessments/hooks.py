@@ -12,7 +12,7 @@ from assessments.selectors import assessments_visible_to, templates_visible_to
 from portal import ledger
 from portal.access import can
 from portal.history import tracked as history
-from registry.gate import Check, GateContext, register_gate_check
+from registry.gate import Check, GateContext, moment, person, register_gate_check
 from registry.models import RiskTier
 from registry.pages import use_case_panels
 
@@ -22,13 +22,33 @@ def _signed(context: GateContext) -> dict[str, Assessment]:
 
     def read() -> dict[str, Assessment]:
         latest: dict[str, Assessment] = {}
-        for a in Assessment.objects.filter(
-            use_case=context.use_case, status=Status.SIGNED_OFF
-        ).order_by("kind", "-version"):
+        for a in (
+            Assessment.objects.filter(use_case=context.use_case, status=Status.SIGNED_OFF)
+            .select_related("sign_off_record__signed_by")
+            .order_by("kind", "-version")
+        ):
             latest.setdefault(a.kind, a)
         return latest
 
     return context.memo("signed_assessments", read)
+
+
+def _evidence(signed: Assessment) -> dict:
+    """The signed-off assessment a check rests on, with the hash of what was signed."""
+    sign_off: SignOff | None = getattr(signed, "sign_off_record", None)
+    return {
+        "assessment": {
+            "id": signed.pk,
+            "reference": signed.reference,
+            "kind": signed.kind,
+            "version": signed.version,
+            "valid_until": moment(signed.valid_until),
+            # None only for an assessment marked signed off without the workflow's sign-off.
+            "signed_by": person(sign_off.signed_by) if sign_off else None,
+            "signed_at": moment(sign_off.signed_at) if sign_off else None,
+            "sha256": sign_off.sha256 if sign_off else None,
+        }
+    }
 
 
 def _assessment_check(
@@ -44,11 +64,12 @@ def _assessment_check(
             label,
             False,
             f"{signed.reference} was valid until {signed.valid_until:%d %b %Y}: re-assess it.",
+            evidence=_evidence(signed),
         )
     detail = f"{signed.reference} signed off"
     if signed.valid_until:
         detail += f", valid until {signed.valid_until:%d %b %Y}"
-    return Check(key, label, True, detail + ".")
+    return Check(key, label, True, detail + ".", evidence=_evidence(signed))
 
 
 def screening_check(context: GateContext) -> Check:

@@ -246,7 +246,7 @@ class RoutingRule(models.Model):
 
     @property
     def reviewer_label(self) -> str:
-        if self.group_id:
+        if self.group is not None:
             return self.group.name.replace("_", " ").capitalize()
         return Role(self.role).label if self.role else "?"
 
@@ -302,7 +302,7 @@ class ReviewAssignment(models.Model):
 
     @property
     def reviewer_label(self) -> str:
-        if self.group_id:
+        if self.group is not None:
             return self.group.name.replace("_", " ").capitalize()
         return Role(self.role).label if self.role else "?"
 

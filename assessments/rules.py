@@ -57,7 +57,7 @@ def matches(user, assignment: ReviewAssignment, use_case) -> bool:
 def fits(user, assignment: ReviewAssignment, use_case) -> bool:
     """Whether the person holds the role (in the use case's unit) or the group asked."""
     access = access_for(user)
-    if assignment.group_id:
+    if assignment.group is not None:
         return assignment.group.name in access.roles
     return access.has_role(assignment.role) and use_case.business_unit_id in access.unit_ids
 

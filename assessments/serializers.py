@@ -50,7 +50,7 @@ class TemplateSummarySerializer(serializers.Serializer):
 
 
 class ScoreSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     raw = serializers.FloatField(help_text="Before any adjustment.")
     value = serializers.FloatField(help_text="After the adjustments.")
     max = serializers.FloatField(help_text="The most the answers could give.")
@@ -67,7 +67,9 @@ class ResultSerializer(serializers.Serializer):
     scores = serializers.DictField(child=ScoreSerializer(), help_text="By score key.")
     adjustments = serializers.ListField(child=serializers.CharField())
     value = serializers.CharField(allow_null=True, help_text="The outcome's value.")
-    label = serializers.CharField(allow_blank=True, help_text="The outcome as a person reads it.")
+    label = serializers.CharField(  # type: ignore[assignment]  # DRF pops declared fields
+        allow_blank=True, help_text="The outcome as a person reads it."
+    )
     reasons = ReasonSerializer(many=True)
     highest_inherent = serializers.CharField(allow_null=True)
     highest_residual = serializers.CharField(allow_null=True)
@@ -102,7 +104,7 @@ class SignOffSerializer(serializers.Serializer):
 
 class AvailableActionSerializer(serializers.Serializer):
     action = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     target = serializers.CharField(help_text="The status it moves to.")
     reason_required = serializers.BooleanField()
     password_required = serializers.BooleanField()
@@ -111,7 +113,7 @@ class AvailableActionSerializer(serializers.Serializer):
 
 class MissingQuestionSerializer(serializers.Serializer):
     key = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     section = serializers.CharField()
 
 
@@ -169,7 +171,9 @@ class AssessmentSerializer(serializers.ModelSerializer):
 class AssessmentDetailSerializer(AssessmentSerializer):
     """Everything about one assessment, including what the requesting person may do next."""
 
-    previous = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    previous: "serializers.PrimaryKeyRelatedField[Assessment]" = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
     # A plain string: the use case's risk_tier already names the RiskTier choice set.
     tier_override = serializers.CharField(
         help_text="The tier set by hand over the screening's result, or blank."
@@ -360,7 +364,7 @@ class AnswersSerializer(serializers.Serializer):
 
 class EditConflictChangeSerializer(serializers.Serializer):
     question = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     before = serializers.CharField(allow_blank=True, allow_null=True)
     now = serializers.CharField(allow_blank=True, allow_null=True)
     by = serializers.CharField(help_text="Who saved since the revision you sent.")
@@ -405,7 +409,7 @@ class CommentInputSerializer(serializers.Serializer):
     question_key = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="The question it is about."
     )
-    parent = serializers.IntegerField(
+    parent = serializers.IntegerField(  # type: ignore[assignment]  # DRF pops declared fields
         required=False, allow_null=True, default=None, help_text="The comment it answers."
     )
 
@@ -420,7 +424,7 @@ class OverrideTierSerializer(serializers.Serializer):
 class CompareRowSerializer(serializers.Serializer):
     section = serializers.CharField()
     question = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     left = serializers.CharField(allow_blank=True)
     right = serializers.CharField(allow_blank=True)
     changed = serializers.BooleanField()

@@ -15,7 +15,7 @@ from incidents.models import (
 )
 from incidents.services.runbooks import TEXT_FIELDS
 from portal.forms import StyledFormMixin
-from registry.models import BusinessUnit
+from registry.models import BusinessUnit, UseCase
 from registry.selectors import possible_owners, use_cases_visible_to
 
 User = get_user_model()
@@ -82,7 +82,7 @@ class RunbookForm(StyledFormMixin, forms.ModelForm):
 class IncidentFilterForm(StyledFormMixin, forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
     severity = forms.ChoiceField(choices=[("", "Any severity"), *Severity.choices], required=False)
-    use_case = forms.ModelChoiceField(
+    use_case: "forms.ModelChoiceField[UseCase]" = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="Any use case", to_field_name="reference"
     )
     open_only = forms.BooleanField(label="Open only", required=False)

@@ -6,11 +6,12 @@ starts (registry.signals.ai_switched)."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from incidents.models import Incident, Runbook, Severity, TimelineEntry
 from incidents.selectors import incidents_visible_to, runbooks_visible_to, use_case_incidents
 from incidents.services.incidents import incident_open_from_flag
-from incidents.services.runbooks import runbook_is_current
+from incidents.services.runbooks import NO_RUNBOOK, runbook_is_current
 from incidents.services.webhooks import emit_kill_switch
 from monitoring.models import Flag, RuleAction
 from monitoring.pages import flag_panels
@@ -19,15 +20,35 @@ from portal import ledger
 from portal.access import can
 from portal.history import tracked as history
 from portal.records import save_with_history
-from registry.gate import Check, GateContext, register_gate_check
+from registry.gate import Check, GateContext, moment, person, register_gate_check
 from registry.models import UseCase
 from registry.pages import use_case_panels
 from registry.signals import ai_switched
 
 
 def runbook_check(context: GateContext) -> Check:
-    holds, detail = runbook_is_current(context.use_case, context.today)
-    return Check("runbook", "A current runbook", holds, detail)
+    # Its newest history row is the exact version the gate saw, read in the same query.
+    latest = Runbook.history.filter(id=OuterRef("pk")).order_by("-history_id")
+    runbook = (
+        Runbook.objects.filter(use_case=context.use_case)
+        .select_related("updated_by")
+        .annotate(history_id=Subquery(latest.values("history_id")[:1]))
+        .first()
+    )
+    if runbook is None:
+        return Check("runbook", "A current runbook", False, NO_RUNBOOK)
+    holds, detail = runbook_is_current(context.use_case, context.today, runbook=runbook)
+    evidence = {
+        "runbook": {
+            "id": runbook.pk,
+            "version": runbook.version,
+            "history_id": runbook.history_id,  # annotated above
+            "reviewed_at": moment(runbook.reviewed_at),
+            "review_due": moment(runbook.review_due),
+            "updated_by": person(runbook.updated_by),
+        }
+    }
+    return Check("runbook", "A current runbook", holds, detail, evidence=evidence)
 
 
 def open_incident(flag: Flag) -> None:

@@ -73,7 +73,7 @@ class Severity(models.TextChoices):
     SEV4 = "sev4", "SEV4"
 
 
-SEVERITY_DEFINITIONS = {
+SEVERITY_DEFINITIONS: dict[str, str] = {
     Severity.SEV1: "Critical: people are being harmed or could be, or the AI makes decisions "
     "it must not make; widespread or regulatory impact. Act now, around the clock.",
     Severity.SEV2: "Major: many users get wrong or unfair results, or personal data may be "

@@ -21,7 +21,8 @@ from incidents.models import (
     WebhookEndpoint,
 )
 from incidents.services.deadlines import deadlines
-from registry.models import BusinessUnit, ModelVersion
+from monitoring.models import Flag
+from registry.models import BusinessUnit, ModelVersion, UseCase
 from registry.selectors import model_versions_visible_to, possible_owners
 
 
@@ -52,7 +53,9 @@ class ContactSerializer(serializers.Serializer):
 
 
 class RunbookSerializer(serializers.ModelSerializer):
-    use_case = serializers.SlugRelatedField(slug_field="reference", read_only=True)
+    use_case: "serializers.SlugRelatedField[UseCase]" = serializers.SlugRelatedField(
+        slug_field="reference", read_only=True
+    )
     contacts = ContactSerializer(many=True, read_only=True, help_text="First called first.")
     updated_by = PersonField()
     review_due = serializers.DateTimeField(read_only=True)
@@ -94,7 +97,7 @@ class RunbookWriteSerializer(serializers.Serializer):
 # Incidents -----------------------------------------------------------------------------------
 class DeadlineSerializer(serializers.Serializer):
     key = serializers.ChoiceField(choices=["ai_act", "gdpr"])
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     basis = serializers.CharField(help_text="The provision and its period.")
     due_at = serializers.DateTimeField()
     reported_at = serializers.DateTimeField(allow_null=True)
@@ -102,8 +105,12 @@ class DeadlineSerializer(serializers.Serializer):
 
 
 class IncidentSerializer(serializers.ModelSerializer):
-    use_case = serializers.SlugRelatedField(slug_field="reference", read_only=True)
-    flag = serializers.SlugRelatedField(slug_field="reference", read_only=True)
+    use_case: "serializers.SlugRelatedField[UseCase]" = serializers.SlugRelatedField(
+        slug_field="reference", read_only=True
+    )
+    flag: "serializers.SlugRelatedField[Flag]" = serializers.SlugRelatedField(
+        slug_field="reference", read_only=True
+    )
     owner_name = serializers.SerializerMethodField()
     opened_by = PersonField()
     review_written = serializers.BooleanField(read_only=True)
@@ -241,7 +248,9 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
 # Kill-switch tokens --------------------------------------------------------------------------
 class KillSwitchTokenSerializer(serializers.ModelSerializer):
-    use_case = serializers.SlugRelatedField(slug_field="reference", read_only=True)
+    use_case: "serializers.SlugRelatedField[UseCase]" = serializers.SlugRelatedField(
+        slug_field="reference", read_only=True
+    )
     created_by = PersonField()
 
     class Meta:

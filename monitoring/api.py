@@ -449,7 +449,9 @@ class _PushView(APIView):
     throttle_classes: list = []
 
     def source(self) -> MetricSource:
-        return self.request.auth
+        source = self.request.auth
+        assert isinstance(source, MetricSource)  # IsPushSource let only a source's token in
+        return source
 
     def refuse_other_deployment(self, body) -> None:
         """A token writes to its own deployment: a body naming another is refused whole."""

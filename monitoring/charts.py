@@ -185,10 +185,10 @@ def line_chart(
             f"{escape(label)}</text>"
         )
     out.append("</g>")
-    banded = [p for p in points if p.low is not None and p.high is not None]
-    if len(banded) > 1 and any(p.low != p.high for p in banded):
-        upper = [f"{_n(scale.x(p.at))},{_n(scale.y(p.high))}" for p in banded]
-        lower = [f"{_n(scale.x(p.at))},{_n(scale.y(p.low))}" for p in reversed(banded)]
+    banded = [(p.at, p.low, p.high) for p in points if p.low is not None and p.high is not None]
+    if len(banded) > 1 and any(low != high for _, low, high in banded):
+        upper = [f"{_n(scale.x(at))},{_n(scale.y(high))}" for at, _, high in banded]
+        lower = [f"{_n(scale.x(at))},{_n(scale.y(low))}" for at, low, _ in reversed(banded)]
         out.append(
             f'<polygon class="band" points="{" ".join(upper + lower)}" fill="{BAND}" '
             'fill-opacity="0.7"/>'
@@ -211,11 +211,11 @@ def line_chart(
             f'<text x="{_n((left + right) / 2)}" y="{_n((top + bottom) / 2)}" '
             f'text-anchor="middle" fill="{AXIS}">No samples in this period</text>'
         )
-    for t in thresholds:
-        y = scale.y(t.value)
-        label = t.label or f"threshold {fmt(t.value)}"
+    for threshold in thresholds:
+        y = scale.y(threshold.value)
+        label = threshold.label or f"threshold {fmt(threshold.value)}"
         out.append(
-            f'<g class="threshold" data-value={quoteattr(repr(t.value))}>'
+            f'<g class="threshold" data-value={quoteattr(repr(threshold.value))}>'
             f'<line x1="{_n(left)}" y1="{_n(y)}" x2="{_n(right)}" y2="{_n(y)}" '
             f'stroke="{THRESHOLD}" stroke-width="1.2" stroke-dasharray="6 4"/>'
             f'<text x="{_n(right - 2)}" y="{_n(y - 3)}" text-anchor="end" fill="{THRESHOLD}">'

@@ -7,6 +7,7 @@ from django import forms
 from monitoring.models import FlagStatus, MetricSource, Rule, Severity
 from monitoring.services.metric_rules import EDITABLE_FIELDS
 from portal.forms import StyledFormMixin
+from registry.models import UseCase
 from registry.selectors import use_cases_visible_to
 
 KEEP_HELP = "Leave blank to keep what is stored. It is never shown again."
@@ -164,7 +165,7 @@ class FlagFilterForm(StyledFormMixin, forms.Form):
         choices=[("", "Any status"), *FlagStatus.choices], required=False, initial="open"
     )
     severity = forms.ChoiceField(choices=[("", "Any severity"), *Severity.choices], required=False)
-    use_case = forms.ModelChoiceField(
+    use_case: "forms.ModelChoiceField[UseCase]" = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="Any use case", to_field_name="reference"
     )
 

@@ -23,7 +23,7 @@ def report_context(use_case: UseCase) -> dict:
     found = selectors.series_many(
         list(by_id), start, end, points=60, metrics=list(selectors.KEY_METRICS)
     )
-    trend_charts = []
+    trend_charts: list[dict] = []
     for (dep_id, metric, feature), points in found.items():
         if not points or len(trend_charts) >= MAX_CHARTS:
             continue

@@ -47,7 +47,7 @@ RANGES: dict[str, tuple[str, timedelta]] = {
 DEFAULT_RANGE = "7d"
 # Drawn as trend lines on the use case page (drift per feature is too many for a card).
 KEY_METRICS = ("error_rate", "drift.psi", "drift", "quality", "latency_ms", "cost")
-SEVERITY_ORDER = {
+SEVERITY_ORDER: dict[str, int] = {
     s: i for i, s in enumerate([Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW])
 }
 
@@ -207,7 +207,7 @@ def series_many(
                 _PG_SERIES.format(table=table, buckets=buckets),
                 {
                     "ids": list(deployment_ids),
-                    "step": step,
+                    "step": step,  # type: ignore[dict-item]  # psycopg adapts a timedelta
                     "start": start,
                     "end": end,
                     "all_metrics": metrics is None,

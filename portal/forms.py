@@ -3,7 +3,7 @@ from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 
-def apply_validation_error(form: forms.Form, exc: ValidationError) -> None:
+def apply_validation_error(form: forms.BaseForm, exc: ValidationError) -> None:
     """Show a service's ValidationError on the form, next to the fields it names."""
     if hasattr(exc, "error_dict"):
         for field, errors in exc.error_dict.items():

@@ -12,7 +12,8 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from portal.history.changes import build_versions, compare
+from portal.history.asof import DELETED, parse_moment, version_at
+from portal.history.changes import build_versions, compare, snapshot
 from portal.history.selectors import versions_of
 from portal.history.tracked import HISTORY_REGISTRY, access_history_record
 
@@ -20,10 +21,14 @@ from portal.history.tracked import HISTORY_REGISTRY, access_history_record
 # Serializers ---------------------------------------------------------------------------------
 class HistoryFieldChangeSerializer(serializers.Serializer):
     field = serializers.CharField(help_text="The field's name.")
-    label = serializers.CharField(help_text="The field's readable name.")
+    label = serializers.CharField(  # type: ignore[assignment]  # DRF pops declared fields
+        help_text="The field's readable name."
+    )
     old = serializers.CharField(allow_blank=True, help_text="Readable value before.")
     new = serializers.CharField(allow_blank=True, help_text="Readable value after.")
-    many = serializers.BooleanField(help_text="True for a list of related records.")
+    many = serializers.BooleanField(  # type: ignore[assignment]  # DRF pops declared fields
+        help_text="True for a list of related records."
+    )
     added = serializers.ListField(child=serializers.CharField(), help_text="Items added.")
     removed = serializers.ListField(child=serializers.CharField(), help_text="Items removed.")
 
@@ -54,6 +59,47 @@ class HistoryCompareQuerySerializer(serializers.Serializer):
         if data["a"] == data["b"]:
             raise serializers.ValidationError("Choose two different versions to compare.")
         return data
+
+
+class HistoryAsOfQuerySerializer(serializers.Serializer):
+    at = serializers.CharField(
+        help_text="An ISO date (the end of that day in the portal's time zone) or date and "
+        "time; a time without an offset is in the portal's time zone."
+    )
+
+    def validate_at(self, value):
+        try:
+            return parse_moment(value)
+        except ValueError:
+            raise serializers.ValidationError(
+                "Enter a date (2024-03-31) or a date and time (2024-03-31T14:30)."
+            ) from None
+
+
+class HistoryFieldValueSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="The field's name.")
+    label = serializers.CharField(  # type: ignore[assignment]  # DRF pops declared fields
+        help_text="The field's readable name."
+    )
+    value = serializers.CharField(allow_blank=True, help_text="Readable value then.")
+    raw = serializers.JSONField(
+        help_text="The stored value (a related record's id; a list of ids for a list)."
+    )
+    many = serializers.BooleanField(  # type: ignore[assignment]  # DRF pops declared fields
+        help_text="True for a list of related records."
+    )
+    items = serializers.ListField(
+        child=serializers.CharField(), help_text="For a list: each related record then."
+    )
+
+
+class HistoryAsOfSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="The moment asked for.")
+    deleted = serializers.BooleanField(help_text="True if the record had been deleted by then.")
+    version = HistoryVersionSummarySerializer(help_text="The version in force at that moment.")
+    fields = HistoryFieldValueSerializer(  # type: ignore[assignment]  # DRF pops declared fields
+        many=True, help_text="Every tracked field then."
+    )
 
 
 class HistoryCompareSerializer(serializers.Serializer):
@@ -93,6 +139,7 @@ class RecordHistoryView(GenericAPIView):
     def get(self, request, model: str, pk: int):
         entry, _record = access_history_record(request.user, model, pk)
         page = self.paginate_queryset(versions_of(entry, pk))
+        assert page is not None  # REST_FRAMEWORK sets a paginator and a page size
         versions = build_versions(entry, page)
         return self.get_paginated_response(self.get_serializer(versions, many=True).data)
 
@@ -126,6 +173,42 @@ class RecordCompareView(GenericAPIView):
         return Response(self.get_serializer(data).data)
 
 
+class RecordAsOfView(GenericAPIView):
+    serializer_class = HistoryAsOfSerializer
+    filter_backends: list = []
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="history_as_of",
+        summary="A record as it stood at a moment, from its history",
+        tags=["history"],
+        parameters=[*RECORD_PARAMETERS, HistoryAsOfQuerySerializer],
+        responses={
+            200: HistoryAsOfSerializer,
+            400: OpenApiResponse(description="at missing, or not a date or date and time."),
+            404: OpenApiResponse(
+                description="No such record, not yours to see, or not yet created by then."
+            ),
+        },
+    )
+    def get(self, request, model: str, pk: int):
+        entry, _record = access_history_record(request.user, model, pk)
+        query = HistoryAsOfQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        moment = query.validated_data["at"]
+        row = version_at(entry, pk, moment)
+        if row is None:
+            raise Http404("This record did not exist yet at that moment.")
+        version, values = snapshot(entry, row)
+        data = {
+            "at": moment,
+            "deleted": row.history_type == DELETED,
+            "version": version,
+            "fields": values,
+        }
+        return Response(self.get_serializer(data).data)
+
+
 urlpatterns = [
     path(
         "history/<slug:model>/<int:pk>/",
@@ -136,5 +219,10 @@ urlpatterns = [
         "history/<slug:model>/<int:pk>/compare/",
         RecordCompareView.as_view(),
         name="api-history-compare",
+    ),
+    path(
+        "history/<slug:model>/<int:pk>/as-of/",
+        RecordAsOfView.as_view(),
+        name="api-history-as-of",
     ),
 ]

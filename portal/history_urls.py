@@ -10,5 +10,6 @@ urlpatterns = [
     path("audit/ledger/verify_export.py", ledger_views.verifier_script, name="ledger-verifier"),
     path("<slug:model>/<int:pk>/", views.record_history, name="history"),
     path("<slug:model>/<int:pk>/compare/", views.record_compare, name="history-compare"),
+    path("<slug:model>/<int:pk>/as-of/", views.record_as_of, name="history-as-of"),
     path("<slug:model>/<int:pk>/export.csv", views.record_history_export, name="history-export"),
 ]

@@ -181,6 +181,7 @@ def redact(url: str) -> str:
 def _resolve(host: str, port: int) -> list[str]:
     """The addresses a host resolves to, each checked; refuse if any one is refused."""
     shown = host
+    literal: IPAddress | None
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
@@ -198,7 +199,8 @@ def _resolve(host: str, port: int) -> list[str]:
         raise FetchFailed(f"could not resolve {host}: {exc}", transient=True) from None
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        # An IPv4 or IPv6 sockaddr starts with the address as text (an IPv6 one may end "%scope").
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
         problem = address_problem(address)
         if problem:
             raise OutboundRefused(f"refused: {host} resolves to {address}, {problem}")
@@ -452,6 +454,7 @@ def check_literal(url: str) -> str | None:
     if not parts.hostname:
         return "The URL names no host."
     shown = parts.hostname
+    address: IPAddress | None
     try:
         address = ipaddress.ip_address(parts.hostname)
     except ValueError:

@@ -330,6 +330,8 @@ SPECTACULAR_SETTINGS = {
         "ReviewDecisionEnum": "assessments.models.ReviewAssignment.Decision",
         "ModelApprovalStatusEnum": "registry.models.ApprovalStatus",
         "DestinationEnum": "registry.models.Destination",
+        # A use case's lifecycle, and where a go-live record's move started and ended.
+        "LifecycleEnum": "registry.models.Lifecycle",
         "MetricSourceKindEnum": "monitoring.models.SourceKind",
         "DistributionKindEnum": "monitoring.models.DistributionKind",
         "FlagSeverityEnum": "monitoring.models.Severity",

@@ -29,7 +29,7 @@ from registry.models import (
     RegisterImport,
     UseCase,
 )
-from registry.selectors import data_sources_visible_to, units_user_can_register_in
+from registry.selectors import SOURCES_THEN, data_sources_visible_to, units_user_can_register_in
 
 User = get_user_model()
 
@@ -64,7 +64,18 @@ IMPORT_OPTIONAL = ["lifecycle", "data_sources", "next_review_date"]
 LIST_SEPARATOR = ";"
 
 
-def register_rows(use_cases: Iterable[UseCase]) -> Iterator[list]:
+def _data_sources(use_case) -> Iterable[DataSource]:
+    """A use case's data sources; for a version of one (the register as of a day), those
+    linked then (``use_cases_as_of(..., with_sources=True)``)."""
+    if isinstance(use_case, UseCase):
+        return use_case.data_sources.all()
+    links = getattr(use_case, SOURCES_THEN)
+    sources = [link.datasource for link in links if link.datasource is not None]
+    return sorted(sources, key=lambda source: (source.name, source.pk))  # DataSource's order
+
+
+def register_rows(use_cases: Iterable) -> Iterator[list]:
+    """A row per use case, or per version of one (the register as of a day)."""
     for uc in use_cases:
         yield [
             uc.reference,
@@ -76,7 +87,7 @@ def register_rows(use_cases: Iterable[UseCase]) -> Iterator[list]:
             LIST_SEPARATOR.join(uc.people_affected),
             uc.decision_impact,
             uc.human_oversight,
-            LIST_SEPARATOR.join(ds.reference for ds in uc.data_sources.all()),
+            LIST_SEPARATOR.join(ds.reference for ds in _data_sources(uc)),
             uc.next_review_date.isoformat() if uc.next_review_date else "",
             uc.risk_tier,
             "yes" if uc.needs_reassessment else "no",
@@ -162,7 +173,7 @@ def _choice(value: str, choices, column: str) -> str:
 class _Resolver:
     """Looks up units, people and data sources once per file, not once per row."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.units = {u.code.lower(): u for u in BusinessUnit.objects.all()}
         self.units.update({u.name.lower(): u for u in self.units.values()})
         self._users: dict[str, object] = {}
@@ -174,7 +185,7 @@ class _Resolver:
             for key in (user.username.lower(), (user.email or "").lower()):
                 if key in names:
                     self._users[key] = user
-        refs = set()
+        refs: set[str] = set()
         for r in rows:
             refs.update(x.strip().upper() for x in r.get("data_sources", "").split(LIST_SEPARATOR))
         refs.discard("")

@@ -22,12 +22,13 @@ from registry.models import (
     Deployment,
     Destination,
     HumanOversight,
+    ModelApproval,
     RiskTier,
     UseCase,
 )
 
 # How far data travels, nearest first; a source allowing a destination allows those before it.
-REACH = [Destination.ON_PREMISES, Destination.PRIVATE_VPC, Destination.EXTERNAL_API]
+REACH: list[str] = [Destination.ON_PREMISES, Destination.PRIVATE_VPC, Destination.EXTERNAL_API]
 NEVER_EXTERNAL = {Classification.RESTRICTED, Classification.SPECIAL_CATEGORY}
 
 
@@ -76,18 +77,28 @@ def policy_problem(source: DataSource, model: AIModel) -> str:
     return ""
 
 
-def data_policy_breaches(use_case: UseCase, today: date | None = None) -> list[Breach]:
+def data_policy_breaches(
+    use_case: UseCase,
+    today: date | None = None,
+    *,
+    deployed: list[Deployment] | None = None,
+    approvals: list[ModelApproval] | None = None,
+) -> list[Breach]:
     """Each (data source, model) pair of the use case that breaks the policy.
 
     The models are those deployed for the use case and those approved for it. A breach with
-    an exception that has not expired is still listed, marked as excused.
+    an exception that has not expired is still listed, marked as excused. ``deployed`` (its
+    active deployments) and ``approvals`` save their queries when the caller has read them.
     """
     today = today or timezone.localdate()
     sources = list(use_case.data_sources.all())
-    models = {
-        d.model_version.model
-        for d in use_case.deployments.filter(active=True).select_related("model_version__model")
-    } | {a.model for a in use_case.model_approvals.select_related("model")}
+    if deployed is None:
+        deployed = list(
+            use_case.deployments.filter(active=True).select_related("model_version__model")
+        )
+    if approvals is None:
+        approvals = list(use_case.model_approvals.select_related("model"))
+    models = {d.model_version.model for d in deployed} | {a.model for a in approvals}
     exceptions = {
         (e.data_source_id, e.model_id): e
         for e in use_case.data_policy_exceptions.filter(expires_on__gte=today).select_related(
@@ -114,6 +125,21 @@ class Check:
     detail: str
     applies: bool = True
     items: list[str] = field(default_factory=list)
+    # What the answer rests on (the signed-off assessment, the approvals, the runbook), as
+    # plain JSON, so the go-live record keeps it without reading the apps that know it.
+    evidence: dict = field(default_factory=dict)
+
+
+def person(user) -> dict | None:
+    """Who someone is, as a check's evidence keeps it: id, username and name."""
+    if user is None:
+        return None
+    return {"id": user.pk, "username": user.username, "name": user.get_full_name() or user.username}
+
+
+def moment(value) -> str | None:
+    """A date or time as evidence keeps it (ISO 8601), or None."""
+    return value.isoformat() if value is not None else None
 
 
 @dataclass
@@ -161,6 +187,14 @@ class GateContext:
     @property
     def deployed(self) -> list[Deployment]:
         return self.memo("deployed", lambda: _deployed(self.use_case))
+
+    @property
+    def approvals(self) -> list[ModelApproval]:
+        """The models approved for the use case, by whom and when."""
+        return self.memo(
+            "approvals",
+            lambda: list(self.use_case.model_approvals.select_related("model", "approved_by")),
+        )
 
 
 GateCheckFn = Callable[[GateContext], Check]
@@ -213,14 +247,46 @@ def _service_check(context: GateContext) -> Check:
 def _deployed(use_case: UseCase) -> list[Deployment]:
     return list(
         use_case.deployments.filter(active=True)
-        .select_related("model_version__model", "model_version__card")
+        .select_related("model_version__model__approved_by", "model_version__card")
         .order_by("pk")
     )
 
 
+def _approval_evidence(deployment: Deployment, approval: ModelApproval | None) -> dict:
+    """A deployed model's approval, firm-wide and for this use case, as the gate saw it."""
+    version = deployment.model_version
+    model = version.model
+    return {
+        "deployment": deployment.pk,
+        "environment": deployment.environment,
+        "traffic_share": deployment.traffic_share,
+        "model": {"id": model.pk, "reference": model.reference, "name": model.name},
+        "version": {"id": version.pk, "version": version.version},
+        "status": model.approval_status,
+        "approved_by": person(model.approved_by),
+        "approved_at": moment(model.approved_at),
+        "approval_note": model.approval_note,
+        "use_case_approval": (
+            {
+                "id": approval.pk,
+                "approved_by": person(approval.approved_by),
+                "approved_at": moment(approval.approved_at),
+                "note": approval.note,
+            }
+            if approval is not None
+            else None
+        ),
+    }
+
+
 def _models_check(context: GateContext) -> Check:
     use_case, deployed = context.use_case, context.deployed
-    approved_for = set(use_case.model_approvals.values_list("model_id", flat=True))
+    approved_for = {a.model_id: a for a in context.approvals}
+    evidence = {
+        "models": [
+            _approval_evidence(d, approved_for.get(d.model_version.model_id)) for d in deployed
+        ]
+    }
     problems = []
     for d in deployed:
         model = d.model_version.model
@@ -228,33 +294,45 @@ def _models_check(context: GateContext) -> Check:
             problems.append(f"{model.name} is {model.get_approval_status_display().lower()}.")
         elif model.pk not in approved_for:
             problems.append(f"{model.name} is not approved for {use_case.reference}.")
+    label = "Deployed models approved"
     if not deployed:
-        return Check("models", "Deployed models approved", False, "No model is deployed yet.")
+        return Check("models", label, False, "No model is deployed yet.", evidence=evidence)
     if problems:
-        return Check(
-            "models", "Deployed models approved", False, " ".join(problems), items=problems
-        )
+        return Check("models", label, False, " ".join(problems), items=problems, evidence=evidence)
     names = ", ".join(sorted({d.model_version.model.name for d in deployed}))
-    return Check("models", "Deployed models approved", True, f"Approved: {names}.")
+    return Check("models", label, True, f"Approved: {names}.", evidence=evidence)
 
 
 def _cards_check(context: GateContext) -> Check:
     deployed = context.deployed
     threshold = settings.MODEL_CARD_MIN_COMPLETENESS
-    short = []
+    short, cards = [], []
     for d in deployed:
         card = getattr(d.model_version, "card", None)
         done = card.completeness if card else 0
+        cards.append({"version": d.model_version_id, "name": str(d.model_version), "percent": done})
         if done < threshold:
             short.append(f"{d.model_version}: {done}%")
     label = f"Model cards at least {threshold}% complete"
+    evidence = {"cards": cards, "threshold": threshold}
     if short:
-        return Check("cards", label, False, "Below the threshold: " + "; ".join(short), items=short)
-    return Check("cards", label, True, "Every deployed version's card is complete enough.")
+        return Check(
+            "cards",
+            label,
+            False,
+            "Below the threshold: " + "; ".join(short),
+            items=short,
+            evidence=evidence,
+        )
+    return Check(
+        "cards", label, True, "Every deployed version's card is complete enough.", evidence=evidence
+    )
 
 
 def _policy_check(context: GateContext) -> Check:
-    breaches = data_policy_breaches(context.use_case, context.today)
+    breaches = data_policy_breaches(
+        context.use_case, context.today, deployed=context.deployed, approvals=context.approvals
+    )
     open_ = [b for b in breaches if not b.excused]
     if open_:
         return Check(
@@ -270,6 +348,7 @@ def _policy_check(context: GateContext) -> Check:
         + "; ".join(
             f"{b.data_source.reference} → {b.model.name} until {b.exception.expires_on:%d %b %Y}"
             for b in excused
+            if b.exception is not None  # always so: that is what excused means
         )
         if excused
         else "Every data source may go where its models send it."

@@ -10,6 +10,7 @@ from registry.models import (
     DataSource,
     Deployment,
     GateCheck,
+    GoLiveRecord,
     ModelCard,
     ModelVersion,
     PeopleAffected,
@@ -36,8 +37,14 @@ def _gate_subject(check: GateCheck) -> tuple[str, int | None]:
     return f"registry.usecase:{check.use_case_id}", check.use_case_id
 
 
+def _go_live_subject(record: GoLiveRecord) -> tuple[str, int | None]:
+    return f"registry.usecase:{record.use_case_id}", record.use_case_id
+
+
 def register_all() -> None:
     ledger.register(GateCheck, kind="gate", subject=_gate_subject, append_only=False)
+    # The go-live record is what an auditor opens: the database refuses to change it.
+    ledger.register(GoLiveRecord, kind="golive", subject=_go_live_subject)
     history.register(
         UseCase,
         rule="registry.view_usecase",

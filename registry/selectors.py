@@ -1,5 +1,7 @@
 """Reads that depend on who asks. Each returns only what the person may see."""
 
+from datetime import datetime
+
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import BigIntegerField, Count, Q, QuerySet
@@ -7,11 +9,14 @@ from django.db.models.functions import Cast
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from portal.access import access_for, get_visible_or_404
+from portal.history.asof import rows_as_of, snapshot_prefetch
 from registry.models import (
     AIModel,
     BusinessUnit,
     DataSource,
     Deployment,
+    GateCheck,
+    GoLiveRecord,
     ModelCard,
     ModelVersion,
     UseCase,
@@ -56,6 +61,25 @@ def _visible(user, qs: QuerySet, codenames: list[str]) -> QuerySet:
 def use_cases_visible_to(user) -> QuerySet[UseCase]:
     qs = UseCase.objects.select_related("business_unit", "owner")
     return _visible(user, qs, ["view_usecase", "change_usecase"])
+
+
+# Where a version from use_cases_as_of(with_sources=True) keeps its links to data sources then.
+SOURCES_THEN = "data_source_links_then"
+
+
+def use_cases_as_of(user, moment: datetime, *, with_sources: bool = False) -> QuerySet:
+    """The use cases the person may see, as they stood at ``moment``: historical rows.
+
+    One query over the history table whatever the register's size. Each row has the use
+    case's fields as they were (its id in ``id``; the row's own ``pk`` is its history_id), so
+    the register's filters and sorts apply to the values of the time. Who may see a use case
+    is decided on the use case as it is now, as on its history page.
+    """
+    visible = use_cases_visible_to(user).order_by().values("pk")
+    qs = rows_as_of(UseCase, moment).filter(id__in=visible).select_related("business_unit", "owner")
+    if with_sources:
+        qs = qs.prefetch_related(snapshot_prefetch(UseCase, "data_sources", to_attr=SOURCES_THEN))
+    return qs
 
 
 def data_sources_visible_to(user) -> QuerySet[DataSource]:
@@ -132,6 +156,31 @@ def deployments_visible_to(user) -> QuerySet[Deployment]:
     ).select_related("use_case", "model_version__model")
 
 
+def go_live_records_visible_to(user) -> QuerySet[GoLiveRecord]:
+    """Go-live records of the use cases the person sees: whoever reads a use case reads how
+    it went into production."""
+    return go_live_records_of(
+        GoLiveRecord.objects.filter(use_case__in=use_cases_visible_to(user).values("pk"))
+    )
+
+
+def go_live_records_of(qs: QuerySet[GoLiveRecord]) -> QuerySet[GoLiveRecord]:
+    """What a go-live record's page and lists show, read in one join."""
+    return qs.select_related(
+        "use_case__business_unit",
+        "moved_by",
+        "model_version__model",
+        "previous_version__model",
+        "gate_check",
+    )
+
+
+def gate_decisions_of(use_case: UseCase) -> QuerySet[GateCheck]:
+    """Every answer of the gate for a use case, newest first (the caller has read the use
+    case, so may read these)."""
+    return use_case.gate_checks.select_related("asked_by", "deployment__model_version__model")
+
+
 # Fetch and check in one call (missing and forbidden both 404; visible but not allowed 403).
 def access_use_case(user, pk: int, perm: str = "registry.view_usecase") -> UseCase:
     return get_visible_or_404(
@@ -171,3 +220,7 @@ def access_deployment(user, pk: int, perm: str = "registry.deploy_usecase") -> D
     return get_visible_or_404(
         deployments_visible_to(user), user, perm, on=lambda d: d.use_case, pk=pk
     )
+
+
+def access_go_live_record(user, pk: int) -> GoLiveRecord:
+    return get_visible_or_404(go_live_records_visible_to(user), user, pk=pk)

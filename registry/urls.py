@@ -1,6 +1,7 @@
 from django.urls import path
 
 from registry.views import ai_models as model_views
+from registry.views import go_live
 from registry.views import use_cases as views
 
 app_name = "registry"
@@ -20,6 +21,18 @@ urlpatterns = [
         name="use-case-transition",
     ),
     path("use-cases/<int:pk>/risk-tier/", views.use_case_risk_tier, name="use-case-risk-tier"),
+    path(
+        "use-cases/<int:pk>/go-live-records/",
+        go_live.use_case_go_live_records,
+        name="use-case-go-live-records",
+    ),
+    path(
+        "use-cases/<int:pk>/gate-decisions/",
+        go_live.use_case_gate_decisions,
+        name="use-case-gate-decisions",
+    ),
+    path("go-live/<int:pk>/", go_live.go_live_record, name="go-live-record"),
+    path("go-live/<int:pk>.json", go_live.go_live_record_json, name="go-live-record-json"),
     path("use-cases/<int:pk>/flag/", views.use_case_flag, name="use-case-flag"),
     path("use-cases/<int:pk>/clear-flag/", views.use_case_clear_flag, name="use-case-clear-flag"),
     path(

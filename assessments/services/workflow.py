@@ -78,10 +78,12 @@ def assessment_start(*, actor, use_case: UseCase, template: AssessmentTemplate) 
         raise ValidationError({"template": "That template version is no longer offered."})
     existing = Assessment.objects.filter(use_case=use_case, kind=template.kind, status__in=OPEN)
     if existing.exists():
+        current = existing.first()
+        assert current is not None  # exists() just said so, and the use case is locked
         raise ValidationError(
             {
                 "template": f"{use_case.reference} already has a {template.get_kind_display()} "
-                f"in progress ({existing.first().reference}): continue that one."
+                f"in progress ({current.reference}): continue that one."
             }
         )
     previous = (
@@ -226,7 +228,8 @@ def assessment_save_answers(
 
 def evidence_chain_ids(assessment: Assessment) -> list[int]:
     """This assessment and the versions it started from: their files are its evidence too."""
-    ids, current = [], assessment
+    ids: list[int] = []
+    current: Assessment | None = assessment
     while current is not None and current.pk not in ids:
         ids.append(current.pk)
         current = current.previous
@@ -480,7 +483,7 @@ def content_to_sign(assessment: Assessment, *, signer, at, note: str = "") -> di
             "reference": assessment.reference,
             "kind": assessment.kind,
             "version": assessment.version,
-            "previous": assessment.previous.reference if assessment.previous_id else None,
+            "previous": assessment.previous.reference if assessment.previous is not None else None,
             "author": assessment.author.username,
             "author_id": assessment.author_id,
         },
@@ -502,9 +505,9 @@ def content_to_sign(assessment: Assessment, *, signer, at, note: str = "") -> di
             {
                 "stage": a.stage,
                 "reviewer": a.reviewer_label,
-                "assignee": a.assignee.username if a.assignee_id else None,
+                "assignee": a.assignee.username if a.assignee is not None else None,
                 "decision": a.decision,
-                "by": a.decided_by.username if a.decided_by_id else None,
+                "by": a.decided_by.username if a.decided_by is not None else None,
                 "by_id": a.decided_by_id,
                 "assignee_id": a.assignee_id,
                 "at": a.decided_at.isoformat() if a.decided_at else None,
@@ -737,6 +740,7 @@ def flag_overdue_assessments(*, today: date | None = None) -> int:
             locked = _lock(assessment)
             if locked.overdue_flagged_on is not None:
                 continue
+            assert locked.valid_until is not None  # due: valid_until is before today
             if locked.use_case.lifecycle != "retired":
                 registry_services.use_case_flag_for_reassessment(
                     actor=None,

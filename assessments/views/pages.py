@@ -28,7 +28,15 @@ from assessments.forms import (
     raw_answers,
     section_questions,
 )
-from assessments.models import TRANSITIONS, Comment, EvidenceFile, Kind, SignOff, Status
+from assessments.models import (
+    TRANSITIONS,
+    Assessment,
+    Comment,
+    EvidenceFile,
+    Kind,
+    SignOff,
+    Status,
+)
 from assessments.selectors import (
     access_assessment,
     assessments_visible_to,
@@ -140,7 +148,7 @@ def assessment_detail(request, pk: int):
         .prefetch_related("replies__author")
     )
     for c in comments:
-        c.can_resolve = can(user, "assessments.resolve_comment", c)
+        c.can_resolve = can(user, "assessments.resolve_comment", c)  # type: ignore[attr-defined]
     qmap = engine.question_map(assessment.definition)
     sections = _sections(assessment)
     answered = sum(s["answered"] for s in sections)
@@ -308,7 +316,7 @@ def assessment_section(request, pk: int, section: str):
         assessment.comments.select_related("author").prefetch_related("replies__author")
     )
     for c in comments:
-        c.can_resolve = can(request.user, "assessments.resolve_comment", c)
+        c.can_resolve = can(request.user, "assessments.resolve_comment", c)  # type: ignore[attr-defined]
     index = keys.index(section)
     context = {
         "assessment": assessment,
@@ -481,15 +489,12 @@ def assessment_compare(request, pk: int):
         other = others[-1] if others[-1].version < assessment.version else others[0]
     else:
         other = None
-    left, right = (
-        (other, assessment)
-        if other and other.version < assessment.version
-        else (
-            assessment,
-            other,
-        )
-    )
-    rows = compare(left, right) if other else []
+    right: Assessment | None  # None: no other version to compare with
+    if other is not None and other.version < assessment.version:
+        left, right = other, assessment
+    else:
+        left, right = assessment, other
+    rows = compare(left, right) if right is not None else []
     only_changes = request.GET.get("changes") == "1"
     return render(
         request,
@@ -501,7 +506,7 @@ def assessment_compare(request, pk: int):
             "right": right,
             "versions": versions,
             "rows": [r for r in rows if r.changed] if only_changes else rows,
-            "results": result_rows(left, right) if other else [],
+            "results": result_rows(left, right) if right is not None else [],
             "changed": sum(1 for r in rows if r.changed),
             "only_changes": only_changes,
         },

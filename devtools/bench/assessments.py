@@ -4,6 +4,8 @@ The form page is timed with every question answered, all question types present,
 risk table with a dozen rows, since that is the page risk officers spend their day on.
 """
 
+from typing import Any
+
 from assessments import services
 from assessments.models import Assessment, AssessmentTemplate
 
@@ -17,7 +19,7 @@ def definition() -> dict:
     questions = []
     for i in range(QUESTIONS - 2):
         kind = TYPES[i % len(TYPES)]
-        q = {"key": f"q{i:03d}", "type": kind, "label": f"Question {i + 1}: {kind}"}
+        q: dict[str, Any] = {"key": f"q{i:03d}", "type": kind, "label": f"Question {i + 1}: {kind}"}
         if kind in ("single_choice", "multi_choice"):
             q["choices"] = [
                 {"value": f"c{j}", "label": f"Choice {j}", "weights": {"impact": j}}
@@ -60,7 +62,7 @@ def definition() -> dict:
 
 
 def answers() -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for i in range(QUESTIONS - 2):
         kind = TYPES[i % len(TYPES)]
         out[f"q{i:03d}"] = {

@@ -195,6 +195,7 @@ class Gunicorn:
         return self
 
     def _wait_ready(self) -> None:
+        assert self.process is not None  # __enter__ started it
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -292,6 +293,7 @@ class Connection:
         self.reader = self.writer = None
 
     async def get(self, path: str, headers: dict[str, str]) -> tuple[int, dict, bytes]:
+        assert self.reader is not None and self.writer is not None, "open() first"
         lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())

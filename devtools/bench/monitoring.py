@@ -136,7 +136,7 @@ def bench_push(deployment_ids: list[int], actor, total: int) -> Figures:
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
         if response.status_code not in (200, 201, 202):
-            raise RuntimeError(f"push answered {response.status_code}: {response.content[:200]}")
+            raise RuntimeError(f"push answered {response.status_code}: {response.content[:200]!r}")
         answer = response.json()
         sent += answer["received"]
         new += answer["new"]

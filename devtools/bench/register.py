@@ -11,6 +11,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -49,6 +50,8 @@ from registry.models import (
 )
 
 User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User as AuthUser
 
 UNITS = [
     ("RETAIL", "Retail Banking"),
@@ -119,8 +122,8 @@ class Seeded:
     """What the benchmark needs to know about the seeded data."""
 
     use_cases: int
-    product_owner: object
-    auditor: object
+    product_owner: "AuthUser"
+    auditor: "AuthUser"
     unit_pk: int
 
 
@@ -192,7 +195,7 @@ def _units() -> list[BusinessUnit]:
     return units
 
 
-def _people(units: list[BusinessUnit]) -> dict[str, object]:
+def _people(units: list[BusinessUnit]) -> "dict[str, AuthUser]":
     by_code = {u.code: u for u in units}
     groups = {g.name: g for g in Group.objects.filter(name__in=Role.values)}
     people = {}
@@ -465,7 +468,7 @@ def model_tables() -> list[str]:
     kinds = [AIModel, ModelVersion, ModelCard, Deployment, ModelApproval, DataPolicyException]
     return (
         [m._meta.db_table for m in kinds]
-        + [m.history.model._meta.db_table for m in kinds]
+        + [m.history.model._meta.db_table for m in kinds]  # type: ignore[attr-defined]
         + [GateCheck._meta.db_table]
     )
 

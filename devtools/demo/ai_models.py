@@ -139,7 +139,8 @@ def seed(people: dict) -> None:
         d = Deployment(
             use_case=use_case, model_version=mv, environment="production", traffic_share=share
         )
-        d._change_reason = "Recorded: live before the firm adopted Steward"
+        # django-simple-history reads _change_reason when it writes the history row.
+        d._change_reason = "Recorded: live before the firm adopted Steward"  # type: ignore[attr-defined]
         d.save()
     services.deployment_create(
         actor=owner_ops,

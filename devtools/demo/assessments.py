@@ -4,6 +4,8 @@ Made through the services, as people would: a signed-off screening, a DPIA waiti
 leadership's signature, an impact assessment in review and a DPIA half filled in.
 """
 
+from typing import Any
+
 from assessments import services
 from assessments.models import AssessmentTemplate
 from registry.models import UseCase
@@ -33,7 +35,7 @@ NO_AI_ACT_GROUND = {
 }
 CHATBOT_SCREENING = {**NO_AI_ACT_GROUND, "interacts_with_people": "yes", "uses_gpai": "yes"}
 
-CREDIT_DPIA = {
+CREDIT_DPIA: dict[str, Any] = {
     "project_aims": "Score small personal-loan applications to decide within minutes.",
     "high_risk_indicators": ["innovative_technology", "denial_of_service"],
     "why_dpia": "Automated decisions about access to credit using a new model.",

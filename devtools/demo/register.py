@@ -23,7 +23,7 @@ UNITS = [
 ]
 
 # username, first, last, roles, units, staff
-PEOPLE = [
+PEOPLE: list[tuple[str, str, str, list[str], list[str], bool]] = [
     ("admin", "Ada", "Okafor", [Role.ADMIN], ["RETAIL", "OPS", "LEGAL"], True),
     ("risk", "Rita", "Mendes", [Role.RISK_OFFICER], ["RETAIL", "OPS", "LEGAL"], False),
     ("owner", "Priya", "Shah", [Role.PRODUCT_OWNER], ["RETAIL"], False),

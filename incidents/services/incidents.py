@@ -619,6 +619,7 @@ def incident_rollback(
         actor=actor, deployment=deployment, reason=f"{incident.reference}: {reason}"
     )
     before = deployment.previous_version  # what it served until now
+    assert before is not None  # a rollback keeps the version it replaced
     timeline_entry(
         incident,
         actor,

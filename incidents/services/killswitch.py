@@ -96,7 +96,10 @@ def token_for_raw(raw: str | None) -> KillSwitchToken | None:
     )
     if token is not None:
         use_case = token.use_case
-        token.kill_switch_changed_at = use_case.kill_switch_changed_at or use_case.created_at
+        # Set here for the poll's answer; not a field of the token.
+        token.kill_switch_changed_at = (  # type: ignore[attr-defined]
+            use_case.kill_switch_changed_at or use_case.created_at
+        )
     # The index found it by hash; compare in constant time all the same.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
@@ -147,7 +150,7 @@ def kill_switch_answer(
         "enabled": use_case.ai_enabled,
         "kill_switch_engaged": engaged,
         "lifecycle": use_case.lifecycle,
-        "changed_at": token.kill_switch_changed_at.isoformat(),
+        "changed_at": token.kill_switch_changed_at.isoformat(),  # type: ignore[attr-defined]
         "poll_seconds": settings.KILL_SWITCH_POLL_SECONDS,
     }
     body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()

@@ -67,11 +67,13 @@ def runbook_save(*, actor, use_case: UseCase, data: dict) -> Runbook:
     require(actor, "incidents.change_runbook", use_case)
     runbook = Runbook.objects.filter(use_case=use_case).first()
     created = runbook is None
-    if created:
+    if runbook is None:
         runbook = Runbook(use_case=use_case)
 
     values = {f: str(data.get(f, getattr(runbook, f)) or "").strip() for f in TEXT_FIELDS}
-    errors = {f: "Fill this in." for f in REQUIRED_FIELDS if not values[f]}
+    errors: dict[str, str | list[str]] = {
+        f: "Fill this in." for f in REQUIRED_FIELDS if not values[f]
+    }
     try:
         contacts = _clean_contacts(data.get("contacts", runbook.contacts))
     except ValidationError as exc:
@@ -91,7 +93,11 @@ def runbook_save(*, actor, use_case: UseCase, data: dict) -> Runbook:
         reason = "Runbook written (v1)"
     elif changed:
         runbook.version += 1
-        labels = ", ".join(str(Runbook._meta.get_field(f).verbose_name) for f in changed)
+        labels = ", ".join(
+            # Only concrete fields change, never a reverse relation.
+            str(Runbook._meta.get_field(f).verbose_name)  # type: ignore[union-attr]
+            for f in changed
+        )
         reason = f"Runbook v{runbook.version}: changed {labels}"
     else:
         reason = f"Runbook v{runbook.version} confirmed as still right"

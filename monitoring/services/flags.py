@@ -121,6 +121,7 @@ def _mark_for_reassessment(flag: Flag, *, reason: str) -> list[UseCase]:
     if flag.subject == RuleSubject.USE_CASE:
         return [use_case_flag_for_reassessment(actor=None, use_case=flag.use_case, reason=reason)]
 
+    assert flag.model_version_id is not None  # a flag on a model version names it
     version = ModelVersion.objects.select_for_update().get(pk=flag.model_version_id)
     line = f"{timezone.localdate().isoformat()}: {reason}"
     version.needs_reassessment = True
@@ -180,7 +181,7 @@ def _start_reassessment(flag: Flag) -> None:
 def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
     evidence = flag.evidence
     recipients = {uc.owner for uc in use_cases} | {flag.use_case.owner}
-    if flag.model_version_id:
+    if flag.model_version is not None:
         recipients.add(flag.model_version.model.owner)
     link = settings.SITE_URL.rstrip("/") + flag.use_case.get_absolute_url()
     values = "\n".join(f"  {at}  {value:g}" for at, value in evidence.get("values", []))

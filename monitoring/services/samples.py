@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -78,7 +79,7 @@ def parse_sample(raw, *, now: datetime | None = None) -> Sample:
     if not isinstance(raw, dict):
         raise ValidationError({"sample": "Each sample is an object with metric, at and value."})
     errors: dict[str, str] = {}
-    parsed = {}
+    parsed: dict[str, Any] = {}
     for field, parse in (("metric", parse_metric), ("at", parse_instant), ("value", parse_value)):
         if field not in raw or raw[field] in (None, ""):
             errors[field] = "This field is required."

@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -153,7 +154,7 @@ def _check_mlflow(config: dict) -> dict[str, str]:
     return {"config": f"Unknown keys: {', '.join(sorted(unknown))}."} if unknown else {}
 
 
-CONFIG_CHECKS = {
+CONFIG_CHECKS: dict[str, Callable[[dict], dict[str, str]]] = {
     SourceKind.PROMETHEUS: _check_prometheus,
     SourceKind.HTTP_JSON: _check_http_json,
     SourceKind.MLFLOW: _check_mlflow,

@@ -47,6 +47,19 @@ class FieldChange:
         return [(item, item in added) for item in self.new_items]
 
 
+@dataclass(frozen=True)
+class FieldValue:
+    """One field of a record as it stood in one version, readable."""
+
+    field: str
+    label: str
+    value: str
+    # The stored value (a related record's id, a list of ids for a many-to-many field).
+    raw: object = None
+    many: bool = False
+    items: tuple[str, ...] = ()
+
+
 @dataclass
 class Version:
     model_key: str
@@ -112,9 +125,12 @@ class _Differ:
     def __init__(self, entry: HistoryEntry, rows: Iterable[models.Model]):
         self.entry = entry
         self.hm = entry.history_model
-        self.fields = [f for f in self.hm.tracked_fields if f.name not in entry.exclude]
-        self.m2m_fields = [f for f in self.hm._history_m2m_fields if f.name not in entry.exclude]
-        self.rows = {row.history_id: row for row in rows}
+        # tracked_fields and _history_m2m_fields: set by django-simple-history at run time.
+        tracked = self.hm.tracked_fields  # type: ignore[attr-defined]
+        m2m_fields = self.hm._history_m2m_fields  # type: ignore[attr-defined]
+        self.fields = [f for f in tracked if f.name not in entry.exclude]
+        self.m2m_fields = [f for f in m2m_fields if f.name not in entry.exclude]
+        self.rows = {row.pk: row for row in rows}  # a historical row's pk is its history_id
         self.m2m: dict[str, dict[int, set]] = {}
         self.labels: dict[type[models.Model], dict] = {}
 
@@ -156,7 +172,7 @@ class _Differ:
     def display(self, f: models.Field, value) -> str:
         if value is None or value == "" or value == []:
             return ""
-        if f.is_relation:
+        if f.is_relation and f.related_model is not None:
             label = self.labels.get(f.related_model, {}).get(value)
             return label or f"Deleted {f.related_model._meta.verbose_name} #{value}"
         if f.choices:
@@ -178,6 +194,33 @@ class _Differ:
         labels = self.labels.get(m2m_field.related_model, {})
         meta = m2m_field.related_model._meta
         return sorted(labels.get(pk) or f"Deleted {meta.verbose_name} #{pk}" for pk in pks)
+
+    # One version whole -------------------------------------------------------------------
+    def values(self, row) -> list[FieldValue]:
+        """Every tracked field of one version, many-to-many items as they stood then."""
+        result = [
+            FieldValue(
+                field=f.name,
+                label=capfirst(f.verbose_name),
+                value=self.display(f, getattr(row, f.attname)),
+                raw=getattr(row, f.attname),
+            )
+            for f in self.fields
+        ]
+        for m2m_field in self.m2m_fields:
+            pks = self.m2m[m2m_field.name].get(row.history_id, set())
+            items = self._items(m2m_field, pks)
+            result.append(
+                FieldValue(
+                    field=m2m_field.name,
+                    label=capfirst(m2m_field.verbose_name),
+                    value="; ".join(items),
+                    raw=sorted(pks),
+                    many=True,
+                    items=tuple(items),
+                )
+            )
+        return result
 
     # Comparing ---------------------------------------------------------------------------
     def changes(self, old, new) -> list[FieldChange]:
@@ -239,14 +282,14 @@ class _Differ:
 def build_versions(entry: HistoryEntry, rows: Sequence[models.Model]) -> list[Version]:
     """Versions with their changes, for rows annotated by ``with_previous``."""
     rows = list(rows)
-    known = {row.history_id for row in rows}
-    before_of = {row.history_id: getattr(row, PREVIOUS) for row in rows}
+    # A historical row's pk is its history_id.
+    known = {row.pk for row in rows}
+    before_of = {row.pk: getattr(row, PREVIOUS) for row in rows}
     missing = {pid for pid in before_of.values() if pid and pid not in known}
     previous = list(entry.history_model._default_manager.filter(history_id__in=missing))
     differ = _Differ(entry, [*rows, *previous]).load()
     return [
-        differ.version(row, differ.changes(differ.rows.get(before_of[row.history_id]), row))
-        for row in rows
+        differ.version(row, differ.changes(differ.rows.get(before_of[row.pk]), row)) for row in rows
     ]
 
 
@@ -259,3 +302,9 @@ def compare(entry: HistoryEntry, a, b) -> tuple[Version, Version, list[FieldChan
         differ.version(newer, []),
         differ.changes(older, newer),
     )
+
+
+def snapshot(entry: HistoryEntry, row) -> tuple[Version, list[FieldValue]]:
+    """One version of a record and every tracked field as it stood in it (a few queries)."""
+    differ = _Differ(entry, [row]).load()
+    return differ.version(row, []), differ.values(row)

@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.forms import StyledFormMixin
+from portal.history.asof import parse_moment
 from portal.history.changes import person_label
 from portal.history.selectors import AuditFilters
 from portal.history.tracked import HISTORY_REGISTRY
@@ -25,14 +26,44 @@ class CompareForm(StyledFormMixin, forms.Form):
     def __init__(self, *args, versions: QuerySet, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("a", "b"):
-            self.fields[name].queryset = versions
-            self.fields[name].error_messages["invalid_choice"] = "Choose a version of this record."
+            field = self.fields[name]
+            assert isinstance(field, VersionChoiceField)
+            field.queryset = versions
+            field.error_messages["invalid_choice"] = "Choose a version of this record."
 
     def clean(self):
         data = super().clean()
         if data.get("a") and data.get("b") and data["a"].pk == data["b"].pk:
             raise forms.ValidationError("Choose two different versions to compare.")
         return data
+
+
+class MomentField(forms.CharField):
+    """A moment in time typed as an ISO date (the end of that day) or date and time."""
+
+    default_error_messages = {
+        "invalid": "Enter a date (2024-03-31) or a date and time (2024-03-31T14:30).",
+    }
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        try:
+            return parse_moment(text)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class AsOfForm(StyledFormMixin, forms.Form):
+    """The moment to show a record at (GET ?at=...)."""
+
+    at = MomentField(
+        label="As of",
+        help_text="A date (the end of that day) or a date and time, in the portal's time zone "
+        "unless an offset is given: 2024-03-31 or 2024-03-31T14:30.",
+        widget=forms.TextInput(attrs={"placeholder": "2024-03-31T14:30"}),
+    )
 
 
 class AuditFilterForm(StyledFormMixin, forms.Form):

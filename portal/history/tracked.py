@@ -35,7 +35,7 @@ class HistoryEntry:
 
     @property
     def history_model(self) -> type[models.Model]:
-        return self.model.history.model
+        return self.model.history.model  # type: ignore[attr-defined]  # django-simple-history
 
     @property
     def label(self) -> str:
@@ -60,8 +60,10 @@ def register(
 ) -> HistoryEntry:
     if not hasattr(model, "history"):
         raise TypeError(f"{model.__name__} keeps no history (add HistoricalRecords).")
+    key = key or model._meta.model_name
+    assert key is not None  # a concrete model always has a model_name
     entry = HistoryEntry(
-        key=key or model._meta.model_name,
+        key=key,
         model=model,
         rule=rule,
         selector=selector,

@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET
 
 from portal.access import can
 from portal.csvexport import stream_csv
-from portal.history.changes import Version, build_versions, compare
-from portal.history.forms import AuditFilterForm, CompareForm
+from portal.history.asof import DELETED, first_version_date, version_at
+from portal.history.changes import Version, build_versions, compare, snapshot
+from portal.history.forms import AsOfForm, AuditFilterForm, CompareForm
 from portal.history.selectors import (
     audit_rows,
     audit_versions,
@@ -72,6 +73,32 @@ def record_compare(request, model: str, pk: int):
     elif form.is_bound:
         status = 400
     return render(request, "history/record_compare.html", context, status=status)
+
+
+@login_required
+@require_GET
+def record_as_of(request, model: str, pk: int):
+    """The record as it stood at a moment: its newest version then, every field readable."""
+    entry, record = access_history_record(request.user, model, pk)
+    form = AsOfForm(request.GET or None)
+    context = {"entry": entry, "record": record, "form": form}
+    status = 200
+    if form.is_valid():
+        moment = form.cleaned_data["at"]
+        context["moment"] = moment
+        row = version_at(entry, pk, moment)
+        if row is None:
+            # Nothing to show at that moment: a clear page, with the status of a missing one.
+            status = 404
+            context["created_at"] = first_version_date(entry, pk)
+        else:
+            version, values = snapshot(entry, row)
+            context.update(
+                {"version": version, "values": values, "deleted": row.history_type == DELETED}
+            )
+    elif form.is_bound:
+        status = 400
+    return render(request, "history/record_as_of.html", context, status=status)
 
 
 @login_required

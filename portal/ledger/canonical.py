@@ -82,7 +82,8 @@ def converter(field: models.Field) -> Converter:
     if isinstance(field, models.UUIDField):
         return _or_none(str)
     if isinstance(field, models.IntegerField | models.AutoField) or (
-        field.is_relation and isinstance(field.target_field, models.IntegerField | models.AutoField)
+        # A concrete relation is a foreign key, which has a target_field.
+        field.is_relation and isinstance(field.target_field, models.IntegerField | models.AutoField)  # type: ignore[attr-defined]
     ):
         return _or_none(int)
     if isinstance(field, models.FileField):

@@ -29,7 +29,14 @@ def _record_created(sender, instance, created, raw=False, **kwargs) -> None:
 
 
 def _actor_of(instance) -> int | None:
-    for name in ("actor_id", "signed_by_id", "asked_by_id", "created_by_id", "history_user_id"):
+    for name in (
+        "actor_id",
+        "signed_by_id",
+        "asked_by_id",
+        "moved_by_id",
+        "created_by_id",
+        "history_user_id",
+    ):
         value = getattr(instance, name, None)
         if value is not None:
             return value

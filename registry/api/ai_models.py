@@ -7,6 +7,8 @@ catalogue is the firm's and everyone reads it; deployments, approvals and except
 to a use case, so a person who may not see the use case gets 404 on them, and on its gate.
 """
 
+from typing import Any
+
 import django_filters
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -75,8 +77,8 @@ def visible_use_case(user, key: str) -> UseCase:
     """The use case with this id or reference (UC-0042), if the person may see it; else 404."""
     key = str(key).strip()
     qs = use_cases_visible_to(user)
-    found = qs.filter(pk=int(key)) if key.isdigit() else qs.filter(reference__iexact=key)
-    found = found.first() if key else None
+    matches = qs.filter(pk=int(key)) if key.isdigit() else qs.filter(reference__iexact=key)
+    found = matches.first() if key else None
     if found is None:
         raise exceptions.NotFound("No such use case, or you may not see it.")
     return found
@@ -626,7 +628,7 @@ class PolicyExceptionViewSet(_RuleOnMixin, mixins.CreateModelMixin, RecordViewSe
 
 
 # The go-live gate ----------------------------------------------------------------------------
-_GATE_SCHEMA = {
+_GATE_SCHEMA: dict[str, Any] = {
     "tags": ["go-live gate"],
     "parameters": [
         OpenApiParameter(

@@ -27,8 +27,10 @@ from registry.models import (
 from registry.selectors import (
     business_units_visible_to,
     data_sources_visible_to,
+    go_live_records_of,
     use_cases_visible_to,
 )
+from registry.serializers.go_live import GoLiveRecordSerializer
 from registry.serializers.use_cases import (
     BusinessUnitSerializer,
     DataSourceSerializer,
@@ -91,6 +93,7 @@ class UseCaseViewSet(_RegisterViewSet):
         "flag": "registry.flag_usecase",
         "clear_flag": "registry.flag_usecase",
         "kill_switch": "registry.kill_switch_usecase",
+        "go_live_records": "registry.view_usecase",
     }
     filter_backends = [DjangoFilterBackend, filters.SearchFilter]
     filterset_class = UseCaseFilter
@@ -191,6 +194,21 @@ class UseCaseViewSet(_RegisterViewSet):
             reason=serializer.validated_data["reason"],
         )
         return self._render(use_case)
+
+    @extend_schema(
+        summary="How the use case went into production: its go-live records, newest first",
+        responses={
+            200: GoLiveRecordSerializer(many=True),
+            404: OpenApiResponse(description="No such use case, or you may not see it."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="go-live-records")
+    def go_live_records(self, request, pk=None):
+        records = go_live_records_of(self.get_object().go_live_records.all())
+        page = self.paginate_queryset(records)
+        if page is not None:
+            return self.get_paginated_response(GoLiveRecordSerializer(page, many=True).data)
+        return Response(GoLiveRecordSerializer(records, many=True).data)
 
 
 # Data sources --------------------------------------------------------------------------------

@@ -136,7 +136,7 @@ class ModelVersionForm(StyledFormMixin, forms.ModelForm):
         return _lines(self.cleaned_data.get("training_data", ""))
 
     def clean_evaluation(self) -> dict:
-        results = {}
+        results: dict[str, float | str] = {}
         for line in _lines(self.cleaned_data.get("evaluation", "")):
             name, sep, value = line.partition(":")
             if not sep or not name.strip():

@@ -1,7 +1,11 @@
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.db.models import Q
 
 from portal.forms import StyledFormMixin
+from portal.history.asof import end_of_day
 from registry.models import (
     BusinessUnit,
     DataSource,
@@ -17,6 +21,9 @@ from registry.selectors import (
     units_user_can_register_in,
 )
 from registry.services.use_cases import DATA_SOURCE_FIELDS, USE_CASE_FIELDS
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class UseCaseForm(StyledFormMixin, forms.ModelForm):
@@ -122,18 +129,27 @@ class RegisterFilterForm(StyledFormMixin, forms.Form):
     """The register's filters; the list page, the CSV export and the API share them."""
 
     q = forms.CharField(label="Search", required=False)
-    unit = forms.ModelChoiceField(queryset=None, required=False, empty_label="All units")
+    unit: "forms.ModelChoiceField[BusinessUnit]" = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="All units"
+    )
     lifecycle = forms.ChoiceField(
         choices=[("", "Any lifecycle"), *Lifecycle.choices], required=False
     )
     tier = forms.ChoiceField(choices=[("", "Any tier"), *RiskTier.choices], required=False)
-    owner = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any owner")
+    owner: "forms.ModelChoiceField[User]" = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Any owner"
+    )
     needs_reassessment = forms.ChoiceField(
         label="Re-assessment",
         choices=[("", "Any"), ("yes", "Needs re-assessment"), ("no", "Up to date")],
         required=False,
     )
     sort = forms.ChoiceField(choices=[(k, k) for k in SORTS], required=False)
+    as_of = forms.DateField(
+        label="As of",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -141,7 +157,15 @@ class RegisterFilterForm(StyledFormMixin, forms.Form):
         self.fields["owner"].queryset = possible_owners()
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
 
-    def apply(self, qs):
+    def as_of_moment(self) -> datetime | None:
+        """The end of the as-of day, when the register is asked for as it stood then."""
+        self.is_valid()
+        day = self.cleaned_data.get("as_of")
+        return end_of_day(day) if day else None
+
+    def apply(self, qs, *, key: str = "pk"):
+        """Filter and sort ``qs``: use cases, or their versions as of a day (``key="id"``:
+        a version's own pk is its history_id, the use case's is ``id``)."""
         # A bad value in one filter (a stale link) drops that filter only, never the others.
         self.is_valid()
         data = {name: self.cleaned_data.get(name) for name in self.fields}
@@ -159,7 +183,9 @@ class RegisterFilterForm(StyledFormMixin, forms.Form):
         if data["needs_reassessment"]:
             qs = qs.filter(needs_reassessment=data["needs_reassessment"] == "yes")
         order = SORTS.get(data["sort"] or "", "pk")
-        return qs.order_by(order, "pk")
+        if key != "pk":
+            order = {"pk": key, "-pk": f"-{key}"}.get(order, order)
+        return qs.order_by(order, key)
 
 
 class ReasonForm(StyledFormMixin, forms.Form):

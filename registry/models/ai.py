@@ -7,7 +7,14 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
-from registry.models.usecases import BusinessUnit, DataSource, Destination, RiskTier, UseCase
+from registry.models.usecases import (
+    BusinessUnit,
+    DataSource,
+    Destination,
+    Lifecycle,
+    RiskTier,
+    UseCase,
+)
 
 
 class HostingPattern(models.TextChoices):
@@ -19,7 +26,7 @@ class HostingPattern(models.TextChoices):
 
 # Where data sent to a model goes, unless the model says otherwise: a provider's API is
 # outside the firm; an open model the firm hosts, or one it trained, runs in its VPC.
-DEFAULT_DESTINATION = {
+DEFAULT_DESTINATION: dict[str, str] = {
     HostingPattern.API_FIRST: Destination.EXTERNAL_API,
     HostingPattern.HOSTED_OPEN: Destination.PRIVATE_VPC,
     HostingPattern.FINE_TUNED: Destination.PRIVATE_VPC,
@@ -332,3 +339,111 @@ class GateCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.use_case_id} {'pass' if self.passed else 'fail'} at {self.asked_at}"
+
+
+class GoLiveKind(models.TextChoices):
+    USE_CASE = "use_case", "Use case into production"
+    DEPLOYMENT = "deployment", "Deployment into production"
+
+
+# What moved, in words: the lifecycle moves into production, and the deployment changes.
+GO_LIVE_ACTIONS = {
+    "go_live": "Moved to production",
+    "resume": "Resumed in production",
+    "deploy": "Deployed to production",
+    "change": "Version changed in production",
+    "rollback": "Rolled back in production",
+}
+
+
+class GoLiveRecord(models.Model):
+    """One move into production, kept whole for the auditor: who moved what, when, and what
+    the gate said at that moment, every check with the evidence it rested on (signed-off
+    assessments and their hashes, model approvals, the runbook version).
+
+    Written by the registry's services in the move's own transaction, and never changed:
+    the ledger keeps the table append-only (registry/hooks.py), so everything is known
+    before the row is inserted.
+    """
+
+    use_case = models.ForeignKey(
+        UseCase, on_delete=models.PROTECT, related_name="go_live_records", editable=False
+    )
+    kind = models.CharField(max_length=20, choices=GoLiveKind.choices, editable=False)
+    action = models.CharField(
+        max_length=20,
+        editable=False,
+        help_text="go_live, resume, deploy, change or rollback (GO_LIVE_ACTIONS)",
+    )
+    moved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        help_text="Empty when the system moved it.",
+    )
+    moved_at = models.DateTimeField(editable=False)
+    lifecycle_from = models.CharField(
+        max_length=20, choices=Lifecycle.choices, blank=True, editable=False
+    )
+    lifecycle_to = models.CharField(
+        max_length=20, choices=Lifecycle.choices, blank=True, editable=False
+    )
+    deployment = models.ForeignKey(
+        Deployment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="go_live_records",
+        editable=False,
+    )
+    environment = models.CharField(
+        max_length=20, choices=Environment.choices, blank=True, editable=False
+    )
+    model_version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        help_text="The version that went into production.",
+    )
+    previous_version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        help_text="The version it replaced, if any.",
+    )
+    traffic_share = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    gate_check = models.ForeignKey(
+        GateCheck,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        help_text="The gate's logged answer that let the move through.",
+    )
+    passed = models.BooleanField(editable=False)
+    checks = models.JSONField(editable=False, help_text="Every check of the gate, with evidence.")
+    reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-moved_at", "-pk"]
+        indexes = [models.Index(fields=["use_case", "-moved_at"])]
+
+    def __str__(self) -> str:
+        return f"Go-live of {self.use_case_id} ({self.kind}) at {self.moved_at}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:go-live-record", args=[self.pk])
+
+    @property
+    def action_label(self) -> str:
+        return GO_LIVE_ACTIONS.get(self.action, self.action)

@@ -15,6 +15,7 @@ from registry.models import (
     DataPolicyException,
     DataSource,
     Deployment,
+    Destination,
     ModelApproval,
     ModelVersion,
     UseCase,
@@ -56,7 +57,7 @@ class AIModelSerializer(serializers.ModelSerializer):
     owner_name = serializers.SerializerMethodField()
     approved_by_name = serializers.SerializerMethodField()
     data_destination = serializers.ChoiceField(
-        choices=AIModel._meta.get_field("data_destination").choices,
+        choices=Destination.choices,
         required=False,
         help_text="Where prompts and inputs travel; by default what the hosting pattern implies.",
     )
@@ -117,7 +118,9 @@ class ModelApprovalStatusSerializer(serializers.Serializer):
 
 # Versions and cards --------------------------------------------------------------------------
 class ModelVersionSerializer(serializers.ModelSerializer):
-    model = serializers.PrimaryKeyRelatedField(read_only=True)
+    model: "serializers.PrimaryKeyRelatedField[AIModel]" = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
     model_reference = serializers.CharField(source="model.reference", read_only=True)
     model_name = serializers.CharField(source="model.name", read_only=True)
     training_data = serializers.ListField(
@@ -195,7 +198,9 @@ class DeploymentSerializer(serializers.ModelSerializer):
     model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
     model_reference = serializers.CharField(source="model_version.model.reference", read_only=True)
     version = serializers.CharField(source="model_version.version", read_only=True)
-    previous_version = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    previous_version: "serializers.PrimaryKeyRelatedField[ModelVersion]" = (
+        serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    )
     url = serializers.HyperlinkedIdentityField(view_name="api-deployment-detail")
 
     class Meta:
@@ -306,11 +311,16 @@ class PolicyExceptionSerializer(serializers.ModelSerializer):
 # The gate ------------------------------------------------------------------------------------
 class GateCheckItemSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="screening, not_prohibited, dpia, impact, models, …")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     holds = serializers.BooleanField()
     detail = serializers.CharField()
     applies = serializers.BooleanField(help_text="false: not required for this use case.")
     items = serializers.ListField(child=serializers.CharField())
+    evidence = serializers.DictField(
+        required=False,
+        help_text="What the answer rests on: the signed-off assessment (with its sign-off "
+        "SHA-256), the deployed models' approvals, the runbook version.",
+    )
 
 
 class GateResultSerializer(serializers.Serializer):

@@ -94,7 +94,7 @@ class UseCaseSerializer(serializers.ModelSerializer):
 
 class TransitionSerializer(serializers.Serializer):
     action = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # DRF pops declared fields
     target = serializers.CharField()
     reason_required = serializers.BooleanField()
 

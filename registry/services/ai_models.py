@@ -23,7 +23,7 @@ from registry.models import (
     ModelVersion,
     UseCase,
 )
-from registry.services.gate_log import gate_log
+from registry.services.gate_log import gate_log, go_live_record
 from registry.services.use_cases import check_unit, use_case_flag_for_reassessment
 
 MODEL_FIELDS = (
@@ -220,7 +220,18 @@ class GateRefused(Exception):
 ROLLBACK_FORGIVES = frozenset({"in_service", "runbook"})
 
 
-def _gate_for_production(actor, deployment: Deployment, *, rollback: bool = False) -> None:
+def _gate_for_production(
+    actor,
+    deployment: Deployment,
+    *,
+    action: str,
+    moved: bool = True,
+    previous: ModelVersion | None = None,
+    reason: str = "",
+) -> None:
+    """Ask the gate for a deployment serving production, log its answer, and keep a go-live
+    record when a version moved into production (``moved``: created there, moved there from
+    another environment, or serving another version; a change of traffic share is not)."""
     if deployment.environment != Environment.PRODUCTION or not deployment.active:
         return
     result = gate.check_go_live(deployment.use_case)
@@ -228,11 +239,21 @@ def _gate_for_production(actor, deployment: Deployment, *, rollback: bool = Fals
     # incident: being out of service, or a runbook lapsed or never written, must not stop it
     # going back to the version that served before. Data policy, banned models and approvals
     # still hold: the version gone back to must still be one the firm allows.
-    forgiven = ROLLBACK_FORGIVES if rollback else frozenset()
+    forgiven = ROLLBACK_FORGIVES if action == "rollback" else frozenset()
     blocking = [c for c in result.missing if c.key not in forgiven]
     if blocking:
         raise GateRefused(result)
-    gate_log(result, actor, "deployment", deployment)
+    logged = gate_log(result, actor, "deployment", deployment)
+    if moved:
+        go_live_record(
+            result,
+            actor=actor,
+            action=action,
+            logged=logged,
+            reason=reason,
+            deployment=deployment,
+            previous_version=previous,
+        )
 
 
 def _refused(result: gate.GateResult, actor, source: str, field: str) -> ValidationError:
@@ -257,7 +278,7 @@ def _deployment_create(*, actor, use_case: UseCase, data: dict) -> Deployment:
     deployment.full_clean()
     _check_deployable(use_case, deployment.model_version)
     save_with_history(deployment, actor=actor, reason=f"Deployed {deployment.model_version}")
-    _gate_for_production(actor, deployment)
+    _gate_for_production(actor, deployment, action="deploy")
     return deployment
 
 
@@ -273,6 +294,7 @@ def _deployment_update(*, actor, deployment: Deployment, data: dict, reason: str
     deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
     require(actor, "registry.deploy_usecase", deployment.use_case)
     before = deployment.model_version
+    was_in_production = deployment.environment == Environment.PRODUCTION
     changed = assign_fields(deployment, data, ("model_version", "environment", "traffic_share"))
     if not changed:
         return deployment
@@ -286,7 +308,15 @@ def _deployment_update(*, actor, deployment: Deployment, data: dict, reason: str
         else "Edited " + ", ".join(changed)
     )
     save_with_history(deployment, actor=actor, reason=f"{summary}. {reason}".strip().rstrip("."))
-    _gate_for_production(actor, deployment)
+    arrived = not was_in_production
+    _gate_for_production(
+        actor,
+        deployment,
+        action="deploy" if arrived else "change",
+        moved=arrived or "model_version" in changed,
+        previous=before if "model_version" in changed else None,
+        reason=reason,
+    )
     return deployment
 
 
@@ -320,7 +350,7 @@ def _deployment_rollback(*, actor, deployment: Deployment, reason: str) -> Deplo
         actor=actor,
         reason=f"Rolled back {current.version} → {target.version}: {reason}",
     )
-    _gate_for_production(actor, deployment, rollback=True)
+    _gate_for_production(actor, deployment, action="rollback", previous=current, reason=reason)
     return deployment
 
 

@@ -15,12 +15,13 @@ from registry.models import (
     LIFECYCLE_TRANSITIONS,
     BusinessUnit,
     DataSource,
+    GateCheck,
     Lifecycle,
     RiskTier,
     UseCase,
 )
 from registry.selectors import units_user_can_register_in
-from registry.services.gate_log import gate_check
+from registry.services.gate_log import gate_log, go_live_record
 from registry.signals import ai_switched
 
 USE_CASE_FIELDS = (
@@ -118,10 +119,12 @@ def available_transitions(use_case: UseCase, user) -> list[tuple[str, Transition
 
 def use_case_transition(*, actor, use_case: UseCase, action: str, reason: str = "") -> UseCase:
     transition = workflow.get_transition(LIFECYCLE_TRANSITIONS, action)
+    logged = None
     if transition.target == Lifecycle.PRODUCTION and use_case.lifecycle in transition.source:
         # Checked, and its answer logged, before the move: a refusal is kept in the log.
         require(actor, transition.rule, use_case)
-        result = gate_check(use_case=use_case, actor=actor, source="transition", moving=True)
+        result = check_go_live(use_case, moving=True)
+        logged = gate_log(result, actor, "transition")
         if not result.passed:
             raise ValidationError(
                 {
@@ -130,15 +133,20 @@ def use_case_transition(*, actor, use_case: UseCase, action: str, reason: str = 
                     ]
                 }
             )
-    return _use_case_transition(actor=actor, use_case=use_case, action=action, reason=reason)
+    return _use_case_transition(
+        actor=actor, use_case=use_case, action=action, reason=reason, logged=logged
+    )
 
 
 @transaction.atomic
-def _use_case_transition(*, actor, use_case: UseCase, action: str, reason: str) -> UseCase:
+def _use_case_transition(
+    *, actor, use_case: UseCase, action: str, reason: str, logged: GateCheck | None = None
+) -> UseCase:
     use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
     transition = workflow.check_transition(
         LIFECYCLE_TRANSITIONS, action, use_case, actor, state="lifecycle"
     )
+    result = None
     if transition.target == Lifecycle.PRODUCTION:
         # Asked again under the lock: something may have changed since the logged answer.
         result = check_go_live(use_case, moving=True)
@@ -154,10 +162,22 @@ def _use_case_transition(*, actor, use_case: UseCase, action: str, reason: str) 
     if transition.reason_required and not reason:
         raise ValidationError({"reason": f"Say why ({transition.label.lower()})."})
     before = use_case.get_lifecycle_display()
+    lifecycle_from = use_case.lifecycle
     was_enabled = use_case.ai_enabled
     use_case.lifecycle = transition.target
     summary = f"{transition.label}: {before} → {use_case.get_lifecycle_display()}"
     save_with_history(use_case, actor=actor, reason=f"{summary}. {reason}".strip().rstrip("."))
+    if result is not None:
+        # The answer under the lock is the one the move rests on: it is what the record keeps.
+        go_live_record(
+            result,
+            actor=actor,
+            action=action,
+            logged=logged,
+            reason=reason,
+            lifecycle_from=lifecycle_from,
+            lifecycle_to=use_case.lifecycle,
+        )
     if use_case.ai_enabled != was_enabled:
         # Suspending, resuming or retiring starts or stops the AI as surely as the kill
         # switch does: deployed systems hear of it the same way.
@@ -285,6 +305,7 @@ def flag_use_cases_past_review(*, today: date | None = None) -> int:
     )
     flagged = 0
     for use_case in due.iterator():
+        assert use_case.next_review_date is not None  # the filter above needs one
         use_case_flag_for_reassessment(
             actor=None,
             use_case=use_case,

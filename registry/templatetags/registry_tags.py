@@ -1,4 +1,6 @@
 from django import template
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.html import format_html
 
 register = template.Library()
@@ -26,3 +28,15 @@ def sort_header(context, label: str, key: str):
             arrow,
         )
     return format_html('<th scope="col"><a href="{}">{}</a></th>', href, label)
+
+
+@register.filter
+def iso_moment(value):
+    """An ISO 8601 date or time kept in JSON (a gate check's evidence) as a date or datetime,
+    so the ``date`` filter can show it; anything else is returned unchanged."""
+    if not isinstance(value, str):
+        return value
+    moment = parse_datetime(value)
+    if moment is not None:
+        return timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    return parse_date(value) or value

@@ -1,6 +1,7 @@
 """Pages of the model registry: models, versions and their cards, and on the use case page
 its models, deployments, data policy and go-live gate. Every write goes through a service."""
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -177,7 +178,7 @@ def _model_detail(request, model: AIModel, decision_form=None, status: int = 200
     )
     for v in versions:
         card = getattr(v, "card", None)
-        v.completeness = card.completeness if card else 0
+        v.completeness = card.completeness if card else 0  # type: ignore[attr-defined]
     return render(
         request,
         "registry/models/model_detail.html",
@@ -384,9 +385,9 @@ def use_case_models_context(user, use_case: UseCase) -> dict:
     if can_deploy:
         deployment_form = DeploymentForm(use_case=use_case)
         # Drawn from the list already read, rather than reading the versions again.
-        deployment_form.fields["model_version"].choices = [("", "---------")] + [
-            (v.pk, str(v)) for v in versions
-        ]
+        version_field = deployment_form.fields["model_version"]
+        assert isinstance(version_field, forms.ModelChoiceField)
+        version_field.choices = [("", "---------")] + [(v.pk, str(v)) for v in versions]
     return {
         "model_approvals": use_case.model_approvals.select_related("model", "approved_by"),
         "deployments": deployments,

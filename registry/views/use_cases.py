@@ -37,19 +37,37 @@ from registry.selectors import (
     access_use_case,
     business_units_visible_to,
     data_sources_visible_to,
+    use_cases_as_of,
     use_cases_visible_to,
 )
+from registry.views.go_live import go_live_context
 
 
 # Register ------------------------------------------------------------------------------------
+def _register(user, form: RegisterFilterForm, *, for_export: bool = False):
+    """The filtered register and its as-of day: today's use cases, or (with ``as_of``) their
+    versions as they stood at the end of that day, filtered on the values of the time."""
+    if not form.is_bound:
+        qs = use_cases_visible_to(user)
+        return (qs.prefetch_related("data_sources") if for_export else qs).order_by("pk"), None
+    moment = form.as_of_moment()
+    if moment is None:
+        qs = use_cases_visible_to(user)
+        return form.apply(qs.prefetch_related("data_sources") if for_export else qs), None
+    versions = use_cases_as_of(user, moment, with_sources=for_export)
+    return form.apply(versions, key="id"), form.cleaned_data["as_of"]
+
+
+def _without(query, name: str) -> str:
+    query = query.copy()
+    query.pop(name, None)
+    return query.urlencode()
+
+
 @login_required
 def use_case_list(request):
     form = RegisterFilterForm(request.GET or None, user=request.user)
-    qs = (
-        form.apply(use_cases_visible_to(request.user))
-        if form.is_bound
-        else (use_cases_visible_to(request.user).order_by("pk"))
-    )
+    qs, as_of = _register(request.user, form)
     paginator = Paginator(qs, settings.REGISTER_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -67,6 +85,8 @@ def use_case_list(request):
         else "reference",
         "can_add": can(request.user, "registry.add_usecase"),
         "can_import": can(request.user, "registry.import_usecases"),
+        "as_of": as_of,
+        "today_query": _without(query, "as_of"),
     }
     template = (
         "registry/partials/_register_table.html"
@@ -83,11 +103,11 @@ def use_case_export(request):
     if not can(request.user, "registry.export_usecases"):
         raise PermissionDenied
     form = RegisterFilterForm(request.GET or None, user=request.user)
-    qs = use_cases_visible_to(request.user).prefetch_related("data_sources")
-    qs = form.apply(qs) if form.is_bound else qs.order_by("pk")
-    return stream_csv(
-        "use-case-register.csv", REGISTER_COLUMNS, register_rows(qs.iterator(chunk_size=500))
+    qs, as_of = _register(request.user, form, for_export=True)
+    filename = (
+        f"use-case-register-as-of-{as_of.isoformat()}.csv" if as_of else "use-case-register.csv"
     )
+    return stream_csv(filename, REGISTER_COLUMNS, register_rows(qs.iterator(chunk_size=500)))
 
 
 @login_required
@@ -112,6 +132,8 @@ def use_case_detail(request, pk: int):
         "recent_history": use_case.history.select_related("history_user")[:5],
         "reason_form": ReasonForm(),
     }
+    # How it went into production and every answer of the gate, for auditors and the unit.
+    context.update(go_live_context(use_case))
     # Cards of the models, assessments, monitoring and incidents (registry/pages.py).
     context["panels"] = use_case_panels.render(request.user, use_case, context)
     return render(request, "registry/use_case_detail.html", context)
@@ -393,6 +415,7 @@ def import_template(request):
 @require_http_methods(["GET", "POST"])
 def import_preview(request, pk: int):
     batch = get_object_or_404(RegisterImport, pk=pk, created_by=request.user)
+    report: csvio.ImportReport | None
     if request.method == "POST":
         try:
             report = csvio.import_commit(actor=request.user, batch=batch)

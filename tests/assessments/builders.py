@@ -1,8 +1,36 @@
-"""Assessments in each state, made through the services so every state is a real one."""
+"""Assessments in each state, made through the services so every state is a real one, and the
+answers the tests start from."""
 
 from assessments import services
 from assessments.models import Assessment, AssessmentTemplate, Status
 from tests.factories import PASSWORD
+
+# The EU AI Act screening (a built-in template): an AI system we deploy in the EU, with every
+# ground answered "no".
+NOTHING_APPLIES = {
+    "ai_system": "yes",
+    "role": "deployer",
+    "eu_link": "yes",
+    "exclusions": ["none"],
+    "manipulation": "no",
+    "exploits_vulnerabilities": "no",
+    "social_scoring": "no",
+    "predictive_policing": "no",
+    "face_scraping": "no",
+    "emotion_workplace_education": "no",
+    "biometric_categorisation_sensitive": "no",
+    "realtime_rbi_law_enforcement": "no",
+    "annex_i_product": "no",
+    "annex_iii_areas": ["none"],
+    "interacts_with_people": "no",
+    "generates_content": "no",
+    "emotion_or_biometric_categorisation": "no",
+    "deep_fake": "no",
+    "public_interest_text": "no",
+    "uses_gpai": "no",
+    "provides_gpai": "no",
+}
+
 
 # A small DPIA-like template: enough of every feature to drive the workflow in tests.
 TINY = {

@@ -88,16 +88,6 @@ def template():
 
 
 @pytest.fixture
-def use_case(retail, product_owner):
-    return UseCaseFactory(business_unit=retail, owner=product_owner, title="Card fraud scoring")
-
-
-@pytest.fixture
-def people(product_owner, risk_officer, dpo, leadership):
-    return {"author": product_owner, "reviewers": [risk_officer, dpo], "approver": leadership}
-
-
-@pytest.fixture
 def at(use_case, people):
     """An assessment of the use case brought to a status by the routed people."""
 

@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from assessments import services
 from assessments.models import Assessment
@@ -26,8 +26,6 @@ def test_two_simultaneous_saves_from_one_revision_let_exactly_one_through(
     outcomes: dict[str, str] = {}
 
     def save(person, text):
-        from django.db import connections
-
         try:
             start.wait()
             services.assessment_save_answers(

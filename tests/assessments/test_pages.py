@@ -1,28 +1,28 @@
+import hashlib
 import json
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
 from assessments import services
 from assessments.models import Assessment, AssessmentTemplate, Status
-from tests.assessments.builders import COMPLETE, TINY, draft, move, tiny_template, to_status
-from tests.factories import PASSWORD, UseCaseFactory
+from tests.assessments.builders import (
+    COMPLETE,
+    NOTHING_APPLIES,
+    TINY,
+    draft,
+    move,
+    tiny_template,
+    to_status,
+)
+from tests.factories import PASSWORD, UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def use_case(retail, product_owner):
-    return UseCaseFactory(business_unit=retail, owner=product_owner, title="Card fraud scoring")
-
-
-@pytest.fixture
-def people(product_owner, risk_officer, dpo, leadership):
-    return {"author": product_owner, "reviewers": [risk_officer, dpo], "approver": leadership}
 
 
 def section_url(a, key="need"):
@@ -280,8 +280,6 @@ def test_screening_result_is_written_to_the_use_case_and_can_be_overridden(
 ):
     screening = AssessmentTemplate.objects.get(key="eu-ai-act-screening", active=True)
     a = services.assessment_start(actor=product_owner, use_case=use_case, template=screening)
-    from tests.assessments.test_builtin_templates import NOTHING_APPLIES
-
     cv_sifting = {
         **NOTHING_APPLIES,
         "annex_iii_areas": ["4a"],
@@ -351,8 +349,6 @@ def test_valid_until_is_sooner_for_high_risk(use_case, people, legal_reviewer):
 
 
 def test_template_import_page_refuses_a_bad_file_and_imports_a_good_one(client, risk_officer):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     client.force_login(risk_officer)
     bad = {**TINY, "key": "bad-one", "sections": [{"key": "s", "title": "S", "questions": []}]}
     response = client.post(
@@ -413,8 +409,6 @@ def test_sign_off_needs_a_password_whoever_calls_the_service(use_case, people):
 def test_anyone_who_may_read_it_can_check_the_signature_hash_themselves(
     client, use_case, people, auditor, outsider
 ):
-    import hashlib
-
     a = to_status(Status.SIGNED_OFF, use_case=use_case, **people)
     client.force_login(auditor)
     response = client.get(reverse("assessments:signed-content", args=[a.pk]))
@@ -422,3 +416,65 @@ def test_anyone_who_may_read_it_can_check_the_signature_hash_themselves(
     assert json.loads(response.content)["signed_by"] == people["approver"].username
     client.force_login(outsider)
     assert client.get(reverse("assessments:signed-content", args=[a.pk])).status_code == 404
+
+
+def test_saving_after_a_conflict_keeps_both_peoples_changes(
+    client, use_case, product_owner, risk_officer
+):
+    a = draft(use_case, product_owner, answers={"aims": "Old aim", "automated": "no"})
+    opened_at = a.revision
+    # The colleague changes one question...
+    services.assessment_save_answers(
+        actor=risk_officer,
+        assessment=a,
+        answers={"aims": "Colleague's aim"},
+        base_revision=opened_at,
+    )
+    # ...while I change another; my form still holds the old aim.
+    client.force_login(product_owner)
+    url = reverse("assessments:section", args=[a.pk, "need"])
+    page = client.post(
+        url,
+        {
+            "revision": opened_at,
+            "q-aims": "Old aim",
+            "q-automated": "yes",
+            "q-why_automated": "Speed",
+        },
+    )
+    assert page.status_code == 409
+    html = page.content.decode()
+    assert ">Colleague&#x27;s aim</textarea>" in html  # theirs where I changed nothing
+    assert 'value="yes" checked' in html and 'value="Speed"' in html  # mine where I did
+    a.refresh_from_db()
+    again = client.post(
+        url,
+        {
+            "revision": a.revision,
+            "q-aims": "Colleague's aim",
+            "q-automated": "yes",
+            "q-why_automated": "Speed",
+        },
+    )
+    assert again.status_code == 302
+    a.refresh_from_db()
+    assert a.answers["aims"] == "Colleague's aim" and a.answers["automated"] == "yes"
+
+
+def test_a_reviewer_group_member_not_named_sees_nothing(
+    client, use_case, people, legal_reviewer, corporate
+):
+    use_case.risk_tier = "high"
+    use_case.save()
+    other_lawyer = UserFactory(roles=["legal"], units=[corporate])  # two lawyers: none named
+    a = to_status(Status.SUBMITTED, use_case=use_case, **people)
+    legal = next(r for r in a.reviews.all() if r.group_id)
+    assert legal.assignee is None
+    client.force_login(other_lawyer)
+    assert client.get(a.get_absolute_url()).status_code == 200
+    # Once one lawyer is named, the other neither lists nor opens it.
+    legal.assignee = legal_reviewer
+    legal.save()
+    assert client.get(a.get_absolute_url()).status_code == 404
+    listing = client.get(reverse("assessments:list")).content.decode()
+    assert a.reference not in listing

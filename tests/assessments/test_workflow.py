@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -5,27 +7,22 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from assessments import services
-from assessments.models import TRANSITIONS, Assessment, SignOff, Status, canonical_json, sha256_of
+from assessments.models import (
+    TRANSITIONS,
+    Assessment,
+    RoutingRule,
+    SignOff,
+    Status,
+    canonical_json,
+    sha256_of,
+)
+from assessments.selectors import awaiting
 from portal.access import can
 from registry.models import RiskTier
 from tests.assessments.builders import COMPLETE, draft, move, tiny_template, to_status
-from tests.factories import PASSWORD, UseCaseFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def use_case(retail, product_owner):
-    return UseCaseFactory(business_unit=retail, owner=product_owner, title="Card fraud scoring")
-
-
-@pytest.fixture
-def people(product_owner, risk_officer, dpo, leadership):
-    return {
-        "author": product_owner,
-        "reviewers": [risk_officer, dpo],
-        "approver": leadership,
-    }
 
 
 def test_a_dpia_is_routed_to_a_risk_officer_and_the_dpo_and_signed_by_leadership(use_case, people):
@@ -215,8 +212,6 @@ def test_a_reviewer_is_named_when_one_person_fits_and_only_they_may_act(use_case
     dpo_review = next(r for r in a.reviews.all() if r.role == "dpo")
     assert dpo_review.assignee == people["reviewers"][1]
     # A second DPO joins the unit after routing: the named one still decides.
-    from tests.factories import UserFactory
-
     other_dpo = UserFactory(roles=["dpo"], units=[retail])
     a = Assessment.objects.get(pk=a.pk)
     assert not can(other_dpo, "assessments.review", a)
@@ -224,8 +219,6 @@ def test_a_reviewer_is_named_when_one_person_fits_and_only_they_may_act(use_case
 
 
 def test_when_several_people_fit_anyone_of_them_may_act_and_is_recorded(use_case, people, retail):
-    from tests.factories import UserFactory
-
     second = UserFactory(roles=["risk_officer"], units=[retail])
     a = to_status(Status.IN_REVIEW, use_case=use_case, **people)
     ro_review = next(r for r in a.reviews.all() if r.role == "risk_officer")
@@ -245,3 +238,152 @@ def test_a_used_template_version_never_changes(use_case, people):
     assert template.title == "Tiny DPIA" and not template.active
     a.refresh_from_db()
     assert a.template == template
+
+
+# Separation of duties -----------------------------------------------------------------------------
+def test_a_person_with_two_roles_clears_only_one_review(use_case, product_owner, retail):
+    both = UserFactory(roles=["risk_officer", "dpo"], units=[retail])
+    a = draft(use_case, product_owner, answers=COMPLETE)
+    a = move(a, product_owner, "submit")
+    a = move(Assessment.objects.get(pk=a.pk), both, "start_review")
+    a = move(Assessment.objects.get(pk=a.pk), both, "approve")
+    decided = [r for r in a.reviews.all() if r.decided_by_id == both.pk]
+    assert len(decided) == 1
+    assert a.status == Status.IN_REVIEW
+    assert not can(both, "assessments.review", Assessment.objects.get(pk=a.pk))
+    with pytest.raises(PermissionDenied):
+        move(Assessment.objects.get(pk=a.pk), both, "approve")
+
+
+def test_a_person_with_two_roles_closes_the_review_only_they_could(
+    use_case, product_owner, retail, leadership
+):
+    x = UserFactory(roles=["risk_officer", "dpo"], units=[retail])
+    y = UserFactory(roles=["dpo"], units=[retail])
+    a = move(draft(use_case, product_owner, answers=COMPLETE), product_owner, "submit")
+    ro = next(r for r in a.reviews.all() if r.role == "risk_officer")
+    assert ro.assignee == x  # the only risk officer
+    a = move(Assessment.objects.get(pk=a.pk), x, "start_review")
+    a = move(Assessment.objects.get(pk=a.pk), x, "approve")
+    ro.refresh_from_db()
+    assert ro.decided_by == x  # not the DPO review, which Y can still take
+    a = move(Assessment.objects.get(pk=a.pk), y, "approve")
+    assert a.status == Status.APPROVED
+
+
+def test_a_reviewer_who_also_leads_cannot_sign_what_they_reviewed(
+    use_case, product_owner, retail, dpo
+):
+    both = UserFactory(roles=["risk_officer", "leadership"], units=[retail])
+    a = draft(use_case, product_owner, answers=COMPLETE)
+    a = move(move(a, product_owner, "submit"), both, "start_review")
+    a = move(Assessment.objects.get(pk=a.pk), both, "approve")
+    a = move(Assessment.objects.get(pk=a.pk), dpo, "approve")
+    assert a.status == Status.APPROVED
+    assert not can(both, "assessments.sign_off", Assessment.objects.get(pk=a.pk))
+
+
+def test_whoever_wrote_answers_cannot_review_them(use_case, product_owner, risk_officer, dpo):
+    a = draft(use_case, product_owner)
+    # The risk officer helps write it...
+    a = services.assessment_save_answers(
+        actor=risk_officer, assessment=a, answers=COMPLETE, base_revision=a.revision
+    )
+    a = move(a, product_owner, "submit")
+    # ...so the routing does not name them, and the rules refuse them.
+    ro_review = next(r for r in a.reviews.all() if r.role == "risk_officer")
+    assert ro_review.assignee is None
+    assert "Nobody holds this role here yet." in ro_review.reasons
+    assert not can(risk_officer, "assessments.review", Assessment.objects.get(pk=a.pk))
+    assert can(dpo, "assessments.review", Assessment.objects.get(pk=a.pk))
+
+
+def test_the_author_cannot_close_a_reviewers_comment(use_case, people):
+    a = to_status(Status.IN_REVIEW, use_case=use_case, **people)
+    comment = services.assessment_comment(
+        actor=people["reviewers"][0], assessment=a, body="Why?", question_key="aims"
+    )
+    with pytest.raises(PermissionDenied):
+        services.comment_resolve(actor=people["author"], comment=comment)
+    services.comment_resolve(actor=people["reviewers"][0], comment=comment)
+
+
+def test_queues_leave_out_what_the_person_wrote_or_already_decided(use_case, people):
+    a = draft(use_case, people["author"], answers=COMPLETE)
+    ro, dpo = people["reviewers"]
+    move(a, people["author"], "submit")
+    assert a in awaiting(ro, "review") and a in awaiting(dpo, "review")
+    a = move(Assessment.objects.get(pk=a.pk), ro, "start_review")
+    a = move(Assessment.objects.get(pk=a.pk), ro, "approve")
+    assert a not in awaiting(ro, "review")  # decided this round
+    assert a in awaiting(dpo, "review")
+
+
+# Sign-off and the signature -----------------------------------------------------------------------
+def test_every_routed_approver_signs_before_it_is_signed_off(use_case, people, password):
+    RoutingRule.objects.create(
+        name="DPO co-signs DPIAs",
+        stage="approve",
+        kinds=["dpia"],
+        role="dpo",
+        reason="The DPO co-signs every DPIA.",
+    )
+    # The DPO reviews and would co-sign: two different DPOs are needed for four eyes.
+    second_dpo = UserFactory(roles=["dpo"], units=[use_case.business_unit])
+    a = to_status(Status.APPROVED, use_case=use_case, **people)
+    a = move(a, people["approver"], "sign_off", password=password)
+    assert a.status == Status.APPROVED
+    assert "waiting for" in a.history.latest().history_change_reason
+    assert not hasattr(Assessment.objects.get(pk=a.pk), "sign_off_record")
+    a = move(Assessment.objects.get(pk=a.pk), second_dpo, "sign_off", password=password)
+    assert a.status == Status.SIGNED_OFF
+    signed = json.loads(a.sign_off_record.content)
+    assert sorted(r["by"] for r in signed["reviews"] if r["stage"] == "approve") == sorted(
+        [people["approver"].username, second_dpo.username]
+    )
+
+
+def test_the_database_refuses_to_change_signed_answers(use_case, people):
+    if connection.vendor != "postgresql":
+        pytest.skip("the guard is a PostgreSQL trigger")
+    a = to_status(Status.SIGNED_OFF, use_case=use_case, **people)
+    with pytest.raises(DatabaseError, match="never changed"), transaction.atomic():
+        Assessment.objects.filter(pk=a.pk).update(answers={"aims": "Something else"})
+    # Superseding and flags still work.
+    Assessment.objects.filter(pk=a.pk).update(status=Status.SUPERSEDED)
+
+
+def test_the_signature_is_verified_against_what_is_shown_not_only_its_own_hash(
+    client, use_case, people
+):
+    a = to_status(Status.SIGNED_OFF, use_case=use_case, **people)
+    assert services.sign_off_verified(a)
+    # A review note rewritten behind the portal's back (the trigger guards answers and
+    # result; reviews are checked by comparing with what was signed).
+    a.reviews.filter(stage="review").update(note="Rewritten later")
+    a = Assessment.objects.get(pk=a.pk)
+    assert a.sign_off_record.content_intact  # the stored content still hashes right...
+    assert not services.sign_off_verified(a)  # ...but no longer describes the assessment
+    client.force_login(people["author"])
+    assert "does not match what is shown" in client.get(a.get_absolute_url()).content.decode()
+
+
+def test_renaming_people_does_not_break_a_verified_signature(use_case, people):
+    a = to_status(Status.SIGNED_OFF, use_case=use_case, **people)
+    for person in (people["author"], people["approver"], *people["reviewers"]):
+        person.username = person.username + ".renamed"
+        person.save()
+    assert services.sign_off_verified(Assessment.objects.get(pk=a.pk))
+
+
+# Re-assessment ------------------------------------------------------------------------------------
+def test_a_re_assessment_drops_answers_the_new_template_no_longer_accepts(use_case, people):
+    first = to_status(Status.SIGNED_OFF, use_case=use_case, **people)
+    definition = dict(first.template.definition)
+    sections = json.loads(json.dumps(definition["sections"]))
+    sections[1]["questions"][1]["choices"] = [{"value": "few", "label": "Under 1,000"}]
+    services.template_import(actor=None, definition={**definition, "sections": sections})
+    second = services.assessment_reassess(actor=people["author"], assessment=first)
+    assert second.template.version == 2
+    assert "scale" not in second.answers  # "many" is no longer a choice
+    assert second.answers["aims"] == COMPLETE["aims"]

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from pytest_django.live_server_helper import LiveServer
 
+from tests.readiness import DEADLINE_SECONDS
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -49,15 +51,21 @@ def browser(unavailable, transactional_db):
     Create data in fixtures requested before `page`, and check results through the pages.
     """
     try:
-        from playwright.sync_api import expect, sync_playwright
+        # Late on purpose: without the package, unavailable() skips (or fails under CI) with a
+        # reason instead of an import error.
+        from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
     except ImportError:
         unavailable("the Python package playwright is not installed")
     if not os.access(CHROMIUM, os.X_OK):
         unavailable(f"no Chromium at {CHROMIUM} (make browser installs Debian's)")
     expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
+        # Playwright's own 30 s to start Chromium is too short on a loaded 2-core machine.
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            timeout=DEADLINE_SECONDS * 1000,
         )
         yield browser
         browser.close()

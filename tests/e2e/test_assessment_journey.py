@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from assessments.models import AssessmentTemplate
 from portal.models import Role
 from registry.models import Classification
+from tests.e2e.journey_helpers import sign_in, sign_out
 from tests.factories import DataSourceFactory, UseCaseFactory, UserFactory
 
 pytestmark = [
@@ -69,19 +70,6 @@ def card_fraud(retail, product_owner):
 
 
 # Helpers -------------------------------------------------------------------------------------
-def sign_in(page: Page, user, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("User name").fill(user.username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
-
-
-def sign_out(page: Page) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out").click()
-    expect(page.get_by_label("User name")).to_be_visible()
-
-
 def answer(page: Page, label: str):
     """The control answering a question, by the start of its label.
 

@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from incidents.models import SEVERITY_DEFINITIONS, Incident, Severity, Status
 from registry import gate
 from registry.models import Deployment, ModelApproval, RiskTier, UseCase
-from tests.e2e.test_model_journey import off_the_loop, sign_in
+from tests.e2e.journey_helpers import off_the_loop, sign_in
 from tests.factories import (
     AIModelFactory,
     DeploymentFactory,

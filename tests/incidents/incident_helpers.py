@@ -1,20 +1,22 @@
-"""Set-up shared by the incident service tests: a live use case, an incident on it, and a
-webhook endpoint whose queued deliveries show what was announced (its address refuses
-connections, so nothing leaves the machine).
-
-Import the fixtures by their ``*_fixture`` names; tests ask for them by the short names.
-"""
-
-import pytest
+"""Helpers shared by the incident tests (their fixtures are in tests/incidents/conftest.py): a
+complete runbook, opening an incident, and what was announced to webhooks."""
 
 from incidents.models import Delivery, Severity
 from incidents.services.incidents import incident_open
-from tests.factories import ProductionUseCaseFactory
 
-
-@pytest.fixture(name="use_case")
-def use_case_fixture(retail, product_owner):
-    return ProductionUseCaseFactory(business_unit=retail, owner=product_owner)
+RUNBOOK = {
+    "disable_who": "The product owner, or the on-call risk officer out of hours.",
+    "disable_how": "The kill switch on the use case page; the chatbot polls it every 30 s.",
+    "rollback_how": "Roll the production deployment back from the incident page.",
+    "fallback": "The chat window offers the phone number and the FAQ.",
+    "communicate_users": "Customer service, with the approved banner text.",
+    "communicate_dpo": "The product owner, within the hour.",
+    "communicate_regulators": "The DPO (ICO) and compliance (market surveillance).",
+    "contacts": [
+        {"name": "Pat Owner", "role": "Product owner", "email": "pat@example.com", "phone": ""},
+        {"name": "On-call SRE", "role": "Platform", "email": "", "phone": "+44 20 7946 0000"},
+    ],
+}
 
 
 def open_incident(use_case, actor, **kwargs):
@@ -25,21 +27,6 @@ def open_incident(use_case, actor, **kwargs):
         **kwargs,
     }
     return incident_open(actor=actor, use_case=use_case, **values)
-
-
-@pytest.fixture(name="incident")
-def incident_fixture(use_case, product_owner):
-    return open_incident(use_case, product_owner)
-
-
-@pytest.fixture(name="endpoint")
-def endpoint_fixture(admin_user):
-    from incidents.services.webhooks import webhook_endpoint_create
-
-    endpoint, _secret = webhook_endpoint_create(
-        actor=admin_user, name="On-call", url="http://127.0.0.1:9/hooks"
-    )
-    return endpoint
 
 
 def announced(event: str) -> list[dict]:

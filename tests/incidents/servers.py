@@ -68,6 +68,8 @@ class Receiver:
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.arrived = threading.Event()  # set when the first request has been read
+        # Bound and listening from here on: a request sent before the thread starts waits in
+        # the socket's backlog, so nothing needs to wait for the server to be ready.
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]

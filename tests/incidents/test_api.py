@@ -10,14 +10,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from incidents.models import EntryKind, Incident, KillSwitchToken, Runbook, Severity, Status
 from incidents.services.incidents import incident_add_note, incident_transition
-from tests.incidents.incident_helpers import (  # noqa: F401 (fixtures)
-    incident_fixture,
-    open_incident,
-    use_case_fixture,
-)
-from tests.incidents.test_runbooks import RUNBOOK
-from tests.monitoring.test_api import token_client
-from tests.monitoring.ui_helpers import PERSONAS, expect
+from tests.incidents.incident_helpers import RUNBOOK, open_incident
+from tests.monitoring.ui_helpers import PERSONAS, expect, token_client
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,19 @@ from devtools.bench import incidents as bench
 from devtools.bench import register as registry_bench
 from incidents.models import KillSwitchToken
 from registry.models import UseCase
+from tests.readiness import DEADLINE_SECONDS
 
-# gunicorn reads the database on connections of its own: the data must be committed.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    # gunicorn reads the database on connections of its own: the data must be committed.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.slow,  # starts gunicorn
+]
+
+
+@pytest.fixture(autouse=True)
+def _gunicorn_deadline(monkeypatch):
+    # The benchmark's own 60 s for gunicorn to answer /healthz is short on a loaded machine.
+    monkeypatch.setattr(bench, "READY_SECONDS", DEADLINE_SECONDS)
 
 
 def test_every_poller_sees_the_switch_within_one_poll_interval():

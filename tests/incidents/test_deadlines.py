@@ -9,15 +9,11 @@ from django.utils import timezone
 
 from incidents.models import DeadlineNotice, EntryKind, Incident, Status
 from incidents.services.deadlines import deadlines, deadlines_due
+from incidents.services.incidents import incident_update
 from incidents.services.reminders import remind_deadlines
 from incidents.tasks import remind_deadlines as remind_task
 from tests.factories import ProductionUseCaseFactory
-from tests.incidents.incident_helpers import (  # noqa: F401 (fixtures)
-    announced,
-    endpoint_fixture,
-    open_incident,
-    use_case_fixture,
-)
+from tests.incidents.incident_helpers import announced, open_incident
 
 pytestmark = pytest.mark.django_db
 
@@ -164,8 +160,6 @@ def test_a_clock_runs_until_its_report_is_recorded_even_once_the_incident_closed
 def test_a_deadline_that_moves_is_reminded_of_again_at_its_new_time(
     use_case, product_owner, mailoutbox, django_capture_on_commit_callbacks
 ):
-    from incidents.services.incidents import incident_update
-
     now = timezone.now()
     incident = open_incident(
         use_case, product_owner, serious_harm="general", aware_at=now - timedelta(days=14)

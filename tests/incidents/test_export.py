@@ -13,12 +13,8 @@ from incidents.models import Severity
 from incidents.selectors import EXPORT_COLUMNS
 from incidents.services.incidents import incident_transition, incident_update
 from tests.factories import ProductionUseCaseFactory
-from tests.incidents.incident_helpers import (  # noqa: F401 (fixtures)
-    incident_fixture,
-    open_incident,
-    use_case_fixture,
-)
-from tests.monitoring.test_api import token_client
+from tests.incidents.incident_helpers import open_incident
+from tests.monitoring.ui_helpers import token_client
 
 pytestmark = pytest.mark.django_db
 

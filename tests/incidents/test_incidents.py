@@ -5,11 +5,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from assessments.models import Assessment
 from incidents.models import EntryKind, Incident, Severity, Status, TimelineEntry
+from incidents.selectors import rollback_candidates
+from incidents.services.deadlines import deadlines
 from incidents.services.incidents import (
     TRANSITIONS,
     available_transitions,
@@ -34,15 +36,8 @@ from tests.factories import (
     ready_for_production,
     signed_off,
 )
-from tests.incidents.incident_helpers import (  # noqa: F401 (fixtures)
-    announced,
-    endpoint_fixture,
-    incident_fixture,
-    open_incident,
-    use_case_fixture,
-)
-from tests.monitoring.evaluation_helpers import switch_off_shipped_rules
-from tests.monitoring.test_flags import raise_flag
+from tests.incidents.incident_helpers import announced, open_incident
+from tests.monitoring.evaluation_helpers import raise_flag, switch_off_shipped_rules
 
 pytestmark = pytest.mark.django_db
 
@@ -295,7 +290,6 @@ def test_other_changes_share_one_entry_and_start_the_clocks(incident, risk_offic
     assert entry.kind == EntryKind.ACTION and entry.actor == dpo
     assert "personal data breach: no → yes" in entry.text
     assert "rita.risk" in entry.text or risk_officer.get_full_name() in entry.text
-    from incidents.services.deadlines import deadlines
 
     assert [d.key for d in deadlines(incident)] == ["ai_act", "gdpr"]
     # Nothing changed: nothing written.
@@ -456,8 +450,6 @@ def test_starting_a_reassessment_records_the_draft(incident, use_case, product_o
 # The timeline is append-only -------------------------------------------------------------------
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the guard is a PostgreSQL trigger")
 def test_a_timeline_entry_cannot_be_changed_or_deleted(incident, product_owner):
-    from django.db import DatabaseError
-
     entry = incident_add_note(actor=product_owner, incident=incident, text="Original.")
     with pytest.raises(DatabaseError, match="never changed or deleted"), transaction.atomic():
         TimelineEntry.objects.filter(pk=entry.pk).update(text="Rewritten.")
@@ -483,8 +475,6 @@ def test_a_resolved_flag_keeps_its_incident(retail, product_owner, risk_officer)
 def test_a_second_rollback_from_the_incident_is_refused_and_keeps_the_previous_version(
     rolled_forward, product_owner, risk_officer
 ):
-    from incidents.selectors import rollback_candidates
-
     use_case, deployment, first, second = rolled_forward
     incident = open_incident(use_case, product_owner)
     assert rollback_candidates(incident) == [deployment]

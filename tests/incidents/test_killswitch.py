@@ -12,15 +12,18 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
-from incidents.models import KillSwitchToken
+from incidents.models import Delivery, KillSwitchToken
 from incidents.services.killswitch import (
     kill_switch_token_create,
     kill_switch_token_revoke,
 )
+from incidents.services.webhooks import webhook_endpoint_create
 from registry.models import Lifecycle, UseCase
-from registry.services import use_case_set_kill_switch
+from registry.services import use_case_set_kill_switch, use_case_transition
 from tests.factories import ProductionUseCaseFactory
+from tests.readiness import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -165,8 +168,6 @@ def test_no_token_a_wrong_one_or_a_revoked_one_answers_401(client, token, produc
 
 def test_a_signed_in_person_cannot_poll(client, product_owner, token):
     """Only a kill-switch token is accepted here: not a session, not a personal API token."""
-    from rest_framework.authtoken.models import Token
-
     client.force_login(product_owner)
     assert client.get(URL).status_code == 401
     api_token = Token.objects.create(user=product_owner)
@@ -258,16 +259,28 @@ def test_a_deployed_system_sees_the_switch_within_one_poll_interval(
     interval = 0.2
     poller = Poller(live_server.url + URL, raw, interval)
     poller.start()
+
+    def stopped() -> str | None:
+        return None if poller.is_alive() else "the poller thread died; its error is above"
+
     try:
-        deadline = time.monotonic() + 10
-        while sum(p[2] == 304 for p in poller.polls) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(
+            lambda: sum(p[2] == 304 for p in poller.polls) >= 3,
+            what=f"three polls of {poller.url} answered 304 Not Modified",
+            poll=0.05,
+            exited=stopped,
+        )
         use_case_set_kill_switch(
             actor=product_owner, use_case=use_case, engaged=True, reason="Drift"
         )
         switched = time.monotonic()  # committed: the service's transaction has ended
-        while poller.enabled is not False and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # Short pauses: when the poller saw the switch is what the test measures.
+        wait_for(
+            lambda: poller.enabled is False,
+            what=f"a poll of {poller.url} answering that the AI is switched off",
+            poll=0.02,
+            exited=stopped,
+        )
         seen = time.monotonic()
     finally:
         poller.stop.set()
@@ -286,10 +299,6 @@ def test_a_deployed_system_sees_the_switch_within_one_poll_interval(
 
 # Lifecycle moves are announced like the switch ---------------------------------------------
 def test_suspending_announces_that_the_ai_is_off_and_returning_that_it_is_on(admin_user, use_case):
-    from incidents.models import Delivery
-    from incidents.services.webhooks import webhook_endpoint_create
-    from registry.services import use_case_transition
-
     webhook_endpoint_create(actor=admin_user, name="On-call", url="http://127.0.0.1:9/hooks")
     use_case_transition(
         actor=admin_user, use_case=use_case, action="suspend", reason="Wrong declines"
@@ -316,10 +325,6 @@ def test_suspending_announces_that_the_ai_is_off_and_returning_that_it_is_on(adm
 
 
 def test_a_move_that_leaves_the_ai_as_it_was_announces_nothing(admin_user, use_case):
-    from incidents.models import Delivery
-    from incidents.services.webhooks import webhook_endpoint_create
-    from registry.services import use_case_set_kill_switch, use_case_transition
-
     webhook_endpoint_create(actor=admin_user, name="On-call", url="http://127.0.0.1:9/hooks")
     use_case_set_kill_switch(actor=admin_user, use_case=use_case, engaged=True, reason="Drift")
     assert Delivery.objects.count() == 1

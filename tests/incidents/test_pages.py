@@ -5,7 +5,8 @@ the use case card, the dashboard and the query counts."""
 from datetime import timedelta
 
 import pytest
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils import timezone
 
@@ -29,12 +30,7 @@ from tests.factories import (
     complete_card,
     ready_for_production,
 )
-from tests.incidents.incident_helpers import (  # noqa: F401 (fixtures)
-    incident_fixture,
-    open_incident,
-    use_case_fixture,
-)
-from tests.incidents.test_runbooks import RUNBOOK
+from tests.incidents.incident_helpers import RUNBOOK, open_incident
 from tests.monitoring.ui_helpers import PERSONAS, expect, own_rule, raise_flag, retail_deployment
 
 pytestmark = pytest.mark.django_db
@@ -481,9 +477,6 @@ def test_dashboard_shows_open_incidents_and_deadlines_near_or_overdue(
 
 # Query counts --------------------------------------------------------------------------------
 def _count(client, url, django_assert_max_num_queries) -> int:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(url).status_code == 200
     return len(ctx.captured_queries)

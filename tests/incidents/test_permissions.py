@@ -16,12 +16,7 @@ from incidents.services.runbooks import runbook_save
 from portal.access import can
 from registry.models import Lifecycle
 from tests.factories import UserFactory
-from tests.incidents.incident_helpers import (  # noqa: F401 (fixtures)
-    incident_fixture,
-    open_incident,
-    use_case_fixture,
-)
-from tests.incidents.test_runbooks import RUNBOOK
+from tests.incidents.incident_helpers import RUNBOOK, open_incident
 
 pytestmark = pytest.mark.django_db
 

@@ -9,23 +9,9 @@ from django.utils import timezone
 
 from incidents.models import Runbook
 from incidents.services.runbooks import runbook_is_current, runbook_save
-from tests.incidents.incident_helpers import use_case_fixture  # noqa: F401 (fixtures)
+from tests.incidents.incident_helpers import RUNBOOK
 
 pytestmark = pytest.mark.django_db
-
-RUNBOOK = {
-    "disable_who": "The product owner, or the on-call risk officer out of hours.",
-    "disable_how": "The kill switch on the use case page; the chatbot polls it every 30 s.",
-    "rollback_how": "Roll the production deployment back from the incident page.",
-    "fallback": "The chat window offers the phone number and the FAQ.",
-    "communicate_users": "Customer service, with the approved banner text.",
-    "communicate_dpo": "The product owner, within the hour.",
-    "communicate_regulators": "The DPO (ICO) and compliance (market surveillance).",
-    "contacts": [
-        {"name": "Pat Owner", "role": "Product owner", "email": "pat@example.com", "phone": ""},
-        {"name": "On-call SRE", "role": "Platform", "email": "", "phone": "+44 20 7946 0000"},
-    ],
-}
 
 
 def test_writing_a_runbook_makes_version_one_reviewed_now(use_case, product_owner):

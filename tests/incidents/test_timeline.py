@@ -9,10 +9,6 @@ from django.db import DatabaseError, connection, transaction
 
 from incidents.models import TimelineEntry
 from incidents.services.incidents import incident_add_note
-from tests.incidents.incident_helpers import (  # noqa: F401 (fixtures)
-    incident_fixture,
-    use_case_fixture,
-)
 
 pytestmark = pytest.mark.django_db
 

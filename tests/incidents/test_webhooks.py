@@ -7,7 +7,7 @@ would, against a real HTTP server on 127.0.0.1 (tests/incidents/servers.py).
 import base64
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,6 +16,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from incidents.models import Delivery, WebhookEndpoint
+from incidents.services.killswitch import kill_switch_answer, kill_switch_token_create
 from incidents.services.webhooks import (
     backoff,
     deliver,
@@ -29,6 +30,7 @@ from incidents.services.webhooks import (
 from registry.services import use_case_set_kill_switch
 from tests.factories import ProductionUseCaseFactory
 from tests.incidents.servers import Receiver
+from tests.monitoring.servers import closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -74,8 +76,6 @@ def test_endpoint_url_may_not_carry_a_user_or_password(admin_user, url):
 
 
 def test_a_failure_names_the_host_and_port_only(admin_user):
-    from tests.monitoring.servers import closed_port
-
     port = closed_port()
     endpoint, _ = _endpoint(admin_user)
     # As a row written before userinfo was refused would hold it.
@@ -101,8 +101,6 @@ def test_only_admins_manage_webhooks(personas, persona):
 
 # Signatures ----------------------------------------------------------------------------------
 def test_sign_agrees_with_the_reference_library():
-    from datetime import UTC, datetime
-
     secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
     body = '{"data":{"x":1},"type":"test"}'
     expected = Webhook(secret).sign(
@@ -111,6 +109,7 @@ def test_sign_agrees_with_the_reference_library():
     assert sign(secret, "msg_1", 1_700_000_000, body) == expected
 
 
+@pytest.mark.slow
 def test_delivery_verifies_with_the_standard_webhooks_library(admin_user, retail):
     with Receiver() as receiver:
         endpoint, secret = _endpoint(admin_user, url=receiver.url())
@@ -131,6 +130,7 @@ def test_delivery_verifies_with_the_standard_webhooks_library(admin_user, retail
     assert (delivery.attempts, delivery.last_status, delivery.next_attempt_at) == (1, 200, None)
 
 
+@pytest.mark.slow
 def test_a_tampered_body_fails_verification(admin_user):
     with Receiver() as receiver:
         _, secret = _endpoint(admin_user, url=receiver.url())
@@ -148,6 +148,7 @@ def test_a_tampered_body_fails_verification(admin_user):
 
 
 # Retries ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_failed_delivery_is_retried_with_backoff_until_acknowledged(admin_user):
     with Receiver(statuses=[500, 500, 200]) as receiver:
         _, secret = _endpoint(admin_user, url=receiver.url())
@@ -196,6 +197,7 @@ def test_backoff_doubles_and_is_capped_at_an_hour(settings):
     ]
 
 
+@pytest.mark.slow
 def test_after_the_last_doubling_a_delivery_is_retried_hourly_until_acknowledged(
     admin_user, settings
 ):
@@ -218,6 +220,7 @@ def test_after_the_last_doubling_a_delivery_is_retried_hourly_until_acknowledged
     assert len(receiver.received) == 5
 
 
+@pytest.mark.slow
 def test_timeout_is_recorded_and_retried(admin_user, settings):
     settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
     with Receiver(delay=3) as receiver:
@@ -233,8 +236,6 @@ def test_timeout_is_recorded_and_retried(admin_user, settings):
 
 
 def test_unreachable_endpoint_is_recorded(admin_user):
-    from tests.monitoring.servers import closed_port
-
     _endpoint(admin_user, url=f"http://127.0.0.1:{closed_port()}/hooks")
     (delivery,) = emit(event="incident.opened", payload={})
     deliver(delivery.id)
@@ -243,6 +244,7 @@ def test_unreachable_endpoint_is_recorded(admin_user):
     assert "failed" in delivery.last_error and "refused" in delivery.last_error.lower()
 
 
+@pytest.mark.slow
 def test_paused_endpoint_gets_nothing(admin_user):
     with Receiver() as receiver:
         endpoint, _ = _endpoint(admin_user, url=receiver.url())
@@ -253,6 +255,7 @@ def test_paused_endpoint_gets_nothing(admin_user):
     assert receiver.received == []
 
 
+@pytest.mark.slow
 def test_a_paused_endpoint_keeps_its_deliveries_and_resuming_sends_them(admin_user):
     with Receiver(statuses=[500, 200]) as receiver:
         endpoint, _ = _endpoint(admin_user, url=receiver.url())
@@ -276,6 +279,7 @@ def test_a_paused_endpoint_keeps_its_deliveries_and_resuming_sends_them(admin_us
     assert Delivery.objects.filter(delivered_at__isnull=False).count() == 2
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_workers_never_send_one_delivery_at_once(admin_user):
     """While one worker is sending (its row locked), another's deliver skips it."""
@@ -347,6 +351,7 @@ def test_kill_switch_change_emits_one_webhook_per_change(admin_user, product_own
     assert off.payload["by"] == product_owner.username
 
 
+@pytest.mark.slow
 def test_kill_switch_webhook_is_posted_once_the_change_commits(
     admin_user, product_owner, retail, django_capture_on_commit_callbacks, settings
 ):
@@ -370,8 +375,6 @@ def test_kill_switch_webhook_is_posted_once_the_change_commits(
 def test_kill_switch_webhook_carries_the_polled_changed_at_and_a_growing_sequence(
     admin_user, product_owner, retail
 ):
-    from incidents.services.killswitch import kill_switch_answer, kill_switch_token_create
-
     _endpoint(admin_user, business_unit=retail)
     use_case = ProductionUseCaseFactory(business_unit=retail)
     token, _raw = kill_switch_token_create(actor=product_owner, use_case=use_case, name="Bot")
@@ -390,6 +393,7 @@ def test_kill_switch_webhook_carries_the_polled_changed_at_and_a_growing_sequenc
     assert sequences == sorted(set(sequences))  # strictly growing
 
 
+@pytest.mark.slow
 def test_a_newer_kill_switch_event_supersedes_an_undelivered_older_one(
     admin_user, product_owner, retail
 ):
@@ -426,6 +430,7 @@ def test_a_newer_kill_switch_event_supersedes_an_undelivered_older_one(
     assert mine == [False, True]  # the superseded "off" was never sent again after "on"
 
 
+@pytest.mark.slow
 def test_a_retry_that_a_newer_kill_switch_event_overtook_is_not_sent(admin_user, retail):
     """The older one was being sent when the newer was emitted (locked, so not superseded
     then): its retry is superseded at send time instead."""

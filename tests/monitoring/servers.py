@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -76,6 +76,8 @@ class TestServer:
         self.host = host
         self.routes: dict[str, Answer | Callable[[BaseHTTPRequestHandler], Answer]] = {}
         self.requests: list[Seen] = []
+        # Bound and listening from here on: a request sent before the thread starts waits in
+        # the socket's backlog, so nothing needs to wait for the server to be ready.
         self._server = _Server((host, port), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]
@@ -175,8 +177,6 @@ class MlflowHistory:
         server.routes[self.PATH] = self
 
     def __call__(self, handler: BaseHTTPRequestHandler) -> Answer:
-        from urllib.parse import parse_qs
-
         self.requests += 1
         query = parse_qs(urlsplit(handler.path).query)
         key = query["metric_key"][0]

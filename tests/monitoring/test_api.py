@@ -9,7 +9,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monitoring.models import Budget, FlagStatus, MetricSource, Rule
@@ -20,6 +19,7 @@ from tests.monitoring.ui_helpers import (
     own_rule,
     raise_flag,
     retail_deployment,
+    token_client,
     write_series,
 )
 
@@ -27,13 +27,6 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "api-secret-never-returned"
 MANAGERS = {"admin", "risk_officer", "product_owner"}
-
-
-def token_client(user) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from devtools.bench import monitoring as bench
 from devtools.bench import register as registry_bench
 
-pytestmark = pytest.mark.django_db
+# Slow: the pull figures come from an HTTP server the benchmark starts.
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def test_the_monitoring_benchmark_runs_and_prints_each_figure(settings):

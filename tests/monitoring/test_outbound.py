@@ -58,6 +58,7 @@ def test_non_public_addresses_are_refused(url, message):
     assert not refused.value.transient
 
 
+@pytest.mark.slow
 def test_a_name_resolving_to_loopback_is_refused(server):
     server.answer("/", json={"ok": 1})
 
@@ -72,6 +73,7 @@ def test_only_http_and_https_are_read(url):
         fetch(url)
 
 
+@pytest.mark.slow
 def test_an_allow_listed_loopback_server_is_read(server, allow_loopback):
     server.answer("/stats", json={"error_rate": 0.02})
 
@@ -82,6 +84,7 @@ def test_an_allow_listed_loopback_server_is_read(server, allow_loopback):
     assert server.requests[0].headers["authorization"] == "Bearer s3cret"
 
 
+@pytest.mark.slow
 def test_the_allow_list_admits_only_its_own_addresses(server, settings):
     settings.MONITORING_ALLOWED_NETWORKS = ["127.0.0.2/32"]
     with pytest.raises(OutboundRefused, match="127.0.0.1 is a loopback address"):
@@ -89,6 +92,7 @@ def test_the_allow_list_admits_only_its_own_addresses(server, settings):
     assert address_problem(__import__("ipaddress").ip_address("127.0.0.2")) is None
 
 
+@pytest.mark.slow
 def test_a_name_connects_to_the_checked_address_and_keeps_its_host_header(server, settings):
     settings.MONITORING_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
     server.answer("/", json={})
@@ -98,6 +102,7 @@ def test_a_name_connects_to_the_checked_address_and_keeps_its_host_header(server
     assert server.requests[0].headers["host"] == f"localhost:{server.port}"
 
 
+@pytest.mark.slow
 def test_a_redirect_to_a_loopback_address_not_allowed_is_refused(settings):
     settings.MONITORING_ALLOWED_NETWORKS = ["127.0.0.2/32"]
     with TestServer("127.0.0.1") as inside, TestServer("127.0.0.2") as allowed:
@@ -113,6 +118,7 @@ def test_a_redirect_to_a_loopback_address_not_allowed_is_refused(settings):
     assert inside.requests == []
 
 
+@pytest.mark.slow
 def test_a_redirect_to_a_private_address_is_refused(server, allow_loopback):
     server.redirect("/stats", "http://10.1.2.3/admin")
 
@@ -120,6 +126,7 @@ def test_a_redirect_to_a_private_address_is_refused(server, allow_loopback):
         fetch(server.url("/stats"))
 
 
+@pytest.mark.slow
 def test_redirects_within_the_allow_list_are_followed_without_credentials_elsewhere(
     settings,
 ):
@@ -137,6 +144,7 @@ def test_redirects_within_the_allow_list_are_followed_without_credentials_elsewh
     assert "authorization" not in second.requests[0].headers
 
 
+@pytest.mark.slow
 def test_more_than_three_redirects_fail(server, allow_loopback):
     for hop in range(5):
         server.redirect(f"/{hop}", f"/{hop + 1}")
@@ -152,6 +160,7 @@ def test_a_closed_port_fails_as_transient(allow_loopback):
     assert failed.value.transient
 
 
+@pytest.mark.slow
 def test_a_slow_server_times_out(server, allow_loopback, settings):
     settings.MONITORING_TIMEOUT_SECONDS = 0.3
     server.answer("/", json={}, delay=2)
@@ -162,6 +171,7 @@ def test_a_slow_server_times_out(server, allow_loopback, settings):
     assert failed.value.transient
 
 
+@pytest.mark.slow
 def test_a_server_error_is_transient_and_a_client_error_is_not(server, allow_loopback):
     server.answer("/down", status=503, body="maintenance")
     server.answer("/gone", status=404, body="")
@@ -177,6 +187,7 @@ def test_a_server_error_is_transient_and_a_client_error_is_not(server, allow_loo
     assert not gone.value.transient
 
 
+@pytest.mark.slow
 def test_a_body_over_the_cap_is_refused_whatever_length_it_declares(
     server, allow_loopback, settings
 ):
@@ -192,6 +203,7 @@ def test_a_body_over_the_cap_is_refused_whatever_length_it_declares(
     assert len(fetch(server.url("/fits")).body) == 1024
 
 
+@pytest.mark.slow
 def test_a_server_trickling_header_lines_times_out_at_the_deadline(allow_loopback, settings):
     settings.MONITORING_TIMEOUT_SECONDS = 1.0
     with TricklingServer(every=0.3) as trickling:
@@ -280,6 +292,7 @@ def test_decimal_octal_and_hex_address_forms_are_refused_without_a_lookup(
     assert check_literal(url) == message
 
 
+@pytest.mark.slow
 def test_no_message_shows_the_password_of_a_url(server, allow_loopback):
     server.redirect("/stats", "http://reader:pw-hunter2@10.0.0.5/x")
     server.answer("/gone", status=404)

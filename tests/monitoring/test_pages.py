@@ -289,6 +289,7 @@ def server(settings):
         yield running
 
 
+@pytest.mark.slow
 def test_test_connection_shows_what_would_be_read_and_writes_nothing(
     client, product_owner, deployment, server
 ):

@@ -3,7 +3,6 @@
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,10 +15,10 @@ from monitoring.models import MetricSample
 from monitoring.services.pull import source_pull
 from tests.factories import DeploymentFactory, MetricSourceFactory
 from tests.monitoring.servers import TestServer, closed_port
+from tests.readiness import tail, wait_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
-START_SECONDS = 60
 EXPOSITION = """\
 # HELP model_error_rate Share of requests that failed.
 # TYPE model_error_rate gauge
@@ -82,22 +81,19 @@ def prometheus(unavailable, tmp_path_factory) -> Iterator[Prometheus]:
                 stderr=subprocess.STDOUT,
             )
         try:
-            deadline = time.monotonic() + START_SECONDS
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"Prometheus exited with {process.returncode}:\n{log.read_text()}")
-                try:
-                    # A few scrapes of every series, so a range query has points to read.
-                    counts = _query(url, "count_over_time(model_drift_psi[1m])")
-                    if len(counts) == 2 and all(float(c["value"][1]) >= 3 for c in counts):
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"Prometheus had no data after {START_SECONDS}s:\n{log.read_text()}"
-                    )
-                time.sleep(0.3)
+            # A few scrapes of every series, so a range query has points to read.
+            scrapes = "count_over_time(model_drift_psi[1m])"
+
+            def scraped_three_times() -> bool:
+                counts = _query(url, scrapes)
+                return len(counts) == 2 and all(float(c["value"][1]) >= 3 for c in counts)
+
+            wait_for(
+                scraped_three_times,
+                what=f"Prometheus at {url} to answer {scrapes!r} with 3 or more for both series",
+                exited=process.poll,
+                output=lambda: tail(log),
+            )
             yield Prometheus(url, exporter)
         finally:
             process.terminate()
@@ -157,7 +153,14 @@ def test_a_prometheus_source_reads_what_the_exporter_served(prometheus):
 def test_pulling_prometheus_again_adds_only_the_new_points(prometheus):
     source = _source(prometheus, {"error_rate": "model_error_rate"})
     first = source_pull(source_id=source.pk)
-    time.sleep(2.2)
+    source.refresh_from_db()
+    # New points: a scrape at least one step (1 s) after the first pull's window ended.
+    after = source.pulled_until.timestamp() + 1
+    newest = "timestamp(model_error_rate)"
+    wait_for(
+        lambda: any(float(s["value"][1]) >= after for s in _query(prometheus.url, newest)),
+        what=f"Prometheus at {prometheus.url} to answer {newest!r} with {after:.0f} or later",
+    )
 
     second = source_pull(source_id=source.pk)
 

@@ -1,7 +1,9 @@
 """Pulling sources against real HTTP servers: health, failures, back-off, claims, no duplicates."""
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db import connection, transaction
@@ -13,7 +15,7 @@ from monitoring.services import pull
 from monitoring.services.pull import claim_due_sources, dispatch_due_sources, source_pull
 from portal.crypto import encrypt
 from tests.factories import DeploymentFactory, MetricSourceFactory
-from tests.monitoring.servers import MlflowHistory, TestServer, closed_port
+from tests.monitoring.servers import Answer, MlflowHistory, TestServer, closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +54,7 @@ def _series(source):
     )
 
 
+@pytest.mark.slow
 def test_a_pull_writes_samples_and_records_health(server):
     server.answer("/stats", json=STATS)
     source = _source(server)
@@ -80,6 +83,7 @@ def test_a_pull_writes_samples_and_records_health(server):
     assert source.history.count() == 1  # the factory's; health adds no versions
 
 
+@pytest.mark.slow
 def test_pulling_the_same_window_again_adds_no_duplicates(server):
     server.answer("/stats", json=STATS)
     source = _source(server)
@@ -91,6 +95,7 @@ def test_pulling_the_same_window_again_adds_no_duplicates(server):
     assert MetricSample.objects.count() == 2
 
 
+@pytest.mark.slow
 def test_items_are_read_with_their_own_time_and_feature(server):
     server.answer(
         "/drift",
@@ -119,6 +124,7 @@ def test_items_are_read_with_their_own_time_and_feature(server):
     assert _series(source) == [("drift.psi", "age", 0.12), ("drift.psi", "income", 0.31)]
 
 
+@pytest.mark.slow
 def test_without_a_timestamp_path_samples_are_stamped_with_the_pull(server):
     server.answer("/stats", json=STATS)
     source = _source(server, config=CONFIG)
@@ -128,6 +134,7 @@ def test_without_a_timestamp_path_samples_are_stamped_with_the_pull(server):
     assert set(MetricSample.objects.values_list("at", flat=True)) == {T0}
 
 
+@pytest.mark.slow
 def test_credentials_are_sent_to_the_server(server):
     server.answer("/stats", json=STATS)
     source = _source(server, credentials_encrypted=encrypt({"username": "svc", "password": "pw"}))
@@ -137,6 +144,7 @@ def test_credentials_are_sent_to_the_server(server):
     assert server.requests[0].headers["authorization"] == "Basic c3ZjOnB3"
 
 
+@pytest.mark.slow
 def test_mlflow_run_history_is_read_with_millisecond_times(server):
     history = {
         "accuracy": [
@@ -146,13 +154,8 @@ def test_mlflow_run_history_is_read_with_millisecond_times(server):
     }
 
     def get_history(request):
-        from urllib.parse import parse_qs, urlsplit
-
-        from tests.monitoring.servers import Answer
-
         query = parse_qs(urlsplit(request.path).query)
         assert query["run_id"] == ["run42"]
-        import json
 
         return Answer(
             body=json.dumps({"metrics": history.get(query["metric_key"][0], [])}).encode()
@@ -200,6 +203,7 @@ def _assert_failed_then_recovers(source, outcome, message, fix):
     assert MetricSample.objects.filter(source=source).count() == 2
 
 
+@pytest.mark.slow
 def test_a_source_that_is_down_is_recorded_and_recovers():
     port = closed_port()
     source = MetricSourceFactory(url=f"http://127.0.0.1:{port}/stats", config=CONFIG)
@@ -213,6 +217,7 @@ def test_a_source_that_is_down_is_recorded_and_recovers():
         _assert_failed_then_recovers(source, outcome, outcome.error, lambda: None)
 
 
+@pytest.mark.slow
 def test_a_timeout_is_recorded_and_recovers(server, settings):
     settings.MONITORING_TIMEOUT_SECONDS = 0.3
     settings.MONITORING_RETRIES = 0
@@ -226,6 +231,7 @@ def test_a_timeout_is_recorded_and_recovers(server, settings):
     )
 
 
+@pytest.mark.slow
 def test_a_server_error_is_retried_recorded_and_recovers(server):
     server.answer("/stats", status=500, body="")
     source = _source(server, config=CONFIG)
@@ -242,6 +248,7 @@ def test_a_server_error_is_retried_recorded_and_recovers(server):
     )
 
 
+@pytest.mark.slow
 def test_malformed_json_is_not_retried_recorded_and_recovers(server):
     server.answer("/stats", body='{"model": {"errors": ')
     source = _source(server, config=CONFIG)
@@ -255,6 +262,7 @@ def test_malformed_json_is_not_retried_recorded_and_recovers(server):
     )
 
 
+@pytest.mark.slow
 def test_a_missing_path_writes_nothing_of_the_rest(server):
     server.answer("/stats", json={"model": {"errors": {"rate": 0.04}, "latency": []}})
     source = _source(server, config=CONFIG)
@@ -269,6 +277,7 @@ def test_a_missing_path_writes_nothing_of_the_rest(server):
     )
 
 
+@pytest.mark.slow
 def test_an_oversized_body_is_recorded_and_recovers(server, settings):
     settings.MONITORING_MAX_RESPONSE_BYTES = 2048
     server.answer("/stats", json={**STATS, "padding": "x" * 5000})
@@ -282,6 +291,7 @@ def test_an_oversized_body_is_recorded_and_recovers(server, settings):
     )
 
 
+@pytest.mark.slow
 def test_a_redirect_to_a_private_address_is_recorded_and_recovers(server):
     server.redirect("/stats", "http://10.0.0.5/stats")
     source = _source(server, config=CONFIG)
@@ -297,6 +307,7 @@ def test_a_redirect_to_a_private_address_is_recorded_and_recovers(server):
     )
 
 
+@pytest.mark.slow
 def test_failures_in_a_row_back_off_up_to_an_hour(server):
     server.answer("/stats", status=502, body="")
     source = _source(server, config=CONFIG, interval_seconds=600)
@@ -312,6 +323,7 @@ def test_failures_in_a_row_back_off_up_to_an_hour(server):
 
 
 # Dispatch and claims ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dispatch_queues_due_sources_once(server, django_capture_on_commit_callbacks):
     server.answer("/stats", json=STATS)
     due = _source(server, config=CONFIG)
@@ -350,6 +362,7 @@ def test_a_claimed_source_is_not_claimed_again_until_its_lease_ends():
         assert claim_due_sources(now=source.claimed_until + timedelta(seconds=1)) == [source.pk]
 
 
+@pytest.mark.slow
 def test_a_worker_that_died_mid_pull_does_not_block_the_next_one(server):
     server.answer("/stats", json=STATS)
     source = _source(server, config=CONFIG)
@@ -416,6 +429,7 @@ def test_two_dispatchers_at_once_never_claim_the_same_source():
         assert claim_due_sources(now=now) == []
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_workers_pulling_one_source_at_once_fetch_it_once(server):
     server.answer("/stats", json=STATS, delay=0.5)
@@ -475,6 +489,7 @@ def _mlflow_source(server):
 MS0 = 1_762_070_400_000  # 2025-11-02 08:00 UTC, in milliseconds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("newest_first", [False, True])
 def test_an_mlflow_pull_reads_and_writes_only_points_after_the_last_one(
     server, monkeypatch, newest_first
@@ -510,6 +525,7 @@ def test_an_mlflow_pull_reads_and_writes_only_points_after_the_last_one(
     assert source.pulled_until == datetime(2025, 11, 2, 8, 6, tzinfo=UTC)
 
 
+@pytest.mark.slow
 def test_a_url_password_never_reaches_the_recorded_error(server):
     server.answer("/stats", body="<html>not json</html>")
     # Saved before URLs with a user and password were refused.

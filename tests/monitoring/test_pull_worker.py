@@ -1,7 +1,5 @@
 """Beat's dispatch and the pull, run by a real Celery worker on Redis against the test database."""
 
-import time
-
 import pytest
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import EagerResult
@@ -11,10 +9,9 @@ from monitoring.tasks import dispatch_due_sources
 from portal.celery import app as celery_app
 from tests.factories import MetricSourceFactory
 from tests.monitoring.servers import TestServer
+from tests.readiness import DEADLINE_SECONDS, wait_for
 
 pytestmark = pytest.mark.celery
-
-RESULT_TIMEOUT_SECONDS = 30
 
 
 @pytest.fixture
@@ -45,21 +42,23 @@ def test_worker_dispatches_and_pulls_a_due_source(
 
     assert not isinstance(sent, EagerResult)
     try:
-        queued = celery_worker.result(sent.id).get(timeout=RESULT_TIMEOUT_SECONDS)
+        queued = celery_worker.result(sent.id).get(timeout=DEADLINE_SECONDS)
     except CeleryTimeoutError:
         pytest.fail(
-            f"No dispatch result within {RESULT_TIMEOUT_SECONDS}s:\n{celery_worker.log_tail()}"
+            f"No dispatch result within {DEADLINE_SECONDS:.0f} s:\n{celery_worker.log_tail()}"
         )
     assert queued == 1
     # The dispatch queued a pull_source task; the same worker runs it next.
-    deadline = time.monotonic() + RESULT_TIMEOUT_SECONDS
-    while True:
-        source = MetricSource.objects.get(pk=source.pk)
-        if source.last_success_at or source.last_error_at:
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"The worker did not pull the source:\n{celery_worker.log_tail()}")
-        time.sleep(0.2)
+
+    def pulled() -> MetricSource | None:
+        fresh = MetricSource.objects.get(pk=source.pk)
+        return fresh if fresh.last_success_at or fresh.last_error_at else None
+
+    source = wait_for(
+        pulled,
+        what=f"the worker to pull source {source.pk} ({source.url}): a last success or error",
+        output=celery_worker.log_tail,
+    )
 
     if "127.0.0.1 is a loopback address" in source.last_error:
         pytest.fail(

@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monitoring.models import MetricSample, MetricSource
-from monitoring.services.sources import source_create
+from monitoring.services.sources import source_create, source_rotate_token
 from tests.monitoring.ui_helpers import retail_deployment
 
 pytestmark = pytest.mark.django_db
@@ -124,8 +124,6 @@ def test_a_disabled_sources_token_is_refused(token, deployment):
 
 
 def test_a_rotated_token_stops_working(token, deployment, product_owner):
-    from monitoring.services.sources import source_rotate_token
-
     new = source_rotate_token(
         actor=product_owner, source=MetricSource.objects.get(deployment=deployment)
     )

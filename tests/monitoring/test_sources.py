@@ -3,6 +3,7 @@
 import hashlib
 
 import pytest
+from cryptography.fernet import Fernet
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
@@ -232,8 +233,6 @@ def test_credentials_need_the_key_they_were_encrypted_with(settings):
 
 
 def test_credential_keys_rotate_newest_first(settings):
-    from cryptography.fernet import Fernet
-
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.MONITORING_CREDENTIAL_KEYS = [old]
     token = encrypt({"bearer_token": SECRET})
@@ -272,6 +271,7 @@ def test_the_kind_cannot_change(product_owner, deployment):
 
 
 # Test connection ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_testing_a_source_reads_it_with_its_credentials_and_writes_nothing(
     product_owner, deployment, server
 ):
@@ -293,6 +293,7 @@ def test_testing_a_source_reads_it_with_its_credentials_and_writes_nothing(
     assert source.history.count() == history_before
 
 
+@pytest.mark.slow
 def test_testing_a_source_shows_why_it_fails(product_owner, deployment, server):
     server.answer("/stats", json={"errors": {}})
     source = _json_source(product_owner, deployment, url=server.url("/stats"))
@@ -310,6 +311,7 @@ def test_testing_a_source_on_a_private_address_shows_the_refusal(product_owner, 
     assert result.error.startswith("refused: localhost resolves to")
 
 
+@pytest.mark.slow
 def test_testing_an_unsaved_source_works_for_the_form(product_owner, deployment, server):
     server.answer(
         "/stats",
@@ -384,6 +386,7 @@ def test_a_source_moves_with_new_or_cleared_credentials_or_within_its_origin(
     assert source.url == "http://fourth.example.com/"
 
 
+@pytest.mark.slow
 def test_testing_a_source_moved_in_memory_sends_no_stored_credentials(
     product_owner, deployment, server
 ):

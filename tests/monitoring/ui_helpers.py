@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from monitoring.models import Rule
 from monitoring.services.flags import flag_raise
@@ -18,6 +20,13 @@ def expect(success: int, holders: set[str], outsider: int = 404, refused: int = 
     answers = {p: (success if p in holders else refused) for p in PERSONAS}
     answers["outsider"] = outsider
     return answers
+
+
+def token_client(user) -> APIClient:
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
 
 
 def retail_deployment(retail, owner):

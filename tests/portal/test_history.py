@@ -11,9 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from portal.history.tracked import HISTORY_REGISTRY
 from registry import services
 from registry.models import DecisionImpact, HumanOversight, Lifecycle, UseCase
-from tests.factories import DataSourceFactory, UserFactory
+from tests.factories import DataSourceFactory, UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -206,6 +207,16 @@ def test_unknown_model_is_404(client, product_owner):
     assert client.get(reverse("history", args=["nothing", 1])).status_code == 404
 
 
+# Change reasons ------------------------------------------------------------------------------
+def test_a_long_transition_reason_is_kept_whole_in_the_history(risk_officer, retail):
+    use_case = UseCaseFactory(business_unit=retail, lifecycle=Lifecycle.PRODUCTION)
+    reason = "Customers under 25 were declined far more often than before; " * 10
+    services.use_case_transition(
+        actor=risk_officer, use_case=use_case, action="suspend", reason=reason
+    )
+    assert reason.strip() in use_case.history.first().history_change_reason
+
+
 # Permissions ---------------------------------------------------------------------------------
 def test_auditor_without_a_unit_reads_any_record_history(client, use_case, auditor):
     client.force_login(auditor)
@@ -328,7 +339,6 @@ def test_auditor_reads_the_audit_log_across_models(client, use_case, sources, au
     assert response.status_code == 200
     keys = {v.model_key for v in response.context["versions"]}
     assert {"usecase", "datasource"} <= keys
-    from portal.history.tracked import HISTORY_REGISTRY
 
     # Every registered model's history, the built-in assessment templates' included.
     total = sum(entry.history_model.objects.count() for entry in HISTORY_REGISTRY.values())

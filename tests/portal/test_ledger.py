@@ -112,7 +112,7 @@ def test_gate_decisions_are_recorded(use_case, risk_officer):
     assert entry.use_case_id == use_case.pk and entry.actor_id == risk_officer.pk
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_entries_are_sealed_once_the_change_commits(retail):
     # Real commits (a transactional test): each one seals what it recorded.
     services.business_unit_update(

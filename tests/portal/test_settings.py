@@ -7,9 +7,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.urls import reverse
+
+from assessments.models import Assessment
+from incidents.models import Incident, Runbook
+from monitoring.models import BudgetAlert, Flag, MetricSample
+from portal.models import Role
+from registry import gate
+from registry.models import (
+    AIModel,
+    BusinessUnit,
+    Classification,
+    DataSource,
+    Deployment,
+    Lifecycle,
+    UseCase,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
@@ -117,9 +133,6 @@ def test_healthz_answers_without_signing_in(client):
 
 @pytest.mark.django_db
 def test_demo_data_is_a_believable_firm(capsys):
-    from portal.models import Role
-    from registry.models import BusinessUnit, Classification, DataSource, Lifecycle, UseCase
-
     call_command("seed_demo")
     call_command("seed_demo")  # safe to run twice
     out = capsys.readouterr().out
@@ -130,12 +143,10 @@ def test_demo_data_is_a_believable_firm(capsys):
     assert set(DataSource.objects.values_list("classification", flat=True)) == set(
         Classification.values
     )
-    from django.contrib.auth.models import Group
 
     for role in Role.values:
         assert Group.objects.get(name=role).user_set.exists(), role
     assert UseCase.objects.filter(needs_reassessment=True).exists()
-    from assessments.models import Assessment
 
     # One assessment in each state a demo visitor should see, with leadership's queue not empty.
     assert set(Assessment.objects.values_list("status", flat=True)) == {
@@ -146,8 +157,6 @@ def test_demo_data_is_a_believable_firm(capsys):
     }
     chatbot = UseCase.objects.get(title="Customer support chatbot")
     assert chatbot.risk_tier == "limited" and "Article 50(1)" in chatbot.risk_tier_basis
-    from registry import gate
-    from registry.models import AIModel, Deployment
 
     # Models in every approval state; live deployments and a pilot's staging one.
     assert set(AIModel.objects.values_list("approval_status", flat=True)) == {
@@ -162,7 +171,6 @@ def test_demo_data_is_a_believable_firm(capsys):
     # The chatbot sends chat transcripts (private VPC only) to an external API: a breach
     # the demo shows on its page.
     assert [b.data_source.name for b in gate.data_policy_breaches(chatbot)] == ["Chat transcripts"]
-    from monitoring.models import BudgetAlert, Flag, MetricSample
 
     # A month of metrics from every live deployment, the drift and error-rate rules'
     # flags open, and the chatbot's budget alerts sent.
@@ -173,7 +181,6 @@ def test_demo_data_is_a_believable_firm(capsys):
         "error-rate",
     }
     assert BudgetAlert.objects.filter(use_case=chatbot).exists()
-    from incidents.models import Incident, Runbook
 
     # Runbooks for the live use cases, and the drift flag's incident being worked.
     assert Runbook.objects.filter(use_case__lifecycle="production").count() >= 2

@@ -16,6 +16,7 @@ from guardian.shortcuts import assign_perm
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from portal.access import can
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
     BusinessUnit,
@@ -210,7 +211,7 @@ def test_list_holds_only_what_the_persona_may_see(
     ids = listed_ids(as_persona(persona).get(reverse("api-use-case-list")))
 
     for record in (use_case, corporate_use_case):
-        assert (record.pk in ids) == user.has_perm("registry.view_usecase", record)
+        assert (record.pk in ids) == can(user, "registry.view_usecase", record)
     if persona == "outsider":
         assert use_case.pk not in ids
     else:

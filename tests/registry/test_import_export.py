@@ -191,3 +191,14 @@ def test_viewing_the_preview_does_not_check_the_file_again(
         report = client.get(response.url).context["report"]
     assert [r.ok for r in report.rows] == [True, False]
     assert not UseCase.objects.exists()
+
+
+def test_import_does_not_reveal_titles_of_other_units(client, product_owner, corporate):
+    UseCaseFactory(business_unit=corporate, title="Secret merger model")
+    client.force_login(product_owner)
+    response = _upload(
+        client, _csv([_row(product_owner, title="Secret merger model", business_unit="CORP")])
+    )
+    errors = " ".join(client.get(response.url).context["report"].rows[0].errors)
+    assert "Already in the register" not in errors
+    assert "business_unit" in errors

@@ -24,18 +24,19 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import EagerResult
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from portal.celery import app as celery_app
 from registry import services
 from registry.mlflow import MLflowError
 from registry.models import AIModel, ApprovalStatus, ModelVersion
 from registry.tasks import import_mlflow_models
+from tests.readiness import DEADLINE_SECONDS, tail, wait_for
 
 pytestmark = pytest.mark.mlflow
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-START_SECONDS = 90
-RESULT_TIMEOUT_SECONDS = 60
 
 
 def _mlflow_executable() -> str | None:
@@ -154,18 +155,23 @@ def _start_mlflow(directory: Path, unavailable) -> MLflowServer:
             command, cwd=directory, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = MLflowServer(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        try:
-            with urllib.request.urlopen(f"{server.uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            pytest.fail(f"mlflow server did not start:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.3)
+    health = f"{server.uri}/health"
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(health, timeout=5) as response:
+            return response.status == 200
+
+    try:
+        wait_for(
+            healthy,
+            what=f"the MLflow server to answer GET {health} with 200",
+            exited=process.poll,
+            output=lambda: tail(log),
+        )
+    except BaseException:  # pytest.fail's exception is not an Exception
+        server.stop()
+        raise
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -434,9 +440,12 @@ def test_a_real_worker_imports_from_mlflow(
 
     assert not isinstance(sent, EagerResult)
     try:
-        report = celery_worker.result(sent.id).get(timeout=RESULT_TIMEOUT_SECONDS)
+        report = celery_worker.result(sent.id).get(timeout=DEADLINE_SECONDS)
     except CeleryTimeoutError:
-        pytest.fail(f"No result from the worker:\n{celery_worker.log_tail()}")
+        pytest.fail(
+            f"No result from the worker within {DEADLINE_SECONDS:.0f} s:\n"
+            f"{celery_worker.log_tail()}"
+        )
     assert f"mlflow:worker-model/{version}" in report["versions_created"]
     imported = ModelVersion.objects.get(external_ref=f"mlflow:worker-model/{version}")
     assert imported.evaluation == {"auc": 0.77}
@@ -445,9 +454,6 @@ def test_a_real_worker_imports_from_mlflow(
 def test_an_import_on_demand_through_the_api(
     mlflow_server, retail, corporate, risk_officer, auditor, outsider, admin_user, settings
 ):
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
-
     def client(user):
         c = APIClient()
         c.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")

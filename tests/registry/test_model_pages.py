@@ -520,8 +520,6 @@ def test_an_unrelated_use_case_page_still_renders_without_models(client, product
 def test_model_and_deployment_history_is_browsable_by_who_may_see_them(
     client, admin_user, product_owner, outsider, retail
 ):
-    from tests.factories import UseCaseFactory, ready_for_production
-
     use_case = UseCaseFactory(business_unit=retail, owner=product_owner)
     version = ready_for_production(use_case, admin_user)
     deployment = use_case.deployments.get()
@@ -541,8 +539,6 @@ def test_model_and_deployment_history_is_browsable_by_who_may_see_them(
 def test_deployment_counts_leave_out_use_cases_the_person_may_not_see(
     client, admin_user, product_owner, outsider, retail
 ):
-    from tests.factories import UseCaseFactory, ready_for_production
-
     version = ready_for_production(
         UseCaseFactory(business_unit=retail, owner=product_owner), admin_user
     )

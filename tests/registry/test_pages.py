@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from guardian.shortcuts import assign_perm
 
 from registry.models import UseCase
 from tests.factories import DataSourceFactory, UseCaseFactory, UserFactory
@@ -192,3 +193,70 @@ def test_detail_shows_only_the_transitions_allowed(client, leadership, risk_offi
     client.force_login(risk_officer)
     names = [n for n, _ in client.get(use_case.get_absolute_url()).context["transitions"]]
     assert names == ["go_live", "suspend", "retire"]
+
+
+def test_create_form_offers_only_data_sources_the_person_may_see(client, outsider, retail):
+    hidden = DataSourceFactory(business_unit=retail, name="Retail customer warehouse")
+    client.force_login(outsider)
+    html = client.get(reverse("registry:use-case-create")).content.decode()
+    assert hidden.name not in html
+
+
+def test_editing_with_a_grant_keeps_links_the_editor_cannot_see(client, outsider, retail):
+    source = DataSourceFactory(business_unit=retail)
+    use_case = UseCaseFactory(business_unit=retail, data_sources=[source])
+    assign_perm("registry.change_usecase", outsider, use_case)
+    client.force_login(outsider)
+    form = client.get(reverse("registry:use-case-edit", args=[use_case.pk])).context["form"]
+    data = {
+        k: v
+        for k, v in form.initial.items()
+        if k in form.fields and v is not None and k != "data_sources"
+    }
+    data["data_sources"] = [source.pk]
+    data["title"] = "Renamed with a grant"
+    client.post(reverse("registry:use-case-edit", args=[use_case.pk]), data)
+    use_case.refresh_from_db()
+    assert use_case.title == "Renamed with a grant"
+    assert list(use_case.data_sources.all()) == [source]
+
+
+def test_unit_list_counts_only_visible_use_cases(client, product_owner, retail, corporate):
+    UseCaseFactory.create_batch(3, business_unit=corporate)
+    UseCaseFactory(business_unit=retail)
+    client.force_login(product_owner)
+    units = {u.code: u for u in client.get(reverse("registry:business-unit-list")).context["units"]}
+    assert units["CORP"].n_use_cases == 0
+    assert units["RETAIL"].n_use_cases == 1
+
+
+def test_a_bad_sort_keeps_the_other_filters(client, risk_officer, retail):
+    pilot = UseCaseFactory(business_unit=retail, lifecycle="pilot")
+    UseCaseFactory(business_unit=retail, lifecycle="production")
+    client.force_login(risk_officer)
+    response = client.get(
+        reverse("registry:use-case-list"), {"lifecycle": "pilot", "sort": "bogus"}
+    )
+    assert list(response.context["use_cases"]) == [pilot]
+    assert response.context["current_sort"] == "reference"
+
+
+def test_data_source_pages_keep_the_search(client, risk_officer, retail, settings):
+    settings.REGISTER_PAGE_SIZE = 2
+    for i in range(3):
+        DataSourceFactory(business_unit=retail, name=f"match {i}")
+    client.force_login(risk_officer)
+    html = client.get(reverse("registry:data-source-list"), {"q": "match"}).content.decode()
+    assert 'href="?q=match&amp;page=2"' in html
+
+
+def test_back_button_restore_gets_the_whole_page(client, risk_officer, retail):
+    UseCaseFactory(business_unit=retail)
+    client.force_login(risk_officer)
+    response = client.get(
+        reverse("registry:use-case-list"),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    )
+    assert "<html" in response.content.decode()
+    assert "HX-Request" in response["Vary"]

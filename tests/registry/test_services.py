@@ -2,6 +2,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from registry import services
 from registry.models import LIFECYCLE_TRANSITIONS, Lifecycle, UseCase
@@ -218,3 +219,37 @@ def test_product_owner_cannot_record_a_tier(product_owner, retail):
         services.use_case_record_risk_tier(
             actor=product_owner, use_case=use_case, tier="minimal", justification="mine"
         )
+
+
+def test_a_data_source_in_use_cannot_move_to_another_unit(admin_user, retail, corporate):
+    source = DataSourceFactory(business_unit=retail)
+    use_case = UseCaseFactory(business_unit=retail, data_sources=[source])
+    with pytest.raises(ValidationError) as exc:
+        services.data_source_update(
+            actor=admin_user, data_source=source, data={"business_unit": corporate}
+        )
+    assert use_case.reference in exc.value.message_dict["business_unit"][0]
+
+
+def test_clearing_a_flag_past_its_review_date_needs_a_new_date(risk_officer, retail):
+    today = timezone.localdate()
+    use_case = UseCaseFactory(
+        business_unit=retail,
+        next_review_date=today - timedelta(days=3),
+        needs_reassessment=True,
+        reassessment_reasons="Review date passed",
+    )
+    with pytest.raises(ValidationError) as exc:
+        services.use_case_clear_reassessment(
+            actor=risk_officer, use_case=use_case, reason="Reviewed with the owner"
+        )
+    assert "next_review_date" in exc.value.message_dict
+    services.use_case_clear_reassessment(
+        actor=risk_officer,
+        use_case=use_case,
+        reason="Reviewed with the owner",
+        next_review_date=today + timedelta(days=180),
+    )
+    use_case.refresh_from_db()
+    assert not use_case.needs_reassessment
+    assert services.flag_use_cases_past_review() == 0

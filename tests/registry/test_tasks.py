@@ -10,10 +10,9 @@ from django.utils import timezone
 from portal.celery import app as celery_app
 from registry.tasks import flag_overdue_reviews
 from tests.factories import ProductionUseCaseFactory, RetiredUseCaseFactory
+from tests.readiness import DEADLINE_SECONDS
 
 pytestmark = pytest.mark.celery
-
-RESULT_TIMEOUT_SECONDS = 30
 
 
 @pytest.fixture
@@ -43,10 +42,10 @@ def test_worker_flags_live_use_cases_past_their_review_date(
 
     assert not isinstance(sent, EagerResult)
     try:
-        flagged = celery_worker.result(sent.id).get(timeout=RESULT_TIMEOUT_SECONDS)
+        flagged = celery_worker.result(sent.id).get(timeout=DEADLINE_SECONDS)
     except CeleryTimeoutError:
         pytest.fail(
-            f"No result from the worker within {RESULT_TIMEOUT_SECONDS}s:\n"
+            f"No result from the worker within {DEADLINE_SECONDS:.0f} s:\n"
             f"{celery_worker.log_tail()}"
         )
     assert flagged == 1

@@ -25,30 +25,20 @@ from assessments import pdf
 from assessments.models import SignOff, Status
 from portal.history.selectors import iter_versions
 from portal.history.tracked import HISTORY_REGISTRY
+from portal.history.views import RECORD_CSV_COLUMNS, record_csv_rows
 from portal.ledger import chain
 from portal.ledger.canonical import normalized
 from portal.models import LedgerEntry
 from registry.models import UseCase
-
-HISTORY_COLUMNS = ["version", "date", "user", "change", "reason", "field", "old", "new"]
+from registry.serializers.go_live import GoLiveRecordSerializer
 
 
 def _history_csv(key: str, pk: int) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(HISTORY_COLUMNS)
+    writer.writerow(RECORD_CSV_COLUMNS)
     for version in iter_versions(HISTORY_REGISTRY[key], pk):
-        head = [
-            version.history_id,
-            timezone.localtime(version.date).isoformat(),
-            version.user_label,
-            version.change_type_label,
-            version.reason,
-        ]
-        if not version.changes:
-            writer.writerow([*head, "", "", ""])
-        for change in version.changes:
-            writer.writerow([*head, change.label, change.old, change.new])
+        writer.writerows(record_csv_rows(version))
     return out.getvalue().encode()
 
 
@@ -85,16 +75,13 @@ def _ledger_lines(use_case: UseCase) -> bytes:
 
 
 def _go_live_records(use_case: UseCase) -> dict[str, bytes]:
-    records = getattr(use_case, "go_live_records", None)
-    if records is None:
-        return {}
-    files = {}
-    for record in records.order_by("pk"):
-        data = record.as_dict() if hasattr(record, "as_dict") else {"id": record.pk}
-        files[f"go-live/{record.pk}.json"] = json.dumps(
-            normalized(data), indent=2, sort_keys=True, ensure_ascii=False
+    """Each go-live record as its page's JSON export gives it."""
+    return {
+        f"go-live/{record.pk}.json": json.dumps(
+            GoLiveRecordSerializer(record).data, indent=2, sort_keys=True, ensure_ascii=False
         ).encode()
-    return files
+        for record in use_case.go_live_records.order_by("pk")
+    }
 
 
 def evidence_files(use_case: UseCase) -> dict[str, bytes]:

@@ -105,7 +105,7 @@ def record_as_of(request, model: str, pk: int):
 @require_GET
 def record_history_export(request, model: str, pk: int):
     entry, record = access_history_record(request.user, model, pk)
-    rows = (_record_csv_rows(v) for v in iter_versions(entry, pk))
+    rows = (record_csv_rows(v) for v in iter_versions(entry, pk))
     filename = f"history-{entry.key}-{pk}.csv"
     return _csv_response(RECORD_CSV_COLUMNS, (r for chunk in rows for r in chunk), filename)
 
@@ -143,7 +143,7 @@ def audit_log_export(request):
     def rows():
         for version in iter_audit_versions(filters):
             prefix = [version.model_label, version.record_pk, version.record_label]
-            for row in _record_csv_rows(version):
+            for row in record_csv_rows(version):
                 yield prefix + row
 
     stamp = timezone.localdate().isoformat()
@@ -151,7 +151,7 @@ def audit_log_export(request):
 
 
 # CSV -----------------------------------------------------------------------------------------
-def _record_csv_rows(version: Version) -> list[list]:
+def record_csv_rows(version: Version) -> list[list]:
     """One row per changed field; a version that changed no tracked field still gets a row."""
     head = [
         version.history_id,

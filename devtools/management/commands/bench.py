@@ -22,6 +22,7 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -33,6 +34,7 @@ from django.db import connection, reset_queries
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from psycopg import sql
 
 from devtools.bench import assessments as assessment_bench
@@ -341,6 +343,7 @@ class Command(BaseCommand):
                 return [f"/history/usecase/{pks[register_bench.reference(i)]}/" for i in rows]
 
         register = reverse("registry:use-case-list")
+        as_of = (timezone.localdate() - timedelta(days=450)).isoformat()
         filtered = f"{register}?q=scoring&lifecycle=production&sort=-review"
         json = {"HTTP_ACCEPT": "application/json"}
         return [
@@ -354,6 +357,10 @@ class Command(BaseCommand):
             ),
             Endpoint("register page 50, product owner", owner, [f"{register}?page=50"]),
             Endpoint("register page 50, auditor", auditor, [f"{register}?page=50"]),
+            # From history: each use case as its newest version on or before the day (seeded
+            # versions are 100 days apart, so this day lands between two of them).
+            Endpoint("register as of a date, product owner", owner, [f"{register}?as_of={as_of}"]),
+            Endpoint("register as of a date, auditor", auditor, [f"{register}?as_of={as_of}"]),
             Endpoint("use-case detail, product owner", owner, details(own_rows)),
             Endpoint("use-case detail, auditor", auditor, details(all_rows)),
             Endpoint("history, product owner", owner, histories(own_heavy)),

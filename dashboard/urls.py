@@ -5,14 +5,23 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from dashboard import views as dashboard_views
 from portal import views
+from portal.forms import SignInForm, ThrottledPasswordResetForm
 
 urlpatterns = [
     path("", dashboard_views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=SignInForm
+        ),
         name="login",
+    ),
+    # Before django.contrib.auth.urls, whose own password_reset has no limit on requests.
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(form_class=ThrottledPasswordResetForm),
+        name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("accounts/profile/", views.profile, name="profile"),

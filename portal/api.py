@@ -8,20 +8,25 @@ service's django ``ValidationError`` becomes a 400 with field errors, its ``Perm
 a 403; a record the person may not see answers 404, as on the pages.
 """
 
+import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
 
 from portal.access import can
 
 # A rule name, None (any signed-in person: the queryset already holds only what they may
 # see), or a function of the view that names the rule (e.g. one per lifecycle transition).
 ActionRule = str | None | Callable[..., str]
+
+log = logging.getLogger("steward.security")
 
 
 class RulePermission(BasePermission):
@@ -83,4 +88,39 @@ def as_api_error(exc: Exception) -> Exception:
         return exceptions.ValidationError(detail)
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, exceptions.Throttled):
+        # DRF adds "Expected available in N seconds." and the Retry-After header.
+        wait = getattr(exc, "wait", None)
+        return exceptions.Throttled(wait=wait, detail="Too many requests for this token.")
     return exc
+
+
+class TokenRateThrottle(SimpleRateThrottle):
+    """At most ``settings.API_RATE_PER_TOKEN`` requests per token: a person's API token or a
+    push source's. Requests signed in with a session are not counted here (sign-in itself is
+    limited, portal/throttle.py); the push API and the kill-switch poll, which deployed
+    systems call on a schedule, set no throttle.
+
+    The counts are in the default cache, shared by every web process.
+    """
+
+    scope = "token"
+
+    def get_rate(self) -> str:
+        return settings.API_RATE_PER_TOKEN  # read per request, so a test may change it
+
+    def get_cache_key(self, request, view) -> str | None:
+        auth = request.auth
+        if auth is None or not hasattr(auth, "pk"):
+            return None
+        # A personal token is one per person (a new one replaces the old): count by person, so
+        # the token itself is never a cache key.
+        user_id = getattr(auth, "user_id", None)
+        ident = f"user-{user_id}" if user_id is not None else f"{type(auth).__name__}-{auth.pk}"
+        return self.cache_format % {"scope": self.scope, "ident": ident.lower()}
+
+    def allow_request(self, request, view) -> bool:
+        allowed = super().allow_request(request, view)
+        if not allowed:
+            log.warning("API request refused for %s: over %s", self.key, self.rate)
+        return allowed

@@ -1,5 +1,12 @@
 from django.apps import AppConfig
+from django.core.management import call_command
 from django.db.models.signals import post_migrate
+
+
+def _create_cache_table(sender, using="default", **kwargs) -> None:
+    # The default cache is a database table (settings.CACHES; the limits on guessing count
+    # there), so migrate makes it too: no separate createcachetable step to forget.
+    call_command("createcachetable", database=using, verbosity=0)
 
 
 def _guard_append_only(sender, using="default", **kwargs) -> None:
@@ -18,8 +25,10 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: the ledger and records read models, loaded only once apps are ready.
-        from portal import ledger, records  # noqa: PLC0415
+        from portal import ledger, records, revocation  # noqa: PLC0415
 
         ledger.connect()
         records.connect()
+        revocation.connect()
         post_migrate.connect(_guard_append_only, sender=self, dispatch_uid="ledger:triggers")
+        post_migrate.connect(_create_cache_table, sender=self, dispatch_uid="portal:cache-table")

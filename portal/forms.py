@@ -1,6 +1,11 @@
 from django import forms
 from django.contrib import messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.http import HttpRequest
+
+from portal import throttle
 
 
 def apply_validation_error(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -59,3 +64,50 @@ class StyledFormMixin:
             attrs["aria-invalid"] = "true"
             described = [d for d in [attrs.get("aria-describedby"), f"id_{name}_errors"] if d]
             attrs["aria-describedby"] = " ".join(described)
+
+
+# Sign-in and password reset under the limits on guessing (portal/throttle.py) --------------
+class ThrottledSignInMixin:
+    """Refuse sign-in for a user name with too many recent failures, even with the right
+    password; count each failure and clear the count on success."""
+
+    request: HttpRequest | None
+    cleaned_data: dict
+    # The refusal, for the sign-in page, which otherwise says only that the two didn't match.
+    throttled = ""
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        try:
+            throttle.SIGN_IN.check(username)
+        except throttle.TooManyAttempts as exc:
+            self.throttled = str(exc)
+            raise ValidationError(self.throttled, code="throttled") from None
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            throttle.SIGN_IN.count(username)
+            raise
+        throttle.SIGN_IN.clear(username)
+        return cleaned
+
+
+class SignInForm(ThrottledSignInMixin, AuthenticationForm):
+    pass
+
+
+class AdminSignInForm(ThrottledSignInMixin, AdminAuthenticationForm):
+    pass
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """At most PASSWORD_RESET_MAX_REQUESTS emails per address in the window, whether or not
+    the address is anyone's (so the refusal says nothing about who has an account)."""
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        try:
+            throttle.PASSWORD_RESET.hit(email)
+        except throttle.TooManyAttempts as exc:
+            raise ValidationError(str(exc), code="throttled") from None
+        return email

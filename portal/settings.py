@@ -313,6 +313,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Requests per token (personal or push), a 429 with Retry-After beyond: portal/throttle.py.
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.TokenRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Steward API",
@@ -352,6 +354,22 @@ SPECTACULAR_SETTINGS = {
 # Steward
 # --------------------------------------------------------------------------------------------
 REGISTER_PAGE_SIZE = env.int("REGISTER_PAGE_SIZE", default=25)
+
+# --------------------------------------------------------------------------------------------
+# Limits on guessing (portal/throttle.py) and the cache that counts attempts
+# --------------------------------------------------------------------------------------------
+# Shared by every web process: a database table by default (created after migrate), or e.g.
+# redis://host:6379/1. A cache in one process's memory would let each process be guessed at.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://steward_cache")}
+# Sign-in (the portal's and the admin's) and the sign-off's password: this many failures for
+# one person lock them out for the rest of this many minutes.
+SIGN_IN_MAX_FAILURES = env.int("SIGN_IN_MAX_FAILURES", default=5)
+SIGN_IN_LOCKOUT_MINUTES = env.float("SIGN_IN_LOCKOUT_MINUTES", default=15)
+# Password-reset emails per address in this many minutes.
+PASSWORD_RESET_MAX_REQUESTS = env.int("PASSWORD_RESET_MAX_REQUESTS", default=5)
+PASSWORD_RESET_WINDOW_MINUTES = env.float("PASSWORD_RESET_WINDOW_MINUTES", default=60)
+# API requests per token (a person's API token or a push source's), e.g. "600/minute".
+API_RATE_PER_TOKEN = env("API_RATE_PER_TOKEN", default="600/minute")
 
 # ====================================================================================
 # The ledger and history retention (portal/ledger/)

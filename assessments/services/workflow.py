@@ -29,7 +29,7 @@ from assessments.models import (
 )
 from assessments.rules import pending_assignments
 from assessments.services.routing import route
-from portal import notify, workflow
+from portal import notify, throttle, workflow
 from portal.access import require
 from portal.records import next_reference, save_with_history
 from portal.workflow import Transition
@@ -301,10 +301,23 @@ def available_transitions(assessment: Assessment, user) -> list[tuple[str, Trans
     return workflow.available_transitions(TRANSITIONS, assessment, user)
 
 
-@transaction.atomic
 def assessment_transition(
     *, actor, assessment: Assessment, action: str, reason: str = "", password: str = ""
 ) -> Assessment:
+    if action == "sign_off":
+        # Checked before the move's transaction: a wrong password must still count towards
+        # the limit on guessing, and the move's rollback would undo the count.
+        try:
+            signed = throttle.check_password(throttle.SIGN_OFF_PASSWORD, actor, password)
+        except throttle.TooManyAttempts as exc:
+            raise ValidationError({"password": str(exc)}) from None
+        if not signed:
+            raise ValidationError({"password": "Enter your own password to sign."})
+    return _transition(actor=actor, assessment=assessment, action=action, reason=reason)
+
+
+@transaction.atomic
+def _transition(*, actor, assessment: Assessment, action: str, reason: str) -> Assessment:
     workflow.get_transition(TRANSITIONS, action)
     assessment = _lock(assessment)
     transition = workflow.check_transition(
@@ -319,12 +332,12 @@ def assessment_transition(
     if transition.reason_required and not reason:
         raise ValidationError({"reason": f"Say why ({transition.label.lower()})."})
     handler = _HANDLERS[action]
-    summary = handler(actor, assessment, reason, password)
+    summary = handler(actor, assessment, reason)
     save_with_history(assessment, actor=actor, reason=summary)
     return assessment
 
 
-def _submit(actor, assessment: Assessment, reason: str, password: str) -> str:
+def _submit(actor, assessment: Assessment, reason: str) -> str:
     missing = engine.missing_required(assessment.definition, assessment.answers)
     if missing:
         raise ValidationError(
@@ -369,12 +382,12 @@ def _decide(actor, assessment: Assessment, stage: str, decision: str, note: str)
     return [a.reviewer_label for a in decided]
 
 
-def _start_review(actor, assessment: Assessment, reason: str, password: str) -> str:
+def _start_review(actor, assessment: Assessment, reason: str) -> str:
     assessment.status = Status.IN_REVIEW
     return "Review started"
 
 
-def _request_changes(actor, assessment: Assessment, reason: str, password: str) -> str:
+def _request_changes(actor, assessment: Assessment, reason: str) -> str:
     as_whom = _decide(actor, assessment, "review", Decision.CHANGES_REQUESTED, reason)
     assessment.status = Status.CHANGES_REQUESTED
     notify.email(
@@ -386,7 +399,7 @@ def _request_changes(actor, assessment: Assessment, reason: str, password: str) 
     return f"Changes requested ({', '.join(as_whom)}): {reason}"
 
 
-def _approve(actor, assessment: Assessment, reason: str, password: str) -> str:
+def _approve(actor, assessment: Assessment, reason: str) -> str:
     if assessment.status == Status.SUBMITTED:
         assessment.status = Status.IN_REVIEW
     as_whom = _decide(actor, assessment, "review", Decision.APPROVED, reason)
@@ -404,7 +417,7 @@ def _approve(actor, assessment: Assessment, reason: str, password: str) -> str:
     return f"{summary}; every reviewer has approved"
 
 
-def _reject(actor, assessment: Assessment, reason: str, password: str) -> str:
+def _reject(actor, assessment: Assessment, reason: str) -> str:
     stage = "approve" if assessment.status == Status.APPROVED else "review"
     as_whom = _decide(actor, assessment, stage, Decision.REJECTED, reason)
     assessment.status = Status.REJECTED
@@ -416,9 +429,8 @@ def _reject(actor, assessment: Assessment, reason: str, password: str) -> str:
     return f"Rejected ({', '.join(as_whom)}): {reason}"
 
 
-def _sign_off(actor, assessment: Assessment, reason: str, password: str) -> str:
-    if not password or not actor.check_password(password):
-        raise ValidationError({"password": "Enter your own password to sign."})
+def _sign_off(actor, assessment: Assessment, reason: str) -> str:
+    # The signer's password was checked by assessment_transition, under the limit on guessing.
     now = timezone.now()
     as_whom = _decide(actor, assessment, "approve", Decision.SIGNED_OFF, reason)
     waiting = [

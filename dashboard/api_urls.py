@@ -31,4 +31,6 @@ urlpatterns = [
         name="api-push-distributions",
     ),
     path("", include(router.urls)),
+    # By name: people shares the top layer with dashboard, which may not import it.
+    path("", include("people.api_urls")),
 ]

@@ -35,6 +35,7 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("incidents/", include("incidents.urls")),
     path("history/", include("portal.history_urls")),
+    path("people/", include("people.urls")),
     path("api/v1/", include("dashboard.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

@@ -25,6 +25,8 @@ def navigation(request) -> dict:
         nav.insert(2, ("Sign-off queue", reverse("assessments:queue")))
     if can(user, "portal.view_audit_log"):
         nav.append(("Audit log", reverse("audit-log")))
+    if can(user, "people.manage"):
+        nav.append(("People", reverse("people:person-list")))
     nav.append(("API", reverse("api-docs")))
     if access.is_admin and user.is_staff:
         nav.append(("Admin", reverse("admin:index")))

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "incidents",
     "dashboard",
     "devtools",  # demo seeding and benchmarks; above every domain app
+    "people",  # invitations, roles and units without the Django admin; top layer
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,7 @@ PACKAGES = [
     "incidents",
     "dashboard",
     "devtools",
+    "people",
     "tests",
 ]
 

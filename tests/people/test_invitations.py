@@ -166,9 +166,7 @@ def test_someone_made_without_a_password_elsewhere_can_be_invited(client, admin_
 def test_someone_with_a_password_is_not_sent_an_invitation(client, admin_user, product_owner, sent):
     client.force_login(admin_user)
     response, emails = sent(
-        lambda: client.post(
-            reverse("people:person-resend", args=[product_owner.pk]), follow=True
-        )
+        lambda: client.post(reverse("people:person-resend", args=[product_owner.pk]), follow=True)
     )
     assert emails == []
     assert "already set a password" in response.content.decode()

@@ -22,6 +22,7 @@ from assessments.services.workflow import assessment_reassess
 from monitoring.models import Flag, FlagStatus, Rule, RuleAction, RuleSubject
 from portal import notify
 from portal.access import require
+from portal.limits import keep_last
 from portal.records import next_reference, save_with_history
 from registry.models import Deployment, ModelVersion, UseCase
 from registry.services import use_case_flag_for_reassessment
@@ -123,10 +124,16 @@ def _mark_for_reassessment(flag: Flag, *, reason: str) -> list[UseCase]:
 
     assert flag.model_version_id is not None  # a flag on a model version names it
     version = ModelVersion.objects.select_for_update().get(pk=flag.model_version_id)
-    line = f"{timezone.localdate().isoformat()}: {reason}"
+    # The version and the other units' use cases it serves are read far beyond the flag's own
+    # unit, which alone may read the flag: they are told only which flag, never the rule, the
+    # metric or its value.
+    elsewhere = f"{flag.reference}: monitoring flagged model version {version}"
+    line = f"{timezone.localdate().isoformat()}: {elsewhere}"
     version.needs_reassessment = True
-    version.reassessment_reasons = "\n".join(filter(None, [version.reassessment_reasons, line]))
-    save_with_history(version, actor=None, reason=f"Flagged for re-assessment: {reason}")
+    version.reassessment_reasons = keep_last(
+        "\n".join(filter(None, [version.reassessment_reasons, line]))
+    )
+    save_with_history(version, actor=None, reason=f"Flagged for re-assessment: {elsewhere}")
     flag.model_version = version
 
     # Every use case the version serves now shares the doubt about it.
@@ -138,7 +145,13 @@ def _mark_for_reassessment(flag: Flag, *, reason: str) -> list[UseCase]:
     )
     ids = set(served.values_list("pk", flat=True)) | {flag.use_case_id}
     return [
-        use_case_flag_for_reassessment(actor=None, use_case=use_case, reason=reason)
+        use_case_flag_for_reassessment(
+            actor=None,
+            use_case=use_case,
+            reason=reason
+            if use_case.business_unit_id == flag.use_case.business_unit_id
+            else elsewhere,
+        )
         for use_case in UseCase.objects.filter(pk__in=ids).exclude(lifecycle="retired")
     ]
 
@@ -255,7 +268,8 @@ def flag_resolve(*, actor, flag: Flag, reason: str) -> Flag:
             save_with_history(
                 version,
                 actor=actor,
-                reason=f"Re-assessment flag cleared ({flag.reference} resolved): {reason}",
+                # Not the resolution itself: the version is read beyond the flag's unit.
+                reason=f"Re-assessment flag cleared ({flag.reference} resolved)",
             )
     return flag
 

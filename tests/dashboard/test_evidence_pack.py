@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def signed_use_case(db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", allow_production=True, verbosity=0)
     signoff = SignOff.objects.select_related("assessment__use_case").first()
     assert signoff is not None, "the demo signs off an assessment"
     return signoff.assessment.use_case, signoff

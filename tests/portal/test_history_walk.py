@@ -54,7 +54,7 @@ def _record_with_most_versions(entry):
 @pytest.fixture
 def demo(db, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", allow_production=True, verbosity=0)
 
 
 def test_every_registered_history_model_opens_on_page_compare_csv_and_api(demo, client):

@@ -133,8 +133,8 @@ def test_healthz_answers_without_signing_in(client):
 
 @pytest.mark.django_db
 def test_demo_data_is_a_believable_firm(capsys):
-    call_command("seed_demo")
-    call_command("seed_demo")  # safe to run twice
+    call_command("seed_demo", allow_production=True)
+    call_command("seed_demo", allow_production=True)  # safe to run twice
     out = capsys.readouterr().out
     assert "steward-demo" in out and "auditor" in out
     assert BusinessUnit.objects.count() == 3

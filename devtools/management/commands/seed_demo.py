@@ -2,7 +2,7 @@
 classification and about 25 use cases across the lifecycle. Safe to run twice."""
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from devtools.demo import ai_models as ai_models_demo
@@ -18,7 +18,23 @@ from registry.models import UseCase
 class Command(BaseCommand):
     help = "Seed a demo firm with people, data sources and use cases. Safe to run twice."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed even with DEBUG off. The demo makes a superuser `admin` and people "
+            "whose password is public: never on a database real people use.",
+        )
+
     def handle(self, *args, **options):
+        if not settings.DEBUG and not options["allow_production"]:
+            raise CommandError(
+                "Refusing to seed demo data with DEBUG off: this looks like a production "
+                "database, and the demo creates a superuser 'admin' and other people whose "
+                f"password ({DEMO_PASSWORD}) is published. Run it with DEBUG=true on a "
+                "development database, or add --allow-production if this database really "
+                "is a throw-away demo."
+            )
         # The demo's reviews would otherwise print a dozen notification emails here.
         settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
         with transaction.atomic():

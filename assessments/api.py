@@ -6,6 +6,7 @@ each workflow move asks the rule its row in TRANSITIONS names), and every write 
 services the pages call. A save from an out-of-date revision answers 409 with what changed.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from assessments import compare as comparing
@@ -50,6 +51,8 @@ from assessments.serializers import (
     VersionSerializer,
 )
 from portal.api_views import RecordViewSet
+from portal.params import as_id
+from portal.parsers import BoundedJSONParser
 from portal.workflow import Transition
 
 
@@ -301,10 +304,10 @@ class AssessmentViewSet(mixins.CreateModelMixin, RecordViewSet):
     @action(detail=True, methods=["get"], **_WHOLE_LIST)
     def compare(self, request, pk=None):
         assessment = self.get_object()
-        raw = request.query_params.get("with", "").strip()
-        if not raw.isdigit():
+        other_pk = as_id(request.query_params.get("with", ""))
+        if other_pk is None:
             raise exceptions.ValidationError({"with": ["Give the id of the other version."]})
-        other = self.get_queryset().filter(pk=int(raw)).first()
+        other = self.get_queryset().filter(pk=other_pk).first()
         if other is None:
             raise exceptions.ValidationError({"with": ["No assessment you may see has that id."]})
         if other.pk == assessment.pk:
@@ -434,7 +437,7 @@ class AssessmentTemplateViewSet(RecordViewSet):
         methods=["post"],
         url_path="import",
         url_name="import",
-        parser_classes=[MultiPartParser, FormParser, JSONParser],
+        parser_classes=[MultiPartParser, FormParser, BoundedJSONParser],
     )
     def import_file(self, request):
         upload = request.FILES.get("file")
@@ -444,7 +447,7 @@ class AssessmentTemplateViewSet(RecordViewSet):
                 raise exceptions.ValidationError({"file": [f"Files up to {limit} KB are read."]})
             definition = services.parse_template_file(upload.read())
             template, outcome = services.template_import(actor=request.user, definition=definition)
-        elif "definition" in request.data:
+        elif isinstance(request.data, Mapping) and "definition" in request.data:
             serializer = TemplateDefinitionSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             try:

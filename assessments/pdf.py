@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString
 
 from assessments import engine, services
 from assessments.models import Assessment, Comment, ReviewAssignment, SignOff, Status
-from portal.pdf import render_document
+from portal.pdf import render_pdf, render_pdfs_until_fit
 
 logger = logging.getLogger(__name__)
 
@@ -248,16 +248,16 @@ def summary_context(facts: dict, limits: Limits) -> dict:
 def summary_pdf(assessment: Assessment) -> bytes:
     """One A4 page for leadership; see the module's docstring for how it stays one page."""
     facts = _facts(assessment, timezone.localdate())
-    for limits in SUMMARY_LIMITS:
-        document = render_document(SUMMARY_TEMPLATE, summary_context(facts, limits))
-        if len(document.pages) == 1:
-            return document.write_pdf()
-    logger.warning(
-        "The summary of %s ran to %d pages at the tightest limits; kept the first",
-        assessment.reference,
-        len(document.pages),
+    rendered = render_pdfs_until_fit(
+        SUMMARY_TEMPLATE, [summary_context(facts, limits) for limits in SUMMARY_LIMITS], max_pages=1
     )
-    return document.copy(document.pages[:1]).write_pdf()
+    if rendered.fitted is None:
+        logger.warning(
+            "The summary of %s ran to %d pages at the tightest limits; kept the first",
+            assessment.reference,
+            rendered.pages,
+        )
+    return rendered.content
 
 
 # The full report ----------------------------------------------------------------------------
@@ -356,4 +356,4 @@ def full_context(assessment: Assessment, today: date | None = None) -> dict:
 
 
 def full_pdf(assessment: Assessment) -> bytes:
-    return render_document(FULL_TEMPLATE, full_context(assessment)).write_pdf()
+    return render_pdf(FULL_TEMPLATE, full_context(assessment))

@@ -1,4 +1,8 @@
 from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from portal.pdf import PdfRenderTimeout
 
 
 class ContentSecurityPolicyMiddleware:
@@ -16,3 +20,35 @@ class ContentSecurityPolicyMiddleware:
         if self.policy:
             response.headers.setdefault("Content-Security-Policy", self.policy)
         return response
+
+
+class PdfTimeoutMiddleware:
+    """Answer a PDF that ran past its deadline (portal/pdf.py) with 503 and a message.
+
+    For every caller at once: the pages, the API (DRF passes on exceptions it does not know)
+    and the evidence pack. portal/pdf.py has logged it already.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, PdfRenderTimeout):
+            return None
+        message = PDF_TIMEOUT_MESSAGE % {"seconds": exception.seconds}
+        headers = {"Retry-After": "60"}
+        if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+            return JsonResponse({"detail": message}, status=503, headers=headers)
+        response = render(request, "portal/pdf_timeout.html", {"message": message}, status=503)
+        response["Retry-After"] = headers["Retry-After"]
+        return response
+
+
+PDF_TIMEOUT_MESSAGE = (
+    "This PDF took longer than %(seconds)g seconds to prepare, so it was stopped. "
+    "Very long texts are the usual cause: shorten them, or download the page as HTML or "
+    "Markdown instead, and try again in a minute."
+)

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "portal.middleware.PdfTimeoutMiddleware",  # a PDF past its deadline: 503 and a message
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -295,6 +296,16 @@ WEBHOOK_RETRY_SECONDS = env.float("WEBHOOK_RETRY_SECONDS", default=30.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=12)
 
 # --------------------------------------------------------------------------------------------
+# Bounded work: request bodies, JSON nesting and PDF layout (docs/api.md#limits)
+# --------------------------------------------------------------------------------------------
+# A request body (other than a file upload) larger than this answers 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+# JSON nested deeper than this (arrays and objects) answers 400.
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=64)
+# A PDF still being laid out after this many seconds is stopped: 503 and a message (0: no limit).
+PDF_RENDER_TIMEOUT_SECONDS = env.float("PDF_RENDER_TIMEOUT_SECONDS", default=20.0)
+
+# --------------------------------------------------------------------------------------------
 # REST API
 # --------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -314,6 +325,12 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON nested deeper than API_JSON_MAX_DEPTH answers 400, not a RecursionError (500).
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Requests per token (personal or push), a 429 with Retry-After beyond: portal/throttle.py.
     "DEFAULT_THROTTLE_CLASSES": ["portal.api.TokenRateThrottle"],
 }

@@ -10,6 +10,7 @@ from django.db.models import Max
 from assessments import engine
 from assessments.models import AssessmentTemplate, canonical_json, sha256_of
 from portal.access import require
+from portal.parsers import JSONTooDeep, loads_bounded
 from portal.records import save_with_history
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "builtin_templates"
@@ -19,7 +20,9 @@ def parse_template_file(raw: bytes | str) -> dict:
     """The definition in an uploaded file, or ValidationError saying what is wrong with it."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        definition = json.loads(text)
+        definition = loads_bounded(text)
+    except JSONTooDeep as exc:
+        raise ValidationError({"file": str(exc)}) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationError({"file": f"This is not a JSON file: {exc}."}) from None
     try:

@@ -1,0 +1,66 @@
+"""JSON read with bounded nesting, for the API (the default parser) and for uploaded files.
+
+Python's json module recurses once per level of nesting, so a body of a thousand ``[`` made
+every JSON endpoint raise RecursionError (500). Here a body nested past
+``settings.API_JSON_MAX_DEPTH`` is refused with a clear message: 400 from the API, a field
+error from an upload. The depth is measured on the parsed value, without recursion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+
+class JSONTooDeep(ValueError):
+    pass
+
+
+def depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (a scalar is 0, ``[]`` is 1)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def too_deep_message(limit: int) -> str:
+    return f"JSON may nest arrays and objects at most {limit} levels deep."
+
+
+def loads_bounded(text: str | bytes, max_depth: int | None = None) -> Any:
+    """``json.loads``, refusing nesting deeper than ``max_depth`` with JSONTooDeep."""
+    limit = settings.API_JSON_MAX_DEPTH if max_depth is None else max_depth
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JSONTooDeep(too_deep_message(limit)) from None
+    if depth(value) > limit:
+        raise JSONTooDeep(too_deep_message(limit))
+    return value
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSON parser, answering 400 for JSON nested past API_JSON_MAX_DEPTH."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            value = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(too_deep_message(settings.API_JSON_MAX_DEPTH)) from None
+        if depth(value) > settings.API_JSON_MAX_DEPTH:
+            raise ParseError(too_deep_message(settings.API_JSON_MAX_DEPTH))
+        return value

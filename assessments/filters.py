@@ -4,6 +4,7 @@ import django_filters
 
 from assessments import selectors
 from assessments.models import Assessment, AssessmentTemplate, Kind, Status
+from portal.params import as_id
 from registry.models import BusinessUnit
 from registry.selectors import business_units_visible_to
 
@@ -49,10 +50,10 @@ class AssessmentFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_use_case(self, qs, name, value):
-        value = value.strip()
-        if value.isdigit():
-            return qs.filter(use_case_id=int(value))
-        return qs.filter(use_case__reference__iexact=value)
+        pk = as_id(value)
+        if pk is not None:
+            return qs.filter(use_case_id=pk)
+        return qs.filter(use_case__reference__iexact=value.strip())
 
     def filter_awaiting(self, qs, name, value):
         waiting = selectors.awaiting(self.request.user, AWAITING_STAGES[value])

@@ -16,6 +16,7 @@ from assessments.models import (
     Comment,
     ReviewAssignment,
 )
+from portal.params import as_id
 from registry.models import RiskTier, UseCase
 from registry.selectors import use_cases_visible_to
 
@@ -326,8 +327,9 @@ class _TemplateField(serializers.Field):
     def to_internal_value(self, data) -> AssessmentTemplate:
         if isinstance(data, bool) or not isinstance(data, int | str) or data == "":
             self.fail("invalid")
-        if isinstance(data, int) or data.isdigit():
-            template = AssessmentTemplate.objects.filter(pk=int(data)).first()
+        pk = as_id(data)
+        if pk is not None or isinstance(data, int):
+            template = AssessmentTemplate.objects.filter(pk=pk).first() if pk else None
             if template is None:
                 self.fail("missing_id", value=data)
             return template
@@ -407,7 +409,11 @@ class CommentSerializer(serializers.ModelSerializer):
 class CommentInputSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=10000)
     question_key = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="The question it is about."
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=64,
+        help_text="The question it is about.",
     )
     parent = serializers.IntegerField(  # type: ignore[assignment]  # DRF pops declared fields
         required=False, allow_null=True, default=None, help_text="The comment it answers."

@@ -66,6 +66,7 @@ from incidents.services.webhooks import webhook_endpoint_create, webhook_endpoin
 from portal.access import can
 from portal.api_views import RecordViewSet
 from portal.csvexport import stream_csv
+from portal.params import id_or_reference
 from registry.api.ai_models import visible_use_case
 from registry.models import Deployment
 
@@ -238,9 +239,7 @@ class IncidentViewSet(RecordViewSet):
     def get_object(self):
         key = str(self.kwargs["pk"])
         qs = self.get_queryset()
-        incident = get_object_or_404(
-            qs, **({"pk": int(key)} if key.isdigit() else {"reference__iexact": key})
-        )
+        incident = get_object_or_404(qs, **id_or_reference(key))
         self.check_object_permissions(self.request, incident)
         return incident
 

@@ -28,6 +28,7 @@ from incidents.services.deadlines import deadlines
 from incidents.services.incidents import rolled_back_from
 from incidents.services.runbooks import runbook_is_current
 from portal.access import can
+from portal.params import id_or_reference
 from registry.models import Deployment, UseCase
 from registry.selectors import use_cases_visible_to
 
@@ -57,7 +58,7 @@ def incident_by_key(user, key: str) -> Incident:
     """A visible incident by its reference (INC-0001) or id; 404 otherwise."""
     key = str(key).strip()
     qs = incidents_visible_to(user)
-    found = qs.filter(pk=int(key)) if key.isdigit() else qs.filter(reference__iexact=key)
+    found = qs.filter(**id_or_reference(key))
     incident = found.first() if key else None
     if incident is None or not can(user, "incidents.view_incident", incident):
         raise Http404("No such incident.")

@@ -58,6 +58,7 @@ from monitoring.services.sources import (
 )
 from portal.access import can
 from portal.api_views import RecordViewSet
+from portal.params import IdFilter, as_id, id_or_reference
 from registry.api.ai_models import visible_use_case
 from registry.selectors import deployments_visible_to
 
@@ -70,7 +71,7 @@ _ERRORS = {
 
 # Sources -------------------------------------------------------------------------------------
 class MetricSourceFilter(django_filters.FilterSet):
-    deployment = django_filters.NumberFilter(field_name="deployment_id")
+    deployment = IdFilter(field_name="deployment_id")
     kind = django_filters.CharFilter()
 
     class Meta:
@@ -172,7 +173,7 @@ class SamplePagination(CursorPagination):
 class MetricSampleFilter(django_filters.FilterSet):
     # Required: one deployment's samples are read newest first along its (deployment, at)
     # index; across every visible deployment there is no index to page by.
-    deployment = django_filters.NumberFilter(field_name="deployment_id", required=True)
+    deployment = IdFilter(field_name="deployment_id", required=True)
     metric = django_filters.CharFilter()
     feature = django_filters.CharFilter()
     start = django_filters.IsoDateTimeFilter(
@@ -246,7 +247,7 @@ class FlagFilter(django_filters.FilterSet):
     use_case = django_filters.CharFilter(
         method="filter_use_case", help_text="A use case's id or reference (e.g. UC-0042)."
     )
-    deployment = django_filters.NumberFilter(field_name="deployment_id")
+    deployment = IdFilter(field_name="deployment_id")
 
     class Meta:
         model = selectors.Flag
@@ -286,9 +287,7 @@ class FlagViewSet(RecordViewSet):
     def get_object(self):
         key = str(self.kwargs["pk"])
         qs = self.get_queryset()
-        flag = get_object_or_404(
-            qs, **({"pk": int(key)} if key.isdigit() else {"reference__iexact": key})
-        )
+        flag = get_object_or_404(qs, **id_or_reference(key))
         self.check_object_permissions(self.request, flag)
         return flag
 
@@ -426,10 +425,10 @@ class CostView(APIView):
             raise exceptions.ValidationError(errors)
         use_case = deployment = None
         if params.get("deployment"):
-            key = params["deployment"]
-            if not key.isdigit():
+            pk = as_id(params["deployment"])
+            if pk is None:
                 raise exceptions.ValidationError({"deployment": ["A deployment's id."]})
-            deployment = get_object_or_404(deployments_visible_to(request.user), pk=int(key))
+            deployment = get_object_or_404(deployments_visible_to(request.user), pk=pk)
             subject = deployment.use_case
         else:
             use_case = visible_use_case(request.user, params["use_case"])

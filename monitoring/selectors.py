@@ -35,6 +35,7 @@ from monitoring.models import (
 )
 from monitoring.services.costs import costs_by_period, month_spend
 from portal.access import can, get_visible_or_404
+from portal.params import id_or_reference
 from registry.models import Deployment, UseCase
 from registry.selectors import deployments_visible_to, use_cases_visible_to
 
@@ -88,7 +89,7 @@ def flag_by_key(user, key: str) -> Flag:
     """A visible flag by its reference (FL-0001) or id; 404 otherwise."""
     key = str(key).strip()
     qs = flags_visible_to(user)
-    flag = (qs.filter(pk=int(key)) if key.isdigit() else qs.filter(reference__iexact=key)).first()
+    flag = qs.filter(**id_or_reference(key)).first()
     if flag is None:
         raise Http404("No such flag.")
     return flag

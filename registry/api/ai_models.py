@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from portal.access import access_for
 from portal.api_views import RecordViewSet
+from portal.params import id_or_reference
 from registry import model_cards, services
 from registry.mlflow import MLflowError
 from registry.models import (
@@ -77,7 +78,7 @@ def visible_use_case(user, key: str) -> UseCase:
     """The use case with this id or reference (UC-0042), if the person may see it; else 404."""
     key = str(key).strip()
     qs = use_cases_visible_to(user)
-    matches = qs.filter(pk=int(key)) if key.isdigit() else qs.filter(reference__iexact=key)
+    matches = qs.filter(**id_or_reference(key))
     found = matches.first() if key else None
     if found is None:
         raise exceptions.NotFound("No such use case, or you may not see it.")
@@ -142,6 +143,7 @@ class MLflowImportRequestSerializer(serializers.Serializer):
     tracking_uri = serializers.CharField(
         required=False,
         allow_blank=True,
+        max_length=500,
         help_text="e.g. http://mlflow.internal:5000; empty uses MLFLOW_TRACKING_URI.",
     )
     business_unit = serializers.PrimaryKeyRelatedField(
@@ -415,9 +417,10 @@ class ModelVersionViewSet(
         url_name="card-export",
         content_negotiation_class=_FileFormatNegotiation,
     )
-    def card_export(self, request, pk=None):
+    def card_export(self, request, pk=None, format=None):
         version = self.get_object()
-        fmt = request.query_params.get("format", "html")
+        # ``.pdf`` on the path (DRF's format suffix) or ``?format=pdf``.
+        fmt = format or request.query_params.get("format", "html")
         if fmt not in model_cards.FORMATS:
             raise exceptions.ValidationError(
                 {"format": [f"Choose one of: {', '.join(model_cards.FORMATS)}."]}

@@ -1,12 +1,13 @@
 """What people adds at start-up (PeopleConfig.ready calls ``register_all``): a person's
-history and the invitations' in the history browser and the audit log, and no version for a
-save that touches only untracked fields (a sign-in)."""
+history in the history browser and the audit log, and no version for a save that touches
+only untracked fields (a sign-in). Invitations keep a history too (and the ledger chains it);
+the person's page shows them."""
 
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save, pre_save
 
-from people.models import UNTRACKED_USER_FIELDS, Invitation
-from people.selectors import invitations_visible_to, people_visible_to
+from people.models import UNTRACKED_USER_FIELDS
+from people.selectors import people_visible_to
 from portal.history import tracked as history
 
 
@@ -36,4 +37,3 @@ def register_all() -> None:
         selector=people_visible_to,
         exclude=(*history.DEFAULT_EXCLUDE, "date_joined"),
     )
-    history.register(Invitation, rule="people.view_invitation", selector=invitations_visible_to)

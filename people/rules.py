@@ -10,4 +10,3 @@ from registry.rules import is_admin, reads_everything
 
 rules.add_perm("people.manage", is_admin)
 rules.add_perm("people.view_person", reads_everything)
-rules.add_perm("people.view_invitation", reads_everything)

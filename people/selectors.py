@@ -124,9 +124,3 @@ def active_admins() -> QuerySet:
 
 def is_admin_person(person) -> bool:
     return person.is_superuser or person.groups.filter(name=ADMIN_GROUP).exists()
-
-
-def invitations_visible_to(user) -> QuerySet[Invitation]:
-    if not access_for(user).reads_everything:
-        return Invitation.objects.none()
-    return Invitation.objects.select_related("person")

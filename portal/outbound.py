@@ -1,4 +1,5 @@
-"""The one way the portal reads a URL someone typed in: ``fetch``.
+"""The one way out of the portal to the network: ``fetch`` (a URL someone typed in: metric
+sources, the MLflow import) and ``post_trusted`` (webhooks). Both apply the address rule below.
 
 A metric source's URL is chosen by a person, and the worker that reads it sits inside the
 firm's network, so an unchecked GET would let anyone who can add a source read internal
@@ -23,13 +24,20 @@ services or the cloud's metadata endpoint (server-side request forgery). ``fetch
 - never names a URL's user:password part in a message (``redact``).
 
 Every failure is an ``OutboundError`` whose message is written for the source's page
-("refused: 10.0.0.5 is a private address", "timed out after 2 s", "HTTP 500 from ...").
-``transient`` says whether trying again soon may help (timeouts, connection errors, 5xx).
+("refused: 10.0.0.5 is a private address", "HTTP 500 from ..."). A connection refused, a
+timeout, a connection closed without an answer, a TLS failure and an answer that is not HTTP
+all give the same message (``no_answer``): were they told apart, the errors would map which
+ports listen on an allowed host (a port scan through the portal). The detail is logged on
+``steward.outbound`` for the operator. ``transient`` says whether trying again soon may help.
+
+``settings.MONITORING_ALLOWED_NETWORKS`` is the one allow-list for every feature (the name is
+older than the webhooks and the import that now share it).
 """
 
 import contextlib
 import http.client
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -62,6 +70,7 @@ METADATA_ADDRESSES = {
 SHARED_NETWORK = ipaddress.ip_network("100.64.0.0/10")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+log = logging.getLogger("steward.outbound")
 
 
 class OutboundError(Exception):
@@ -196,7 +205,8 @@ def _resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchFailed(f"could not resolve {host}: {exc}", transient=True) from None
+        log.info("could not resolve %s: %s", host, exc)
+        raise FetchFailed(f"could not resolve {host}", transient=True) from None
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         # An IPv4 or IPv6 sockaddr starts with the address as text (an IPv6 one may end "%scope").
@@ -373,10 +383,27 @@ def origin(url: str) -> tuple[str, str | None, int | None]:
     return parts.scheme, parts.hostname, port
 
 
-def fetch(url: str, *, headers: Mapping[str, str] | None = None) -> Response:
-    """GET a URL under the rules above; a 2xx answer's body, or an OutboundError."""
-    timeout = float(settings.MONITORING_TIMEOUT_SECONDS)
-    limit = int(settings.MONITORING_MAX_RESPONSE_BYTES)
+def no_answer(url: str, timeout: float) -> str:
+    """The one message for every way a request can fail to get an HTTP answer."""
+    return (
+        f"no HTTP answer from {_host(url)} within {_seconds(timeout)} "
+        "(refused, closed, silent or not HTTP)"
+    )
+
+
+def fetch(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    max_bytes: int | None = None,
+) -> Response:
+    """GET a URL under the rules above; a 2xx answer's body, or an OutboundError.
+
+    ``timeout`` and ``max_bytes`` default to the metric sources' settings.
+    """
+    timeout = float(settings.MONITORING_TIMEOUT_SECONDS if timeout is None else timeout)
+    limit = int(settings.MONITORING_MAX_RESPONSE_BYTES if max_bytes is None else max_bytes)
     deadline = time.monotonic() + timeout
     first = origin(url)
     current = url
@@ -387,19 +414,9 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None) -> Response:
             status, response_headers, body = _one_request(current, sent, deadline, limit)
         except OutboundError:
             raise
-        except TimeoutError:
-            raise FetchFailed(f"timed out after {_seconds(timeout)}", transient=True) from None
-        except ssl.SSLError as exc:
-            raise FetchFailed(
-                f"TLS failed with {urlsplit(current).hostname}: {exc.reason}"
-            ) from None
-        except (OSError, http.client.HTTPException) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            reason = reason or exc.__class__.__name__
-            raise FetchFailed(
-                f"could not connect to {urlsplit(redact(current)).netloc}: {reason}",
-                transient=True,
-            ) from None
+        except (OSError, http.client.HTTPException) as exc:  # TimeoutError and SSLError too
+            _log_no_answer(current, exc)
+            raise FetchFailed(no_answer(current, timeout), transient=True) from None
         if status in REDIRECT_STATUSES:
             location = response_headers.get("location")
             if not location:
@@ -425,6 +442,11 @@ def fetch(url: str, *, headers: Mapping[str, str] | None = None) -> Response:
             )
         return Response(url=redact(current), status=status, body=body, headers=response_headers)
     raise AssertionError("unreachable")
+
+
+def _log_no_answer(url: str, exc: BaseException) -> None:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    log.info("no HTTP answer from %s: %s", _host(url), reason or type(exc).__name__)
 
 
 def _error_detail(body: bytes) -> str:
@@ -493,40 +515,42 @@ def post_trusted(
 ) -> int:
     """POST to a receiver an admin configured; the 2xx status, or PostFailed.
 
-    The address rule of ``fetch`` does not apply (a receiver inside the firm's network is the
-    usual case, and only an admin names one) and redirects are not followed. The whole
-    exchange still ends at ``timeout`` and at most ``max_bytes`` of the answer are read.
+    The address rule of ``fetch`` applies (a receiver inside the firm's network is allowed by
+    listing its network in ``MONITORING_ALLOWED_NETWORKS``), the connection goes to the
+    address that was checked, and redirects are not followed. The whole exchange ends at
+    ``timeout`` and at most ``max_bytes`` of the answer are read.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PostFailed(f"not an http or https URL ({parts.scheme or 'no scheme'})")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise PostFailed("the URL has a bad port") from None
+    try:
+        addresses = _resolve(parts.hostname, port)
+    except OutboundError as exc:
+        raise PostFailed(exc.message) from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     # The watchdog shuts the socket at the deadline, so a server trickling its answer cannot
     # hold a worker beyond the timeout (a socket timeout bounds each read, not the sum).
     watchdog = Watchdog(time.monotonic() + timeout)
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
-        )
-    else:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    connection_class = _PinnedTLSConnection if parts.scheme == "https" else _PinnedConnection
     try:
-        connection.connect()
-        watchdog.watch(connection.sock)
-        connection.request("POST", path, body=body, headers=dict(headers))
-        response = connection.getresponse()
-        answer = response.read(max_bytes)  # the rest is not read
-        watchdog.remaining()
-    except (TimeoutError, OSError, http.client.HTTPException) as exc:
-        if watchdog.expired.is_set() or isinstance(exc, TimeoutError):
-            raise PostFailed(f"timed out after {timeout:g} s") from None
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        reason = reason or type(exc).__name__
-        raise PostFailed(f"request to {_host(url)} failed: {reason}") from None
+        connection = connection_class(parts.hostname, port, addresses=addresses, watchdog=watchdog)
+        try:
+            connection.request("POST", path, body=body, headers=dict(headers))
+            connection.sock.settimeout(watchdog.remaining())
+            response = connection.getresponse()
+            answer = response.read(max_bytes)  # the rest is not read
+            watchdog.remaining()
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException) as exc:  # TimeoutError and SSLError too
+        _log_no_answer(url, exc)
+        raise PostFailed(no_answer(url, timeout)) from None
     finally:
         watchdog.cancel()
-        connection.close()
     if not 200 <= response.status < 300:
         detail = _error_detail(answer)
         raise PostFailed(

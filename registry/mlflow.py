@@ -1,35 +1,25 @@
 """A small read-only client for an MLflow tracking server's REST API (api/2.0/mlflow).
 
-Only the standard library: the portal reads three endpoints and needs no MLflow SDK. Every
-call has a timeout and a size cap, and every failure (server down, timeout, an HTTP error,
-an answer that is not the JSON expected) is an MLflowError saying which URL and why.
+No MLflow SDK: the portal reads three endpoints. Every request goes through the portal's one
+way out, ``portal.outbound.fetch``: the tracking URI is typed by a person, so the same address
+rule as metric sources applies (loopback, private and metadata addresses refused unless
+allow-listed in ``MONITORING_ALLOWED_NETWORKS``), with a timeout and a size cap. Every failure
+is an MLflowError; a server that does not answer says so in one message whatever the cause, so
+the import cannot be used to map which ports listen.
 """
 
-import contextlib
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from portal import outbound
 
 # Large enough for a page of 100 registered models with long descriptions; small enough that
 # a misconfigured URL pointing at a file server cannot fill the worker's memory.
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
 PAGE_SIZE = 100
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """An MLflow API never redirects; following one could reach somewhere else entirely."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        raise urllib.error.HTTPError(
-            req.full_url, code, f"redirect to {newurl} refused", headers, fp
-        )
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class MLflowError(Exception):
@@ -70,39 +60,27 @@ class MLflowClient:
                 f"The MLflow tracking URI must be an http(s) URL, not {tracking_uri!r}."
             )
         self.base = tracking_uri.strip().rstrip("/")
-        self.host = parts.netloc
+        self.host = urllib.parse.urlsplit(outbound.redact(self.base)).netloc  # no password
         self.timeout = timeout
 
     def get(self, endpoint: str, **params: Any) -> dict:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")})
         url = f"{self.base}/api/2.0/mlflow/{endpoint}" + (f"?{query}" if query else "")
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
-                body = response.read(MAX_RESPONSE_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            # Only MLflow's own error message, short: never echo an arbitrary page back.
-            detail = ""
-            with contextlib.suppress(ValueError, AttributeError):
-                detail = str(json.loads(exc.read(2000) or b"{}").get("message", ""))[:200]
-            raise MLflowError(
-                f"MLflow answered HTTP {exc.code} for {url}" + (f": {detail}" if detail else ".")
-            ) from exc
-        except TimeoutError as exc:
-            raise MLflowError(f"MLflow did not answer {url} within {self.timeout}s.") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                raise MLflowError(f"MLflow did not answer {url} within {self.timeout}s.") from exc
-            raise MLflowError(f"Could not reach MLflow at {url}: {reason}") from exc
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise MLflowError(f"MLflow's answer to {url} is over {MAX_RESPONSE_BYTES} bytes.")
+            response = outbound.fetch(
+                url,
+                headers={"Accept": "application/json"},
+                timeout=self.timeout,
+                max_bytes=MAX_RESPONSE_BYTES,
+            )
+        except outbound.OutboundError as exc:
+            raise MLflowError(f"Could not read MLflow at {self.host}: {exc.message}") from None
         try:
-            data = json.loads(body or b"{}")
+            data = json.loads(response.body or b"{}")
         except ValueError as exc:
-            raise MLflowError(f"MLflow's answer to {url} is not JSON: {exc}") from exc
+            raise MLflowError(f"MLflow's answer to {endpoint} is not JSON: {exc}") from None
         if not isinstance(data, dict):
-            raise MLflowError(f"MLflow's answer to {url} is not a JSON object.")
+            raise MLflowError(f"MLflow's answer to {endpoint} is not a JSON object.")
         return data
 
     def _pages(self, endpoint: str, key: str, **params: Any) -> Iterator[dict]:

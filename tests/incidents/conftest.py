@@ -9,6 +9,13 @@ from tests.factories import ProductionUseCaseFactory
 from tests.incidents.incident_helpers import open_incident
 
 
+@pytest.fixture(autouse=True)
+def _loopback_allowed(settings):
+    # Webhooks go through portal.outbound's address rule; the receivers here listen on
+    # 127.0.0.1, which it refuses unless allow-listed (as a firm lists its internal network).
+    settings.MONITORING_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
 @pytest.fixture
 def use_case(retail, product_owner):
     return ProductionUseCaseFactory(business_unit=retail, owner=product_owner)

@@ -14,6 +14,7 @@ from monitoring.models import MetricSample, MetricSource
 from monitoring.services import pull
 from monitoring.services.pull import claim_due_sources, dispatch_due_sources, source_pull
 from portal.crypto import encrypt
+from portal.outbound import no_answer
 from tests.factories import DeploymentFactory, MetricSourceFactory
 from tests.monitoring.servers import Answer, MlflowHistory, TestServer, closed_port
 
@@ -211,7 +212,7 @@ def test_a_source_that_is_down_is_recorded_and_recovers():
     outcome = source_pull(source_id=source.pk, now=T0)
 
     assert outcome.attempts == 3  # a connection error is worth retrying
-    assert outcome.error.startswith(f"could not connect to 127.0.0.1:{port}: ")
+    assert outcome.error.startswith(f"no HTTP answer from 127.0.0.1:{port} within")
     with TestServer(port=port) as back:
         back.answer("/stats", json=STATS)
         _assert_failed_then_recovers(source, outcome, outcome.error, lambda: None)
@@ -227,7 +228,10 @@ def test_a_timeout_is_recorded_and_recovers(server, settings):
     outcome = source_pull(source_id=source.pk, now=T0)
 
     _assert_failed_then_recovers(
-        source, outcome, "timed out after 0.3 s", lambda: server.answer("/stats", json=STATS)
+        source,
+        outcome,
+        no_answer(source.url, 0.3),
+        lambda: server.answer("/stats", json=STATS),
     )
 
 

@@ -15,6 +15,8 @@ from django.db import DatabaseError, models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from portal.limits import LONG_TEXT, SHORT_TEXT, BoundedTextField
+
 
 class Runbook(models.Model):
     """What to do when a use case's AI misbehaves. One per use case; every edit is a version."""
@@ -22,21 +24,33 @@ class Runbook(models.Model):
     use_case = models.OneToOneField(
         "registry.UseCase", on_delete=models.CASCADE, related_name="runbook"
     )
-    disable_who = models.TextField(
-        "who may disable it", help_text="Roles or people allowed to switch the AI off."
+    disable_who = BoundedTextField(
+        "who may disable it",
+        max_length=LONG_TEXT,
+        help_text="Roles or people allowed to switch the AI off.",
     )
-    disable_how = models.TextField(
-        "how to disable it", help_text="The kill switch, a feature flag, a config change…"
+    disable_how = BoundedTextField(
+        "how to disable it",
+        max_length=LONG_TEXT,
+        help_text="The kill switch, a feature flag, a config change…",
     )
-    rollback_how = models.TextField(
-        "how to roll back", help_text="How to return to the previous model version."
+    rollback_how = BoundedTextField(
+        "how to roll back",
+        max_length=LONG_TEXT,
+        help_text="How to return to the previous model version.",
     )
-    fallback = models.TextField(
-        "fallback while disabled", help_text="What users get while the AI is off."
+    fallback = BoundedTextField(
+        "fallback while disabled",
+        max_length=LONG_TEXT,
+        help_text="What users get while the AI is off.",
     )
-    communicate_users = models.TextField("who tells users", blank=True)
-    communicate_dpo = models.TextField("who tells the data protection officer", blank=True)
-    communicate_regulators = models.TextField("who tells regulators", blank=True)
+    communicate_users = BoundedTextField("who tells users", max_length=LONG_TEXT, blank=True)
+    communicate_dpo = BoundedTextField(
+        "who tells the data protection officer", max_length=LONG_TEXT, blank=True
+    )
+    communicate_regulators = BoundedTextField(
+        "who tells regulators", max_length=LONG_TEXT, blank=True
+    )
     # [{"name": ..., "role": ..., "email": ..., "phone": ...}, ...] in escalation order.
     contacts = models.JSONField(
         "contacts in escalation order", default=list, blank=True, help_text="First called first."
@@ -116,7 +130,7 @@ class SeriousHarm(models.TextChoices):
 class Incident(models.Model):
     reference = models.CharField(max_length=12, unique=True, editable=False)
     title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
     use_case = models.ForeignKey(
         "registry.UseCase", on_delete=models.PROTECT, related_name="incidents"
     )
@@ -163,9 +177,9 @@ class Incident(models.Model):
         "reported to the data protection authority at", null=True, blank=True
     )
     # The post-incident review.
-    review_cause = models.TextField("cause", blank=True)
-    review_impact = models.TextField("impact", blank=True)
-    review_changes = models.TextField("what changed", blank=True)
+    review_cause = BoundedTextField("cause", max_length=LONG_TEXT, blank=True)
+    review_impact = BoundedTextField("impact", max_length=LONG_TEXT, blank=True)
+    review_changes = BoundedTextField("what changed", max_length=LONG_TEXT, blank=True)
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -235,7 +249,7 @@ class TimelineEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     kind = models.CharField(max_length=10, choices=EntryKind.choices)
-    text = models.TextField()
+    text = BoundedTextField(max_length=LONG_TEXT)
     data = models.JSONField(default=dict, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()
@@ -308,7 +322,7 @@ class WebhookEndpoint(models.Model):
     name = models.CharField(max_length=120)
     url = models.CharField("URL", max_length=500)
     # "whsec_" + base64 of the key bytes, as Standard Webhooks prescribes; shown once.
-    secret_encrypted = models.TextField(editable=False)
+    secret_encrypted = BoundedTextField(max_length=SHORT_TEXT, editable=False)
     business_unit = models.ForeignKey(
         "registry.BusinessUnit",
         on_delete=models.CASCADE,
@@ -335,17 +349,24 @@ class Delivery(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
     message_id = models.CharField(max_length=40, unique=True)  # the webhook-id header
     event = models.CharField(max_length=60)
+    # What the event is about ("incident:INC-0001", "use_case:UC-0001"), and its place among
+    # that subject's events: one endpoint gets them in this order, each after the last.
+    subject = models.CharField(max_length=80, blank=True)
+    sequence = models.PositiveBigIntegerField(default=0)
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_status = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    last_error = BoundedTextField(max_length=SHORT_TEXT, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["delivered_at", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["delivered_at", "next_attempt_at"]),
+            models.Index(fields=["endpoint", "subject", "sequence"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.endpoint} ({self.message_id})"

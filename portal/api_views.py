@@ -7,6 +7,7 @@ own views module: that module must not import rest_framework.views.
 from rest_framework import mixins, views, viewsets
 
 from portal.api import as_api_error
+from portal.idempotency import idempotent
 
 
 def exception_handler(exc, context):
@@ -19,4 +20,13 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     Add ``mixins.CreateModelMixin`` / ``UpdateModelMixin`` or ``@action`` methods that call
     the services; there is no DELETE unless a viewset adds one (records are kept).
+
+    Every ``create`` a subclass has (its own or a mixin's) honours an ``Idempotency-Key``
+    header (portal/idempotency.py), so a client may retry it safely.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        create = getattr(cls, "create", None)
+        if create is not None:
+            cls.create = idempotent(create)

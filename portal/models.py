@@ -1,5 +1,10 @@
+from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
+
+from portal.limits import LONG_TEXT, MACHINE_TEXT, SHORT_TEXT, BoundedTextField
 
 
 class Role(models.TextChoices):
@@ -21,7 +26,7 @@ class ReviewerGroup(models.Model):
     """
 
     group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="reviewer_group")
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
 
     class Meta:
         ordering = ["group__name"]
@@ -59,7 +64,9 @@ class LedgerEntry(models.Model):
     use_case_id = models.BigIntegerField(null=True, blank=True)
     actor_id = models.BigIntegerField(null=True, blank=True)
     at = models.DateTimeField()
-    payload = models.TextField(help_text="The row as canonical JSON (blank once erased).")
+    payload = BoundedTextField(
+        max_length=MACHINE_TEXT, help_text="The row as canonical JSON (blank once erased)."
+    )
     payload_sha256 = models.CharField(max_length=64)
 
     class Meta:
@@ -106,7 +113,76 @@ class ErasurePermit(models.Model):
     triggers that refuse UPDATE and DELETE let a statement through while its table has one."""
 
     table_name = models.CharField(max_length=100)
-    reason = models.TextField()
+    reason = BoundedTextField(max_length=SHORT_TEXT)
 
     def __str__(self) -> str:
         return self.table_name
+
+
+# Side effects, written with the change that causes them (portal/outbox.py). ----------------
+class OutboxMessage(models.Model):
+    """One side effect to carry out after a change commits: a Celery task by name with its
+    arguments (emails, webhook deliveries, pulls). Written in the change's own transaction,
+    handed to the broker after commit and marked done by the worker that ran it, so a broker
+    that is down delays it and loses nothing."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list, encoder=DjangoJSONEncoder)
+    kwargs = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(
+        default=timezone.now, help_text="Not handed to the broker before this (retry backoff)."
+    )
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatches = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="A worker began it.")
+    failures = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, max_length=2000)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["available_at", "id"],
+                name="outbox_pending",
+                condition=models.Q(done_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} #{self.pk}"
+
+
+class IdempotentRequest(models.Model):
+    """An API create sent with an ``Idempotency-Key``: the answer it got, which a retry with
+    the same key (by the same person) gets again instead of a second record."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=200)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    location = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="one_request_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"
+
+
+class Heartbeat(models.Model):
+    """When a background process last showed it is alive: the worker (it ran the heartbeat
+    task) and beat (it ticked). /readyz reads these."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    at = models.DateTimeField()
+    detail = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -1,17 +1,17 @@
-"""Email to people about their records, sent by a Celery task once the change commits."""
+"""Email to people about their records, sent through the outbox once the change commits."""
 
-from django.db import transaction
+from portal import outbox
 
-from portal.tasks import send_email
+SEND_EMAIL = "portal.tasks.send_email"
 
 
 def email(recipients, subject: str, body: str) -> None:
-    """Queue one email to each person with an address, after the current transaction commits.
+    """Send one email to each person with an address, after the current transaction commits.
 
-    A rolled-back change sends nothing; the web request does not wait for the mail server.
+    Each address is one outbox message written with the change: a rolled-back change sends
+    nothing, a broker that is down delays the mail and loses none of it, and the web request
+    does not wait for the mail server.
     """
     addresses = sorted({u.email for u in recipients if u is not None and u.email})
-    if not addresses:
-        return
-
-    transaction.on_commit(lambda: send_email.delay(addresses, subject, body))
+    for address in addresses:
+        outbox.enqueue(SEND_EMAIL, [address], subject, body)

@@ -87,10 +87,16 @@ def assign_fields(obj: models.Model, data: dict, allowed: Iterable[str]) -> list
     return changed
 
 
-def next_reference(prefix: str) -> str:
-    """The next number for a prefix, e.g. UC-0042. Locks the counter row until commit."""
-    Sequence.objects.get_or_create(name=prefix)
-    seq = Sequence.objects.select_for_update().get(name=prefix)
+def next_number(name: str) -> int:
+    """The next value of a named counter. Locks the counter row until commit, so numbers of
+    one name are handed out in commit order."""
+    Sequence.objects.get_or_create(name=name)
+    seq = Sequence.objects.select_for_update().get(name=name)
     seq.last_value += 1
     seq.save(update_fields=["last_value"])
-    return f"{prefix}-{seq.last_value:04d}"
+    return seq.last_value
+
+
+def next_reference(prefix: str) -> str:
+    """The next number for a prefix, e.g. UC-0042. Locks the counter row until commit."""
+    return f"{prefix}-{next_number(prefix):04d}"

@@ -95,7 +95,19 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
     "DISABLE_SERVER_SIDE_CURSORS", default=True
 )
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded default has a worker beside the web server: writers wait their turn (up to
+    # 20 s) instead of failing at once, and readers never wait for a writer (WAL).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Where processes keep their working state (beat's schedule, the embedded broker's queues):
+# outside the code, so a checkout stays clean and a deploy can replace it.
+STATE_DIR = Path(
+    env("STATE_DIR", default=str(Path(env("XDG_STATE_HOME", default="~/.local/state")) / "steward"))
+).expanduser()
 
 # --------------------------------------------------------------------------------------------
 # Authentication and permissions: rules decide, guardian stores per-record grants.
@@ -198,8 +210,36 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_ACKS_LATE = True
+# A worker killed mid-task: its task goes back to the queue at once (with acks late) ...
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# ... and one lost with a worker that vanished (Redis hands unacknowledged tasks out again
+# after this long): longer than the longest task (a pull's retries, a PDF), far less than
+# Redis's default hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
+    # The embedded broker (make run): queues as files in the state folder.
+    **(
+        {
+            "data_folder_in": str(STATE_DIR / "broker"),
+            "data_folder_out": str(STATE_DIR / "broker"),
+            "processed_folder": str(STATE_DIR / "broker-done"),
+            "store_processed": False,
+        }
+        if CELERY_BROKER_URL.startswith("filesystem://")
+        else {}
+    ),
+}
 CELERY_TIMEZONE = TIME_ZONE
+# Beat keeps its schedule state outside the code: in the state folder.
+CELERY_BEAT_SCHEDULE_FILENAME = str(STATE_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "portal.beat:Scheduler"
+
+# The outbox (portal/outbox.py): side effects written with their change, relayed after it.
+# A message handed to the broker but not done after this many seconds is handed out again.
+OUTBOX_REDISPATCH_SECONDS = env.int("OUTBOX_REDISPATCH_SECONDS", default=300)
+# Done messages (and idempotency keys) are kept this many days, then pruned.
+OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=7)
 CELERY_BEAT_SCHEDULE = {
     "flag-use-cases-past-review-date": {
         "task": "registry.tasks.flag_overdue_reviews",
@@ -230,6 +270,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.remind_deadlines",
         "schedule": 15 * 60,
     },
+    # The outbox: each commit relays its own messages; this drains what a broker outage
+    # left behind, and hands out again what a lost worker never finished.
+    "relay-outbox": {"task": "portal.tasks.relay_outbox", "schedule": 10},
+    "prune-outbox": {"task": "portal.tasks.prune_outbox", "schedule": 24 * 60 * 60},
+    # Workers are alive (/readyz): the time a worker last ran this.
+    "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30},
     # Chain what a crashed process recorded but did not seal (each commit seals its own).
     "seal-ledger": {
         "task": "portal.tasks.seal_ledger",

@@ -1,18 +1,17 @@
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
+from django.utils import timezone
 
+from portal import idempotency, outbox
 from portal.ledger import chain
+from portal.models import Heartbeat
 
 
-@shared_task(
-    name="portal.tasks.send_email",
-    autoretry_for=(OSError,),
-    retry_backoff=30,
-    retry_kwargs={"max_retries": 5},
-)
+@shared_task(name="portal.tasks.send_email")
 def send_email(addresses: list[str], subject: str, body: str) -> int:
-    """One message per address, so people never see each other's addresses."""
+    """One message per address, so people never see each other's addresses. Queued through
+    the outbox one address per message, so a retry never sends anyone a second copy."""
     sent = 0
     for address in addresses:
         sent += send_mail(f"[Steward] {subject}", body, settings.DEFAULT_FROM_EMAIL, [address])
@@ -23,3 +22,28 @@ def send_email(addresses: list[str], subject: str, body: str) -> int:
 def seal_ledger() -> int:
     """Chain ledger entries not chained yet; how many were sealed."""
     return chain.seal(full=True)
+
+
+@shared_task(name=outbox.RUN_TASK, acks_late=True)
+def run_outbox_message(message_id: int) -> str:
+    """Carry out one side effect from the outbox (the relay queues this)."""
+    return outbox.run_message(message_id)
+
+
+@shared_task(name="portal.tasks.relay_outbox")
+def relay_outbox() -> int:
+    """Hand the outbox's pending side effects to the broker (beat, every few seconds)."""
+    return outbox.relay()
+
+
+@shared_task(name="portal.tasks.prune_outbox")
+def prune_outbox() -> int:
+    """Forget side effects done more than OUTBOX_KEEP_DAYS ago, and old idempotency keys."""
+    return outbox.prune() + idempotency.prune()
+
+
+@shared_task(name="portal.tasks.heartbeat")
+def heartbeat() -> str:
+    """A worker ran this, so workers are alive (beat sends it; /readyz reads the time)."""
+    Heartbeat.objects.update_or_create(name="worker", defaults={"at": timezone.now()})
+    return "ok"

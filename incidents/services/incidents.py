@@ -158,7 +158,7 @@ def notify(
 ) -> None:
     """Email the incident's owner and the use case's owner, and send the signed webhook.
 
-    Both go out once the transaction commits (portal.notify and webhooks.emit see to it).
+    Both are written to the outbox with the change and go out once it commits.
     """
 
     people = recipients if recipients is not None else [incident.owner, incident.use_case.owner]
@@ -166,6 +166,7 @@ def notify(
     portal_notify.email(people, subject, "\n".join(body))
     webhooks.emit(
         event=event,
+        subject=f"incident:{incident.reference}",
         payload={**payload(incident), **(extra or {})},
         business_unit=incident.use_case.business_unit,
     )

@@ -3,15 +3,23 @@
 Messages follow Standard Webhooks (https://www.standardwebhooks.com/), so receivers can verify
 them with any of its libraries:
 
-- the body is ``{"type": event, "timestamp": ISO 8601, "data": payload}`` (JSON);
+- the body is ``{"type": event, "timestamp": ISO 8601, "subject": what it is about,
+  "sequence": n, "data": payload}`` (JSON);
 - ``webhook-id`` is the message's id (``msg_...``), the same on every retry, so a receiver
   can drop repeats;
 - ``webhook-timestamp`` is the attempt's time in Unix seconds (receivers refuse old ones);
 - ``webhook-signature`` is ``v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``, keyed
   with the base64-decoded part of the endpoint's secret after ``whsec_``.
 
-``emit`` writes one Delivery per matching active endpoint and queues its sending for when the
-transaction commits (a rolled-back change sends nothing). ``deliver`` posts one delivery;
+``emit`` writes one Delivery per matching active endpoint and, through the outbox
+(portal/outbox.py), its sending, in the transaction of the change (a rolled-back change sends
+nothing; a broker that is down delays it and loses nothing).
+
+Order. Each event has a ``subject`` ("incident:INC-0001", "use_case:UC-0001") and a
+``sequence`` that grows by one per subject, in commit order. An endpoint gets one subject's
+events in that order: a delivery waits while an earlier one of its subject to the same
+endpoint is pending, and each acknowledged delivery makes the next one due at once. A receiver
+that sees a sequence it already has drops the repeat. ``deliver`` posts one delivery;
 a 2xx answer acknowledges it, anything else schedules a retry with exponential backoff
 (``WEBHOOK_RETRY_SECONDS`` doubled per attempt, at most an hour apart; from
 ``WEBHOOK_MAX_ATTEMPTS`` on, hourly) until it is acknowledged. ``deliver_due`` (Celery beat)
@@ -37,7 +45,6 @@ import secrets
 import time
 import uuid
 from datetime import datetime, timedelta
-from functools import partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -48,11 +55,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents import tasks
 from incidents.models import Delivery, WebhookEndpoint
-from portal import crypto, outbound
+from portal import crypto, outbound, outbox
 from portal.access import require
-from portal.records import save_with_history
+from portal.records import next_number, save_with_history
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +162,8 @@ def message_body(delivery: Delivery) -> bytes:
     message = {
         "type": delivery.event,
         "timestamp": delivery.created_at.isoformat(),
+        "subject": delivery.subject,
+        "sequence": delivery.sequence,
         "data": delivery.payload,
     }
     return json.dumps(message, separators=(",", ":"), sort_keys=True).encode()
@@ -170,12 +178,11 @@ def _pending(deliveries):
     return deliveries.filter(delivered_at__isnull=True, next_attempt_at__isnull=False)
 
 
-def _queue(delivery_ids: list[int]) -> None:
-    for delivery_id in delivery_ids:
-        tasks.deliver_webhook.delay(delivery_id)
+DELIVER_TASK = "incidents.tasks.deliver_webhook"
 
 
-def emit(*, event: str, payload: dict, business_unit=None) -> list[Delivery]:
+@transaction.atomic
+def emit(*, event: str, payload: dict, subject: str, business_unit=None) -> list[Delivery]:
     """One Delivery per active endpoint that takes this event, sent once the change commits.
 
     An endpoint of a business unit gets that unit's events only; one of no unit gets all.
@@ -185,23 +192,27 @@ def emit(*, event: str, payload: dict, business_unit=None) -> list[Delivery]:
         endpoints = endpoints.filter(business_unit__isnull=True)
     else:
         endpoints = endpoints.filter(Q(business_unit__isnull=True) | Q(business_unit=business_unit))
+    endpoints = list(endpoints)
+    if not endpoints:
+        return []
     # Stored as JSON the way it will be sent (dates as ISO strings, decimals as strings).
     payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    # Locks the subject's counter until commit: its events take numbers in commit order.
+    sequence = next_number(f"webhook:{subject}"[:40])
     now = timezone.now()
-    deliveries = [
-        Delivery.objects.create(
+    deliveries = []
+    for endpoint in endpoints:
+        delivery = Delivery.objects.create(
             endpoint=endpoint,
             message_id="msg_" + uuid.uuid4().hex,
             event=event,
+            subject=subject,
+            sequence=sequence,
             payload=payload,
             next_attempt_at=now,
         )
-        for endpoint in endpoints
-    ]
-    if deliveries:
-        # robust: a broker that is down must not fail the change that already committed;
-        # the deliveries are due, and deliver_due sends them on its next run.
-        transaction.on_commit(partial(_queue, [d.id for d in deliveries]), robust=True)
+        outbox.enqueue(DELIVER_TASK, delivery.id)
+        deliveries.append(delivery)
     return deliveries
 
 
@@ -234,6 +245,7 @@ def emit_kill_switch(*, actor, use_case, reason: str) -> list[Delivery]:
     sequence = use_case.history.order_by("-history_id").values_list("history_id", flat=True).first()
     deliveries = emit(
         event=KILL_SWITCH_EVENT,
+        subject=f"use_case:{use_case.reference}",
         payload={
             "use_case": use_case.reference,
             "title": use_case.title,
@@ -279,6 +291,39 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, MAX_BACKOFF_SECONDS))
 
 
+def _earlier_pending(delivery: Delivery):
+    """The same endpoint's pending deliveries of the same subject that come before it."""
+    if not delivery.subject:
+        return Delivery.objects.none()
+    return _pending(
+        Delivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            subject=delivery.subject,
+            sequence__lt=delivery.sequence,
+        )
+    )
+
+
+def _release_next(delivery: Delivery, now: datetime) -> None:
+    """After an acknowledgement: the subject's next pending delivery is due now."""
+    if not delivery.subject:
+        return
+    following = (
+        _pending(
+            Delivery.objects.filter(
+                endpoint_id=delivery.endpoint_id,
+                subject=delivery.subject,
+                sequence__gt=delivery.sequence,
+            )
+        )
+        .order_by("sequence")
+        .first()
+    )
+    if following is not None:
+        Delivery.objects.filter(pk=following.pk).update(next_attempt_at=now)
+        outbox.enqueue(DELIVER_TASK, following.pk)
+
+
 def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None:
     """Send one delivery if it is due and record the outcome; None when nothing was sent
     (not due, already delivered, abandoned, superseded by a newer kill-switch event, its
@@ -321,6 +366,14 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
             if newer is not None:
                 _supersede(Delivery.objects.filter(pk=delivery.pk), newer)
                 return None
+        earlier = _earlier_pending(delivery).order_by("sequence").first()
+        if earlier is not None:
+            # In order: this one waits until the earlier one is acknowledged (which makes
+            # this one due at once), trying no sooner than the earlier one's next attempt.
+            delivery.next_attempt_at = max(earlier.next_attempt_at, now)
+            delivery.last_error = f"Waiting for {earlier.message_id} (sequence {earlier.sequence})."
+            delivery.save(update_fields=["next_attempt_at", "last_error"])
+            return None
         body = message_body(delivery)
         timestamp = int(time.time())
         headers = {
@@ -356,6 +409,7 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
             delivery.delivered_at = now
             delivery.next_attempt_at = None
             delivery.last_error = ""
+            _release_next(delivery, now)
         delivery.save(
             update_fields=[
                 "attempts",
@@ -380,7 +434,7 @@ def deliver_due(now: datetime | None = None) -> int:
             next_attempt_at__lte=now,
             endpoint__active=True,
         )
-        .order_by("next_attempt_at", "pk")
+        .order_by("next_attempt_at", "sequence", "pk")
         .values_list("pk", flat=True)[:DUE_BATCH]
     )
     return sum(deliver(delivery_id, now=now) is not None for delivery_id in due)

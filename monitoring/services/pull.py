@@ -16,8 +16,8 @@ After a failed pull the next one waits interval × 2^(failures before it), at mo
 """
 
 import logging
+import math
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -69,33 +69,50 @@ def lease(source: MetricSource) -> timedelta:
 
 
 # Dispatch -----------------------------------------------------------------------------------
+# Beat's tick for a minute can run a little before that minute's slot (queueing time, clocks):
+# a source due within this much counts as due, so no tick finds its sources "not yet" due.
+DUE_TOLERANCE = timedelta(seconds=5)
+
+
+def next_slot(due: datetime | None, interval: int, now: datetime) -> datetime:
+    """A source's next due time: the slot after this one (skipping slots missed while nothing
+    ran), not the time this dispatch happened to start, so pulls keep to their interval."""
+    step = timedelta(seconds=interval)
+    if due is None:
+        return now + step
+    return due + max(1, math.floor((now - due) / step) + 1) * step
+
+
 def claim_due_sources(*, now: datetime, limit: int = DISPATCH_LIMIT) -> list[int]:
     """Lease the due sources and move their next due time on. Call inside a transaction."""
     due = list(
         MetricSource.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(enabled=True, kind__in=PULLED_KINDS, deployment__active=True)
-        .filter(Q(next_due_at__isnull=True) | Q(next_due_at__lte=now))
+        .filter(Q(next_due_at__isnull=True) | Q(next_due_at__lte=now + DUE_TOLERANCE))
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
         .order_by(F("next_due_at").asc(nulls_first=True), "pk")
-        .only("pk", "kind", "config", "interval_seconds")[:limit]
+        .only("pk", "kind", "config", "interval_seconds", "next_due_at")[:limit]
     )
-    groups: dict[tuple[timedelta, int], list[int]] = defaultdict(list)
     for source in due:
-        groups[(lease(source), source.interval_seconds)].append(source.pk)
-    for (held_for, interval), pks in groups.items():
         # last_attempt_at is cleared so the pull this queues is not taken for one in progress
         # (a worker that died mid-pull leaves its attempt newer than its last result).
-        MetricSource.objects.filter(pk__in=pks).update(
-            claimed_until=now + held_for,
-            next_due_at=now + timedelta(seconds=interval),
-            last_attempt_at=None,
-        )
+        source.claimed_until = now + lease(source)
+        source.next_due_at = next_slot(source.next_due_at, source.interval_seconds, now)
+        source.last_attempt_at = None
+    MetricSource.objects.bulk_update(due, ["claimed_until", "next_due_at", "last_attempt_at"])
     return [source.pk for source in due]
 
 
-def _queue(source_ids: list[int]) -> None:
-    for source_id in source_ids:
-        tasks.pull_source.delay(source_id)
+def queue_pulls(source_ids: list[int]) -> None:
+    """Queue one pull per source. A broker that is down loses nothing: the claims run out and
+    a later dispatch hands the sources out again (their window is re-read, so no gap)."""
+    try:
+        for source_id in source_ids:
+            tasks.pull_source.delay(source_id)
+    except Exception:
+        logger.exception(
+            "Could not queue %d pulls; they are retried once their lease ends", len(source_ids)
+        )
 
 
 def dispatch_due_sources(*, now: datetime | None = None) -> int:
@@ -113,7 +130,8 @@ def dispatch_due_sources(*, now: datetime | None = None) -> int:
         size = min(DISPATCH_LIMIT, DISPATCH_MAX_TOTAL - total)
         with transaction.atomic():
             claimed = claim_due_sources(now=now, limit=size)
-            transaction.on_commit(partial(_queue, claimed))
+            # Not robust=: queue_pulls logs a broker error itself and the lease retries it.
+            transaction.on_commit(partial(queue_pulls, claimed))
         total += len(claimed)
         if len(claimed) < size or total >= DISPATCH_MAX_TOTAL:
             return total

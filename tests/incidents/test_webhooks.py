@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -27,6 +27,7 @@ from incidents.services.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_set_active,
 )
+from portal.models import OutboxMessage
 from registry.services import use_case_set_kill_switch
 from tests.factories import ProductionUseCaseFactory
 from tests.incidents.servers import Receiver
@@ -82,7 +83,7 @@ def test_a_failure_names_the_host_and_port_only(admin_user):
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         url=f"http://ops:s3cret@127.0.0.1:{port}/hooks?token=t0ken"
     )
-    (delivery,) = emit(event="incident.opened", payload={})
+    (delivery,) = emit(subject="incident:INC-0001", event="incident.opened", payload={})
     deliver(delivery.id)
     delivery.refresh_from_db()
     assert delivery.last_error.startswith(f"no HTTP answer from 127.0.0.1:{port} within")
@@ -113,7 +114,9 @@ def test_sign_agrees_with_the_reference_library():
 def test_delivery_verifies_with_the_standard_webhooks_library(admin_user, retail):
     with Receiver() as receiver:
         endpoint, secret = _endpoint(admin_user, url=receiver.url())
-        (delivery,) = emit(event="incident.opened", payload={"incident": "INC-0001"})
+        (delivery,) = emit(
+            subject="incident:INC-0001", event="incident.opened", payload={"incident": "INC-0001"}
+        )
         assert delivery.message_id.startswith("msg_")
         deliver(delivery.id)
 
@@ -134,7 +137,9 @@ def test_delivery_verifies_with_the_standard_webhooks_library(admin_user, retail
 def test_a_tampered_body_fails_verification(admin_user):
     with Receiver() as receiver:
         _, secret = _endpoint(admin_user, url=receiver.url())
-        (delivery,) = emit(event="incident.opened", payload={"severity": "sev3"})
+        (delivery,) = emit(
+            subject="incident:INC-0001", event="incident.opened", payload={"severity": "sev3"}
+        )
         deliver(delivery.id)
     (received,) = receiver.received
     tampered = received.body.replace(b"sev3", b"sev4")
@@ -152,7 +157,9 @@ def test_a_tampered_body_fails_verification(admin_user):
 def test_failed_delivery_is_retried_with_backoff_until_acknowledged(admin_user):
     with Receiver(statuses=[500, 500, 200]) as receiver:
         _, secret = _endpoint(admin_user, url=receiver.url())
-        (delivery,) = emit(event="incident.opened", payload={"incident": "INC-0001"})
+        (delivery,) = emit(
+            subject="incident:INC-0001", event="incident.opened", payload={"incident": "INC-0001"}
+        )
         start = timezone.now()
 
         deliver(delivery.id, now=start)
@@ -204,7 +211,7 @@ def test_after_the_last_doubling_a_delivery_is_retried_hourly_until_acknowledged
     settings.WEBHOOK_MAX_ATTEMPTS = 2
     with Receiver(statuses=[503, 503, 503, 503, 200]) as receiver:
         _endpoint(admin_user, url=receiver.url())
-        (delivery,) = emit(event="incident.opened", payload={})
+        (delivery,) = emit(subject="incident:INC-0001", event="incident.opened", payload={})
         now = timezone.now()
         deliver(delivery.id, now=now)
         now += timedelta(seconds=30)
@@ -225,7 +232,7 @@ def test_timeout_is_recorded_and_retried(admin_user, settings):
     settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
     with Receiver(delay=3) as receiver:
         _endpoint(admin_user, url=receiver.url())
-        (delivery,) = emit(event="incident.opened", payload={})
+        (delivery,) = emit(subject="incident:INC-0001", event="incident.opened", payload={})
         now = timezone.now()
         deliver(delivery.id, now=now)
     delivery.refresh_from_db()
@@ -239,7 +246,7 @@ def test_timeout_is_recorded_and_retried(admin_user, settings):
 
 def test_unreachable_endpoint_is_recorded(admin_user):
     _endpoint(admin_user, url=f"http://127.0.0.1:{closed_port()}/hooks")
-    (delivery,) = emit(event="incident.opened", payload={})
+    (delivery,) = emit(subject="incident:INC-0001", event="incident.opened", payload={})
     deliver(delivery.id)
     delivery.refresh_from_db()
     assert delivery.attempts == 1
@@ -250,10 +257,10 @@ def test_unreachable_endpoint_is_recorded(admin_user):
 def test_paused_endpoint_gets_nothing(admin_user):
     with Receiver() as receiver:
         endpoint, _ = _endpoint(admin_user, url=receiver.url())
-        (delivery,) = emit(event="incident.opened", payload={})
+        (delivery,) = emit(subject="incident:INC-0001", event="incident.opened", payload={})
         webhook_endpoint_set_active(actor=admin_user, endpoint=endpoint, active=False)
         assert deliver(delivery.id) is None  # queued before the pause: not sent
-        assert emit(event="incident.opened", payload={}) == []
+        assert emit(subject="incident:INC-0001", event="incident.opened", payload={}) == []
     assert receiver.received == []
 
 
@@ -262,8 +269,8 @@ def test_a_paused_endpoint_keeps_its_deliveries_and_resuming_sends_them(admin_us
     with Receiver(statuses=[500, 200]) as receiver:
         endpoint, _ = _endpoint(admin_user, url=receiver.url())
         failed, waiting = (
-            emit(event="incident.opened", payload={}),
-            emit(event="incident.updated", payload={}),
+            emit(subject="incident:INC-0001", event="incident.opened", payload={}),
+            emit(subject="incident:INC-0001", event="incident.updated", payload={}),
         )
         start = timezone.now()
         deliver(failed[0].id, now=start)  # a 500: a retry is due in 30 s
@@ -287,7 +294,7 @@ def test_two_workers_never_send_one_delivery_at_once(admin_user):
     """While one worker is sending (its row locked), another's deliver skips it."""
     with Receiver(delay=1.0) as receiver:
         _endpoint(admin_user, url=receiver.url())
-        (delivery,) = emit(event="incident.opened", payload={})
+        (delivery,) = emit(subject="incident:INC-0001", event="incident.opened", payload={})
 
         def first_worker() -> None:
             try:
@@ -314,24 +321,70 @@ def test_events_go_to_endpoints_of_their_unit_and_to_firm_wide_ones(admin_user, 
     retail_only, _ = _endpoint(admin_user, business_unit=retail)
     corporate_only, _ = _endpoint(admin_user, business_unit=corporate)
 
-    sent = emit(event="incident.opened", payload={}, business_unit=retail)
+    sent = emit(
+        subject="incident:INC-0001", event="incident.opened", payload={}, business_unit=retail
+    )
     assert {d.endpoint for d in sent} == {firm_wide, retail_only}
-    sent = emit(event="incident.opened", payload={}, business_unit=corporate)
+    sent = emit(
+        subject="incident:INC-0001", event="incident.opened", payload={}, business_unit=corporate
+    )
     assert {d.endpoint for d in sent} == {firm_wide, corporate_only}
-    sent = emit(event="incident.opened", payload={})
+    sent = emit(subject="incident:INC-0001", event="incident.opened", payload={})
     assert {d.endpoint for d in sent} == {firm_wide}
     assert len({d.message_id for d in Delivery.objects.all()}) == 5
 
 
-def test_emit_queues_each_delivery_once_the_change_commits(
+def test_emit_writes_each_delivery_to_the_outbox_with_the_change(
     admin_user, django_capture_on_commit_callbacks
 ):
     _endpoint(admin_user)
     _endpoint(admin_user)
     with django_capture_on_commit_callbacks() as callbacks:
-        deliveries = emit(event="incident.opened", payload={"at": timezone.now()})
-    assert len(deliveries) == 2 and len(callbacks) == 1  # one callback queues both
+        deliveries = emit(
+            subject="incident:INC-0001", event="incident.opened", payload={"at": timezone.now()}
+        )
+    # Written with the change, sent only once it commits (the callbacks have not run).
+    queued = OutboxMessage.objects.filter(task="incidents.tasks.deliver_webhook")
+    assert sorted(m.args[0] for m in queued) == sorted(d.id for d in deliveries)
+    assert len(deliveries) == 2 and len(callbacks) == 2
+    assert not Delivery.objects.filter(attempts__gt=0).exists()
     assert isinstance(deliveries[0].payload["at"], str)  # stored as it will be sent
+    assert {d.sequence for d in deliveries} == {1}  # one event: one place in its subject's order
+
+
+@pytest.mark.slow
+def test_one_subjects_events_arrive_in_order_once_the_receiver_recovers(admin_user):
+    # The receiver fails for a while; the later events are tried first (as a worker might).
+    with Receiver(statuses=[500, 500, 500, 200]) as receiver:
+        _endpoint(admin_user, url=receiver.url())
+        events = ["incident.opened", "incident.severity_changed", "incident.severity_changed"]
+        deliveries = [
+            emit(subject="incident:INC-0001", event=event, payload={"n": n})[0]
+            for n, event in enumerate(events)
+        ]
+        for delivery in reversed(deliveries):
+            deliver(delivery.id)
+        clock = timezone.now()
+        for _ in range(20):
+            if not Delivery.objects.filter(delivered_at__isnull=True).exists():
+                break
+            clock += timedelta(hours=1)
+            deliver_due(now=clock)
+    arrived = [json.loads(r.body) for r in receiver.received]
+    sequences = [m["sequence"] for m in arrived]
+    assert sequences == sorted(sequences), "a later event overtook an earlier one"
+    acknowledged = [m["data"]["n"] for m in arrived[3:]]  # the first three were refused
+    assert acknowledged == [0, 1, 2]
+    assert [m["subject"] for m in arrived] == ["incident:INC-0001"] * len(arrived)
+    assert not Delivery.objects.filter(delivered_at__isnull=True).exists()
+
+
+def test_a_rolled_back_change_sends_nothing(admin_user):
+    _endpoint(admin_user)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        emit(subject="incident:INC-0001", event="incident.opened", payload={})
+        raise RuntimeError("the change failed")
+    assert not Delivery.objects.exists() and not OutboxMessage.objects.exists()
 
 
 def test_kill_switch_change_emits_one_webhook_per_change(admin_user, product_owner, retail):
@@ -438,8 +491,16 @@ def test_a_retry_that_a_newer_kill_switch_event_overtook_is_not_sent(admin_user,
     then): its retry is superseded at send time instead."""
     with Receiver() as receiver:
         endpoint, _ = _endpoint(admin_user, url=receiver.url())
-        (older,) = emit(event="use_case.kill_switch", payload={"use_case": "UC-1", "sequence": 1})
-        (newer,) = emit(event="use_case.kill_switch", payload={"use_case": "UC-1", "sequence": 2})
+        (older,) = emit(
+            subject="use_case:UC-1",
+            event="use_case.kill_switch",
+            payload={"use_case": "UC-1", "sequence": 1},
+        )
+        (newer,) = emit(
+            subject="use_case:UC-1",
+            event="use_case.kill_switch",
+            payload={"use_case": "UC-1", "sequence": 2},
+        )
         assert deliver(older.id) is None
         assert deliver(newer.id) is not None
     older.refresh_from_db()

@@ -236,3 +236,14 @@ def test_admins_see_people_in_the_navigation(client, admin_user, product_owner):
     assert reverse("people:person-list") in client.get(reverse("dashboard")).content.decode()
     client.force_login(product_owner)
     assert reverse("people:person-list") not in client.get(reverse("dashboard")).content.decode()
+
+
+def test_admins_find_unit_editing_from_the_register(client, admin_user, product_owner, retail):
+    client.force_login(admin_user)
+    detail = client.get(reverse("registry:business-unit-detail", args=[retail.pk]))
+    assert reverse("people:unit-edit", args=[retail.pk]) in detail.content.decode()
+    units = client.get(reverse("registry:business-unit-list")).content.decode()
+    assert reverse("people:unit-create") in units
+    client.force_login(product_owner)
+    detail = client.get(reverse("registry:business-unit-detail", args=[retail.pk]))
+    assert reverse("people:unit-edit", args=[retail.pk]) not in detail.content.decode()

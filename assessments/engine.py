@@ -15,6 +15,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from portal.limits import ANSWER_TEXT, LONG_TEXT, SHORT_TEXT
+
 FORMAT = 1
 KINDS = ("screening", "dpia", "impact", "model_review", "other")
 QUESTION_TYPES = (
@@ -44,6 +46,12 @@ DEFAULT_MATRIX = {
     }
     for i, (lk, _) in enumerate(LIKELIHOOD)
 }
+# Answers are bounded like every free text (portal/limits.py): a long answer at most
+# ANSWER_TEXT characters (a template may set less), risks and evidence as below.
+MAX_RISK_ROWS = 200
+MAX_EVIDENCE_ITEMS = 100
+MAX_URL = 2_000
+MAX_TITLE = 300
 RISK_ROW_FIELDS = ("risk", "likelihood", "severity", "measures", "effect", "residual", "approved")
 
 
@@ -119,6 +127,7 @@ def check_definition(definition: Any) -> dict:
         errors.append(f"kind: choose one of {', '.join(KINDS)}.")
     if not str(definition.get("title") or "").strip():
         errors.append("title: give the template a title.")
+    errors.extend(_check_text_lengths(definition, ""))
     sections = definition.get("sections")
     if not isinstance(sections, list) or not sections:
         errors.append("sections: give at least one section.")
@@ -164,6 +173,21 @@ def check_definition(definition: Any) -> dict:
     return definition
 
 
+def _check_text_lengths(value: Any, where: str) -> list[str]:
+    """Every text in a template (titles, labels, help) at most LONG_TEXT characters."""
+    errors: list[str] = []
+    stack = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, str) and len(item) > LONG_TEXT:
+            errors.append(f"{at or 'template'}: keep this under {LONG_TEXT} characters.")
+        elif isinstance(item, dict):
+            stack.extend((v, f"{at}.{k}" if at else str(k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(item))
+    return sorted(errors)
+
+
 def _check_question(q: Any, where: str, seen: dict, score_keys: set) -> list[str]:
     errors: list[str] = []
     if not isinstance(q, dict):
@@ -197,6 +221,10 @@ def _check_question(q: Any, where: str, seen: dict, score_keys: set) -> list[str
         errors.extend(_check_weights(q.get("weights"), where, score_keys))
     if q.get("type") == "number" and q.get("weights") and not _is_number(q.get("max")):
         errors.append(f"{where}.max: a weighted number needs a maximum.")
+    if "max_length" in q:
+        limit = q["max_length"]
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= ANSWER_TEXT:
+            errors.append(f"{where}.max_length: a whole number from 1 to {ANSWER_TEXT}.")
     if "show_if" in q:
         errors.extend(_check_condition(q["show_if"], f"{where}.show_if", seen, None))
     if isinstance(key, str):
@@ -316,7 +344,9 @@ def clean_answer(question: Question, raw: Any) -> Any:
     t = question.type
     if t in ("text", "long_text"):
         text = str(raw).strip()
-        limit = question.spec.get("max_length", 500 if t == "text" else 20000)
+        limit = min(
+            question.spec.get("max_length", 500 if t == "text" else ANSWER_TEXT), ANSWER_TEXT
+        )
         if len(text) > limit:
             raise ValueError(f"Keep this under {limit} characters (it has {len(text)}).")
         return text or None
@@ -373,6 +403,8 @@ def clean_answer(question: Question, raw: Any) -> Any:
 def _clean_risks(question: Question, raw: Any) -> list[dict] | None:
     if not isinstance(raw, list):
         raise ValueError("Give the risks as a list of rows.")
+    if len(raw) > MAX_RISK_ROWS:
+        raise ValueError(f"Give at most {MAX_RISK_ROWS} risks.")
     likelihoods = [v for v, _ in LIKELIHOOD]
     severities = [v for v, _ in SEVERITY]
     rows = []
@@ -386,6 +418,9 @@ def _clean_risks(question: Question, raw: Any) -> list[dict] | None:
             continue  # an empty row the form always offers
         if not row["risk"]:
             raise ValueError(f"Risk {n}: describe the risk.")
+        for name in ("risk", "measures"):
+            if len(row[name]) > SHORT_TEXT:
+                raise ValueError(f"Risk {n}: keep the {name} under {SHORT_TEXT} characters.")
         if row["likelihood"] not in likelihoods:
             raise ValueError(f"Risk {n}: rate its likelihood (remote, possible or probable).")
         if row["severity"] not in severities:
@@ -404,6 +439,8 @@ def _clean_risks(question: Question, raw: Any) -> list[dict] | None:
 
 def _clean_evidence(raw: Any) -> list[dict] | None:
     items = raw if isinstance(raw, list) else [raw]
+    if len(items) > MAX_EVIDENCE_ITEMS:
+        raise ValueError(f"Give at most {MAX_EVIDENCE_ITEMS} pieces of evidence.")
     cleaned = []
     for n, item in enumerate(items, start=1):
         if not isinstance(item, dict):
@@ -413,6 +450,11 @@ def _clean_evidence(raw: Any) -> list[dict] | None:
         title = str(item.get("title") or "").strip()
         if not url and not file_id and not title:
             continue
+        if len(url) > MAX_URL or len(title) > MAX_TITLE:
+            raise ValueError(
+                f"Evidence {n}: keep the link under {MAX_URL} and the title under {MAX_TITLE} "
+                "characters."
+            )
         if not url and not file_id:
             raise ValueError(f"Evidence {n}: give a link or upload a file.")
         if url and not re.match(r"^https?://", url):

@@ -13,6 +13,7 @@ from django import forms
 from assessments import engine
 from assessments.models import AssessmentTemplate
 from portal.forms import StyledFormMixin
+from portal.limits import SHORT_TEXT
 from registry.models import RiskTier
 
 BLANK_ROWS = 1  # empty rows offered under a risk table or evidence list
@@ -155,6 +156,7 @@ class SignOffForm(StyledFormMixin, forms.Form):
     note = forms.CharField(
         label="Note (optional)",
         required=False,
+        max_length=SHORT_TEXT,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Conditions or remarks, recorded with the signature.",
     )
@@ -164,7 +166,7 @@ class OverrideTierForm(forms.Form):
     tier = forms.ChoiceField(
         label="Tier", choices=[c for c in RiskTier.choices if c[0] != RiskTier.UNSCREENED]
     )
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    justification = forms.CharField(max_length=SHORT_TEXT, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class TemplateImportForm(forms.Form):

@@ -9,6 +9,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from assessments import engine
+from portal.limits import LONG_TEXT, MACHINE_TEXT, SHORT_TEXT, BoundedTextField
 from portal.models import Role
 from portal.workflow import Transition
 from registry.models import RiskTier, UseCase
@@ -38,7 +39,7 @@ class AssessmentTemplate(models.Model):
     version = models.PositiveIntegerField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
     definition = models.JSONField()
     sha256 = models.CharField(max_length=64, editable=False)
     builtin = models.BooleanField(default=False, help_text="Shipped with Steward.")
@@ -162,7 +163,7 @@ class Assessment(models.Model):
     tier_override = models.CharField(
         max_length=20, choices=RiskTier.choices, blank=True, editable=False
     )
-    tier_override_reason = models.TextField(blank=True, editable=False)
+    tier_override_reason = BoundedTextField(max_length=SHORT_TEXT, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -286,7 +287,7 @@ class ReviewAssignment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(blank=True)
+    note = BoundedTextField(max_length=SHORT_TEXT, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -324,7 +325,7 @@ class Comment(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
-    body = models.TextField()
+    body = BoundedTextField(max_length=LONG_TEXT)
     resolved = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
@@ -352,8 +353,8 @@ class SignOff(models.Model):
     )
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     signed_at = models.DateTimeField()
-    statement = models.TextField()
-    content = models.TextField()
+    statement = BoundedTextField(max_length=LONG_TEXT)
+    content = BoundedTextField(max_length=MACHINE_TEXT)
     sha256 = models.CharField(max_length=64)
 
     class Meta:

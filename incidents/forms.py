@@ -15,6 +15,7 @@ from incidents.models import (
 )
 from incidents.services.runbooks import TEXT_FIELDS
 from portal.forms import StyledFormMixin
+from portal.limits import LONG_TEXT, plausible_moment
 from registry.models import BusinessUnit, UseCase
 from registry.selectors import possible_owners, use_cases_visible_to
 
@@ -56,6 +57,7 @@ class RunbookForm(StyledFormMixin, forms.ModelForm):
     contacts_text = forms.CharField(
         label="Contacts in escalation order",
         required=False,
+        max_length=LONG_TEXT,
         widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
         help_text=CONTACTS_HELP,
     )
@@ -114,7 +116,9 @@ class IncidentOpenForm(StyledFormMixin, forms.Form):
     title = forms.CharField(max_length=200)
     severity = forms.ChoiceField(choices=(), widget=forms.RadioSelect)
     detected_by = forms.ChoiceField(choices=DetectedBy.choices, initial=DetectedBy.STAFF)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    description = forms.CharField(
+        required=False, max_length=LONG_TEXT, widget=forms.Textarea(attrs={"rows": 4})
+    )
     owner = forms.ModelChoiceField(
         queryset=User.objects.none(),
         required=False,
@@ -124,6 +128,7 @@ class IncidentOpenForm(StyledFormMixin, forms.Form):
     aware_at = forms.DateTimeField(
         label="Became aware at",
         required=False,
+        validators=[plausible_moment],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text="When the firm became aware; the regulatory clocks start here. Empty: now.",
     )

@@ -22,6 +22,7 @@ from incidents.models import (
 )
 from incidents.services.deadlines import deadlines
 from monitoring.models import Flag
+from portal.limits import LONG_TEXT, SHORT_TEXT, plausible_moment
 from registry.models import BusinessUnit, ModelVersion, UseCase
 from registry.selectors import model_versions_visible_to, possible_owners
 
@@ -46,10 +47,10 @@ class PersonField(serializers.Field):
 
 # Runbooks ------------------------------------------------------------------------------------
 class ContactSerializer(serializers.Serializer):
-    name = serializers.CharField(allow_blank=True, required=False)
-    role = serializers.CharField(allow_blank=True, required=False)
-    email = serializers.CharField(allow_blank=True, required=False)
-    phone = serializers.CharField(allow_blank=True, required=False)
+    name = serializers.CharField(allow_blank=True, required=False, max_length=200)
+    role = serializers.CharField(allow_blank=True, required=False, max_length=200)
+    email = serializers.CharField(allow_blank=True, required=False, max_length=254)
+    phone = serializers.CharField(allow_blank=True, required=False, max_length=60)
 
 
 class RunbookSerializer(serializers.ModelSerializer):
@@ -84,13 +85,19 @@ class RunbookSerializer(serializers.ModelSerializer):
 class RunbookWriteSerializer(serializers.Serializer):
     """A whole runbook: saved as a new version when it differs, as a confirmation when not."""
 
-    disable_who = serializers.CharField(allow_blank=True)
-    disable_how = serializers.CharField(allow_blank=True)
-    rollback_how = serializers.CharField(allow_blank=True)
-    fallback = serializers.CharField(allow_blank=True)
-    communicate_users = serializers.CharField(allow_blank=True, required=False, default="")
-    communicate_dpo = serializers.CharField(allow_blank=True, required=False, default="")
-    communicate_regulators = serializers.CharField(allow_blank=True, required=False, default="")
+    disable_who = serializers.CharField(allow_blank=True, max_length=LONG_TEXT)
+    disable_how = serializers.CharField(allow_blank=True, max_length=LONG_TEXT)
+    rollback_how = serializers.CharField(allow_blank=True, max_length=LONG_TEXT)
+    fallback = serializers.CharField(allow_blank=True, max_length=LONG_TEXT)
+    communicate_users = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=LONG_TEXT
+    )
+    communicate_dpo = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=LONG_TEXT
+    )
+    communicate_regulators = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=LONG_TEXT
+    )
     contacts = ContactSerializer(many=True, help_text="In escalation order, first called first.")
 
 
@@ -109,7 +116,7 @@ class IncidentSerializer(serializers.ModelSerializer):
         slug_field="reference", read_only=True
     )
     flag: "serializers.SlugRelatedField[Flag]" = serializers.SlugRelatedField(
-        slug_field="reference", read_only=True
+        slug_field="reference", read_only=True, allow_null=True
     )
     owner_name = serializers.SerializerMethodField()
     opened_by = PersonField()
@@ -176,15 +183,22 @@ class _ModelVersionField(serializers.PrimaryKeyRelatedField):
 
 
 class IncidentCreateSerializer(serializers.Serializer):
-    use_case = serializers.CharField(help_text="The use case's id or reference (UC-0042).")
+    use_case = serializers.CharField(
+        max_length=40, help_text="The use case's id or reference (UC-0042)."
+    )
     title = serializers.CharField(max_length=200)
     severity = serializers.ChoiceField(choices=Severity.choices)
     detected_by = serializers.ChoiceField(choices=DetectedBy.choices, default=DetectedBy.STAFF)
-    description = serializers.CharField(allow_blank=True, required=False, default="")
+    description = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=LONG_TEXT
+    )
     owner = _OwnerField(required=False, allow_null=True, help_text="Default: the use case's owner.")
     model_version = _ModelVersionField(required=False, allow_null=True)
     aware_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="When the firm became aware; default now."
+        validators=[plausible_moment],
+        required=False,
+        allow_null=True,
+        help_text="When the firm became aware; default now.",
     )
     serious_harm = serializers.ChoiceField(
         choices=SeriousHarm.choices, required=False, allow_blank=True, default=""
@@ -196,20 +210,26 @@ class IncidentUpdateSerializer(serializers.Serializer):
     """The fields a PATCH may change; a severity change is logged and announced."""
 
     title = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(allow_blank=True, required=False)
+    description = serializers.CharField(allow_blank=True, required=False, max_length=LONG_TEXT)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False)
     owner = _OwnerField(required=False)
-    aware_at = serializers.DateTimeField(required=False)
+    aware_at = serializers.DateTimeField(required=False, validators=[plausible_moment])
     serious_harm = serializers.ChoiceField(
         choices=SeriousHarm.choices, required=False, allow_blank=True
     )
     personal_data_breach = serializers.BooleanField(required=False)
-    regulator_reported_at = serializers.DateTimeField(required=False, allow_null=True)
-    dpa_reported_at = serializers.DateTimeField(required=False, allow_null=True)
+    regulator_reported_at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[plausible_moment]
+    )
+    dpa_reported_at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[plausible_moment]
+    )
 
 
 class TransitionSerializer(serializers.Serializer):
-    note = serializers.CharField(allow_blank=True, required=False, default="")
+    note = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=SHORT_TEXT
+    )
 
 
 class NoteSerializer(serializers.Serializer):
@@ -217,19 +237,21 @@ class NoteSerializer(serializers.Serializer):
 
 
 class ReviewSerializer(serializers.Serializer):
-    cause = serializers.CharField(allow_blank=True)
-    impact = serializers.CharField(allow_blank=True)
-    changes = serializers.CharField(allow_blank=True, help_text="What changed as a result.")
+    cause = serializers.CharField(allow_blank=True, max_length=LONG_TEXT)
+    impact = serializers.CharField(allow_blank=True, max_length=LONG_TEXT)
+    changes = serializers.CharField(
+        allow_blank=True, max_length=LONG_TEXT, help_text="What changed as a result."
+    )
 
 
 class KillSwitchActionSerializer(serializers.Serializer):
     engaged = serializers.BooleanField(help_text="true switches the AI off, false back on.")
-    reason = serializers.CharField()
+    reason = serializers.CharField(max_length=SHORT_TEXT)
 
 
 class RollbackSerializer(serializers.Serializer):
     deployment = serializers.IntegerField(help_text="A deployment of the incident's use case.")
-    reason = serializers.CharField()
+    reason = serializers.CharField(max_length=SHORT_TEXT)
 
 
 class ReassessmentSerializer(serializers.Serializer):
@@ -269,7 +291,9 @@ class KillSwitchTokenSerializer(serializers.ModelSerializer):
 
 
 class KillSwitchTokenCreateSerializer(serializers.Serializer):
-    use_case = serializers.CharField(help_text="The use case's id or reference (UC-0042).")
+    use_case = serializers.CharField(
+        max_length=40, help_text="The use case's id or reference (UC-0042)."
+    )
     name = serializers.CharField(max_length=120, help_text="The deployed system that polls.")
 
 

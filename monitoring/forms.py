@@ -7,6 +7,7 @@ from django import forms
 from monitoring.models import FlagStatus, MetricSource, Rule, Severity
 from monitoring.services.metric_rules import EDITABLE_FIELDS
 from portal.forms import StyledFormMixin
+from portal.limits import LONG_TEXT, SHORT_TEXT
 from registry.models import UseCase
 from registry.selectors import use_cases_visible_to
 
@@ -28,6 +29,7 @@ class SourceForm(StyledFormMixin, forms.ModelForm):
     config = forms.CharField(
         label="What to read (JSON)",
         required=False,
+        max_length=LONG_TEXT,
         widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
         help_text='e.g. {"queries": {"error_rate": "sum(rate(errors[5m]))"}} for Prometheus, '
         '{"metrics": {"error_rate": "stats.errors"}} for JSON paths.',
@@ -35,6 +37,7 @@ class SourceForm(StyledFormMixin, forms.ModelForm):
     bearer_token = forms.CharField(
         label="Bearer token",
         required=False,
+        max_length=SHORT_TEXT,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=KEEP_HELP,
@@ -42,12 +45,14 @@ class SourceForm(StyledFormMixin, forms.ModelForm):
     username = forms.CharField(
         label="Basic auth user",
         required=False,
+        max_length=200,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
         help_text="Stored encrypted with the password. " + KEEP_HELP,
     )
     password = forms.CharField(
         label="Basic auth password",
         required=False,
+        max_length=SHORT_TEXT,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=KEEP_HELP,
     )

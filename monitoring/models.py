@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from portal.limits import LONG_TEXT, SHORT_TEXT, BoundedTextField
+
 METRIC_NAME = RegexValidator(
     r"^[a-z][a-z0-9_.]{0,63}$",
     "A metric name is lower-case letters, digits, '_' and '.', starting with a letter "
@@ -68,7 +70,7 @@ class MetricSource(models.Model):
         blank=True,
         help_text="What to read: PromQL queries, JSON paths or MLflow run and metric keys.",
     )
-    credentials_encrypted = models.TextField(blank=True, editable=False)
+    credentials_encrypted = BoundedTextField(max_length=LONG_TEXT, blank=True, editable=False)
     credentials_set_at = models.DateTimeField(null=True, blank=True, editable=False)
     token_prefix = models.CharField(max_length=16, blank=True, editable=False)
     token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
@@ -89,7 +91,7 @@ class MetricSource(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
+    last_error = BoundedTextField(max_length=SHORT_TEXT, blank=True, editable=False)
     last_sample_count = models.PositiveIntegerField(default=0, editable=False)
     failures_in_row = models.PositiveIntegerField(default=0, editable=False)
 
@@ -327,7 +329,7 @@ class Rule(models.Model):
     """When a metric's aggregate over a window crosses a threshold, raise a flag."""
 
     name = models.CharField(max_length=120)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
     metric = models.CharField(max_length=64, validators=[METRIC_NAME])
     feature = models.CharField(
         max_length=120, blank=True, help_text="Only this feature's series; blank for every one."
@@ -434,7 +436,7 @@ class Flag(models.Model):
         blank=True,
         related_name="+",
     )
-    resolution = models.TextField(blank=True)
+    resolution = BoundedTextField(max_length=SHORT_TEXT, blank=True)
     history = HistoricalRecords()
 
     class Meta:

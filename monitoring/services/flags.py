@@ -22,6 +22,7 @@ from assessments.services.workflow import assessment_reassess
 from monitoring.models import Flag, FlagStatus, Rule, RuleAction, RuleSubject
 from portal import notify
 from portal.access import require
+from portal.limits import keep_last
 from portal.records import next_reference, save_with_history
 from registry.models import Deployment, ModelVersion, UseCase
 from registry.services import use_case_flag_for_reassessment
@@ -129,7 +130,9 @@ def _mark_for_reassessment(flag: Flag, *, reason: str) -> list[UseCase]:
     elsewhere = f"{flag.reference}: monitoring flagged model version {version}"
     line = f"{timezone.localdate().isoformat()}: {elsewhere}"
     version.needs_reassessment = True
-    version.reassessment_reasons = "\n".join(filter(None, [version.reassessment_reasons, line]))
+    version.reassessment_reasons = keep_last(
+        "\n".join(filter(None, [version.reassessment_reasons, line]))
+    )
     save_with_history(version, actor=None, reason=f"Flagged for re-assessment: {elsewhere}")
     flag.model_version = version
 

@@ -4,6 +4,7 @@ from django import forms
 from django.db.models import Q
 
 from portal.forms import StyledFormMixin
+from portal.limits import LONG_TEXT
 from registry.models import (
     MODEL_CARD_SECTIONS,
     AIModel,
@@ -110,12 +111,14 @@ class ModelVersionForm(StyledFormMixin, forms.ModelForm):
     training_data = forms.CharField(
         label="Training-data references",
         required=False,
+        max_length=LONG_TEXT,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One dataset or URI a line.",
     )
     evaluation = forms.CharField(
         label="Evaluation results",
         required=False,
+        max_length=LONG_TEXT,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One metric a line, as name: value (e.g. auc: 0.91).",
     )

@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from portal.limits import LOG_TEXT, LONG_TEXT, SHORT_TEXT, BoundedTextField
 from registry.models.usecases import (
     BusinessUnit,
     DataSource,
@@ -54,7 +55,7 @@ class AIModel(models.Model):
     )
     vendor = models.CharField(max_length=120, blank=True, help_text="Who the firm buys it from.")
     licence = models.CharField(max_length=120, blank=True, help_text="e.g. Apache-2.0, commercial.")
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
     business_unit = models.ForeignKey(
         BusinessUnit, on_delete=models.PROTECT, related_name="ai_models"
     )
@@ -79,7 +80,7 @@ class AIModel(models.Model):
         editable=False,
     )
     approved_at = models.DateTimeField(null=True, blank=True, editable=False)
-    approval_note = models.TextField(blank=True, editable=False)
+    approval_note = BoundedTextField(max_length=SHORT_TEXT, blank=True, editable=False)
     external_ref = models.CharField(
         max_length=300, blank=True, help_text="Its name in another registry, e.g. MLflow."
     )
@@ -138,7 +139,7 @@ class ModelVersion(models.Model):
     external_ref = models.CharField(max_length=300, blank=True)
     # Set by a monitoring flag on the version; cleared when its flags are resolved.
     needs_reassessment = models.BooleanField(default=False, editable=False)
-    reassessment_reasons = models.TextField(blank=True, editable=False)
+    reassessment_reasons = BoundedTextField(max_length=LOG_TEXT, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -276,7 +277,7 @@ class ModelApproval(models.Model):
     model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="use_case_approvals")
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     approved_at = models.DateTimeField(auto_now_add=True)
-    note = models.TextField(blank=True)
+    note = BoundedTextField(max_length=SHORT_TEXT, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -297,7 +298,7 @@ class DataPolicyException(models.Model):
     )
     data_source = models.ForeignKey(DataSource, on_delete=models.PROTECT, related_name="+")
     model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="+")
-    justification = models.TextField()
+    justification = BoundedTextField(max_length=SHORT_TEXT)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     approved_at = models.DateTimeField(auto_now_add=True)
     expires_on = models.DateField()
@@ -432,7 +433,7 @@ class GoLiveRecord(models.Model):
     )
     passed = models.BooleanField(editable=False)
     checks = models.JSONField(editable=False, help_text="Every check of the gate, with evidence.")
-    reason = models.TextField(blank=True, editable=False)
+    reason = BoundedTextField(max_length=LONG_TEXT, blank=True, editable=False)
 
     class Meta:
         ordering = ["-moved_at", "-pk"]

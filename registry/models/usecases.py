@@ -4,6 +4,7 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from portal.limits import LOG_TEXT, LONG_TEXT, MACHINE_TEXT, BoundedTextField
 from portal.workflow import Transition
 
 
@@ -12,7 +13,7 @@ class BusinessUnit(models.Model):
     code = models.SlugField(
         max_length=20, unique=True, help_text="Short code used in imports, e.g. RETAIL."
     )
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="business_units", blank=True
     )
@@ -49,7 +50,7 @@ class Destination(models.TextChoices):
 class DataSource(models.Model):
     reference = models.CharField(max_length=12, unique=True, editable=False)
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
     business_unit = models.ForeignKey(
         BusinessUnit, on_delete=models.PROTECT, related_name="data_sources"
     )
@@ -201,7 +202,9 @@ def validate_people_affected(value) -> None:
 class UseCase(models.Model):
     reference = models.CharField(max_length=12, unique=True, editable=False)
     title = models.CharField(max_length=200)
-    purpose = models.TextField(help_text="What the AI does, for whom, and why.")
+    purpose = BoundedTextField(
+        max_length=LONG_TEXT, help_text="What the AI does, for whom, and why."
+    )
     business_unit = models.ForeignKey(
         BusinessUnit, on_delete=models.PROTECT, related_name="use_cases"
     )
@@ -225,14 +228,15 @@ class UseCase(models.Model):
     risk_tier = models.CharField(
         max_length=20, choices=RiskTier.choices, default=RiskTier.UNSCREENED, editable=False
     )
-    risk_tier_basis = models.TextField(
+    risk_tier_basis = BoundedTextField(
+        max_length=LONG_TEXT,
         blank=True,
         editable=False,
         help_text="What the tier rests on: the screening's citations or an override's reason.",
     )
     next_review_date = models.DateField(null=True, blank=True)
     needs_reassessment = models.BooleanField(default=False, editable=False)
-    reassessment_reasons = models.TextField(blank=True, editable=False)
+    reassessment_reasons = BoundedTextField(max_length=LOG_TEXT, blank=True, editable=False)
     kill_switch_engaged = models.BooleanField(
         default=False,
         editable=False,
@@ -312,7 +316,7 @@ class RegisterImport(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     created_at = models.DateTimeField(auto_now_add=True)
     filename = models.CharField(max_length=255)
-    content = models.TextField()
+    content = BoundedTextField(max_length=MACHINE_TEXT)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PREVIEWED)
     row_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from portal import workflow
 from portal.access import require
+from portal.limits import keep_last
 from portal.records import assign_fields, next_reference, save_with_history
 from portal.workflow import Transition
 from registry.gate import check_go_live
@@ -203,7 +204,9 @@ def use_case_flag_for_reassessment(*, actor, use_case: UseCase, reason: str) -> 
     if line in use_case.reassessment_reasons.splitlines():
         return use_case
     use_case.needs_reassessment = True
-    use_case.reassessment_reasons = "\n".join(filter(None, [use_case.reassessment_reasons, line]))
+    use_case.reassessment_reasons = keep_last(
+        "\n".join(filter(None, [use_case.reassessment_reasons, line]))
+    )
     save_with_history(use_case, actor=actor, reason=f"Flagged for re-assessment: {reason}")
     return use_case
 

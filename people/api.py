@@ -10,10 +10,10 @@ from rest_framework.response import Response
 from people import services
 from people.selectors import with_details
 from people.serializers import (
-    InviteSerializer,
-    PersonSerializer,
+    PersonAccountSerializer,
+    PersonInviteSerializer,
+    PersonReasonSerializer,
     PersonUpdateSerializer,
-    ReasonSerializer,
 )
 from portal.api_views import RecordViewSet
 
@@ -27,17 +27,17 @@ MANAGE = "people.manage"
     retrieve=extend_schema(summary="One person (admins)"),
     create=extend_schema(
         summary="Invite someone: creates them without a password and emails a link",
-        request=InviteSerializer,
-        responses={201: PersonSerializer},
+        request=PersonInviteSerializer,
+        responses={201: PersonAccountSerializer},
     ),
     partial_update=extend_schema(
         summary="Change names, email, roles or business units (with a reason)",
         request=PersonUpdateSerializer,
-        responses={200: PersonSerializer},
+        responses={200: PersonAccountSerializer},
     ),
 )
 class PersonViewSet(mixins.CreateModelMixin, RecordViewSet):
-    serializer_class = PersonSerializer
+    serializer_class = PersonAccountSerializer
     action_rules = {
         "list": MANAGE,
         "retrieve": MANAGE,
@@ -57,7 +57,7 @@ class PersonViewSet(mixins.CreateModelMixin, RecordViewSet):
         return Response(self.get_serializer(fresh).data, status=code)
 
     def create(self, request, *args, **kwargs):
-        data = InviteSerializer(data=request.data)
+        data = PersonInviteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         person = services.person_invite(
@@ -90,13 +90,13 @@ class PersonViewSet(mixins.CreateModelMixin, RecordViewSet):
 
     @extend_schema(
         summary="Deactivate (not yourself, not the last admin)",
-        request=ReasonSerializer,
-        responses={200: PersonSerializer},
+        request=PersonReasonSerializer,
+        responses={200: PersonAccountSerializer},
     )
     @action(detail=True, methods=["post"])
     def deactivate(self, request, pk=None):
         person = self.get_object()
-        data = ReasonSerializer(data=request.data)
+        data = PersonReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.person_deactivate(
             actor=request.user, person=person, reason=data.validated_data["reason"]
@@ -104,12 +104,14 @@ class PersonViewSet(mixins.CreateModelMixin, RecordViewSet):
         return self._answer(person)
 
     @extend_schema(
-        summary="Reactivate", request=ReasonSerializer, responses={200: PersonSerializer}
+        summary="Reactivate",
+        request=PersonReasonSerializer,
+        responses={200: PersonAccountSerializer},
     )
     @action(detail=True, methods=["post"])
     def reactivate(self, request, pk=None):
         person = self.get_object()
-        data = ReasonSerializer(data=request.data)
+        data = PersonReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.person_reactivate(
             actor=request.user, person=person, reason=data.validated_data["reason"]
@@ -119,7 +121,7 @@ class PersonViewSet(mixins.CreateModelMixin, RecordViewSet):
     @extend_schema(
         summary="Send a new invitation (earlier links stop working)",
         request=None,
-        responses={200: PersonSerializer},
+        responses={200: PersonAccountSerializer},
     )
     @action(detail=True, methods=["post"])
     def invitation(self, request, pk=None):

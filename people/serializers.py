@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from people.selectors import assignable_groups, newest_invitation, person_status
@@ -19,7 +20,7 @@ def _units_field(**kwargs):
     )
 
 
-class InvitationSummarySerializer(serializers.Serializer):
+class PersonInvitationSerializer(serializers.Serializer):
     sent_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     accepted_at = serializers.DateTimeField(allow_null=True)
@@ -30,7 +31,7 @@ class InvitationSummarySerializer(serializers.Serializer):
         return obj.state().value
 
 
-class PersonSerializer(serializers.ModelSerializer):
+class PersonAccountSerializer(serializers.ModelSerializer):
     roles = serializers.SerializerMethodField()
     business_units = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
@@ -65,12 +66,13 @@ class PersonSerializer(serializers.ModelSerializer):
     def get_status(self, obj) -> str:
         return person_status(obj)
 
+    @extend_schema_field(PersonInvitationSerializer(allow_null=True))
     def get_invitation(self, obj) -> dict | None:
         invitation = newest_invitation(obj)
-        return InvitationSummarySerializer(invitation).data if invitation else None
+        return PersonInvitationSerializer(invitation).data if invitation else None
 
 
-class InviteSerializer(serializers.Serializer):
+class PersonInviteSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
@@ -93,5 +95,5 @@ class PersonUpdateSerializer(serializers.Serializer):
     )
 
 
-class ReasonSerializer(serializers.Serializer):
+class PersonReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models import Prefetch, Q, QuerySet
 
-from people.models import Invitation
+from people.models import Invitation, InvitationState
 from portal.access import access_for, require
 from portal.models import Role
 
@@ -49,7 +49,7 @@ def with_details(qs: QuerySet) -> QuerySet:
     )
 
 
-def people_for_admin(user, *, q: str = "", status: str = "") -> QuerySet:
+def people_for_admin(user, *, q: str = "", status: str = "") -> list:
     """The people list: admins only (PermissionDenied otherwise), filtered and ordered."""
     require(user, "people.manage")
     qs = User.objects.all()
@@ -64,12 +64,12 @@ def people_for_admin(user, *, q: str = "", status: str = "") -> QuerySet:
         qs = qs.filter(is_active=False)
     elif status:
         qs = qs.filter(is_active=True)
-    qs = with_details(qs).order_by("-is_active", "first_name", "last_name", "username")
+    people = list(with_details(qs).order_by("-is_active", "first_name", "last_name", "username"))
     if status and status != PersonStatus.DEACTIVATED:
-        # The rest depend on the password and the newest invitation: filtered in Python over
-        # the prefetched rows (a firm's people are hundreds, not millions).
-        return [p for p in qs if person_status(p) == status]  # type: ignore[return-value]
-    return qs
+        # The others depend on the password and the newest invitation: filtered over the
+        # prefetched rows (a firm's people are hundreds, not millions).
+        people = [p for p in people if person_status(p) == status]
+    return people
 
 
 def access_person(user, pk: int):
@@ -97,7 +97,7 @@ def person_status(person) -> str:
     invitation = newest_invitation(person)
     if invitation is None or invitation.withdrawn_at:
         return PersonStatus.NOT_INVITED
-    if invitation.state().value == "expired":
+    if invitation.state() == InvitationState.EXPIRED:
         return PersonStatus.INVITATION_EXPIRED
     return PersonStatus.INVITED
 

@@ -16,7 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from people.models import INVITATION_VALID_FOR, Invitation, InvitationState
-from people.selectors import active_admins, assignable_groups, has_password, is_admin_person
+from people.selectors import (
+    ADMIN_GROUP,
+    active_admins,
+    assignable_groups,
+    has_password,
+    is_admin_person,
+)
 from portal import notify
 from portal.access import require
 from portal.records import save_with_history
@@ -299,7 +305,7 @@ def person_update(
         before = set(person.groups.values_list("name", flat=True))
         after = {g.name for g in new_groups}
         if before != after:
-            if "admin" in before - after and not person.is_superuser:
+            if ADMIN_GROUP in before - after and not person.is_superuser:
                 _refuse_last_admin(person, "taking away their admin role")
             m2m = {"groups": sorted(new_groups, key=lambda g: g.pk)}
             changed.append("roles " + " ".join(_groups_diff(before, after)))

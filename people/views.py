@@ -71,7 +71,7 @@ def person_list(request):
     q = status = ""
     if form.is_valid():
         q, status = form.cleaned_data["q"], form.cleaned_data["status"]
-    people = list(people_for_admin(request.user, q=q, status=status))
+    people = people_for_admin(request.user, q=q, status=status)
     for person in people:
         _describe(person)
     template = "people/partials/_people_table.html" if is_htmx(request) else "people/list.html"

@@ -119,3 +119,12 @@ def test_the_list_reads_everyone_in_a_fixed_number_of_queries(
     with django_assert_max_num_queries(10):
         response = client.get(reverse("api-person-list"))
     assert response.status_code == 200
+
+
+def test_sending_a_new_invitation_through_the_api(admin_user, sent):
+    client = _api(admin_user)
+    person = client.post(reverse("api-person-list"), {"email": "ro@example.com"}, format="json")
+    url = reverse("api-person-invitation", args=[person.json()["id"]])
+    response, emails = sent(lambda: client.post(url, format="json"))
+    assert response.status_code == 200 and response.json()["status"] == "invited"
+    assert [m.to for m in emails] == [["ro@example.com"]] and link_in(emails[0])

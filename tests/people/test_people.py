@@ -247,3 +247,15 @@ def test_admins_find_unit_editing_from_the_register(client, admin_user, product_
     client.force_login(product_owner)
     detail = client.get(reverse("registry:business-unit-detail", args=[retail.pk]))
     assert reverse("people:unit-edit", args=[retail.pk]) not in detail.content.decode()
+
+
+def test_the_units_page_takes_a_fixed_number_of_queries(
+    client, admin_user, django_assert_max_num_queries
+):
+    for _ in range(15):
+        unit = BusinessUnitFactory()
+        UserFactory(units=[unit])
+    client.force_login(admin_user)
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("people:unit-list"))
+    assert response.status_code == 200 and response.content.decode().count("Edit</a>") >= 15

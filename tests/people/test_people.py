@@ -5,6 +5,7 @@ import re
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.urls import reverse
 
 from people import services
@@ -259,3 +260,17 @@ def test_the_units_page_takes_a_fixed_number_of_queries(
     with django_assert_max_num_queries(8):
         response = client.get(reverse("people:unit-list"))
     assert response.status_code == 200 and response.content.decode().count("Edit</a>") >= 15
+
+
+def test_a_persons_history_can_be_erased_on_request(admin_user, product_owner):
+    services.person_update(
+        actor=admin_user, person=product_owner, last_name="Maiden", reason="Name change"
+    )
+    call_command(
+        "history_erase",
+        "auth.user",
+        str(product_owner.pk),
+        reason="Erasure request",
+        by=admin_user.username,
+    )
+    assert not product_owner.history.exists()

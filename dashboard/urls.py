@@ -10,6 +10,8 @@ from portal.forms import SignInForm, ThrottledPasswordResetForm
 urlpatterns = [
     path("", dashboard_views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
-from incidents.models import Incident, Runbook, Severity, TimelineEntry
+from incidents.models import Delivery, Incident, Runbook, Severity, TimelineEntry
 from incidents.selectors import incidents_visible_to, runbooks_visible_to, use_case_incidents
 from incidents.services.incidents import incident_open_from_flag
 from incidents.services.runbooks import NO_RUNBOOK, runbook_is_current
@@ -16,7 +16,7 @@ from incidents.services.webhooks import emit_kill_switch
 from monitoring.models import Flag, RuleAction
 from monitoring.pages import flag_panels
 from monitoring.services.flags import register_rule_action
-from portal import ledger
+from portal import ledger, metrics
 from portal.access import can
 from portal.history import tracked as history
 from portal.records import save_with_history
@@ -86,7 +86,22 @@ def _timeline_subject(entry: TimelineEntry) -> tuple[str, int | None]:
     return f"incidents.incident:{entry.incident_id}", entry.incident.use_case_id
 
 
+def _gauges():
+    """For /metrics: webhook deliveries waiting, and how many of them have failed before."""
+    pending = Delivery.objects.filter(delivered_at__isnull=True, next_attempt_at__isnull=False)
+    yield metrics.gauge(
+        "steward_webhook_deliveries_pending", "Webhook deliveries not yet acknowledged.",
+        pending.count(),
+    )  # fmt: skip
+    yield metrics.gauge(
+        "steward_webhook_deliveries_failing",
+        "Webhook deliveries not yet acknowledged whose last attempt failed.",
+        pending.filter(attempts__gt=0).count(),
+    )
+
+
 def register_all() -> None:
+    metrics.register_gauges(_gauges)
     ledger.register(TimelineEntry, kind="timeline", subject=_timeline_subject)
     history.register(Runbook, rule="incidents.view_runbook", selector=runbooks_visible_to)
     history.register(Incident, rule="incidents.view_incident", selector=incidents_visible_to)

@@ -2,7 +2,9 @@
 calls ``register_all``): its records in the history browser and the monitoring card of the
 use-case page (trends, open flags and spend)."""
 
-from monitoring.models import Budget, Flag, MetricSource, Rule
+from django.db.models import Count, Q
+
+from monitoring.models import Budget, Flag, FlagStatus, MetricSource, Rule
 from monitoring.selectors import (
     budgets_visible_to,
     flags_visible_to,
@@ -10,6 +12,7 @@ from monitoring.selectors import (
     sources_visible_to,
     use_case_monitoring,
 )
+from portal import metrics
 from portal.history import tracked as history
 from registry.models import UseCase
 from registry.pages import use_case_panels
@@ -20,7 +23,29 @@ def _use_case_card(user, use_case: UseCase, context: dict) -> dict:
     return use_case_monitoring(user, use_case, context.get("deployments"))
 
 
+def _gauges():
+    """For /metrics: open flags, and pulled sources by how their last pull went."""
+    yield metrics.gauge(
+        "steward_flags_open",
+        "Flags open (a rule's breach not yet resolved).",
+        Flag.objects.filter(status=FlagStatus.OPEN).count(),
+    )
+    health = MetricSource.objects.filter(enabled=True).aggregate(
+        failing=Count("pk", filter=Q(failures_in_row__gt=0)),
+        ok=Count("pk", filter=Q(failures_in_row=0, last_success_at__isnull=False)),
+        never=Count("pk", filter=Q(last_success_at__isnull=True, failures_in_row=0)),
+    )
+    for state, count in health.items():
+        yield metrics.gauge(
+            "steward_metric_sources",
+            "Enabled metric sources by the outcome of their last pull.",
+            count,
+            {"health": state},
+        )
+
+
 def register_all() -> None:
+    metrics.register_gauges(_gauges)
     history.register(MetricSource, rule="monitoring.view_metrics", selector=sources_visible_to)
     history.register(Rule, rule="monitoring.view_rule", selector=rules_visible_to)
     history.register(Flag, rule="monitoring.view_flag", selector=flags_visible_to)

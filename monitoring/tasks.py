@@ -10,6 +10,7 @@ from celery import shared_task
 # Modules, not names: the pull service queues pull_source from this module, and each side
 # reads the other's attribute only when called, so the two can import each other.
 from monitoring.services import costs, evaluation, pull
+from portal import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,9 @@ def dispatch_due_sources() -> int:
 def pull_source(source_id: int) -> dict:
     """Pull one source; its health (last success, last error, failures in a row) is recorded."""
 
-    return pull.source_pull(source_id=source_id).as_dict()
+    outcome = pull.source_pull(source_id=source_id)
+    metrics.PULLS.labels(outcome.status).inc()
+    return outcome.as_dict()
 
 
 @shared_task(name="monitoring.tasks.evaluate_rules")

@@ -25,8 +25,10 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: the ledger and records read models, loaded only once apps are ready.
-        from portal import ledger, records, revocation  # noqa: PLC0415
+        from portal import health, ledger, metrics, records, revocation  # noqa: PLC0415
 
+        metrics.connect()
+        metrics.register_gauges(health.gauges)
         ledger.connect()
         records.connect()
         revocation.connect()

@@ -56,7 +56,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents.models import Delivery, WebhookEndpoint
-from portal import crypto, outbound, outbox
+from portal import crypto, metrics, outbound, outbox
 from portal.access import require
 from portal.records import next_number, save_with_history
 
@@ -395,6 +395,7 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
                 max_bytes=MAX_RESPONSE_BYTES,
             )
         except outbound.PostFailed as exc:
+            metrics.WEBHOOK_FAILURES.inc()
             delivery.last_status = exc.status
             delivery.last_error = exc.message
             delivery.next_attempt_at = now + backoff(delivery.attempts)

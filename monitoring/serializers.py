@@ -152,6 +152,10 @@ class RuleSerializer(serializers.ModelSerializer):
         required=False, allow_null=True, help_text="Only this use case; null for every one."
     )
     condition = serializers.CharField(read_only=True)
+    # Not the model's SlugField: its pattern in the schema refused the "" a firm's own rule has.
+    builtin = serializers.CharField(
+        read_only=True, help_text='The key of a rule the portal ships; "" for your own rules.'
+    )
 
     class Meta:
         model = Rule

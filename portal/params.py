@@ -14,6 +14,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema_field
 
 MAX_ID = 2**63 - 1  # PostgreSQL's bigint, Django's BigAutoField
 NOT_AN_ID = "Give a record's id: a whole number from 1 to 9223372036854775807."
@@ -65,6 +66,7 @@ class IdField(forms.IntegerField):
         return pk
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.NumberFilter):
     """A filter on a record's id: anything but an id is a 400 naming the parameter."""
 

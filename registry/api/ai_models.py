@@ -279,7 +279,11 @@ class AIModelViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordVie
         model = self.get_queryset().get(pk=model.pk)
         return Response(AIModelSerializer(model, context=self.get_serializer_context()).data)
 
-    @extend_schema(summary="The versions of a model, newest first")
+    @extend_schema(
+        summary="The versions of a model, newest first",
+        # A page of versions, as every list answers (the schema said one version).
+        responses={200: ModelVersionSerializer(many=True)},
+    )
     @action(
         detail=True,
         methods=["get"],

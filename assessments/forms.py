@@ -43,13 +43,9 @@ def raw_answers(questions: list[engine.Question], post) -> dict:
 
 
 def _rows(post, name: str, fields) -> list[dict]:
-    indexes = sorted(
-        {
-            int(k[len(name) + 1 :].split("-", 1)[0])
-            for k in post
-            if k.startswith(name + "-") and k[len(name) + 1 :].split("-", 1)[0].isdigit()
-        }
-    )
+    # A row number is ASCII digits: "¹" passes isdigit() but not int().
+    numbers = {k[len(name) + 1 :].split("-", 1)[0] for k in post if k.startswith(name + "-")}
+    indexes = sorted(int(n) for n in numbers if n.isascii() and n.isdigit() and len(n) <= 6)
     rows = []
     for i in indexes:
         row = {f: post.get(f"{name}-{i}-{f}", "") for f in fields}

@@ -10,6 +10,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from portal.params import MAX_ID, as_id, id_or_reference
+from tests.assessments.builders import draft
+from tests.factories import UseCaseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +108,24 @@ def test_a_huge_deployment_id_is_a_400_naming_the_parameter(api, path):
     response = api.get(path, {"deployment": HUGE})
     assert response.status_code == 400
     assert "deployment" in response.json()
+
+
+def test_a_risk_row_numbered_with_a_superscript_is_ignored_not_a_server_error(
+    client, product_owner, retail
+):
+    assessment = draft(UseCaseFactory(business_unit=retail, owner=product_owner), product_owner)
+    client.force_login(product_owner)
+    response = client.post(
+        reverse("assessments:section", args=[assessment.pk, "risks"]),
+        {
+            "revision": assessment.revision,
+            "q-risks-0-risk": "Wrong block",
+            "q-risks-0-likelihood": "probable",
+            "q-risks-0-severity": "significant",
+            f"q-risks-{SUPERSCRIPT_ONE}-risk": "Ignored",
+            f"q-risks-{HUGE}-risk": "Ignored too",
+        },
+    )
+    assert response.status_code < 500
+    assessment.refresh_from_db()
+    assert [r["risk"] for r in assessment.answers["risks"]] == ["Wrong block"]

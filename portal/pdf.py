@@ -209,10 +209,12 @@ def run_with_deadline(job: Callable[[], Any], seconds: float, what: str) -> Any:
     os.close(write_fd)
     chunks: list[bytes] = []
     deadline = time.monotonic() + seconds
+    poller = select.poll()  # not select(): a busy server's descriptors pass FD_SETSIZE
+    poller.register(read_fd, select.POLLIN)
     try:
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([read_fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 os.kill(pid, signal.SIGKILL)
                 logger.warning("PDF render timed out after %g s: %s", seconds, what)
                 raise PdfRenderTimeout(what, seconds)

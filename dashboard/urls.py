@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.permissions import IsAuthenticated
 
 from dashboard import views as dashboard_views
 from portal import views
@@ -39,10 +41,16 @@ urlpatterns = [
     path("history/", include("portal.history_urls")),
     path("people/", include("people.urls")),
     path("api/v1/", include("dashboard.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # For signed-in people and API tokens only: the schema maps every operation and field,
+    # which helps nobody who may not call them (docs/security/threat-model.md).
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]),
+        name="api-schema",
+    ),
     path(
         "api/docs/",
-        SpectacularSwaggerSplitView.as_view(url_name="api-schema"),
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
     path("admin/", admin.site.urls),

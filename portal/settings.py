@@ -260,6 +260,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "assessments.tasks.flag_overdue_assessments",
         "schedule": 60 * 60,
     },
+    # Uploaded evidence no answer ever pointed at (assessments/services/evidence.py).
+    "prune-unattached-evidence": {
+        "task": "assessments.tasks.prune_unattached_evidence",
+        "schedule": 60 * 60,
+    },
     # Each minute: hand the due metric sources to the workers, then check the rules.
     "pull-due-metric-sources": {
         "task": "monitoring.tasks.dispatch_due_sources",
@@ -311,6 +316,8 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # The go-live gate asks each deployed model version's card to be at least this complete (%).
 MODEL_CARD_MIN_COMPLETENESS = env.int("MODEL_CARD_MIN_COMPLETENESS", default=80)
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
+# Evidence uploaded but never referred to by any answer is deleted after this many hours.
+EVIDENCE_UNATTACHED_HOURS = env.int("EVIDENCE_UNATTACHED_HOURS", default=24)
 # The MLflow tracking server models are imported from (e.g. http://mlflow.internal:5000);
 # empty means each import names one. Each request to it gives up after this many seconds.
 MLFLOW_TRACKING_URI = env("MLFLOW_TRACKING_URI", default="")
@@ -457,6 +464,8 @@ LEDGER_SEAL_ON_COMMIT = env.bool("LEDGER_SEAL_ON_COMMIT", default=True)
 # Nothing is pruned by itself: manage.py history_prune removes what is older, and records it.
 HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=None)
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=2 * 1024 * 1024)
+# Each imported row runs the register's service: more rows than this are refused at once.
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=500)
 
 # Every line has its time, level, logger and request id (portal/observability.py); LOG_FORMAT
 # =json writes one JSON object per line instead. ACCESS_LOG=false leaves out the line per

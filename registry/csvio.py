@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
@@ -267,21 +268,38 @@ def _format(exc: ValidationError) -> list[str]:
 
 
 def read_csv(content: str) -> tuple[list[dict], list[str]]:
+    """The file's rows, or why it cannot be read; at most ``settings.IMPORT_MAX_ROWS`` rows.
+
+    Each row is checked by running the register's service (and rolled back for the preview),
+    which is what makes an import slow: the file is read row by row and refused as soon as it
+    has too many, before any row is checked, so a large file costs neither minutes nor memory.
+    """
+    limit = settings.IMPORT_MAX_ROWS
     reader = csv.DictReader(io.StringIO(content))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if not header:
-        return [], ["The file is empty."]
-    missing = [c for c in IMPORT_REQUIRED if c not in header]
-    if missing:
-        return [], [f"Missing columns: {', '.join(missing)}."]
-    reader.fieldnames = header
-    rows = []
-    for row in reader:
-        if None in row:
-            row.pop(None)
-            row["__extra__"] = "1"
-        if any((v or "").strip() for k, v in row.items() if k != "__extra__"):
-            rows.append({k: unsafe_cell(v or "") for k, v in row.items()})
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        if not header:
+            return [], ["The file is empty."]
+        missing = [c for c in IMPORT_REQUIRED if c not in header]
+        if missing:
+            return [], [f"Missing columns: {', '.join(missing)}."]
+        reader.fieldnames = header
+        rows: list[dict] = []
+        for row in reader:
+            if None in row:
+                row.pop(None)
+                row["__extra__"] = "1"
+            if any((v or "").strip() for k, v in row.items() if k != "__extra__"):
+                if len(rows) == limit:
+                    return [], [
+                        f"The file has more than {limit} rows: split it into files of at most "
+                        f"{limit} rows and import each."
+                    ]
+                rows.append({k: unsafe_cell(v or "") for k, v in row.items()})
+    except csv.Error as exc:
+        # e.g. a cell longer than the csv module's limit (128 KB): a file error, not a crash.
+        # line_num counts the lines read before the one that failed.
+        return [], [f"Line {reader.line_num + 1} could not be read as CSV: {exc}."]
     if not rows:
         return [], ["The file has a header but no rows."]
     return rows, []

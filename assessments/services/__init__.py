@@ -1,5 +1,6 @@
 """Every write to assessments and their templates. Pages, API, tasks and commands call these."""
 
+from assessments.services.evidence import evidence_prune_unattached
 from assessments.services.routing import route
 from assessments.services.templates import (
     parse_template_file,
@@ -29,6 +30,7 @@ from assessments.services.workflow import (
 
 __all__ = [
     "EditConflict",
+    "evidence_prune_unattached",
     "answers_at",
     "assessment_comment",
     "assessment_override_tier",

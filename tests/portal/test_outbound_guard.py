@@ -69,11 +69,12 @@ def _post(url: str) -> str:
     return failed.value.message
 
 
+IMPORTER: dict = {}  # who imports, and into which unit (set per test below)
+
+
 def _mlflow(url: str) -> str:
     with pytest.raises(MLflowError) as failed:
-        services.models_import_mlflow(
-            actor=_mlflow.actor, tracking_uri=url, business_unit=_mlflow.unit, owner=_mlflow.actor
-        )
+        services.models_import_mlflow(tracking_uri=url, **IMPORTER)
     return str(failed.value)
 
 
@@ -87,8 +88,7 @@ FEATURES: dict[str, Callable[[str], str]] = {
 @pytest.fixture(autouse=True)
 def _mlflow_actor(settings, retail, admin_user):
     settings.MLFLOW_TIMEOUT_SECONDS = TIMEOUT
-    _mlflow.actor = admin_user  # type: ignore[attr-defined]
-    _mlflow.unit = retail  # type: ignore[attr-defined]
+    IMPORTER.update(actor=admin_user, owner=admin_user, business_unit=retail)
 
 
 @pytest.mark.parametrize("feature", sorted(FEATURES))

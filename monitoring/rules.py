@@ -53,8 +53,18 @@ def rule_in_unit(user, rule) -> bool:
 rules.add_perm("monitoring.view_metrics", _follows("registry.view_usecase"))
 rules.add_perm("monitoring.manage_source", _follows("registry.change_usecase"))
 
-# Rules.
-rules.add_perm("monitoring.view_rule", is_authenticated)
+
+@rules.predicate
+def no_record(user, obj) -> bool:
+    return obj is None
+
+
+# Rules: anyone signed in reads the list (firm-wide rules and their own use cases' rules, as
+# rules_visible_to selects); a use case's rule is read by whoever reads the use case.
+rules.add_perm(
+    "monitoring.view_rule",
+    is_authenticated & (no_record | is_firm_wide | _follows("registry.view_usecase")),
+)
 rules.add_perm("monitoring.add_rule", ~is_auditor & (is_admin | is_risk_officer))
 rules.add_perm(
     "monitoring.change_rule",

@@ -14,6 +14,9 @@ TEST_ENV := DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) CELERY_TASK_AL
 	SECRET_KEY=test-only-secret SECURE=false DEBUG=false \
 	STATICFILES_BACKEND=django.contrib.staticfiles.storage.StaticFilesStorage
 RUN_ENV := DEBUG=true SECURE=false
+# make run's jobs: a worker with beat on the embedded broker (queues as files in STATE_DIR),
+# and links in emails that point at the port served.
+RUN_JOBS_ENV := CELERY_BROKER_URL=filesystem:// SITE_URL=http://127.0.0.1:$(PORT)
 
 .PHONY: run test test-fast bench lint checks setup assets services browser prometheus pdf-libs clean
 
@@ -39,11 +42,12 @@ setup: $(VENV)/.installed assets pdf-libs
 
 assets: node_modules/.installed
 
-## Start the portal with demo data on SQLite at http://127.0.0.1:$(PORT)
+## Start the portal with demo data on SQLite at http://127.0.0.1:$(PORT), with a worker and
+## beat beside it (pulls, rules, reminders, emails and webhooks run; no Redis needed).
 run: setup
-	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
-	$(RUN_ENV) $(BIN)/python manage.py seed_demo
-	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(RUN_ENV) $(RUN_JOBS_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(RUN_JOBS_ENV) $(BIN)/python manage.py seed_demo
+	$(RUN_ENV) $(RUN_JOBS_ENV) $(BIN)/python manage.py serve 127.0.0.1:$(PORT)
 
 ## Start the local PostgreSQL and Redis if they are installed and down.
 services:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.core.management import call_command
 from django.db.models.signals import post_migrate
 
@@ -24,6 +25,10 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            # The embedded broker's queues: there before anything is sent or received.
+            for folder in ("broker", "broker-done"):
+                (settings.STATE_DIR / folder).mkdir(parents=True, exist_ok=True)
         # Imported here: the ledger and records read models, loaded only once apps are ready.
         from portal import health, ledger, metrics, records, revocation  # noqa: PLC0415
 

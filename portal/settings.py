@@ -227,6 +227,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
             "data_folder_out": str(STATE_DIR / "broker"),
             "processed_folder": str(STATE_DIR / "broker-done"),
             "store_processed": False,
+            "polling_interval": 0.2,
         }
         if CELERY_BROKER_URL.startswith("filesystem://")
         else {}
@@ -498,6 +499,9 @@ LOGGING = {
         **(
             {"celery": {"level": "WARNING"}, "kombu": {"level": "ERROR"}}
             if CELERY_TASK_ALWAYS_EAGER
+            # The embedded broker has no host, which kombu warns of on every connection.
+            else {"kombu.connection": {"level": "ERROR"}}
+            if CELERY_BROKER_URL.startswith("filesystem://")
             else {}
         ),
     },

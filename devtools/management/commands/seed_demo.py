@@ -49,7 +49,7 @@ class Command(BaseCommand):
             where = ", ".join(units) or "all units (read-only)"
             name = f"{first} {last}"
             self.stdout.write(f"  {username:<18} {name:<15} {label:<24} {where}")
-        self.stdout.write("\nOpen http://127.0.0.1:8000/ and sign in.")
+        self.stdout.write(f"\nOpen {settings.SITE_URL}/ and sign in.")
 
     def _seed(self) -> bool:
         if UseCase.objects.exists():

@@ -89,7 +89,7 @@ def idempotent(create):
             record.save(update_fields=["status", "body", "location"])
             return response
 
-    wrapper.idempotent = True  # type: ignore[attr-defined]
+    wrapper.idempotent = True
     return wrapper
 
 

@@ -187,12 +187,12 @@ def emit(*, event: str, payload: dict, subject: str, business_unit=None) -> list
 
     An endpoint of a business unit gets that unit's events only; one of no unit gets all.
     """
-    endpoints = WebhookEndpoint.objects.filter(active=True)
+    matching = WebhookEndpoint.objects.filter(active=True)
     if business_unit is None:
-        endpoints = endpoints.filter(business_unit__isnull=True)
+        matching = matching.filter(business_unit__isnull=True)
     else:
-        endpoints = endpoints.filter(Q(business_unit__isnull=True) | Q(business_unit=business_unit))
-    endpoints = list(endpoints)
+        matching = matching.filter(Q(business_unit__isnull=True) | Q(business_unit=business_unit))
+    endpoints = list(matching)
     if not endpoints:
         return []
     # Stored as JSON the way it will be sent (dates as ISO strings, decimals as strings).

@@ -27,7 +27,7 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             # The embedded broker's queues: there before anything is sent or received.
-            for folder in ("broker", "broker-done"):
+            for folder in ("broker", "broker-done", "broker-control"):
                 (settings.STATE_DIR / folder).mkdir(parents=True, exist_ok=True)
         # Imported here: the ledger and records read models, loaded only once apps are ready.
         from portal import health, ledger, metrics, records, revocation  # noqa: PLC0415

@@ -226,6 +226,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
             "data_folder_in": str(STATE_DIR / "broker"),
             "data_folder_out": str(STATE_DIR / "broker"),
             "processed_folder": str(STATE_DIR / "broker-done"),
+            "control_folder": str(STATE_DIR / "broker-control"),
             "store_processed": False,
             "polling_interval": 0.2,
         }

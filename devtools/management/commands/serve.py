@@ -49,8 +49,6 @@ class Command(BaseCommand):
                 "for a worker. Set CELERY_BROKER_URL=filesystem:// (the embedded broker, as "
                 "`make run` does) or redis://..., or pass --no-jobs."
             )
-        for folder in ("broker", "broker-done"):
-            (settings.STATE_DIR / folder).mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "celery", "-A", "portal", "worker", "--beat",
             "--concurrency", "1", "--loglevel", "INFO",

@@ -10,6 +10,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from incidents.services.killswitch import kill_switch_token_create
+from people.services import person_deactivate
 from tests.factories import PASSWORD, UseCaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -116,3 +117,12 @@ def test_kill_switch_tokens_belong_to_the_use_case_not_the_person(client, retail
     admin_user.save()
     response = client.get("/api/v1/kill-switch/", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 200
+
+
+def test_deactivating_someone_on_the_people_pages_revokes_their_token(
+    client, admin_user, product_owner
+):
+    token = Token.objects.create(user=product_owner)
+    person_deactivate(actor=admin_user, person=product_owner, reason="Left the firm")
+    assert not Token.objects.filter(pk=token.pk).exists()
+    assert api_status(client, token) == 401

@@ -352,6 +352,40 @@ def test_dispatch_queues_due_sources_once(server, django_capture_on_commit_callb
         assert dispatch_due_sources() == 0
 
 
+def test_a_one_minute_source_is_pulled_at_every_tick_even_when_ticks_wobble():
+    # Beat's ticks a minute apart, each up to 2 s early or late (queueing, clocks): the next
+    # due time comes from the source's slot, not from when the tick ran, so none is skipped.
+    source = MetricSourceFactory(interval_seconds=60)
+    start = timezone.now()
+    wobble = [0.0, -2.0, 1.5, -0.01, 2.0, -1.9, 0.3, -2.0, -2.0, 1.0, 0.0, -0.5, 2.0, -1.0]
+    pulled = 0
+    for minute, off in enumerate(wobble):
+        tick = start + timedelta(minutes=minute, seconds=off)
+        with transaction.atomic():
+            pulled += claim_due_sources(now=tick) == [source.pk]
+        MetricSource.objects.filter(pk=source.pk).update(claimed_until=None)  # the pull ended
+    assert pulled == len(wobble)
+    source.refresh_from_db()
+    # Still on its slots: a whole number of minutes after the first pull's.
+    assert (source.next_due_at - (start + timedelta(minutes=1))).total_seconds() % 60 == 0
+
+
+def test_slots_missed_while_nothing_ran_are_skipped_not_caught_up():
+    source = MetricSourceFactory(interval_seconds=60)
+    start = timezone.now()
+    with transaction.atomic():
+        claim_due_sources(now=start)
+    MetricSource.objects.filter(pk=source.pk).update(claimed_until=None)
+    later = start + timedelta(minutes=10, seconds=30)  # beat was down for ten minutes
+    with transaction.atomic():
+        assert claim_due_sources(now=later) == [source.pk]
+    MetricSource.objects.filter(pk=source.pk).update(claimed_until=None)
+    source.refresh_from_db()
+    assert source.next_due_at == start + timedelta(minutes=11)
+    with transaction.atomic():
+        assert claim_due_sources(now=later + timedelta(seconds=5)) == []  # one pull, not ten
+
+
 def test_a_claimed_source_is_not_claimed_again_until_its_lease_ends():
     source = MetricSourceFactory()
     now = timezone.now()

@@ -251,9 +251,11 @@ def head() -> tuple[int, str]:
     return last or (0, GENESIS)
 
 
-# An entry whose transaction commits after this many newer entries were sealed is chained by
-# the next full sweep (beat, each minute, and before every verification or export).
-RECHECK = 100_000
+# After a commit, the sealer looks among the newest entries only: one whose transaction
+# commits after this many newer entries were sealed is chained by the next full sweep (beat,
+# each minute, and before every verification or export). A wider window costs every write a
+# scan of that many entries.
+RECHECK = 1_000
 PENDING_COLUMNS = ("id", *[c for c in ENTRY_COLUMNS if c != "payload"])
 
 

@@ -14,6 +14,7 @@ ledger` appends, seals and verifies 1,000,000 ledger entries (devtools/bench/led
 """
 
 import io
+import logging
 import math
 import os
 import re
@@ -139,6 +140,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        # A line per timed request would bury the figures.
+        logging.getLogger("steward.access").setLevel(logging.WARNING)
         if connection.vendor != "postgresql":
             raise CommandError(
                 f"bench runs on PostgreSQL only; DATABASE_URL points at {connection.vendor}. "

@@ -30,8 +30,9 @@ class PortalConfig(AppConfig):
             for folder in ("broker", "broker-done", "broker-control"):
                 (settings.STATE_DIR / folder).mkdir(parents=True, exist_ok=True)
         # Imported here: the ledger and records read models, loaded only once apps are ready.
-        from portal import health, ledger, metrics, records, revocation  # noqa: PLC0415
+        from portal import checks, health, ledger, metrics, records, revocation  # noqa: PLC0415
 
+        checks.register_all()
         metrics.connect()
         metrics.register_gauges(health.gauges)
         ledger.connect()

@@ -22,6 +22,8 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env(
     "SECRET_KEY", default="insecure-dev-key-only-for-the-embedded-default" if DEBUG else ""
 )
+# Keys retired from SECRET_KEY, still accepted for what they signed (sessions, reset links).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_NAME = env("SITE_NAME", default="Steward")
@@ -159,7 +161,8 @@ CONTENT_SECURITY_POLICY = (
 # --------------------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
-NODE_MODULES = BASE_DIR / "node_modules"
+# Where `npm ci` put them (portal/checks.py refuses collectstatic and start when they are missing).
+NODE_MODULES = Path(env("NODE_MODULES", default=str(BASE_DIR / "node_modules")))
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/bootstrap", NODE_MODULES / "bootstrap" / "dist"),

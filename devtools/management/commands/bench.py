@@ -11,6 +11,9 @@ a model's page and the go-live gate API are timed with the pages.
 `--only monitoring` times metric ingestion and rules; `--only killswitch` has 1,000 deployed
 systems poll the kill switch of a gunicorn server (devtools/bench/incidents.py); `--only
 ledger` appends, seals and verifies 1,000,000 ledger entries (devtools/bench/ledger.py).
+`--only operations` times the outbox (relay, a broker outage) and breach-to-flag with real
+Redis, worker and beat processes (devtools/bench/operations.py); it takes about 15 minutes,
+so the default run leaves it out.
 """
 
 import io
@@ -42,6 +45,7 @@ from devtools.bench import assessments as assessment_bench
 from devtools.bench import incidents as killswitch_bench
 from devtools.bench import ledger as ledger_bench
 from devtools.bench import monitoring as monitoring_bench
+from devtools.bench import operations as operations_bench
 from devtools.bench import register as register_bench
 from registry.models import AIModel, Deployment, UseCase
 
@@ -103,10 +107,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--only",
-            choices=["pages", "pdf", "models", "monitoring", "killswitch", "ledger"],
+            choices=["pages", "pdf", "models", "monitoring", "killswitch", "ledger", "operations"],
             help="Time only the pages and API (models included), only the one-page summary PDF, "
-            "only the model registry, only monitoring, or only the kill-switch polling "
-            "(default: all).",
+            "only the model registry, only monitoring, only the kill-switch polling, only the "
+            "ledger or only operations (default: all but operations).",
         )
         parser.add_argument(
             "--samples", type=int, default=1_000_000, help="Samples to ingest (monitoring)."
@@ -139,6 +143,38 @@ class Command(BaseCommand):
             help="Ledger entries to append, seal and verify (ledger).",
         )
 
+        parser.add_argument(
+            "--outbox-messages",
+            type=int,
+            default=operations_bench.MESSAGES,
+            help="Side effects relayed, and run by a worker (operations).",
+        )
+        parser.add_argument(
+            "--outage-seconds",
+            type=float,
+            default=operations_bench.OUTAGE_SECONDS,
+            help="How long Redis is stopped while side effects are saved (operations).",
+        )
+        parser.add_argument(
+            "--write-rate",
+            type=float,
+            default=operations_bench.WRITE_RATE,
+            help="Side effects saved per second around the outage (operations).",
+        )
+        parser.add_argument(
+            "--breaches",
+            type=int,
+            default=operations_bench.BREACHES,
+            help="Breaches timed from the source to the flag (operations).",
+        )
+        parser.add_argument(
+            "--tick-seconds",
+            type=int,
+            default=operations_bench.TICK_SECONDS,
+            help="The source's pull interval and beat's pull and rule schedule; the figures "
+            "asked for use 60, less is for a quick run (operations).",
+        )
+
     def handle(self, *args, **options):
         # A line per timed request would bury the figures.
         logging.getLogger("steward.access").setLevel(logging.WARNING)
@@ -165,6 +201,9 @@ class Command(BaseCommand):
             return
         if options["only"] == "ledger":
             self._bench_ledger(options["ledger_entries"])
+            return
+        if options["only"] == "operations":
+            self._bench_operations(options)
             return
         if options["only"] != "pdf":
             with connection.cursor() as cursor:
@@ -205,6 +244,46 @@ class Command(BaseCommand):
         out("-" * len(header))
         for f in ledger_bench.run(entries=entries):
             out(f"{f.label:<62} {f.value:>12,.1f}  {f.unit}; {f.note}")
+
+    # Operations -----------------------------------------------------------------------------
+    def _bench_operations(self, options: dict) -> None:
+        """The outbox's relay and a broker outage, and breach-to-flag, with real processes."""
+        messages, outage = options["outbox_messages"], options["outage_seconds"]
+        rate, breaches, tick = options["write_rate"], options["breaches"], options["tick_seconds"]
+        if messages < 1 or outage < 0 or rate <= 0 or breaches < 1 or tick < 1:
+            raise CommandError(
+                "--outbox-messages, --breaches and --tick-seconds must be at least 1, "
+                "--write-rate above 0 and --outage-seconds not negative."
+            )
+        out = self.stdout.write
+        out("")
+        load = os.getloadavg()
+        out(
+            f"Operations: {messages:,} side effects through the outbox; Redis stopped for "
+            f"{outage:g} s while emails are saved at {rate:g}/s; {breaches} breaches of a "
+            f"metric source pulled every {tick} s. Own redis-server, `celery worker "
+            f"--concurrency {operations_bench.WORKER_CONCURRENCY}` and `celery beat`; "
+            f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}."
+        )
+        header = f"{'measure':<62} {'figure':>12}  detail"
+        out(header)
+        out("-" * len(header))
+
+        def report(figures) -> None:
+            for f in figures:
+                out(f"{f.label:<62} {f.value:>12,.1f}  {f.unit}; {f.note}")
+
+        operations_bench.run(
+            actor=get_user_model().objects.get(username="bench.admin"),
+            messages=messages,
+            outage_seconds=outage,
+            write_rate=rate,
+            breaches=breaches,
+            tick_seconds=tick,
+            report=report,
+        )
+        load = os.getloadavg()
+        out(f"Load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.")
 
     # Monitoring -----------------------------------------------------------------------------
     def _bench_monitoring(self, samples: int, deployments: int) -> None:

@@ -31,9 +31,10 @@ Kill-switch events (``use_case.kill_switch``, see ``emit_kill_switch``) may stil
 receiver out of order (a retry racing a newer event), so each carries ``changed_at`` (as the
 poll answers it) and a ``sequence`` that only grows per use case: a receiver keeps the highest.
 
-The outbound-address rule of portal.outbound.fetch does not apply: only an admin configures
-endpoints, and a receiver inside the firm's network is the usual case. Each attempt still has
-a hard time limit and reads at most a little of the answer.
+Every attempt goes through the one outbound guard (portal.outbound.post_trusted): the address
+rule and allow-list of metric sources (MONITORING_ALLOWED_NETWORKS lists a receiver inside
+the firm's network), a hard time limit, and at most a little of the answer read. An endpoint
+whose URL is a refused address literal is refused when it is saved.
 """
 
 import base64
@@ -89,6 +90,9 @@ def _check_url(url: str) -> str:
         raise ValidationError({"url": "Enter an http or https URL."}) from None
     # user:password@ would be kept in the endpoint's history and in error messages, and is
     # never sent (the POST carries no Authorization): receivers verify the signature instead.
+    problem = outbound.check_literal(url)
+    if problem:
+        raise ValidationError({"url": problem})
     if "@" in urlsplit(url).netloc:
         raise ValidationError(
             {"url": "Leave out user and password: receivers verify the signature instead."}

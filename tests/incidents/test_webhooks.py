@@ -514,3 +514,13 @@ def test_endpoint_history_never_holds_the_secret(admin_user):
     record = WebhookEndpoint.history.get(id=endpoint.pk)
     assert not hasattr(record, "secret_encrypted")
     assert record.history_change_reason == "Webhook endpoint created"
+
+
+def test_an_endpoint_at_a_refused_address_is_refused_when_saved(admin_user, settings):
+    settings.MONITORING_ALLOWED_NETWORKS = []
+    with pytest.raises(ValidationError) as refused:
+        webhook_endpoint_create(
+            actor=admin_user, name="Metadata", url="http://169.254.169.254/latest/"
+        )
+    assert "url" in refused.value.message_dict
+    assert not WebhookEndpoint.objects.exists()

@@ -172,7 +172,7 @@ def test_a_deployment_as_the_guide_describes_survives_a_redis_outage(tmp_path):
         redis.start()
         smtp.start()
         with TestServer() as metrics_server, Receiver() as receiver:
-            metrics_server.answer("/stats", {"error_rate": 0.02})  # healthy at first
+            metrics_server.answer("/stats", json={"error_rate": 0.02})  # healthy at first
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("CELERY_")},
                 "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
@@ -250,7 +250,7 @@ def test_a_deployment_as_the_guide_describes_survives_a_redis_outage(tmp_path):
             )
 
             # Pull, breach, flag, incident, email and webhook: the whole way, on beat's clock.
-            metrics_server.answer("/stats", {"error_rate": 0.9})
+            metrics_server.answer("/stats", json={"error_rate": 0.9})
 
             def webhook(event: str):
                 return [r for r in receiver.received if json.loads(r.body)["type"] == event]

@@ -52,6 +52,17 @@ def exec_start(unit: str, **replace: str) -> list[str]:
     return shlex.split(line)
 
 
+def unit_environment(unit: str, run_dir: Path) -> dict[str, str]:
+    """The unit's Environment= settings, with its RuntimeDirectory (/run/...) made run_dir."""
+    text = (UNITS / unit).read_text()
+    values = dict(line.split("=", 1) for line in re.findall(r"^Environment=(.+)$", text, re.M))
+    for key, value in values.items():
+        if value.startswith("/run/"):
+            values[key] = str(run_dir / value.removeprefix("/run/"))
+            Path(values[key]).mkdir(parents=True, exist_ok=True)
+    return values
+
+
 class Mailbox:
     """A real SMTP server on 127.0.0.1 that keeps what it is sent."""
 
@@ -226,10 +237,11 @@ def test_a_deployment_as_the_guide_describes_survives_a_redis_outage(tmp_path):
             for role, argv in commands.items():
                 logs[role] = tmp_path / f"{role}.log"
                 with logs[role].open("w") as out:
+                    unit = f"steward-{role}.service"
                     processes[role] = subprocess.Popen(
                         argv,
                         cwd=ROOT,
-                        env=env,
+                        env={**env, **unit_environment(unit, tmp_path / "run")},
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,

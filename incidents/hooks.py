@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
-from incidents.models import Delivery, Incident, Runbook, Severity, TimelineEntry
+from incidents.models import Delivery, Incident, Runbook, Severity, TimelineEntry, WebhookEndpoint
 from incidents.selectors import incidents_visible_to, runbooks_visible_to, use_case_incidents
 from incidents.services.incidents import incident_open_from_flag
 from incidents.services.runbooks import NO_RUNBOOK, runbook_is_current
@@ -16,7 +16,7 @@ from incidents.services.webhooks import emit_kill_switch
 from monitoring.models import Flag, RuleAction
 from monitoring.pages import flag_panels
 from monitoring.services.flags import register_rule_action
-from portal import ledger, metrics
+from portal import crypto, ledger, metrics
 from portal.access import can
 from portal.history import tracked as history
 from portal.records import save_with_history
@@ -102,6 +102,7 @@ def _gauges():
 
 def register_all() -> None:
     metrics.register_gauges(_gauges)
+    crypto.register_field(WebhookEndpoint, "secret_encrypted")
     ledger.register(TimelineEntry, kind="timeline", subject=_timeline_subject)
     history.register(Runbook, rule="incidents.view_runbook", selector=runbooks_visible_to)
     history.register(Incident, rule="incidents.view_incident", selector=incidents_visible_to)

@@ -12,7 +12,7 @@ from monitoring.selectors import (
     sources_visible_to,
     use_case_monitoring,
 )
-from portal import metrics
+from portal import crypto, metrics
 from portal.history import tracked as history
 from registry.models import UseCase
 from registry.pages import use_case_panels
@@ -46,6 +46,7 @@ def _gauges():
 
 def register_all() -> None:
     metrics.register_gauges(_gauges)
+    crypto.register_field(MetricSource, "credentials_encrypted")
     history.register(MetricSource, rule="monitoring.view_metrics", selector=sources_visible_to)
     history.register(Rule, rule="monitoring.view_rule", selector=rules_visible_to)
     history.register(Flag, rule="monitoring.view_flag", selector=flags_visible_to)

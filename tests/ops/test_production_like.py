@@ -199,6 +199,7 @@ def test_a_deployment_as_the_guide_describes_survives_a_redis_outage(tmp_path):
                 "STATIC_ROOT": str(tmp_path / "static"),
                 "MONITORING_ALLOWED_NETWORKS": "127.0.0.1/32",
                 "PYTHONUNBUFFERED": "1",
+                "METRICS_TOKEN": "scrape-" + uuid.uuid4().hex,
             }
             manage = [sys.executable, "manage.py"]
             for step in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
@@ -281,6 +282,14 @@ def test_a_deployment_as_the_guide_describes_survives_a_redis_outage(tmp_path):
                 output=output,
                 what=f"the email about {incident}",
             )
+
+            # The worker's pull is in the web's /metrics (one folder for every process).
+            scrape = urllib.request.Request(
+                f"{base}/metrics", headers={"Authorization": f"Bearer {env['METRICS_TOKEN']}"}
+            )
+            with urllib.request.urlopen(scrape, timeout=30) as answer:
+                figures = answer.read().decode()
+            assert re.search(r'^steward_pulls_total\{result="ok"\} [1-9]', figures, re.M), figures
 
             # Redis goes away. Saves answer 2xx all the same.
             redis.stop()

@@ -76,7 +76,7 @@ def use_cases_as_of(user, moment: datetime, *, with_sources: bool = False) -> Qu
     is decided on the use case as it is now, as on its history page.
     """
     visible = use_cases_visible_to(user).order_by().values("pk")
-    qs = rows_as_of(UseCase, moment).filter(id__in=visible).select_related("business_unit", "owner")
+    qs = rows_as_of(UseCase, moment, among=visible).select_related("business_unit", "owner")
     if with_sources:
         qs = qs.prefetch_related(snapshot_prefetch(UseCase, "data_sources", to_attr=SOURCES_THEN))
     return qs

@@ -82,7 +82,9 @@ def first_version_date(entry: HistoryEntry, pk: int) -> dt.datetime | None:
     return rows.values_list("history_date", flat=True).first()
 
 
-def rows_as_of(model: type[models.Model], moment: dt.datetime) -> QuerySet:
+def rows_as_of(
+    model: type[models.Model], moment: dt.datetime, *, among: QuerySet | None = None
+) -> QuerySet:
     """Every record of ``model`` as it stood at ``moment``: one historical row per record.
 
     The row is the record's highest history_id at or before the moment. A record's versions
@@ -90,13 +92,16 @@ def rows_as_of(model: type[models.Model], moment: dt.datetime) -> QuerySet:
     is its newest version then. Records whose newest version is a deletion, and those not yet
     created, are left out. The rows carry the record's fields (its key under the field's own
     name, ``id``: a historical row's ``pk`` is its history_id) and can be filtered, ordered
-    and paginated like the model's own queryset.
+    and paginated like the model's own queryset. ``among`` (a queryset of the records' keys)
+    keeps only those records, before their versions are grouped: cheaper than filtering after.
     """
     hm = model.history.model  # type: ignore[attr-defined]  # django-simple-history
     pk_name = model._meta.pk.attname
+    versions = hm._default_manager.filter(history_date__lte=moment)
+    if among is not None:
+        versions = versions.filter(**{f"{pk_name}__in": among})
     newest = (
-        hm._default_manager.filter(history_date__lte=moment)
-        .order_by()
+        versions.order_by()
         .values(pk_name)
         .annotate(newest=Max("history_id"))
         .values("newest")

@@ -75,8 +75,12 @@ def use_cases_as_of(user, moment: datetime, *, with_sources: bool = False) -> Qu
     the register's filters and sorts apply to the values of the time. Who may see a use case
     is decided on the use case as it is now, as on its history page.
     """
-    visible = use_cases_visible_to(user).order_by().values("pk")
-    qs = rows_as_of(UseCase, moment, among=visible).select_related("business_unit", "owner")
+    # Who reads everything needs no filter; for the others, the visible use cases are chosen
+    # before their versions are grouped (cheaper than after).
+    among = None if access_for(user).reads_everything else use_cases_visible_to(user)
+    qs = rows_as_of(
+        UseCase, moment, among=None if among is None else among.order_by().values("pk")
+    ).select_related("business_unit", "owner")
     if with_sources:
         qs = qs.prefetch_related(snapshot_prefetch(UseCase, "data_sources", to_attr=SOURCES_THEN))
     return qs

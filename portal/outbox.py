@@ -21,6 +21,7 @@ runs each message in-process right after the commit.
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from celery import current_app
@@ -37,6 +38,11 @@ RUN_TASK = "portal.tasks.run_outbox_message"
 RELAY_BATCH = 500
 MAX_ERROR_LENGTH = 2000
 MAX_BACKOFF = timedelta(hours=1)
+# Once the broker refused a message, the relays after commits in this process leave the outbox
+# to beat's relay for this long: each attempt waits out the broker's connection timeout (about
+# 6 s), and a request whose commits queued ten side effects would wait a minute and be killed.
+BROKER_PAUSE_SECONDS = 30
+_broker_refused_at: float | None = None
 
 
 def _tasks():
@@ -61,7 +67,11 @@ def enqueue(task: str, *args, **kwargs) -> OutboxMessage:
 
 
 def relay_now(ids: list[int]) -> None:
-    """The relay after a commit: never lets an error reach the request that committed."""
+    """The relay after a commit: never lets an error reach the request that committed, nor
+    makes it wait for a broker that refused a message a moment ago."""
+    refused = _broker_refused_at
+    if refused is not None and time.monotonic() - refused < BROKER_PAUSE_SECONDS:
+        return
     try:
         relay(ids=ids)
     except Exception:
@@ -89,6 +99,7 @@ def relay(
     Stops at the first message the broker refuses (it is down): that one and the rest stay
     pending for the next relay.
     """
+    global _broker_refused_at
     now = now or timezone.now()
     handed = 0
     while True:
@@ -109,6 +120,8 @@ def relay(
                 else:
                     current_app.send_task(RUN_TASK, args=[message_id], retry=False)
             except Exception as exc:  # the broker is down or refused: keep the rest pending
+                if not settings.CELERY_TASK_ALWAYS_EAGER:
+                    _broker_refused_at = time.monotonic()
                 OutboxMessage.objects.filter(id__in=claimed[position:]).update(
                     dispatched_at=None, last_error=f"Not handed to the broker: {exc}"[:2000]
                 )
@@ -120,6 +133,8 @@ def relay(
                 )
                 return handed
             handed += 1
+        if claimed and not settings.CELERY_TASK_ALWAYS_EAGER:
+            _broker_refused_at = None  # it took them: commits relay at once again
         if len(claimed) < batch:
             return handed
 

@@ -36,6 +36,7 @@ def broker_down(settings):
     finally:
         previous.set_current()
         settings.CELERY_TASK_ALWAYS_EAGER = True
+        outbox._broker_refused_at = None  # the next test's commits relay at once
 
 
 @pytest.fixture
@@ -70,7 +71,9 @@ def test_with_the_broker_down_a_kill_switch_answers_200_and_its_webhook_waits(
         assert use_case.kill_switch_engaged  # the change is saved
         waiting = OutboxMessage.objects.filter(done_at__isnull=True)
         assert waiting.count() >= 2 and not receiver.received
-        assert all("Not handed to the broker" in m.last_error for m in waiting)
+        # The first commit's relay met the refusal; the next left theirs to beat's relay.
+        assert all(m.dispatched_at is None for m in waiting)
+        assert any("Not handed to the broker" in m.last_error for m in waiting)
 
         # The broker is back: the next relay (beat's, here in-process) sends them, in order.
         assert outbox.relay() >= 2
@@ -91,6 +94,32 @@ def test_an_email_queued_while_the_broker_is_down_is_sent_once_it_is_back(settin
     assert [m.to for m in mail.outbox] == [[product_owner.email]]
     outbox.relay()  # again: nothing is sent twice
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_after_the_broker_refused_commits_leave_the_outbox_to_beat_for_a_while(
+    settings, product_owner, django_capture_on_commit_callbacks
+):
+    """Each refusal waits out the broker's connection timeout: a request whose commits queue
+    many side effects must not wait for every one (gunicorn would kill it)."""
+    with broker_down(settings):
+        tries = []
+        send_task = current_app.send_task
+
+        def counted(*args, **kwargs):
+            tries.append(args)
+            return send_task(*args, **kwargs)
+
+        current_app.send_task = counted
+        with django_capture_on_commit_callbacks(execute=True):
+            for n in range(4):
+                notify.email([product_owner], f"Review {n}", "Body")
+        assert len(tries) == 1
+        assert OutboxMessage.objects.filter(dispatched_at__isnull=True).count() == 4
+        assert outbox.relay() == 0  # beat's relay still tries the broker each time
+        assert len(tries) == 2
+    outbox.relay()  # the broker is back: all four go out
+    assert len(mail.outbox) == 4
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -7,6 +7,7 @@ backlog, open flags, pending webhooks, the workers' and beat's last signs of lif
 scrape time, from collectors the apps register (``register_gauges``).
 """
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ TASK_SECONDS = Histogram(
 )  # fmt: skip
 TASK_FAILURES = Counter("steward_task_failures", "Background tasks that raised, by task.", ["task"])
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+logger = logging.getLogger(__name__)
 
 GaugeSource = Callable[[], Iterable[GaugeMetricFamily]]
 _gauges: list[GaugeSource] = []
@@ -60,9 +62,23 @@ def gauge(name: str, documentation: str, value: float, labels: dict | None = Non
 
 
 class _DatabaseGauges(Collector):
+    """The apps' gauges. One that cannot be read (the database is down) is left out and
+    counted in ``steward_metrics_gauge_errors``: the scrape still answers, with the request
+    counters that show the outage."""
+
     def collect(self):
+        errors = 0
         for source in _gauges:
-            yield from source()
+            try:
+                families = list(source())
+            except Exception:
+                errors += 1
+                logger.warning("A /metrics gauge could not be read", exc_info=True)
+                continue
+            yield from families
+        yield gauge(
+            "steward_metrics_gauge_errors", "Gauge sources that failed at this scrape.", errors
+        )
 
 
 def observe_request(method: str, status: int, view: str, seconds: float) -> None:

@@ -8,9 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
-from portal import notify
+from portal import metrics, notify
 from portal.models import Heartbeat, OutboxMessage
 from tests.portal.test_outbox import broker_down
 
@@ -142,3 +143,22 @@ def test_json_logs_carry_time_level_and_the_request_id(tmp_path):
     first = access[0]
     assert first["level"] == "INFO" and first["status"] == 200 and first["path"] == "/healthz"
     assert first["time"].endswith("+00:00") and first["duration_ms"] >= 0
+
+
+def test_metrics_answer_with_the_counters_when_a_gauge_cannot_be_read(client, settings):
+    settings.METRICS_TOKEN = "s3cret-scrape"
+
+    def broken():
+        raise OperationalError("the database is down")
+        yield  # a generator, as the apps' gauges are
+
+    metrics.register_gauges(broken)
+    try:
+        client.get("/healthz")
+        answer = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape")
+    finally:
+        metrics._gauges.remove(broken)
+    assert answer.status_code == 200
+    text = answer.content.decode()
+    assert 'view="healthz"' in text and "steward_outbox_pending" in text
+    assert "steward_metrics_gauge_errors 1.0" in text

@@ -30,9 +30,15 @@ def as_id(value: Any) -> int | None:
 
 
 def id_or_reference(key: Any, field: str = "reference") -> dict[str, Any]:
-    """The lookup for a record named by its id or its reference (UC-0042)."""
+    """The lookup for a record named by its id or its reference (UC-0042). A key with a NUL
+    character names nothing (PostgreSQL refuses it in a query: a 500 rather than a 404)."""
     pk = as_id(key)
-    return {"pk": pk} if pk is not None else {f"{field}__iexact": str(key).strip()}
+    if pk is not None:
+        return {"pk": pk}
+    text = str(key).strip()
+    if "\x00" in text:
+        return {"pk__in": []}
+    return {f"{field}__iexact": text}
 
 
 def id_param(params, name: str, *, required: bool = False) -> int | None:

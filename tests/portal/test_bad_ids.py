@@ -1,6 +1,7 @@
 """Ids that are not ids answer 404 (in a path) or 400 with a field error (in a query), never
 500 (issue 13, finding 5): ``¹`` passes ``str.isdigit()`` but not ``int()``, and a number
-past a bigint overflowed the query. The URLs and parameters are read from the URL registry
+past a bigint overflowed the query, and a NUL character is refused by PostgreSQL in any query
+(a reference looked up with one was a 500). The URLs and parameters are read from the URL registry
 and the OpenAPI schema, so a new route or filter cannot escape."""
 
 import pytest
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.django_db
 
 SUPERSCRIPT_ONE = "¹"
 HUGE = "99999999999999999999"
-BAD_IDS = [SUPERSCRIPT_ONE, HUGE]
+NUL = "UC\x00-0001"
+BAD_IDS = [SUPERSCRIPT_ONE, HUGE, NUL]
 
 
 def test_an_id_is_ascii_digits_within_a_bigint():

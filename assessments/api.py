@@ -448,11 +448,18 @@ class AssessmentTemplateViewSet(RecordViewSet):
             definition = services.parse_template_file(upload.read())
             template, outcome = services.template_import(actor=request.user, definition=definition)
         elif isinstance(request.data, Mapping) and "definition" in request.data:
-            serializer = TemplateDefinitionSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
+            text = request.data.get("definition")
             try:
+                if isinstance(text, str):
+                    # Sent as a form field: read with the same bounded parser as a file (a
+                    # deeply nested text must answer 400, never a RecursionError).
+                    definition = services.parse_template_file(text)
+                else:
+                    serializer = TemplateDefinitionSerializer(data=request.data)
+                    serializer.is_valid(raise_exception=True)
+                    definition = serializer.validated_data["definition"]
                 template, outcome = services.template_import(
-                    actor=request.user, definition=serializer.validated_data["definition"]
+                    actor=request.user, definition=definition
                 )
             except DjangoValidationError as exc:
                 # The service names the upload "file"; here the content came as "definition".

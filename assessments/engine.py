@@ -12,10 +12,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from portal.limits import ANSWER_TEXT, LONG_TEXT, SHORT_TEXT
+from portal.parsers import depth as json_depth
 
 FORMAT = 1
 KINDS = ("screening", "dpia", "impact", "model_review", "other")
@@ -53,6 +54,37 @@ MAX_EVIDENCE_ITEMS = 100
 MAX_URL = 2_000
 MAX_TITLE = 300
 RISK_ROW_FIELDS = ("risk", "likelihood", "severity", "measures", "effect", "residual", "approved")
+
+# What a template may hold. A key outside these is refused (a typo would otherwise be
+# ignored silently, as an undocumented "round" once was), and so is a file past these sizes:
+# the largest published questionnaire we know (Canada's AIA) has 295 questions.
+MAX_DEPTH = 24
+MAX_SECTIONS = 200
+MAX_QUESTIONS = 2_000
+MAX_CHOICES = 500
+MAX_CONDITION_DEPTH = 12
+MAX_WEIGHT = 1e9
+MAX_THRESHOLD = 1e9
+ROUND_MODES = ("half_up", "half_even", "floor", "ceil")
+MAX_ROUND_PLACES = 6
+HIDDEN_ANSWERS = ("ignored", "scored")
+TOP_KEYS = frozenset(
+    {"format", "key", "version", "kind", "title", "description", "source", "sections"}
+    | {"scoring", "validity_months"}
+)
+SECTION_KEYS = frozenset({"key", "title", "description", "questions"})
+QUESTION_KEYS = frozenset(
+    {"key", "type", "label", "help", "required", "show_if", "cite", "weights", "choices"}
+    | {"min", "max", "max_length", "matrix"}
+)
+CHOICE_KEYS = frozenset({"value", "label", "weights", "cite", "exclusive"})
+SCORING_KEYS = frozenset({"scores", "derived", "adjustments", "result", "hidden_answers"})
+SCORE_KEYS = frozenset({"key", "label", "round", "share_of"})
+DERIVED_KEYS = frozenset({"label", "of", "max_times", "value_times", "round"})
+ROUND_KEYS = frozenset({"mode", "places"})
+ADJUSTMENT_KEYS = frozenset({"score", "reduce_pct", "when", "label"})
+RESULT_KEYS = frozenset({"label", "outcomes"})
+OUTCOME_KEYS = frozenset({"value", "label", "when", "cite", "cite_from"})
 
 
 class TemplateError(ValueError):
@@ -115,6 +147,12 @@ def check_definition(definition: Any) -> dict:
     errors: list[str] = []
     if not isinstance(definition, dict):
         raise TemplateError(["The template must be a JSON object."])
+    nesting = json_depth(definition)
+    if nesting > MAX_DEPTH:
+        raise TemplateError(
+            [f"template: nests {nesting} levels deep; a template nests at most {MAX_DEPTH}."]
+        )
+    errors.extend(_unknown_keys(definition, TOP_KEYS, ""))
     if definition.get("format", FORMAT) != FORMAT:
         errors.append(f"format: only format {FORMAT} is understood.")
     key = definition.get("key")
@@ -132,21 +170,26 @@ def check_definition(definition: Any) -> dict:
     if not isinstance(sections, list) or not sections:
         errors.append("sections: give at least one section.")
         raise TemplateError(errors)
+    if len(sections) > MAX_SECTIONS:
+        errors.append(f"sections: a template has at most {MAX_SECTIONS} sections.")
+        raise TemplateError(errors)
+    count = sum(
+        len(s["questions"])
+        for s in sections
+        if isinstance(s, dict) and isinstance(s.get("questions"), list)
+    )
+    if count > MAX_QUESTIONS:
+        errors.append(f"sections: a template has at most {MAX_QUESTIONS} questions ({count} here).")
+        raise TemplateError(errors)
 
     seen_sections: set[str] = set()
-    seen: dict[str, dict] = {}
-    scoring = definition.get("scoring")
-    scores = scoring.get("scores") if isinstance(scoring, dict) else None
-    score_keys = (
-        {s.get("key") for s in scores if isinstance(s, dict) and isinstance(s.get("key"), str)}
-        if isinstance(scores, list)
-        else set()
-    )
+    check = _Checking(scoring=definition.get("scoring"))
     for s_index, section in enumerate(sections):
         where = f"sections[{s_index}]"
         if not isinstance(section, dict):
             errors.append(f"{where}: must be an object.")
             continue
+        errors.extend(_unknown_keys(section, SECTION_KEYS, where))
         s_key = section.get("key")
         if not isinstance(s_key, str) or not KEY_RE.match(s_key):
             errors.append(f"{where}.key: use lower-case letters, digits and underscores.")
@@ -161,16 +204,47 @@ def check_definition(definition: Any) -> dict:
             errors.append(f"{where}.questions: give at least one question.")
             continue
         for q_index, q in enumerate(qs):
-            errors.extend(_check_question(q, f"{where}.questions[{q_index}]", seen, score_keys))
-    errors.extend(_check_scoring(definition.get("scoring"), seen))
+            errors.extend(_check_question(q, f"{where}.questions[{q_index}]", check))
+    errors.extend(_check_scoring(definition.get("scoring"), check))
     validity = definition.get("validity_months", {})
     if not isinstance(validity, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in validity.values()
+        isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 1200 for v in validity.values()
     ):
         errors.append("validity_months: map a level (or 'default') to a number of months.")
     if errors:
         raise TemplateError(errors)
     return definition
+
+
+@dataclass
+class _Checking:
+    """What a template declares, as the checks below need it."""
+
+    scoring: Any
+    seen: dict[str, dict] = field(default_factory=dict)
+    score_keys: list[str] = field(default_factory=list)
+    derived: set[str] = field(default_factory=set)
+    share_of: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        scoring = self.scoring if isinstance(self.scoring, dict) else {}
+        scores = scoring.get("scores")
+        for s in scores if isinstance(scores, list) else []:
+            if isinstance(s, dict) and isinstance(s.get("key"), str):
+                self.score_keys.append(s["key"])
+                if isinstance(s.get("share_of"), str):
+                    self.share_of[s["key"]] = s["share_of"]
+        derived = scoring.get("derived")
+        if isinstance(derived, dict):
+            self.derived = {k for k in derived if isinstance(k, str)}
+
+
+def _unknown_keys(item: dict, allowed: frozenset, where: str) -> list[str]:
+    return [
+        f"{where + '.' if where else ''}{name}: not part of the template format "
+        "(docs/template-format.md); remove it or check its spelling."
+        for name in sorted(set(item) - allowed)
+    ]
 
 
 def _check_text_lengths(value: Any, where: str) -> list[str]:
@@ -188,23 +262,27 @@ def _check_text_lengths(value: Any, where: str) -> list[str]:
     return sorted(errors)
 
 
-def _check_question(q: Any, where: str, seen: dict, score_keys: set) -> list[str]:
+def _check_question(q: Any, where: str, check: _Checking) -> list[str]:
     errors: list[str] = []
     if not isinstance(q, dict):
         return [f"{where}: must be an object."]
+    errors.extend(_unknown_keys(q, QUESTION_KEYS, where))
     key = q.get("key")
     if not isinstance(key, str) or not KEY_RE.match(key):
         errors.append(f"{where}.key: use lower-case letters, digits and underscores.")
-    elif key in seen:
+    elif key in check.seen:
         errors.append(f"{where}.key: {key!r} is used twice.")
     if q.get("type") not in QUESTION_TYPES:
         errors.append(f"{where}.type: choose one of {', '.join(QUESTION_TYPES)}.")
     if not str(q.get("label") or "").strip():
         errors.append(f"{where}.label: give the question a label.")
+    score_keys = set(check.score_keys)
     if q.get("type") in ("single_choice", "multi_choice"):
         choices = q.get("choices")
         if not isinstance(choices, list) or not choices:
             errors.append(f"{where}.choices: give at least one choice.")
+        elif len(choices) > MAX_CHOICES:
+            errors.append(f"{where}.choices: a question has at most {MAX_CHOICES} choices.")
         else:
             values = [c.get("value") for c in choices if isinstance(c, dict)]
             if len(values) != len(choices) or not all(isinstance(v, str) and v for v in values):
@@ -214,21 +292,28 @@ def _check_question(q: Any, where: str, seen: dict, score_keys: set) -> list[str
             for c_index, c in enumerate(choices):
                 if not isinstance(c, dict):
                     continue
-                errors.extend(_check_weights(c.get("weights"), f"{where}.choices", score_keys))
+                at = f"{where}.choices[{c_index}]"
+                errors.extend(_unknown_keys(c, CHOICE_KEYS, at))
+                errors.extend(_check_weights(c.get("weights"), at, score_keys))
                 if "exclusive" in c and not isinstance(c["exclusive"], bool):
-                    errors.append(f"{where}.choices[{c_index}].exclusive: say true or false.")
+                    errors.append(f"{at}.exclusive: say true or false.")
     if q.get("type") in ("yes_no", "number"):
         errors.extend(_check_weights(q.get("weights"), where, score_keys))
     if q.get("type") == "number" and q.get("weights") and not _is_number(q.get("max")):
         errors.append(f"{where}.max: a weighted number needs a maximum.")
+    for bound in ("min", "max"):
+        if bound in q and not (_is_number(q[bound]) and abs(q[bound]) <= MAX_THRESHOLD):
+            errors.append(f"{where}.{bound}: give a number between -1e9 and 1e9.")
     if "max_length" in q:
         limit = q["max_length"]
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= ANSWER_TEXT:
             errors.append(f"{where}.max_length: a whole number from 1 to {ANSWER_TEXT}.")
+    if "required" in q and not isinstance(q["required"], bool):
+        errors.append(f"{where}.required: say true or false.")
     if "show_if" in q:
-        errors.extend(_check_condition(q["show_if"], f"{where}.show_if", seen, None))
+        errors.extend(_check_condition(q["show_if"], f"{where}.show_if", check, scores=False))
     if isinstance(key, str):
-        seen[key] = q
+        check.seen[key] = q
     return errors
 
 
@@ -237,18 +322,47 @@ def _check_weights(weights: Any, where: str, score_keys: set) -> list[str]:
         return []
     if not isinstance(weights, dict) or not all(_is_number(v) for v in weights.values()):
         return [f"{where}.weights: map a score name to a number."]
+    errors = [
+        f"{where}.weights.{k}: give a number from 0 to 1e9 ({v!r} is not)."
+        for k, v in sorted(weights.items())
+        if not 0 <= v <= MAX_WEIGHT
+    ]
     unknown = set(weights) - score_keys
     if unknown:
-        return [f"{where}.weights: {', '.join(sorted(unknown))} is not a score in scoring.scores."]
-    return []
+        errors.append(
+            f"{where}.weights: {', '.join(sorted(unknown))} is not a score in scoring.scores."
+        )
+    return errors
 
 
-def _check_scoring(scoring: Any, seen: dict) -> list[str]:
+def _check_round(spec: Any, where: str) -> list[str]:
+    if not isinstance(spec, dict):
+        return [
+            f"{where}: give an object such as "
+            '{"mode": "half_up", "places": 0}; '
+            f"mode is one of {', '.join(ROUND_MODES)}."
+        ]
+    errors = _unknown_keys(spec, ROUND_KEYS, where)
+    if spec.get("mode") not in ROUND_MODES:
+        errors.append(f"{where}.mode: choose one of {', '.join(ROUND_MODES)}.")
+    places = spec.get("places", 0)
+    if (
+        not isinstance(places, int)
+        or isinstance(places, bool)
+        or not 0 <= places <= MAX_ROUND_PLACES
+    ):
+        errors.append(f"{where}.places: a whole number from 0 to {MAX_ROUND_PLACES}.")
+    return errors
+
+
+def _check_scoring(scoring: Any, check: _Checking) -> list[str]:
     if scoring is None:
         return []
     if not isinstance(scoring, dict):
         return ["scoring: must be an object."]
-    errors: list[str] = []
+    errors: list[str] = _unknown_keys(scoring, SCORING_KEYS, "scoring")
+    if scoring.get("hidden_answers", "ignored") not in HIDDEN_ANSWERS:
+        errors.append(f"scoring.hidden_answers: choose one of {', '.join(HIDDEN_ANSWERS)}.")
     scores = scoring.get("scores", [])
     if not isinstance(scores, list):
         errors.append("scoring.scores: give a list of scores.")
@@ -256,6 +370,41 @@ def _check_scoring(scoring: Any, seen: dict) -> list[str]:
     keys = [s.get("key") for s in scores if isinstance(s, dict)]
     if len(keys) != len(scores) or not all(isinstance(k, str) and KEY_RE.match(k) for k in keys):
         errors.append("scoring.scores: each score needs a key and a label.")
+    elif len(set(keys)) != len(keys):
+        errors.append("scoring.scores: each score needs a key of its own.")
+    derived = scoring.get("derived", {})
+    if not isinstance(derived, dict):
+        errors.append("scoring.derived: map a name to a derived quantity.")
+        derived = {}
+    for i, s in enumerate(scores):
+        if not isinstance(s, dict):
+            continue
+        where = f"scoring.scores[{i}]"
+        errors.extend(_unknown_keys(s, SCORE_KEYS, where))
+        if "round" in s:
+            errors.extend(_check_round(s["round"], f"{where}.round"))
+        if "share_of" in s and s["share_of"] not in derived:
+            errors.append(f"{where}.share_of: {s['share_of']!r} is not in scoring.derived.")
+    for name, spec in derived.items():
+        where = f"scoring.derived.{name}"
+        if not KEY_RE.match(name) or name in keys:
+            errors.append(
+                f"{where}: name it with lower-case letters, digits and underscores, "
+                "unlike any score."
+            )
+        if not isinstance(spec, dict):
+            errors.append(f"{where}: must be an object.")
+            continue
+        errors.extend(_unknown_keys(spec, DERIVED_KEYS, where))
+        if spec.get("of") not in keys:
+            errors.append(f"{where}.of: name a score in scoring.scores.")
+        factors = [k for k in ("max_times", "value_times") if k in spec]
+        if len(factors) != 1:
+            errors.append(f"{where}: give either max_times or value_times.")
+        elif not _is_number(spec[factors[0]]) or not 0 <= spec[factors[0]] <= MAX_WEIGHT:
+            errors.append(f"{where}.{factors[0]}: give a number from 0 to 1e9.")
+        if "round" in spec:
+            errors.extend(_check_round(spec["round"], f"{where}.round"))
     adjustments = scoring.get("adjustments", [])
     if not isinstance(adjustments, list):
         errors.append("scoring.adjustments: give a list of adjustments.")
@@ -265,71 +414,161 @@ def _check_scoring(scoring: Any, seen: dict) -> list[str]:
         if not isinstance(adj, dict) or adj.get("score") not in keys:
             errors.append(f"{where}.score: name a score to adjust.")
             continue
+        errors.extend(_unknown_keys(adj, ADJUSTMENT_KEYS, where))
         if not _is_number(adj.get("reduce_pct")) or not 0 <= adj["reduce_pct"] <= 100:
             errors.append(f"{where}.reduce_pct: give a percentage from 0 to 100.")
-        errors.extend(_check_condition(adj.get("when"), f"{where}.when", seen, keys))
+        errors.extend(_check_condition(adj.get("when"), f"{where}.when", check, scores=True))
     result = scoring.get("result")
     if result is not None:
         outcomes = result.get("outcomes") if isinstance(result, dict) else None
+        if isinstance(result, dict):
+            errors.extend(_unknown_keys(result, RESULT_KEYS, "scoring.result"))
         if not isinstance(outcomes, list) or not outcomes:
             errors.append("scoring.result.outcomes: give at least one outcome.")
         else:
-            for i, outcome in enumerate(outcomes):
-                where = f"scoring.result.outcomes[{i}]"
-                if not isinstance(outcome, dict) or not outcome.get("value"):
-                    errors.append(f"{where}.value: give the outcome a value.")
-                    continue
-                if "when" in outcome:
-                    errors.extend(_check_condition(outcome["when"], f"{where}.when", seen, keys))
-                elif i != len(outcomes) - 1:
-                    errors.append(f"{where}.when: only the last outcome may have no condition.")
-                cite_from = outcome.get("cite_from", [])
-                if not isinstance(cite_from, list):
-                    errors.append(f"{where}.cite_from: give a list of score names.")
-                    continue
-                for name in cite_from:
-                    if name not in keys:
-                        errors.append(f"{where}.cite_from: {name!r} is not a score.")
+            errors.extend(_check_outcomes(outcomes, keys, check))
     return errors
 
 
-def _check_condition(cond: Any, where: str, seen: dict, score_keys) -> list[str]:
+def _check_outcomes(outcomes: list, keys: list, check: _Checking) -> list[str]:
+    errors: list[str] = []
+    for i, outcome in enumerate(outcomes):
+        where = f"scoring.result.outcomes[{i}]"
+        if not isinstance(outcome, dict) or not outcome.get("value"):
+            errors.append(f"{where}.value: give the outcome a value.")
+            continue
+        errors.extend(_unknown_keys(outcome, OUTCOME_KEYS, where))
+        if not isinstance(outcome["value"], str):
+            errors.append(f"{where}.value: give the value as text.")
+        if "when" in outcome:
+            errors.extend(_check_condition(outcome["when"], f"{where}.when", check, scores=True))
+        elif i != len(outcomes) - 1:
+            errors.append(f"{where}.when: only the last outcome may have no condition.")
+        cite_from = outcome.get("cite_from", [])
+        if not isinstance(cite_from, list):
+            errors.append(f"{where}.cite_from: give a list of score names.")
+            continue
+        for name in cite_from:
+            if name not in keys:
+                errors.append(f"{where}.cite_from: {name!r} is not a score.")
+    if all(isinstance(o, dict) and "when" in o for o in outcomes):
+        errors.append(
+            f"scoring.result.outcomes[{len(outcomes) - 1}]: the last outcome is the default, "
+            "so it has no when: an assessment must always have a result."
+        )
+    return errors
+
+
+_QUESTION_OPS = ("equals", "in", "includes", "answered")
+
+
+def _check_condition(
+    cond: Any, where: str, check: _Checking, *, scores: bool, level: int = 1
+) -> list[str]:
+    if level > MAX_CONDITION_DEPTH:
+        return [f"{where}: conditions nest at most {MAX_CONDITION_DEPTH} levels deep."]
     if not isinstance(cond, dict) or not cond:
         return [f"{where}: must be a condition object."]
     for combinator in ("all", "any"):
         if combinator in cond:
             parts = cond[combinator]
+            extra = _unknown_keys(cond, frozenset({combinator}), where)
             if not isinstance(parts, list) or not parts:
-                return [f"{where}.{combinator}: give a list of conditions."]
-            return [
+                return [*extra, f"{where}.{combinator}: give a list of conditions."]
+            return extra + [
                 e
                 for i, part in enumerate(parts)
-                for e in _check_condition(part, f"{where}.{combinator}[{i}]", seen, score_keys)
+                for e in _check_condition(
+                    part, f"{where}.{combinator}[{i}]", check, scores=scores, level=level + 1
+                )
             ]
     if "not" in cond:
-        return _check_condition(cond["not"], f"{where}.not", seen, score_keys)
+        return _unknown_keys(cond, frozenset({"not"}), where) + _check_condition(
+            cond["not"], f"{where}.not", check, scores=scores, level=level + 1
+        )
     if "question" in cond:
-        if not isinstance(cond["question"], str) or cond["question"] not in seen:
-            return [f"{where}.question: {cond['question']!r} is not an earlier question."]
-        if not set(cond) & {"equals", "in", "includes", "answered"}:
-            return [f"{where}: say equals, in, includes or answered."]
-        return []
-    if "score" in cond:
-        if score_keys is None:
+        return _check_question_condition(cond, where, check)
+    if "score" in cond or "derived" in cond:
+        if not scores:
             return [f"{where}: a question can only depend on earlier answers."]
-        if cond["score"] not in score_keys:
-            return [f"{where}.score: {cond['score']!r} is not a score."]
-        ops = set(cond) & set(_COMPARE)
-        if len(ops) != 1 or not _is_number(cond[ops.pop()]):
-            return [f"{where}: compare with one of {', '.join(_COMPARE)} and a number."]
-        return []
+        return _check_score_condition(cond, where, check)
     if "risk" in cond:
+        errors = _unknown_keys(cond, frozenset({"risk", "at_least"}), where)
         if cond["risk"] not in ("inherent", "residual"):
-            return [f"{where}.risk: say inherent or residual."]
+            errors.append(f"{where}.risk: say inherent or residual.")
         if cond.get("at_least") not in list(RATING_ORDER):
-            return [f"{where}.at_least: say low, medium or high."]
-        return []
+            errors.append(f"{where}.at_least: say low, medium or high.")
+        return errors
     return [f"{where}: a condition names a question, a score, a risk, or all/any/not."]
+
+
+def _check_question_condition(cond: dict, where: str, check: _Checking) -> list[str]:
+    name = cond["question"]
+    if not isinstance(name, str) or name not in check.seen:
+        return [f"{where}.question: {name!r} is not an earlier question."]
+    ops = set(cond) & set(_QUESTION_OPS)
+    if not ops:
+        return [f"{where}: say equals, in, includes or answered."]
+    if len(ops) > 1:
+        return [f"{where}: say only one of equals, in, includes or answered."]
+    errors = _unknown_keys(cond, frozenset({"question", *_QUESTION_OPS}), where)
+    op = ops.pop()
+    target = cond[op]
+    spec = check.seen[name]
+    kind = spec.get("type")
+    values: list | None
+    if kind == "yes_no":
+        values = ["yes", "no"]
+    elif kind in ("single_choice", "multi_choice") and isinstance(spec.get("choices"), list):
+        values = [c.get("value") for c in spec["choices"] if isinstance(c, dict)]
+    else:
+        values = None
+    if op == "answered":
+        if not isinstance(target, bool):
+            errors.append(f"{where}.answered: say true or false.")
+        return errors
+    if op == "includes" and kind != "multi_choice":
+        return [*errors, f"{where}.includes: {name!r} is not a multiple choice; use equals or in."]
+    if op == "equals" and kind == "multi_choice":
+        return [*errors, f"{where}.equals: {name!r} is a multiple choice; use includes."]
+    if op == "in" and (not isinstance(target, list) or not target):
+        return [*errors, f"{where}.in: give a list of values."]
+    if values is not None:
+        wanted = target if op == "in" else [target]
+        for value in wanted:
+            if value not in values:
+                errors.append(
+                    f"{where}.{op}: {value!r} is not a choice of {name!r} "
+                    f"({', '.join(map(str, values))}), so this never holds."
+                )
+    return errors
+
+
+def _check_score_condition(cond: dict, where: str, check: _Checking) -> list[str]:
+    subject = "score" if "score" in cond else "derived"
+    name = cond[subject]
+    errors = _unknown_keys(cond, frozenset({subject, *_COMPARE}), where)
+    if subject == "score" and name not in check.score_keys:
+        return [*errors, f"{where}.score: {name!r} is not a score."]
+    if subject == "derived" and name not in check.derived:
+        return [*errors, f"{where}.derived: {name!r} is not in scoring.derived."]
+    ops = set(cond) & set(_COMPARE)
+    if len(ops) != 1 or not _is_number(cond[next(iter(ops))]):
+        return [*errors, f"{where}: compare with one of {', '.join(_COMPARE)} and a number."]
+    op = ops.pop()
+    target = cond[op]
+    if op.startswith("share_"):
+        if subject == "derived":
+            return [
+                *errors,
+                f"{where}.{op}: a derived quantity has no share; use gte, gt, lte or lt.",
+            ]
+        top = 1000 if name in check.share_of else 100
+        if not 0 <= target <= top:
+            errors.append(f"{where}.{op}: a share is a percentage from 0 to {top}.")
+    elif abs(target) > MAX_THRESHOLD:
+        errors.append(f"{where}.{op}: give a number between -1e9 and 1e9.")
+    return errors
 
 
 def _is_number(value) -> bool:
@@ -553,10 +792,12 @@ class Result:
     reasons: list[dict] = field(default_factory=list)
     highest_inherent: str | None = None
     highest_residual: str | None = None
+    derived: dict[str, dict] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
             "scores": self.scores,
+            **({"derived": self.derived} if self.derived else {}),
             "adjustments": self.adjustments,
             "value": self.value,
             "label": self.label,
@@ -567,20 +808,26 @@ class Result:
 
 
 def score(definition: dict, answers: dict) -> Result:
-    """Scores, adjustments and the outcome for these answers (hidden questions count nothing)."""
+    """Scores, adjustments and the outcome for these answers.
+
+    A hidden question's answer counts nothing unless the template says
+    ``"hidden_answers": "scored"``; each score is rounded as its ``round`` says.
+    """
     scoring = definition.get("scoring") or {}
-    keys = [s["key"] for s in scoring.get("scores", [])]
-    labels = {s["key"]: s.get("label", s["key"]) for s in scoring.get("scores", [])}
+    specs = {s["key"]: s for s in scoring.get("scores", [])}
+    keys = list(specs)
+    labels = {k: s.get("label", k) for k, s in specs.items()}
     raw = dict.fromkeys(keys, 0.0)
     maximum = dict.fromkeys(keys, 0.0)
     cites: dict[str, list[dict]] = {k: [] for k in keys}
     shown = visible_keys(definition, answers)
+    counted = {q.key for q in questions(definition)} if hidden_answers_score(definition) else shown
     inherent, residual = [], []
 
     for q in questions(definition):
         for k, most in _max_weights(q).items():
             maximum[k] += most
-        if q.key not in shown or not is_answered(answers.get(q.key)):
+        if q.key not in counted or not is_answered(answers.get(q.key)):
             continue
         value = answers[q.key]
         if q.type == "risk_table":
@@ -597,29 +844,36 @@ def score(definition: dict, answers: dict) -> Result:
         highest_inherent=max(inherent, key=RATING_ORDER.__getitem__) if inherent else None,
         highest_residual=max(residual, key=RATING_ORDER.__getitem__) if residual else None,
     )
+    raw = {k: round_number(v, specs[k].get("round")) for k, v in raw.items()}
     adjusted = dict(raw)
+    derived = scoring.get("derived") or {}
     for adj in scoring.get("adjustments", []):
-        ctx = _ScoreContext(adjusted, maximum, result)
+        ctx = _ScoreContext(adjusted, maximum, result, derived, specs)
         if _holds(adj["when"], answers, shown=shown, scores=ctx):
             before = adjusted[adj["score"]]
-            adjusted[adj["score"]] = before * (1 - adj["reduce_pct"] / 100)
+            adjusted[adj["score"]] = round_number(
+                before * (1 - adj["reduce_pct"] / 100), specs[adj["score"]].get("round")
+            )
             result.adjustments.append(
                 adj.get("label")
                 or f"{labels[adj['score']]} lowered by {adj['reduce_pct']}% "
                 f"({_fmt(before)} → {_fmt(adjusted[adj['score']])})"
             )
+    ctx = _ScoreContext(adjusted, maximum, result, derived, specs)
     for k in keys:
+        whole = ctx.share_base(k)
         result.scores[k] = {
             "label": labels[k],
             "raw": _fmt(raw[k]),
             "value": _fmt(adjusted[k]),
             "max": _fmt(maximum[k]),
-            "share": _fmt(100 * adjusted[k] / maximum[k]) if maximum[k] else 0,
+            "share": _fmt(100 * adjusted[k] / whole) if whole else 0,
         }
+    for name, spec in derived.items():
+        result.derived[name] = {"label": spec.get("label", name), "value": _fmt(ctx.derived(name))}
 
     outcome_spec = scoring.get("result")
     if outcome_spec:
-        ctx = _ScoreContext(adjusted, maximum, result)
         for outcome in outcome_spec["outcomes"]:
             if "when" not in outcome or _holds(outcome["when"], answers, shown=shown, scores=ctx):
                 result.value = outcome["value"]
@@ -630,6 +884,32 @@ def score(definition: dict, answers: dict) -> Result:
                     result.reasons.extend(cites[name])
                 break
     return result
+
+
+def hidden_answers_score(definition: dict) -> bool:
+    """Whether this template counts (and so keeps) answers to questions now hidden."""
+    return (definition.get("scoring") or {}).get("hidden_answers", "ignored") == "scored"
+
+
+_ROUNDING = {"half_even": ROUND_HALF_EVEN, "floor": ROUND_FLOOR, "ceil": ROUND_CEILING}
+
+
+def round_number(value: float, spec: dict | None) -> float:
+    """``value`` rounded as a template's ``round`` says; unchanged without one.
+
+    Rounding works on the number as written in decimal (41.65, not the binary float just
+    below it), so a half is a half. ``half_up`` is JavaScript's Math.round, which official
+    scoring tools use: a half goes up, towards +infinity (-2.5 → -2).
+    """
+    if not spec:
+        return value
+    step = Decimal(1).scaleb(-int(spec.get("places", 0)))
+    number = Decimal(repr(float(value)))
+    if spec["mode"] == "half_up":
+        rounded = ((number / step) + Decimal("0.5")).to_integral_value(ROUND_FLOOR) * step
+    else:
+        rounded = number.quantize(step, rounding=_ROUNDING[spec["mode"]])
+    return float(rounded)
 
 
 def _fmt(number: float) -> float | int:
@@ -680,6 +960,21 @@ class _ScoreContext:
     values: dict[str, float]
     maximum: dict[str, float]
     result: Result
+    derived_specs: dict = field(default_factory=dict)
+    score_specs: dict = field(default_factory=dict)
+
+    def derived(self, name: str) -> float:
+        spec = self.derived_specs[name]
+        if "max_times" in spec:
+            number = self.maximum[spec["of"]] * spec["max_times"]
+        else:
+            number = self.values[spec["of"]] * spec["value_times"]
+        return round_number(number, spec.get("round"))
+
+    def share_base(self, key: str) -> float:
+        """What a score's share is a percentage of: its maximum, or its ``share_of``."""
+        share_of = (self.score_specs.get(key) or {}).get("share_of")
+        return self.derived(share_of) if share_of else self.maximum[key]
 
 
 def _holds(cond: dict, answers: dict, *, shown: set | None = None, scores=None) -> bool:
@@ -703,9 +998,15 @@ def _holds(cond: dict, answers: dict, *, shown: set | None = None, scores=None) 
         if "includes" in cond:
             return isinstance(value, list) and cond["includes"] in value
         return False
+    if "derived" in cond and scores is not None:
+        value = scores.derived(cond["derived"])
+        for op, target in cond.items():
+            if op in _COMPARE_OPS:
+                return _COMPARE_OPS[op](round(value, 6), target)
+        return False
     if "score" in cond and scores is not None:
         value = scores.values[cond["score"]]
-        most = scores.maximum[cond["score"]]
+        most = scores.share_base(cond["score"])
         for op, target in cond.items():
             if op not in _COMPARE:
                 continue

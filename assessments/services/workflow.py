@@ -76,18 +76,24 @@ def assessment_start(*, actor, use_case: UseCase, template: AssessmentTemplate) 
         raise ValidationError("A retired use case is not assessed again.")
     if not template.active:
         raise ValidationError({"template": "That template version is no longer offered."})
-    existing = Assessment.objects.filter(use_case=use_case, kind=template.kind, status__in=OPEN)
+    # One open assessment per template (any version of its key): a firm's own questionnaire
+    # may run beside a built-in one of the same kind.
+    existing = Assessment.objects.filter(
+        use_case=use_case, template__key=template.key, status__in=OPEN
+    )
     if existing.exists():
         current = existing.first()
         assert current is not None  # exists() just said so, and the use case is locked
         raise ValidationError(
             {
-                "template": f"{use_case.reference} already has a {template.get_kind_display()} "
+                "template": f"{use_case.reference} already has a {template.title} "
                 f"in progress ({current.reference}): continue that one."
             }
         )
     previous = (
-        Assessment.objects.filter(use_case=use_case, kind=template.kind, status=Status.SIGNED_OFF)
+        Assessment.objects.filter(
+            use_case=use_case, template__key=template.key, status=Status.SIGNED_OFF
+        )
         .order_by("-version")
         .first()
     )
@@ -117,6 +123,7 @@ def assessment_start(*, actor, use_case: UseCase, template: AssessmentTemplate) 
                 continue
             if kept is not None:
                 assessment.answers[key] = kept
+        assessment.answers = _without_hidden(template.definition, assessment.answers)
     _rescore(assessment)
     assessment.reference = next_reference("AS")
     reason = (
@@ -208,7 +215,12 @@ def assessment_save_answers(
             merged.pop(key, None)
         else:
             merged[key] = value
-    changed = sorted(k for k in cleaned if merged.get(k) != assessment.answers.get(k))
+    merged = _without_hidden(assessment.definition, merged)
+    changed = sorted(
+        k
+        for k in set(cleaned) | set(assessment.answers)
+        if merged.get(k) != assessment.answers.get(k)
+    )
     if not changed:
         return assessment
     assessment.answers = merged
@@ -217,13 +229,23 @@ def assessment_save_answers(
     if actor.pk not in assessment.contributor_ids:
         assessment.contributor_ids = [*assessment.contributor_ids, actor.pk]
     qmap = engine.question_map(assessment.definition)
-    names = ", ".join(textwrap.shorten(qmap[k].label, 60, placeholder="…") for k in changed[:3]) + (
-        f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-    )
+    names = ", ".join(
+        textwrap.shorten(qmap[k].label if k in qmap else k, 60, placeholder="…")
+        for k in changed[:3]
+    ) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
     save_with_history(
         assessment, actor=actor, reason=f"{'Autosaved' if autosave else 'Saved'}: {names}"
     )
     return assessment
+
+
+def _without_hidden(definition: dict, answers: dict) -> dict:
+    """The answers a template keeps: answers to hidden questions are dropped, unless the
+    template scores them (``"hidden_answers": "scored"``)."""
+    if engine.hidden_answers_score(definition):
+        return answers
+    shown = engine.visible_keys(definition, answers)
+    return {k: v for k, v in answers.items() if k in shown}
 
 
 def evidence_chain_ids(assessment: Assessment) -> list[int]:
@@ -460,7 +482,11 @@ def _sign_off(actor, assessment: Assessment, reason: str) -> str:
     )
     for older in (
         Assessment.objects.select_for_update()
-        .filter(use_case=assessment.use_case, kind=assessment.kind, status=Status.SIGNED_OFF)
+        .filter(
+            use_case=assessment.use_case,
+            template__key=assessment.template.key,
+            status=Status.SIGNED_OFF,
+        )
         .exclude(pk=assessment.pk)
     ):
         older.status = Status.SUPERSEDED
@@ -579,14 +605,14 @@ def _stable(key: str, value):
 def valid_until_for(assessment: Assessment, today: date) -> date:
     """The shorter of the template's time for its result and the use case tier's time."""
     validity = assessment.definition.get("validity_months", {})
-    tier = (
-        assessment.result_value
-        if assessment.kind == Kind.SCREENING and assessment.result_value in RiskTier.values
-        else assessment.use_case.risk_tier
-    )
+    screening = assessment.kind == Kind.SCREENING
+    # A risk officer's override replaces the screening's tier, so it sets the time too.
+    result = assessment.tier_override if screening and assessment.tier_override else None
+    result = result or assessment.result_value
+    tier = result if screening and result in RiskTier.values else assessment.use_case.risk_tier
     months = [settings.ASSESSMENT_VALID_MONTHS_BY_TIER.get(tier, 12)]
-    if assessment.result_value in validity:
-        months.append(validity[assessment.result_value])
+    if result in validity:
+        months.append(validity[result])
     elif "default" in validity:
         months.append(validity["default"])
     return _add_months(today, min(months))
@@ -729,7 +755,15 @@ def assessment_override_tier(*, actor, assessment: Assessment, tier: str, justif
         raise ValidationError({"tier": "Choose prohibited, high, limited or minimal."})
     assessment.tier_override = tier
     assessment.tier_override_reason = justification
-    save_with_history(assessment, actor=actor, reason=f"Tier overridden to {tier}: {justification}")
+    # The re-assessment date follows the new tier, counted from the sign-off.
+    signed = getattr(assessment, "sign_off_record", None)
+    if signed is not None:
+        assessment.valid_until = valid_until_for(assessment, timezone.localdate(signed.signed_at))
+    save_with_history(
+        assessment,
+        actor=actor,
+        reason=f"Tier overridden to {tier}: {justification}; valid until {assessment.valid_until}",
+    )
     registry_services.use_case_record_risk_tier(
         actor=actor,
         use_case=assessment.use_case,

@@ -196,7 +196,7 @@ def _q(section, index, **changes):
         ),
         (
             _q(1, 0, choices=[{"value": "few", "label": "Few", "weights": {"risk": 1}}]),
-            "sections[1].questions[0].choices.weights: risk is not a score in scoring.scores.",
+            "sections[1].questions[0].choices[0].weights: risk is not a score in scoring.scores.",
         ),
         (
             _q(1, 0, choices=[{"value": "a", "label": "A"}, {"value": "a", "label": "B"}]),

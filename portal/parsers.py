@@ -3,7 +3,9 @@
 Python's json module recurses once per level of nesting, so a body of a thousand ``[`` made
 every JSON endpoint raise RecursionError (500). Here a body nested past
 ``settings.API_JSON_MAX_DEPTH`` is refused with a clear message: 400 from the API, a field
-error from an upload. The depth is measured on the parsed value, without recursion.
+error from an upload. The depth is measured on the parsed value, without recursion. An API
+body with a NUL character in any string is refused too (400): PostgreSQL refuses NUL in text,
+so it would otherwise fail as a server error wherever the string reached a query.
 """
 
 from __future__ import annotations
@@ -37,6 +39,26 @@ def depth(value: Any) -> int:
     return deepest
 
 
+def holds_nul(value: Any) -> bool:
+    """Whether any string in ``value`` (keys included) has a NUL character, which PostgreSQL
+    refuses in every text column and every query parameter."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+NUL_MESSAGE = "Text may not contain the NUL character (\\u0000)."
+
+
 def too_deep_message(limit: int) -> str:
     return f"JSON may nest arrays and objects at most {limit} levels deep."
 
@@ -63,4 +85,6 @@ class BoundedJSONParser(JSONParser):
             raise ParseError(too_deep_message(settings.API_JSON_MAX_DEPTH)) from None
         if depth(value) > settings.API_JSON_MAX_DEPTH:
             raise ParseError(too_deep_message(settings.API_JSON_MAX_DEPTH))
+        if holds_nul(value):
+            raise ParseError(NUL_MESSAGE)
         return value

@@ -100,12 +100,7 @@ def rows_as_of(
     versions = hm._default_manager.filter(history_date__lte=moment)
     if among is not None:
         versions = versions.filter(**{f"{pk_name}__in": among})
-    newest = (
-        versions.order_by()
-        .values(pk_name)
-        .annotate(newest=Max("history_id"))
-        .values("newest")
-    )
+    newest = versions.order_by().values(pk_name).annotate(newest=Max("history_id")).values("newest")
     return hm._default_manager.filter(history_id__in=newest).exclude(history_type=DELETED)
 
 

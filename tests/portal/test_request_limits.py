@@ -89,3 +89,14 @@ def test_a_body_past_the_upload_limit_is_a_400(admin_user, settings):
         "/api/v1/use-cases/", body, content_type="application/json"
     )
     assert response.status_code == 400
+
+
+def test_a_nul_character_anywhere_in_a_json_body_is_a_400(admin_user):
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    answer = api.patch(
+        f"/api/v1/people/{admin_user.pk}/",
+        data='{"roles": ["admin\\u0000"], "reason": "x"}',
+        content_type="application/json",
+    )
+    assert answer.status_code == 400 and "NUL" in answer.json()["detail"]

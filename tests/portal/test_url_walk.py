@@ -219,7 +219,7 @@ def world(retail, product_owner, risk_officer, admin_user, dpo, settings, tmp_pa
     incident = open_incident(use_case, product_owner)
     token, _raw = kill_switch_token_create(actor=admin_user, use_case=use_case, name="svc")
     webhook, _secret = webhook_endpoint_create(
-        actor=admin_user, name="On-call", url="http://127.0.0.1:9/hooks"
+        actor=admin_user, name="On-call", url="http://hooks.example.com/steward"
     )
     batch, _ = csvio.import_preview(actor=product_owner, filename="r.csv", content="title\n")
     return {

@@ -71,7 +71,10 @@ def outbox_backlog() -> Check:
         backlog = outbox.backlog()
     except Exception as exc:
         return False, f"unknown: the database is unreachable ({exc.__class__.__name__})"
-    detail = f"{backlog['pending']} waiting, oldest {backlog['oldest_age_seconds']:.0f} s"
+    detail = (
+        f"{backlog['pending']} waiting, oldest {backlog['oldest_age_seconds']:.0f} s, "
+        f"{backlog['failing']} failing (retried with backoff)"
+    )
     return backlog["oldest_age_seconds"] <= settings.OUTBOX_MAX_AGE_SECONDS, detail
 
 

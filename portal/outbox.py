@@ -13,8 +13,9 @@ cannot lose its side effects, whatever the broker is doing:
    row is handed out again after a backoff.
 3. A message handed out but not done within ``OUTBOX_REDISPATCH_SECONDS`` (lost with a
    restarted Redis, or its worker killed) is handed out again. So every side effect runs at
-   least once; the tasks behind them are idempotent (a webhook delivery and an email are
-   marked sent under a row lock, a pull claims its source).
+   least once. A webhook delivery is sent under its row's lock and a pull claims its source,
+   so a second run of those does nothing; an email whose sending outlasts the redispatch
+   time (five minutes by default) could go out twice.
 
 With ``CELERY_TASK_ALWAYS_EAGER`` (tests, and the embedded default without a broker) the relay
 runs each message in-process right after the commit.
@@ -184,16 +185,18 @@ def run_message(message_id: int, *, now: datetime | None = None) -> str:
 
 
 def backlog(now: datetime | None = None) -> dict:
-    """Messages not done yet, and how old the oldest is (seconds); for /readyz and /metrics."""
+    """Messages not done yet, how old the oldest waiting one is (seconds), and how many have
+    failed; for /readyz and /metrics. A message that failed is counted as failing, not in
+    the age: the broker relays fine, and one bad message must not make every web process
+    "not ready" (readiness would take them all out of a load balancer)."""
     now = now or timezone.now()
-    row = OutboxMessage.objects.filter(done_at__isnull=True).aggregate(
-        count=Count("id"), oldest=Min("created_at")
-    )
-    oldest = row["oldest"]
+    waiting = OutboxMessage.objects.filter(done_at__isnull=True)
+    row = waiting.aggregate(count=Count("id"))
+    oldest = waiting.filter(failures=0).aggregate(oldest=Min("created_at"))["oldest"]
     return {
         "pending": row["count"],
         "oldest_age_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
-        "failing": OutboxMessage.objects.filter(done_at__isnull=True, failures__gt=0).count(),
+        "failing": waiting.filter(failures__gt=0).count(),
     }
 
 

@@ -162,3 +162,14 @@ def test_metrics_answer_with_the_counters_when_a_gauge_cannot_be_read(client, se
     text = answer.content.decode()
     assert 'view="healthz"' in text and "steward_outbox_pending" in text
     assert "steward_metrics_gauge_errors 1.0" in text
+
+
+def test_a_message_that_keeps_failing_is_counted_not_held_against_readiness(
+    client, settings, product_owner
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    notify.email([product_owner], "A", "B")  # written, not relayed (the test never commits)
+    OutboxMessage.objects.update(created_at=timezone.now() - timedelta(hours=3), failures=4)
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["checks"]["outbox"]["detail"].startswith("1 waiting, oldest 0 s")

@@ -112,7 +112,7 @@ def gauges():
     yield metrics.gauge("steward_outbox_pending", "Side effects not done yet.", backlog["pending"])
     yield metrics.gauge(
         "steward_outbox_oldest_age_seconds",
-        "Age of the oldest side effect not done yet.",
+        "Age of the oldest side effect not done yet that has not failed.",
         backlog["oldest_age_seconds"],
     )
     yield metrics.gauge(

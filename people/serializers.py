@@ -8,10 +8,18 @@ from registry.models import BusinessUnit
 User = get_user_model()
 
 
+class _RoleField(serializers.SlugRelatedField):
+    """A role by its name; a name with a NUL character names no role (PostgreSQL refuses NUL
+    in a query, from a form body as much as from JSON)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value="(a NUL character)")
+        return super().to_internal_value(data)
+
+
 def _roles_field(**kwargs):
-    return serializers.SlugRelatedField(
-        many=True, slug_field="name", queryset=assignable_groups(), **kwargs
-    )
+    return _RoleField(many=True, slug_field="name", queryset=assignable_groups(), **kwargs)
 
 
 def _units_field(**kwargs):

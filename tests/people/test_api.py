@@ -128,3 +128,14 @@ def test_sending_a_new_invitation_through_the_api(admin_user, sent):
     response, emails = sent(lambda: client.post(url, format="json"))
     assert response.status_code == 200 and response.json()["status"] == "invited"
     assert [m.to for m in emails] == [["ro@example.com"]] and link_in(emails[0])
+
+
+def test_a_role_name_with_a_nul_character_in_a_form_body_is_a_400(admin_user):
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    answer = api.patch(
+        f"/api/v1/people/{admin_user.pk}/",
+        {"roles": ["admin\x00"], "reason": "x"},
+        format="multipart",
+    )
+    assert answer.status_code == 400

@@ -47,12 +47,11 @@ def _heartbeat(name: str, max_age: int) -> Check:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return True, "none needed: tasks run in-process"
     try:
-        beat = Heartbeat.objects.filter(name=name).first()
+        age = heartbeat_age(name)
     except Exception as exc:
         return False, f"unknown: the database is unreachable ({exc.__class__.__name__})"
-    if beat is None:
+    if age is None:
         return False, "never seen"
-    age = (timezone.now() - beat.at).total_seconds()
     if age > max_age:
         return False, f"last seen {age:.0f} s ago (more than {max_age} s)"
     return True, f"last seen {age:.0f} s ago"
@@ -102,6 +101,7 @@ def readiness() -> tuple[bool, dict]:
 
 
 def heartbeat_age(name: str) -> float | None:
+    """Seconds since the process last showed it is alive; None if it never did."""
     beat = Heartbeat.objects.filter(name=name).first()
     return (timezone.now() - beat.at).total_seconds() if beat else None
 

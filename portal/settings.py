@@ -314,6 +314,7 @@ ASSESSMENT_VALID_MONTHS_BY_TIER = {
     "high": 12,
     "limited": 24,
     "minimal": 36,
+    "outside": 36,
     "unscreened": 12,
 }
 # Where people reach the portal, for links in emails.

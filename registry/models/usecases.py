@@ -189,6 +189,9 @@ class RiskTier(models.TextChoices):
     HIGH = "high", "High risk"
     LIMITED = "limited", "Limited risk"
     MINIMAL = "minimal", "Minimal risk"
+    # Art. 2 puts the system outside the Regulation (military, research, personal use, ...):
+    # recorded as its own result so the register can tell it from minimal risk.
+    OUTSIDE = "outside", "Outside the AI Act"
 
 
 def validate_people_affected(value) -> None:

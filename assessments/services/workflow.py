@@ -752,7 +752,9 @@ def assessment_override_tier(*, actor, assessment: Assessment, tier: str, justif
     if not justification:
         raise ValidationError({"justification": "Record why the screening's tier is overridden."})
     if tier not in RiskTier.values or tier == RiskTier.UNSCREENED:
-        raise ValidationError({"tier": "Choose prohibited, high, limited, minimal or outside the AI Act."})
+        raise ValidationError(
+            {"tier": "Choose prohibited, high, limited, minimal or outside the AI Act."}
+        )
     assessment.tier_override = tier
     assessment.tier_override_reason = justification
     # The re-assessment date follows the new tier, counted from the sign-off.

@@ -1,7 +1,8 @@
 """What deployed systems report, the rules that watch it, and the flags the rules raise.
 
 Sources and samples hang off a deployment (registry.Deployment). A rule's breach raises a
-flag on the use case or the model version; budgets and their alerts are per use case.
+flag on the use case or the model version; so do non-metric causes (a material change, the
+nightly gate check, a template's new version); budgets and their alerts are per use case.
 """
 
 from django.conf import settings
@@ -392,13 +393,49 @@ class FlagStatus(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
 
 
+CAUSE_NAME = RegexValidator(
+    r"^[a-z][a-z0-9_.:-]{0,79}$",
+    "A cause is lower-case letters, digits and '_', '.', ':', '-', starting with a letter "
+    "(at most 80 characters), e.g. 'material_change:decision_impact'.",
+)
+
+
+# How a cause's family (the part before ':') reads on pages; an unknown family reads as its
+# own words.
+CAUSE_LABELS = {
+    "material_change": "Material change",
+    "gate": "Live but failing the go-live gate",
+    "template_change": "Assessment template changed",
+    "obligation": "Obligation",
+}
+
+
 class Flag(models.Model):
-    """A rule's breach on a use case or a model version, open until someone resolves it."""
+    """A reason to re-assess a use case or a model version, open until someone resolves it.
+
+    Two kinds share the table, the pages and the API: a metric rule's breach (``rule`` set,
+    ``cause`` empty) and a non-metric cause (``rule`` empty, ``cause`` a key such as
+    ``material_change:decision_impact`` or ``gate:runbook``, ``reason`` the line a person
+    reads), raised by ``monitoring.services.flags.raise_cause_flag``. Either way one flag is
+    open per rule, or per cause, and subject.
+    """
 
     reference = models.CharField(max_length=12, unique=True, editable=False)
-    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="flags")
+    rule = models.ForeignKey(
+        Rule, on_delete=models.PROTECT, related_name="flags", null=True, blank=True
+    )
+    cause = models.CharField(
+        max_length=80,
+        blank=True,
+        default="",
+        validators=[CAUSE_NAME],
+        help_text="What raised it when no metric rule did; empty for a rule's breach.",
+    )
+    reason = BoundedTextField(
+        max_length=SHORT_TEXT, blank=True, help_text="Why, in one line (a non-metric cause)."
+    )
     subject = models.CharField(max_length=20, choices=RuleSubject.choices)
-    # "use_case:12" or "model_version:7": one open flag per rule and subject.
+    # "use_case:12" or "model_version:7": one open flag per rule (or cause) and subject.
     subject_key = models.CharField(max_length=40, editable=False)
     use_case = models.ForeignKey("registry.UseCase", on_delete=models.PROTECT, related_name="flags")
     model_version = models.ForeignKey(
@@ -446,12 +483,42 @@ class Flag(models.Model):
                 fields=["rule", "subject_key"],
                 condition=Q(status="open"),
                 name="one_open_flag_per_rule_and_subject",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["cause", "subject_key"],
+                condition=Q(status="open", rule__isnull=True),
+                name="one_open_flag_per_cause_and_subject",
+            ),
+            # A flag was raised by a rule or for a cause, never by both or by nothing.
+            models.CheckConstraint(
+                condition=(Q(rule__isnull=False) & Q(cause=""))
+                | (Q(rule__isnull=True) & ~Q(cause="")),
+                name="flag_has_rule_or_cause",
+            ),
         ]
-        indexes = [models.Index(fields=["status", "use_case"])]
+        indexes = [
+            models.Index(fields=["status", "use_case"]),
+            models.Index(fields=["cause", "status"], name="flag_cause_status"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.rule.name}"
+        return f"{self.reference} {self.title}"
+
+    @property
+    def title(self) -> str:
+        """What a list shows: the rule's name, or the cause's reason."""
+        if self.rule_id is not None:
+            return self.rule.name
+        return self.reason or self.cause
+
+    @property
+    def is_metric(self) -> bool:
+        return self.rule_id is not None
+
+    @property
+    def cause_label(self) -> str:
+        family = self.cause.split(":", 1)[0]
+        return CAUSE_LABELS.get(family, family.replace("_", " ").capitalize())
 
     @property
     def is_open(self) -> bool:

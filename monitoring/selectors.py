@@ -85,6 +85,25 @@ def flags_visible_to(user) -> QuerySet[Flag]:
     )
 
 
+def _evidence_text(value) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')}: {_evidence_text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(_evidence_text(v) for v in value)
+    if value is None or value == "":
+        return "—"
+    return str(value)
+
+
+def cause_evidence_rows(evidence: dict | None) -> list[tuple[str, str]]:
+    """A non-metric flag's evidence as label and text, in the order it was written."""
+    return [
+        (key.replace("_", " ").capitalize(), _evidence_text(value))
+        for key, value in (evidence or {}).items()
+        if key != "reassessment"
+    ]
+
+
 def flag_by_key(user, key: str) -> Flag:
     """A visible flag by its reference (FL-0001) or id; 404 otherwise."""
     key = str(key).strip()

@@ -185,7 +185,11 @@ class RuleSerializer(serializers.ModelSerializer):
 
 
 class FlagSerializer(serializers.ModelSerializer):
-    rule_name = serializers.CharField(source="rule.name", read_only=True)
+    rule_name = serializers.CharField(
+        source="rule.name", read_only=True, allow_null=True, help_text="null for a cause's flag."
+    )
+    title = serializers.CharField(read_only=True, help_text="The rule's name or the reason.")
+    cause_label = serializers.CharField(read_only=True)
     use_case_reference = serializers.CharField(source="use_case.reference", read_only=True)
     resolved_by_name = serializers.SerializerMethodField()
     reassessment_reference = serializers.SerializerMethodField()
@@ -197,6 +201,10 @@ class FlagSerializer(serializers.ModelSerializer):
             "reference",
             "rule",
             "rule_name",
+            "cause",
+            "cause_label",
+            "reason",
+            "title",
             "subject",
             "use_case",
             "use_case_reference",

@@ -225,6 +225,7 @@ def _flag_page(request, flag, form=None, status: int = 200):
         "flag": flag,
         "evidence": flag.evidence or {},
         "chart": _flag_chart(flag),
+        "evidence_rows": [] if flag.rule_id else selectors.cause_evidence_rows(flag.evidence),
         "can_resolve": can_resolve,
         "form": form or (ReasonForm() if can_resolve else None),
     }

@@ -316,6 +316,8 @@ def incident_open(
 
 
 def _describe_flag(flag) -> str:
+    if flag.rule is None:  # a non-metric cause (a material change, the gate...)
+        return f"Monitoring raised {flag.reference}: {flag.title}"
     try:
         breach = describe_breach(flag.rule, flag.evidence)
     except (KeyError, TypeError, ValueError):  # evidence of another shape (e.g. a budget)
@@ -345,7 +347,7 @@ def incident_open_from_flag(*, actor, flag, severity: str | None = None) -> Inci
     return incident_open(
         actor=actor,
         use_case=use_case,
-        title=f"{flag.rule.name} on {use_case.reference} {use_case.title}",
+        title=f"{flag.title} on {use_case.reference} {use_case.title}"[:200],
         severity=severity or FLAG_SEVERITY.get(flag.severity, Severity.SEV3),
         detected_by=DetectedBy.MONITORING,
         owner=use_case.owner,

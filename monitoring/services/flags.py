@@ -6,6 +6,11 @@ evaluations race. Raising a flag marks the subject as needing re-assessment with
 evidence, can start a re-assessment draft, and emails the owners. A flag never resolves
 itself when the metric recovers: someone says who and why (``flag_resolve``); after that the
 rule raises it again only on new evidence (see services/evaluation.py).
+
+Flags for causes that are not a metric (a material change to the use case, the nightly
+go-live gate check, a template's new version, an obligation) go through
+``raise_cause_flag`` and ``resolve_cause_flag``: one open flag per cause and subject, the
+same marking, draft and emails, and the same pages, API and PDF as a rule's flag.
 """
 
 import logging
@@ -13,16 +18,18 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from assessments.models import Kind, Status
 from assessments.services.workflow import assessment_reassess
-from monitoring.models import Flag, FlagStatus, Rule, RuleAction, RuleSubject
+from monitoring.models import CAUSE_NAME, Flag, FlagStatus, Rule, RuleAction, RuleSubject, Severity
 from portal import notify
 from portal.access import require
-from portal.limits import keep_last
+from portal.limits import SHORT_TEXT, keep_last
+from portal.models import Role
 from portal.records import next_reference, save_with_history
 from registry.models import Deployment, ModelVersion, UseCase
 from registry.services import use_case_flag_for_reassessment
@@ -232,6 +239,181 @@ def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
     )
 
 
+# Non-metric causes ---------------------------------------------------------------------------
+def cause_subject_key(*, use_case: UseCase, model_version: ModelVersion | None) -> str:
+    if model_version is not None:
+        return f"model_version:{model_version.pk}"
+    return f"use_case:{use_case.pk}"
+
+
+def open_cause_flag(
+    *, use_case: UseCase, cause: str, model_version: ModelVersion | None = None
+) -> Flag | None:
+    """The open flag of ``cause`` on the subject, or None."""
+    return (
+        Flag.objects.filter(
+            rule__isnull=True,
+            cause=cause,
+            subject_key=cause_subject_key(use_case=use_case, model_version=model_version),
+            status=FlagStatus.OPEN,
+        )
+        .select_related("use_case", "model_version")
+        .first()
+    )
+
+
+@transaction.atomic
+def raise_cause_flag(
+    *,
+    use_case: UseCase,
+    cause: str,
+    severity: str,
+    reason: str,
+    evidence: dict,
+    model_version: ModelVersion | None = None,
+    actor=None,
+    start_draft: bool = False,
+    notify: bool = True,
+) -> Flag:
+    """Raise a flag for a cause that is not a metric rule's breach, or return the open one.
+
+    Stable signature; every argument is keyword-only:
+
+    - ``use_case``: the use case the flag is on (and whose unit may read it).
+    - ``cause``: a key naming what raised it, ``<family>:<detail>`` in lower case, e.g.
+      ``material_change:decision_impact``, ``gate:runbook``, ``template_change:eu-ai-act``,
+      ``obligation:<key>``. One flag is open per cause and subject: while one is open, this
+      returns it unchanged (idempotent; concurrent raises meet on a partial unique index).
+    - ``severity``: a ``monitoring.models.Severity`` value.
+    - ``reason``: the line a person reads (on the flag, in the use case's re-assessment
+      reasons, in the email), e.g. "Decision impact: Assists → Decides automatically (by
+      Ann Lee)". At most ``SHORT_TEXT`` characters.
+    - ``evidence``: a JSON object kept on the flag (field, old and new values, who, checks...).
+    - ``model_version``: None puts the flag on the use case (subject ``use_case:<id>``);
+      a version puts it on the version (``model_version:<id>``), marking the version and
+      every live use case it serves, as a metric rule on model versions does.
+    - ``actor``: who made the change that raised it (None: the system). Written to history;
+      no permission is asked: the caller's own change was already allowed.
+    - ``start_draft``: also start a re-assessment draft from the last signed-off impact
+      assessment, DPIA or screening (or record on the flag why none was started).
+    - ``notify``: email the use case's owner (and the version's model owner) and the risk
+      officers of the use case's unit once the transaction commits.
+
+    Marks the subject as needing re-assessment with ``reason``; the flag and the marking are
+    in history with the reason.
+    """
+    CAUSE_NAME(cause)
+    if severity not in Severity.values:
+        raise ValueError(f"{severity!r} is not a severity ({', '.join(Severity.values)}).")
+    reason = " ".join((reason or "").split())[:SHORT_TEXT]
+    if not reason:
+        raise ValueError("A cause flag needs a reason a person can read.")
+    existing = open_cause_flag(use_case=use_case, cause=cause, model_version=model_version)
+    if existing is not None:
+        return existing
+    flag = Flag(
+        cause=cause,
+        reason=reason,
+        subject=RuleSubject.MODEL_VERSION if model_version else RuleSubject.USE_CASE,
+        subject_key=cause_subject_key(use_case=use_case, model_version=model_version),
+        use_case=use_case,
+        model_version=model_version,
+        severity=severity,
+        evidence=dict(evidence),
+        last_seen_at=timezone.now(),
+    )
+    try:
+        # A savepoint: a concurrent raise of the same cause that committed first makes this
+        # insert fail on the partial unique index; the one it made is returned instead.
+        with transaction.atomic():
+            flag.reference = next_reference("FL")
+            save_with_history(flag, actor=actor, reason=f"Raised: {reason}")
+    except IntegrityError:
+        found = open_cause_flag(use_case=use_case, cause=cause, model_version=model_version)
+        if found is None:
+            raise
+        return found
+    flagged = _mark_for_reassessment(flag, reason=f"{flag.reference}: {reason}")
+    if start_draft:
+        _start_reassessment(flag)
+    if notify:
+        _notify_cause(flag, use_cases=flagged, actor=actor)
+    return flag
+
+
+@transaction.atomic
+def resolve_cause_flag(
+    *,
+    use_case: UseCase,
+    cause: str,
+    actor,
+    resolution: str,
+    model_version: ModelVersion | None = None,
+) -> Flag | None:
+    """Resolve the open flag of ``cause`` on the subject; None when none is open.
+
+    ``actor`` None is the system (e.g. the nightly gate check when the cause passes again):
+    no permission is asked. A person needs ``monitoring.resolve_flag``, as on the flag's page.
+    The use case stays marked for re-assessment, as with any resolved flag.
+    """
+    flag = open_cause_flag(use_case=use_case, cause=cause, model_version=model_version)
+    if flag is None:
+        return None
+    if actor is not None:
+        return flag_resolve(actor=actor, flag=flag, reason=resolution)
+    return _close(flag, actor=None, reason=resolution)
+
+
+def risk_officers_of(use_case: UseCase) -> list:
+    """The active risk officers of the use case's unit."""
+    return list(
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            groups__name=Role.RISK_OFFICER,
+            business_units=use_case.business_unit_id,
+        )
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def _notify_cause(flag: Flag, *, use_cases: list[UseCase], actor) -> None:
+    recipients = {uc.owner for uc in use_cases} | {flag.use_case.owner}
+    recipients.update(risk_officers_of(flag.use_case))
+    if flag.model_version is not None:
+        recipients.add(flag.model_version.model.owner)
+    link = settings.SITE_URL.rstrip("/") + flag.use_case.get_absolute_url()
+    subject_line = (
+        f"model version {flag.model_version}"
+        if flag.model_version_id
+        else f"use case {flag.use_case.reference} {flag.use_case.title}"
+    )
+    lines = [
+        f"{flag.reference} ({flag.get_severity_display()} severity) on {subject_line}.",
+        "",
+        f"Why: {flag.reason}",
+    ]
+    if actor is not None:
+        lines.append(f"Changed by: {actor.get_full_name() or actor.get_username()}")
+    if flag.evidence.get("reassessment"):
+        lines += ["", f"Re-assessment: {flag.evidence['reassessment']}"]
+    marked = ", ".join(sorted(uc.reference for uc in use_cases))
+    if flag.model_version_id:
+        marked = f"the model version and {marked}"
+    lines += [
+        "",
+        f"Marked as needing re-assessment: {marked}. The flag stays open until someone "
+        "resolves it with a reason.",
+        link,
+    ]
+    notify.email(
+        sorted(recipients, key=lambda u: u.pk),
+        f"{flag.reference} re-assessment needed on {flag.use_case.reference}",
+        "\n".join(lines),
+    )
+
+
 @transaction.atomic
 def flag_resolve(*, actor, flag: Flag, reason: str) -> Flag:
     """Close a flag with who and why. The use case stays marked for re-assessment: a signed-off
@@ -242,6 +424,16 @@ def flag_resolve(*, actor, flag: Flag, reason: str) -> Flag:
         .get(pk=flag.pk)
     )
     require(actor, "monitoring.resolve_flag", flag)
+    return _close(flag, actor=actor, reason=reason)
+
+
+def _close(flag: Flag, *, actor, reason: str) -> Flag:
+    """Resolve a flag locked by the caller (``actor`` None: the system)."""
+    flag = (
+        Flag.objects.select_for_update(of=("self",))
+        .select_related("use_case", "rule", "model_version")
+        .get(pk=flag.pk)
+    )
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say how the flag was dealt with."})

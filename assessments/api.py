@@ -228,6 +228,7 @@ class AssessmentViewSet(mixins.CreateModelMixin, RecordViewSet):
             action=transition,
             reason=serializer.validated_data["reason"],
             password=serializer.validated_data["password"],
+            acknowledged_questions=serializer.validated_data["acknowledged_questions"],
         )
         return self._render(assessment)
 

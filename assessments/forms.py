@@ -156,6 +156,20 @@ class SignOffForm(StyledFormMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Conditions or remarks, recorded with the signature.",
     )
+    # One box per open reviewer question; the service refuses a signature that leaves one out.
+    acknowledged_questions = forms.TypedMultipleChoiceField(
+        label="Open reviewer questions",
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args, open_questions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["acknowledged_questions"].choices = [
+            (c.pk, f"I have read this question and sign with it open (comment {c.pk})")
+            for c in open_questions
+        ]
 
 
 class OverrideTierForm(forms.Form):

@@ -395,6 +395,15 @@ class TransitionInputSerializer(serializers.Serializer):
         style={"input_type": "password"},
         help_text="Your own password; required to sign off.",
     )
+    acknowledged_questions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="To sign off while reviewers' questions are open: the id of each open "
+        "question (a comment that starts a thread, unresolved) you have read. A signature "
+        "that leaves one out is refused with 400.",
+    )
 
 
 class CommentSerializer(serializers.ModelSerializer):

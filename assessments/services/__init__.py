@@ -24,6 +24,7 @@ from assessments.services.workflow import (
     evidence_chain_ids,
     evidence_upload,
     flag_overdue_assessments,
+    open_question_ids,
     sign_off_verified,
     valid_until_for,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "evidence_chain_ids",
     "evidence_upload",
     "flag_overdue_assessments",
+    "open_question_ids",
     "parse_template_file",
     "route",
     "sign_off_verified",

@@ -323,9 +323,58 @@ def available_transitions(assessment: Assessment, user) -> list[tuple[str, Trans
     return workflow.available_transitions(TRANSITIONS, assessment, user)
 
 
+def open_question_ids(assessment: Assessment) -> list[int]:
+    """The reviewers' open questions: unresolved comments that start a thread."""
+    return list(
+        Comment.objects.filter(assessment=assessment, parent__isnull=True, resolved=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _check_acknowledged(assessment: Assessment, acknowledged) -> str:
+    """A signer signs with open reviewer questions only once they have read each of them.
+
+    ``acknowledged`` is the ids of the open questions the signer saw and acknowledged; one
+    raised since (or never seen) refuses the signature. Returns what goes into the history.
+    """
+    open_ids = open_question_ids(assessment)
+    if not open_ids:
+        return ""
+    seen = {int(i) for i in acknowledged or ()}
+    unseen = [i for i in open_ids if i not in seen]
+    if unseen:
+        n = len(open_ids)
+        raise ValidationError(
+            {
+                "acknowledged_questions": (
+                    f"{n} reviewer question{'s are' if n != 1 else ' is'} still open: read "
+                    f"{'them' if n != 1 else 'it'} and acknowledge "
+                    f"{'them' if n != 1 else 'it'} before you sign"
+                    + (
+                        f" (not acknowledged: comment {', '.join(map(str, unseen))})."
+                        if len(unseen) < n or acknowledged
+                        else "."
+                    )
+                )
+            }
+        )
+    return f"; signed with {len(open_ids)} open reviewer question(s) acknowledged " + (
+        f"(comment {', '.join(map(str, open_ids))})"
+    )
+
+
 def assessment_transition(
-    *, actor, assessment: Assessment, action: str, reason: str = "", password: str = ""
+    *,
+    actor,
+    assessment: Assessment,
+    action: str,
+    reason: str = "",
+    password: str = "",
+    acknowledged_questions=None,
 ) -> Assessment:
+    """Move an assessment. Signing needs the signer's password and, when reviewers' questions
+    are still open, the ids of those questions in ``acknowledged_questions``."""
     if action == "sign_off":
         # Checked before the move's transaction: a wrong password must still count towards
         # the limit on guessing, and the move's rollback would undo the count.
@@ -335,11 +384,19 @@ def assessment_transition(
             raise ValidationError({"password": str(exc)}) from None
         if not signed:
             raise ValidationError({"password": "Enter your own password to sign."})
-    return _transition(actor=actor, assessment=assessment, action=action, reason=reason)
+    return _transition(
+        actor=actor,
+        assessment=assessment,
+        action=action,
+        reason=reason,
+        acknowledged=acknowledged_questions,
+    )
 
 
 @transaction.atomic
-def _transition(*, actor, assessment: Assessment, action: str, reason: str) -> Assessment:
+def _transition(
+    *, actor, assessment: Assessment, action: str, reason: str, acknowledged=None
+) -> Assessment:
     workflow.get_transition(TRANSITIONS, action)
     assessment = _lock(assessment)
     transition = workflow.check_transition(
@@ -353,8 +410,10 @@ def _transition(*, actor, assessment: Assessment, action: str, reason: str) -> A
     reason = reason.strip()
     if transition.reason_required and not reason:
         raise ValidationError({"reason": f"Say why ({transition.label.lower()})."})
+    # Checked under the lock: a question raised a moment ago is one the signer has not read.
+    acknowledgement = _check_acknowledged(assessment, acknowledged) if action == "sign_off" else ""
     handler = _HANDLERS[action]
-    summary = handler(actor, assessment, reason)
+    summary = handler(actor, assessment, reason) + acknowledgement
     save_with_history(assessment, actor=actor, reason=summary)
     return assessment
 

@@ -406,7 +406,8 @@ def assessment_transition(request, pk: int, action: str):
 @require_http_methods(["GET", "POST"])
 def assessment_sign_off(request, pk: int):
     assessment = access_assessment(request.user, pk, "assessments.sign_off")
-    form = SignOffForm(request.POST or None)
+    questions = pdf.open_questions(assessment)
+    form = SignOffForm(request.POST or None, open_questions=questions)
     if request.method == "POST" and form.is_valid():
         try:
             services.assessment_transition(
@@ -415,6 +416,7 @@ def assessment_sign_off(request, pk: int):
                 action="sign_off",
                 password=form.cleaned_data["password"],
                 reason=form.cleaned_data["note"],
+                acknowledged_questions=form.cleaned_data["acknowledged_questions"],
             )
         except ValidationError as exc:
             apply_validation_error(form, exc)
@@ -430,6 +432,10 @@ def assessment_sign_off(request, pk: int):
             "form": form,
             "reviews": list(assessment.reviews.all()),
             "missing": engine.missing_required(assessment.definition, assessment.answers),
+            "open_questions": [
+                (c, engine.question_map(assessment.definition).get(c.question_key))
+                for c in questions
+            ],
         },
     )
 

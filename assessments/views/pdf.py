@@ -25,7 +25,8 @@ def summary_pdf(request, pk):
             {"assessment": assessment},
             status=400,
         )
-    return pdf_response(pdf.summary_pdf(assessment), f"{assessment.reference}-summary.pdf")
+    # A draft and a signed copy never share a file name: <ref>-summary-draft.pdf until signed.
+    return pdf_response(pdf.summary_pdf(assessment), pdf.summary_filename(assessment))
 
 
 @login_required

@@ -96,7 +96,14 @@ def long_signed(use_case, people):
         )
     for r in people["reviewers"]:
         a = move(a, r, "approve", reason="Fine. " * 200)
-    return move(a, people["approver"], "sign_off", password=PASSWORD)
+    return services.assessment_transition(
+        actor=people["approver"],
+        assessment=a,
+        action="sign_off",
+        password=PASSWORD,
+        reason="CONDITION-START " + "Review the block rate every month. " * 50,
+        acknowledged_questions=services.open_question_ids(a),
+    )
 
 
 # The one-page summary ---------------------------------------------------------------------
@@ -162,8 +169,8 @@ def test_summary_lists_open_issues(use_case, people):
         actor=people["reviewers"][0], assessment=a, question_key="aims", body="Who confirms?"
     )
     _, text = read(pdf.summary_pdf(a))
-    assert "Open comment on “What is it for?”" in text
-    assert "Who confirms?" in text
+    assert "Open reviewer questions (1)" in text
+    assert "on “What is it for?”: Who confirms?" in words(text)
 
 
 # The full report --------------------------------------------------------------------------
@@ -208,7 +215,7 @@ def test_who_may_download_the_pdfs(which, who, signed, personas, client):
         return
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
-    name = f"{signed.reference}-{'summary' if which == 'summary' else 'report'}.pdf"
+    name = f"{signed.reference}-{'summary-signed' if which == 'summary' else 'report'}.pdf"
     assert response["Content-Disposition"] == f'attachment; filename="{name}"'
     assert response.content.startswith(b"%PDF-")
 

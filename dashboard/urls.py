@@ -38,6 +38,7 @@ urlpatterns = [
     path("assessments/", include("assessments.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("incidents/", include("incidents.urls")),
+    path("compliance/", include("compliance.urls")),
     path("history/", include("portal.history_urls")),
     path("people/", include("people.urls")),
     path("api/v1/", include("dashboard.api_urls")),

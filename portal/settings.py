@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "assessments",
     "monitoring",
     "incidents",
+    "compliance",  # frameworks, obligations, controls, evidence; beside incidents
     "dashboard",
     "devtools",  # demo seeding and benchmarks; above every domain app
     "people",  # invitations, roles and units without the Django admin; top layer

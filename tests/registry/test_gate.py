@@ -25,6 +25,7 @@ from tests.factories import (
     PilotUseCaseFactory,
     complete_card,
     current_runbook,
+    obligations_met,
     ready_for_production,
     signed_off,
 )
@@ -54,6 +55,7 @@ def test_a_ready_use_case_passes_every_check(use_case, admin_user):
         "cards",
         "data_policy",
         "runbook",
+        "obligations",
     }
 
 
@@ -74,8 +76,10 @@ def test_each_requirement_blocks_on_its_own(use_case, admin_user):
     # High risk needs a signed-off impact assessment.
     use_case.risk_tier = "high"
     use_case.save()
-    assert failing(gate.check_go_live(use_case)) == {"impact"}
+    # ... and the obligations its tier brings (compliance) met.
+    assert failing(gate.check_go_live(use_case)) == {"impact", "obligations"}
     signed_off(use_case, "impact")
+    obligations_met(use_case, admin_user)
     assert gate.check_go_live(use_case).passed
     # A model card below the threshold.
     version.card.sections = {"model_details": "Short."}

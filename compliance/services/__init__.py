@@ -1,0 +1,1 @@
+"""Every write to frameworks, applicability, controls, evidence and exceptions."""

@@ -1,0 +1,310 @@
+"""The Statement of Applicability: every obligation or control of a framework (or of one use
+case), applicable or not with the reason, its status, owners and evidence; as a page, a CSV
+and a PDF.
+
+The use case's statement rests on its signed-off screening: the PDF carries that sign-off
+(who signed, when, and the SHA-256 of what was signed, as assessments/ keeps it) and the
+SHA-256 of the statement's own rows, so a reader can tell which signed screening it follows
+and that the rows were not changed.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Min
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from assessments.models import Kind, SignOff, canonical_json, sha256_of
+from assessments.models import Status as AssessmentStatus
+from compliance import selectors
+from compliance.models import Applicability, Framework, Scope, Status
+from compliance.services.applicability import CoverageIndex
+from portal.access import require
+from portal.csvexport import stream_csv
+from portal.pdf import pdf_response, render_pdf
+from registry.models import UseCase
+
+HEADER = [
+    "Framework",
+    "Reference",
+    "Title",
+    "Applicable",
+    "Reason",
+    "Status",
+    "Detail",
+    "Controls",
+    "Owners",
+    "Evidence",
+]
+
+
+@dataclass
+class Row:
+    framework: str
+    ref: str
+    title: str
+    applicable: str
+    reason: str
+    status: str
+    detail: str = ""
+    controls: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+    def cells(self) -> list:
+        return [
+            self.framework,
+            self.ref,
+            self.title,
+            self.applicable,
+            self.reason,
+            self.status,
+            self.detail,
+            ", ".join(self.controls),
+            ", ".join(self.owners),
+            ", ".join(self.evidence),
+        ]
+
+
+@dataclass
+class Statement:
+    title: str
+    subject: str
+    rows: list[Row]
+    as_of: datetime.date
+    basis: dict | None = None  # the signed screening it rests on
+
+    @property
+    def sha256(self) -> str:
+        return sha256_of(canonical_json([r.cells() for r in self.rows]))
+
+    @property
+    def counts(self) -> dict:
+        applicable = [r for r in self.rows if r.applicable == "Yes"]
+        met = sum(1 for r in applicable if r.status == Status.MET.label)
+        return {"items": len(self.rows), "applicable": len(applicable), "met": met}
+
+
+def _label(status: str) -> str:
+    return Status(status).label
+
+
+def framework_statement(user, framework: Framework) -> Statement:
+    """Per framework: items scoped to use cases count the use cases (the person sees) each
+    applies to; items of the firm as a whole are met by the firm's controls."""
+    index = CoverageIndex()
+    today = timezone.localdate()
+    rows: list[Row] = []
+    items = list(framework.obligations.all())
+    if framework.scope == Scope.USE_CASE:
+        per = {
+            r["obligation_id"]: r
+            for r in selectors.applicability_visible_to(user)
+            .filter(obligation__framework=framework)
+            .order_by()
+            .values("obligation_id")
+            .annotate(**selectors.COUNTS)
+        }
+        # One reason for each item that applies nowhere (the use cases' reasons differ only
+        # in their tier or role).
+        reasons = dict(
+            Applicability.objects.filter(obligation__in=items, applicable=False)
+            .order_by()
+            .values("obligation_id")
+            .annotate(reason=Min("reason"))
+            .values_list("obligation_id", "reason")
+        )
+        for item in items:
+            found = per.get(item.pk)
+            explained = index.explain(item.pk, None)
+            if found and found["applicable"]:
+                status = (
+                    Status.MET
+                    if found["met"] == found["applicable"]
+                    else Status.OVERDUE
+                    if found["overdue"]
+                    else Status.IN_PROGRESS
+                )
+                rows.append(
+                    Row(
+                        framework.title,
+                        item.ref,
+                        item.title,
+                        "Yes",
+                        f"Applies to {found['applicable']} use case(s).",
+                        _label(status),
+                        f"{found['met']} met, {found['overdue']} overdue",
+                        **explained,
+                    )  # fmt: skip
+                )
+            else:
+                why = reasons.get(item.pk) or "Applies to none of the use cases screened."
+                rows.append(
+                    Row(
+                        framework.title,
+                        item.ref,
+                        item.title,
+                        "No",
+                        why,
+                        _label(Status.NOT_APPLICABLE),
+                        **explained,
+                    )  # fmt: skip
+                )
+    else:
+        for item in items:
+            status, detail = index.status(item.pk, None, applicable=True, due_on=None, today=today)
+            rows.append(
+                Row(
+                    framework.title,
+                    item.ref,
+                    item.title,
+                    "Yes",
+                    "The firm adopts this framework for its AI management system.",
+                    _label(status),
+                    detail,
+                    **index.explain(item.pk, None),
+                )  # fmt: skip
+            )
+    return Statement(f"Statement of Applicability: {framework.title}", "the firm", rows, today)
+
+
+def use_case_statement(use_case: UseCase) -> Statement:
+    index = CoverageIndex()
+    rows = []
+    for row in selectors.use_case_obligations(use_case):
+        detail = row.status_detail
+        exc = row.live_exception  # type: ignore[attr-defined]
+        if exc is not None and row.status != Status.MET:
+            who = exc.accepted_by.get_full_name() or exc.accepted_by.username
+            detail = (
+                f"{detail} Accepted by {who} until {exc.expires_on:%d %b %Y}: {exc.reason}"
+            ).strip()
+        rows.append(
+            Row(
+                row.obligation.framework.title,
+                row.obligation.ref,
+                row.obligation.title,
+                "Yes" if row.applicable else "No",
+                row.reason,
+                row.get_status_display(),
+                detail,
+                **index.explain(row.obligation_id, use_case.pk),
+            )  # fmt: skip
+        )
+    signed = (
+        SignOff.objects.filter(
+            assessment__use_case=use_case,
+            assessment__kind=Kind.SCREENING,
+            assessment__status=AssessmentStatus.SIGNED_OFF,
+        )
+        .select_related("signed_by", "assessment")
+        .order_by("-signed_at")
+        .first()
+    )
+    basis = None
+    if signed is not None:
+        basis = {
+            "assessment": signed.assessment.reference,
+            "signed_by": signed.signed_by.get_full_name() or signed.signed_by.username,
+            "signed_at": signed.signed_at,
+            "sha256": signed.sha256,
+            "intact": signed.content_intact,
+        }
+    return Statement(
+        f"Statement of Applicability: {use_case.reference} {use_case.title}",
+        f"{use_case.reference} {use_case.title}",
+        rows,
+        timezone.localdate(),
+        basis,
+    )
+
+
+def statement_pdf(statement: Statement) -> bytes:
+    return render_pdf("compliance/pdf/soa.html", {"statement": statement})
+
+
+# Pages ----------------------------------------------------------------------------------------
+def _framework(request, pk: int) -> Framework:
+    framework = selectors.access_framework(request.user, pk)
+    require(request.user, "compliance.view_coverage")
+    return framework
+
+
+def _use_case(request, use_case_id: int) -> UseCase:
+    use_case = selectors.access_use_case_obligations(request.user, use_case_id)
+    require(request.user, "compliance.view_applicability", use_case)
+    return use_case
+
+
+@login_required
+@require_safe
+def framework_soa(request, pk: int):
+    framework = _framework(request, pk)
+    statement = framework_statement(request.user, framework)
+    return render(
+        request,
+        "compliance/soa.html",
+        {
+            "statement": statement,
+            "framework": framework,
+            "csv": "compliance:framework-soa-csv",
+            "pdf": "compliance:framework-soa-pdf",
+            "pk": framework.pk,
+        },  # fmt: skip
+    )
+
+
+@login_required
+@require_safe
+def framework_soa_csv(request, pk: int):
+    framework = _framework(request, pk)
+    statement = framework_statement(request.user, framework)
+    return stream_csv(
+        f"soa-{framework.key}-v{framework.version}.csv",
+        HEADER,
+        (r.cells() for r in statement.rows),
+    )
+
+
+@login_required
+@require_safe
+def framework_soa_pdf(request, pk: int):
+    framework = _framework(request, pk)
+    content = statement_pdf(framework_statement(request.user, framework))
+    return pdf_response(content, f"soa-{framework.key}-v{framework.version}.pdf")
+
+
+@login_required
+@require_safe
+def use_case_soa(request, use_case_id: int):
+    use_case = _use_case(request, use_case_id)
+    return render(
+        request,
+        "compliance/soa.html",
+        {
+            "statement": use_case_statement(use_case),
+            "use_case": use_case,
+            "csv": "compliance:use-case-soa-csv",
+            "pdf": "compliance:use-case-soa-pdf",
+            "pk": use_case.pk,
+        },  # fmt: skip
+    )
+
+
+@login_required
+@require_safe
+def use_case_soa_csv(request, use_case_id: int):
+    use_case = _use_case(request, use_case_id)
+    statement = use_case_statement(use_case)
+    return stream_csv(f"soa-{use_case.reference}.csv", HEADER, (r.cells() for r in statement.rows))
+
+
+@login_required
+@require_safe
+def use_case_soa_pdf(request, use_case_id: int):
+    use_case = _use_case(request, use_case_id)
+    content = statement_pdf(use_case_statement(use_case))
+    return pdf_response(content, f"soa-{use_case.reference}.pdf")

@@ -7,10 +7,12 @@ starts (registry.signals.ai_switched)."""
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
+from django.db.models.signals import post_save
 
 from incidents.models import Delivery, Incident, Runbook, Severity, TimelineEntry, WebhookEndpoint
 from incidents.selectors import incidents_visible_to, runbooks_visible_to, use_case_incidents
 from incidents.services.incidents import incident_open_from_flag
+from incidents.services.killswitch import forget_poll_states
 from incidents.services.runbooks import NO_RUNBOOK, runbook_is_current
 from incidents.services.webhooks import emit_kill_switch
 from monitoring.models import Flag, RuleAction
@@ -66,6 +68,10 @@ def open_incident(flag: Flag) -> None:
     save_with_history(flag, actor=None, reason=note)
 
 
+def _forget_poll_states(sender, **kwargs) -> None:
+    forget_poll_states()
+
+
 def _announce_switch(sender, *, actor, use_case: UseCase, reason: str, **kwargs) -> None:
     emit_kill_switch(actor=actor, use_case=use_case, reason=reason)
 
@@ -116,3 +122,5 @@ def register_all() -> None:
     register_gate_check(runbook_check, order=100)
     register_rule_action(RuleAction.INCIDENT, open_incident)
     ai_switched.connect(_announce_switch, dispatch_uid="incidents.kill_switch_webhooks")
+    # A poll answers from each process's copy: a change made here is read on the next poll.
+    post_save.connect(_forget_poll_states, sender=UseCase, dispatch_uid="incidents.poll_book")

@@ -6,13 +6,20 @@ only (the URL names none). A bad, unknown or revoked token answers 401.
 
 The answer carries a strong ETag and ``Cache-Control: no-cache``: a client (or a cache in
 between) may keep the answer but must revalidate it on every poll, and gets a 304 with no
-body while nothing changed. A poll costs one query, two when ``last_polled_at`` is refreshed
-(see incidents.services.killswitch). DRF's own overhead here is small (no throttles, no
-session, one authentication class), so the view stays in DRF for the schema and the 401s.
+body while nothing changed. A poll costs one query; ``last_polled_at`` is written in batches
+(see incidents.services.killswitch).
+
+The view is a DRF view for the schema and the 401s, but a poll with a live token never enters
+DRF: ``KillSwitchView.as_view`` answers it in plain Django (DRF's request wrapping, content
+negotiation and authentication were most of a poll's cost) and hands everything else (no
+token, a bad one, another method) to DRF, which answers as before.
 """
+
+from functools import update_wrapper
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -26,14 +33,13 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
-from incidents.models import KillSwitchToken
-from incidents.services.killswitch import kill_switch_answer, token_for_raw
+from incidents.services.killswitch import PollState, kill_switch_answer, poll_state_for_raw
 
 KEYWORD = "Bearer"
 
 
 class KillSwitchTokenAuthentication(BaseAuthentication):
-    """``request.auth`` is the KillSwitchToken (with its use case); the user is anonymous."""
+    """``request.auth`` is the token's PollState (with its use case); the user is anonymous."""
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
@@ -45,10 +51,10 @@ class KillSwitchTokenAuthentication(BaseAuthentication):
             raw = parts[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("The token is not valid.") from None
-        token = token_for_raw(raw)
-        if token is None:
+        state = poll_state_for_raw(raw)
+        if state is None:
             raise exceptions.AuthenticationFailed("The token is not valid, or it was revoked.")
-        return AnonymousUser(), token
+        return AnonymousUser(), state
 
     def authenticate_header(self, request) -> str:
         return f'{KEYWORD} realm="kill-switch"'
@@ -58,7 +64,7 @@ class IsKillSwitchToken(BasePermission):
     message = "Send the deployed system's kill-switch token: 'Authorization: Bearer sks_...'."
 
     def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, KillSwitchToken)
+        return isinstance(request.auth, PollState)
 
 
 class KillSwitchTokenScheme(OpenApiAuthenticationExtension):
@@ -115,11 +121,41 @@ class KillSwitchView(APIView):
         },
     )
     def get(self, request):
-        answer = kill_switch_answer(request.auth, request.headers.get("If-None-Match"))
-        # The bytes are made once by the service (the ETag is their hash), so they are sent
-        # as they are rather than rendered again by DRF.
-        response = HttpResponse(answer.body, status=answer.status, content_type="application/json")
-        response["ETag"] = answer.etag
-        response["Cache-Control"] = "no-cache"
-        response["Vary"] = "Authorization"
-        return response
+        return _answer(request.auth, request)
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        drf_view = super().as_view(**initkwargs)
+
+        def poll(request, *args, **kwargs):
+            if request.method == "GET":
+                state = _live_token(request)
+                if state is not None:
+                    return _answer(state, request)
+            return drf_view(request, *args, **kwargs)
+
+        # What DRF and drf-spectacular read off the view (cls, initkwargs, csrf_exempt).
+        update_wrapper(poll, drf_view, assigned=("__module__", "__name__", "__doc__"))
+        poll.__dict__.update(drf_view.__dict__)
+        return csrf_exempt(poll)
+
+
+def _live_token(request) -> PollState | None:
+    """The poll's token when the request carries a well-formed live one, else None (DRF then
+    answers, with its 401 and the reason)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    keyword, _, raw = header.partition(" ")
+    if keyword.lower() != "bearer" or not raw or " " in raw:
+        return None
+    return poll_state_for_raw(raw)
+
+
+def _answer(state: PollState, request) -> HttpResponse:
+    answer = kill_switch_answer(state, request.META.get("HTTP_IF_NONE_MATCH"))
+    # The bytes are made once by the service (the ETag is their hash), so they are sent as
+    # they are rather than rendered again by DRF.
+    response = HttpResponse(answer.body, status=answer.status, content_type="application/json")
+    response["ETag"] = answer.etag
+    response["Cache-Control"] = "no-cache"
+    response["Vary"] = "Authorization"
+    return response

@@ -229,6 +229,22 @@ def _metrics_token_checks() -> list[CheckMessage]:
     ]
 
 
+def kill_switch_cache(app_configs=None, **kwargs) -> list[CheckMessage]:
+    """The poll answers' copy must stay well inside a poll interval: a switch-off reaches
+    every poller within KILL_SWITCH_CACHE_SECONDS plus one interval."""
+    cache, interval = settings.KILL_SWITCH_CACHE_SECONDS, settings.KILL_SWITCH_POLL_SECONDS
+    if 0 <= cache <= interval / 2:
+        return []
+    return [
+        Error(
+            f"KILL_SWITCH_CACHE_SECONDS is {cache:g}: it must be between 0 and half of "
+            f"KILL_SWITCH_POLL_SECONDS ({interval / 2:g}).",
+            hint="A switch-off must reach every poller within about one poll interval.",
+            id="steward.E011",
+        )
+    ]
+
+
 def production_settings(app_configs=None, **kwargs) -> list[CheckMessage]:
     return [
         *_secret_key_checks(),
@@ -243,4 +259,5 @@ def production_settings(app_configs=None, **kwargs) -> list[CheckMessage]:
 def register_all() -> None:
     """Called from PortalConfig.ready()."""
     register(front_end_packages, Tags.staticfiles)
+    register(kill_switch_cache, "steward")
     register(production_settings, "steward", deploy=True)

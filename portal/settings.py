@@ -358,6 +358,12 @@ MONITORING_CREDENTIAL_KEYS = env.list("MONITORING_CREDENTIAL_KEYS", default=[])
 RUNBOOK_VALID_MONTHS = env.int("RUNBOOK_VALID_MONTHS", default=12)
 # How often deployed systems are told to poll the kill switch (seconds).
 KILL_SWITCH_POLL_SECONDS = env.int("KILL_SWITCH_POLL_SECONDS", default=30)
+# A token's last poll time is written by each web process in batches, at most this late (s).
+KILL_SWITCH_POLL_FLUSH_SECONDS = env.float("KILL_SWITCH_POLL_FLUSH_SECONDS", default=1.0)
+# Each web process answers polls from its own copy of the tokens and switches, read again when
+# older than this (s): a switch-off reaches every poll sent this long after it committed.
+# Keep it well under KILL_SWITCH_POLL_SECONDS (at most half); 0 reads the database every poll.
+KILL_SWITCH_CACHE_SECONDS = env.float("KILL_SWITCH_CACHE_SECONDS", default=2.0)
 # A regulatory deadline this close (hours) is "near": on the dashboard, and the owner is told.
 INCIDENT_DEADLINE_NEAR_HOURS = env.int("INCIDENT_DEADLINE_NEAR_HOURS", default=24)
 # Webhooks: each attempt gives up after this many seconds; failed ones are retried with

@@ -6,14 +6,19 @@ sending the ETag it last saw, so an unchanged switch costs a 304 and no body. Th
 1. gives each simulated system a token on a production use case of the seeded registry (ten
    systems per use case; the rows are bulk-created, hashed as the service hashes them);
 2. starts gunicorn (gthread workers) on a free port of 127.0.0.1, on the same database;
-3. polls from one asyncio client with a raw HTTP/1.1 keep-alive connection per system, each
-   system starting at a random point of its first interval, for three poll intervals;
-4. half way through, switches every polled use case off through the registry's service and
+3. measures the poll against its floor on the same server: a constant-JSON Django view
+   (devtools.bench.floor_urls) in a closed loop, interleaved with polls answering 200 and 304;
+4. polls from one asyncio client, the systems sharing a pool of kept-alive HTTP/1.1
+   connections (as behind a load balancer), each system starting at a random point of its
+   first interval, for three poll intervals;
+5. half way through, switches every polled use case off through the registry's service and
    times, per system, how long after the switch-off was asked for it first got
-   {"enabled": false}. Within one poll interval means: no poll sent after the switch-off had
-   committed was answered "on" (no stale ETag or cache), so each system heard it at its next
-   poll, at most an interval later, plus that poll's latency;
-5. stops gunicorn (always) and switches the use cases back on through the service.
+   {"enabled": false}. Each web process answers from its own copy of the switches, read again
+   when older than KILL_SWITCH_CACHE_SECONDS (incidents.services.killswitch.PollBook), so the
+   promise checked is: no poll sent longer than that after the switch-off had committed was
+   answered "on", and each system heard it within one poll interval plus that time, plus
+   the poll's latency. Polls answered "on" inside that time are counted and shown;
+6. stops gunicorn (always) and switches the use cases back on through the service.
 
 The client is asyncio on purpose: 1,000 idle connections cost it nothing, and at 100 requests
 a second one thread keeps up on a 2-core machine, leaving the cores to gunicorn.
@@ -49,6 +54,13 @@ from registry.services import use_case_set_kill_switch
 
 POLLERS = 1_000
 POLL_SECONDS = 10
+# Kept-alive connections the pollers share, as a load balancer in front would hold them.
+CONNECTIONS = 1_000
+# The floor comparison: a closed loop of this many connections, each kind for this long per
+# round, the kinds interleaved so that load on the machine falls on them alike.
+FLOOR_CONNECTIONS = 16
+FLOOR_SECONDS = 4.0
+FLOOR_ROUNDS = 3
 SYSTEMS_PER_USE_CASE = 10
 WORKERS = 4
 THREADS = 4
@@ -149,7 +161,14 @@ def free_port() -> int:
 class Gunicorn:
     """gunicorn serving portal.wsgi on 127.0.0.1, started and always stopped by `with`."""
 
-    def __init__(self, workers: int, threads: int, keep_alive: int) -> None:
+    def __init__(
+        self,
+        workers: int,
+        threads: int,
+        keep_alive: int,
+        settings_module: str = "devtools.bench.floor_settings",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.args = [
@@ -173,7 +192,9 @@ class Gunicorn:
             "DEBUG": "false",
             "SECURE": "false",
             "ALLOWED_HOSTS": "127.0.0.1",
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            # portal.settings plus the floor view (devtools.bench.floor_urls)
+            "DJANGO_SETTINGS_MODULE": settings_module,
+            **(extra_env or {}),
         }
         # Closed in __exit__: the server's output lives as long as the server.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
@@ -323,65 +344,76 @@ class Connection:
 
 async def poll(
     system: System,
-    port: int,
+    pool: asyncio.Queue,
     poll_seconds: float,
     first_at: float,
     polls: Polls,
     clock: Clock,
 ) -> None:
-    """Poll every poll_seconds from first_at until clock.stop_at, as a deployed system would."""
-    connection = Connection(port)
+    """Poll every poll_seconds from first_at until clock.stop_at, as a deployed system would.
+
+    Each poll borrows a kept-alive connection from the pool (as a load balancer in front of
+    the web processes would hold them); waiting for one counts in the poll's latency."""
     next_at = first_at
-    try:
-        while next_at < clock.stop_at:
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            next_at += poll_seconds
-            headers = {"Authorization": f"Bearer {system.raw}", "Accept": "application/json"}
-            if system.etag:
-                headers["If-None-Match"] = system.etag
-            sent = time.monotonic()
-            started = time.perf_counter()
+    while next_at < clock.stop_at:
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        next_at += poll_seconds
+        headers = {"Authorization": f"Bearer {system.raw}", "Accept": "application/json"}
+        if system.etag:
+            headers["If-None-Match"] = system.etag
+        sent = time.monotonic()
+        started = time.perf_counter()
+        connection = await pool.get()
+        try:
+            status, answer, body = await asyncio.wait_for(
+                _get(connection, headers, polls), REQUEST_TIMEOUT
+            )
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+            polls.errors.append(f"{type(exc).__name__}: {exc}")
+            connection.close()
+            continue
+        finally:
+            pool.put_nowait(connection)
+        polls.latencies_ms.append((time.perf_counter() - started) * 1000)
+        polls.statuses[status] = polls.statuses.get(status, 0) + 1
+        if status == 200:
+            system.etag = answer.get("etag", "")
             try:
-                status, answer, body = await asyncio.wait_for(
-                    _get(connection, headers, polls), REQUEST_TIMEOUT
-                )
-            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
-                polls.errors.append(f"{type(exc).__name__}: {exc}")
-                connection.close()
+                enabled = json.loads(body)["enabled"]
+            except (ValueError, KeyError, TypeError) as exc:
+                polls.errors.append(f"unreadable answer ({exc}): {body[:200]!r}")
                 continue
-            polls.latencies_ms.append((time.perf_counter() - started) * 1000)
-            polls.statuses[status] = polls.statuses.get(status, 0) + 1
-            if status == 200:
-                system.etag = answer.get("etag", "")
-                try:
-                    enabled = json.loads(body)["enabled"]
-                except (ValueError, KeyError, TypeError) as exc:
-                    polls.errors.append(f"unreadable answer ({exc}): {body[:200]!r}")
-                    continue
-                system.enabled = enabled
-            elif status != 304:
-                polls.errors.append(f"HTTP {status}: {body[:200]!r}")
-                continue
-            system.answers.append((sent, time.monotonic(), system.enabled))
-    finally:
-        connection.close()
+            system.enabled = enabled
+        elif status != 304:
+            polls.errors.append(f"HTTP {status}: {body[:200]!r}")
+            continue
+        system.answers.append((sent, time.monotonic(), system.enabled))
 
 
-async def _get(connection: Connection, headers: dict, polls: Polls) -> tuple[int, dict, bytes]:
+async def _get(
+    connection: Connection, headers: dict, polls: Polls, path: str = URL
+) -> tuple[int, dict, bytes]:
     """A GET on the kept-alive connection; once more on a new one if the server had closed it."""
     if connection.writer is None:
         await connection.open()
     else:
         try:
-            return await connection.get(URL, headers)
+            return await connection.get(path, headers)
         except (ConnectionError, asyncio.IncompleteReadError):
             connection.close()  # the server dropped an idle connection: open a new one
             polls.reconnects += 1
             await connection.open()
-    return await connection.get(URL, headers)
+    return await connection.get(path, headers)
 
 
-def poll_all(systems: list[System], port: int, poll_seconds: float, clock: Clock, results) -> None:
+def poll_all(
+    systems: list[System],
+    port: int,
+    poll_seconds: float,
+    clock: Clock,
+    results,
+    connections: int = CONNECTIONS,
+) -> None:
     """Every system polling concurrently until the clock says stop; sends back what each saw.
 
     It runs in a process of its own (forked: it touches neither Django nor the database), so
@@ -390,15 +422,20 @@ def poll_all(systems: list[System], port: int, poll_seconds: float, clock: Clock
     polls = Polls()
 
     async def main() -> None:
+        pool: asyncio.Queue = asyncio.Queue()
+        for _ in range(min(connections, len(systems))):
+            pool.put_nowait(Connection(port))
         start = clock.start = time.monotonic()
         clock.began.set()
         rng = random.Random(6)
         tasks = [
-            poll(s, port, poll_seconds, start + rng.uniform(0, poll_seconds), polls, clock)
+            poll(s, pool, poll_seconds, start + rng.uniform(0, poll_seconds), polls, clock)
             for s in systems
         ]
         await asyncio.gather(*tasks)
         polls.elapsed = time.monotonic() - start
+        while not pool.empty():
+            pool.get_nowait().close()
 
     try:
         asyncio.run(main())
@@ -406,6 +443,112 @@ def poll_all(systems: list[System], port: int, poll_seconds: float, clock: Clock
     finally:
         clock.began.set()  # never leave the switching process waiting
         results.close()
+
+
+# The floor ------------------------------------------------------------------------------------
+def _closed_loop(port: int, path: str, headers: dict, seconds: float, connections: int) -> int:
+    """Requests answered in `seconds` by `connections` keep-alive loops, each sending the next
+    request as soon as the last is answered (2xx or 304 only count)."""
+    polls = Polls()
+
+    async def loop(stop: float) -> int:
+        connection, done = Connection(port), 0
+        try:
+            while time.monotonic() < stop:
+                status, _, _ = await _get(connection, headers, polls, path)
+                if status not in (200, 304):
+                    raise RuntimeError(f"{path} answered {status}")
+                done += 1
+        finally:
+            connection.close()
+        return done
+
+    async def main() -> int:
+        stop = time.monotonic() + seconds
+        return sum(await asyncio.gather(*(loop(stop) for _ in range(connections))))
+
+    return asyncio.run(main())
+
+
+def _floor_client(port: int, kinds: list, rounds: int, seconds: float, connections: int, results):
+    """In a forked process: each kind in turn, `rounds` times; sends back (kind, answered)."""
+    try:
+        counts = []
+        for _ in range(rounds):
+            for label, path, headers in kinds:
+                counts.append((label, _closed_loop(port, path, headers, seconds, connections)))
+        results.send(counts)
+    finally:
+        results.close()
+
+
+def floor_figures(
+    server: "Gunicorn",
+    raw: str,
+    *,
+    rounds: int | None = None,
+    seconds: float | None = None,
+    connections: int | None = None,
+) -> list[Figures]:
+    """The poll's requests per second against the floor, measured on the same server in one
+    interleaved run: a constant-JSON Django view (devtools.bench.floor_urls), a poll that
+    answers 200 and one that answers 304."""
+    from devtools.bench.floor_urls import FLOOR_PATH  # noqa: PLC0415 (only for this part)
+
+    rounds = rounds or FLOOR_ROUNDS
+    seconds = seconds or FLOOR_SECONDS
+    connections = connections or FLOOR_CONNECTIONS
+    auth = {"Authorization": f"Bearer {raw}"}
+    request = urllib.request.Request(server.base + URL, headers=auth)
+    with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+        etag = response.headers["ETag"]
+    kinds = [
+        ("constant JSON", FLOOR_PATH, {}),
+        ("poll, 200", URL, auth),
+        ("poll, 304", URL, {**auth, "If-None-Match": etag}),
+    ]
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    client = context.Process(
+        target=_floor_client, args=(server.port, kinds, rounds, seconds, connections, sending)
+    )
+    client.start()
+    sending.close()
+    try:
+        counts = receiving.recv()
+    except EOFError:
+        raise RuntimeError("the floor client died; see its traceback above") from None
+    finally:
+        receiving.close()
+        client.join()
+    rate = {label: 0.0 for label, _, _ in kinds}
+    for label, answered in counts:
+        rate[label] += answered / (rounds * seconds)
+    floor = rate["constant JSON"] or 1.0
+    how = (
+        f"{connections} keep-alive connections in a closed loop, {rounds} interleaved rounds of "
+        f"{seconds:g} s per kind"
+    )
+    return [
+        Figures(
+            "floor: constant-JSON Django view",
+            rate["constant JSON"],
+            "requests/s",
+            f"{FLOOR_PATH}: the same Django, middleware and gunicorn, no query; {how}",
+        ),
+        Figures(
+            "kill-switch poll answering 200, ratio to the floor",
+            rate["poll, 200"] / floor,
+            "x",
+            f"{rate['poll, 200']:,.0f} requests/s (goal: at least 0.8x)",
+        ),
+        Figures(
+            "kill-switch poll answering 304, ratio to the floor",
+            rate["poll, 304"] / floor,
+            "x",
+            f"{rate['poll, 304']:,.0f} requests/s (a 304 should cost less than a 200)",
+        ),
+    ]
 
 
 # The run --------------------------------------------------------------------------------------
@@ -420,10 +563,20 @@ def run(
     duration: float | None = None,
     workers: int = WORKERS,
     threads: int = THREADS,
+    connections: int = CONNECTIONS,
+    floor: bool = True,
+    cache_seconds: float | None = None,
 ) -> list[Figures]:
     """Poll with `pollers` systems for `duration` (three poll intervals unless given), switch
     every polled use case off half way and return the figures. actor switches them off."""
     duration = duration or 3 * poll_seconds
+    # The server's copy of the switches, as deployed but never beyond half an interval.
+    if cache_seconds is None:
+        cache_seconds = min(settings.KILL_SWITCH_CACHE_SECONDS, poll_seconds / 2)
+    server_env = {
+        "KILL_SWITCH_POLL_SECONDS": str(max(1, round(poll_seconds))),
+        "KILL_SWITCH_CACHE_SECONDS": str(cache_seconds),
+    }
     wipe()
     use_cases = production_use_cases(math.ceil(pollers / SYSTEMS_PER_USE_CASE))
     systems = make_tokens(use_cases, pollers)
@@ -433,10 +586,13 @@ def run(
     context = multiprocessing.get_context("fork")
     clock = Clock(context)
     receiving, sending = context.Pipe(duplex=False)
-    with Gunicorn(workers, threads, keep_alive=math.ceil(poll_seconds) + 5) as server:
+    keep_alive = math.ceil(poll_seconds) + 5
+    with Gunicorn(workers, threads, keep_alive=keep_alive, extra_env=server_env) as server:
         server.warm_up(systems[0].raw, requests=max(50, 20 * workers * threads))
+        floors = floor_figures(server, systems[0].raw) if floor else []
         client = context.Process(
-            target=poll_all, args=(systems, server.port, poll_seconds, clock, sending)
+            target=poll_all,
+            args=(systems, server.port, poll_seconds, clock, sending, connections),
         )
         client.start()
         sending.close()  # the child's end: recv() then sees EOF if the child dies
@@ -459,7 +615,7 @@ def run(
             # Switching many use cases off takes a while under load: the last one's systems
             # still get a whole interval (and a second for the poll) to hear of it. On an
             # error, the client stops now.
-            after = time.monotonic() + poll_seconds + 1
+            after = time.monotonic() + poll_seconds + cache_seconds + 1
             clock.stop_at = max(clock.start + duration, after) if flipped else 0.0
             try:
                 polls, answers = receiving.recv()
@@ -474,8 +630,8 @@ def run(
         use_case_set_kill_switch(
             actor=actor, use_case=use_case, engaged=False, reason="Kill-switch benchmark over."
         )
-    switch = Switch(asked_at, committed_at, flip_seconds)
-    return figures(systems, polls, switch, poll_seconds, workers, threads)
+    switch = Switch(asked_at, committed_at, flip_seconds, cache_seconds)
+    return floors + figures(systems, polls, switch, poll_seconds, workers, threads, connections)
 
 
 @dataclass
@@ -483,6 +639,7 @@ class Switch:
     asked_at: dict[int, float]  # use case id: when the service was called
     committed_at: dict[int, float]  # use case id: when it had returned (committed)
     seconds: float  # switching them all off, one service call each
+    cache_seconds: float = 0.0  # how old a web process's copy of the switches may be
 
 
 @dataclass
@@ -491,22 +648,25 @@ class Seen:
 
     delays: list[float]  # from the service call to the answer that said "off", per system
     waits: list[float]  # from the commit to the sending of that poll (the poll interval's part)
-    stale: int  # polls sent after the commit that still answered "on": must be none
+    stale: int  # polls sent after the commit and the cache time that said "on": must be none
     missed: int  # systems that never heard
+    early: int = 0  # polls sent inside the cache time after the commit that still said "on"
 
 
 def seen(systems: list[System], switch: Switch) -> Seen:
-    delays, waits, stale, missed = [], [], 0, 0
+    delays, waits, stale, missed, early = [], [], 0, 0, 0
     for system in systems:
         committed = switch.committed_at[system.use_case_id]
-        stale += sum(1 for sent, _, on in system.answers if sent > committed and on)
+        fresh_from = committed + switch.cache_seconds
+        stale += sum(1 for sent, _, on in system.answers if sent > fresh_from and on)
+        early += sum(1 for sent, _, on in system.answers if committed < sent <= fresh_from and on)
         first = next(((sent, got) for sent, got, on in system.answers if on is False), None)
         if first is None:
             missed += 1
             continue
         delays.append(first[1] - switch.asked_at[system.use_case_id])
         waits.append(max(0.0, first[0] - committed))
-    return Seen(delays, waits, stale, missed)
+    return Seen(delays, waits, stale, missed, early)
 
 
 def figures(
@@ -516,19 +676,21 @@ def figures(
     poll_seconds: float,
     workers: int,
     threads: int,
+    connections: int = CONNECTIONS,
 ) -> list[Figures]:
     requests = len(polls.latencies_ms)
     ordered = sorted(polls.latencies_ms)
     not_modified = polls.statuses.get(304, 0)
     heard = seen(systems, switch)
     slowest = max(heard.delays, default=0.0)
-    # Within one poll interval: every system's first poll after the commit said "off" (no
-    # stale ETag), none missed it, and each heard it within an interval and the allowance.
+    # Within one poll interval and the cache time: every poll sent after them said "off" (no
+    # stale ETag or copy), none missed it, and each heard it within that and the allowance.
+    bound = poll_seconds + switch.cache_seconds
     within = (
         heard.missed == 0
         and heard.stale == 0
-        and max(heard.waits, default=0.0) <= poll_seconds + 0.05  # timer slack
-        and slowest <= poll_seconds + ALLOWANCE_SECONDS
+        and max(heard.waits, default=0.0) <= bound + 0.05  # timer slack
+        and slowest <= bound + ALLOWANCE_SECONDS
     )
     statuses = ", ".join(f"{code}: {n:,}" for code, n in sorted(polls.statuses.items()))
     return [
@@ -538,7 +700,8 @@ def figures(
             "requests/s",
             f"{requests:,} polls from {len(systems):,} systems, one every {poll_seconds:g} s "
             f"each, in {polls.elapsed:.1f} s; gunicorn {workers} gthread workers x {threads} "
-            f"threads; {polls.reconnects} reconnections",
+            f"threads; {min(connections, len(systems)):,} shared keep-alive connections, "
+            f"{polls.reconnects} reconnections",
         ),
         Figures(
             "poll latency at the client, median",
@@ -563,11 +726,12 @@ def figures(
             "every poller saw the switch within",
             slowest,
             "s",
-            f"{'within' if within else 'NOT within'} one poll interval ({poll_seconds:g} s, "
-            f"+{ALLOWANCE_SECONDS:g} s for the call and the poll); "
+            f"{'within' if within else 'NOT within'} one poll interval and the cache time "
+            f"({poll_seconds:g} s + {switch.cache_seconds:g} s, +{ALLOWANCE_SECONDS:g} s for "
+            f"the call and the poll); "
             f"median {statistics.median(heard.delays) if heard.delays else 0:.1f} s; "
             f"{len(switch.asked_at)} use cases switched off through the service in "
-            f"{switch.seconds:.2f} s; {heard.stale} stale answers after the switch; "
-            f"{heard.missed} systems never saw it",
+            f"{switch.seconds:.2f} s; {heard.stale} stale answers after the cache time; "
+            f"{heard.early} answers 'on' inside it; {heard.missed} systems never saw it",
         ),
     ]

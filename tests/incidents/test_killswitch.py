@@ -16,8 +16,11 @@ from rest_framework.authtoken.models import Token
 
 from incidents.models import Delivery, KillSwitchToken
 from incidents.services.killswitch import (
+    PollBook,
+    PollRecorder,
     kill_switch_token_create,
     kill_switch_token_revoke,
+    poll_state_for_raw,
 )
 from incidents.services.webhooks import webhook_endpoint_create
 from registry.models import Lifecycle, UseCase
@@ -175,19 +178,21 @@ def test_a_signed_in_person_cannot_poll(client, product_owner, token):
 
 
 # Cost ------------------------------------------------------------------------------------------
-def test_a_poll_costs_at_most_two_queries_and_usually_one(
-    client, token, django_assert_max_num_queries, django_assert_num_queries
+def test_a_poll_costs_at_most_two_queries_and_usually_none(
+    client, token, settings, django_assert_max_num_queries, django_assert_num_queries
 ):
+    settings.KILL_SWITCH_CACHE_SECONDS = 2.0
     record, raw = token
-    with django_assert_max_num_queries(2):  # the token with its use case; last_polled_at
+    with django_assert_max_num_queries(2):  # the copy of the tokens; last_polled_at
         first = _poll(client, raw)
-    with django_assert_num_queries(1):  # polled a moment ago: nothing is written
+    with django_assert_num_queries(0):  # answered from the copy; polled a moment ago
         _poll(client, raw, etag=first["ETag"])
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(0):
         _poll(client, raw)
 
 
-def test_last_polled_at_is_written_at_most_every_ten_seconds(client, token):
+def test_last_polled_at_is_written_at_most_every_ten_seconds(client, token, settings):
+    settings.KILL_SWITCH_POLL_FLUSH_SECONDS = 0  # every stale one at once (batching: below)
     record, raw = token
     assert record.last_polled_at is None
     _poll(client, raw)
@@ -197,12 +202,133 @@ def test_last_polled_at_is_written_at_most_every_ten_seconds(client, token):
     _poll(client, raw)
     record.refresh_from_db()
     assert record.last_polled_at == first  # within 10 s: not written again
-    KillSwitchToken.objects.filter(pk=record.pk).update(
-        last_polled_at=timezone.now() - timedelta(seconds=11)
-    )
-    _poll(client, raw)
+    recorder, state = PollRecorder(), poll_state_for_raw(raw)
+    recorder.heard(state, first + timedelta(seconds=9))
     record.refresh_from_db()
-    assert record.last_polled_at > first
+    assert record.last_polled_at == first
+    recorder.heard(state, first + timedelta(seconds=11))
+    record.refresh_from_db()
+    assert record.last_polled_at == first + timedelta(seconds=11)
+
+
+def test_poll_times_are_written_in_one_batch_per_process(
+    product_owner, retail, settings, django_assert_num_queries
+):
+    """Many systems polling one process: the first stale poll writes, the rest wait for the
+    next flush, which writes them all in one statement."""
+    settings.KILL_SWITCH_POLL_FLUSH_SECONDS = 3600
+    use_case = ProductionUseCaseFactory(business_unit=retail)
+    made = [
+        kill_switch_token_create(actor=product_owner, use_case=use_case, name=f"System {i}")
+        for i in range(5)
+    ]
+    recorder = PollRecorder()
+    now = timezone.now()
+    states = [poll_state_for_raw(raw) for _, raw in made]
+    with django_assert_num_queries(1):  # the first writes at once
+        for state in states:
+            recorder.heard(state, now)
+    polled = dict(
+        KillSwitchToken.objects.filter(use_case=use_case).values_list("pk", "last_polled_at")
+    )
+    assert polled[made[0][0].pk] == now
+    assert [polled[token.pk] for token, _ in made[1:]] == [None] * 4
+    with django_assert_num_queries(1):  # the other four, in one UPDATE
+        recorder.flush(now)
+    assert set(
+        KillSwitchToken.objects.filter(use_case=use_case).values_list("last_polled_at", flat=True)
+    ) == {now}
+    settings.KILL_SWITCH_CACHE_SECONDS = 0  # states as they are now in the database
+    fresh = [poll_state_for_raw(raw) for _, raw in made]
+    settings.KILL_SWITCH_POLL_FLUSH_SECONDS = 0
+    with django_assert_num_queries(0):  # each was polled a moment ago: nothing to write
+        for state in fresh:
+            recorder.heard(state, now + timedelta(seconds=5))
+
+
+def test_in_this_process_a_poll_reads_a_change_made_just_before_it(client, token, product_owner):
+    """The process that made a change (switch, revocation) answers from it at once."""
+    record, raw = token
+    assert json.loads(_poll(client, raw).content)["enabled"] is True
+    use_case_set_kill_switch(
+        actor=product_owner, use_case=record.use_case, engaged=True, reason="Drift"
+    )
+    assert json.loads(_poll(client, raw).content)["enabled"] is False
+    kill_switch_token_revoke(actor=product_owner, token=record)
+    assert _poll(client, raw).status_code == 401
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_another_process_copy_answers_a_switch_off_within_the_cache_time_and_never_later(
+    product_owner, retail, settings
+):
+    """Another web process's copy, which hears of no change: until KILL_SWITCH_CACHE_SECONDS
+    have passed since it read, it may still say "on"; from then on, never. Nor does it read
+    the database for every poll in between."""
+    settings.KILL_SWITCH_CACHE_SECONDS = 2.0
+    use_case = ProductionUseCaseFactory(business_unit=retail)
+    _, raw = kill_switch_token_create(actor=product_owner, use_case=use_case, name="Scorer")
+    clock = FakeClock()
+    other = PollBook(clock=clock)  # no invalidation reaches it
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    assert other.state(digest).enabled is True
+    use_case_set_kill_switch(actor=product_owner, use_case=use_case, engaged=True, reason="Drift")
+    clock.now += 1.9
+    assert other.state(digest).enabled is True  # within the promised time: allowed, not required
+    clock.now += 0.1
+    assert other.state(digest).enabled is False
+    kill_switch_token_revoke(actor=product_owner, token=KillSwitchToken.objects.get())
+    clock.now += 2.0
+    assert other.state(digest) is None
+
+
+def test_the_copy_costs_no_query_between_reads_and_learns_new_tokens_at_once(
+    product_owner, retail, settings, django_assert_num_queries
+):
+    settings.KILL_SWITCH_CACHE_SECONDS = 2.0
+    use_case = ProductionUseCaseFactory(business_unit=retail)
+    made = [
+        kill_switch_token_create(actor=product_owner, use_case=use_case, name=f"System {i}")
+        for i in range(3)
+    ]
+    digests = [hashlib.sha256(raw.encode()).hexdigest() for _, raw in made]
+    clock = FakeClock()
+    copy = PollBook(clock=clock)
+    with django_assert_num_queries(1):  # all of them, in one statement
+        assert [copy.state(d).token_id for d in digests] == [t.pk for t, _ in made]
+    _, newer = kill_switch_token_create(actor=product_owner, use_case=use_case, name="Newer")
+    with django_assert_num_queries(1):  # unknown to the copy: read on its own, then kept
+        assert copy.state(hashlib.sha256(newer.encode()).hexdigest()) is not None
+    with django_assert_num_queries(1):  # an unknown hash is always asked for
+        assert copy.state("0" * 64) is None
+    with django_assert_num_queries(0):
+        for d in digests:
+            copy.state(d)
+    settings.KILL_SWITCH_CACHE_SECONDS = 0  # the copy off: every poll reads
+    with django_assert_num_queries(3):
+        for d in digests:
+            copy.state(d)
+
+
+def test_a_cache_time_beyond_half_the_poll_interval_is_refused_at_start_up(settings):
+    from portal.checks import kill_switch_cache  # noqa: PLC0415
+
+    settings.KILL_SWITCH_POLL_SECONDS = 10
+    settings.KILL_SWITCH_CACHE_SECONDS = 5
+    assert kill_switch_cache() == []
+    settings.KILL_SWITCH_CACHE_SECONDS = 6
+    (error,) = kill_switch_cache()
+    assert error.id == "steward.E011" and "half of KILL_SWITCH_POLL_SECONDS" in error.msg
+    settings.KILL_SWITCH_CACHE_SECONDS = -1
+    assert kill_switch_cache()
 
 
 def test_the_endpoint_is_in_the_api_schema(admin_user, client):

@@ -134,6 +134,13 @@ class Command(BaseCommand):
             help="How often each system polls the kill switch (killswitch).",
         )
         parser.add_argument(
+            "--connections",
+            type=int,
+            default=1_000,
+            help="Kept-alive connections the polling systems share, as behind a load "
+            "balancer (killswitch).",
+        )
+        parser.add_argument(
             "--pdf-renders", type=int, default=20, help="Timed renders of the summary PDF."
         )
         parser.add_argument(
@@ -197,7 +204,9 @@ class Command(BaseCommand):
             self._bench_monitoring(options["samples"], options["deployments"])
             return
         if options["only"] == "killswitch":
-            self._bench_killswitch(options["pollers"], options["poll_seconds"])
+            self._bench_killswitch(
+                options["pollers"], options["poll_seconds"], options["connections"]
+            )
             return
         if options["only"] == "ledger":
             self._bench_ledger(options["ledger_entries"])
@@ -225,7 +234,9 @@ class Command(BaseCommand):
                 self._bench_pdf(min(options["warmup"], 2), max(1, options["pdf_renders"]))
         if options["only"] is None:
             self._bench_monitoring(options["samples"], options["deployments"])
-            self._bench_killswitch(options["pollers"], options["poll_seconds"])
+            self._bench_killswitch(
+                options["pollers"], options["poll_seconds"], options["connections"]
+            )
             self._bench_ledger(options["ledger_entries"])
 
     # Ledger -----------------------------------------------------------------------------------
@@ -308,10 +319,13 @@ class Command(BaseCommand):
             out(f"{f.label:<62} {f.value:>12,.1f}  {f.unit}; {f.note}")
 
     # Kill switch ------------------------------------------------------------------------------
-    def _bench_killswitch(self, pollers: int, poll_seconds: float) -> None:
-        """Deployed systems polling the kill switch of a real gunicorn, and one switch-off."""
-        if pollers < 1 or poll_seconds <= 0:
-            raise CommandError("--pollers must be at least 1 and --poll-seconds above 0.")
+    def _bench_killswitch(self, pollers: int, poll_seconds: float, connections: int) -> None:
+        """Deployed systems polling the kill switch of a real gunicorn, and one switch-off;
+        first, the poll's rate against a constant-JSON view on the same server (its floor)."""
+        if pollers < 1 or poll_seconds <= 0 or connections < 1:
+            raise CommandError(
+                "--pollers and --connections must be at least 1 and --poll-seconds above 0."
+            )
         out = self.stdout.write
         out("")
         out(
@@ -323,6 +337,7 @@ class Command(BaseCommand):
             actor=get_user_model().objects.get(username="bench.admin"),
             pollers=pollers,
             poll_seconds=poll_seconds,
+            connections=connections,
         )
         header = f"{'measure':<62} {'figure':>12}  detail"
         out(header)

@@ -243,17 +243,20 @@ class _ConditionReader:
         if name not in self.known:
             raise ValueError(f"{{{name}}} is not an earlier question")
         question = self.known[name]
-        _, op = self._take()
+        kind, op = self._take()
+        if kind not in ("op", "word") or op in ("(", ")", "and", "or"):
+            raise ValueError(f"expected a comparison after {{{name}}}, found {op!r}")
         if op in ("empty", "notempty"):
             return {"question": question["key"], "answered": op == "notempty"}
         kind, literal = self._take()
         if kind == "string":
             values = [literal[1:-1]]
         elif kind == "list":
-            values = re.findall(r"\"([^\"]*)\"|'([^']*)'", literal)
-            values = [a or b for a, b in values]
+            values = [a or b for a, b in re.findall(r"\"([^\"]*)\"|'([^']*)'", literal)]
         else:
-            raise ValueError(f"compare {{{name}}} with a quoted value, not {literal!r}")
+            values = []
+        if not values:
+            raise ValueError(f"compare {{{name}}} with quoted values, not {literal!r}")
         return self._compare(question, op, values)
 
     def _compare(self, question: dict, op: str, values: list[str]) -> dict:
@@ -281,7 +284,10 @@ class _ConditionReader:
                 cond = {"question": key, "in": matching}
             else:
                 raise ValueError(f"cannot convert {op!r} on {key!r}")
-            return {"not": cond} if op == "notcontains" else cond
+            if op == "notcontains":
+                # SurveyJS: an empty answer neither contains nor "notcontains" anything.
+                return {"all": [{"question": key, "answered": True}, {"not": cond}]}
+            return cond
         raise ValueError(f"{op!r} is not a comparison this converter knows")
 
 
@@ -483,11 +489,9 @@ def _question(
         question["help"] = _bounded(help_text)
     if element.get("isRequired") is True:
         question["required"] = True
-    score = None
     if kind in SCORED_TYPES:
         score = _score_type(name) or _score_type(parent_name)
         score = None if score == "none" else score
-    if kind in SCORED_TYPES:
         choices = []
         for c_index, raw in enumerate(element.get("choices") or []):
             value = raw.get("value") if isinstance(raw, dict) else raw

@@ -343,6 +343,17 @@ def _tiny_survey(visible_if: str, kind: str = "checkbox") -> dict:
         # contains on a single answer is SurveyJS's substring test.
         ("radiogroup", '{first} contains "item2"', {"question": "first", "in": ["item2-2"]}),
         ("checkbox", "{first} notempty", {"question": "first", "answered": True}),
+        # SurveyJS: an empty answer does not "notcontains" anything either.
+        (
+            "checkbox",
+            '{first} notcontains "item1-1"',
+            {
+                "all": [
+                    {"question": "first", "answered": True},
+                    {"not": {"question": "first", "includes": "item1-1"}},
+                ]
+            },
+        ),
         (
             "checkbox",
             '({first} contains "item1-1") and {first} contains "item2-2"',
@@ -375,6 +386,8 @@ def test_french_labels_on_request():
     [
         ('{first} > "item1-1"', "pages[0].elements[0].elements[1].visibleIf (second): cannot read"),
         ('{nobody} = "x"', "{nobody} is not an earlier question"),
+        ("{first} contains [1, 2]", "compare {first} with quoted values"),
+        ('{first} and "x"', "expected a comparison after {first}"),
         ('{first} = "item1-1"', "compares a list; use contains"),
         ('{first} contains "item9-9"', "'item9-9' is not a choice of 'first'"),
     ],
@@ -465,6 +478,22 @@ def test_an_assessment_of_the_imported_aia_scores_as_the_official_tool(
     assert "80.52%" in page
     assert "40.26%" not in page
     assert "Impact lowered by 15% (49 → 42)" in page
+
+
+@pytest.mark.django_db
+def test_each_section_of_the_imported_aia_opens(client, use_case, product_owner, risk_officer):
+    case = CASES["raw 49, mitigation 62 (design)"]
+    assessment = draft(
+        use_case, product_owner, _imported(risk_officer), CONVERSION.answers(case["data"])
+    )
+    client.force_login(product_owner)
+    for section in AIA["sections"]:
+        page = client.get(reverse("assessments:section", args=[assessment.pk, section["key"]]))
+        assert page.status_code == 200, section["key"]
+    page = client.get(reverse("assessments:section", args=[assessment.pk, "risk_profile"]))
+    assert "Has the system been assessed to understand whether it would create" in (
+        page.content.decode()
+    )
 
 
 @pytest.mark.django_db

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from assessments import engine, questionnaires, services
 from assessments.models import Assessment, AssessmentTemplate
@@ -429,6 +432,30 @@ def test_the_command_imports_it_as_a_firm_template(risk_officer):
     # The same file again changes nothing.
     call_command("import_questionnaire", str(SOURCE), "--import", "--actor", risk_officer.username)
     assert AssessmentTemplate.objects.filter(key="canada-aia").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_written_file_imports_through_the_page_and_the_api(tmp_path, client, risk_officer):
+    out = tmp_path / "aia.json"
+    call_command("import_questionnaire", str(SOURCE), "-o", str(out))
+    client.force_login(risk_officer)
+    response = client.post(
+        reverse("assessments:template-import"),
+        {"file": SimpleUploadedFile("aia.json", out.read_bytes())},
+    )
+    template = AssessmentTemplate.objects.get(key="canada-aia")
+    assert response.status_code == 302 and response.url == template.get_absolute_url()
+    exported = client.get(reverse("assessments:template-export", args=[template.pk]))
+    assert json.loads(exported.content) == AIA
+    token, _ = Token.objects.get_or_create(user=risk_officer)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    renamed = {**AIA, "key": "canada-aia-fr", "title": "AIA (API)"}
+    response = api.post(
+        "/api/v1/assessment-templates/import/", {"definition": renamed}, format="json"
+    )
+    assert response.status_code in (200, 201), response.content
+    assert AssessmentTemplate.objects.get(key="canada-aia-fr").definition == renamed
 
 
 @pytest.mark.django_db

@@ -29,7 +29,7 @@ from compliance.services.applicability import applicability_compute
 from portal.access import can
 from portal.history import tracked as history
 from registry.gate import Check, GateContext, moment, person, register_gate_check
-from registry.models import UseCase
+from registry.models import RiskTier, UseCase
 from registry.pages import use_case_panels
 
 GATE_LABEL = "Applicable obligations met or accepted by a named risk officer"
@@ -103,8 +103,15 @@ def _assessment_saved(sender, instance: Assessment, created: bool, **kwargs) -> 
 
 
 # The go-live gate ---------------------------------------------------------------------------
+def _rows(use_case: UseCase) -> list:
+    # Nothing is computed before the screening sets a tier: no query for those.
+    if use_case.risk_tier in ("", RiskTier.UNSCREENED):
+        return []
+    return use_case_obligations(use_case)
+
+
 def obligations_check(context: GateContext) -> Check:
-    rows = [r for r in use_case_obligations(context.use_case) if r.applicable]
+    rows = [r for r in _rows(context.use_case) if r.applicable]
     if not rows:
         return Check(
             "obligations",
@@ -150,7 +157,7 @@ def obligations_check(context: GateContext) -> Check:
 
 
 def _use_case_card(user, use_case: UseCase, context: dict) -> dict:
-    rows = use_case_obligations(use_case)
+    rows = _rows(use_case)
     applicable = [r for r in rows if r.applicable]
     met = sum(1 for r in applicable if r.status == Status.MET)
     return {

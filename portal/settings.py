@@ -292,6 +292,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.remind_deadlines",
         "schedule": 15 * 60,
     },
+    # Obligations: statuses as of today, evidence about to expire, exceptions past their date.
+    "compliance-nightly": {"task": "compliance.tasks.nightly", "schedule": 60 * 60},
     # The outbox: each commit relays its own messages; this drains what a broker outage
     # left behind, and hands out again what a lost worker never finished.
     "relay-outbox": {"task": "portal.tasks.relay_outbox", "schedule": 10},
@@ -356,6 +358,10 @@ MONITORING_CREDENTIAL_KEYS = env.list("MONITORING_CREDENTIAL_KEYS", default=[])
 # --------------------------------------------------------------------------------------------
 # A runbook confirmed longer ago than this no longer counts as current for the go-live gate.
 RUNBOOK_VALID_MONTHS = env.int("RUNBOOK_VALID_MONTHS", default=12)
+# Compliance: an applicable obligation is due this many days after it starts to apply, and
+# the owners of evidence are told this many days before it expires.
+COMPLIANCE_DUE_DAYS = env.int("COMPLIANCE_DUE_DAYS", default=90)
+COMPLIANCE_EXPIRY_NOTICE_DAYS = env.int("COMPLIANCE_EXPIRY_NOTICE_DAYS", default=30)
 # How often deployed systems are told to poll the kill switch (seconds).
 KILL_SWITCH_POLL_SECONDS = env.int("KILL_SWITCH_POLL_SECONDS", default=30)
 # A token's last poll time is written by each web process in batches, at most this late (s).

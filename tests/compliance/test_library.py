@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compliance.models import Applicability, Control, Obligation, Status
-from compliance.services import library
+from compliance.services import expiry, library
 from compliance.services.applicability import statuses_refresh
+from monitoring.models import Flag
 from portal.access import can
 from registry import gate
 
@@ -224,3 +225,45 @@ def test_control_form_keeps_what_was_typed(client, risk_officer, product_owner):
     assert response.status_code == 200
     assert b"AI literacy training" in response.content
     assert not Control.objects.exists()
+
+
+def test_expiring_evidence_flags_the_use_case_and_tells_the_owner_ahead(
+    credit, logging_control, risk_officer, mailoutbox, django_capture_on_commit_callbacks
+):
+    evidence = library.evidence_add(
+        actor=risk_officer,
+        data={
+            "title": "Log retention test",
+            "url": "https://intranet.example/logs",
+            "effective_on": TODAY,
+            "expires_on": TODAY + datetime.timedelta(days=10),
+        },  # fmt: skip
+        controls=[logging_control],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = expiry.nightly()
+    assert counts["evidence_notices"] == 1
+    flag = Flag.objects.get(use_case=credit, cause__startswith="obligation:evidence-expiring")
+    assert evidence.reference in flag.reason and "Art. 12" in flag.reason
+    owner_mail = [m for m in mailoutbox if m.to == [risk_officer.email]]
+    assert any(evidence.reference in m.subject for m in owner_mail)
+    # Told once: the next night adds nothing.
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expiry.nightly()["evidence_notices"] == 0
+    assert not [m for m in mailoutbox if evidence.reference in m.subject]
+
+
+def test_an_expired_exception_flags_the_use_case(credit, risk_officer):
+    row = Applicability.objects.get(use_case=credit, obligation__ref="Art. 9")
+    library.exception_accept(
+        actor=risk_officer, applicability=row, reason="Programme under way.",
+        expires_on=TODAY + datetime.timedelta(days=3),
+    )  # fmt: skip
+    later = TODAY + datetime.timedelta(days=4)
+    check = next(c for c in gate.check_go_live(credit, later).checks if c.key == "obligations")
+    assert any(i.startswith("Art. 9 ") for i in check.items)
+    assert expiry.flag_expired_exceptions(today=later) == 1
+    flag = Flag.objects.get(use_case=credit, cause="obligation:exception-expired:art-9")
+    assert "rita.risk" in flag.reason or risk_officer.get_full_name() in flag.reason
+    assert expiry.flag_expired_exceptions(today=later) == 0

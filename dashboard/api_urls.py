@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from assessments import api as assessments_api
+from compliance import api as compliance_api
 from incidents import api as incidents_api
 from incidents.killswitch_api import KillSwitchView
 from monitoring import api as monitoring_api
@@ -16,6 +17,7 @@ registry_api.register(router)
 assessments_api.register(router)
 monitoring_api.register(router)
 incidents_api.register(router)
+compliance_api.register(router)
 
 urlpatterns = [
     path("", include("portal.history_api")),
@@ -24,6 +26,7 @@ urlpatterns = [
     path("gate/<str:use_case>/", GateView.as_view(), name="api-gate"),
     path("kill-switch/", KillSwitchView.as_view(), name="api-kill-switch"),
     path("costs/", monitoring_api.CostView.as_view(), name="api-costs"),
+    path("coverage/", compliance_api.CoverageView.as_view(), name="api-coverage"),
     path("push/samples/", monitoring_api.PushSamplesView.as_view(), name="api-push-samples"),
     path(
         "push/distributions/",

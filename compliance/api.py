@@ -1,0 +1,317 @@
+"""The compliance API: frameworks, obligations, controls, evidence, applicability and coverage,
+under the same named rules as the pages (compliance/rules.py), through the same services."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, parsers, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from compliance import selectors
+from compliance.models import (
+    Applicability,
+    Control,
+    Evidence,
+    Framework,
+    Obligation,
+    ObligationException,
+)
+from compliance.services import library
+from compliance.services.frameworks import check_definition, framework_import
+from portal.access import can, require
+from portal.api_views import RecordViewSet
+from registry.models import UseCase
+from registry.selectors import use_cases_visible_to
+
+
+# Serializers --------------------------------------------------------------------------------
+class FrameworkSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Framework
+        fields = [
+            "id", "key", "version", "kind", "scope", "title", "description", "source",
+            "sha256", "builtin", "active", "created_at",
+        ]  # fmt: skip
+
+
+class ObligationSerializer(serializers.ModelSerializer):
+    framework = serializers.CharField(source="framework.key", read_only=True)
+    framework_version = serializers.IntegerField(source="framework.version", read_only=True)
+
+    class Meta:
+        model = Obligation
+        fields = [
+            "id", "framework", "framework_version", "key", "ref", "title", "text", "group",
+            "group_title", "applies_when",
+        ]  # fmt: skip
+
+
+class ControlSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=Control._meta.get_field("owner").related_model.objects
+    )
+    obligations = serializers.PrimaryKeyRelatedField(
+        many=True, required=False, queryset=Obligation.objects.all()
+    )
+    use_cases = serializers.SlugRelatedField(
+        many=True, required=False, slug_field="reference", queryset=UseCase.objects.all()
+    )
+
+    class Meta:
+        model = Control
+        fields = [
+            "id", "reference", "title", "kind", "description", "owner", "frequency", "active",
+            "obligations", "use_cases", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["reference", "created_at", "updated_at"]
+
+
+class EvidenceSerializer(serializers.ModelSerializer):
+    attested_by = serializers.SlugRelatedField(
+        slug_field="username",
+        required=False,
+        queryset=Evidence._meta.get_field("attested_by").related_model.objects,
+    )
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
+    upload = serializers.FileField(write_only=True, required=False)
+    controls = serializers.SlugRelatedField(
+        many=True, required=False, slug_field="reference", queryset=Control.objects.all()
+    )
+    obligations = serializers.PrimaryKeyRelatedField(
+        many=True, required=False, queryset=Obligation.objects.all()
+    )
+    use_cases = serializers.SlugRelatedField(
+        many=True, required=False, slug_field="reference", queryset=UseCase.objects.all()
+    )
+
+    class Meta:
+        model = Evidence
+        fields = [
+            "id", "reference", "title", "description", "url", "filename", "sha256",
+            "effective_on", "expires_on", "attested_by", "uploaded_by", "uploaded_at",
+            "controls", "obligations", "use_cases", "upload",
+        ]  # fmt: skip
+        read_only_fields = ["reference", "filename", "sha256", "uploaded_at"]
+
+
+class ExceptionSerializer(serializers.ModelSerializer):
+    accepted_by = serializers.CharField(source="accepted_by.username", read_only=True)
+
+    class Meta:
+        model = ObligationException
+        fields = ["id", "accepted_by", "accepted_at", "reason", "expires_on"]
+        read_only_fields = ["accepted_at"]
+
+
+class ApplicabilitySerializer(serializers.ModelSerializer):
+    use_case = serializers.CharField(source="use_case.reference", read_only=True)
+    framework = serializers.CharField(source="obligation.framework.key", read_only=True)
+    ref = serializers.CharField(source="obligation.ref", read_only=True)
+    title = serializers.CharField(source="obligation.title", read_only=True)
+
+    class Meta:
+        model = Applicability
+        fields = [
+            "id", "use_case", "framework", "obligation", "ref", "title", "applicable",
+            "reason", "status", "status_detail", "applies_since", "due_on", "updated_at",
+        ]  # fmt: skip
+
+
+# Viewsets -----------------------------------------------------------------------------------
+class FrameworkViewSet(RecordViewSet):
+    serializer_class = FrameworkSerializer
+    view_rule = "compliance.view_framework"
+    action_rules = {
+        "list": "compliance.view_framework",
+        "retrieve": "compliance.view_framework",
+        "export": "compliance.view_framework",
+        "create": "compliance.manage_frameworks",
+    }
+
+    def get_queryset(self):
+        qs = selectors.frameworks_visible_to(self.request.user)
+        return qs.order_by("kind", "key", "-version")
+
+    @extend_schema(summary="Import a framework or crosswalk file (its JSON as the body)")
+    def create(self, request):
+        if not isinstance(request.data, dict):
+            raise ValidationError({"file": ["Send the framework file's JSON object."]})
+        definition = check_definition(dict(request.data))
+        framework, outcome = framework_import(actor=request.user, definition=definition)
+        code = status.HTTP_201_CREATED if outcome in ("created", "replaced") else status.HTTP_200_OK
+        return Response({**FrameworkSerializer(framework).data, "outcome": outcome}, status=code)
+
+    @extend_schema(summary="The framework file, as imported")
+    @action(detail=True, methods=["get"])
+    def export(self, request, pk=None):
+        return Response(self.get_object().definition)
+
+
+class ObligationViewSet(RecordViewSet):
+    serializer_class = ObligationSerializer
+    view_rule = "compliance.view_framework"
+    action_rules = {"list": "compliance.view_framework", "retrieve": "compliance.view_framework"}
+
+    def get_queryset(self):
+        qs = selectors.obligations_visible_to(self.request.user).order_by("framework_id", "order")
+        framework = self.request.query_params.get("framework")
+        if framework:
+            qs = qs.filter(framework__key=framework, framework__active=True)
+        return qs
+
+
+class ControlViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet):
+    serializer_class = ControlSerializer
+    view_rule = "compliance.view_control"
+    action_rules = {
+        "list": "compliance.view_control",
+        "retrieve": "compliance.view_control",
+        "create": "compliance.manage_controls",
+        "update": "compliance.manage_controls",
+        "partial_update": "compliance.manage_controls",
+    }
+
+    def get_queryset(self):
+        return selectors.controls_visible_to(self.request.user).prefetch_related(
+            "obligations", "use_cases"
+        )
+
+    def _links(self, data):
+        return {
+            "obligations": data.pop("obligations", None),
+            "use_cases": data.pop("use_cases", None),
+        }
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        links = self._links(data)
+        serializer.instance = library.control_create(
+            actor=self.request.user,
+            data=data,
+            obligations=links["obligations"] or [],
+            use_cases=links["use_cases"] or [],
+        )
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        links = self._links(data)
+        serializer.instance = library.control_update(
+            actor=self.request.user, control=serializer.instance, data=data, **links
+        )
+
+
+class EvidenceViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet):
+    serializer_class = EvidenceSerializer
+    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+    view_rule = "compliance.view_evidence"
+    action_rules = {
+        "list": None,
+        "retrieve": "compliance.view_evidence",
+        "create": "compliance.add_evidence",
+        "update": "compliance.change_evidence",
+        "partial_update": "compliance.change_evidence",
+    }
+
+    def get_queryset(self):
+        return selectors.evidence_visible_to(self.request.user).prefetch_related(
+            "controls", "obligations", "use_cases"
+        )
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        upload = data.pop("upload", None)
+        links = {k: data.pop(k, []) for k in ("controls", "obligations", "use_cases")}
+        for use_case in links["use_cases"]:
+            if not can(self.request.user, "registry.view_usecase", use_case):
+                raise ValidationError({"use_cases": [f"No use case {use_case.reference}."]})
+        serializer.instance = library.evidence_add(
+            actor=self.request.user, data=data, upload=upload, **links
+        )
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        data.pop("upload", None)
+        links = {k: data.pop(k, None) for k in ("controls", "obligations", "use_cases")}
+        serializer.instance = library.evidence_update(
+            actor=self.request.user, evidence=serializer.instance, data=data, **links
+        )
+
+
+class ApplicabilityViewSet(RecordViewSet):
+    """Each use case's obligations: ``?use_case=UC-0001``, ``?status=overdue``."""
+
+    serializer_class = ApplicabilitySerializer
+    view_rule = "compliance.view_applicability"
+    action_rules = {
+        "list": None,
+        "retrieve": "compliance.view_applicability",
+        "exceptions": "compliance.view_applicability",
+    }
+
+    def get_queryset(self):
+        qs = selectors.applicability_visible_to(self.request.user).filter(
+            obligation__framework__active=True
+        )
+        params = self.request.query_params
+        if params.get("use_case"):
+            qs = qs.filter(use_case__reference=params["use_case"])
+        if params.get("status"):
+            qs = qs.filter(status=params["status"])
+        if params.get("applicable") in ("true", "false"):
+            qs = qs.filter(applicable=params["applicable"] == "true")
+        return qs.order_by("use_case_id", "obligation__order")
+
+    @extend_schema(
+        summary="Exceptions to this obligation; POST accepts one (a risk officer of the unit)",
+        request=ExceptionSerializer,
+        responses={200: ExceptionSerializer(many=True), 201: ExceptionSerializer},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def exceptions(self, request, pk=None):
+        row = self.get_object()
+        if request.method == "GET":
+            return Response(ExceptionSerializer(row.exceptions.all(), many=True).data)
+        serializer = ExceptionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        require(request.user, "compliance.accept_exception", row.use_case)
+        exc = library.exception_accept(
+            actor=request.user, applicability=row, **serializer.validated_data
+        )
+        return Response(ExceptionSerializer(exc).data, status=status.HTTP_201_CREATED)
+
+
+class CoverageView(APIView):
+    """The share of applicable obligations met: overall, per business unit, per framework,
+    per obligation and the use cases with most open; ``?use_case=UC-0001`` for one."""
+
+    @extend_schema(summary="Coverage of applicable obligations")
+    def get(self, request):
+        require(request.user, "compliance.view_coverage")
+        reference = request.query_params.get("use_case")
+        if reference:
+            use_case = use_cases_visible_to(request.user).filter(reference=reference).first()
+            if use_case is None:
+                raise NotFound("No such use case.")
+            return Response(selectors.use_case_coverage(use_case).as_dict())
+        unit = request.query_params.get("unit")
+        found = selectors.coverage(
+            request.user, unit=int(unit) if unit and unit.isdigit() else None
+        )
+        return Response(
+            {
+                "total": found["total"].as_dict(),
+                "units": [s.as_dict() for s in found["units"]],
+                "frameworks": [s.as_dict() for s in found["frameworks"]],
+                "obligations": [s.as_dict() for s in found["obligations"]],
+                "use_cases": [s.as_dict() for s in found["use_cases"]],
+            }
+        )
+
+
+def register(router) -> None:
+    router.register("frameworks", FrameworkViewSet, basename="api-framework")
+    router.register("obligations", ObligationViewSet, basename="api-obligation")
+    router.register("controls", ControlViewSet, basename="api-control")
+    router.register("evidence", EvidenceViewSet, basename="api-evidence")
+    router.register("applicability", ApplicabilityViewSet, basename="api-applicability")

@@ -1,8 +1,11 @@
 """The compliance API: same rules as the pages, field errors for bad input, never a 500."""
 
 import datetime
+import io
+import json
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from compliance.models import Applicability, Framework, Status
@@ -116,3 +119,18 @@ def test_only_a_risk_officer_accepts_an_exception_through_the_api(admin_user, cr
         format="json",
     )
     assert response.status_code == 403
+
+
+def test_the_command_exports_and_imports_a_file(tmp_path):
+    out = tmp_path / "nist.json"
+    call_command("frameworks", "export", "nist-ai-rmf", "-o", str(out))
+    definition = json.loads(out.read_text())
+    assert len(definition["items"]) == 72
+    assert {i["key"] for i in definition["items"]} >= {"GOVERN-1.1", "MANAGE-4.3", "MEASURE-2.13"}
+    definition["version"] = 2
+    out.write_text(json.dumps(definition))
+    stdout = io.StringIO()
+    call_command("frameworks", "import", str(out), stdout=stdout)
+    assert "nist-ai-rmf v2: created" in stdout.getvalue()
+    with pytest.raises(CommandError):
+        call_command("frameworks", "import", str(tmp_path / "missing.json"))

@@ -19,6 +19,7 @@ def navigation(request) -> dict:
         ("Assessments", reverse("assessments:list")),
         ("Monitoring", reverse("monitoring:flag-list")),
         ("Incidents", reverse("incidents:incident-list")),
+        ("Compliance", reverse("compliance:coverage")),
         ("Business units", reverse("registry:business-unit-list")),
     ]
     if access.has_role(Role.LEADERSHIP):

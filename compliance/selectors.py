@@ -234,6 +234,11 @@ def coverage(user, *, unit: int | None = None) -> dict:
     }
 
 
+def coverage_total(user) -> Share:
+    """The one line the dashboard shows: share met across what the person sees (one query)."""
+    return Share("All use cases", **_applicable(user).aggregate(**_counts()))
+
+
 def use_case_coverage(use_case: UseCase) -> Share:
     counts = _counts()
     found = Applicability.objects.filter(

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from assessments import selectors as assessment_selectors
+from compliance.selectors import coverage_total
 from dashboard.evidence import evidence_pack
 from incidents.selectors import open_incidents_visible_to
 from incidents.services.deadlines import deadlines_due
@@ -57,6 +58,7 @@ def dashboard(request):
             "lifecycle_choices": Lifecycle.choices,
             "attention": attention,
             "open_incidents": open_incidents_visible_to(request.user),
+            "compliance": coverage_total(request.user),
             "deadlines_due": deadlines_due(request.user)[:10],
         },
     )

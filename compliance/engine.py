@@ -125,6 +125,9 @@ def facts_from(
     ):
         if _yes(answers.get(answer)):
             facts.add(fact)
+    # Art. 27(1): bodies governed by public law and private entities providing public services.
+    if answers.get("deployer_sector") in ("public", "public_service"):
+        facts.add("public_body")
     if {"4a", "4b"} & set(areas) or "staff" in set(people_affected):
         facts.add("workplace")
     return Facts(

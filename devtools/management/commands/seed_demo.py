@@ -7,6 +7,7 @@ from django.db import transaction
 
 from devtools.demo import ai_models as ai_models_demo
 from devtools.demo import assessments as assessments_demo
+from devtools.demo import compliance as compliance_demo
 from devtools.demo import incidents as incidents_demo
 from devtools.demo import monitoring as monitoring_demo
 from devtools.demo import register as register_demo
@@ -59,4 +60,5 @@ class Command(BaseCommand):
         assessments_demo.seed(people, DEMO_PASSWORD)
         monitoring_demo.seed(people)
         incidents_demo.seed(people)
+        compliance_demo.seed(people)
         return True

@@ -83,8 +83,9 @@ SCORE_KEYS = frozenset({"key", "label", "round", "share_of"})
 DERIVED_KEYS = frozenset({"label", "of", "max_times", "value_times", "round"})
 ROUND_KEYS = frozenset({"mode", "places"})
 ADJUSTMENT_KEYS = frozenset({"score", "reduce_pct", "when", "label"})
-RESULT_KEYS = frozenset({"label", "outcomes"})
+RESULT_KEYS = frozenset({"label", "outcomes", "findings"})
 OUTCOME_KEYS = frozenset({"value", "label", "when", "cite", "cite_from"})
+FINDING_KEYS = frozenset({"key", "label", "when", "cite", "cite_from"})
 
 
 class TemplateError(ValueError):
@@ -427,6 +428,43 @@ def _check_scoring(scoring: Any, check: _Checking) -> list[str]:
             errors.append("scoring.result.outcomes: give at least one outcome.")
         else:
             errors.extend(_check_outcomes(outcomes, keys, check))
+        if isinstance(result, dict) and "findings" in result:
+            errors.extend(_check_findings(result["findings"], keys, check))
+    return errors
+
+
+def _check_findings(findings: Any, keys: list, check: _Checking) -> list[str]:
+    """Findings: every one whose ``when`` holds is listed beside the outcome."""
+    if not isinstance(findings, list):
+        return ["scoring.result.findings: give a list of findings."]
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, finding in enumerate(findings):
+        where = f"scoring.result.findings[{i}]"
+        if not isinstance(finding, dict):
+            errors.append(f"{where}: must be an object.")
+            continue
+        errors.extend(_unknown_keys(finding, FINDING_KEYS, where))
+        key = finding.get("key")
+        if not isinstance(key, str) or not KEY_RE.match(key):
+            errors.append(f"{where}.key: use lower-case letters, digits and underscores.")
+        elif key in seen:
+            errors.append(f"{where}.key: {key!r} is used twice.")
+        else:
+            seen.add(key)
+        if not isinstance(finding.get("label"), str) or not finding["label"].strip():
+            errors.append(f"{where}.label: say what the finding is.")
+        if "cite" in finding and not isinstance(finding["cite"], str):
+            errors.append(f"{where}.cite: give the citation as text.")
+        if "when" in finding:
+            errors.extend(_check_condition(finding["when"], f"{where}.when", check, scores=True))
+        cite_from = finding.get("cite_from", [])
+        if not isinstance(cite_from, list):
+            errors.append(f"{where}.cite_from: give a list of score names.")
+            continue
+        errors.extend(
+            f"{where}.cite_from: {name!r} is not a score." for name in cite_from if name not in keys
+        )
     return errors
 
 
@@ -793,11 +831,14 @@ class Result:
     highest_inherent: str | None = None
     highest_residual: str | None = None
     derived: dict[str, dict] = field(default_factory=dict)
+    # Every finding whose condition holds, beside the one outcome: {key, label, cite, reasons}.
+    findings: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
             "scores": self.scores,
             **({"derived": self.derived} if self.derived else {}),
+            **({"findings": self.findings} if self.findings else {}),
             "adjustments": self.adjustments,
             "value": self.value,
             "label": self.label,
@@ -883,7 +924,28 @@ def score(definition: dict, answers: dict) -> Result:
                 for name in outcome.get("cite_from", []):
                     result.reasons.extend(cites[name])
                 break
+        for finding in outcome_spec.get("findings", []):
+            if "when" in finding and not _holds(finding["when"], answers, shown=shown, scores=ctx):
+                continue
+            result.findings.append(
+                {
+                    "key": finding["key"],
+                    "label": finding["label"],
+                    "cite": finding.get("cite", ""),
+                    "reasons": [r for name in finding.get("cite_from", []) for r in cites[name]],
+                }
+            )
     return result
+
+
+def cited(result: dict) -> list[str]:
+    """Every citation a stored result rests on, once each, in order: the outcome's reasons,
+    then each finding's citation and the answers behind it."""
+    cites = [r.get("cite") for r in result.get("reasons") or []]
+    for finding in result.get("findings") or []:
+        cites.append(finding.get("cite"))
+        cites.extend(r.get("cite") for r in finding.get("reasons") or [])
+    return list(dict.fromkeys(c for c in cites if c))
 
 
 def hidden_answers_score(definition: dict) -> bool:

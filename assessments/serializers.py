@@ -64,6 +64,15 @@ class ReasonSerializer(serializers.Serializer):
     cite = serializers.CharField(allow_blank=True, help_text="The article or rule behind it.")
 
 
+class FindingSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The finding's key in the template.")
+    label = serializers.CharField(  # type: ignore[assignment]  # DRF pops declared fields
+        help_text="The ground or duty as a person reads it."
+    )
+    cite = serializers.CharField(allow_blank=True, help_text="The article it rests on.")
+    reasons = ReasonSerializer(many=True, help_text="The answers behind it.")
+
+
 class ResultSerializer(serializers.Serializer):
     scores = serializers.DictField(child=ScoreSerializer(), help_text="By score key.")
     adjustments = serializers.ListField(child=serializers.CharField())
@@ -72,6 +81,12 @@ class ResultSerializer(serializers.Serializer):
         allow_blank=True, help_text="The outcome as a person reads it."
     )
     reasons = ReasonSerializer(many=True)
+    findings = FindingSerializer(
+        many=True,
+        required=False,
+        help_text="Every ground and duty that applies beside the outcome (e.g. the EU AI Act "
+        "screening's Article 50 duties on top of a high-risk tier); absent when there are none.",
+    )
     highest_inherent = serializers.CharField(allow_null=True)
     highest_residual = serializers.CharField(allow_null=True)
 

@@ -86,7 +86,7 @@ def assessment_start(*, actor, use_case: UseCase, template: AssessmentTemplate) 
         assert current is not None  # exists() just said so, and the use case is locked
         raise ValidationError(
             {
-                "template": f"{use_case.reference} already has a {template.title} "
+                "template": f"{use_case.reference} already has “{template.title}” "
                 f"in progress ({current.reference}): continue that one."
             }
         )
@@ -691,8 +691,9 @@ def _add_months(day: date, months: int) -> date:
 def _apply_to_use_case(actor, assessment: Assessment) -> None:
     use_case = assessment.use_case
     if assessment.kind == Kind.SCREENING and assessment.result_value in RiskTier.values:
-        cites = [r["cite"] for r in assessment.reasons if r.get("cite")]
-        basis = f"{assessment.result_label}. " + "; ".join(dict.fromkeys(cites))
+        # Every ground the result rests on, the findings beside the outcome included (an
+        # Article 6(3) exception, Article 50 duties on top of a tier), so the basis names them.
+        basis = f"{assessment.result_label}. " + "; ".join(engine.cited(assessment.result))
         registry_services.use_case_apply_screening(
             actor=actor,
             use_case=use_case,

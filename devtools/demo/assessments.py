@@ -15,6 +15,7 @@ NO_AI_ACT_GROUND = {
     "role": "deployer",
     "eu_link": "yes",
     "exclusions": ["none"],
+    "deployer_sector": "private",
     "manipulation": "no",
     "exploits_vulnerabilities": "no",
     "social_scoring": "no",

@@ -12,6 +12,7 @@ NOTHING_APPLIES = {
     "role": "deployer",
     "eu_link": "yes",
     "exclusions": ["none"],
+    "deployer_sector": "private",
     "manipulation": "no",
     "exploits_vulnerabilities": "no",
     "social_scoring": "no",

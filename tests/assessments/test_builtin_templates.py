@@ -8,7 +8,7 @@ import pytest
 from assessments import engine, services
 from assessments.models import AssessmentTemplate
 from assessments.services import templates as template_services
-from tests.assessments.builders import NOTHING_APPLIES, tiny_template
+from tests.assessments.builders import tiny_template
 
 BUILTIN_DIR = Path(engine.__file__).resolve().parent / "builtin_templates"
 
@@ -28,20 +28,31 @@ def _cites(result: engine.Result) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("key", "kind", "values"),
+    ("key", "version", "kind", "values"),
     [
         (
             "eu-ai-act-screening",
+            2,  # version 2 lists every ground and duty (issue 14)
             "screening",
-            ["minimal", "prohibited", "high", "high", "limited", "minimal", "minimal"],
+            [
+                "outside",
+                "prohibited",
+                "high",
+                "high",
+                "limited",
+                "outside",
+                "minimal",
+                "minimal",
+                "minimal",
+            ],
         ),
-        ("ico-dpia", "dpia", ["high", "medium", "low"]),
-        ("ai-impact-assessment", "impact", ["IV", "III", "II", "I"]),
+        ("ico-dpia", 1, "dpia", ["high", "medium", "low"]),
+        ("ai-impact-assessment", 1, "impact", ["IV", "III", "II", "I"]),
     ],
 )
-def test_each_builtin_template_follows_the_format(key, kind, values):
+def test_each_builtin_template_follows_the_format(key, version, kind, values):
     definition = engine.check_definition(_load(key))
-    assert (definition["key"], definition["version"], definition["kind"]) == (key, 1, kind)
+    assert (definition["key"], definition["version"], definition["kind"]) == (key, version, kind)
     assert definition["source"].strip()
     outcomes = definition["scoring"]["result"]["outcomes"]
     assert [o["value"] for o in outcomes] == values
@@ -65,285 +76,7 @@ def test_the_shipped_files_are_exactly_the_three_builtins():
     ]
 
 
-# EU AI Act screening --------------------------------------------------------------------------
-SCREENING = _load("eu-ai-act-screening")
-
-
-def _screen(**changes) -> engine.Result:
-    answers = _clean(SCREENING, {**NOTHING_APPLIES, **changes})
-    assert engine.missing_required(SCREENING, answers) == []
-    return engine.score(SCREENING, answers)
-
-
-def test_every_screening_question_explains_itself_with_the_act():
-    for q in engine.questions(SCREENING):
-        assert "Article" in q.help or "Annex" in q.help, q.key
-
-
-def test_screening_maxima():
-    maxima = {k: v["max"] for k, v in engine.score(SCREENING, {}).scores.items()}
-    assert maxima == {
-        "out_of_scope": 5,  # Article 3(1), Article 2(1), and Article 2(3), 2(6) and 2(10)
-        "prohibited": 8,  # Article 5(1)(a) to (h)
-        "product_safety": 1,
-        "annex_iii": 18,  # points 1(a)-(c), 2, 3(a)-(d), 4(a)-(b), 5(a)-(d), 6, 7, 8(a)-(b)
-        "exception": 4,  # Article 6(3)(a) to (d)
-        "profiling": 1,
-        "transparency": 5,  # Article 50(1), (2), (3) and both subparagraphs of (4)
-        "gpai": 3,
-    }
-
-
-def test_cv_sifting_is_high_risk_under_annex_iii_point_4a():
-    # Ranks applicants for a vacancy and filters out the weakest: Annex III point 4(a), and
-    # none of the Article 6(3) conditions holds because it shapes who is shortlisted.
-    result = _screen(annex_iii_areas=["4a"], exceptions=["none"], profiling="no")
-    assert result.value == "high"
-    assert result.label.startswith("High risk — an Annex III use")
-    assert _cites(result) == ["Article 6(2)", "Annex III point 4(a)"]
-    assert (result.scores["annex_iii"]["value"], result.scores["exception"]["value"]) == (1, 0)
-
-
-ASSESSMENT_RECORD = [{"url": "https://wiki.example.com/art-6-4", "title": "Article 6(4) note"}]
-
-
-def test_a_narrow_procedural_task_in_an_annex_iii_area_is_not_high_risk():
-    # Only turns CVs into structured fields for the HR system: Article 6(3)(a).
-    result = _screen(
-        annex_iii_areas=["4a"],
-        exceptions=["narrow_procedural"],
-        profiling="no",
-        not_high_risk_record=ASSESSMENT_RECORD,
-    )
-    assert result.value == "minimal"
-    assert result.scores["exception"]["value"] == 1
-    assert _cites(result) == ["No ground in Articles 5, 6 or 50 applies"]
-
-
-def test_profiling_keeps_an_annex_iii_system_high_risk_despite_an_exception():
-    # Article 6(3), last subparagraph: profiling natural persons is always high risk.
-    result = _screen(annex_iii_areas=["4a"], exceptions=["preparatory"], profiling="yes")
-    assert result.value == "high"
-    assert _cites(result) == [
-        "Article 6(2)",
-        "Annex III point 4(a)",
-        "Article 6(3), last subparagraph",
-    ]
-
-
-def test_the_exception_and_profiling_questions_show_only_for_an_annex_iii_area():
-    none = _clean(SCREENING, {**NOTHING_APPLIES, "exceptions": ["narrow_procedural"]})
-    shown = engine.visible_keys(SCREENING, none)
-    assert not {"exceptions", "profiling", "not_high_risk_record"} & shown
-    assert engine.score(SCREENING, none).scores["exception"]["value"] == 0
-
-    credit = {**NOTHING_APPLIES, "annex_iii_areas": ["5b"]}
-    missing = engine.missing_required(SCREENING, _clean(SCREENING, credit))
-    assert [q.key for q in missing] == ["exceptions", "profiling"]
-    assert {"exceptions", "profiling"} <= engine.visible_keys(SCREENING, credit)
-    assert "not_high_risk_record" not in engine.visible_keys(SCREENING, credit)
-    relied_on = {**credit, "exceptions": ["detects_patterns"]}
-    assert "not_high_risk_record" in engine.visible_keys(SCREENING, relied_on)
-
-
-def test_claiming_an_exception_requires_the_documented_assessment_of_article_6_4():
-    claimed = {
-        **NOTHING_APPLIES,
-        "annex_iii_areas": ["4a"],
-        "exceptions": ["narrow_procedural"],
-        "profiling": "no",
-    }
-    answers = _clean(SCREENING, claimed)
-    assert "not_high_risk_record" in engine.visible_keys(SCREENING, answers)
-    assert [q.key for q in engine.missing_required(SCREENING, answers)] == ["not_high_risk_record"]
-    documented = _clean(SCREENING, {**claimed, "not_high_risk_record": ASSESSMENT_RECORD})
-    assert engine.missing_required(SCREENING, documented) == []
-    # No exception claimed, or profiling (high risk whatever the exception): no record asked.
-    for change in ({"exceptions": ["none"]}, {"profiling": "yes"}):
-        answers = _clean(SCREENING, {**claimed, **change})
-        assert "not_high_risk_record" not in engine.visible_keys(SCREENING, answers)
-        assert engine.missing_required(SCREENING, answers) == []
-
-
-@pytest.mark.parametrize(
-    ("question", "chosen", "label"),
-    [
-        ("exceptions", ["narrow_procedural", "none"], "None of these"),
-        ("annex_iii_areas", ["4a", "none"], "None of these"),
-        ("exclusions", ["research", "none"], "None of these"),
-    ],
-)
-def test_none_of_these_cannot_be_ticked_with_another_choice(question, chosen, label):
-    # Before, an exception ticked with "None of these" gave minimal and hid the Article 6(4)
-    # record; now the answer is refused.
-    q = engine.question_map(SCREENING)[question]
-    with pytest.raises(ValueError) as exc:
-        engine.clean_answer(q, chosen)
-    assert str(exc.value) == f"“{label}” cannot be combined with other choices."
-    assert engine.clean_answer(q, ["none"]) == ["none"]
-
-
-def test_credit_scoring_is_high_risk_under_annex_iii_point_5b():
-    result = _screen(annex_iii_areas=["5b"], exceptions=["none"], profiling="yes")
-    assert result.value == "high"
-    assert "Annex III point 5(b)" in _cites(result)
-
-
-def test_a_customer_chatbot_is_limited_risk_under_article_50():
-    # A support chatbot on a third-party LLM: it talks to people and writes text.
-    result = _screen(interacts_with_people="yes", generates_content="yes", uses_gpai="yes")
-    assert result.value == "limited"
-    assert _cites(result) == ["Article 50(1)", "Article 50(2)"]
-    # Using a general-purpose model is recorded but does not change the tier.
-    assert result.scores["gpai"]["value"] == 1
-    assert result.scores["transparency"] == {
-        "label": "Transparency duties",
-        "raw": 2,
-        "value": 2,
-        "max": 5,
-        "share": 40,
-    }
-
-
-def test_a_gpai_model_provider_alone_stays_minimal_and_is_recorded():
-    result = _screen(provides_gpai="yes", gpai_systemic_risk="yes")
-    assert result.value == "minimal"
-    assert result.scores["gpai"]["value"] == 2
-
-
-def test_social_scoring_is_prohibited_under_article_5_1_c():
-    # Rates customers on their social-media behaviour and refuses them unrelated services.
-    result = _screen(
-        social_scoring="yes", annex_iii_areas=["5b"], exceptions=["none"], profiling="yes"
-    )
-    assert result.value == "prohibited"
-    assert _cites(result) == ["Article 5(1)(c)"]
-
-
-def test_emotion_recognition_at_work_is_prohibited_under_article_5_1_f():
-    result = _screen(
-        emotion_workplace_education="yes",
-        annex_iii_areas=["1c"],
-        exceptions=["none"],
-        profiling="no",
-        emotion_or_biometric_categorisation="yes",
-    )
-    assert result.value == "prohibited"
-    assert _cites(result) == ["Article 5(1)(f)"]
-
-
-def test_a_safety_component_needing_third_party_assessment_is_high_under_article_6_1():
-    # Vision model that stops a press when a hand enters it: Machinery Regulation, Annex I.
-    result = _screen(annex_i_product="yes", third_party_conformity="yes")
-    assert result.value == "high"
-    assert result.label.startswith("High risk — a product or safety component under Annex I")
-    assert _cites(result) == ["Article 6(1)", "Article 6(1)(a) and (b), Annex I"]
-
-
-def test_an_annex_i_product_without_third_party_assessment_is_not_high_under_article_6_1():
-    result = _screen(annex_i_product="yes", third_party_conformity="no")
-    assert result.value == "minimal"
-    # The conformity question is hidden unless the product question is answered yes.
-    hidden = _screen(annex_i_product="no", third_party_conformity="yes")
-    assert hidden.value == "minimal"
-    assert hidden.scores["product_safety"]["value"] == 0
-
-
-OUTSIDE_THE_ACT = "Outside the AI Act — not an AI system, no link to the EU, or excluded by"
-CV_SIFTING = {"annex_iii_areas": ["4a"], "exceptions": ["none"], "profiling": "no"}
-
-
-def test_an_internal_spreadsheet_formula_helper_is_outside_the_act():
-    # Fixed rules people wrote that shortlist applicants: Annex III point 4(a) would apply to an
-    # AI system, but this is not one (Article 3(1)), so the Act does not apply at all.
-    why = "A formula HR wrote; no inference. Checked by legal, 3 March."
-    result = _screen(ai_system="no", out_of_scope_reason=why, **CV_SIFTING)
-    assert result.value == "minimal"
-    assert result.label.startswith(OUTSIDE_THE_ACT)
-    assert _cites(result) == ["Article 3(1)"]
-    assert result.reasons[0]["answer"] == "No, it only follows rules people wrote"
-    assert {k for k, s in result.scores.items() if s["value"]} == {"out_of_scope"}
-
-
-def test_out_of_scope_skips_the_rest_and_asks_why_instead():
-    answers = _clean(SCREENING, {"ai_system": "no"})
-    assert engine.visible_keys(SCREENING, answers) == {"ai_system", "out_of_scope_reason"}
-    assert [q.key for q in engine.missing_required(SCREENING, answers)] == ["out_of_scope_reason"]
-    answers["out_of_scope_reason"] = "Not an AI system."
-    assert engine.missing_required(SCREENING, answers) == []  # nothing else blocks submitting
-    assert engine.score(SCREENING, answers).value == "minimal"
-
-    no_eu = _clean(SCREENING, {"ai_system": "yes", "role": "provider", "eu_link": "no"})
-    shown = engine.visible_keys(SCREENING, no_eu)
-    assert shown == {"ai_system", "role", "eu_link", "out_of_scope_reason"}
-    assert [q.key for q in engine.missing_required(SCREENING, no_eu)] == ["out_of_scope_reason"]
-
-    # In scope, only the follow-up questions of other answers are hidden.
-    in_scope = engine.visible_keys(SCREENING, _clean(SCREENING, NOTHING_APPLIES))
-    assert {q.key for q in engine.questions(SCREENING)} - in_scope == {
-        "out_of_scope_reason",
-        "third_party_conformity",
-        "exceptions",
-        "profiling",
-        "not_high_risk_record",
-        "gpai_systemic_risk",
-    }
-
-
-@pytest.mark.parametrize(
-    ("changes", "cites"),
-    [
-        ({"exclusions": ["defence"]}, ["Article 2(3)"]),
-        ({"exclusions": ["research"]}, ["Article 2(6)"]),
-        ({"exclusions": ["personal"]}, ["Article 2(10)"]),
-        ({"exclusions": ["defence", "research"]}, ["Article 2(3)", "Article 2(6)"]),
-        ({"eu_link": "no"}, ["Article 2(1)"]),
-    ],
-)
-def test_an_annex_iii_use_excluded_by_article_2_is_outside_the_act(changes, cites):
-    # CV sifting, but the Act does not apply: the result cites the ground in Article 2.
-    result = _screen(**CV_SIFTING, **changes, out_of_scope_reason="See the legal note.")
-    assert result.value == "minimal"
-    assert result.label.startswith(OUTSIDE_THE_ACT)
-    assert _cites(result) == cites
-    assert result.scores["annex_iii"]["value"] == 0
-
-
-def test_out_of_scope_wins_over_article_5():
-    # The Act does not apply at all to a system excluded by Article 2, bans included.
-    result = _screen(
-        exclusions=["defence"],
-        realtime_rbi_law_enforcement="yes",
-        out_of_scope_reason="Used only by the armed forces.",
-    )
-    assert (result.value, _cites(result)) == ("minimal", ["Article 2(3)"])
-    assert result.scores["prohibited"]["value"] == 0
-
-
-@pytest.mark.parametrize("ai_system", ["yes", "unsure"])
-def test_in_scope_the_screening_behaves_as_before(ai_system):
-    result = _screen(ai_system=ai_system, **CV_SIFTING)
-    assert result.value == "high"
-    assert _cites(result) == ["Article 6(2)", "Annex III point 4(a)"]
-    assert result.scores["out_of_scope"]["value"] == 0
-    assert _screen(ai_system=ai_system).value == "minimal"
-    assert _cites(_screen(ai_system=ai_system)) == ["No ground in Articles 5, 6 or 50 applies"]
-
-
-def test_an_open_source_system_outside_articles_5_6_and_50_is_outside_the_act():
-    result = _screen(open_source="yes")
-    assert result.value == "minimal"
-    assert result.label.startswith("Outside the AI Act — released under a free and open-source")
-    assert _cites(result) == ["Article 2(12)"]
-    # Article 2(12) does not cover high-risk systems or those under Article 5 or 50.
-    assert _screen(open_source="yes", **CV_SIFTING).value == "high"
-    assert _screen(open_source="yes", generates_content="yes").value == "limited"
-    assert _screen(open_source="yes", social_scoring="yes").value == "prohibited"
-
-
-def test_screening_validity_is_shortest_for_the_riskiest_tiers():
-    months = SCREENING["validity_months"]
-    assert months == {"default": 24, "prohibited": 3, "high": 12, "limited": 24, "minimal": 36}
+# EU AI Act screening: tests/assessments/test_eu_ai_act_screening.py
 
 
 # ICO DPIA -------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from assessments import api as assessments_api
+from dashboard.portfolio import KpiView
 from compliance import api as compliance_api
 from incidents import api as incidents_api
 from incidents.killswitch_api import KillSwitchView
@@ -26,6 +27,7 @@ urlpatterns = [
     path("gate/<str:use_case>/", GateView.as_view(), name="api-gate"),
     path("kill-switch/", KillSwitchView.as_view(), name="api-kill-switch"),
     path("costs/", monitoring_api.CostView.as_view(), name="api-costs"),
+    path("kpis/", KpiView.as_view(), name="api-kpis"),
     path("coverage/", compliance_api.CoverageView.as_view(), name="api-coverage"),
     path("push/samples/", monitoring_api.PushSamplesView.as_view(), name="api-push-samples"),
     path(

@@ -5,12 +5,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAuthenticated
 
+from dashboard import portfolio as portfolio_views
 from dashboard import views as dashboard_views
 from portal import views
 from portal.forms import SignInForm, ThrottledPasswordResetForm
 
 urlpatterns = [
     path("", dashboard_views.dashboard, name="dashboard"),
+    path("portfolio/", portfolio_views.portfolio, name="portfolio"),
+    path("portfolio/snapshot/", portfolio_views.snapshot_now, name="portfolio-snapshot"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),

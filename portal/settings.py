@@ -300,6 +300,9 @@ CELERY_BEAT_SCHEDULE = {
     "prune-outbox": {"task": "portal.tasks.prune_outbox", "schedule": 24 * 60 * 60},
     # Workers are alive (/readyz): the time a worker last ran this.
     "heartbeat": {"task": "portal.tasks.heartbeat", "schedule": 30},
+    # Each day: the go-live gate asked again for live use cases, then this month's KPI
+    # snapshot kept (dashboard/snapshots.py); a month ends with its last day's figures.
+    "kpi-snapshots": {"task": "dashboard.tasks.take_kpi_snapshots", "schedule": 24 * 60 * 60},
     # Chain what a crashed process recorded but did not seal (each commit seals its own).
     "seal-ledger": {
         "task": "portal.tasks.seal_ledger",

@@ -1,0 +1,469 @@
+"""The governance KPIs, defined once (issue 17): each is a function with a docstring that
+says exactly what it counts, listed in ``KPIS`` and in docs/users/leadership.md.
+
+Every KPI is computed over a *scope*: the use cases a person may see (their visibility, from
+``registry.selectors.use_cases_visible_to``), narrowed to a business unit or an owner if
+asked; ``viewer=None`` is the firm as a whole, for the scheduled snapshots. Stock figures
+(tiers, the gate, overdue work, open flags) are as of the moment asked; flow figures
+(incidents, deadlines) count what happened in the period. The portfolio page, the API
+(``GET /api/v1/kpis/``), the monthly snapshots and the board pack all call ``compute``, so
+they always agree.
+
+Coverage per framework (the issue's "once obligations exist") is left out: no compliance
+app exposes a coverage function yet.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from assessments.models import Assessment, Status
+from incidents.models import Incident
+from incidents.models import Severity as IncidentSeverity
+from incidents.services.deadlines import deadlines
+from monitoring.models import Budget, Flag, FlagStatus
+from monitoring.models import Severity as FlagSeverity
+from monitoring.services.costs import month_spend
+from portal.history.asof import rows_as_of
+from registry.models import AIModel, ApprovalStatus, GateCheck, Lifecycle, RiskTier, UseCase
+from registry.selectors import use_cases_visible_to
+
+AGE_BUCKETS = ((0, 30, "0–30 days"), (31, 90, "31–90 days"), (91, None, "over 90 days"))
+LIVE = Lifecycle.PRODUCTION
+IN_USE = (Lifecycle.PILOT, Lifecycle.PRODUCTION)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose view, and how narrowed. ``viewer=None``: the whole firm (jobs only)."""
+
+    viewer: object | None = None
+    unit_id: int | None = None
+    owner_id: int | None = None
+    start: date | None = None  # the period, for flow figures; default: the last 30 days
+    end: date | None = None
+    now: datetime = field(default_factory=timezone.now)
+
+    @property
+    def today(self) -> date:
+        return timezone.localdate(self.now)
+
+    @property
+    def period(self) -> tuple[date, date]:
+        end = self.end or self.today
+        return (self.start or end - timedelta(days=29), end)
+
+    def use_cases(self) -> QuerySet[UseCase]:
+        qs = (
+            UseCase.objects.all()
+            if self.viewer is None
+            else use_cases_visible_to(self.viewer).select_related(None)
+        )
+        if self.unit_id is not None:
+            qs = qs.filter(business_unit_id=self.unit_id)
+        if self.owner_id is not None:
+            qs = qs.filter(owner_id=self.owner_id)
+        return qs.order_by()
+
+
+def pct(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _ages(days: list[int]) -> dict:
+    buckets = {label: 0 for _, _, label in AGE_BUCKETS}
+    for d in days:
+        for low, high, label in AGE_BUCKETS:
+            if d >= low and (high is None or d <= high):
+                buckets[label] += 1
+                break
+    return {"buckets": buckets, "oldest_days": max(days) if days else None}
+
+
+def _ids(scope: Scope) -> QuerySet:
+    return scope.use_cases().values("pk")
+
+
+# The KPIs ----------------------------------------------------------------------------------
+def tiers_and_lifecycles(scope: Scope) -> dict:
+    """Use cases by EU AI Act risk tier and by lifecycle, and the two crossed; retired ones
+    included (they are on the register), with the total."""
+    rows = scope.use_cases().values_list("risk_tier", "lifecycle").annotate(n=Count("pk"))
+    by_tier = dict.fromkeys(RiskTier.values, 0)
+    by_lifecycle = dict.fromkeys(Lifecycle.values, 0)
+    matrix: dict[str, dict[str, int]] = {t: dict.fromkeys(Lifecycle.values, 0) for t in by_tier}
+    for tier, lifecycle, n in rows:
+        by_tier[tier] = by_tier.get(tier, 0) + n
+        by_lifecycle[lifecycle] = by_lifecycle.get(lifecycle, 0) + n
+        matrix.setdefault(tier, dict.fromkeys(Lifecycle.values, 0))[lifecycle] = n
+    return {
+        "total": sum(by_tier.values()),
+        "by_tier": by_tier,
+        "by_lifecycle": by_lifecycle,
+        "matrix": matrix,
+    }
+
+
+def latest_gate_answers(use_cases: QuerySet) -> QuerySet:
+    """Each use case with its latest go-live gate answer (``gate_passed``: True, False or None
+    when the gate was never asked) and when it was asked."""
+    latest = GateCheck.objects.filter(use_case=OuterRef("pk")).order_by("-asked_at", "-pk")
+    return use_cases.annotate(
+        gate_passed=Subquery(latest.values("passed")[:1]),
+        gate_asked_at=Subquery(latest.values("asked_at")[:1]),
+    )
+
+
+def gate_pass_rate(scope: Scope) -> dict:
+    """Live use cases (lifecycle production) passing the go-live gate, by its latest answer
+    (the gate is asked on every move and page, and again each night by the scheduled check):
+    how many pass, fail, were never asked, and the share passing of those live."""
+    rows = latest_gate_answers(scope.use_cases().filter(lifecycle=LIVE)).aggregate(
+        live=Count("pk"),
+        passing=Count("pk", filter=Q(gate_passed=True)),
+        failing=Count("pk", filter=Q(gate_passed=False)),
+    )
+    live, passing, failing = rows["live"], rows["passing"], rows["failing"]
+    return {
+        "live": live,
+        "passing": passing,
+        "failing": failing,
+        "unchecked": live - passing - failing,
+        "percent": pct(passing, live),
+    }
+
+
+def signed_off_current(scope: Scope) -> dict:
+    """Use cases in use (pilot or production) with a current signed-off assessment: one
+    signed off whose valid-until date has not passed; as a count and a share."""
+    current = Assessment.objects.filter(
+        use_case=OuterRef("pk"), status=Status.SIGNED_OFF, valid_until__gte=scope.today
+    )
+    rows = (
+        scope.use_cases()
+        .filter(lifecycle__in=IN_USE)
+        .aggregate(
+            in_use=Count("pk"),
+            signed=Count("pk", filter=Q(Exists(current))),
+        )
+    )
+    return {
+        "in_use": rows["in_use"],
+        "signed": rows["signed"],
+        "percent": pct(rows["signed"], rows["in_use"]),
+    }
+
+
+def overdue(scope: Scope) -> dict:
+    """Overdue reviews (a use case, not retired, past its next review date) and overdue
+    re-assessments (a signed-off assessment past its valid-until date), each with its age in
+    days; their ageing in buckets, the oldest, and use cases flagged for re-assessment."""
+    today = scope.today
+    reviews = list(
+        scope.use_cases()
+        .exclude(lifecycle=Lifecycle.RETIRED)
+        .filter(next_review_date__lt=today)
+        .values_list("next_review_date", flat=True)
+    )
+    reassessments = list(
+        Assessment.objects.filter(
+            use_case__in=_ids(scope), status=Status.SIGNED_OFF, valid_until__lt=today
+        ).values_list("valid_until", flat=True)
+    )
+    flagged = scope.use_cases().filter(needs_reassessment=True).count()
+    days = [(today - d).days for d in reviews + reassessments]
+    return {
+        "reviews": len(reviews),
+        "reassessments": len(reassessments),
+        "flagged_for_reassessment": flagged,
+        "total": len(days),
+        **_ages(days),
+    }
+
+
+def open_flags(scope: Scope) -> dict:
+    """Open monitoring flags on the scope's use cases, by severity, with their ageing since
+    raised; and how many were raised in the period."""
+    start, end = scope.period
+    flags = Flag.objects.filter(use_case__in=_ids(scope))
+    open_rows = list(flags.filter(status=FlagStatus.OPEN).values_list("severity", "raised_at"))
+    by_severity = dict.fromkeys(FlagSeverity.values, 0)
+    for severity, _ in open_rows:
+        by_severity[severity] = by_severity.get(severity, 0) + 1
+    raised = flags.filter(raised_at__date__gte=start, raised_at__date__lte=end).count()
+    return {
+        "open": len(open_rows),
+        "by_severity": by_severity,
+        "raised_in_period": raised,
+        **_ages([(scope.now - at).days for _, at in open_rows]),
+    }
+
+
+def _median_hours(deltas: list[timedelta]) -> float | None:
+    return round(statistics.median(d.total_seconds() / 3600 for d in deltas), 1) if deltas else None
+
+
+def incidents(scope: Scope) -> dict:
+    """Incidents opened in the period, by severity; those open now; and the median hours from
+    opening to mitigation (its first move to mitigated, resolved or closed, from the history)
+    and to closing, over the incidents of the period that got there."""
+    start, end = scope.period
+    history = Incident.history.model
+    first_mitigated = (
+        history.objects.filter(id=OuterRef("pk"), status__in=["mitigated", "resolved", "closed"])
+        .order_by("history_date")
+        .values("history_date")[:1]
+    )
+    in_scope = Incident.objects.filter(use_case__in=_ids(scope))
+    rows = list(
+        in_scope.filter(opened_at__date__gte=start, opened_at__date__lte=end)
+        .annotate(mitigated_at=Subquery(first_mitigated))
+        .values_list("severity", "opened_at", "mitigated_at", "closed_at")
+    )
+    by_severity = dict.fromkeys(IncidentSeverity.values, 0)
+    for severity, *_ in rows:
+        by_severity[severity] = by_severity.get(severity, 0) + 1
+    return {
+        "opened_in_period": len(rows),
+        "by_severity": by_severity,
+        "open_now": in_scope.exclude(status__in=["resolved", "closed"]).count(),
+        "median_hours_to_mitigate": _median_hours([m - o for _, o, m, _ in rows if m]),
+        "median_hours_to_close": _median_hours([c - o for _, o, _, c in rows if c]),
+    }
+
+
+def regulatory_deadlines(scope: Scope) -> dict:
+    """Regulatory reporting deadlines (AI Act serious incidents, GDPR breaches) that fell due
+    in the period: met on time, met late, missed (past due, not reported); and those due later
+    still open."""
+    start, end = scope.period
+    found = {"met": 0, "met_late": 0, "missed": 0, "open": 0}
+    clocks = Incident.objects.filter(use_case__in=_ids(scope)).filter(
+        ~Q(serious_harm="") | Q(personal_data_breach=True)
+    )
+    for incident in clocks:
+        for d in deadlines(incident, now=scope.now):
+            due = timezone.localdate(d.due_at)
+            if d.state in ("open", "near"):
+                found["open"] += 1
+            elif start <= due <= end:
+                found["missed" if d.state == "overdue" else d.state] += 1
+    return found
+
+
+def model_approvals_pending(scope: Scope) -> dict:
+    """AI models still under evaluation (not approved, not banned) that a use case in scope
+    is deployed on or named for; for the firm, every model under evaluation."""
+    models = AIModel.objects.filter(approval_status=ApprovalStatus.UNDER_EVALUATION)
+    if scope.viewer is not None or scope.unit_id is not None or scope.owner_id is not None:
+        models = models.filter(
+            Q(versions__deployments__use_case__in=_ids(scope))
+            | Q(use_case_approvals__use_case__in=_ids(scope))
+        )
+    return {"pending": models.distinct().count()}
+
+
+def evidence_expiring(scope: Scope, days: int = 30) -> dict:
+    """Evidence attached to current signed-off assessments (an item with an expiry date) that
+    expires in the next ``days`` days, and that has already expired."""
+    today = scope.today
+    soon = expired = 0
+    answers = Assessment.objects.filter(
+        use_case__in=_ids(scope), status=Status.SIGNED_OFF
+    ).values_list("answers", flat=True)
+    for a in answers.iterator(chunk_size=500):
+        for value in (a or {}).values():
+            if not isinstance(value, list):
+                continue
+            for item in value:
+                expires = item.get("expires") if isinstance(item, dict) else None
+                if not expires:
+                    continue
+                try:
+                    when = date.fromisoformat(expires)
+                except (TypeError, ValueError):
+                    continue
+                if when < today:
+                    expired += 1
+                elif when <= today + timedelta(days=days):
+                    soon += 1
+    return {"expiring_30_days": soon, "expired": expired}
+
+
+def spend_vs_budget(scope: Scope) -> dict:
+    """This month's AI spend (cost samples) against the monthly budgets, by business unit:
+    spent, budget, and the share used; units with neither are left out."""
+    rows = list(scope.use_cases().values_list("pk", "business_unit_id", "business_unit__name"))
+    spend = month_spend(use_case_ids=[pk for pk, _, _ in rows], month=scope.today) if rows else {}
+    budgets = dict(
+        Budget.objects.filter(use_case__in=[pk for pk, _, _ in rows]).values_list(
+            "use_case_id", "monthly_amount"
+        )
+    )
+    units: dict[int, dict] = {}
+    for pk, unit_id, unit_name in rows:
+        unit = units.setdefault(
+            unit_id, {"unit_id": unit_id, "unit": unit_name, "spent": 0.0, "budget": 0.0}
+        )
+        unit["spent"] += float(spend.get(pk, 0.0))
+        unit["budget"] += float(budgets.get(pk, 0))
+    listed = [
+        {**u, "spent": round(u["spent"], 2), "percent": pct(u["spent"], u["budget"])}
+        for u in sorted(units.values(), key=lambda u: u["unit"])
+        if u["spent"] or u["budget"]
+    ]
+    spent = round(sum(u["spent"] for u in listed), 2)
+    budget = round(sum(u["budget"] for u in listed), 2)
+    return {"spent": spent, "budget": budget, "percent": pct(spent, budget), "by_unit": listed}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    compute: Callable[[Scope], dict]
+
+    @property
+    def definition(self) -> str:
+        return " ".join((self.compute.__doc__ or "").split())
+
+
+KPIS: tuple[Kpi, ...] = (
+    Kpi("tiers", "Use cases by tier and lifecycle", tiers_and_lifecycles),
+    Kpi("gate", "Live use cases passing the go-live gate", gate_pass_rate),
+    Kpi("signed_off", "Use cases with a current signed-off assessment", signed_off_current),
+    Kpi("overdue", "Overdue reviews and re-assessments", overdue),
+    Kpi("flags", "Open flags by severity", open_flags),
+    Kpi("incidents", "Incidents by severity, time to mitigate and to close", incidents),
+    Kpi("deadlines", "Regulatory deadlines met and missed", regulatory_deadlines),
+    Kpi("model_approvals", "Model approvals pending", model_approvals_pending),
+    Kpi("evidence", "Evidence expiring in 30 days", evidence_expiring),
+    Kpi("spend", "Spend against budget", spend_vs_budget),
+)
+
+
+def compute(scope: Scope) -> dict:
+    """Every KPI for the scope, keyed as in ``KPIS``, with the period they cover."""
+    start, end = scope.period
+    figures = {k.key: k.compute(scope) for k in KPIS}
+    return {"period": {"start": start.isoformat(), "end": end.isoformat()}, **figures}
+
+
+def live_failing_gate(scope: Scope, limit: int = 50) -> list[UseCase]:
+    """Live use cases whose latest go-live gate answer is a refusal, oldest answer first."""
+    return list(
+        latest_gate_answers(scope.use_cases().filter(lifecycle=LIVE))
+        .filter(gate_passed=False)
+        .select_related("business_unit", "owner")
+        .order_by("gate_asked_at", "reference")[:limit]
+    )
+
+
+__all__ = ["KPIS", "Kpi", "Scope", "compute", "live_failing_gate", "latest_gate_answers"]
+
+# Kept for readers of the snapshots: which figures add up across units (the trend of a
+# viewer who sees several units is their sum).
+ADDITIVE = {
+    "tiers.total": ("tiers", "total"),
+    "gate.live": ("gate", "live"),
+    "gate.passing": ("gate", "passing"),
+    "signed_off.in_use": ("signed_off", "in_use"),
+    "signed_off.signed": ("signed_off", "signed"),
+    "overdue.total": ("overdue", "total"),
+    "flags.open": ("flags", "open"),
+    "flags.raised_in_period": ("flags", "raised_in_period"),
+    "incidents.opened_in_period": ("incidents", "opened_in_period"),
+    "deadlines.missed": ("deadlines", "missed"),
+    "spend.spent": ("spend", "spent"),
+    "spend.budget": ("spend", "budget"),
+}
+
+
+# Figures as they stood at a past moment, from history (the backfill) ------------------------
+def figures_as_of(moment: datetime, *, unit_id: int | None = None, start: date) -> dict:
+    """The KPIs that history can tell, as they stood at ``moment`` for the firm or a unit:
+    tiers and lifecycles, the gate (the latest answer asked by then), overdue reviews, flags
+    open then, and the period's incidents and deadlines. The others are left out (their
+    records keep no history of their own) and the snapshot says it was backfilled."""
+    among = UseCase.objects.filter(business_unit_id=unit_id) if unit_id else None
+    rows = rows_as_of(
+        UseCase, moment, among=None if among is None else among.order_by().values("pk")
+    ).order_by()
+    if unit_id is not None:
+        rows = rows.filter(business_unit_id=unit_id)
+    today = timezone.localdate(moment)
+    by_tier = dict.fromkeys(RiskTier.values, 0)
+    by_lifecycle = dict.fromkeys(Lifecycle.values, 0)
+    matrix: dict[str, dict[str, int]] = {t: dict.fromkeys(Lifecycle.values, 0) for t in by_tier}
+    live_ids, review_days, ids = [], [], []
+    for pk, tier, lifecycle, review in rows.values_list(
+        "id", "risk_tier", "lifecycle", "next_review_date"
+    ):
+        ids.append(pk)
+        by_tier[tier] = by_tier.get(tier, 0) + 1
+        by_lifecycle[lifecycle] = by_lifecycle.get(lifecycle, 0) + 1
+        matrix.setdefault(tier, dict.fromkeys(Lifecycle.values, 0))[lifecycle] = (
+            matrix.get(tier, {}).get(lifecycle, 0) + 1
+        )
+        if lifecycle == LIVE:
+            live_ids.append(pk)
+        if review and review < today and lifecycle != Lifecycle.RETIRED:
+            review_days.append((today - review).days)
+    latest = (
+        GateCheck.objects.filter(use_case=OuterRef("pk"), asked_at__lte=moment)
+        .order_by("-asked_at", "-pk")
+        .values("passed")[:1]
+    )
+    answers = list(
+        UseCase.objects.filter(pk__in=live_ids)
+        .annotate(gate_passed=Subquery(latest))
+        .values_list("gate_passed", flat=True)
+    )
+    passing, failing = answers.count(True), answers.count(False)
+    scope = Scope(unit_id=unit_id, start=start, end=today, now=moment)
+    flags = Flag.objects.filter(use_case_id__in=ids, raised_at__lte=moment).filter(
+        Q(resolved_at__isnull=True) | Q(resolved_at__gt=moment)
+    )
+    open_rows = list(flags.values_list("severity", "raised_at"))
+    flag_severity = dict.fromkeys(FlagSeverity.values, 0)
+    for severity, _ in open_rows:
+        flag_severity[severity] += 1
+    raised = Flag.objects.filter(
+        use_case_id__in=ids, raised_at__date__gte=start, raised_at__date__lte=today
+    ).count()
+    return {
+        "period": {"start": start.isoformat(), "end": today.isoformat()},
+        "backfilled": True,
+        "tiers": {
+            "total": len(ids),
+            "by_tier": by_tier,
+            "by_lifecycle": by_lifecycle,
+            "matrix": matrix,
+        },
+        "gate": {
+            "live": len(live_ids),
+            "passing": passing,
+            "failing": failing,
+            "unchecked": len(live_ids) - passing - failing,
+            "percent": pct(passing, len(live_ids)),
+        },
+        "overdue": {
+            "reviews": len(review_days),
+            "total": len(review_days),
+            **_ages(review_days),
+        },
+        "flags": {
+            "open": len(open_rows),
+            "by_severity": flag_severity,
+            "raised_in_period": raised,
+            **_ages([(moment - at).days for _, at in open_rows]),
+        },
+        "incidents": incidents(scope),
+        "deadlines": regulatory_deadlines(scope),
+    }

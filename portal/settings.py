@@ -451,6 +451,17 @@ SPECTACULAR_SETTINGS = {
         "IncidentDetectedByEnum": "incidents.models.DetectedBy",
         "SeriousHarmEnum": "incidents.models.SeriousHarm",
         "TimelineEntryKindEnum": "incidents.models.EntryKind",
+        # Releases of model versions (registry/models/releases.py).
+        "ReleaseStageEnum": "registry.models.ReleaseStage",
+        "PromotionKindEnum": "registry.models.PromotionKind",
+        "PromotionStatusEnum": "registry.models.PromotionStatus",
+        "PromotionDecisionEnum": "registry.models.Decision",
+        "ApproverRoleEnum": "registry.models.ApproverRole",
+        "EvaluationSourceEnum": "registry.models.EvaluationSource",
+        "FindingKindEnum": "registry.models.FindingKind",
+        "FindingStatusEnum": "registry.models.FindingStatus",
+        "FindingSeverityEnum": "registry.models.Severity",
+        "RiskTierEnum": "registry.models.RiskTier",
     },
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from registry import release_policy
 from registry.models import (
     AIModel,
     ApprovalStatus,
@@ -380,10 +381,52 @@ def _tier_check(context: GateContext) -> Check:
     )
 
 
+def _evaluations_check(context: GateContext) -> Check:
+    """What the tier's release policy asks of each deployed version's evaluation records: an
+    evaluation, a passing fairness evaluation on the named protected groups, and no open
+    finding at the blocking severity."""
+    policy = release_policy.policy_for(context.use_case.risk_tier)
+    label = "Evaluations the tier requires"
+    asks = policy.require_evaluation or policy.require_fairness or policy.blocking_severity
+    versions = {d.model_version_id: d.model_version for d in context.deployed}
+    evidence: dict = {
+        "tier": policy.tier,
+        "protected_groups": list(policy.protected_groups) if policy.require_fairness else [],
+        "versions": [],
+    }
+    if not asks or not versions:
+        detail = "Nothing is deployed yet." if asks else "The tier asks for no evaluation."
+        return Check("evaluations", label, True, detail, applies=bool(asks), evidence=evidence)
+    problems: list[str] = []
+    for version in versions.values():
+        found = release_policy.evaluation_problems(version, policy)
+        latest = version.evaluations.first()
+        evidence["versions"].append(
+            {
+                "version": {"id": version.pk, "version": version.version},
+                "evaluation": (
+                    {"id": latest.pk, "name": latest.name, "ran_at": moment(latest.ran_at)}
+                    if latest
+                    else None
+                ),
+                "problems": found,
+            }
+        )
+        problems += found
+    if problems:
+        return Check(
+            "evaluations", label, False, " ".join(problems), items=problems, evidence=evidence
+        )
+    return Check(
+        "evaluations", label, True, "Every deployed version meets them.", evidence=evidence
+    )
+
+
 # The registry's own requirements; assessments (20, 40, 50) and incidents (100) add theirs.
 register_gate_check(_service_check, order=10)
 register_gate_check(_tier_check, order=30)
 register_gate_check(_models_check, order=60)
 register_gate_check(_cards_check, order=70)
+register_gate_check(_evaluations_check, order=75)
 register_gate_check(_policy_check, order=80)
 register_gate_check(_oversight_check, order=90)

@@ -16,14 +16,28 @@ from registry.models import (
     PeopleAffected,
     UseCase,
 )
+from registry.models.releases import (
+    EvaluationFinding,
+    EvaluationRecord,
+    ModelToken,
+    PromotionApproval,
+    PromotionRequest,
+    ReleasePolicy,
+)
 from registry.pages import use_case_panels
 from registry.selectors import (
     ai_models_visible_to,
     business_units_visible_to,
     data_sources_visible_to,
     deployments_visible_to,
+    evaluations_visible_to,
+    findings_visible_to,
     model_cards_visible_to,
+    model_tokens_visible_to,
     model_versions_visible_to,
+    promotion_approvals_visible_to,
+    promotions_visible_to,
+    release_policies_visible_to,
     use_cases_visible_to,
 )
 from registry.views.ai_models import use_case_models_context
@@ -59,4 +73,17 @@ def register_all() -> None:
     history.register(ModelVersion, rule="registry.view_aimodel", selector=model_versions_visible_to)
     history.register(ModelCard, rule="registry.view_aimodel", selector=model_cards_visible_to)
     history.register(Deployment, rule="registry.view_deployment", selector=deployments_visible_to)
+    # Releases of versions: who asked, who approved, what was evaluated, the policy per tier.
+    history.register(PromotionRequest, rule="registry.view_aimodel", selector=promotions_visible_to)
+    history.register(
+        PromotionApproval, rule="registry.view_aimodel", selector=promotion_approvals_visible_to
+    )
+    history.register(
+        EvaluationRecord, rule="registry.view_aimodel", selector=evaluations_visible_to
+    )
+    history.register(EvaluationFinding, rule="registry.view_aimodel", selector=findings_visible_to)
+    history.register(
+        ReleasePolicy, rule="registry.view_releasepolicy", selector=release_policies_visible_to
+    )
+    history.register(ModelToken, rule="registry.view_modeltoken", selector=model_tokens_visible_to)
     use_case_panels.register("registry/models/_use_case_models.html", _models_card, order=20)

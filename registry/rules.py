@@ -12,6 +12,7 @@ from guardian.core import ObjectPermissionChecker
 
 from portal.access import access_for, can
 from portal.models import Role
+from registry.release_policy import role_to_answer
 
 
 def role(*names: str):
@@ -147,6 +148,36 @@ rules.add_perm(
     "registry.approve_policy_exception",
     ~is_auditor & ~is_retired & (is_admin | ((is_dpo | is_risk_officer) & in_unit)),
 )
+
+# Releases of model versions ------------------------------------------------------------------
+# Promoting, evaluating and the model's CI tokens are asked of the model, as editing it is.
+can_change_model = ~is_auditor & (
+    is_admin | (is_risk_officer & in_unit) | (is_product_owner & (in_unit | is_owner))
+)
+rules.add_perm("registry.promote_modelversion", can_change_model)
+rules.add_perm("registry.evaluate_modelversion", can_change_model)
+rules.add_perm("registry.manage_model_tokens", can_change_model)
+rules.add_perm(
+    "registry.view_modeltoken",
+    reads_everything
+    | rules.predicate(
+        lambda user, token: (
+            token is not None and can(user, "registry.manage_model_tokens", token.model)
+        )
+    ),
+)
+
+
+@rules.predicate
+def may_answer_promotion(user, request) -> bool:
+    """Four eyes: never the requester, once each, in a role the request still waits for."""
+    return request is not None and role_to_answer(user, request) is not None
+
+
+rules.add_perm("registry.decide_promotion", ~is_auditor & may_answer_promotion)
+# The policy per tier is the firm's: its administrators set it.
+rules.add_perm("registry.view_releasepolicy", is_authenticated)
+rules.add_perm("registry.change_releasepolicy", ~is_auditor & is_admin)
 
 # Business units ------------------------------------------------------------------------------
 rules.add_perm("registry.view_businessunit", is_authenticated)

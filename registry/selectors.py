@@ -18,9 +18,13 @@ from registry.models import (
     GateCheck,
     GoLiveRecord,
     ModelCard,
+    ModelToken,
     ModelVersion,
+    PromotionRequest,
+    ReleasePolicy,
     UseCase,
 )
+from registry.models.releases import EvaluationFinding, EvaluationRecord, PromotionApproval
 
 User = get_user_model()
 
@@ -151,6 +155,46 @@ def model_versions_visible_to(user) -> QuerySet[ModelVersion]:
 
 def model_cards_visible_to(user) -> QuerySet[ModelCard]:
     return ModelCard.objects.filter(model_version__in=model_versions_visible_to(user))
+
+
+# Releases: firm-wide, as the catalogue is; a model's tokens only to who manages them.
+def promotions_visible_to(user) -> QuerySet[PromotionRequest]:
+    return PromotionRequest.objects.filter(
+        model_version__in=model_versions_visible_to(user)
+    ).select_related("model_version__model", "requested_by")
+
+
+def promotion_approvals_visible_to(user) -> QuerySet[PromotionApproval]:
+    return PromotionApproval.objects.filter(request__in=promotions_visible_to(user))
+
+
+def evaluations_visible_to(user) -> QuerySet[EvaluationRecord]:
+    return EvaluationRecord.objects.filter(
+        model_version__in=model_versions_visible_to(user)
+    ).select_related("model_version__model", "ran_by")
+
+
+def findings_visible_to(user) -> QuerySet[EvaluationFinding]:
+    return EvaluationFinding.objects.filter(model_version__in=model_versions_visible_to(user))
+
+
+def release_policies_visible_to(user) -> QuerySet[ReleasePolicy]:
+    if not user.is_authenticated:
+        return ReleasePolicy.objects.none()
+    return ReleasePolicy.objects.all()
+
+
+def model_tokens_visible_to(user) -> QuerySet[ModelToken]:
+    """Who may manage a model's tokens sees them (never the secret); auditors and admins all."""
+    access = access_for(user)
+    if access.reads_everything:
+        return ModelToken.objects.select_related("model", "created_by")
+    if not user.is_authenticated:
+        return ModelToken.objects.none()
+    mine = Q(model__owner=user)
+    if access.has_role("risk_officer", "product_owner"):
+        mine |= Q(model__business_unit_id__in=access.unit_ids)
+    return ModelToken.objects.filter(mine).select_related("model", "created_by")
 
 
 def deployments_visible_to(user) -> QuerySet[Deployment]:

@@ -2,6 +2,7 @@ from django.urls import path
 
 from registry.views import ai_models as model_views
 from registry.views import go_live
+from registry.views import releases as release_views
 from registry.views import use_cases as views
 
 app_name = "registry"
@@ -72,6 +73,29 @@ urlpatterns = [
         name="model-version-card-export",
     ),
     path("model-versions/<int:pk>/edit/", model_views.version_edit, name="model-version-edit"),
+    path(
+        "model-versions/<int:pk>/promote/",
+        release_views.version_promote,
+        name="model-version-promote",
+    ),
+    path("promotions/", release_views.promotion_list, name="promotion-list"),
+    path("promotions/<int:pk>/", release_views.promotion_detail, name="promotion-detail"),
+    path(
+        "promotions/<int:pk>/withdraw/",
+        release_views.promotion_withdraw,
+        name="promotion-withdraw",
+    ),
+    path(
+        "promotions/<int:pk>/<slug:decision>/",
+        release_views.promotion_decide,
+        name="promotion-decide",
+    ),
+    path("models/<int:pk>/tokens/", release_views.model_tokens, name="model-tokens"),
+    path(
+        "models/<int:pk>/tokens/<int:token_pk>/revoke/",
+        release_views.model_token_revoke,
+        name="model-token-revoke",
+    ),
     path("data-sources/", views.data_source_list, name="data-source-list"),
     path("data-sources/new/", views.data_source_create, name="data-source-create"),
     path("data-sources/<int:pk>/", views.data_source_detail, name="data-source-detail"),

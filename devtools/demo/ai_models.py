@@ -105,7 +105,9 @@ def seed(people: dict) -> None:
         mv = services.model_version_create(
             actor=actor,
             model=m,
-            data={"version": v, "stage": stage, "artefact": f"registry://{m.reference}/{v}"},
+            data={"version": v, "artefact": f"registry://{m.reference}/{v}"},
+            initial_stage=stage,
+            stage_why=f"{stage} (demo seed)",
         )
         if card:
             services.model_card_update(actor=actor, version=mv, sections=card)

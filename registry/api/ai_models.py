@@ -31,6 +31,7 @@ from portal.access import access_for
 from portal.api_views import RecordViewSet
 from portal.params import id_or_reference
 from registry import model_cards, services
+from registry.api.releases import VersionReleaseActions
 from registry.mlflow import MLflowError
 from registry.models import (
     AIModel,
@@ -330,7 +331,7 @@ class _FileFormatNegotiation(DefaultContentNegotiation):
 @extend_schema_view(
     retrieve=extend_schema(summary="One model version"),
     update=extend_schema(
-        summary="Edit a model version (e.g. its release stage)",
+        summary="Edit a model version (its stage moves only through promote)",
         responses={200: ModelVersionSerializer, **_ERRORS},
     ),
     partial_update=extend_schema(
@@ -339,7 +340,11 @@ class _FileFormatNegotiation(DefaultContentNegotiation):
     ),
 )
 class ModelVersionViewSet(
-    _RuleOnMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet
+    VersionReleaseActions,
+    _RuleOnMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
 ):
     serializer_class = ModelVersionSerializer
     rule_target = "model"
@@ -351,6 +356,7 @@ class ModelVersionViewSet(
         "card": "registry.view_aimodel",
         "update_card": "registry.change_aimodel",
         "card_export": "registry.view_aimodel",
+        **VersionReleaseActions.release_action_rules,
     }
     filter_backends: list = []
 

@@ -15,6 +15,7 @@ from registry.models import (
     ModelVersion,
     ReleaseStage,
 )
+from registry.release_policy import STAGE_EDIT_REFUSED
 from registry.selectors import possible_owners, units_user_can_register_in
 from registry.services.ai_models import MODEL_FIELDS, VERSION_FIELDS
 
@@ -123,17 +124,36 @@ class ModelVersionForm(StyledFormMixin, forms.ModelForm):
         help_text="One metric a line, as name: value (e.g. auc: 0.91).",
     )
 
+    stage = forms.ChoiceField(
+        choices=ReleaseStage.choices,
+        required=False,
+        disabled=True,
+        help_text="Moved only with Promote on the version's page, which records who, why and "
+        "the evidence and asks for the tier's approvals.",
+    )
+
     class Meta:
         model = ModelVersion
         fields = list(VERSION_FIELDS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["stage"].initial = self.instance.stage or ReleaseStage.CANDIDATE
         if self.instance.pk and not self.is_bound:
             self.initial["training_data"] = "\n".join(self.instance.training_data or [])
             self.initial["evaluation"] = "\n".join(
                 f"{k}: {v}" for k, v in (self.instance.evaluation or {}).items()
             )
+
+    def clean_stage(self) -> str:
+        # The field is shown, not edited: a stage posted anyway is refused with where to go.
+        current = self.instance.stage or ReleaseStage.CANDIDATE
+        sent = self.data.get(self.add_prefix("stage"))
+        if sent and sent != current:
+            raise forms.ValidationError(
+                STAGE_EDIT_REFUSED.replace("{id}", str(self.instance.pk or "{id}"))
+            )
+        return current
 
     def clean_training_data(self) -> list[str]:
         return _lines(self.cleaned_data.get("training_data", ""))
@@ -156,7 +176,7 @@ class ModelVersionForm(StyledFormMixin, forms.ModelForm):
         pass
 
     def service_data(self) -> dict:
-        return dict(self.cleaned_data)
+        return {k: v for k, v in self.cleaned_data.items() if k != "stage"}
 
 
 class ModelCardForm(StyledFormMixin, forms.Form):

@@ -1,4 +1,5 @@
-"""The register's records: use cases and their data (usecases.py), and AI models (ai.py)."""
+"""The register's records: use cases and their data (usecases.py), AI models (ai.py), and
+the releases of model versions with their evaluations (releases.py)."""
 
 from registry.models.ai import (
     DEFAULT_DESTINATION,
@@ -17,6 +18,23 @@ from registry.models.ai import (
     ModelVersion,
     ReleaseStage,
 )
+from registry.models.releases import (
+    SEVERITY_ORDER,
+    ApproverRole,
+    Decision,
+    EvaluationFinding,
+    EvaluationRecord,
+    EvaluationSource,
+    FindingKind,
+    FindingStatus,
+    ModelToken,
+    PromotionApproval,
+    PromotionKind,
+    PromotionRequest,
+    PromotionStatus,
+    ReleasePolicy,
+    Severity,
+)
 from registry.models.usecases import (
     LIFECYCLE_TRANSITIONS,
     BusinessUnit,
@@ -34,6 +52,21 @@ from registry.models.usecases import (
 )
 
 __all__ = [
+    "SEVERITY_ORDER",
+    "ApproverRole",
+    "Decision",
+    "EvaluationFinding",
+    "EvaluationRecord",
+    "EvaluationSource",
+    "FindingKind",
+    "FindingStatus",
+    "ModelToken",
+    "PromotionApproval",
+    "PromotionKind",
+    "PromotionRequest",
+    "PromotionStatus",
+    "ReleasePolicy",
+    "Severity",
     "DEFAULT_DESTINATION",
     "LIFECYCLE_TRANSITIONS",
     "AIModel",

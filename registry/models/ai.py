@@ -133,9 +133,14 @@ class ModelVersion(models.Model):
     evaluation = models.JSONField(
         "evaluation results", default=dict, blank=True, help_text="Metric name → value."
     )
+    # Moved only by a promotion request (registry/services/releases.py), never by an edit.
     stage = models.CharField(
-        max_length=20, choices=ReleaseStage.choices, default=ReleaseStage.CANDIDATE
+        max_length=20,
+        choices=ReleaseStage.choices,
+        default=ReleaseStage.CANDIDATE,
+        editable=False,
     )
+    stage_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     external_ref = models.CharField(max_length=300, blank=True)
     # Set by a monitoring flag on the version; cleared when its flags are resolved.
     needs_reassessment = models.BooleanField(default=False, editable=False)

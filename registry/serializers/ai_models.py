@@ -18,8 +18,10 @@ from registry.models import (
     Destination,
     ModelApproval,
     ModelVersion,
+    ReleaseStage,
     UseCase,
 )
+from registry.release_policy import STAGE_EDIT_REFUSED
 from registry.selectors import data_sources_visible_to, use_cases_visible_to
 
 User = get_user_model()
@@ -132,6 +134,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         required=False, help_text="Evaluation results: metric name → value."
     )
     url = serializers.HyperlinkedIdentityField(view_name="api-model-version-detail")
+    stage = serializers.CharField(
+        read_only=True, help_text="Moved only by POST /api/v1/model-versions/{id}/promote/."
+    )
 
     class Meta:
         model = ModelVersion
@@ -145,14 +150,25 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "training_data",
             "evaluation",
             "stage",
+            "stage_changed_at",
             "external_ref",
             "created_at",
             "updated_at",
             "url",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at", "stage_changed_at"]
         # The (model, version) pair is unique; the service's full_clean says so as a field error.
         validators: list = []
+
+    def validate(self, attrs):
+        # A stage sent with an edit is refused, not ignored: the sender must learn where the
+        # stage is moved.
+        sent = self.initial_data.get("stage") if isinstance(self.initial_data, dict) else None
+        current = self.instance.stage if self.instance is not None else ReleaseStage.CANDIDATE
+        if sent is not None and sent != current:
+            where = str(self.instance.pk) if self.instance is not None else "{id}"
+            raise serializers.ValidationError({"stage": STAGE_EDIT_REFUSED.replace("{id}", where)})
+        return attrs
 
 
 class _SectionsBase(serializers.Serializer):

@@ -21,9 +21,12 @@ from registry.models import (
     ModelApproval,
     ModelCard,
     ModelVersion,
+    ReleaseStage,
     UseCase,
 )
+from registry.release_policy import STAGE_EDIT_REFUSED
 from registry.services.gate_log import gate_log, go_live_record
+from registry.services.releases import check_canary_traffic
 from registry.services.use_cases import check_unit, use_case_flag_for_reassessment
 
 MODEL_FIELDS = (
@@ -39,7 +42,13 @@ MODEL_FIELDS = (
     "risk_tier",
     "external_ref",
 )
-VERSION_FIELDS = ("version", "artefact", "training_data", "evaluation", "stage", "external_ref")
+# The stage is not among them: it moves only through the promote action (services/releases.py).
+VERSION_FIELDS = ("version", "artefact", "training_data", "evaluation", "external_ref")
+
+
+def _refuse_stage_edit(data: dict, current: str) -> None:
+    if "stage" in data and data["stage"] != current:
+        raise ValidationError({"stage": STAGE_EDIT_REFUSED})
 
 
 # Models ------------------------------------------------------------------------------------
@@ -119,12 +128,26 @@ def model_set_approval(*, actor, model: AIModel, status: str, note: str) -> AIMo
 
 
 @transaction.atomic
-def model_version_create(*, actor, model: AIModel, data: dict) -> ModelVersion:
+def model_version_create(
+    *,
+    actor,
+    model: AIModel,
+    data: dict,
+    initial_stage: str = "",
+    stage_why: str = "the stage its source gave",
+) -> ModelVersion:
+    """A new version starts as a candidate; ``initial_stage`` is for seeding and imports
+    (MLflow's stages), never for what a person types."""
     require(actor, "registry.change_aimodel", model)
+    _refuse_stage_edit(data, ReleaseStage.CANDIDATE)
     version = ModelVersion(model=model)
     assign_fields(version, data, VERSION_FIELDS)
+    reason = "Registered"
+    if initial_stage and initial_stage != ReleaseStage.CANDIDATE:
+        version.stage, version.stage_changed_at = initial_stage, timezone.now()
+        reason = f"Registered in {stage_why}"
     version.full_clean()
-    save_with_history(version, actor=actor, reason="Registered")
+    save_with_history(version, actor=actor, reason=reason)
     return version
 
 
@@ -132,6 +155,7 @@ def model_version_create(*, actor, model: AIModel, data: dict) -> ModelVersion:
 def model_version_update(*, actor, version: ModelVersion, data: dict) -> ModelVersion:
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     require(actor, "registry.change_aimodel", version.model)
+    _refuse_stage_edit(data, version.stage)
     changed = assign_fields(version, data, VERSION_FIELDS)
     if changed:
         version.full_clean()
@@ -277,6 +301,7 @@ def _deployment_create(*, actor, use_case: UseCase, data: dict) -> Deployment:
     assign_fields(deployment, data, ("model_version", "environment", "traffic_share"))
     deployment.full_clean()
     _check_deployable(use_case, deployment.model_version)
+    check_canary_traffic(deployment)
     save_with_history(deployment, actor=actor, reason=f"Deployed {deployment.model_version}")
     _gate_for_production(actor, deployment, action="deploy")
     return deployment
@@ -302,6 +327,7 @@ def _deployment_update(*, actor, deployment: Deployment, data: dict, reason: str
     if "model_version" in changed:
         _check_deployable(deployment.use_case, deployment.model_version)
         deployment.previous_version = before
+    check_canary_traffic(deployment)
     summary = (
         f"{before.version} → {deployment.model_version.version}"
         if "model_version" in changed

@@ -25,6 +25,7 @@ from registry.services.ai_models import (
     model_version_create,
     model_version_update,
 )
+from registry.services.releases import evaluation_import_run, model_version_set_stage
 
 # Tags on a registered model that say what MLflow cannot know by itself.
 PROVIDER_TAG = "steward.provider"
@@ -77,6 +78,8 @@ class MLflowImportReport:
     # Imported before, gone from MLflow now: left as they are, since deployments and history
     # may refer to them.
     versions_missing: list[str] = field(default_factory=list)
+    # Versions whose MLflow run gave a new evaluation record.
+    evaluations_imported: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -131,7 +134,6 @@ def _version_data(version: MLflowVersion) -> dict:
         "version": version.version,
         "artefact": version.source,
         "evaluation": evaluation,
-        "stage": version_stage(version),
         "external_ref": version_ref(version.name, version.version),
     }
 
@@ -176,14 +178,37 @@ def _write(actor, host, tracking_uri, registered, business_unit, owner) -> MLflo
             vref = data["external_ref"]
             # A version typed by hand with the same number is adopted rather than duplicated.
             row = existing.pop(vref, None) or by_number.get(mlflow_version.version)
+            stage = version_stage(mlflow_version)
             if row is None:
-                model_version_create(actor=actor, model=model, data=data)
+                row = model_version_create(
+                    actor=actor,
+                    model=model,
+                    data=data,
+                    initial_stage=stage,
+                    stage_why=f"{stage} (MLflow)",
+                )
                 report.versions_created.append(vref)
-                continue
-            before = row.updated_at
-            row = model_version_update(actor=actor, version=row, data=data)
-            (
-                report.versions_updated if row.updated_at != before else report.versions_unchanged
-            ).append(vref)
+            else:
+                before = row.updated_at
+                row = model_version_update(actor=actor, version=row, data=data)
+                # MLflow is where these versions are released: its stage is imported as the
+                # system's move, on the record with who ran the import.
+                model_version_set_stage(
+                    version=row, stage=stage, actor=actor, reason=f"Stage from MLflow: {stage}"
+                )
+                (
+                    report.versions_updated
+                    if row.updated_at != before
+                    else report.versions_unchanged
+                ).append(vref)
+            # The run behind the version: its metrics become an evaluation record.
+            if evaluation_import_run(
+                actor=actor,
+                version=row,
+                run_id=mlflow_version.run_id,
+                metrics=mlflow_version.metrics,
+                tags=mlflow_version.tags,
+            ):
+                report.evaluations_imported.append(vref)
         report.versions_missing += sorted(existing)
     return report

@@ -47,6 +47,7 @@ from registry.selectors import (
     use_cases_visible_to,
 )
 from registry.selectors import ai_models_visible_to as models_visible_to
+from registry.views.releases import release_context
 
 
 # Models ------------------------------------------------------------------------------------------
@@ -353,6 +354,8 @@ def version_detail(request, pk: int):
             "card_history": (
                 card.history.select_related("history_user")[:10] if card is not None else []
             ),
+            "release": release_context(request.user, version),
+            "can_manage_tokens": can(request.user, "registry.manage_model_tokens", version.model),
         },
         status=status,
     )

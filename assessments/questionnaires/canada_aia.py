@@ -199,6 +199,23 @@ def convert_canada_aia(
     maxima = engine.score(definition, {}).scores
     definition["description"] = _bounded(_description(maxima, intro, lang))
     conversion.definition = engine.check_definition(definition)
+    fractional = sorted(
+        {
+            conversion.names[q.key]
+            for q in engine.questions(definition)
+            for c in q.choices
+            for w in (c.get("weights") or {}).values()
+            if not float(w).is_integer()
+        }
+    )
+    if fractional:
+        # Whole weights make the tool's floating-point comparisons and Steward's exact ones
+        # agree at every boundary (tests/assessments/test_canada_aia.py checks it); with
+        # fractions they may differ when a score lands exactly on a threshold.
+        conversion.notes.append(
+            "weights that are not whole numbers (" + ", ".join(fractional[:5]) + "): a score "
+            "exactly on a threshold is compared in decimal, not in the tool's floating point"
+        )
     return conversion
 
 

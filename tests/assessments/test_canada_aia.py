@@ -9,6 +9,7 @@ results page (``completed``) and its live score bar (``live``). See that folder'
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -269,6 +270,31 @@ def test_the_mitigation_share_is_of_half_the_maximum():
     below = engine.score(AIA, CONVERSION.answers(CASES["raw 49, mitigation 61"]["data"]))
     assert below.scores["mitigation"]["share"] == 79.22
     assert below.adjustments == []
+
+
+def test_with_whole_weights_the_rules_boundaries_agree_with_the_tools_floating_point():
+    """The tool compares in JavaScript's doubles (``m >= 0.8 * (max / 2)``,
+    ``total <= max * 0.25``); the template compares percentages rounded to six decimals. For
+    whole scores and maxima, as in every published version, both give the same answer."""
+    for most in range(1, 3000):
+        for points in {math.floor(0.4 * most) + d for d in (-1, 0, 1)}:
+            tool = points >= 0.8 * (most / 2)
+            template = round(100 * points / (most * 0.5), 6) >= 80
+            assert tool == template, (most, points)
+        for share, factor in ((25, 0.25), (50, 0.5), (75, 0.75)):
+            for total in {math.floor(factor * most) + d for d in (-1, 0, 1)}:
+                assert (total <= most * factor) == (round(100 * total / most, 6) <= share)
+
+
+def test_fractional_weights_are_noted():
+    survey = _tiny_survey("{first} notempty")
+    survey["pages"][0]["elements"][0]["elements"][0]["choices"][0]["value"] = "item1-1.5"
+    conversion = questionnaires.convert_canada_aia(survey)
+    assert conversion.definition["sections"][0]["questions"][0]["choices"][0]["weights"] == {
+        "impact": 1.5
+    }
+    assert any("not whole numbers (first)" in note for note in conversion.notes)
+    assert not any("whole" in note for note in CONVERSION.notes)
 
 
 # Converting pieces ---------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from assessments import engine, services
 from assessments.models import AssessmentTemplate, Status
@@ -775,3 +777,21 @@ def test_the_citations_table_is_linked_from_the_guides():
     link = "regulatory/eu-ai-act-screening-citations.md"
     assert link in (docs / "template-format.md").read_text(encoding="utf-8")
     assert f"../{link}" in (docs / "users" / "risk-officer.md").read_text(encoding="utf-8")
+
+
+def test_the_api_gives_the_findings_with_the_result(sign, risk_officer):
+    a, _ = sign({**NOTHING_APPLIES, **CV_PARSING, "generates_content": "yes"})
+    token, _ = Token.objects.get_or_create(user=risk_officer)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = api.get(f"/api/v1/assessments/{a.pk}/")
+    assert response.status_code == 200, response.content
+    result = response.json()["result"]
+    assert result["value"] == "limited"
+    findings = {f["key"]: f for f in result["findings"]}
+    assert findings["exception"]["cite"] == "Article 6(3)"
+    assert [r["cite"] for r in findings["exception"]["reasons"]] == [
+        "Article 6(3)(a)",
+        "Annex III point 4(a)",
+    ]
+    assert "transparency_50_2_deployer_check" in findings

@@ -1,9 +1,13 @@
 """What the dashboard keeps: a monthly snapshot of the governance KPIs (dashboard/kpis.py)
-for the firm and for each business unit, so every KPI has a trend."""
+for the firm and for each business unit, so every KPI has a trend; and the board packs."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
 
+from portal.limits import MACHINE_TEXT, SHORT_TEXT, BoundedTextField
 from registry.models import BusinessUnit
 
 
@@ -46,3 +50,42 @@ class KpiSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"KPIs {self.month:%Y-%m} {self.business_unit_id or 'firm'}"
+
+
+class BoardPack(models.Model):
+    """The board pack of a period: the KPIs frozen when it was made, rendered as a PDF of two
+    to four A4 pages, and signed as assessments are (password re-entry; ``content`` is the
+    canonical JSON of exactly what was signed and ``sha256`` its hash)."""
+
+    reference = models.CharField(max_length=12, unique=True, editable=False)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    figures = models.JSONField(editable=False, help_text="kpis.compute as the pack was made.")
+    extras = models.JSONField(
+        default=dict, editable=False, help_text="Lists the pack shows: risks, flags, decisions."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    note = BoundedTextField(max_length=SHORT_TEXT, blank=True, editable=False)
+    content = BoundedTextField(max_length=MACHINE_TEXT, blank=True, editable=False)
+    sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-period_end", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.reference} board pack {self.period_start} to {self.period_end}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("board-pack", args=[self.pk])
+
+    @property
+    def is_signed(self) -> bool:
+        return bool(self.sha256)

@@ -110,16 +110,18 @@ def trend(viewer, *, unit_id: int | None = None, months: int = 12, today: date |
     may see: [{"month": date, "<figure>": number, ...}], oldest first."""
     today = today or timezone.localdate()
     since = add_months(month_start(today), -(months - 1))
-    access = access_for(viewer)
+    # None: the firm as a whole (the board pack, jobs).
+    everything = viewer is None or access_for(viewer).reads_everything
+    units = frozenset() if viewer is None else access_for(viewer).unit_ids
     qs = KpiSnapshot.objects.filter(month__gte=since)
     if unit_id is not None:
-        if not access.reads_everything and unit_id not in access.unit_ids:
+        if not everything and unit_id not in units:
             return []
         qs = qs.filter(business_unit_id=unit_id)
-    elif access.reads_everything:
+    elif everything:
         qs = qs.filter(business_unit__isnull=True)
     else:
-        qs = qs.filter(business_unit_id__in=access.unit_ids)
+        qs = qs.filter(business_unit_id__in=units)
     by_month: dict[date, dict] = {}
     for month, figures in qs.values_list("month", "figures"):
         row = by_month.setdefault(month, {"month": month})

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAuthenticated
 
+from dashboard import board_pack_views
 from dashboard import portfolio as portfolio_views
 from dashboard import views as dashboard_views
 from portal import views
@@ -14,6 +15,15 @@ urlpatterns = [
     path("", dashboard_views.dashboard, name="dashboard"),
     path("portfolio/", portfolio_views.portfolio, name="portfolio"),
     path("portfolio/snapshot/", portfolio_views.snapshot_now, name="portfolio-snapshot"),
+    path("portfolio/board-packs/", board_pack_views.board_pack_list, name="board-pack-list"),
+    path(
+        "portfolio/board-packs/<int:pk>/", board_pack_views.board_pack_detail, name="board-pack"
+    ),
+    path(
+        "portfolio/board-packs/<int:pk>/board-pack.pdf",
+        board_pack_views.board_pack_pdf,
+        name="board-pack-pdf",
+    ),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),

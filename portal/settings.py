@@ -303,6 +303,8 @@ CELERY_BEAT_SCHEDULE = {
     # Each day: the go-live gate asked again for live use cases, then this month's KPI
     # snapshot kept (dashboard/snapshots.py); a month ends with its last day's figures.
     "kpi-snapshots": {"task": "dashboard.tasks.take_kpi_snapshots", "schedule": 24 * 60 * 60},
+    # Each hour: last month's board pack made, once, and leadership emailed a link to it.
+    "monthly-board-pack": {"task": "dashboard.tasks.send_board_pack", "schedule": 60 * 60},
     # Chain what a crashed process recorded but did not seal (each commit seals its own).
     "seal-ledger": {
         "task": "portal.tasks.seal_ledger",

@@ -7,13 +7,16 @@ what each case needs. Each case says which text of Regulation (EU) 2024/1689 dec
 """
 
 import calendar
+import io
 import json
 from datetime import date
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
+from pypdf import PdfReader
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -795,3 +798,14 @@ def test_the_api_gives_the_findings_with_the_result(sign, risk_officer):
         "Annex III point 4(a)",
     ]
     assert "transparency_50_2_deployer_check" in findings
+
+
+def test_the_full_report_lists_every_ground_and_duty(client, sign, risk_officer):
+    a, _ = sign({**NOTHING_APPLIES, **CV_SIFTING, "interacts_with_people": "yes"})
+    client.force_login(risk_officer)
+    response = client.get(reverse("assessments:pdf-full", args=[a.pk]))
+    assert response.status_code == 200
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert "Every ground and duty that applies" in text
+    assert "Article 50(6)" in text and "Article 26" in text

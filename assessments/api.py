@@ -153,7 +153,9 @@ class AssessmentViewSet(mixins.CreateModelMixin, RecordViewSet):
         # Read again through the selector so the reviews and sign-off shown are the new ones.
         fresh = self.get_queryset().filter(pk=assessment.pk).first() or assessment
         body = AssessmentDetailSerializer(fresh, context=self.get_serializer_context()).data
-        headers = {"Location": body["url"]} if status_code == 201 else None
+        # str(): DRF's Hyperlink is a str subclass, and WSGI servers (wsgiref under `make run`)
+        # refuse any header value whose type is not exactly str, with a 500.
+        headers = {"Location": str(body["url"])} if status_code == 201 else None
         return Response(body, status=status_code, headers=headers)
 
     def create(self, request, *args, **kwargs):

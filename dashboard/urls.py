@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
+from django.utils.functional import lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAuthenticated
 
@@ -16,9 +18,7 @@ urlpatterns = [
     path("portfolio/", portfolio_views.portfolio, name="portfolio"),
     path("portfolio/snapshot/", portfolio_views.snapshot_now, name="portfolio-snapshot"),
     path("portfolio/board-packs/", board_pack_views.board_pack_list, name="board-pack-list"),
-    path(
-        "portfolio/board-packs/<int:pk>/", board_pack_views.board_pack_detail, name="board-pack"
-    ),
+    path("portfolio/board-packs/<int:pk>/", board_pack_views.board_pack_detail, name="board-pack"),
     path(
         "portfolio/board-packs/<int:pk>/board-pack.pdf",
         board_pack_views.board_pack_pdf,
@@ -30,7 +30,11 @@ urlpatterns = [
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, authentication_form=SignInForm
+            redirect_authenticated_user=True,
+            authentication_form=SignInForm,
+            # LoginView names the site after the request's host otherwise, and the page
+            # title read "Sign in · 127.0.0.1:8000".
+            extra_context={"site_name": lazy(lambda: settings.SITE_NAME, str)()},
         ),
         name="login",
     ),

@@ -34,6 +34,8 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!onPage(cond.question)) return null;
     if (!shown(cond.question)) return false;
     const value = answerOf(cond.question);
+    // No control to read (a read-only page shows answers as text): the server decided.
+    if (value === undefined) return null;
     const answered = Array.isArray(value) ? value.length > 0 : value !== undefined && value !== "";
     if ("answered" in cond) return answered === Boolean(cond.answered);
     if ("equals" in cond) return value === cond.equals;
@@ -201,6 +203,8 @@ document.addEventListener("DOMContentLoaded", () => {
         method: "POST", body, headers: { "X-Autosave": "1" }, credentials: "same-origin",
       });
       const reply = await response.json();
+      clearTimeout(retry);
+      retry = null;
       if (response.ok) {
         revision.value = reply.revision;
         baseline = sent;
@@ -222,8 +226,17 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     } catch (e) {
       status.textContent = "Offline: your answers are kept in this browser and will be saved when you are back.";
+      retryLater();
     }
   }
+  // After a failed save: try again when the browser says the network is back, and every
+  // few seconds meanwhile (the "online" event does not fire when only the server was away).
+  let retry = null;
+  function retryLater() {
+    clearTimeout(retry);
+    retry = setTimeout(save, 5000);
+  }
+  window.addEventListener("online", () => { if (retry) { clearTimeout(retry); retry = null; save(); } });
   const changed = (event) => {
     if (!event.target.name || !event.target.name.startsWith("q-") || event.target.type === "file") return;
     edits += 1;

@@ -22,6 +22,9 @@ from registry.models import (
     DecisionImpact,
     Deployment,
     Destination,
+    EvaluationFinding,
+    EvaluationRecord,
+    FindingStatus,
     HumanOversight,
     ModelApproval,
     RiskTier,
@@ -397,10 +400,26 @@ def _evaluations_check(context: GateContext) -> Check:
     if not asks or not versions:
         detail = "Nothing is deployed yet." if asks else "The tier asks for no evaluation."
         return Check("evaluations", label, True, detail, applies=bool(asks), evidence=evidence)
+    # Read once for every deployed version, so the gate's queries do not grow with them.
+    evaluations: dict[int, list] = {pk: [] for pk in versions}
+    for record in EvaluationRecord.objects.filter(model_version_id__in=versions).order_by(
+        "-ran_at", "-pk"
+    ):
+        evaluations[record.model_version_id].append(record)
+    findings: dict[int, list] = {pk: [] for pk in versions}
+    for finding in EvaluationFinding.objects.filter(
+        model_version_id__in=versions, status=FindingStatus.OPEN
+    ).order_by("pk"):
+        findings[finding.model_version_id].append(finding)
     problems: list[str] = []
     for version in versions.values():
-        found = release_policy.evaluation_problems(version, policy)
-        latest = version.evaluations.first()
+        found = release_policy.evaluation_problems(
+            version,
+            policy,
+            evaluations=evaluations[version.pk],
+            open_findings=findings[version.pk],
+        )
+        latest = next(iter(evaluations[version.pk]), None)
         evidence["versions"].append(
             {
                 "version": {"id": version.pk, "version": version.version},

@@ -13,6 +13,8 @@ from portal.models import Role
 from registry.models import (
     ApproverRole,
     Decision,
+    EvaluationFinding,
+    EvaluationRecord,
     FindingStatus,
     ModelVersion,
     PromotionKind,
@@ -189,11 +191,21 @@ def time_left_in_stage(version: ModelVersion, policy: ReleasePolicy) -> timedelt
     return max(left, timedelta(0))
 
 
-def evaluation_problems(version: ModelVersion, policy: ReleasePolicy) -> list[str]:
+def evaluation_problems(
+    version: ModelVersion,
+    policy: ReleasePolicy,
+    *,
+    evaluations: list[EvaluationRecord] | None = None,
+    open_findings: list[EvaluationFinding] | None = None,
+) -> list[str]:
     """What the tier asks of the version's evaluations and is not met, in words (a failing
-    group is named)."""
+    group is named). ``evaluations`` (newest first) and ``open_findings`` save the queries
+    when the caller read them for several versions at once."""
     problems: list[str] = []
-    evaluations = list(version.evaluations.all())  # newest first
+    if evaluations is None:
+        evaluations = list(version.evaluations.all())  # newest first
+    if open_findings is None:
+        open_findings = list(version.findings.filter(status=FindingStatus.OPEN).order_by("pk"))
     if policy.require_evaluation:
         if not evaluations:
             problems.append(f"{version}: no evaluation is recorded.")
@@ -209,7 +221,7 @@ def evaluation_problems(version: ModelVersion, policy: ReleasePolicy) -> list[st
         for attribute in groups:
             problems += _fairness_problems(version, evaluations, attribute)
     if policy.blocking_severity:
-        for finding in version.findings.filter(status=FindingStatus.OPEN).order_by("pk"):
+        for finding in open_findings:
             if policy.blocks(finding.severity):
                 problems.append(
                     f"{version}: open {finding.get_severity_display().lower()} "

@@ -314,23 +314,33 @@ def test_register_version_matrix(as_persona, persona, model):
     assert response.status_code == expected[persona], response.content
 
 
-def test_a_version_moves_along_its_release_stages(as_persona, version):
+def test_a_direct_stage_edit_is_refused_and_names_the_promote_action(as_persona, version):
     client = as_persona("product_owner")
+    before = version.stage
 
-    response = client.patch(
+    patched = client.patch(
         url("api-model-version-detail", version.pk), {"stage": "canary"}, format="json"
     )
-    refused = as_persona("auditor").patch(
-        url("api-model-version-detail", version.pk), {"stage": "retired"}, format="json"
+    put = client.put(
+        url("api-model-version-detail", version.pk),
+        {"version": version.version, "stage": "retired"},
+        format="json",
     )
-    bad = client.patch(
-        url("api-model-version-detail", version.pk), {"stage": "beta"}, format="json"
+    created = client.post(
+        url("api-ai-model-versions", version.model_id),
+        {"version": "7.0", "stage": "production"},
+        format="json",
+    )
+    unchanged = client.patch(
+        url("api-model-version-detail", version.pk), {"stage": before}, format="json"
     )
 
-    assert response.status_code == 200, response.content
-    assert response.json()["stage"] == "canary"
-    assert refused.status_code == 403
-    assert bad.status_code == 400 and "stage" in bad.json()
+    for response in (patched, put, created):
+        assert response.status_code == 400, response.content
+        assert "/promote/" in response.json()["stage"][0]
+    assert unchanged.status_code == 200
+    version.refresh_from_db()
+    assert version.stage == before
 
 
 def test_model_card_completeness_and_missing(as_persona, version):

@@ -183,9 +183,18 @@ def test_product_owner_registers_a_model_and_a_version(client, product_owner, re
         reverse("registry:model-version-edit", args=[version.pk]),
         {"version": "2024-08-06", "stage": "shadow", "training_data": "s3://a", "evaluation": ""},
     )
+    # The stage is moved by the promote action only; the form says where that is.
+    assert response.status_code == 200
+    assert "promote action" in response.content.decode()
+    version.refresh_from_db()
+    assert version.stage == "candidate"
+    response = client.post(
+        reverse("registry:model-version-edit", args=[version.pk]),
+        {"version": "2024-08-06", "training_data": "s3://a", "evaluation": ""},
+    )
     assert response.status_code == 302
     version.refresh_from_db()
-    assert version.stage == "shadow"
+    assert version.training_data == ["s3://a"]
     assert version.history.first().history_user == product_owner
 
 

@@ -4,9 +4,13 @@ from django.db.models.signals import post_migrate
 
 def _load_builtin_frameworks(sender, **kwargs) -> None:
     # Imported when called: services import models, which are not ready at import time.
-    from compliance.services.frameworks import sync_builtin_frameworks  # noqa: PLC0415
+    from compliance.services.frameworks import (  # noqa: PLC0415
+        sync_assessment_templates,
+        sync_builtin_frameworks,
+    )
 
     sync_builtin_frameworks()
+    sync_assessment_templates()
 
 
 class ComplianceConfig(AppConfig):

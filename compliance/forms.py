@@ -47,6 +47,7 @@ class ControlForm(StyledFormMixin, forms.ModelForm):
 class EvidenceForm(StyledFormMixin, forms.ModelForm):
     upload = forms.FileField(required=False, label="File")
     url = forms.URLField(
+        label="Link",
         required=False,
         max_length=1000,
         assume_scheme="https",

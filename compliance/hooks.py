@@ -25,7 +25,7 @@ from compliance.selectors import (
     frameworks_visible_to,
     use_case_obligations,
 )
-from compliance.services.applicability import applicability_compute
+from compliance.services.applicability import applicability_compute, statuses_refresh
 from portal.access import can
 from portal.history import tracked as history
 from registry.gate import Check, GateContext, moment, person, register_gate_check
@@ -87,9 +87,17 @@ def _assessment_saved(sender, instance: Assessment, created: bool, **kwargs) -> 
     before = getattr(instance, "_compliance_seen", None)
     now = (instance.status, instance.tier_override)
     instance._compliance_seen = now  # type: ignore[attr-defined]
-    if instance.kind != Kind.SCREENING or instance.status != AssessmentStatus.SIGNED_OFF:
+    if instance.status != AssessmentStatus.SIGNED_OFF:
         return
     if before == now and not created:
+        return
+    if instance.kind != Kind.SCREENING:
+        # Another assessment signed off may meet an obligation (Art. 27: the FRIA).
+        statuses_refresh(
+            why=f"{instance.reference} signed off",
+            actor=getattr(instance, "_history_user", None),
+            use_case_ids=[instance.use_case_id],
+        )
         return
     why = (
         f"Screening {instance.reference} signed off"

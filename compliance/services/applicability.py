@@ -144,6 +144,24 @@ class CoverageIndex:
                 cover = self.by_obligation[obligation_id]
                 cover.control_refs.append((control.reference, scope))
                 cover.proofs.extend(proofs)
+        # Obligations met by a signed-off assessment (Art. 27: the FRIA template).
+        self.by_assessment: dict[int, str] = {
+            pk: when["met_by_assessment"]
+            for pk, when in Obligation.objects.filter(
+                applies_when__has_key="met_by_assessment"
+            ).values_list("pk", "applies_when")
+        }
+        self.signed: dict[tuple[int, str], str] = {}
+        if self.by_assessment:
+            for use_case_id, key, reference in (
+                Assessment.objects.filter(
+                    status=AssessmentStatus.SIGNED_OFF,
+                    template__key__in=set(self.by_assessment.values()),
+                )
+                .order_by("pk")
+                .values_list("use_case_id", "template__key", "reference")
+            ):
+                self.signed[(use_case_id, key)] = reference
         direct = Evidence.objects.filter(obligations__isnull=False).prefetch_related(
             "obligations", "use_cases"
         )
@@ -201,6 +219,11 @@ class CoverageIndex:
     ) -> tuple[str, str]:
         if not applicable:
             return Status.NOT_APPLICABLE, ""
+        template = self.by_assessment.get(obligation_id)
+        if template and use_case_id is not None:
+            signed = self.signed.get((use_case_id, template))
+            if signed:
+                return Status.MET, f"{signed} signed off"
         cover = self.by_obligation.get(obligation_id) or Cover()
         proofs = [p for p in cover.proofs if p.covers(use_case_id)]
         current = sorted(
@@ -217,6 +240,8 @@ class CoverageIndex:
         if controls or proofs:
             names = ", ".join(dict.fromkeys(controls)) or "its evidence"
             return Status.IN_PROGRESS, f"{names}: no current evidence yet."[:500]
+        if template:
+            return Status.NOT_STARTED, f"Sign off the assessment {template} for it."
         return Status.NOT_STARTED, "No control covers it yet."
 
 

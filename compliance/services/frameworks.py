@@ -12,7 +12,8 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from assessments.models import canonical_json, sha256_of
+from assessments.models import AssessmentTemplate, canonical_json, sha256_of
+from assessments.services import template_import
 from compliance.models import (
     Applicability,
     CrosswalkLink,
@@ -26,6 +27,8 @@ from portal.parsers import JSONTooDeep, loads_bounded
 from portal.records import save_with_history
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "frameworks"
+# Assessment templates this app ships (the Art. 27 FRIA), loaded through assessments' import.
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "assessment_templates"
 FORMAT = 1
 MAX_ITEMS = 2_000
 
@@ -245,4 +248,20 @@ def sync_builtin_frameworks() -> list[str]:
         framework, outcome = framework_import(actor=None, definition=definition, builtin=True)
         if outcome != "unchanged":
             loaded.append(f"{framework.key} v{framework.version}: {outcome}")
+    return loaded
+
+
+def sync_assessment_templates() -> list[str]:
+    """Load the assessment templates in compliance/assessment_templates/ (the Art. 27 FRIA)
+    that the database lacks, as built-in templates routed and signed like the others."""
+    loaded = []
+    for path in sorted(TEMPLATES_DIR.glob("*.json")):
+        definition = json.loads(path.read_text(encoding="utf-8"))
+        versions = AssessmentTemplate.objects.filter(key=definition["key"])
+        if versions.filter(builtin=False).exists():
+            continue
+        if versions.filter(version__gte=definition["version"]).exists():
+            continue
+        template, outcome = template_import(actor=None, definition=definition, builtin=True)
+        loaded.append(f"{template.key} v{template.version}: {outcome}")
     return loaded

@@ -2,9 +2,10 @@
 
 import pytest
 
+from assessments.models import Assessment, AssessmentTemplate
 from compliance.models import Applicability, Status
 from registry.services import use_case_transition
-from tests.factories import UseCaseFactory
+from tests.factories import UseCaseFactory, unique_reference
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +127,22 @@ def test_retiring_makes_everything_not_applicable(screened, risk_officer):
     row = Applicability.objects.get(use_case=use_case, obligation__ref="Art. 9")
     assert row.reason == "The use case is retired."
     assert "lifecycle production → retired" in row.history.latest().history_change_reason
+
+
+def test_a_signed_off_fria_meets_article_27(screened):
+    credit = screened("high", role="deployer", annex_iii_areas=["5b"])
+    row = Applicability.objects.get(use_case=credit, obligation__ref="Art. 27")
+    assert row.status == Status.NOT_STARTED
+    assert "eu-ai-act-fria" in row.status_detail
+    template = AssessmentTemplate.objects.get(key="eu-ai-act-fria", active=True)
+    assert template.kind == "other"
+    fria = Assessment.objects.create(
+        reference=unique_reference("AS"),
+        template=template,
+        kind=template.kind,
+        use_case=credit,
+        author=credit.owner,
+        status="signed_off",
+    )
+    row.refresh_from_db()
+    assert row.status == Status.MET and fria.reference in row.status_detail

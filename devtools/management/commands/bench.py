@@ -42,6 +42,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from devtools.bench import assessments as assessment_bench
+from devtools.bench import compliance as compliance_bench
 from devtools.bench import incidents as killswitch_bench
 from devtools.bench import ledger as ledger_bench
 from devtools.bench import monitoring as monitoring_bench
@@ -107,7 +108,16 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--only",
-            choices=["pages", "pdf", "models", "monitoring", "killswitch", "ledger", "operations"],
+            choices=[
+                "pages",
+                "pdf",
+                "models",
+                "monitoring",
+                "killswitch",
+                "ledger",
+                "operations",
+                "compliance",
+            ],
             help="Time only the pages and API (models included), only the one-page summary PDF, "
             "only the model registry, only monitoring, only the kill-switch polling, only the "
             "ledger or only operations (default: all but operations).",
@@ -214,6 +224,9 @@ class Command(BaseCommand):
         if options["only"] == "operations":
             self._bench_operations(options)
             return
+        if options["only"] == "compliance":
+            self._bench_compliance(seeded, options)
+            return
         if options["only"] != "pdf":
             with connection.cursor() as cursor:
                 # A fresh bulk load has no planner statistics or visibility map until
@@ -238,6 +251,29 @@ class Command(BaseCommand):
                 options["pollers"], options["poll_seconds"], options["connections"]
             )
             self._bench_ledger(options["ledger_entries"])
+
+    # Compliance -------------------------------------------------------------------------------
+    def _bench_compliance(self, seeded: register_bench.Seeded, options: dict) -> None:
+        """Applicability for every use case, then the coverage page and API at that size."""
+        figures = compliance_bench.run(seeded.use_cases)
+        self.stdout.write(
+            f"Applicability for {figures.use_cases:,} use cases: {figures.rows:,} rows "
+            f"({figures.applicable:,} applicable) computed and written with their history in "
+            f"{figures.compute_seconds:.1f} s; the nightly status refresh over them took "
+            f"{figures.refresh_seconds:.1f} s ({figures.changed:,} changed)."
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE)")
+        owner, auditor = self._clients(seeded)
+        coverage = reverse("compliance:coverage")
+        endpoints = [
+            Endpoint("coverage page, product owner", owner, [coverage]),
+            Endpoint("coverage page, auditor (all)", auditor, [coverage]),
+            Endpoint("coverage API, auditor", auditor, ["/api/v1/coverage/"]),
+        ]
+        with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+            results = [self._measure(e, options["warmup"], options["requests"]) for e in endpoints]
+        self._report(seeded, results)
 
     # Ledger -----------------------------------------------------------------------------------
     def _bench_ledger(self, entries: int) -> None:

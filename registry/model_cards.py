@@ -107,13 +107,53 @@ class CardDocument:
         return f"Model card: {self.model.reference} {self.model.name} {self.version.version}"
 
 
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def evaluation_sections(version: ModelVersion) -> dict[str, str]:
+    """What the version's evaluation records say, for the card's metrics, evaluation data
+    and quantitative analyses (fairness per group) sections; the newest five records."""
+    records = list(version.evaluations.select_related("ran_by")[:5])
+    if not records:
+        return {}
+    metrics, data, groups = [], [], []
+    for r in records:
+        when = f"{timezone.localtime(r.ran_at):%d %b %Y}"
+        head = f"{r.name} ({when}, {r.ran_by_name or r.get_source_display().lower()})"
+        data.append(f"{head}: evaluated on {r.dataset}.")
+        for m in r.metrics:
+            limit = ""
+            if m.get("threshold") is not None:
+                sign = "<=" if m.get("direction") == "max" else ">="
+                verdict = "pass" if m.get("passed") else "fail"
+                limit = f" (threshold {sign} {_fmt(m['threshold'])}: {verdict})"
+            metrics.append(f"{head}: {m['name']} = {_fmt(m['value'])}{limit}.")
+        for g in r.fairness:
+            verdict = "pass" if g.get("passed") else "FAIL"
+            groups.append(
+                f"{head}: {g['attribute']} {g['group']}, {g['metric']} = {_fmt(g['value'])}, "
+                f"gap {_fmt(g['gap'])} against a threshold of {_fmt(g['threshold'])}: {verdict}."
+            )
+    out = {"metrics": "\n".join(metrics), "evaluation_data": "\n".join(data)}
+    if groups:
+        out["quantitative_analyses"] = "\n".join(groups)
+    return {k: v for k, v in out.items() if v}
+
+
 def card_document(version: ModelVersion, user) -> CardDocument:
-    """The card of a version as the person asking may see it: every export reads this."""
+    """The card of a version as the person asking may see it: every export reads this. The
+    metrics, evaluation data and quantitative analyses sections are filled from the
+    version's evaluation records, after what was typed."""
     card = ModelCard.objects.filter(model_version=version).first()
     shown = card or ModelCard(model_version=version)
+    from_records = evaluation_sections(version)
     sections = []
     for key, title, help_text in MODEL_CARD_SECTIONS:
         text = str(shown.sections.get(key) or "").strip()
+        if key in from_records:
+            recorded = "From the evaluation records:\n" + from_records[key]
+            text = f"{text}\n\n{recorded}" if text else recorded
         sections.append(
             CardSection(key, title, help_text, text, len(text) >= CARD_SECTION_MIN_CHARS)
         )

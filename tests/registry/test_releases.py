@@ -469,3 +469,24 @@ def test_only_who_manages_the_model_makes_its_tokens(retail, product_owner, audi
             url("api-model-token-list"), {"model": model.pk, "name": "ci"}, format="json"
         )
         assert response.status_code == 403
+
+
+def test_the_model_card_fills_its_evaluation_and_fairness_sections_from_the_records(
+    client, retail, product_owner
+):
+    _, version = release_setup(retail, product_owner, tier="high", stage="shadow")
+    failing = [dict(row) for row in PASSING_FAIRNESS]
+    failing[3] = {**failing[3], "value": 0.71}
+    evaluate(product_owner, version, fairness=failing)
+    client.force_login(product_owner)
+
+    markdown = client.get(
+        reverse("registry:model-version-card-export", args=[version.pk, "md"])
+    ).content.decode()
+
+    metrics = markdown.split("## Metrics")[1].split("## ")[0]
+    # Markdown escapes ">" in card text.
+    assert r"auc = 0.91 (threshold \>= 0.85: pass)" in metrics
+    assert "applications-holdout-2026q4" in markdown.split("## Evaluation data")[1]
+    analyses = markdown.split("## Quantitative analyses")[1].split("## ")[0]
+    assert "age 65+, recall = 0.71, gap 0.2 against a threshold of 0.05: FAIL" in analyses

@@ -9,6 +9,7 @@ from devtools.demo import ai_models as ai_models_demo
 from devtools.demo import assessments as assessments_demo
 from devtools.demo import compliance as compliance_demo
 from devtools.demo import incidents as incidents_demo
+from devtools.demo import leadership as leadership_demo
 from devtools.demo import monitoring as monitoring_demo
 from devtools.demo import register as register_demo
 from devtools.demo.register import DEMO_PASSWORD, PEOPLE
@@ -61,4 +62,5 @@ class Command(BaseCommand):
         monitoring_demo.seed(people)
         incidents_demo.seed(people)
         compliance_demo.seed(people)
+        leadership_demo.seed(people)  # last: its snapshots and board pack read everything
         return True

@@ -495,3 +495,43 @@ def test_an_import_on_demand_through_the_api(
         url, {"tracking_uri": "http://127.0.0.1:9", "business_unit": retail.pk}, format="json"
     )
     assert dead.status_code == 502 and "127.0.0.1:9" in dead.json()["detail"]
+
+
+def test_a_runs_metrics_become_an_evaluation_record_with_thresholds_from_tags(
+    mlflow_server, retail, product_owner
+):
+    mlflow_server.register("credit-scorer")
+    version, run_id = mlflow_server.new_version(
+        "credit-scorer",
+        metrics={"auc": 0.88, "ece": 0.07},
+        tags={
+            "dataset": "applications-2026q3",
+            "steward.threshold.auc": ">=0.9",
+            "steward.threshold.ece": "<= 0.1",
+        },
+    )
+
+    report = _import(mlflow_server, product_owner, retail, product_owner)
+
+    scorer = AIModel.objects.get(external_ref="mlflow:credit-scorer").versions.get()
+    # The server is shared by the module's tests: only this model's versions are looked at.
+    assert f"mlflow:credit-scorer/{version}" in report.evaluations_imported
+    record = scorer.evaluations.get()
+    assert (record.source, record.external_ref, record.dataset) == (
+        "mlflow",
+        f"mlflow-run:{run_id}",
+        "applications-2026q3",
+    )
+    by_name = {m["name"]: m for m in record.metrics}
+    assert (by_name["auc"]["value"], by_name["auc"]["passed"]) == (0.88, False)
+    assert (by_name["ece"]["direction"], by_name["ece"]["passed"]) == ("max", True)
+    assert record.passed is False
+
+    # The same run again: nothing new. A metric logged since: a new record.
+    again = _import(mlflow_server, product_owner, retail, product_owner)
+    assert not [v for v in again.evaluations_imported if "credit-scorer" in v]
+    assert scorer.evaluations.count() == 1
+    mlflow_server.log_metric(run_id, "auc", 0.92, step=1)
+    _import(mlflow_server, product_owner, retail, product_owner)
+    assert scorer.evaluations.count() == 2
+    assert scorer.evaluations.first().passed is True

@@ -121,6 +121,16 @@ TRANSITIONS: dict[str, Transition] = {
     "sign_off": Transition(
         "Sign off", frozenset({Status.APPROVED}), Status.SIGNED_OFF, "assessments.sign_off"
     ),
+    # The author takes it back (a review nobody can do, a mistake found): the round's
+    # reviews are dropped and a resubmission routes it afresh.
+    "withdraw": Transition(
+        "Withdraw to draft",
+        frozenset({Status.SUBMITTED, Status.IN_REVIEW}),
+        Status.DRAFT,
+        "assessments.withdraw",
+        reason_required=True,
+        style="secondary",
+    ),
 }
 
 

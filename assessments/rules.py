@@ -164,6 +164,12 @@ rules.add_perm(
     "assessments.sign_off",
     independent & is_pending_approver & in_status(Status.APPROVED),
 )
+rules.add_perm("assessments.withdraw", is_author & in_status(Status.SUBMITTED, Status.IN_REVIEW))
+# Naming someone to take a review the routing could not fill (the author holds the only role).
+rules.add_perm(
+    "assessments.delegate_review",
+    is_admin & in_status(Status.SUBMITTED, Status.IN_REVIEW, Status.APPROVED),
+)
 # Comments: reviewers ask, the author and the editors answer; nobody comments once closed.
 rules.add_perm(
     "assessments.comment",

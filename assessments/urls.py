@@ -21,6 +21,11 @@ urlpatterns = [
     path("<int:pk>/compare/", pages.assessment_compare, name="compare"),
     path("<int:pk>/reassess/", pages.assessment_reassess, name="reassess"),
     path("<int:pk>/override-tier/", pages.assessment_override_tier, name="override-tier"),
+    path(
+        "<int:pk>/reviews/<int:review_pk>/delegate/",
+        pages.review_delegate,
+        name="review-delegate",
+    ),
     path("<int:pk>/evidence/", pages.evidence_upload, name="evidence-upload"),
     path("<int:pk>/evidence/<int:file_pk>/", pages.evidence_download, name="evidence-download"),
     path("<int:pk>/signed-content.json", pages.signed_content, name="signed-content"),

@@ -5,6 +5,11 @@ from portal import outbox
 SEND_EMAIL = "portal.tasks.send_email"
 
 
+def name(user) -> str:
+    """How an email names a person: their full name, else their user name."""
+    return (user.get_full_name() or user.get_username()) if user is not None else "Someone"
+
+
 def email(recipients, subject: str, body: str) -> None:
     """Send one email to each person with an address, after the current transaction commits.
 

@@ -25,7 +25,9 @@ from assessments.services.workflow import (
     evidence_upload,
     flag_overdue_assessments,
     open_question_ids,
+    review_delegate,
     sign_off_verified,
+    unfillable_reviews,
     valid_until_for,
 )
 
@@ -48,10 +50,12 @@ __all__ = [
     "flag_overdue_assessments",
     "open_question_ids",
     "parse_template_file",
+    "review_delegate",
     "route",
     "sign_off_verified",
     "sync_builtin_templates",
     "template_export",
     "template_import",
+    "unfillable_reviews",
     "valid_until_for",
 ]

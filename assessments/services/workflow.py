@@ -30,7 +30,7 @@ from assessments.models import (
 from assessments.rules import pending_assignments
 from assessments.services.routing import route
 from portal import notify, throttle, workflow
-from portal.access import require
+from portal.access import can, require
 from portal.records import next_reference, save_with_history
 from portal.workflow import Transition
 from registry import services as registry_services
@@ -436,13 +436,94 @@ def _submit(actor, assessment: Assessment, reason: str) -> str:
         if len(people) == 1:
             assignment.assignee = people[0]
         elif not people:
-            # Still routed (someone may be given the role), but say so rather than stall.
-            assignment.reasons = [*assignment.reasons, "Nobody holds this role here yet."]
+            # Still routed, but say why nobody can take it and what unblocks it.
+            assignment.reasons = [*assignment.reasons, _why_nobody(assignment, assessment)]
         assignment.save()
     assessment.status = Status.SUBMITTED
     assessment.submitted_at = timezone.now()
     _notify_reviewers(assessment, "review", f"{assessment.reference} is waiting for your review")
     return "Submitted for review" + (f": {reason}" if reason else "")
+
+
+def _why_nobody(assignment: ReviewAssignment, assessment: Assessment) -> str:
+    """Why an assignment has no possible reviewer: nobody holds the role, or only people who
+    wrote the assessment do (four eyes keeps them out)."""
+    writers = _candidates(assignment, assessment, limit=None, writers_too=True)
+    if not writers:
+        return "Nobody holds this role here yet: an admin can give it to someone."
+    names = ", ".join(notify.name(p) for p in writers[:3])
+    return (
+        f"{UNFILLABLE}: only {names}, who wrote this assessment, "
+        f"hold{'s' if len(writers) == 1 else ''} this role here. An admin can delegate this "
+        "review to a named person, or the author can withdraw it."
+    )
+
+
+UNFILLABLE = "Cannot be filled"
+
+
+def unfillable_reviews(assessment: Assessment) -> list[ReviewAssignment]:
+    """The pending reviews nobody but the assessment's own writers could take."""
+    return [
+        a
+        for a in assessment.reviews.all()
+        if a.decision == Decision.PENDING
+        and a.assignee_id is None
+        and not _candidates(a, assessment, limit=1)
+    ]
+
+
+def _withdraw(actor, assessment: Assessment, reason: str) -> str:
+    # The round's reviews go (their history stays): a resubmission routes it afresh.
+    assessment.reviews.all().delete()
+    assessment.status = Status.DRAFT
+    assessment.submitted_at = None
+    return f"Withdrawn to draft by the author: {reason}"
+
+
+@transaction.atomic
+def review_delegate(
+    *, actor, assignment: ReviewAssignment, person, reason: str
+) -> ReviewAssignment:
+    """Name the person who takes a review, with the reason; recorded on the assignment's and
+    the assessment's history. Four eyes still holds: never a writer of the assessment."""
+    assessment = _lock(assignment.assessment)
+    require(actor, "assessments.delegate_review", assessment)
+    assignment = ReviewAssignment.objects.select_for_update().get(
+        pk=assignment.pk, assessment=assessment
+    )
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why this review is delegated."})
+    if assignment.decision != Decision.PENDING:
+        raise ValidationError({"__all__": ["This review has already been decided."]})
+    if person is None or not person.is_active:
+        raise ValidationError({"person": "Choose an active person."})
+    if person.pk == assessment.author_id or person.pk in (assessment.contributor_ids or []):
+        raise ValidationError(
+            {"person": "They wrote this assessment: four eyes needs someone else."}
+        )
+    if any(a.decided_by_id == person.pk for a in assessment.reviews.all()):
+        raise ValidationError({"person": "They have already decided in this round."})
+    if not can(person, "registry.view_usecase", assessment.use_case):
+        raise ValidationError({"person": "They cannot see this use case."})
+    note = (
+        f"Delegated to {notify.name(person)} by {notify.name(actor)} "
+        f"({assignment.reviewer_label}): {reason}"
+    )
+    assignment.assignee = person
+    assignment.reasons = [
+        r for r in assignment.reasons if not str(r).startswith((UNFILLABLE, "Nobody holds"))
+    ] + [note]
+    save_with_history(assignment, actor=actor, reason=note)
+    save_with_history(assessment, actor=actor, reason=note)
+    notify.email(
+        [person],
+        f"{assessment.reference} is waiting for your review",
+        f"{notify.name(actor)} asked you to review {assessment} of {assessment.use_case} "
+        f"as {assignment.reviewer_label}:\n\n{reason}\n\n{_link(assessment)}",
+    )
+    return assignment
 
 
 def _decide(actor, assessment: Assessment, stage: str, decision: str, note: str) -> list[str]:
@@ -474,8 +555,8 @@ def _request_changes(actor, assessment: Assessment, reason: str) -> str:
     notify.email(
         [assessment.author],
         f"Changes requested on {assessment.reference}",
-        f"{actor} ({', '.join(as_whom)}) asked for changes to {assessment}:\n\n{reason}\n\n"
-        f"{_link(assessment)}",
+        f"{notify.name(actor)} ({', '.join(as_whom)}) asked for changes to {assessment}:"
+        f"\n\n{reason}\n\n{_link(assessment)}",
     )
     return f"Changes requested ({', '.join(as_whom)}): {reason}"
 
@@ -505,7 +586,8 @@ def _reject(actor, assessment: Assessment, reason: str) -> str:
     notify.email(
         [assessment.author, assessment.use_case.owner],
         f"{assessment.reference} was rejected",
-        f"{actor} ({', '.join(as_whom)}) rejected {assessment}:\n\n{reason}\n\n{_link(assessment)}",
+        f"{notify.name(actor)} ({', '.join(as_whom)}) rejected {assessment}:\n\n{reason}\n\n"
+        f"{_link(assessment)}",
     )
     return f"Rejected ({', '.join(as_whom)}): {reason}"
 
@@ -568,6 +650,7 @@ _HANDLERS = {
     "approve": _approve,
     "reject": _reject,
     "sign_off": _sign_off,
+    "withdraw": _withdraw,
 }
 
 
@@ -715,15 +798,18 @@ def _link(assessment: Assessment) -> str:
 
 
 def _candidates(
-    assignment: ReviewAssignment, assessment: Assessment, limit: int | None = 2
+    assignment: ReviewAssignment,
+    assessment: Assessment,
+    limit: int | None = 2,
+    *,
+    writers_too: bool = False,
 ) -> list:
-    """The active people who could take an assignment, never the author."""
+    """The active people who could take an assignment, never the author (unless asked for
+    everyone holding the role, writers included)."""
 
-    people = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .exclude(pk__in=[assessment.author_id, *assessment.contributor_ids])
-    )
+    people = get_user_model().objects.filter(is_active=True)
+    if not writers_too:
+        people = people.exclude(pk__in=[assessment.author_id, *assessment.contributor_ids])
     if assignment.group_id:
         people = people.filter(groups=assignment.group)
     else:
@@ -789,7 +875,7 @@ def assessment_comment(
     notify.email(
         recipients,
         f"New comment on {assessment.reference}",
-        f"{actor} wrote:\n\n{body}\n\n{_link(assessment)}",
+        f"{notify.name(actor)} wrote:\n\n{body}\n\n{_link(assessment)}",
     )
     return comment
 

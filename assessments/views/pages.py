@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -162,6 +163,9 @@ def assessment_detail(request, pk: int):
         )
         else None
     )
+    reviews = list(assessment.reviews.select_related("assignee", "decided_by", "group"))
+    unfillable = {a.pk for a in services.unfillable_reviews(assessment)}
+    can_delegate = can(user, "assessments.delegate_review", assessment)
     context = {
         "assessment": assessment,
         "use_case": assessment.use_case,
@@ -180,7 +184,10 @@ def assessment_detail(request, pk: int):
         "can_reassess": can(user, "assessments.reassess", assessment),
         "can_override": can(user, "assessments.override_tier", assessment),
         "override_form": OverrideTierForm(),
-        "reviews": list(assessment.reviews.all()),
+        "reviews": reviews,
+        "unfillable": unfillable,
+        "can_delegate": can_delegate,
+        "delegates": delegates_for(assessment) if can_delegate and unfillable else [],
         "comments": [(c, qmap.get(c.question_key)) for c in comments],
         "open_comments": sum(1 for c in comments if not c.resolved),
         "missing": engine.missing_required(assessment.definition, assessment.answers),
@@ -551,6 +558,41 @@ def assessment_override_tier(request, pk: int):
             messages.success(request, "The tier was overridden and the reason recorded.")
     else:
         messages.error(request, "Choose a tier and say why the screening is overridden.")
+    return redirect(assessment.get_absolute_url())
+
+
+def delegates_for(assessment) -> list:
+    """Who an admin may name to take a review: active people of the use case's unit who did
+    not write the assessment."""
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, business_units=assessment.use_case.business_unit)
+        .exclude(pk__in=[assessment.author_id, *(assessment.contributor_ids or [])])
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+@login_required
+@require_POST
+def review_delegate(request, pk: int, review_pk: int):
+    assessment = access_assessment(request.user, pk, "assessments.delegate_review")
+    assignment = get_object_or_404(assessment.reviews, pk=review_pk)
+    person = next(
+        (p for p in delegates_for(assessment) if str(p.pk) == request.POST.get("person", "")),
+        None,
+    )
+    try:
+        services.review_delegate(
+            actor=request.user,
+            assignment=assignment,
+            person=person,
+            reason=request.POST.get("reason", ""),
+        )
+    except ValidationError as exc:
+        error_messages(request, exc)
+    else:
+        messages.success(request, f"{assignment.reviewer_label} review delegated.")
     return redirect(assessment.get_absolute_url())
 
 

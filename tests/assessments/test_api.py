@@ -41,6 +41,7 @@ ACTION_STATE = {
     "approve": Status.IN_REVIEW,
     "reject": Status.IN_REVIEW,
     "sign_off": Status.APPROVED,
+    "withdraw": Status.SUBMITTED,
 }
 HOLDERS = {
     "create": {"admin", "risk_officer", "product_owner", "dpo"},
@@ -51,6 +52,7 @@ HOLDERS = {
     "approve": {"risk_officer", "dpo"},
     "reject": {"risk_officer", "dpo"},
     "sign_off": {"leadership"},
+    "withdraw": {"product_owner"},  # the author, nobody else
     "comment": {"admin", "risk_officer", "product_owner", "dpo", "leadership"},
     # Who raised the point, or a routed reviewer: not the author, not an admin as such.
     "resolve_comment": {"risk_officer", "dpo", "leadership"},

@@ -149,6 +149,7 @@ ACTION_STATE = {
     "approve": Status.IN_REVIEW,
     "reject": Status.IN_REVIEW,
     "sign_off": Status.APPROVED,
+    "withdraw": Status.SUBMITTED,
 }
 ALLOWED = {
     "submit": {"product_owner", "risk_officer", "dpo", "admin"},
@@ -157,6 +158,7 @@ ALLOWED = {
     "approve": {"risk_officer", "dpo"},
     "reject": {"risk_officer", "dpo"},
     "sign_off": {"leadership"},
+    "withdraw": {"product_owner"},  # the author, nobody else
 }
 
 

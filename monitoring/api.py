@@ -59,6 +59,7 @@ from monitoring.services.sources import (
 from portal.access import can
 from portal.api_views import RecordViewSet
 from portal.params import IdFilter, as_id, id_or_reference
+from portal.parsers import BatchJSONParser
 from registry.api.ai_models import visible_use_case
 from registry.selectors import deployments_visible_to
 
@@ -446,6 +447,8 @@ class _PushView(APIView):
     authentication_classes = [PushTokenAuthentication]
     permission_classes = [IsPushSource]
     throttle_classes: list = []
+    # Batches of up to MONITORING_MAX_BATCH samples: a fast parser; each field is checked.
+    parser_classes = [BatchJSONParser]
 
     def source(self) -> MetricSource:
         source = self.request.auth

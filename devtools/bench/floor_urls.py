@@ -8,9 +8,9 @@ poll's requests per second divided by this one's says how close the poll is to t
 import json
 
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import include, path
 
-from dashboard.urls import urlpatterns as portal_urlpatterns
+from portal import settings as deployed
 
 FLOOR_PATH = "/bench/constant-json/"
 BODY = json.dumps(
@@ -31,4 +31,7 @@ def constant_json(request):
     return HttpResponse(BODY, content_type="application/json")
 
 
-urlpatterns = [path(FLOOR_PATH.strip("/") + "/", constant_json), *portal_urlpatterns]
+urlpatterns = [
+    path(FLOOR_PATH.strip("/") + "/", constant_json),
+    path("", include(deployed.ROOT_URLCONF)),  # the portal's own URLs, all of them
+]

@@ -29,7 +29,6 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.http import parse_etags
 
@@ -79,26 +78,47 @@ def kill_switch_token_revoke(*, actor, token: KillSwitchToken) -> KillSwitchToke
 
 
 @dataclass(frozen=True, slots=True)
-class PollState:
-    """What a poll needs of a live token and its use case, read in one statement."""
+class UseCaseAnswer:
+    """What every token of one use case is answered, made once per read of its state."""
 
-    token_id: int
-    last_polled_at: datetime | None
     reference: str
     lifecycle: str
     kill_switch_engaged: bool
     changed_at: datetime  # when the switch last moved, or the use case's creation if never
+    data: dict
+    body: bytes  # the JSON, canonical: the ETag is its hash
+    etag: str  # quoted, strong
+
+    @classmethod
+    def make(cls, reference, lifecycle, engaged, changed_at) -> "UseCaseAnswer":
+        engaged = bool(engaged)
+        data = {
+            "use_case": reference,
+            "enabled": not engaged and lifecycle in LIVE_LIFECYCLES,
+            "kill_switch_engaged": engaged,
+            "lifecycle": lifecycle,
+            "changed_at": changed_at.isoformat(),
+            "poll_seconds": settings.KILL_SWITCH_POLL_SECONDS,
+        }
+        body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+        return cls(reference, lifecycle, engaged, changed_at, data, body, etag)
+
+
+@dataclass(frozen=True, slots=True)
+class PollState:
+    """A live token, as a poll finds it: its id, when it was last polled, and its answer."""
+
+    token_id: int
+    last_polled_at: datetime | None
+    answer: UseCaseAnswer
 
     @property
     def enabled(self) -> bool:
-        return not self.kill_switch_engaged and self.lifecycle in LIVE_LIFECYCLES
+        return bool(self.answer.data["enabled"])
 
 
-@lru_cache(maxsize=2)
-def _poll_sql(by_hash: bool = True) -> str:
-    """Live tokens joined to their use cases: one, by the token's hash (an indexed lookup),
-    or all of them. Written in SQL rather than built by the ORM on every poll: building the
-    query was most of a poll's cost."""
+def _quoted():
     qn = connection.ops.quote_name
     t, u = KillSwitchToken._meta, UseCase._meta
 
@@ -108,21 +128,46 @@ def _poll_sql(by_hash: bool = True) -> str:
     def uc(name: str) -> str:
         return "u." + qn(u.get_field(name).column)
 
-    columns = [
-        tc("id"),
-        tc("token_hash"),
-        tc("last_polled_at"),
-        uc("reference"),
-        uc("lifecycle"),
-        uc("kill_switch_engaged"),
-        uc("kill_switch_changed_at"),
-        uc("created_at"),
-    ]
+    return qn, t, u, tc, uc
+
+
+@lru_cache(maxsize=1)
+def _poll_sql() -> str:
+    """One live token by its hash (an indexed lookup), joined to its use case. Written in
+    SQL rather than built by the ORM on every poll: building the query was most of a poll's
+    cost."""
+    qn, t, u, tc, uc = _quoted()
+    columns = [tc("id"), tc("token_hash"), tc("last_polled_at"), tc("use_case")]
+    columns += [uc(f) for f in ("reference", "lifecycle", "kill_switch_engaged")]
+    columns += [uc("kill_switch_changed_at"), uc("created_at")]
     return (
         f"SELECT {', '.join(columns)} FROM {qn(t.db_table)} t "
         f"JOIN {qn(u.db_table)} u ON u.{qn(u.pk.column)} = {tc('use_case')} "
-        f"WHERE {tc('revoked_at')} IS NULL" + (f" AND {tc('token_hash')} = %s" if by_hash else "")
+        f"WHERE {tc('revoked_at')} IS NULL AND {tc('token_hash')} = %s"
     )
+
+
+@lru_cache(maxsize=1)
+def _copy_sql() -> tuple[str, str, str]:
+    """The copy's three reads: the token table's signature (any token made, revoked or
+    deleted changes it), the live tokens, and the states of the use cases they poll."""
+    qn, t, u, tc, uc = _quoted()
+    tokens = qn(t.db_table) + " t"
+    signature = (
+        f"SELECT COUNT(*), MAX({tc('id')}), COUNT({tc('revoked_at')}), MAX({tc('revoked_at')}) "
+        f"FROM {tokens}"
+    )
+    live = (
+        f"SELECT {tc('token_hash')}, {tc('id')}, {tc('use_case')}, {tc('last_polled_at')} "
+        f"FROM {tokens} WHERE {tc('revoked_at')} IS NULL"
+    )
+    columns = [uc("id"), uc("reference"), uc("lifecycle"), uc("kill_switch_engaged")]
+    columns += [uc("kill_switch_changed_at"), uc("created_at")]
+    states = (
+        f"SELECT {', '.join(columns)} FROM {qn(u.db_table)} u WHERE {uc('id')} IN "
+        f"(SELECT {tc('use_case')} FROM {tokens} WHERE {tc('revoked_at')} IS NULL)"
+    )
+    return signature, live, states
 
 
 def _aware(value) -> datetime | None:
@@ -136,77 +181,92 @@ def _aware(value) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _state(row) -> PollState:
-    token_id, _, polled, reference, lifecycle, engaged, changed, created = row
-    return PollState(
-        token_id=token_id,
-        last_polled_at=_aware(polled),
-        reference=reference,
-        lifecycle=lifecycle,
-        kill_switch_engaged=bool(engaged),
-        changed_at=_aware(changed or created),  # type: ignore[arg-type]
-    )
+def _answer(reference, lifecycle, engaged, changed, created) -> UseCaseAnswer:
+    return UseCaseAnswer.make(reference, lifecycle, engaged, _aware(changed or created))
 
 
-def _read_one(digest: str) -> PollState | None:
+def _read_one(digest: str) -> tuple[PollState, int] | None:
+    """The token with that hash, read alone, and its use case's id; None if not live."""
     with connection.cursor() as cursor:
         cursor.execute(_poll_sql(), [digest])
         row = cursor.fetchone()
     # The index found it by hash; compare in constant time all the same.
     if row is None or not hmac.compare_digest(row[1], digest):
         return None
-    return _state(row)
-
-
-def _read_all() -> dict[str, PollState]:
-    with connection.cursor() as cursor:
-        cursor.execute(_poll_sql(by_hash=False))
-        return {row[1]: _state(row) for row in cursor.fetchall()}
+    token_id, _, polled, use_case_id, *use_case = row
+    return PollState(token_id, _aware(polled), _answer(*use_case)), use_case_id
 
 
 class PollBook:
-    """Each web process's copy of every live token with its use case's state.
+    """Each web process's copy of every live token and of the state of each use case polled.
 
-    Read whole, in one statement, when it is older than KILL_SWITCH_CACHE_SECONDS, so a poll
-    costs no query at all. What that promises: an answer is never older than
-    KILL_SWITCH_CACHE_SECONDS, counted from the start of the statement that read it, so a
-    poll sent that long after a switch-off (or a revocation) committed says "off" (or 401),
-    whichever process answers it. The setting must stay well under the poll interval (a
-    system check says so); 0 turns the copy off and every poll reads the database.
+    Read again when older than KILL_SWITCH_CACHE_SECONDS, so a poll costs no query at all.
+    What that promises: an answer is never older than KILL_SWITCH_CACHE_SECONDS, counted
+    from the start of the statements that read it, so a poll sent that long after a
+    switch-off (or a revocation) committed says "off" (or 401), whichever process answers
+    it. The setting must stay well under the poll interval (a system check says so); 0
+    turns the copy off and every poll reads the database.
 
-    A change made in this process (a switch, any use-case save, a token made or revoked)
-    empties the copy at once and again after its commit, so this process's own next poll
-    reads it. A token the copy does not know (made since) is read on its own and added.
+    A read costs little however many systems poll: the use cases' states (one answer each,
+    shared by their tokens) are read every time, the tokens only when the token table's
+    signature (count, newest id, revocations) moved. A change made in this process (a
+    switch, any use-case save, a token made or revoked) empties the copy at once and again
+    after its commit, so this process's own next poll reads it. A token the copy does not
+    know (made since) is read on its own and added.
     """
 
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._states: dict[str, PollState] = {}
+        # token hash: (token id, use case id, last polled at)
+        self._tokens: dict[str, tuple[int, int, datetime | None]] = {}
+        self._signature: tuple | None = None
+        self._answers: dict[int, UseCaseAnswer] = {}
         self._loaded_at = -math.inf
-        self._generation = 0  # moved by invalidate(); a reload it overtook does not count
+        self._generation = 0  # moved by invalidate(); a read it overtook does not count
 
     def invalidate(self) -> None:
         self._generation += 1
         self._loaded_at = -math.inf
 
+    def _read(self) -> None:
+        signature_sql, live_sql, states_sql = _copy_sql()
+        with connection.cursor() as cursor:
+            cursor.execute(signature_sql)
+            signature = tuple(cursor.fetchone())
+            if signature != self._signature:
+                cursor.execute(live_sql)
+                self._tokens = {
+                    digest: (token_id, use_case_id, _aware(polled))
+                    for digest, token_id, use_case_id, polled in cursor.fetchall()
+                }
+                self._signature = signature
+            cursor.execute(states_sql)
+            self._answers = {row[0]: _answer(*row[1:]) for row in cursor.fetchall()}
+
     def state(self, digest: str) -> PollState | None:
         ttl = settings.KILL_SWITCH_CACHE_SECONDS
         if ttl <= 0:
-            return _read_one(digest)
+            found = _read_one(digest)
+            return found[0] if found else None
         if self._clock() - self._loaded_at >= ttl:
             with self._lock:
                 if self._clock() - self._loaded_at >= ttl:
                     generation, started = self._generation, self._clock()
-                    self._states = _read_all()
+                    self._read()
                     if generation == self._generation:
                         self._loaded_at = started
-        state = self._states.get(digest)
-        if state is None:
-            state = _read_one(digest)
-            if state is not None:
-                self._states[digest] = state
-        return state
+        token = self._tokens.get(digest)
+        answer = self._answers.get(token[1]) if token else None
+        if token is None or answer is None:
+            found = _read_one(digest)
+            if found is None:
+                return None
+            state, use_case_id = found
+            self._tokens[digest] = (state.token_id, use_case_id, state.last_polled_at)
+            self._answers.setdefault(use_case_id, state.answer)
+            return state
+        return PollState(token[0], token[2], answer)
 
 
 book = PollBook()
@@ -243,12 +303,16 @@ class PollRecorder:
         self._lock = threading.Lock()
         self._pending: set[int] = set()
         self._flushed_at = -math.inf
+        # What this process wrote: the time read with a token may be much older.
+        self._written: dict[int, datetime] = {}
 
     def heard(self, state: PollState, now: datetime) -> None:
         stale = now - timedelta(seconds=POLL_RECORD_SECONDS)
-        # The time read with the state may be as old as the state (KILL_SWITCH_CACHE_SECONDS):
-        # a token asked for twice in that time is written once, by the UPDATE's condition.
-        if state.last_polled_at is not None and state.last_polled_at >= stale:
+        last = self._written.get(state.token_id) or state.last_polled_at
+        if state.last_polled_at is not None and state.last_polled_at > last:
+            last = state.last_polled_at
+        # Another process may have written it since: the UPDATE's condition then skips it.
+        if last is not None and last >= stale:
             return
         with self._lock:
             self._pending.add(state.token_id)
@@ -269,10 +333,19 @@ class PollRecorder:
         if not ids:
             return
         stale = now - timedelta(seconds=POLL_RECORD_SECONDS)
-        # The WHERE clause makes processes that heard one token at once write it once.
-        KillSwitchToken.objects.filter(pk__in=sorted(ids)).filter(
-            Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=stale)
-        ).update(last_polled_at=now)
+        qn, t, _, _, _ = _quoted()
+        column, pk = qn(t.get_field("last_polled_at").column), qn(t.pk.column)
+        adapt = connection.ops.adapt_datetimefield_value
+        # The condition makes processes that heard one token at once write it once.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {qn(t.db_table)} SET {column} = %s WHERE {pk} IN "
+                f"({', '.join(['%s'] * len(ids))}) AND ({column} IS NULL OR {column} < %s) "
+                f"RETURNING {pk}",
+                [adapt(now), *sorted(ids), adapt(stale)],
+            )
+            written = [row[0] for row in cursor.fetchall()]
+        self._written.update(dict.fromkeys(written, now))
 
 
 recorder = PollRecorder()
@@ -299,18 +372,8 @@ def kill_switch_answer(
     state: PollState, if_none_match: str | None = None, *, now: datetime | None = None
 ) -> PollAnswer:
     """What a poll with this (already looked-up) token gets."""
-    now = now or timezone.now()
-    recorder.heard(state, now)
-    data = {
-        "use_case": state.reference,
-        "enabled": state.enabled,
-        "kill_switch_engaged": state.kill_switch_engaged,
-        "lifecycle": state.lifecycle,
-        "changed_at": state.changed_at.isoformat(),
-        "poll_seconds": settings.KILL_SWITCH_POLL_SECONDS,
-    }
-    body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    if _matches(if_none_match, etag):
-        return PollAnswer(304, b"", etag, data)
-    return PollAnswer(200, body, etag, data)
+    recorder.heard(state, now or timezone.now())
+    answer = state.answer
+    if _matches(if_none_match, answer.etag):
+        return PollAnswer(304, b"", answer.etag, answer.data)
+    return PollAnswer(200, answer.body, answer.etag, answer.data)

@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from monitoring.services.sources import source_create
-from portal.parsers import depth
+from portal.parsers import depth, too_deep_message
 from tests.monitoring.ui_helpers import retail_deployment
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,11 @@ def test_the_push_api_refuses_deeply_nested_json_with_400(push_client):
 def test_nesting_within_the_limit_is_read_as_before(push_client, settings):
     settings.API_JSON_MAX_DEPTH = 3
     body = json.dumps({"samples": [{"labels": {"a": [1]}}]})  # depth 5
+    response = push_client.post("/api/v1/push/samples/", body, content_type="application/json")
+    # The push API checks its rows as it reads them, and names the row at fault.
+    assert response.status_code == 400
+    assert response.json() == {"samples": {"0": {"sample": [too_deep_message(3)]}}}
+    body = json.dumps({"samples": [], "labels": {"a": [[1]]}})  # depth 4 outside the rows
     response = push_client.post("/api/v1/push/samples/", body, content_type="application/json")
     assert response.status_code == 400 and "at most 3 levels" in response.json()["detail"]
     body = json.dumps({"samples": []})

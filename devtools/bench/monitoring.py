@@ -108,8 +108,21 @@ def _batch(start, minutes: range, metric: str, salt: int) -> list[dict]:
     ]
 
 
-def bench_push(deployment_ids: list[int], actor, total: int) -> Figures:
-    """POST total samples to /api/v1/push/samples/ from PUSHERS systems, MAX_BATCH at a time."""
+def _copy_floor(cursor, deployment_id: int, body: str) -> None:
+    """The floor for one batch: the same rows COPYed straight into the same table, with no
+    HTTP, no JSON, no check and no repeat test (the metric name keeps them apart)."""
+    rows = json.loads(body)["samples"]
+    table = MetricSample._meta.db_table
+    columns = "deployment_id, metric, feature, at, value"
+    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row((deployment_id, "floor_copy", "", row["at"], row["value"]))
+
+
+def bench_push(deployment_ids: list[int], actor, total: int) -> list[Figures]:
+    """POST total samples to /api/v1/push/samples/ from PUSHERS systems, MAX_BATCH at a time;
+    each batch is followed by its floor, the same rows by COPY into the same table (timed
+    apart, interleaved so that load on the machine falls on both alike)."""
     batch = settings.MONITORING_MAX_BATCH
     per_pusher = total // PUSHERS
     tokens = []
@@ -125,29 +138,53 @@ def bench_push(deployment_ids: list[int], actor, total: int) -> Figures:
     for k, token in enumerate(tokens):
         for first in range(0, per_pusher, batch):
             minutes = range(first, min(first + batch, per_pusher))
-            bodies.append((token, json.dumps({"samples": _batch(start, minutes, "latency_ms", k)})))
-    sent = new = 0
-    started = time.perf_counter()
-    for token, body in bodies:
+            body = json.dumps({"samples": _batch(start, minutes, "latency_ms", k)})
+            bodies.append((k, token, body))
+    sent = new = copied = 0
+    api_seconds = copy_seconds = 0.0
+    for k, token, body in bodies:
+        started = time.perf_counter()
         response = client.post(
             "/api/v1/push/samples/",
             body,
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
+        api_seconds += time.perf_counter() - started
         if response.status_code not in (200, 201, 202):
             raise RuntimeError(f"push answered {response.status_code}: {response.content[:200]!r}")
         answer = response.json()
         sent += answer["received"]
         new += answer["new"]
-    elapsed = time.perf_counter() - started
-    return Figures(
-        "ingest through the push API",
-        sent / elapsed,
-        "samples/s",
-        f"{sent:,} samples ({new:,} new) in {len(bodies)} requests of {batch:,} "
-        f"from {PUSHERS} systems, {elapsed:.1f} s",
-    )
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            _copy_floor(cursor, deployment_ids[k], body)
+        copy_seconds += time.perf_counter() - started
+        copied += len(json.loads(body)["samples"])
+    MetricSample.objects.filter(metric="floor_copy").delete()
+    api_rate, copy_rate = sent / api_seconds, copied / copy_seconds
+    return [
+        Figures(
+            "ingest through the push API",
+            api_rate,
+            "samples/s",
+            f"{sent:,} samples ({new:,} new) in {len(bodies)} requests of {batch:,} "
+            f"from {PUSHERS} systems, {api_seconds:.1f} s",
+        ),
+        Figures(
+            "floor: COPY of the same rows into the same table",
+            copy_rate,
+            "samples/s",
+            f"{copied:,} samples in {copy_seconds:.1f} s, one COPY per batch right after it "
+            "(no HTTP, JSON, checks or repeat test)",
+        ),
+        Figures(
+            "push API, ratio to the floor",
+            api_rate / copy_rate,
+            "x",
+            "goal: at least 0.8x",
+        ),
+    ]
 
 
 class _Feed(BaseHTTPRequestHandler):
@@ -333,7 +370,7 @@ def run(
     ids = ensure_deployments(deployments)
     # Django's test client calls itself "testserver".
     with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
-        figures = [bench_push(ids, actor, samples), bench_pull(ids, actor, samples)]
+        figures = [*bench_push(ids, actor, samples), bench_pull(ids, actor, samples)]
         figures += bench_rules(ids)
         figures += bench_page(ids[-1], viewer, year_minutes)
     return figures

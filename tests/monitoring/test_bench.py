@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 
 from devtools.bench import monitoring as bench
 from devtools.bench import register as registry_bench
+from monitoring.models import MetricSample
 
 # Slow: the pull figures come from an HTTP server the benchmark starts.
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -23,9 +24,17 @@ def test_the_monitoring_benchmark_runs_and_prints_each_figure(settings):
         year_minutes=3 * 24 * 60,
     )
     labels = [f.label for f in figures]
-    assert labels[:2] == ["ingest through the push API", "ingest through pulls (HTTP JSON)"]
+    assert labels[:4] == [
+        "ingest through the push API",
+        "floor: COPY of the same rows into the same table",
+        "push API, ratio to the floor",
+        "ingest through pulls (HTTP JSON)",
+    ]
     assert all(f.value > 0 for f in figures)
     by_label = {f.label: f for f in figures}
+    # The floor's rows were timed, then taken out again: only the pushed ones stay.
+    assert "2,000 samples (2,000 new)" in by_label["ingest through the push API"].note
+    assert not MetricSample.objects.filter(metric="floor_copy").exists()
     first = next(f for label, f in by_label.items() if "first cycle" in label)
     assert "flags_raised 0" not in first.note  # the seeded breaches raised flags
     assert any("deployment page" in label for label in labels)

@@ -238,4 +238,4 @@ def test_two_templates_of_one_kind_each_hold_an_open_assessment(use_case, produc
     }
     with pytest.raises(ValidationError) as exc:
         draft(use_case, product_owner, imported)
-    assert "Firm DPIA in progress" in str(exc.value.message_dict["template"])
+    assert "“Firm DPIA” in progress" in str(exc.value.message_dict["template"])

@@ -1,6 +1,8 @@
 """Reads of assessments that depend on who asks."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from datetime import timedelta
+
+from django.db.models import Case, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -99,6 +101,26 @@ def overdue(user, today) -> QuerySet[Assessment]:
         assessments_visible_to(user)
         .filter(status=Status.SIGNED_OFF, valid_until__lt=today)
         .order_by("valid_until")
+    )
+
+
+def stuck(user, now, days: int) -> QuerySet[Assessment]:
+    """Assessments waiting in review, or for sign-off, for more than ``days``, oldest first,
+    with ``waiting_since`` (when they were submitted, or approved)."""
+    since = now - timedelta(days=days)
+    return (
+        assessments_visible_to(user)
+        .filter(
+            Q(status__in=[Status.SUBMITTED, Status.IN_REVIEW], submitted_at__lt=since)
+            | Q(status=Status.APPROVED, approved_at__lt=since)
+        )
+        .annotate(
+            waiting_since=Case(
+                When(status=Status.APPROVED, then=F("approved_at")),
+                default=F("submitted_at"),
+            )
+        )
+        .order_by("waiting_since")
     )
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -53,6 +54,15 @@ def dashboard(request):
                 .prefetch_related(None)
                 .order_by("valid_until")[:10]
             ),
+            "stuck": list(
+                assessment_selectors.stuck(
+                    request.user, timezone.now(), settings.ASSESSMENT_STUCK_DAYS
+                )
+                .select_related(None)
+                .select_related("use_case")
+                .prefetch_related(None)[:10]
+            ),
+            "stuck_days": settings.ASSESSMENT_STUCK_DAYS,
             "counts": counts,
             "lifecycles": [(v, label, n, round(100 * n / biggest)) for v, label, n in lifecycles],
             "lifecycle_choices": Lifecycle.choices,

@@ -325,6 +325,8 @@ ASSESSMENT_VALID_MONTHS_BY_TIER = {
     "outside": 36,
     "unscreened": 12,
 }
+# An assessment waiting this many days in review (or for sign-off) is listed on the dashboard.
+ASSESSMENT_STUCK_DAYS = env.int("ASSESSMENT_STUCK_DAYS", default=14)
 # Where people reach the portal, for links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # The go-live gate asks each deployed model version's card to be at least this complete (%).

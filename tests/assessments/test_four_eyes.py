@@ -3,17 +3,20 @@ for, the page says so (not "nobody holds this role"); an admin can delegate that
 named person with a reason kept in the history; the author can withdraw to draft. Emails
 name people by their full names and link to SITE_URL."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from assessments import services
 from assessments.models import Assessment, Status
 from portal.access import can
 from portal.models import Role
 from tests.assessments.builders import COMPLETE, draft, move
-from tests.factories import UserFactory
+from tests.factories import UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +175,29 @@ def test_emails_name_people_in_full_and_link_to_site_url(
     assert "Rita Risk (Risk officer) asked for changes" in sent.body
     assert risk_officer.username not in sent.body
     assert f"https://steward.example.com/assessments/{a.pk}/" in sent.body
+
+
+def test_the_dashboard_lists_assessments_stuck_longer_than_the_setting(
+    client, stuck, use_case, risk_officer, settings
+):
+    settings.ASSESSMENT_STUCK_DAYS = 10
+    fresh = move(
+        draft(UseCaseFactory(business_unit=use_case.business_unit), risk_officer, answers=COMPLETE),
+        risk_officer,
+        "submit",
+    )
+    Assessment.objects.filter(pk=stuck.pk).update(submitted_at=timezone.now() - timedelta(days=12))
+    client.force_login(risk_officer)
+    html = client.get(reverse("dashboard")).content.decode()
+
+    assert "Assessments waiting more than 10 days" in html
+    section = html.split('id="h-stuck"')[1].split("</section>")[0]
+    assert stuck.reference in section
+    assert fresh.reference not in section
+
+
+def test_the_stuck_list_shows_only_what_the_person_may_see(client, stuck, outsider):
+    Assessment.objects.filter(pk=stuck.pk).update(submitted_at=timezone.now() - timedelta(days=400))
+    client.force_login(outsider)
+    html = client.get(reverse("dashboard")).content.decode()
+    assert stuck.reference not in html

@@ -33,6 +33,7 @@ from monitoring.serializers import (
     BudgetSetSerializer,
     CostRowSerializer,
     FlagSerializer,
+    MaterialRuleSerializer,
     MetricSampleSerializer,
     MetricSourceCreatedSerializer,
     MetricSourceSerializer,
@@ -48,6 +49,11 @@ from monitoring.serializers import (
 from monitoring.services.costs import budget_set, costs_by_period
 from monitoring.services.drift import distribution_push
 from monitoring.services.flags import flag_resolve
+from monitoring.services.material_changes import (
+    material_rule_create,
+    material_rule_delete,
+    material_rule_update,
+)
 from monitoring.services.metric_rules import rule_create, rule_update
 from monitoring.services.samples import InvalidSamples, parse_samples, samples_push
 from monitoring.services.sources import (
@@ -239,6 +245,55 @@ class RuleViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSe
         serializer.instance = rule_update(
             actor=self.request.user, rule=serializer.instance, **serializer.validated_data
         )
+
+
+# Material-change rules -----------------------------------------------------------------------
+@extend_schema(tags=["Monitoring"])
+@extend_schema_view(
+    list=extend_schema(summary="Material-change rules: which register changes flag a use case"),
+    retrieve=extend_schema(summary="One material-change rule"),
+    create=extend_schema(
+        summary="Add a material-change rule",
+        responses={201: MaterialRuleSerializer, **_ERRORS},
+    ),
+    update=extend_schema(
+        summary="Change a material-change rule", responses={200: MaterialRuleSerializer, **_ERRORS}
+    ),
+    partial_update=extend_schema(
+        summary="Change some fields (a shipped rule: severity, start_draft, description, enabled)",
+        responses={200: MaterialRuleSerializer, **_ERRORS},
+    ),
+    destroy=extend_schema(summary="Delete a rule of your own (shipped ones are switched off)"),
+)
+class MaterialRuleViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, RecordViewSet
+):
+    serializer_class = MaterialRuleSerializer
+    view_rule = "monitoring.view_material_rule"
+    action_rules = {
+        "list": "monitoring.view_material_rule",
+        "retrieve": "monitoring.view_material_rule",
+        "create": "monitoring.change_material_rule",
+        "update": "monitoring.change_material_rule",
+        "partial_update": "monitoring.change_material_rule",
+        "destroy": "monitoring.change_material_rule",
+    }
+
+    def get_queryset(self):
+        return selectors.material_rules_visible_to(self.request.user).order_by("name", "pk")
+
+    def perform_create(self, serializer):
+        serializer.instance = material_rule_create(
+            actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = material_rule_update(
+            actor=self.request.user, rule=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        material_rule_delete(actor=self.request.user, rule=instance)
 
 
 # Flags ---------------------------------------------------------------------------------------
@@ -541,5 +596,8 @@ def register(router) -> None:
     router.register("metric-sources", MetricSourceViewSet, basename="api-metric-source")
     router.register("metric-samples", MetricSampleViewSet, basename="api-metric-sample")
     router.register("rules", RuleViewSet, basename="api-rule")
+    router.register(
+        "material-change-rules", MaterialRuleViewSet, basename="api-material-change-rule"
+    )
     router.register("flags", FlagViewSet, basename="api-flag")
     router.register("budgets", BudgetViewSet, basename="api-budget")

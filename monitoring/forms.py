@@ -4,7 +4,9 @@ import json
 
 from django import forms
 
-from monitoring.models import FlagStatus, MetricSource, Rule, Severity
+from monitoring.models import FlagStatus, MaterialChangeRule, MetricSource, Rule, Severity
+from monitoring.services.material_changes import BUILTIN_EDITABLE_FIELDS as BUILTIN_MATERIAL_FIELDS
+from monitoring.services.material_changes import EDITABLE_FIELDS as MATERIAL_EDITABLE_FIELDS
 from monitoring.services.metric_rules import EDITABLE_FIELDS
 from portal.forms import StyledFormMixin
 from portal.limits import LONG_TEXT, SHORT_TEXT
@@ -189,3 +191,31 @@ class FlagFilterForm(StyledFormMixin, forms.Form):
         if data["use_case"]:
             qs = qs.filter(use_case=data["use_case"])
         return qs
+
+
+class MaterialRuleForm(StyledFormMixin, forms.ModelForm):
+    class Meta:
+        model = MaterialChangeRule
+        fields = list(MATERIAL_EDITABLE_FIELDS)
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["value"].help_text = (
+            "For 'becomes' only: automatic, customers, special_category, true, external_api, "
+            "production..."
+        )
+        if self.instance.pk and self.instance.builtin:
+            for name in set(self.fields) - BUILTIN_MATERIAL_FIELDS:
+                self.fields[name].disabled = True
+
+    def _post_clean(self):
+        # The service validates (full_clean) and decides who may write it.
+        pass
+
+    def service_fields(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.Meta.fields
+            if not self.fields[name].disabled
+        }

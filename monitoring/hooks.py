@@ -1,19 +1,25 @@
 """What the monitoring app adds to the apps below it, at start-up (MonitoringConfig.ready
-calls ``register_all``): its records in the history browser and the monitoring card of the
-use-case page (trends, open flags and spend)."""
+calls ``register_all``): its records in the history browser, the monitoring card of the
+use-case page (trends, open flags and spend), and the material-change rules listening to what
+the registry announces (registry.changes.material_change and
+registry.signals.model_version_stage_changed)."""
 
 from django.db.models import Count, Q
 
-from monitoring.models import Budget, Flag, FlagStatus, MetricSource, Rule
+from monitoring.models import Budget, Flag, FlagStatus, MaterialChangeRule, MetricSource, Rule
 from monitoring.selectors import (
     budgets_visible_to,
     flags_visible_to,
+    material_rules_visible_to,
     rules_visible_to,
     sources_visible_to,
     use_case_monitoring,
 )
+from monitoring.services.material_changes import on_material_change, on_stage_changed
 from portal import crypto, metrics
 from portal.history import tracked as history
+from registry import signals
+from registry.changes import material_change
 from registry.models import UseCase
 from registry.pages import use_case_panels
 
@@ -51,4 +57,13 @@ def register_all() -> None:
     history.register(Rule, rule="monitoring.view_rule", selector=rules_visible_to)
     history.register(Flag, rule="monitoring.view_flag", selector=flags_visible_to)
     history.register(Budget, rule="monitoring.view_costs", selector=budgets_visible_to)
+    history.register(
+        MaterialChangeRule,
+        rule="monitoring.view_material_rule",
+        selector=material_rules_visible_to,
+    )
+    material_change.connect(on_material_change, dispatch_uid="monitoring:material-change")
+    signals.model_version_stage_changed.connect(
+        on_stage_changed, dispatch_uid="monitoring:stage-changed"
+    )
     use_case_panels.register("monitoring/_use_case_monitoring.html", _use_case_card, order=30)

@@ -6,12 +6,14 @@ nightly gate check, a template's new version); budgets and their alerts are per 
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from portal.limits import LONG_TEXT, SHORT_TEXT, BoundedTextField
+from registry.changes import VALUE_CHOICES, ChangeKind
 
 METRIC_NAME = RegexValidator(
     r"^[a-z][a-z0-9_.]{0,63}$",
@@ -523,3 +525,97 @@ class Flag(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == FlagStatus.OPEN
+
+
+class ChangeCondition(models.TextChoices):
+    ANY = "any", "Any change"
+    INCREASE = "increase", "Goes up (riskier value, or something added)"
+    BECOMES = "becomes", "Becomes a value"
+
+
+class MaterialChangeRule(models.Model):
+    """A change to the register that calls for re-assessment (EU AI Act Art. 3(23), 43(4)).
+
+    When the registry announces a change (registry/changes.py) of this rule's kind that meets
+    its condition, every use case the change touches gets a flag (cause
+    ``material_change:<key>``) with the change as its reason: field, old value, new value and
+    who; a re-assessment draft starts when ``start_draft`` is set. Steward ships a set (data
+    migration 0008); a firm switches them off, tunes them or adds its own.
+    """
+
+    name = models.CharField(max_length=120)
+    description = BoundedTextField(max_length=LONG_TEXT, blank=True)
+    change = models.CharField(
+        "change watched", max_length=40, choices=ChangeKind.choices, help_text="Which field."
+    )
+    condition = models.CharField(
+        max_length=10, choices=ChangeCondition.choices, default=ChangeCondition.ANY
+    )
+    value = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="For 'becomes': the value (automatic, production, true...).",
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.HIGH)
+    start_draft = models.BooleanField(
+        "start a re-assessment draft",
+        default=False,
+        help_text="Also start a draft from the last signed-off assessment.",
+    )
+    enabled = models.BooleanField(default=True)
+    builtin = models.SlugField(
+        max_length=60, blank=True, editable=False, help_text="Set on the rules the portal ships."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["builtin"],
+                condition=~Q(builtin=""),
+                name="one_material_rule_per_builtin_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def cause(self) -> str:
+        """The flag cause this rule raises: one open flag per rule and use case."""
+        return f"material_change:{self.builtin or f'rule-{self.pk}'}"
+
+    @property
+    def condition_text(self) -> str:
+        if self.condition == ChangeCondition.BECOMES:
+            labels = dict(VALUE_CHOICES.get(self.change, []))
+            return f"becomes {labels.get(self.value, self.value)}"
+        return self.get_condition_display().lower()
+
+    def clean(self) -> None:
+        if self.condition == ChangeCondition.BECOMES:
+            allowed = [v for v, _ in VALUE_CHOICES.get(self.change, [])]
+            if not allowed:
+                raise ValidationError(
+                    {"condition": "This change has no values to name: choose any change."}
+                )
+            if self.value not in allowed:
+                raise ValidationError({"value": f"Choose one of: {', '.join(allowed)}."})
+        elif self.value:
+            self.value = ""
+
+    def matches(self, change) -> bool:
+        """Whether a registry Change meets this rule."""
+        if not self.enabled or change.kind != self.change:
+            return False
+        if self.condition == ChangeCondition.INCREASE:
+            return change.went_up()
+        if self.condition == ChangeCondition.BECOMES:
+            return change.became(self.value)
+        return change.old != change.new

@@ -90,3 +90,8 @@ rules.add_perm(
 # Costs and budgets.
 rules.add_perm("monitoring.view_costs", _follows("registry.view_usecase"))
 rules.add_perm("monitoring.set_budget", _follows("registry.change_usecase"))
+
+# Material-change rules are the firm's, like firm-wide metric rules: anyone signed in reads
+# them (they say what triggers a re-assessment); admins and risk officers write them.
+rules.add_perm("monitoring.view_material_rule", is_authenticated)
+rules.add_perm("monitoring.change_material_rule", ~is_auditor & (is_admin | is_risk_officer))

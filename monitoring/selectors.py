@@ -27,6 +27,7 @@ from monitoring.models import (
     Budget,
     Flag,
     FlagStatus,
+    MaterialChangeRule,
     MetricRollup,
     MetricSample,
     MetricSource,
@@ -102,6 +103,13 @@ def cause_evidence_rows(evidence: dict | None) -> list[tuple[str, str]]:
         for key, value in (evidence or {}).items()
         if key != "reassessment"
     ]
+
+
+def material_rules_visible_to(user) -> QuerySet[MaterialChangeRule]:
+    """Every material-change rule to anyone signed in (they are the firm's); none otherwise."""
+    if not can(user, "monitoring.view_material_rule"):
+        return MaterialChangeRule.objects.none()
+    return MaterialChangeRule.objects.all()
 
 
 def flag_by_key(user, key: str) -> Flag:

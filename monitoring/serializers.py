@@ -10,6 +10,7 @@ from monitoring.models import (
     Budget,
     DistributionKind,
     Flag,
+    MaterialChangeRule,
     MetricSample,
     MetricSource,
     Rule,
@@ -314,3 +315,33 @@ class PushDistributionResultSerializer(serializers.Serializer):
     figures = serializers.DictField(
         child=serializers.FloatField(), help_text="The drift figures written as samples."
     )
+
+
+class MaterialRuleSerializer(serializers.ModelSerializer):
+    # Not the model's SlugField: its pattern in the schema refused the "" a firm's own rule has.
+    builtin = serializers.CharField(
+        read_only=True, help_text='The key of a rule the portal ships; "" for your own rules.'
+    )
+    cause = serializers.CharField(read_only=True, help_text="The cause of the flags it raises.")
+    condition_text = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = MaterialChangeRule
+        fields = [
+            "id",
+            "name",
+            "description",
+            "change",
+            "condition",
+            "value",
+            "condition_text",
+            "severity",
+            "start_draft",
+            "enabled",
+            "builtin",
+            "cause",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["builtin", "created_at", "updated_at"]
+        validators: list = []

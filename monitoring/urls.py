@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitoring import views
+from monitoring import change_views, views
 
 app_name = "monitoring"
 
@@ -16,6 +16,21 @@ urlpatterns = [
     path("rules/", views.rule_list, name="rule-list"),
     path("rules/new/", views.rule_create, name="rule-create"),
     path("rules/<int:pk>/edit/", views.rule_edit, name="rule-edit"),
+    path(
+        "material-change-rules/",
+        change_views.material_rule_list,
+        name="material-rule-list",
+    ),
+    path(
+        "material-change-rules/new/",
+        change_views.material_rule_create,
+        name="material-rule-create",
+    ),
+    path(
+        "material-change-rules/<int:pk>/edit/",
+        change_views.material_rule_edit,
+        name="material-rule-edit",
+    ),
     path("use-cases/<int:pk>/budget/", views.budget_edit, name="budget"),
     path("use-cases/<int:pk>/report.pdf", views.use_case_report, name="report"),
 ]

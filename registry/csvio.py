@@ -1,8 +1,12 @@
 """The register as CSV: export rows, and the all-or-nothing import of a firm's spreadsheet.
 
 The import runs every row through ``services.use_case_register`` - the same checks as the
-pages and the API - inside a transaction. The preview rolls the whole transaction back and
-reports each row's errors; the import commits only when no row has an error.
+pages and the API - inside a transaction. A row whose ``reference`` names a use case already
+the person may see edits it through ``services.use_case_update`` instead (the exported
+register, edited and imported back), so a material change made in a spreadsheet raises its
+flags as the page and the API do; any other reference is ignored and the row registered anew
+(an export imported into another, empty register). The preview rolls the whole transaction
+back and reports each row's errors; the import commits only when no row has an error.
 """
 
 import csv
@@ -30,7 +34,12 @@ from registry.models import (
     RegisterImport,
     UseCase,
 )
-from registry.selectors import SOURCES_THEN, data_sources_visible_to, units_user_can_register_in
+from registry.selectors import (
+    SOURCES_THEN,
+    data_sources_visible_to,
+    units_user_can_register_in,
+    use_cases_visible_to,
+)
 
 User = get_user_model()
 
@@ -62,6 +71,8 @@ IMPORT_REQUIRED = [
     "people_affected",
 ]
 IMPORT_OPTIONAL = ["lifecycle", "data_sources", "next_review_date"]
+# A reference (UC-0003) of a use case the person may see makes the row an edit of it.
+UPDATE_KEY = "reference"
 LIST_SEPARATOR = ";"
 
 
@@ -125,6 +136,8 @@ class RowResult:
     values: dict
     errors: list[str] = field(default_factory=list)
     reference: str = ""
+    updated: bool = False
+    flags_raised: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -148,7 +161,14 @@ class ImportReport:
         return {
             "file_errors": self.file_errors,
             "rows": [
-                {"number": r.number, "values": r.values, "errors": r.errors} for r in self.rows
+                {
+                    "number": r.number,
+                    "values": r.values,
+                    "errors": r.errors,
+                    "updated": r.updated,
+                    "flags_raised": r.flags_raised,
+                }
+                for r in self.rows
             ],
         }
 
@@ -323,6 +343,7 @@ def run_import(*, actor, content: str, commit: bool) -> ImportReport:
         )
     }
     seen: set[tuple[str, int]] = set()
+    seen_refs: set[str] = set()
     results: list[RowResult] = []
     try:
         with transaction.atomic():
@@ -339,6 +360,22 @@ def run_import(*, actor, content: str, commit: bool) -> ImportReport:
                             {"business_unit": f"You cannot register in {data['business_unit']}."}
                         )
                     key = (data["title"].lower(), data["business_unit"].pk)
+                    reference = row.get(UPDATE_KEY, "").strip().upper()
+                    if (
+                        reference
+                        and use_cases_visible_to(actor).filter(reference=reference).exists()
+                    ):
+                        if reference in seen_refs:
+                            raise ValidationError({UPDATE_KEY: "Appears twice in this file."})
+                        seen_refs.add(reference)
+                        with transaction.atomic():
+                            use_case = _update_row(actor, reference, data)
+                        result.updated = True
+                        result.flags_raised = [
+                            f["reference"] for f in getattr(use_case, "flags_raised", [])
+                        ]
+                        result.reference = use_case.reference
+                        continue
                     if key in existing:
                         raise ValidationError({"title": "Already in the register for this unit."})
                     if key in seen:
@@ -360,7 +397,19 @@ def run_import(*, actor, content: str, commit: bool) -> ImportReport:
     except _RollBack:
         for r in results:
             r.reference = ""
+            r.flags_raised = []
     return ImportReport(rows=results, file_errors=[])
+
+
+def _update_row(actor, reference: str, data: dict) -> UseCase:
+    """Edit the use case a row names, through the same service as its page."""
+    use_case = use_cases_visible_to(actor).get(reference=reference)
+    lifecycle = data.pop("lifecycle")
+    if lifecycle and lifecycle != use_case.lifecycle:
+        raise ValidationError(
+            {"lifecycle": "An import does not move a use case's lifecycle: use its page."}
+        )
+    return services.use_case_update(actor=actor, use_case=use_case, data=data)
 
 
 def import_preview(*, actor, filename: str, content: str) -> tuple[RegisterImport, ImportReport]:

@@ -99,11 +99,36 @@ class TransitionSerializer(serializers.Serializer):
     reason_required = serializers.BooleanField()
 
 
+class FlagRaisedSerializer(serializers.Serializer):
+    """A flag a material change raised (registry/changes.py); read-only."""
+
+    use_case = serializers.IntegerField()
+    reference = serializers.CharField()
+    cause = serializers.CharField()
+    reason = serializers.CharField()
+    severity = serializers.CharField()
+    url = serializers.CharField(help_text="The flag's page.")
+    reassessment = serializers.CharField(
+        allow_null=True, help_text="The re-assessment draft it started, if the rule starts one."
+    )
+
+
+def _flags_raised(record) -> list[dict]:
+    return list(getattr(record, "flags_raised", []))
+
+
 class UseCaseDetailSerializer(UseCaseSerializer):
     available_transitions = serializers.SerializerMethodField()
+    flags_raised = serializers.SerializerMethodField(
+        help_text="On an edit: the flags this change raised (a material change); else []."
+    )
 
     class Meta(UseCaseSerializer.Meta):
-        fields = [*UseCaseSerializer.Meta.fields, "available_transitions"]
+        fields = [*UseCaseSerializer.Meta.fields, "available_transitions", "flags_raised"]
+
+    @extend_schema_field(FlagRaisedSerializer(many=True))
+    def get_flags_raised(self, use_case) -> list[dict]:
+        return _flags_raised(use_case)
 
     @extend_schema_field(TransitionSerializer(many=True))
     def get_available_transitions(self, use_case) -> list[dict]:
@@ -133,6 +158,9 @@ class DataSourceSerializer(serializers.ModelSerializer):
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True))
     owner_name = serializers.SerializerMethodField()
     url = serializers.HyperlinkedIdentityField(view_name="api-data-source-detail")
+    flags_raised = serializers.SerializerMethodField(
+        help_text="On an edit: the flags this change raised on the use cases using it; else []."
+    )
 
     class Meta:
         model = DataSource
@@ -153,11 +181,16 @@ class DataSourceSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "url",
+            "flags_raised",
         ]
         read_only_fields = ["reference", "created_at", "updated_at"]
 
     def get_owner_name(self, source) -> str:
         return _person_name(source.owner)
+
+    @extend_schema_field(FlagRaisedSerializer(many=True))
+    def get_flags_raised(self, source) -> list[dict]:
+        return _flags_raised(source)
 
 
 class BusinessUnitSerializer(serializers.ModelSerializer):

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from portal.access import require
 from portal.records import assign_fields, delete_with_history, next_reference, save_with_history
+from registry import changes as material
 from registry import gate
 from registry.models import (
     DEFAULT_DESTINATION,
@@ -73,6 +74,7 @@ def model_update(*, actor, model: AIModel, data: dict) -> AIModel:
     model = AIModel.objects.select_for_update().get(pk=model.pk)
     require(actor, "registry.change_aimodel", model)
     old_unit = model.business_unit_id
+    before = {"provider": model.provider, "data_destination": model.data_destination}
     changed = assign_fields(model, data, MODEL_FIELDS)
     if not changed:
         return model
@@ -89,6 +91,9 @@ def model_update(*, actor, model: AIModel, data: dict) -> AIModel:
         _flag_served(
             model, f"{model.name} now sends data to {model.get_data_destination_display()}"
         )
+    model.flags_raised = material.announce(  # type: ignore[attr-defined]
+        actor=actor, changes=material.model_changes(model, before)
+    )
     return model
 
 
@@ -304,6 +309,9 @@ def _deployment_create(*, actor, use_case: UseCase, data: dict) -> Deployment:
     check_canary_traffic(deployment)
     save_with_history(deployment, actor=actor, reason=f"Deployed {deployment.model_version}")
     _gate_for_production(actor, deployment, action="deploy")
+    deployment.flags_raised = material.announce(  # type: ignore[attr-defined]
+        actor=actor, changes=material.serving_model_change(deployment)
+    )
     return deployment
 
 
@@ -343,6 +351,10 @@ def _deployment_update(*, actor, deployment: Deployment, data: dict, reason: str
         previous=before if "model_version" in changed else None,
         reason=reason,
     )
+    if "model_version" in changed:
+        deployment.flags_raised = material.announce(  # type: ignore[attr-defined]
+            actor=actor, changes=material.serving_model_change(deployment)
+        )
     return deployment
 
 

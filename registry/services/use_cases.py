@@ -11,6 +11,7 @@ from portal.access import require
 from portal.limits import keep_last
 from portal.records import assign_fields, next_reference, save_with_history
 from portal.workflow import Transition
+from registry import changes as material
 from registry.gate import check_go_live
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
@@ -92,9 +93,12 @@ def use_case_register(*, actor, data: dict, lifecycle: str | None = None) -> Use
 
 @transaction.atomic
 def use_case_update(*, actor, use_case: UseCase, data: dict, reason: str = "") -> UseCase:
+    """Edit a use case. A material change (registry/changes.py) is announced after the save;
+    the flags it raised are on the returned use case as ``flags_raised``."""
     use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
     require(actor, "registry.change_usecase", use_case)
     old_unit = use_case.business_unit_id
+    before = material.snapshot_use_case(use_case)
     changed = assign_fields(use_case, data, USE_CASE_FIELDS)
     if use_case.business_unit_id != old_unit:
         check_unit(actor, use_case.business_unit)
@@ -111,6 +115,12 @@ def use_case_update(*, actor, use_case: UseCase, data: dict, reason: str = "") -
     reason = reason or "Edited " + ", ".join(f.replace("_", " ") for f in changed)
     m2m = {"data_sources": new_sources} if "data_sources" in changed else None
     save_with_history(use_case, actor=actor, reason=reason, m2m=m2m)
+    raised = material.announce(
+        actor=actor, changes=material.use_case_changes(use_case, before, new_sources)
+    )
+    if raised:  # the flags marked it for re-assessment: answer with that
+        use_case.refresh_from_db()
+    use_case.flags_raised = raised  # type: ignore[attr-defined]
     return use_case
 
 
@@ -338,6 +348,10 @@ def data_source_update(*, actor, data_source: DataSource, data: dict) -> DataSou
     data_source = DataSource.objects.select_for_update().get(pk=data_source.pk)
     require(actor, "registry.change_datasource", data_source)
     old_unit = data_source.business_unit_id
+    before = {
+        "classification": data_source.classification,
+        "personal_data": data_source.personal_data,
+    }
     changed = assign_fields(data_source, data, DATA_SOURCE_FIELDS)
     if not changed:
         return data_source
@@ -354,6 +368,9 @@ def data_source_update(*, actor, data_source: DataSource, data: dict) -> DataSou
         data_source,
         actor=actor,
         reason="Edited " + ", ".join(f.replace("_", " ") for f in changed),
+    )
+    data_source.flags_raised = material.announce(  # type: ignore[attr-defined]
+        actor=actor, changes=material.data_source_changes(data_source, before)
     )
     return data_source
 

@@ -163,7 +163,7 @@ def use_case_edit(request, pk: int):
     form = UseCaseForm(request.POST or None, instance=use_case, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            services.use_case_update(
+            saved = services.use_case_update(
                 actor=request.user,
                 use_case=use_case,
                 data=form.service_data(),
@@ -173,6 +173,12 @@ def use_case_edit(request, pk: int):
             apply_validation_error(form, exc)
         else:
             messages.success(request, f"{use_case.reference} saved.")
+            for flag in getattr(saved, "flags_raised", []):
+                messages.warning(
+                    request,
+                    f"Material change: {flag['reference']} flags {use_case.reference} for "
+                    f"re-assessment. {flag['reason']}",
+                )
             return redirect(use_case)
     return render(
         request,
@@ -428,10 +434,7 @@ def import_preview(request, pk: int):
         messages.error(request, "Nothing was imported: fix the rows below and upload again.")
     else:
         # Shown from what the last check found: viewing the page locks and writes nothing.
-        report = (
-            None
-            if batch.status == RegisterImport.Status.IMPORTED
-            else csvio.ImportReport.from_json(batch.report)
-        )
+        # Once imported, the report says which rows edited a use case and what that raised.
+        report = csvio.ImportReport.from_json(batch.report)
     batch.refresh_from_db()
     return render(request, "registry/import_preview.html", {"batch": batch, "report": report})

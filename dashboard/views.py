@@ -14,6 +14,7 @@ from compliance.selectors import coverage_total
 from dashboard.evidence import evidence_pack
 from incidents.selectors import open_incidents_visible_to
 from incidents.services.deadlines import deadlines_due
+from monitoring.selectors import failing_gate_visible_to
 from registry.models import Lifecycle
 from registry.selectors import access_use_case, use_case_counts, use_cases_visible_to
 
@@ -67,6 +68,7 @@ def dashboard(request):
             "lifecycles": [(v, label, n, round(100 * n / biggest)) for v, label, n in lifecycles],
             "lifecycle_choices": Lifecycle.choices,
             "attention": attention,
+            "failing_gate": failing_gate_visible_to(request.user),
             "open_incidents": open_incidents_visible_to(request.user),
             "compliance": coverage_total(request.user),
             "deadlines_due": deadlines_due(request.user)[:10],

@@ -105,6 +105,22 @@ def cause_evidence_rows(evidence: dict | None) -> list[tuple[str, str]]:
     ]
 
 
+def failing_gate_visible_to(user, limit: int = 50) -> list[Flag]:
+    """Open flags of the nightly gate check on visible production use cases, by use case."""
+    return list(
+        flags_visible_to(user)
+        .filter(
+            status=FlagStatus.OPEN,
+            rule__isnull=True,
+            cause__startswith="gate:",
+            use_case__lifecycle="production",
+        )
+        .select_related(None)
+        .select_related("use_case")
+        .order_by("use_case__reference", "cause")[:limit]
+    )
+
+
 def material_rules_visible_to(user) -> QuerySet[MaterialChangeRule]:
     """Every material-change rule to anyone signed in (they are the firm's); none otherwise."""
     if not can(user, "monitoring.view_material_rule"):

@@ -9,7 +9,7 @@ from celery import shared_task
 
 # Modules, not names: the pull service queues pull_source from this module, and each side
 # reads the other's attribute only when called, so the two can import each other.
-from monitoring.services import costs, evaluation, pull
+from monitoring.services import costs, evaluation, gate_watch, pull
 from portal import metrics
 
 logger = logging.getLogger(__name__)
@@ -43,3 +43,10 @@ def check_budgets() -> int:
     """Send the budget alerts (50/75/90/100%) this month has newly crossed."""
 
     return costs.budgets_check()
+
+
+@shared_task(name="monitoring.tasks.watch_live_gate")
+def watch_live_gate() -> dict:
+    """Nightly: re-check the go-live gate of every production use case; flag what now fails."""
+
+    return gate_watch.gate_watch().as_dict()

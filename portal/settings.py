@@ -284,6 +284,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tasks.check_budgets",
         "schedule": 15 * 60,
     },
+    # Daily: every production use case still passing the go-live gate (services/gate_watch.py).
+    "watch-live-gate": {
+        "task": "monitoring.tasks.watch_live_gate",
+        "schedule": 24 * 60 * 60,
+    },
     "deliver-webhooks": {
         "task": "incidents.tasks.deliver_due_webhooks",
         "schedule": 30,

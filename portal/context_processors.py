@@ -13,6 +13,7 @@ def navigation(request) -> dict:
     access = access_for(user)
     nav = [
         ("Dashboard", reverse("dashboard")),
+        ("Portfolio", reverse("portfolio")),
         ("Use cases", reverse("registry:use-case-list")),
         ("Data sources", reverse("registry:data-source-list")),
         ("Models", reverse("registry:model-list")),

@@ -24,6 +24,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from assessments.models import Assessment, AssessmentTemplate
+from dashboard.board_pack import board_pack_make, previous_month
 from incidents.services.killswitch import kill_switch_token_create
 from incidents.services.webhooks import webhook_endpoint_create
 from monitoring.models import Flag, MetricSample
@@ -122,6 +123,7 @@ SEGMENTS = {
     "webhook-endpoints": ("webhook", None),
     "people": ("person", "people.view_person"),
     "history": ("use_case", "registry.view_usecase"),
+    "board-packs": ("board_pack", "dashboard.view_board_pack"),
 }
 # Parameters that name no record, or a second one beside the record of their segment.
 VALUES = {
@@ -252,6 +254,9 @@ def world(retail, product_owner, risk_officer, admin_user, dpo, settings, tmp_pa
         "invitation": "not-an-invitation",
         "uidb64": urlsafe_base64_encode(force_bytes(product_owner.pk)),
         "reset_token": default_token_generator.make_token(product_owner),
+        "board_pack": board_pack_make(
+            actor=None, start=previous_month(NOW.date())[0], end=previous_month(NOW.date())[1]
+        ),
     }
 
 

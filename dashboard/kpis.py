@@ -177,7 +177,7 @@ def overdue(scope: Scope) -> dict:
         ).values_list("valid_until", flat=True)
     )
     flagged = scope.use_cases().filter(needs_reassessment=True).count()
-    days = [(today - d).days for d in reviews + reassessments]
+    days = [(today - d).days for d in reviews + reassessments if d is not None]
     return {
         "reviews": len(reviews),
         "reassessments": len(reassessments),

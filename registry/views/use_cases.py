@@ -246,8 +246,16 @@ def use_case_clear_flag(request, pk: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def use_case_kill_switch(request, pk: int):
+    """GET: the confirmation page, saying what switching changes and for whom; POST: switch."""
+    if request.method == "GET":
+        use_case = access_use_case(request.user, pk, "registry.kill_switch_usecase")
+        return render(
+            request,
+            "registry/kill_switch_confirm.html",
+            {"use_case": use_case, "engage": not use_case.kill_switch_engaged},
+        )
     engage = request.POST.get("engage") == "1"
 
     def run(use_case, reason):

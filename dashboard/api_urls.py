@@ -4,8 +4,8 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from assessments import api as assessments_api
-from dashboard.portfolio import KpiView
 from compliance import api as compliance_api
+from dashboard.portfolio import KpiView
 from incidents import api as incidents_api
 from incidents.killswitch_api import KillSwitchView
 from monitoring import api as monitoring_api

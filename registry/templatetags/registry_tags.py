@@ -40,3 +40,14 @@ def iso_moment(value):
     if moment is not None:
         return timezone.localtime(moment) if timezone.is_aware(moment) else moment
     return parse_date(value) or value
+
+
+@register.filter
+def approvers(roles) -> str:
+    """Approver roles in words: "a risk officer and the use-case owner"."""
+    from registry.models import ApproverRole  # noqa: PLC0415  (templatetags load before apps)
+
+    labels = [ApproverRole(r).label if r in ApproverRole.values else str(r) for r in roles or []]
+    if not labels:
+        return "no one"
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]

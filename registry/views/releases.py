@@ -17,6 +17,7 @@ from portal.forms import apply_validation_error, error_messages
 from registry import release_policy
 from registry.forms.releases import DecisionForm, ModelTokenForm, PromoteForm
 from registry.models import (
+    ApproverRole,
     Decision,
     ModelVersion,
     PromotionApproval,
@@ -140,6 +141,7 @@ def _access_promotion(user, pk: int) -> PromotionRequest:
 def promotion_detail(request, pk: int, form=None, status: int = 200):
     promotion = _access_promotion(request.user, pk)
     version = promotion.model_version
+    role = release_policy.role_to_answer(request.user, promotion)
     return render(
         request,
         "registry/releases/promotion_detail.html",
@@ -150,7 +152,7 @@ def promotion_detail(request, pk: int, form=None, status: int = 200):
             "waiting_for": release_policy.outstanding_roles(promotion)
             if promotion.is_pending
             else [],
-            "role": release_policy.role_to_answer(request.user, promotion),
+            "role_label": ApproverRole(role).label.lower() if role else "",
             "can_decide": can(request.user, "registry.decide_promotion", promotion),
             "form": form or DecisionForm(),
             "is_requester": promotion.requested_by_id == request.user.pk,

@@ -24,6 +24,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from assessments.models import Assessment, AssessmentTemplate
+from compliance.models import Applicability, Obligation
+from compliance.services import library
 from dashboard.board_pack import board_pack_make, previous_month
 from incidents.services.killswitch import kill_switch_token_create
 from incidents.services.webhooks import webhook_endpoint_create
@@ -123,6 +125,11 @@ SEGMENTS = {
     "webhook-endpoints": ("webhook", None),
     "people": ("person", "people.view_person"),
     "history": ("use_case", "registry.view_usecase"),
+    "frameworks": ("framework", "compliance.view_framework"),
+    "obligations": ("obligation", "compliance.view_framework"),
+    "controls": ("control", "compliance.view_control"),
+    "evidence": ("compliance_evidence", "compliance.view_evidence"),
+    "applicability": ("applicability", "compliance.view_applicability"),
     "board-packs": ("board_pack", "dashboard.view_board_pack"),
 }
 # Parameters that name no record, or a second one beside the record of their segment.
@@ -146,6 +153,7 @@ SEGMENT_ALIASES = {
     "incidents/runbooks/": "use_case",
     "incidents/use-cases/": "use_case",
     "join/": "invitation",
+    "compliance/obligations/": "applicability",  # a use case's obligation (its row)
 }
 
 
@@ -205,6 +213,32 @@ def path_for(route: Route, kwargs: dict) -> str:
     return path.replace("^", "").replace("$", "").replace("\\.", ".").replace("/?", "/")
 
 
+def compliance_world(use_case, risk_officer) -> dict:
+    """A framework, an obligation of the use case, a control and its evidence (compliance)."""
+    art9 = Obligation.objects.get(framework__key="eu-ai-act", framework__active=True, key="art-9")
+    row = Applicability.objects.create(
+        use_case=use_case, obligation=art9, applicable=True, reason="Walk", status="not_started"
+    )
+    control = library.control_create(
+        actor=risk_officer,
+        data={"title": "Walked", "kind": "policy", "owner": risk_officer, "frequency": "once"},
+        obligations=[art9],
+    )
+    evidence = library.evidence_add(
+        actor=risk_officer,
+        data={"title": "Walked", "url": "https://e.example/", "effective_on": NOW.date()},
+        controls=[control],
+        use_cases=[use_case],
+    )
+    return {
+        "framework": art9.framework,
+        "obligation": art9,
+        "applicability": row,
+        "control": control,
+        "compliance_evidence": evidence,
+    }
+
+
 @pytest.fixture
 def world(retail, product_owner, risk_officer, admin_user, dpo, settings, tmp_path):
     """One record of each kind in Retail, made as the services would."""
@@ -254,6 +288,7 @@ def world(retail, product_owner, risk_officer, admin_user, dpo, settings, tmp_pa
         "invitation": "not-an-invitation",
         "uidb64": urlsafe_base64_encode(force_bytes(product_owner.pk)),
         "reset_token": default_token_generator.make_token(product_owner),
+        **compliance_world(use_case, risk_officer),
         "board_pack": board_pack_make(
             actor=None, start=previous_month(NOW.date())[0], end=previous_month(NOW.date())[1]
         ),

@@ -25,6 +25,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assessments.models import AssessmentTemplate
 from monitoring import selectors
 from monitoring.authentication import IsPushSource, PushTokenAuthentication
 from monitoring.models import Budget, FlagStatus, MetricSource, Severity
@@ -44,8 +45,11 @@ from monitoring.serializers import (
     ResolveSerializer,
     RuleSerializer,
     SourceTestSerializer,
+    SupersededSerializer,
+    TemplateChangeFlagSerializer,
     TokenSerializer,
 )
+from monitoring.services import template_changes
 from monitoring.services.costs import budget_set, costs_by_period
 from monitoring.services.drift import distribution_push
 from monitoring.services.flags import flag_resolve
@@ -294,6 +298,55 @@ class MaterialRuleViewSet(
 
     def perform_destroy(self, instance):
         material_rule_delete(actor=self.request.user, rule=instance)
+
+
+# A template's new version ------------------------------------------------------------------
+@extend_schema(tags=["Monitoring"])
+class TemplateChangeViewSet(viewsets.GenericViewSet):
+    """The sign-offs on older versions of a template (the id is the new version's), and the
+    one action that flags their use cases for re-assessment."""
+
+    serializer_class = SupersededSerializer
+    view_rule = "monitoring.view_template_changes"
+    action_rules = {
+        "retrieve": "monitoring.view_template_changes",
+        "flag": "monitoring.flag_template_change",
+    }
+
+    def get_queryset(self):
+        return AssessmentTemplate.objects.all()
+
+    def _template(self) -> AssessmentTemplate:
+        # No object to ask the rule about (RulePermission asks it of objects): asked here.
+        if not can(self.request.user, self.action_rules[self.action]):
+            raise exceptions.PermissionDenied
+        key = as_id(self.kwargs["pk"])
+        template = AssessmentTemplate.objects.filter(pk=key).first() if key else None
+        if template is None:
+            raise exceptions.NotFound("No such template.")
+        return template
+
+    @extend_schema(
+        summary="Assessments signed off on older versions of this template, per use case",
+        responses={200: SupersededSerializer(many=True)},
+    )
+    def retrieve(self, request, pk=None):
+        rows = template_changes.superseded_sign_offs(request.user, self._template())
+        return Response(SupersededSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Flag them for re-assessment, with the template change as the reason",
+        request=TemplateChangeFlagSerializer,
+        responses={200: FlagSerializer(many=True)},
+    )
+    @action(detail=True, methods=["post"])
+    def flag(self, request, pk=None):
+        body = TemplateChangeFlagSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        flags = template_changes.flag_superseded(
+            actor=request.user, template=self._template(), note=body.validated_data["note"]
+        )
+        return Response(FlagSerializer(flags, many=True).data)
 
 
 # Flags ---------------------------------------------------------------------------------------
@@ -600,4 +653,5 @@ def register(router) -> None:
         "material-change-rules", MaterialRuleViewSet, basename="api-material-change-rule"
     )
     router.register("flags", FlagViewSet, basename="api-flag")
+    router.register("template-changes", TemplateChangeViewSet, basename="api-template-change")
     router.register("budgets", BudgetViewSet, basename="api-budget")

@@ -10,10 +10,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
+from assessments.models import AssessmentTemplate
 from monitoring import selectors
 from monitoring.forms import MaterialRuleForm
 from monitoring.models import MaterialChangeRule
-from monitoring.services import material_changes
+from monitoring.services import material_changes, template_changes
 from portal.access import can
 from portal.forms import apply_validation_error
 
@@ -79,3 +80,47 @@ def material_rule_edit(request, pk: int):
             messages.success(request, f"Material-change rule {rule.name} saved.")
             return redirect("monitoring:material-rule-list")
     return _form_page(request, form, rule)
+
+
+# A template's new version ------------------------------------------------------------------
+@login_required
+@require_safe
+def template_change_list(request):
+    if not can(request.user, "monitoring.view_template_changes"):
+        raise PermissionDenied
+    return render(
+        request,
+        "monitoring/template_change_list.html",
+        {"templates": template_changes.templates_with_superseded(request.user)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def template_change_detail(request, pk: int):
+    if not can(request.user, "monitoring.view_template_changes"):
+        raise PermissionDenied
+    template = get_object_or_404(AssessmentTemplate, pk=pk)
+    may_flag = can(request.user, "monitoring.flag_template_change")
+    if request.method == "POST":
+        if not may_flag:
+            raise PermissionDenied
+        note = request.POST.get("note", "")[:500]
+        flags = template_changes.flag_superseded(actor=request.user, template=template, note=note)
+        messages.success(
+            request,
+            f"{len(flags)} use case{'s' if len(flags) != 1 else ''} flagged for re-assessment"
+            + (f": {', '.join(f.reference for f in flags)}." if flags else "."),
+        )
+        return redirect("monitoring:template-change-detail", pk=template.pk)
+    assessments = template_changes.superseded_sign_offs(request.user, template)
+    return render(
+        request,
+        "monitoring/template_change_detail.html",
+        {
+            "template": template,
+            "assessments": assessments,
+            "may_flag": may_flag,
+            "flaggable": [a for a in assessments if a.can_flag and not a.already_flagged],
+        },
+    )

@@ -95,3 +95,8 @@ rules.add_perm("monitoring.set_budget", _follows("registry.change_usecase"))
 # them (they say what triggers a re-assessment); admins and risk officers write them.
 rules.add_perm("monitoring.view_material_rule", is_authenticated)
 rules.add_perm("monitoring.change_material_rule", ~is_auditor & (is_admin | is_risk_officer))
+
+# A template's new version: risk officers (and admins) see the sign-offs on older versions
+# and flag them in one action (each use case still needs registry.flag_usecase); auditors read.
+rules.add_perm("monitoring.view_template_changes", is_admin | is_risk_officer | is_auditor)
+rules.add_perm("monitoring.flag_template_change", ~is_auditor & (is_admin | is_risk_officer))

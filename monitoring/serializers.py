@@ -345,3 +345,21 @@ class MaterialRuleSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["builtin", "created_at", "updated_at"]
         validators: list = []
+
+
+class SupersededSerializer(serializers.Serializer):
+    """An assessment signed off on an older version of a template."""
+
+    assessment = serializers.CharField(source="reference")
+    template_version = serializers.IntegerField(source="template.version")
+    use_case = serializers.IntegerField(source="use_case_id")
+    use_case_reference = serializers.CharField(source="use_case.reference")
+    valid_until = serializers.DateField(allow_null=True)
+    already_flagged = serializers.BooleanField()
+    can_flag = serializers.BooleanField()
+
+
+class TemplateChangeFlagSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=500, default="", help_text="Added to why."
+    )

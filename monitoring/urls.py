@@ -26,6 +26,12 @@ urlpatterns = [
         change_views.material_rule_create,
         name="material-rule-create",
     ),
+    path("template-changes/", change_views.template_change_list, name="template-change-list"),
+    path(
+        "template-changes/<int:pk>/",
+        change_views.template_change_detail,
+        name="template-change-detail",
+    ),
     path(
         "material-change-rules/<int:pk>/edit/",
         change_views.material_rule_edit,

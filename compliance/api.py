@@ -1,6 +1,7 @@
 """The compliance API: frameworks, obligations, controls, evidence, applicability and coverage,
 under the same named rules as the pages (compliance/rules.py), through the same services."""
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
@@ -48,9 +49,7 @@ class ObligationSerializer(serializers.ModelSerializer):
 
 
 class ControlSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(
-        slug_field="username", queryset=Control._meta.get_field("owner").related_model.objects
-    )
+    owner = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects)
     obligations = serializers.PrimaryKeyRelatedField(
         many=True, required=False, queryset=Obligation.objects.all()
     )
@@ -71,7 +70,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
     attested_by = serializers.SlugRelatedField(
         slug_field="username",
         required=False,
-        queryset=Evidence._meta.get_field("attested_by").related_model.objects,
+        queryset=get_user_model().objects,
     )
     uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
     upload = serializers.FileField(write_only=True, required=False)

@@ -132,7 +132,7 @@ def obligations_check(context: GateContext) -> Check:
     for row in rows:
         if row.status == Status.MET:
             continue
-        exc = row.live_exception  # type: ignore[attr-defined]
+        exc = row.live_exception
         if exc is not None and exc.expires_on >= context.today:
             accepted.append(
                 {

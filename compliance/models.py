@@ -122,7 +122,7 @@ class Frequency(models.TextChoices):
     ANNUAL = "annual", "Annually"
 
 
-FREQUENCY_DAYS = {
+FREQUENCY_DAYS: dict[str, int | None] = {
     Frequency.ONCE: None,
     Frequency.MONTHLY: 31,
     Frequency.QUARTERLY: 92,

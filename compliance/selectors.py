@@ -6,6 +6,7 @@ queries whatever the number of use cases).
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -162,14 +163,19 @@ def _counts() -> dict:
     }
 
 
+def _grouped(rows: QuerySet[Applicability], *fields: str) -> Any:
+    """The rows grouped by ``fields``, each group with its counts. (Typed Any: the type
+    checker's plugin cannot see the keys that annotate() adds from a dict.)"""
+    return rows.values(*fields).annotate(**_counts())
+
+
 def coverage(user, *, unit: int | None = None) -> dict:
     """Coverage over the use cases the person sees: overall, per business unit, per framework
     (use-case scoped ones), and the use cases with the most obligations open."""
     rows = _applicable(user)
     if unit is not None:
         rows = rows.filter(use_case__business_unit_id=unit)
-    counts = _counts()
-    total = Share("All use cases", **rows.aggregate(**counts))
+    total = Share("All use cases", **rows.aggregate(**_counts()))
     per_unit = [
         Share(
             r["use_case__business_unit__name"],
@@ -179,9 +185,9 @@ def coverage(user, *, unit: int | None = None) -> dict:
             overdue=r["overdue"],
             accepted=r["accepted"],
         )  # fmt: skip
-        for r in rows.values("use_case__business_unit_id", "use_case__business_unit__name")
-        .annotate(**counts)
-        .order_by("use_case__business_unit__name")
+        for r in _grouped(
+            rows, "use_case__business_unit_id", "use_case__business_unit__name"
+        ).order_by("use_case__business_unit__name")
     ]
     per_framework = [
         Share(
@@ -192,9 +198,9 @@ def coverage(user, *, unit: int | None = None) -> dict:
             overdue=r["overdue"],
             accepted=r["accepted"],
         )  # fmt: skip
-        for r in rows.values("obligation__framework__key", "obligation__framework__title")
-        .annotate(**counts)
-        .order_by("obligation__framework__key")
+        for r in _grouped(
+            rows, "obligation__framework__key", "obligation__framework__title"
+        ).order_by("obligation__framework__key")
     ]
     worst = [
         Share(
@@ -205,8 +211,7 @@ def coverage(user, *, unit: int | None = None) -> dict:
             overdue=r["overdue"],
             accepted=r["accepted"],
         )  # fmt: skip
-        for r in rows.values("use_case_id", "use_case__reference", "use_case__title")
-        .annotate(**counts)
+        for r in _grouped(rows, "use_case_id", "use_case__reference", "use_case__title")
         .filter(Q(overdue__gt=0) | Q(applicable__gt=0))
         .order_by("-overdue", "met", "use_case_id")[:20]
     ]
@@ -219,11 +224,9 @@ def coverage(user, *, unit: int | None = None) -> dict:
             overdue=r["overdue"],
             accepted=r["accepted"],
         )  # fmt: skip
-        for r in rows.values(
-            "obligation__key", "obligation__ref", "obligation__title", "obligation__order"
-        )  # fmt: skip
-        .annotate(**counts)
-        .order_by("obligation__order")
+        for r in _grouped(
+            rows, "obligation__key", "obligation__ref", "obligation__title", "obligation__order"
+        ).order_by("obligation__order")
     ]
     return {
         "total": total,

@@ -10,6 +10,7 @@ and that the rows were not changed.
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Min
@@ -100,7 +101,7 @@ def framework_statement(user, framework: Framework) -> Statement:
     rows: list[Row] = []
     items = list(framework.obligations.all())
     if framework.scope == Scope.USE_CASE:
-        per = {
+        per: dict[int, Any] = {
             r["obligation_id"]: r
             for r in selectors.applicability_visible_to(user)
             .filter(obligation__framework=framework)
@@ -155,7 +156,9 @@ def framework_statement(user, framework: Framework) -> Statement:
                 )
     else:
         for item in items:
-            status, detail = index.status(item.pk, None, applicable=True, due_on=None, today=today)
+            firm_status, detail = index.status(
+                item.pk, None, applicable=True, due_on=None, today=today
+            )
             rows.append(
                 Row(
                     framework.title,
@@ -163,7 +166,7 @@ def framework_statement(user, framework: Framework) -> Statement:
                     item.title,
                     "Yes",
                     "The firm adopts this framework for its AI management system.",
-                    _label(status),
+                    _label(firm_status),
                     detail,
                     **index.explain(item.pk, None),
                 )  # fmt: skip

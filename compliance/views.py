@@ -1,5 +1,7 @@
 """Pages: frameworks, a use case's obligations, controls, evidence and coverage."""
 
+from collections.abc import Iterable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from compliance import selectors
 from compliance.forms import ControlForm, EvidenceForm, ExceptionForm, FrameworkImportForm
-from compliance.models import Applicability, FrameworkKind
+from compliance.models import Applicability, CrosswalkLink, FrameworkKind
 from compliance.services import library
 from compliance.services.frameworks import (
     framework_export,
@@ -53,7 +55,7 @@ def framework_list(request):
 def framework_detail(request, pk: int):
     framework = selectors.access_framework(request.user, pk)
     require(request.user, "compliance.view_framework", framework)
-    links = []
+    links: Iterable[CrosswalkLink] = ()
     if framework.kind == FrameworkKind.CROSSWALK:
         links = framework.links.select_related("source__framework", "target__framework")
     return render(

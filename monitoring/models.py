@@ -509,7 +509,7 @@ class Flag(models.Model):
     @property
     def title(self) -> str:
         """What a list shows: the rule's name, or the cause's reason."""
-        if self.rule_id is not None:
+        if self.rule_id is not None and self.rule is not None:
             return self.rule.name
         return self.reason or self.cause
 

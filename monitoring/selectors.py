@@ -370,7 +370,7 @@ def series_charts(
         thresholds = [charts.Threshold(r.threshold, f"{r.name}: {r.threshold:g}") for r in applying]
         markers = []
         for flag in flags:
-            if not rule_applies(flag.rule, metric, feature):
+            if flag.rule is None or not rule_applies(flag.rule, metric, feature):
                 continue
             if (flag.evidence or {}).get("feature", feature) not in ("", feature):
                 continue

@@ -186,7 +186,7 @@ def announce(*, actor, changes: list[Change]) -> list[dict]:
         return []
     raised: list[dict] = []
     for _receiver, result in material_change.send(sender=Change, actor=actor, changes=changes):
-        raised.extend(result or [])
+        raised.extend(result or [])  # type: ignore[arg-type]  # each receiver returns a list
     return raised
 
 
@@ -334,16 +334,16 @@ def serving_model_change(deployment: Deployment) -> list[Change]:
     if use_case.lifecycle == Lifecycle.RETIRED:
         return []
     model = deployment.model_version.model
-    before = (
+    before = list(
         Deployment.objects.filter(use_case=use_case)
         .exclude(pk=deployment.pk)
-        .select_related("model_version__model")
+        .select_related("model_version__model", "previous_version__model")
     )
     earlier = {d.model_version.model for d in before}
     for d in before:
-        if d.previous_version_id:
+        if d.previous_version is not None:
             earlier.add(d.previous_version.model)
-    if deployment.previous_version_id:
+    if deployment.previous_version is not None:
         earlier.add(deployment.previous_version.model)
     earlier.discard(None)
     if not earlier or model in earlier:

@@ -101,7 +101,7 @@ TIER_STRICTNESS = [
 ]
 
 # The release stages in order; retired is reached from anywhere.
-STAGE_ORDER = [
+STAGE_ORDER: list[str] = [
     ReleaseStage.CANDIDATE,
     ReleaseStage.SHADOW,
     ReleaseStage.CANARY,
@@ -183,10 +183,11 @@ def in_stage_since(version: ModelVersion) -> datetime:
 
 def time_left_in_stage(version: ModelVersion, policy: ReleasePolicy) -> timedelta:
     """How long the version must still stay in shadow or canary (zero when it may move on)."""
-    hours = {
+    minimum: dict[str, int] = {
         ReleaseStage.SHADOW: policy.min_shadow_hours,
         ReleaseStage.CANARY: policy.min_canary_hours,
-    }.get(version.stage, 0)
+    }
+    hours = minimum.get(version.stage, 0)
     left = in_stage_since(version) + timedelta(hours=hours) - timezone.now()
     return max(left, timedelta(0))
 
@@ -252,7 +253,7 @@ def _fairness_problems(version, evaluations, attribute: str) -> list[str]:
 def roles_of(user, request: PromotionRequest) -> set[str]:
     """The approver roles a person holds for this request."""
     access = access_for(user)
-    held = set()
+    held: set[str] = set()
     if access.has_role(Role.RISK_OFFICER):
         held.add(ApproverRole.RISK_OFFICER)
     if access.has_role(Role.DPO):

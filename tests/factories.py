@@ -19,6 +19,7 @@ from registry.models import (
     DecisionImpact,
     Deployment,
     Destination,
+    EvaluationRecord,
     HumanOversight,
     Lifecycle,
     ModelApproval,
@@ -181,6 +182,34 @@ def ready_for_production(use_case, approver):
     Deployment.objects.create(use_case=use_case, model_version=version, environment="staging")
     current_runbook(use_case, approver)
     return version
+
+
+def evaluated(version, by, *, groups=("sex", "age")):
+    """A passing evaluation of the version, fairness included on each protected group, as
+    the gate's evaluations check reads it (tests/registry/test_releases tests recording)."""
+    return EvaluationRecord.objects.create(
+        model_version=version,
+        name="Holdout 2026-Q4",
+        dataset="applications-holdout-2026q4",
+        metrics=[{"name": "auc", "value": 0.91, "threshold": 0.85, "passed": True}],
+        fairness=[
+            {
+                "attribute": attribute,
+                "group": group,
+                "metric": "recall",
+                "value": 0.9,
+                "gap": 0.01,
+                "threshold": 0.05,
+                "passed": True,
+            }
+            for attribute in groups
+            for group in ("a", "b")
+        ],
+        source="person",
+        ran_by=by,
+        ran_at=timezone.now(),
+        passed=True,
+    )
 
 
 def obligations_met(use_case, by):

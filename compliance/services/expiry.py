@@ -59,7 +59,9 @@ def notify_expiring_evidence(*, today: datetime.date | None = None) -> int:
             by_use_case.setdefault(row.use_case_id, []).append(row)
         owners = {c.owner for c in evidence.controls.select_related("owner")}
         owners.add(evidence.attested_by)
-        when = f"{evidence.expires_on:%d %b %Y}"
+        expires_on = evidence.expires_on
+        assert expires_on is not None  # ``due`` holds only evidence that expires
+        when = f"{expires_on:%d %b %Y}"
         lines = [
             f"{evidence.reference} {evidence.title} expires on {when}.",
             "Attach its successor before then, or the obligations it meets become unmet.",
@@ -75,7 +77,7 @@ def notify_expiring_evidence(*, today: datetime.date | None = None) -> int:
                 reason=f"Evidence {evidence.reference} expires on {when}; it meets {refs}.",
                 evidence={
                     "evidence": evidence.reference,
-                    "expires_on": evidence.expires_on.isoformat(),
+                    "expires_on": expires_on.isoformat(),
                     "obligations": [r.obligation.ref for r in use_case_rows],
                 },
             )

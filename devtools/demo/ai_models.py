@@ -2,11 +2,14 @@
 
 Live use cases get the deployments they already had when the firm adopted Steward (recorded
 as such, like an imported register); a pilot gets a staging deployment through the
-services, so the go-live gate on its page has something to say.
+services, so the go-live gate on its page has something to say. The chatbot's next GPT
+version has been evaluated (one red-team finding) and moved into shadow with the risk
+officer's approval; Llama's next version waits for the risk officer's approval.
 """
 
 from registry import services
 from registry.models import Deployment, UseCase
+from registry.services import releases
 
 CARD = {
     "model_details": "Gradient-boosted trees trained by the fraud analytics team in 2025; "
@@ -120,7 +123,7 @@ def seed(people: dict) -> None:
         "production",
         {"intended_use": "Answers customers' questions from the public help pages."},
     )
-    version(gpt, owner, "2024-11-20", "candidate")
+    gpt_next = version(gpt, owner, "2024-11-20", "candidate")
     llama_v = version(llama, owner_ops, "3.1-70b-q4", "production", CARD)
     fraud_live = version(fraud, owner, "2.3.0", "production", CARD)
     fraud_next = version(fraud, owner, "2.4.0", "canary", CARD)
@@ -148,4 +151,53 @@ def seed(people: dict) -> None:
         actor=owner_ops,
         use_case=summaries,
         data={"model_version": llama_v, "environment": "staging", "traffic_share": 100},
+    )
+    _releases(people, gpt_next, llama)
+
+
+def _releases(people: dict, gpt_next, llama) -> None:
+    """Releases through the promote action: one approved, one waiting for approval."""
+    risk, owner, owner_ops = people["risk"], people["owner"], people["owner.ops"]
+    evaluation = releases.evaluation_record(
+        actor=owner,
+        version=gpt_next,
+        data={
+            "name": "Help-page answers, 2024-11-20 build",
+            "dataset": "500 customer questions with agreed answers (Nov 2026)",
+            "metrics": [
+                {"name": "answer_accuracy", "value": 0.91, "threshold": 0.88},
+                {"name": "refusal_rate", "value": 0.03, "threshold": 0.05, "direction": "max"},
+            ],
+            "findings": [
+                {
+                    "kind": "red_team",
+                    "title": "Reveals the system prompt when asked in French",
+                    "severity": "low",
+                    "detail": "No customer data in the prompt; fix with the next prompt review.",
+                }
+            ],
+        },
+    )
+    request = releases.promotion_request(
+        actor=owner,
+        version=gpt_next,
+        to_stage="shadow",
+        reason="Answers more accurately in the evaluation; shadow beside the live version.",
+        evidence=f"Evaluation {evaluation.pk}: accuracy 0.91 (live version 0.89).",
+    )
+    releases.promotion_decide(
+        actor=risk, request=request, decision="approve", note="One low finding, accepted."
+    )
+    llama_next = services.model_version_create(
+        actor=owner_ops,
+        model=llama,
+        data={"version": "3.3-70b-q4", "artefact": f"registry://{llama.reference}/3.3-70b-q4"},
+        initial_stage="candidate",
+        stage_why="candidate (demo seed)",
+    )
+    releases.promotion_request(
+        actor=owner_ops,
+        version=llama_next,
+        to_stage="shadow",
+        reason="Newer weights summarise long complaints better in the team's reading.",
     )

@@ -2,7 +2,8 @@
 
 The chatbot pushes latency, errors, tokens and cost and is well into its budget; the card
 fraud model's input drift has crossed the PSI rule and its 10% challenger version errs too
-often, so the demo opens with flags to look at.
+often, so the demo opens with flags to look at. The risk officer has tuned the material-change
+rules, and the chatbot's owner has since widened its purpose: the change raised a flag.
 """
 
 import math
@@ -14,10 +15,13 @@ from django.utils import timezone
 from monitoring.services.costs import budget_set, budgets_check, month_spend
 from monitoring.services.drift import distribution_push
 from monitoring.services.evaluation import rules_evaluate
+from monitoring.services.material_changes import material_rule_create, material_rule_update
 from monitoring.services.metric_rules import rule_create, rule_update
 from monitoring.services.samples import Sample, samples_write
 from monitoring.services.sources import source_create
+from monitoring.models import MaterialChangeRule
 from registry.models import Deployment, UseCase
+from registry.services.use_cases import use_case_update
 
 DAYS = 30
 
@@ -116,3 +120,31 @@ def seed(people: dict) -> None:
     )
     rule_update(actor=people["risk"], rule=latency, threshold=1500)
     rules_evaluate()
+    _material_changes(people, chatbot)
+
+
+def _material_changes(people: dict, chatbot: UseCase) -> None:
+    """The risk officer tunes a shipped rule and adds the firm's own; a change then flags."""
+    risk = people["risk"]
+    purpose = MaterialChangeRule.objects.get(builtin="purpose")
+    material_rule_update(actor=risk, rule=purpose, severity="high", start_draft=True)
+    material_rule_create(
+        actor=risk,
+        name="Decisions become automatic",
+        description="A use case that starts deciding without a person is re-assessed at once "
+        "(UK GDPR Art. 22).",
+        change="use_case.decision_impact",
+        condition="becomes",
+        value="automatic",
+        severity="critical",
+        start_draft=True,
+    )
+    use_case_update(
+        actor=people["owner"],
+        use_case=chatbot,
+        data={
+            "purpose": "Answers customers' questions on the website and in the mobile app, "
+            "and starts card-dispute forms for them."
+        },
+        reason="The mobile app launches the chatbot from January.",
+    )

@@ -308,8 +308,8 @@ class PollRecorder:
 
     def heard(self, state: PollState, now: datetime) -> None:
         stale = now - timedelta(seconds=POLL_RECORD_SECONDS)
-        last = self._written.get(state.token_id) or state.last_polled_at
-        if state.last_polled_at is not None and state.last_polled_at > last:
+        last: datetime | None = self._written.get(state.token_id) or state.last_polled_at
+        if state.last_polled_at is not None and (last is None or state.last_polled_at > last):
             last = state.last_polled_at
         # Another process may have written it since: the UPDATE's condition then skips it.
         if last is not None and last >= stale:

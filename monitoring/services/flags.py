@@ -214,7 +214,7 @@ def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
         f"Monitoring raised {flag.reference} ({flag.get_severity_display()} severity) on "
         f"{subject_line}.",
         "",
-        f"Rule: {flag.rule.name}",
+        f"Rule: {flag.title}",
         f"Breach: {breach}",
         f"Samples in the window: {evidence.get('samples')}",
         f"Window: {evidence.get('window_start')} to {evidence.get('window_end')}",
@@ -234,7 +234,7 @@ def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
     ]
     notify.email(
         sorted(recipients, key=lambda u: u.pk),
-        f"{flag.reference} {flag.rule.name} on {flag.use_case.reference}",
+        f"{flag.reference} {flag.title} on {flag.use_case.reference}",
         "\n".join(lines),
     )
 

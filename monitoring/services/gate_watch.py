@@ -81,7 +81,7 @@ def _watch_one(use_case: UseCase, today: date, already: set[str], report: GateWa
         if cause in already:
             report.still_open += 1
             continue
-        flag = raise_cause_flag(
+        raised = raise_cause_flag(
             use_case=use_case,
             cause=cause,
             severity=Severity.HIGH,
@@ -93,7 +93,7 @@ def _watch_one(use_case: UseCase, today: date, already: set[str], report: GateWa
                 "checked_on": today.isoformat(),
             },
         )
-        report.raised.append(flag.reference)
+        report.raised.append(raised.reference)
     for cause in sorted(already - {CAUSE_PREFIX + key for key in failing}):
         flag = resolve_cause_flag(
             use_case=use_case,

@@ -101,7 +101,7 @@ def _flag(rule: MaterialChangeRule, change: Change, use_case: UseCase, actor) ->
         "reason": flag.reason,
         "severity": flag.severity,
         "url": reverse("monitoring:flag-detail", args=[flag.reference]),
-        "reassessment": flag.reassessment.reference if flag.reassessment_id else None,
+        "reassessment": flag.reassessment.reference if flag.reassessment else None,
     }
 
 

@@ -13,6 +13,8 @@ Who may flag: whoever may flag that use case for re-assessment (``registry.flag_
 risk officers and DPOs of its unit, admins).
 """
 
+from typing import Any
+
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
@@ -28,7 +30,7 @@ def cause_of(template: AssessmentTemplate) -> str:
     return f"template_change:{template.key}-v{template.version}"
 
 
-def superseded_sign_offs(user, template: AssessmentTemplate) -> list[Assessment]:
+def superseded_sign_offs(user, template: AssessmentTemplate) -> list[Any]:
     """The latest sign-off per visible use case on an older version of ``template``'s key."""
     newer = Assessment.objects.filter(
         use_case=OuterRef("use_case"),
@@ -71,7 +73,7 @@ def flag_superseded(*, actor, template: AssessmentTemplate, note: str = "") -> l
     """Flag every use case the person may flag whose sign-off is on an older version."""
     flags = []
     for assessment in superseded_sign_offs(actor, template):
-        if not assessment.can_flag or assessment.already_flagged:  # type: ignore[attr-defined]
+        if not assessment.can_flag or assessment.already_flagged:
             continue
         old = assessment.template
         reason = (

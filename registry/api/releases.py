@@ -129,7 +129,8 @@ class VersionReleaseActions:
             # Another model's version does not exist for this token.
             found = ModelVersion.objects.filter(model_id=token.model_id, pk=pk).first()
         else:
-            found = self.get_queryset().filter(pk=pk).first()
+            # get_queryset: the viewset this is mixed into.
+            found = self.get_queryset().filter(pk=pk).first()  # type: ignore[attr-defined]
         if found is None:
             raise exceptions.NotFound("No such model version, or you may not see it.")
         return found

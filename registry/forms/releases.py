@@ -31,7 +31,7 @@ class PromoteForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args, version: ModelVersion, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to_stage"].choices = [
+        self.fields["to_stage"].choices = [  # type: ignore[attr-defined]
             (s, ReleaseStage(s).label) for s in release_policy.next_stages(version.stage)
         ]
 

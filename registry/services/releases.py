@@ -320,7 +320,7 @@ def _metrics(rows) -> list[dict]:
 def _fairness(rows) -> list[dict]:
     if not isinstance(rows, list):
         raise ValidationError({"fairness": "Give a list of group results."})
-    parsed = []
+    parsed: list[dict] = []
     for i, row in enumerate(rows):
         where = f"fairness[{i}]"
         if not isinstance(row, dict):
@@ -343,8 +343,8 @@ def _fairness(rows) -> list[dict]:
     # A gap not given is the distance from the best group of the same attribute and metric.
     best: dict[tuple, float] = {}
     for row in parsed:
-        key = (row["attribute"].lower(), row["metric"])
-        best[key] = max(best.get(key, row["value"]), row["value"])
+        group = (row["attribute"].lower(), row["metric"])
+        best[group] = max(best.get(group, row["value"]), row["value"])
     for row in parsed:
         if row["gap"] is None:
             row["gap"] = round(best[(row["attribute"].lower(), row["metric"])] - row["value"], 6)

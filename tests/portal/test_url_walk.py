@@ -15,6 +15,7 @@ filled). What each person should get is derived from the named rules
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.tokens import default_token_generator
@@ -29,16 +30,18 @@ from compliance.services import library
 from dashboard.board_pack import board_pack_make, previous_month
 from incidents.services.killswitch import kill_switch_token_create
 from incidents.services.webhooks import webhook_endpoint_create
-from monitoring.models import Flag, MetricSample
+from monitoring.models import Flag, MaterialChangeRule, MetricSample
 from monitoring.services.evaluation import rules_evaluate
 from portal.access import can
 from registry import csvio
-from registry.models import DataPolicyException, GoLiveRecord, ModelApproval
+from registry.models import DataPolicyException, GoLiveRecord, ModelApproval, ReleasePolicy
+from registry.services import releases
 from tests.assessments.builders import draft
 from tests.factories import (
     DataSourceFactory,
     DeploymentFactory,
     MetricSourceFactory,
+    ModelVersionFactory,
     RuleFactory,
     current_runbook,
 )
@@ -131,6 +134,16 @@ SEGMENTS = {
     "evidence": ("compliance_evidence", "compliance.view_evidence"),
     "applicability": ("applicability", "compliance.view_applicability"),
     "board-packs": ("board_pack", "dashboard.view_board_pack"),
+    # Read through their selectors (a promotion follows its version's model, a token whoever
+    # may manage the model's tokens): no per-record rule, walked for no 5xx.
+    "promotions": ("promotion", None),
+    "tokens": ("model_token", None),
+    "model-tokens": ("model_token", None),
+    "evaluation-findings": ("evaluation_finding", None),
+    "reviews": ("review", None),
+    "release-policies": ("release_policy", "registry.view_releasepolicy"),
+    "material-change-rules": ("material_rule", "monitoring.view_material_rule"),
+    "template-changes": ("template", "monitoring.view_template_changes"),
 }
 # Parameters that name no record, or a second one beside the record of their segment.
 VALUES = {
@@ -292,6 +305,38 @@ def world(retail, product_owner, risk_officer, admin_user, dpo, settings, tmp_pa
         "board_pack": board_pack_make(
             actor=None, start=previous_month(NOW.date())[0], end=previous_month(NOW.date())[1]
         ),
+        **release_world(deployment.model_version.model, admin_user),
+        "material_rule": MaterialChangeRule.objects.order_by("pk").first(),
+        "review": 999_999,
+    }
+
+
+def release_world(model, admin_user) -> dict:
+    """A promotion waiting for approval, an evaluation with a finding, a model token."""
+    candidate = ModelVersionFactory(
+        model=model, stage="shadow", stage_changed_at=NOW - timedelta(days=30)
+    )
+    record = releases.evaluation_record(
+        actor=admin_user,
+        version=candidate,
+        data={
+            "name": "Walk",
+            "dataset": "walk",
+            "findings": [{"kind": "red_team", "title": "Walked", "severity": "low"}],
+        },
+    )
+    token, _raw = releases.model_token_create(actor=admin_user, model=model, name="pipeline")
+    return {
+        "promotion": releases.promotion_request(
+            actor=admin_user,
+            version=candidate,
+            to_stage="canary",
+            reason="Walk",
+            traffic_share=5,
+        ),
+        "evaluation_finding": record.findings.get(),
+        "model_token": token,
+        "release_policy": ReleasePolicy.objects.order_by("pk").first(),
     }
 
 

@@ -25,6 +25,7 @@ from tests.factories import (
     PilotUseCaseFactory,
     complete_card,
     current_runbook,
+    evaluated,
     obligations_met,
     ready_for_production,
     signed_off,
@@ -53,6 +54,7 @@ def test_a_ready_use_case_passes_every_check(use_case, admin_user):
         "not_prohibited",
         "models",
         "cards",
+        "evaluations",
         "data_policy",
         "runbook",
         "obligations",
@@ -76,10 +78,13 @@ def test_each_requirement_blocks_on_its_own(use_case, admin_user):
     # High risk needs a signed-off impact assessment.
     use_case.risk_tier = "high"
     use_case.save()
-    # ... and the obligations its tier brings (compliance) met.
-    assert failing(gate.check_go_live(use_case)) == {"impact", "obligations"}
+    # ... the obligations its tier brings (compliance) met, and the deployed version
+    # evaluated, fairly on the protected groups the tier's release policy names.
+    assert failing(gate.check_go_live(use_case)) == {"impact", "obligations", "evaluations"}
     signed_off(use_case, "impact")
     obligations_met(use_case, admin_user)
+    assert failing(gate.check_go_live(use_case)) == {"evaluations"}
+    evaluated(version, admin_user)
     assert gate.check_go_live(use_case).passed
     # A model card below the threshold.
     version.card.sections = {"model_details": "Short."}

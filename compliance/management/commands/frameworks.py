@@ -49,10 +49,10 @@ class Command(BaseCommand):
                 if options["version"]
                 else found.filter(active=True)
             )
-            framework = found.first()
-            if framework is None:
+            chosen = found.first()
+            if chosen is None:
                 raise CommandError(f"No framework {options['key']} of that version.")
-            text = framework_export(framework)
+            text = framework_export(chosen)
             if options["output"] == "-":
                 self.stdout.write(text, ending="")
             else:

@@ -3,7 +3,7 @@
 Live use cases get the deployments they already had when the firm adopted Steward (recorded
 as such, like an imported register); a pilot gets a staging deployment through the
 services, so the go-live gate on its page has something to say. The chatbot's next GPT
-version has been evaluated (one red-team finding) and moved into shadow with the risk
+version has been evaluated by its pipeline (one red-team finding) and moved into shadow with the risk
 officer's approval; Llama's next version waits for the risk officer's approval.
 """
 
@@ -158,8 +158,13 @@ def seed(people: dict) -> None:
 def _releases(people: dict, gpt_next, llama) -> None:
     """Releases through the promote action: one approved, one waiting for approval."""
     risk, owner, owner_ops = people["risk"], people["owner"], people["owner.ops"]
+    # The team's evaluation pipeline posts with the model's token (no person's account).
+    token, _raw = releases.model_token_create(
+        actor=owner, model=gpt_next.model, name="Evaluation pipeline"
+    )
     evaluation = releases.evaluation_record(
-        actor=owner,
+        actor=None,
+        token=token,
         version=gpt_next,
         data={
             "name": "Help-page answers, 2024-11-20 build",

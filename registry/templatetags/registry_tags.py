@@ -48,6 +48,8 @@ def approvers(roles) -> str:
     from registry.models import ApproverRole  # noqa: PLC0415  (templatetags load before apps)
 
     labels = [ApproverRole(r).label if r in ApproverRole.values else str(r) for r in roles or []]
+    # The labels are capitalised to stand alone (in a form's choices); not inside a sentence.
+    labels = [label[0].lower() + label[1:] for label in labels]
     if not labels:
         return "no one"
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]

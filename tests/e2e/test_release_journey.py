@@ -59,7 +59,7 @@ def test_a_canary_goes_to_production_with_a_risk_officers_approval(
     page.get_by_role("button", name="Ask to move it").click()
     expect(page.locator(".messages")).to_contain_text("Asked for approval")
     expect(page.get_by_role("region", name="Release")).to_contain_text(
-        "waiting for approval by A risk officer"
+        "waiting for approval by a risk officer"
     )
     sign_out(page)
 

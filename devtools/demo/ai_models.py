@@ -3,8 +3,8 @@
 Live use cases get the deployments they already had when the firm adopted Steward (recorded
 as such, like an imported register); a pilot gets a staging deployment through the
 services, so the go-live gate on its page has something to say. The chatbot's next GPT
-version has been evaluated by its pipeline (one red-team finding) and moved into shadow with the risk
-officer's approval; Llama's next version waits for the risk officer's approval.
+version has been evaluated by its pipeline (one red-team finding) and moved into shadow
+with the risk officer's approval; Llama's next version waits for the risk officer's.
 """
 
 from registry import services

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from monitoring.models import MaterialChangeRule
 from monitoring.services.costs import budget_set, budgets_check, month_spend
 from monitoring.services.drift import distribution_push
 from monitoring.services.evaluation import rules_evaluate
@@ -19,7 +20,6 @@ from monitoring.services.material_changes import material_rule_create, material_
 from monitoring.services.metric_rules import rule_create, rule_update
 from monitoring.services.samples import Sample, samples_write
 from monitoring.services.sources import source_create
-from monitoring.models import MaterialChangeRule
 from registry.models import Deployment, UseCase
 from registry.services.use_cases import use_case_update
 

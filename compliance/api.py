@@ -2,6 +2,7 @@
 under the same named rules as the pages (compliance/rules.py), through the same services."""
 
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
@@ -17,11 +18,14 @@ from compliance.models import (
     Framework,
     Obligation,
     ObligationException,
+    SignedStatement,
 )
-from compliance.services import library
+from compliance.services import library, statements
 from compliance.services.frameworks import check_definition, framework_import
 from portal.access import can, require
 from portal.api_views import RecordViewSet
+from portal.limits import SHORT_TEXT
+from portal.params import as_id
 from registry.models import UseCase
 from registry.selectors import use_cases_visible_to
 
@@ -115,6 +119,45 @@ class ApplicabilitySerializer(serializers.ModelSerializer):
             "id", "use_case", "framework", "obligation", "ref", "title", "applicable",
             "reason", "status", "status_detail", "applies_since", "due_on", "updated_at",
         ]  # fmt: skip
+
+
+class SignedStatementSerializer(serializers.ModelSerializer):
+    framework = serializers.CharField(source="framework.key", read_only=True, default=None)
+    use_case = serializers.CharField(source="use_case.reference", read_only=True, default=None)
+    signed_by = serializers.CharField(source="signed_by.username", read_only=True)
+    verified = serializers.SerializerMethodField()
+    pdf = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SignedStatement
+        fields = [
+            "id", "reference", "framework", "use_case", "title", "subject", "as_of", "rows",
+            "basis", "signed_by", "signed_at", "note", "sha256", "verified", "pdf",
+        ]  # fmt: skip
+
+    def get_verified(self, signed) -> bool:
+        return statements.verified(signed)
+
+    def get_pdf(self, signed) -> str:
+        return reverse("compliance:statement-pdf", args=[signed.pk])
+
+
+class StatementSignSerializer(serializers.Serializer):
+    framework = serializers.PrimaryKeyRelatedField(
+        queryset=Framework.objects.all(), required=False, allow_null=True
+    )
+    use_case = serializers.SlugRelatedField(
+        slug_field="reference", queryset=UseCase.objects.all(), required=False, allow_null=True
+    )
+    password = serializers.CharField(write_only=True, trim_whitespace=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=SHORT_TEXT)
+
+    def validate(self, attrs):
+        if (attrs.get("framework") is None) == (attrs.get("use_case") is None):
+            raise ValidationError(
+                {"framework": ["Give a framework's id or a use case's reference, not both."]}
+            )
+        return attrs
 
 
 # Viewsets -----------------------------------------------------------------------------------
@@ -294,9 +337,7 @@ class CoverageView(APIView):
                 raise NotFound("No such use case.")
             return Response(selectors.use_case_coverage(use_case).as_dict())
         unit = request.query_params.get("unit")
-        found = selectors.coverage(
-            request.user, unit=int(unit) if unit and unit.isdigit() else None
-        )
+        found = selectors.coverage(request.user, unit=as_id(unit) if unit else None)
         return Response(
             {
                 "total": found["total"].as_dict(),
@@ -308,9 +349,44 @@ class CoverageView(APIView):
         )
 
 
+class SignedStatementViewSet(RecordViewSet):
+    """Statements of Applicability as signed; POST signs one (password re-entry)."""
+
+    serializer_class = SignedStatementSerializer
+    view_rule = None
+    action_rules = {"list": None, "retrieve": None, "create": "compliance.sign_soa"}
+
+    def get_queryset(self):
+        return selectors.signed_statements_visible_to(self.request.user).select_related(
+            "framework", "use_case", "signed_by"
+        )
+
+    @extend_schema(
+        summary="Sign the Statement of Applicability of a framework or a use case, as it is now",
+        request=StatementSignSerializer,
+        responses={201: SignedStatementSerializer},
+    )
+    def create(self, request):
+        serializer = StatementSignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        use_case = data.get("use_case")
+        if use_case is not None and not can(request.user, "registry.view_usecase", use_case):
+            raise ValidationError({"use_case": [f"No use case {use_case.reference}."]})
+        signed = statements.statement_sign(
+            actor=request.user,
+            password=data["password"],
+            note=data.get("note", ""),
+            framework=data.get("framework"),
+            use_case=use_case,
+        )
+        return Response(SignedStatementSerializer(signed).data, status=status.HTTP_201_CREATED)
+
+
 def register(router) -> None:
     router.register("frameworks", FrameworkViewSet, basename="api-framework")
     router.register("obligations", ObligationViewSet, basename="api-obligation")
     router.register("controls", ControlViewSet, basename="api-control")
     router.register("evidence", EvidenceViewSet, basename="api-evidence")
     router.register("applicability", ApplicabilityViewSet, basename="api-applicability")
+    router.register("signed-statements", SignedStatementViewSet, basename="api-signed-statement")

@@ -16,6 +16,7 @@ from compliance.models import (
     Evidence,
     Framework,
     ObligationException,
+    SignedStatement,
     Status,
 )
 from compliance.selectors import (
@@ -26,6 +27,7 @@ from compliance.selectors import (
     use_case_obligations,
 )
 from compliance.services.applicability import applicability_compute, statuses_refresh
+from portal import ledger
 from portal.access import can
 from portal.history import tracked as history
 from registry.gate import Check, GateContext, moment, person, register_gate_check
@@ -178,7 +180,14 @@ def _use_case_card(user, use_case: UseCase, context: dict) -> dict:
     }
 
 
+def _statement_subject(signed: SignedStatement) -> tuple[str, int | None]:
+    if signed.use_case_id is not None:
+        return f"registry.usecase:{signed.use_case_id}", signed.use_case_id
+    return f"compliance.framework:{signed.framework_id}", None
+
+
 def register_all() -> None:
+    ledger.register(SignedStatement, kind="soa", subject=_statement_subject)
     post_init.connect(_remember_use_case, sender=UseCase, dispatch_uid="compliance.uc_init")
     post_save.connect(_use_case_saved, sender=UseCase, dispatch_uid="compliance.uc_saved")
     post_init.connect(_remember_assessment, sender=Assessment, dispatch_uid="compliance.as_init")

@@ -13,7 +13,7 @@ from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
-from portal.limits import LONG_TEXT, SHORT_TEXT, BoundedTextField
+from portal.limits import LONG_TEXT, MACHINE_TEXT, SHORT_TEXT, BoundedTextField
 from registry.models import UseCase
 
 
@@ -273,3 +273,59 @@ class ObligationException(models.Model):
 
     def __str__(self) -> str:
         return f"Exception to {self.applicability} until {self.expires_on}"
+
+
+class SignedStatement(models.Model):
+    """A Statement of Applicability as it was signed: its rows frozen, who signed and when,
+    and the SHA-256 of exactly what was signed (signed as assessments are: the signer enters
+    their password again). Written once, never changed or deleted; a new signature is a new
+    row, so the statements signed over time stay side by side."""
+
+    reference = models.CharField(max_length=12, unique=True, editable=False)
+    framework = models.ForeignKey(
+        Framework, null=True, blank=True, on_delete=models.PROTECT, related_name="statements"
+    )
+    use_case = models.ForeignKey(
+        UseCase, null=True, blank=True, on_delete=models.PROTECT, related_name="statements"
+    )
+    title = models.CharField(max_length=400)
+    subject = models.CharField(max_length=400)
+    as_of = models.DateField()
+    rows = models.JSONField(help_text="The statement's rows as signed.")
+    basis = models.JSONField(
+        null=True, blank=True, help_text="The signed screening a use case's statement rests on."
+    )
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    signed_at = models.DateTimeField()
+    note = BoundedTextField(max_length=SHORT_TEXT, blank=True)
+    content = BoundedTextField(max_length=MACHINE_TEXT, help_text="Canonical JSON signed.")
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-signed_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(framework__isnull=True) ^ models.Q(use_case__isnull=True),
+                name="signed_statement_of_one_subject",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ImmutableStatement("A signed statement is never changed.")
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("compliance:statement", args=[self.pk])
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableStatement("A signed statement is never deleted.")
+
+
+class ImmutableStatement(Exception):
+    """Raised on an attempt to change or delete a signed statement."""

@@ -47,6 +47,11 @@ def in_use_case_unit(user, obj) -> bool:
 
 
 @rules.predicate
+def of_a_use_case(user, obj) -> bool:
+    return _use_case_of(obj) is not None
+
+
+@rules.predicate
 def of_retired_use_case(user, obj) -> bool:
     use_case = _use_case_of(obj)
     return use_case is not None and is_retired(user, use_case)
@@ -101,4 +106,9 @@ rules.add_perm(
 
 # Coverage and Statements of Applicability: read by everyone, over what they may see.
 rules.add_perm("compliance.view_coverage", is_authenticated)
-rules.add_perm("compliance.sign_soa", ~is_auditor & (is_admin | is_risk_officer))
+# A framework's statement (obj: the framework, or none) covers what the signer sees; a use
+# case's is signed by an admin or a risk officer of its unit.
+rules.add_perm(
+    "compliance.sign_soa",
+    ~is_auditor & (is_admin | (is_risk_officer & (~of_a_use_case | in_use_case_unit))),
+)

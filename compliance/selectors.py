@@ -21,6 +21,7 @@ from compliance.models import (
     Obligation,
     ObligationException,
     Scope,
+    SignedStatement,
     Status,
 )
 from portal.access import access_for, get_visible_or_404
@@ -63,6 +64,18 @@ def applicability_visible_to(user) -> QuerySet[Applicability]:
     return Applicability.objects.filter(
         use_case__in=use_cases_visible_to(user).values("pk")
     ).select_related("obligation__framework", "use_case")
+
+
+def signed_statements_visible_to(user) -> QuerySet[SignedStatement]:
+    """Frameworks' signed statements for everyone signed in; a use case's for whoever sees
+    the use case."""
+    if not user.is_authenticated:
+        return SignedStatement.objects.none()
+    if access_for(user).reads_everything:
+        return SignedStatement.objects.all()
+    return SignedStatement.objects.filter(
+        Q(use_case__isnull=True) | Q(use_case__in=use_cases_visible_to(user).values("pk"))
+    )
 
 
 def live_exceptions() -> QuerySet[ObligationException]:

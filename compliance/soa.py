@@ -9,24 +9,21 @@ and that the rows were not changed.
 """
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.db.models import Min
-from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.utils.dateparse import parse_datetime
 
 from assessments.models import Kind, SignOff, canonical_json, sha256_of
 from assessments.models import Status as AssessmentStatus
 from compliance import selectors
-from compliance.models import Applicability, Framework, Scope, Status
+from compliance.models import Applicability, Framework, Scope, SignedStatement, Status
 from compliance.services.applicability import CoverageIndex
-from portal.access import require
-from portal.csvexport import stream_csv
-from portal.pdf import pdf_response, render_pdf
-from registry.models import UseCase
+from portal.access import access_for
+from portal.pdf import render_pdf
+from registry.models import BusinessUnit, UseCase
 
 HEADER = [
     "Framework",
@@ -77,6 +74,30 @@ class Statement:
     rows: list[Row]
     as_of: datetime.date
     basis: dict | None = None  # the signed screening it rests on
+    signed: "SignedStatement | None" = None  # when read back from a signature
+
+    def frozen(self) -> dict:
+        """What a signature keeps of the statement (JSON)."""
+        basis = dict(self.basis) if self.basis else None
+        if basis and isinstance(basis.get("signed_at"), datetime.datetime):
+            basis["signed_at"] = basis["signed_at"].isoformat()
+        return {
+            "title": self.title,
+            "subject": self.subject,
+            "as_of": self.as_of.isoformat(),
+            "rows": [asdict(r) for r in self.rows],
+            "rows_sha256": self.sha256,
+            "basis": basis,
+        }
+
+    @classmethod
+    def from_signed(cls, signed: "SignedStatement") -> "Statement":
+        """The statement exactly as it was signed, with its signature."""
+        basis = dict(signed.basis) if signed.basis else None
+        if basis and basis.get("signed_at"):
+            basis["signed_at"] = parse_datetime(basis["signed_at"])
+        rows = [Row(**r) for r in signed.rows]
+        return cls(signed.title, signed.subject, rows, signed.as_of, basis, signed)
 
     @property
     def sha256(self) -> str:
@@ -171,7 +192,22 @@ def framework_statement(user, framework: Framework) -> Statement:
                     **index.explain(item.pk, None),
                 )  # fmt: skip
             )
-    return Statement(f"Statement of Applicability: {framework.title}", "the firm", rows, today)
+    title = f"Statement of Applicability: {framework.title}"
+    return Statement(title, _subject(user, framework), rows, today)
+
+
+def _subject(user, framework: Framework) -> str:
+    """Whom a framework's statement covers: the firm, or (use-case items read by someone who
+    sees some units only) the use cases of those units."""
+    access = access_for(user)
+    if framework.scope != Scope.USE_CASE or access.reads_everything:
+        return "the firm"
+    units = ", ".join(
+        BusinessUnit.objects.filter(pk__in=access.unit_ids)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    return f"the firm; use cases as seen by {user.get_full_name() or user} ({units or 'no unit'})"
 
 
 def use_case_statement(use_case: UseCase) -> Statement:
@@ -227,87 +263,3 @@ def use_case_statement(use_case: UseCase) -> Statement:
 
 def statement_pdf(statement: Statement) -> bytes:
     return render_pdf("compliance/pdf/soa.html", {"statement": statement})
-
-
-# Pages ----------------------------------------------------------------------------------------
-def _framework(request, pk: int) -> Framework:
-    framework = selectors.access_framework(request.user, pk)
-    require(request.user, "compliance.view_coverage")
-    return framework
-
-
-def _use_case(request, use_case_id: int) -> UseCase:
-    use_case = selectors.access_use_case_obligations(request.user, use_case_id)
-    require(request.user, "compliance.view_applicability", use_case)
-    return use_case
-
-
-@login_required
-@require_safe
-def framework_soa(request, pk: int):
-    framework = _framework(request, pk)
-    statement = framework_statement(request.user, framework)
-    return render(
-        request,
-        "compliance/soa.html",
-        {
-            "statement": statement,
-            "framework": framework,
-            "csv": "compliance:framework-soa-csv",
-            "pdf": "compliance:framework-soa-pdf",
-            "pk": framework.pk,
-        },  # fmt: skip
-    )
-
-
-@login_required
-@require_safe
-def framework_soa_csv(request, pk: int):
-    framework = _framework(request, pk)
-    statement = framework_statement(request.user, framework)
-    return stream_csv(
-        f"soa-{framework.key}-v{framework.version}.csv",
-        HEADER,
-        (r.cells() for r in statement.rows),
-    )
-
-
-@login_required
-@require_safe
-def framework_soa_pdf(request, pk: int):
-    framework = _framework(request, pk)
-    content = statement_pdf(framework_statement(request.user, framework))
-    return pdf_response(content, f"soa-{framework.key}-v{framework.version}.pdf")
-
-
-@login_required
-@require_safe
-def use_case_soa(request, use_case_id: int):
-    use_case = _use_case(request, use_case_id)
-    return render(
-        request,
-        "compliance/soa.html",
-        {
-            "statement": use_case_statement(use_case),
-            "use_case": use_case,
-            "csv": "compliance:use-case-soa-csv",
-            "pdf": "compliance:use-case-soa-pdf",
-            "pk": use_case.pk,
-        },  # fmt: skip
-    )
-
-
-@login_required
-@require_safe
-def use_case_soa_csv(request, use_case_id: int):
-    use_case = _use_case(request, use_case_id)
-    statement = use_case_statement(use_case)
-    return stream_csv(f"soa-{use_case.reference}.csv", HEADER, (r.cells() for r in statement.rows))
-
-
-@login_required
-@require_safe
-def use_case_soa_pdf(request, use_case_id: int):
-    use_case = _use_case(request, use_case_id)
-    content = statement_pdf(use_case_statement(use_case))
-    return pdf_response(content, f"soa-{use_case.reference}.pdf")

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from compliance import soa, views
+from compliance import soa_views as soa
+from compliance import views
 
 app_name = "compliance"
 
@@ -12,11 +13,15 @@ urlpatterns = [
     path("frameworks/<int:pk>/soa/", soa.framework_soa, name="framework-soa"),
     path("frameworks/<int:pk>/soa.csv", soa.framework_soa_csv, name="framework-soa-csv"),
     path("frameworks/<int:pk>/soa.pdf", soa.framework_soa_pdf, name="framework-soa-pdf"),
+    path("frameworks/<int:pk>/soa/sign/", soa.framework_soa_sign, name="framework-soa-sign"),
     path("use-cases/<int:use_case_id>/", views.use_case_obligations, name="use-case-obligations"),
     path("use-cases/<int:use_case_id>/recompute/", views.use_case_recompute, name="recompute"),
     path("use-cases/<int:use_case_id>/soa/", soa.use_case_soa, name="use-case-soa"),
     path("use-cases/<int:use_case_id>/soa.csv", soa.use_case_soa_csv, name="use-case-soa-csv"),
     path("use-cases/<int:use_case_id>/soa.pdf", soa.use_case_soa_pdf, name="use-case-soa-pdf"),
+    path("use-cases/<int:use_case_id>/soa/sign/", soa.use_case_soa_sign, name="use-case-soa-sign"),
+    path("statements/<int:pk>/", soa.statement_detail, name="statement"),
+    path("statements/<int:pk>/statement.pdf", soa.statement_signed_pdf, name="statement-pdf"),
     path("obligations/<int:pk>/accept/", views.exception_accept, name="exception-accept"),
     path("controls/", views.control_list, name="control-list"),
     path("controls/new/", views.control_edit, name="control-new"),

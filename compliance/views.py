@@ -21,6 +21,7 @@ from compliance.services.frameworks import (
 )
 from portal.access import can, require
 from portal.forms import apply_validation_error, error_messages
+from portal.params import as_id
 from registry.selectors import business_units_visible_to, use_cases_visible_to
 
 
@@ -257,8 +258,9 @@ def evidence_new(request):
     require(request.user, "compliance.add_evidence")
     visible = use_cases_visible_to(request.user)
     initial = {}
-    if request.GET.get("control", "").isdigit():
-        initial["controls"] = [int(request.GET["control"])]
+    control = as_id(request.GET.get("control", ""))
+    if control is not None:
+        initial["controls"] = [control]
     form = EvidenceForm(
         request.POST or None, request.FILES or None, use_cases=visible, initial=initial
     )
@@ -289,7 +291,7 @@ def evidence_new(request):
 def coverage(request):
     require(request.user, "compliance.view_coverage")
     unit = request.GET.get("unit")
-    unit_id = int(unit) if unit and unit.isdigit() else None
+    unit_id = as_id(unit) if unit else None
     return render(
         request,
         "compliance/coverage.html",

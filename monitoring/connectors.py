@@ -59,7 +59,11 @@ def resolve_path(document: Any, path: str) -> Any:
     for segment in path.split("."):
         if isinstance(current, dict) and segment in current:
             current = current[segment]
-        elif isinstance(current, list) and segment.lstrip("-").isdigit():
+        elif (
+            isinstance(current, list)
+            and segment.lstrip("-").isascii()
+            and segment.lstrip("-").isdigit()
+        ):
             index = int(segment)
             if not -len(current) <= index < len(current):
                 raise KeyError(path)

@@ -1,8 +1,9 @@
 """Use cases screened as the worked cases of the EU AI Act need them."""
 
 import pytest
+from django.utils import timezone
 
-from assessments.models import Assessment, AssessmentTemplate
+from assessments.models import Assessment, AssessmentTemplate, SignOff, canonical_json, sha256_of
 from registry.models import UseCase
 from tests.factories import UseCaseFactory, unique_reference
 
@@ -13,7 +14,7 @@ def screen(use_case: UseCase, tier: str, **answers) -> Assessment:
     use_case.risk_tier = tier
     use_case.save(update_fields=["risk_tier"])
     template = AssessmentTemplate.objects.filter(kind="screening", active=True).first()
-    return Assessment.objects.create(
+    assessment = Assessment.objects.create(
         reference=unique_reference("AS"),
         template=template,
         kind="screening",
@@ -23,6 +24,16 @@ def screen(use_case: UseCase, tier: str, **answers) -> Assessment:
         answers=answers,
         result_value=tier,
     )
+    content = canonical_json({"assessment": assessment.reference, "answers": answers})
+    SignOff.objects.create(
+        assessment=assessment,
+        signed_by=use_case.owner,
+        signed_at=timezone.now(),
+        statement="Signed in a test.",
+        content=content,
+        sha256=sha256_of(content),
+    )
+    return assessment
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from assessments.models import Assessment, AssessmentTemplate
-from compliance.models import Applicability, Obligation
+from compliance.models import Applicability, Obligation, SignedStatement
 from compliance.services import library
 from dashboard.board_pack import board_pack_make, previous_month
 from incidents.services.killswitch import kill_switch_token_create
@@ -141,6 +141,8 @@ SEGMENTS = {
     "model-tokens": ("model_token", None),
     "evaluation-findings": ("evaluation_finding", None),
     "reviews": ("review", None),
+    "statements": ("signed_statement", None),
+    "signed-statements": ("signed_statement", None),
     "release-policies": ("release_policy", "registry.view_releasepolicy"),
     "material-change-rules": ("material_rule", "monitoring.view_material_rule"),
     "template-changes": ("template", "monitoring.view_template_changes"),
@@ -243,7 +245,21 @@ def compliance_world(use_case, risk_officer) -> dict:
         controls=[control],
         use_cases=[use_case],
     )
+    # A use case's statement as signed (made directly: this use case has no screening).
+    signed = SignedStatement.objects.create(
+        reference="SOA-9001",
+        use_case=use_case,
+        title="Walked",
+        subject=use_case.reference,
+        as_of=NOW.date(),
+        rows=[],
+        signed_by=risk_officer,
+        signed_at=NOW,
+        content="{}",
+        sha256="0" * 64,
+    )
     return {
+        "signed_statement": signed,
         "framework": art9.framework,
         "obligation": art9,
         "applicability": row,

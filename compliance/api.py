@@ -3,7 +3,7 @@ under the same named rules as the pages (compliance/rules.py), through the same 
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -15,6 +15,7 @@ from compliance.models import (
     Applicability,
     Control,
     Evidence,
+    Exclusion,
     Framework,
     Obligation,
     ObligationException,
@@ -40,16 +41,34 @@ class FrameworkSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class ExclusionSerializer(serializers.ModelSerializer):
+    excluded_by = serializers.CharField(source="excluded_by.username", read_only=True)
+
+    class Meta:
+        model = Exclusion
+        fields = ["reason", "excluded_by", "excluded_at"]
+        read_only_fields = ["excluded_at"]
+
+
 class ObligationSerializer(serializers.ModelSerializer):
     framework = serializers.CharField(source="framework.key", read_only=True)
     framework_version = serializers.IntegerField(source="framework.version", read_only=True)
+    exclusion = serializers.SerializerMethodField()
 
     class Meta:
         model = Obligation
         fields = [
             "id", "framework", "framework_version", "key", "ref", "title", "text", "group",
-            "group_title", "applies_when",
+            "group_title", "applies_when", "exclusion",
         ]  # fmt: skip
+
+    @extend_schema_field(ExclusionSerializer(allow_null=True))
+    def get_exclusion(self, obligation) -> dict | None:
+        """The firm's reason it does not apply (firm-wide frameworks only), or null."""
+        try:
+            return ExclusionSerializer(obligation.exclusion).data
+        except Exclusion.DoesNotExist:
+            return None
 
 
 class ControlSerializer(serializers.ModelSerializer):
@@ -193,10 +212,40 @@ class FrameworkViewSet(RecordViewSet):
 class ObligationViewSet(RecordViewSet):
     serializer_class = ObligationSerializer
     view_rule = "compliance.view_framework"
-    action_rules = {"list": "compliance.view_framework", "retrieve": "compliance.view_framework"}
+    action_rules = {
+        "list": "compliance.view_framework",
+        "retrieve": "compliance.view_framework",
+        "exclusion": "compliance.manage_frameworks",
+    }
+
+    @extend_schema(
+        summary="Mark a firm-wide framework's item not applicable (POST, with the reason) or "
+        "applicable again (DELETE)",
+        request=ExclusionSerializer,
+        responses={200: ObligationSerializer},
+    )
+    @action(detail=True, methods=["post", "delete"])
+    def exclusion(self, request, pk=None):
+        obligation = self.get_object()
+        if request.method == "DELETE":
+            library.exclusion_remove(actor=request.user, obligation=obligation)
+        else:
+            serializer = ExclusionSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            library.exclusion_set(
+                actor=request.user,
+                obligation=obligation,
+                reason=serializer.validated_data["reason"],
+            )
+        fresh = self.get_queryset().get(pk=obligation.pk)
+        return Response(ObligationSerializer(fresh).data)
 
     def get_queryset(self):
-        qs = selectors.obligations_visible_to(self.request.user).order_by("framework_id", "order")
+        qs = (
+            selectors.obligations_visible_to(self.request.user)
+            .select_related("exclusion__excluded_by")
+            .order_by("framework_id", "order")
+        )
         framework = self.request.query_params.get("framework")
         if framework:
             qs = qs.filter(framework__key=framework, framework__active=True)

@@ -14,6 +14,7 @@ from compliance.models import (
     Applicability,
     Control,
     Evidence,
+    Exclusion,
     Framework,
     ObligationException,
     SignedStatement,
@@ -24,6 +25,7 @@ from compliance.selectors import (
     controls_visible_to,
     evidence_visible_to,
     frameworks_visible_to,
+    obligations_visible_to,
     use_case_obligations,
 )
 from compliance.services.applicability import applicability_compute, statuses_refresh
@@ -195,6 +197,7 @@ def register_all() -> None:
     register_gate_check(obligations_check, order=110)
     use_case_panels.register("compliance/_use_case_obligations.html", _use_case_card, order=15)
     history.register(Framework, rule="compliance.view_framework", selector=frameworks_visible_to)
+    history.register(Exclusion, rule="compliance.view_framework", selector=_exclusions_visible_to)
     history.register(Control, rule="compliance.view_control", selector=controls_visible_to)
     history.register(Evidence, rule="compliance.view_evidence", selector=evidence_visible_to)
     history.register(
@@ -205,6 +208,10 @@ def register_all() -> None:
         rule="compliance.view_applicability",
         selector=_exceptions_visible_to,
     )
+
+
+def _exclusions_visible_to(user):
+    return Exclusion.objects.filter(obligation__in=obligations_visible_to(user).values("pk"))
 
 
 def _exceptions_visible_to(user):

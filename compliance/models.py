@@ -87,6 +87,30 @@ class Obligation(models.Model):
         return f"{self.ref} {self.title}"
 
 
+class Exclusion(models.Model):
+    """The firm's decision that an item of a firm-wide framework (an ISO/IEC 42001 Annex A
+    control, a NIST AI RMF subcategory) does not apply to it, with the justification its
+    Statement of Applicability gives. Removing it makes the item apply again; both are
+    history. Items of use-case frameworks are never excluded by hand: their applicability is
+    computed from each use case's screening."""
+
+    obligation = models.OneToOneField(
+        Obligation, on_delete=models.PROTECT, related_name="exclusion"
+    )
+    reason = BoundedTextField(max_length=SHORT_TEXT)
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    excluded_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["obligation"]
+
+    def __str__(self) -> str:
+        return f"{self.obligation.ref} excluded"
+
+
 class CrosswalkLink(models.Model):
     """Two items that ask for the same work, from a crosswalk version."""
 

@@ -19,7 +19,14 @@ from django.utils.dateparse import parse_datetime
 from assessments.models import Kind, SignOff, canonical_json, sha256_of
 from assessments.models import Status as AssessmentStatus
 from compliance import selectors
-from compliance.models import Applicability, Framework, Scope, SignedStatement, Status
+from compliance.models import (
+    Applicability,
+    Exclusion,
+    Framework,
+    Scope,
+    SignedStatement,
+    Status,
+)
 from compliance.services.applicability import CoverageIndex
 from portal.access import access_for
 from portal.pdf import render_pdf
@@ -176,7 +183,26 @@ def framework_statement(user, framework: Framework) -> Statement:
                     )  # fmt: skip
                 )
     else:
+        excluded = {
+            e.obligation_id: e
+            for e in Exclusion.objects.filter(obligation__in=items).select_related("excluded_by")
+        }
         for item in items:
+            exclusion = excluded.get(item.pk)
+            if exclusion is not None:
+                who = exclusion.excluded_by.get_full_name() or exclusion.excluded_by.username
+                rows.append(
+                    Row(
+                        framework.title,
+                        item.ref,
+                        item.title,
+                        "No",
+                        exclusion.reason,
+                        _label(Status.NOT_APPLICABLE),
+                        f"Excluded by {who} on {exclusion.excluded_at:%d %b %Y}.",
+                    )  # fmt: skip
+                )
+                continue
             firm_status, detail = index.status(
                 item.pk, None, applicable=True, due_on=None, today=today
             )

@@ -22,6 +22,9 @@ urlpatterns = [
     path("use-cases/<int:use_case_id>/soa/sign/", soa.use_case_soa_sign, name="use-case-soa-sign"),
     path("statements/<int:pk>/", soa.statement_detail, name="statement"),
     path("statements/<int:pk>/statement.pdf", soa.statement_signed_pdf, name="statement-pdf"),
+    path(
+        "exclusions/<int:obligation_id>/", views.obligation_exclusion, name="obligation-exclusion"
+    ),
     path("obligations/<int:pk>/accept/", views.exception_accept, name="exception-accept"),
     path("controls/", views.control_list, name="control-list"),
     path("controls/new/", views.control_edit, name="control-new"),

@@ -8,11 +8,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from compliance import selectors
 from compliance.forms import ControlForm, EvidenceForm, ExceptionForm, FrameworkImportForm
-from compliance.models import Applicability, CrosswalkLink, FrameworkKind
+from compliance.models import Applicability, CrosswalkLink, FrameworkKind, Scope
 from compliance.services import library
 from compliance.services.frameworks import (
     framework_export,
@@ -64,10 +65,38 @@ def framework_detail(request, pk: int):
         "compliance/framework_detail.html",
         {
             "framework": framework,
-            "items": framework.obligations.all(),
+            "items": framework.obligations.select_related("exclusion__excluded_by"),
             "links": links,
+            "may_exclude": framework.scope == Scope.ORGANISATION
+            and can(request.user, "compliance.manage_frameworks"),
         },
     )
+
+
+@login_required
+@require_POST
+def obligation_exclusion(request, obligation_id: int):
+    """Mark an item of a firm-wide framework not applicable (with why), or applicable again."""
+    obligation = get_object_or_404(
+        selectors.obligations_visible_to(request.user).select_related("framework"),
+        pk=obligation_id,
+    )
+    require(request.user, "compliance.manage_frameworks")
+    back = reverse("compliance:framework-detail", args=[obligation.framework_id])
+    try:
+        if request.POST.get("applies") == "yes":
+            library.exclusion_remove(
+                actor=request.user, obligation=obligation, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"{obligation.ref} applies to the firm again.")
+        else:
+            library.exclusion_set(
+                actor=request.user, obligation=obligation, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"{obligation.ref} marked not applicable.")
+    except ValidationError as exc:
+        error_messages(request, exc)
+    return redirect(f"{back}#item-{obligation.pk}")
 
 
 @login_required

@@ -16,12 +16,14 @@ from compliance.models import (
     Applicability,
     Control,
     Evidence,
+    Exclusion,
     Obligation,
     ObligationException,
+    Scope,
 )
 from compliance.services.applicability import applicability_compute, statuses_refresh
 from portal.access import can, require
-from portal.records import assign_fields, next_reference, save_with_history
+from portal.records import assign_fields, delete_with_history, next_reference, save_with_history
 from registry.models import UseCase
 
 CONTROL_FIELDS = ("title", "kind", "description", "owner", "frequency", "active")
@@ -192,6 +194,42 @@ def exception_accept(
         reason=f"Accepted until {expires_on:%d %b %Y}: {reason}",
     )
     return exc
+
+
+@transaction.atomic
+def exclusion_set(*, actor, obligation: Obligation, reason: str) -> Exclusion:
+    """Mark an item of a firm-wide framework not applicable to the firm, with why."""
+    require(actor, "compliance.manage_frameworks")
+    reason = (reason or "").strip()
+    if obligation.framework.scope != Scope.ORGANISATION:
+        raise ValidationError(
+            {
+                "obligation": f"{obligation.ref} applies per use case, as each one's screening "
+                "says: it is not excluded by hand."
+            }
+        )
+    if not reason:
+        raise ValidationError({"reason": "Say why it does not apply to the firm."})
+    exclusion = Exclusion.objects.filter(obligation=obligation).first()
+    if exclusion is None:
+        exclusion = Exclusion(obligation=obligation, excluded_by=actor, reason=reason)
+    elif exclusion.reason == reason:
+        return exclusion
+    else:
+        exclusion.reason, exclusion.excluded_by = reason, actor
+    exclusion.full_clean()
+    save_with_history(exclusion, actor=actor, reason=f"Not applicable: {reason}")
+    return exclusion
+
+
+@transaction.atomic
+def exclusion_remove(*, actor, obligation: Obligation, reason: str = "") -> None:
+    """The item applies to the firm again."""
+    require(actor, "compliance.manage_frameworks")
+    exclusion = Exclusion.objects.filter(obligation=obligation).first()
+    if exclusion is not None:
+        why = (reason or "").strip() or "It applies to the firm again."
+        delete_with_history(exclusion, actor=actor, reason=why)
 
 
 @transaction.atomic

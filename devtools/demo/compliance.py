@@ -7,7 +7,8 @@ logging standard mapped to ISO/IEC 42001 A.6.2.8 only, whose evidence the crossw
 Articles 12 and 26(6) and which expires within the month, and a quarterly input data check
 last run five months ago (so not met). The credit model's obligations have applied since
 its screening in the spring, so those still unmet are overdue; the risk officer accepts one of
-them until the data work is done.
+them until the data work is done. ISO/IEC 42001 A.10.4 (customers) is marked not applicable
+to the firm, with its reason, as the Statement of Applicability asks.
 """
 
 import datetime
@@ -32,6 +33,12 @@ def seed(people: dict) -> None:
     def days(n: int) -> datetime.date:
         return today + datetime.timedelta(days=n)
 
+    library.exclusion_set(
+        actor=risk,
+        obligation=_item("iso-42001", "A.10.4"),
+        reason="The firm provides no AI system or AI service to other organisations; its "
+        "customer-facing AI is covered by A.8.2 and by EU AI Act Art. 50.",
+    )
     literacy = library.control_create(
         actor=risk,
         data={

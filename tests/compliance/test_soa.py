@@ -11,6 +11,7 @@ from pypdf import PdfReader
 
 from compliance.models import (
     Applicability,
+    Exclusion,
     Framework,
     ImmutableStatement,
     Obligation,
@@ -225,3 +226,81 @@ def test_the_api_lists_only_the_statements_a_person_may_read(
     body = client.get(f"/api/v1/signed-statements/{own.pk}/").json()
     assert body["verified"] is True and body["sha256"] == own.sha256
     assert body["use_case"] == credit.reference
+
+
+# Firm-wide frameworks: an item marked not applicable, with why --------------------------------
+def _soa_rows(client, framework) -> dict:
+    response = client.get(reverse("compliance:framework-soa-csv", args=[framework.pk]))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    return {r[1]: r for r in rows[1:]}
+
+
+def test_a_risk_officer_marks_an_iso_control_not_applicable_and_back(client, risk_officer):
+    iso = Framework.objects.get(key="iso-42001", active=True)
+    customers = Obligation.objects.get(framework=iso, key="A.10.4")
+    client.force_login(risk_officer)
+    page = client.get(reverse("compliance:framework-detail", args=[iso.pk])).content.decode()
+    assert "Why A.10.4 does not apply" in page
+    why = "We sell no AI system to other firms."
+    client.post(reverse("compliance:obligation-exclusion", args=[customers.pk]), {"reason": why})
+    row = _soa_rows(client, iso)["A.10.4"]
+    assert row[3:6] == ["No", why, "Not applicable"]
+    assert risk_officer.get_full_name() in row[6]
+    assert _soa_rows(client, iso)["A.10.3"][3] == "Yes"  # the others still apply
+    client.post(reverse("compliance:obligation-exclusion", args=[customers.pk]), {"applies": "yes"})
+    assert _soa_rows(client, iso)["A.10.4"][3] == "Yes"
+    # Both decisions are history, with who and why.
+    versions = Exclusion.history.filter(obligation_id=customers.pk).order_by("history_date")
+    assert [v.history_type for v in versions] == ["+", "-"]
+    assert versions[0].history_change_reason == f"Not applicable: {why}"
+
+
+def test_an_exclusion_needs_a_reason_and_a_firm_wide_framework(client, risk_officer):
+    iso = Framework.objects.get(key="iso-42001", active=True)
+    customers = Obligation.objects.get(framework=iso, key="A.10.4")
+    client.force_login(risk_officer)
+    response = client.post(
+        reverse("compliance:obligation-exclusion", args=[customers.pk]),
+        {"reason": "  "},
+        follow=True,
+    )
+    assert "Say why it does not apply to the firm." in response.content.decode()
+    art26 = Obligation.objects.filter(framework__key="eu-ai-act", framework__active=True).first()
+    api = client.post(
+        f"/api/v1/obligations/{art26.pk}/exclusion/",
+        {"reason": "Not for us"},
+        content_type="application/json",
+    )
+    assert api.status_code == 400
+    assert "applies per use case" in api.json()["obligation"][0]
+    assert not Exclusion.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "persona, allowed",
+    [("admin", True), ("risk_officer", True), ("dpo", False), ("product_owner", False),
+     ("leadership", False), ("auditor", False), ("outsider", False)],
+)  # fmt: skip
+def test_who_may_mark_an_item_not_applicable(persona, allowed, personas, client):
+    customers = Obligation.objects.get(
+        framework__key="iso-42001", framework__active=True, key="A.10.4"
+    )
+    client.force_login(personas[persona])
+    api = client.post(
+        f"/api/v1/obligations/{customers.pk}/exclusion/",
+        {"reason": "Not for us"},
+        content_type="application/json",
+    )
+    page = client.post(
+        reverse("compliance:obligation-exclusion", args=[customers.pk]), {"reason": "Nope"}
+    )
+    if allowed:
+        assert api.status_code == 200 and api.json()["exclusion"]["reason"] == "Not for us"
+        assert page.status_code == 302
+        assert Exclusion.objects.get().reason == "Nope"
+    else:
+        assert api.status_code == 403 and page.status_code == 403
+        assert not Exclusion.objects.exists()
+    # Everyone signed in reads the firm's decision.
+    read = client.get(f"/api/v1/obligations/{customers.pk}/").json()
+    assert (read["exclusion"] is not None) == allowed

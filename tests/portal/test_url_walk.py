@@ -130,6 +130,7 @@ SEGMENTS = {
     "history": ("use_case", "registry.view_usecase"),
     "frameworks": ("framework", "compliance.view_framework"),
     "obligations": ("obligation", "compliance.view_framework"),
+    "exclusions": ("obligation", "compliance.view_framework"),
     "controls": ("control", "compliance.view_control"),
     "evidence": ("compliance_evidence", "compliance.view_evidence"),
     "applicability": ("applicability", "compliance.view_applicability"),

@@ -4,11 +4,17 @@ Live use cases get the deployments they already had when the firm adopted Stewar
 as such, like an imported register); a pilot gets a staging deployment through the
 services, so the go-live gate on its page has something to say. The chatbot's next GPT
 version has been evaluated by its pipeline (one red-team finding) and moved into shadow
-with the risk officer's approval; Llama's next version waits for the risk officer's.
+with the risk officer's approval; Llama's next version waits for the risk officer's; the
+credit scorecard's 7.0.0 has sat in shadow for five days, but its fairness evaluation fails
+for applicants aged 18-25, which blocks its promotion into canary.
 """
 
+from datetime import timedelta
+
+from django.utils import timezone
+
 from registry import services
-from registry.models import Deployment, UseCase
+from registry.models import Deployment, ModelVersion, UseCase
 from registry.services import releases
 
 CARD = {
@@ -80,7 +86,7 @@ def seed(people: dict) -> None:
             "risk_tier": "minimal",
         },
     )
-    model(
+    scorecard = model(
         owner,
         retail,
         {
@@ -152,11 +158,12 @@ def seed(people: dict) -> None:
         use_case=summaries,
         data={"model_version": llama_v, "environment": "staging", "traffic_share": 100},
     )
-    _releases(people, gpt_next, llama)
+    _releases(people, gpt_next, llama, scorecard)
 
 
-def _releases(people: dict, gpt_next, llama) -> None:
-    """Releases through the promote action: one approved, one waiting for approval."""
+def _releases(people: dict, gpt_next, llama, scorecard) -> None:
+    """Releases through the promote action: one approved, one waiting for approval, one
+    blocked by a failed fairness evaluation."""
     risk, owner, owner_ops = people["risk"], people["owner"], people["owner.ops"]
     # The team's evaluation pipeline posts with the model's token (no person's account).
     token, _raw = releases.model_token_create(
@@ -206,3 +213,36 @@ def _releases(people: dict, gpt_next, llama) -> None:
         to_stage="shadow",
         reason="Newer weights summarise long complaints better in the team's reading.",
     )
+    # High risk: into canary only with a passing fairness evaluation on sex and age. Five days
+    # in shadow (past the 72 h minimum), but younger applicants are approved far less often.
+    shadow = services.model_version_create(
+        actor=owner,
+        model=scorecard,
+        data={"version": "7.0.0", "artefact": f"registry://{scorecard.reference}/7.0.0"},
+        initial_stage="shadow",
+        stage_why="shadow (demo seed)",
+    )
+    ModelVersion.objects.filter(pk=shadow.pk).update(
+        stage_changed_at=timezone.now() - timedelta(days=5)
+    )
+    releases.evaluation_record(
+        actor=owner,
+        version=shadow,
+        data={
+            "name": "Holdout 2026-Q3, approval parity",
+            "dataset": "12,000 applications Jul–Sep 2026 with outcomes",
+            "metrics": [{"name": "gini", "value": 0.61, "threshold": 0.55}],
+            "fairness": [
+                {"attribute": "sex", "group": "female", "metric": "approval_rate",
+                 "value": 0.42, "threshold": 0.05},
+                {"attribute": "sex", "group": "male", "metric": "approval_rate",
+                 "value": 0.44, "threshold": 0.05},
+                {"attribute": "age", "group": "18-25", "metric": "approval_rate",
+                 "value": 0.31, "threshold": 0.05},
+                {"attribute": "age", "group": "26-64", "metric": "approval_rate",
+                 "value": 0.45, "threshold": 0.05},
+            ],
+            "notes": "The 18-25 gap traces to thin credit files; a bureau feature is being "
+            "tested.",
+        },
+    )  # fmt: skip

@@ -1,0 +1,49 @@
+"""The demo shows the loop closing (issue 15, item 6), as a new user meets it on the pages: a
+version waiting for approval, a failed fairness evaluation blocking a promotion, and a
+material change that raised a flag."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.urls import reverse
+
+from monitoring.models import Flag
+from registry.models import ModelVersion, PromotionRequest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo(settings):
+    settings.DEBUG = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("seed_demo", verbosity=0)
+
+
+def test_the_demo_shows_releases_and_a_material_change(demo, client):
+    risk = get_user_model().objects.get(username="risk")
+    client.force_login(risk)
+
+    # A version waits for the risk officer's approval, and the approvals page lists it.
+    waiting = PromotionRequest.objects.get(status="pending")
+    approvals = client.get(reverse("registry:promotion-list")).content.decode()
+    assert str(waiting.model_version.version) in approvals
+
+    # The credit scorecard's shadow version may not go into canary: its fairness evaluation
+    # fails for the youngest applicants, and its page says so.
+    blocked = ModelVersion.objects.get(model__name="Credit scorecard v7", version="7.0.0")
+    page = client.get(blocked.get_absolute_url()).content.decode()
+    assert "Blocks a promotion into canary" in page
+    assert "fairness on age fails for group 18-25" in page
+    promote = client.post(
+        reverse("registry:model-version-promote", args=[blocked.pk]),
+        {"to_stage": "canary", "traffic_share": 5, "reason": "Try it"},
+    )
+    assert "fails for group 18-25" in promote.content.decode()
+    assert not blocked.promotions.exists()
+
+    # The chatbot's widened purpose raised a flag naming the change.
+    flag = Flag.objects.get(cause="material_change:purpose")
+    shown = client.get(reverse("monitoring:flag-detail", args=[flag.reference])).content
+    assert "mobile app" in shown.decode()
+    assert flag.use_case.needs_reassessment

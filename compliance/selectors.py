@@ -255,6 +255,30 @@ def coverage_total(user) -> Share:
     return Share("All use cases", **_applicable(user).aggregate(**_counts()))
 
 
+def coverage_over(use_cases: QuerySet[UseCase]) -> dict:
+    """Coverage over these use cases (a KPI's scope): overall and per framework, in two
+    queries."""
+    rows = Applicability.objects.filter(
+        applicable=True, obligation__framework__active=True, use_case__in=use_cases.values("pk")
+    )
+    return {
+        "total": Share("All use cases", **rows.aggregate(**_counts())),
+        "frameworks": [
+            Share(
+                r["obligation__framework__title"],
+                key=r["obligation__framework__key"],
+                applicable=r["applicable"],
+                met=r["met"],
+                overdue=r["overdue"],
+                accepted=r["accepted"],
+            )  # fmt: skip
+            for r in _grouped(
+                rows, "obligation__framework__key", "obligation__framework__title"
+            ).order_by("obligation__framework__key")
+        ],
+    }
+
+
 def use_case_coverage(use_case: UseCase) -> Share:
     counts = _counts()
     found = Applicability.objects.filter(

@@ -8,9 +8,6 @@ asked; ``viewer=None`` is the firm as a whole, for the scheduled snapshots. Stoc
 (incidents, deadlines) count what happened in the period. The portfolio page, the API
 (``GET /api/v1/kpis/``), the monthly snapshots and the board pack all call ``compute``, so
 they always agree.
-
-Coverage per framework (the issue's "once obligations exist") is left out: no compliance
-app exposes a coverage function yet.
 """
 
 from __future__ import annotations
@@ -24,6 +21,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from assessments.models import Assessment, Status
+from compliance.models import Evidence
+from compliance.selectors import coverage_over
 from incidents.models import Incident
 from incidents.models import Severity as IncidentSeverity
 from incidents.services.deadlines import deadlines
@@ -270,10 +269,24 @@ def model_approvals_pending(scope: Scope) -> dict:
 
 
 def evidence_expiring(scope: Scope, days: int = 30) -> dict:
-    """Evidence attached to current signed-off assessments (an item with an expiry date) that
-    expires in the next ``days`` days, and that has already expired."""
+    """Evidence that expires in the next ``days`` days, and that has already expired: items of
+    the evidence library (compliance) scoped to a use case in scope or to the whole firm, and
+    evidence attached to current signed-off assessments (an item with an expiry date)."""
     today = scope.today
-    soon = expired = 0
+    library = Evidence.objects.filter(expires_on__isnull=False).filter(
+        Q(use_cases__in=_ids(scope)) | Q(use_cases__isnull=True)
+    )
+    if scope.viewer is None and scope.unit_id is None and scope.owner_id is None:
+        library = Evidence.objects.filter(expires_on__isnull=False)
+    counted = library.aggregate(
+        soon=Count(
+            "pk",
+            filter=Q(expires_on__gte=today, expires_on__lte=today + timedelta(days=days)),
+            distinct=True,
+        ),
+        expired=Count("pk", filter=Q(expires_on__lt=today), distinct=True),
+    )
+    soon, expired = counted["soon"], counted["expired"]
     answers = Assessment.objects.filter(
         use_case__in=_ids(scope), status=Status.SIGNED_OFF
     ).values_list("answers", flat=True)
@@ -294,6 +307,29 @@ def evidence_expiring(scope: Scope, days: int = 30) -> dict:
                 elif when <= today + timedelta(days=days):
                     soon += 1
     return {"expiring_30_days": soon, "expired": expired}
+
+
+def obligations_coverage(scope: Scope) -> dict:
+    """Applicable obligations met, over the use cases in scope and per framework (the
+    obligations each use case's signed-off screening made applicable): applicable, met,
+    overdue, accepted (unmet but under a risk officer's live exception) and the share met."""
+    found = coverage_over(scope.use_cases())
+
+    def figures(share) -> dict:
+        return {
+            "applicable": share.applicable,
+            "met": share.met,
+            "overdue": share.overdue,
+            "accepted": share.accepted,
+            "percent": pct(share.met, share.applicable),
+        }
+
+    return {
+        **figures(found["total"]),
+        "frameworks": [
+            {"key": s.key, "framework": s.label, **figures(s)} for s in found["frameworks"]
+        ],
+    }
 
 
 def spend_vs_budget(scope: Scope) -> dict:
@@ -345,6 +381,7 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("model_approvals", "Model approvals pending", model_approvals_pending),
     Kpi("evidence", "Evidence expiring in 30 days", evidence_expiring),
     Kpi("spend", "Spend against budget", spend_vs_budget),
+    Kpi("coverage", "Applicable obligations met, per framework", obligations_coverage),
 )
 
 

@@ -189,3 +189,54 @@ def test_every_kpi_has_a_definition_and_is_in_the_docs():
     for k in kpis.KPIS:
         assert k.definition, k.key
         assert k.label in doc, k.label
+
+
+def test_obligations_coverage_per_framework_and_only_what_the_viewer_sees(
+    firm, product_owner, retail
+):
+    from compliance.models import Applicability, Obligation  # noqa: PLC0415
+
+    items = list(Obligation.objects.filter(framework__key="eu-ai-act", framework__active=True)[:3])
+    # Hand-built: Retail's live high-risk use case has two applicable (one met), Corporate's
+    # one (overdue); what the screening sign-off computed is set aside.
+    Applicability.objects.all().delete()
+    for item, status in zip(items[:2], ("met", "in_progress"), strict=True):
+        Applicability.objects.create(
+            use_case=firm["uc1"], obligation=item, applicable=True, reason="t", status=status
+        )
+    Applicability.objects.create(
+        use_case=firm["uc1"], obligation=items[2], applicable=False, reason="t",
+        status="not_applicable",
+    )  # fmt: skip
+    Applicability.objects.create(
+        use_case=firm["uc5"], obligation=items[0], applicable=True, reason="t", status="overdue"
+    )
+    firm_wide = kpis.obligations_coverage(kpis.Scope())
+    assert (firm_wide["applicable"], firm_wide["met"], firm_wide["overdue"]) == (3, 1, 1)
+    assert firm_wide["percent"] == 33.3
+    assert [f["key"] for f in firm_wide["frameworks"]] == ["eu-ai-act"]
+    # The Retail product owner does not see Corporate's use case.
+    theirs = kpis.obligations_coverage(kpis.Scope(viewer=product_owner))
+    assert (theirs["applicable"], theirs["met"], theirs["overdue"]) == (2, 1, 0)
+    assert theirs["percent"] == 50.0
+
+
+def test_evidence_expiring_counts_the_evidence_library(firm, risk_officer):
+    from compliance.services import library  # noqa: PLC0415
+
+    today = timezone.localdate()
+    for title, days, scoped in (("Pen test", 10, [firm["uc5"]]), ("Policy", -3, [])):
+        library.evidence_add(
+            actor=risk_officer,
+            data={
+                "title": title,
+                "url": "https://e.example/",
+                "effective_on": today - timedelta(days=100),
+                "expires_on": today + timedelta(days=days),
+            },
+            use_cases=scoped,
+        )
+    assert kpis.evidence_expiring(kpis.Scope()) == {"expiring_30_days": 1, "expired": 1}
+    # A Retail viewer counts the firm-wide policy, not Corporate's pen test.
+    retail_only = kpis.evidence_expiring(kpis.Scope(viewer=risk_officer))
+    assert retail_only == {"expiring_30_days": 0, "expired": 1}

@@ -295,7 +295,10 @@ def test_whoever_wrote_answers_cannot_review_them(use_case, product_owner, risk_
     # ...so the routing does not name them, and the rules refuse them.
     ro_review = next(r for r in a.reviews.all() if r.role == "risk_officer")
     assert ro_review.assignee is None
-    assert "Nobody holds this role here yet." in ro_review.reasons
+    # It says why nobody is named, and who can unblock it.
+    said = " ".join(ro_review.reasons)
+    assert f"Cannot be filled: only {risk_officer.get_full_name()}" in said
+    assert "An admin can delegate this review" in said
     assert not can(risk_officer, "assessments.review", Assessment.objects.get(pk=a.pk))
     assert can(dpo, "assessments.review", Assessment.objects.get(pk=a.pk))
 

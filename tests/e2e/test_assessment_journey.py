@@ -396,7 +396,7 @@ def test_a_dpia_goes_from_first_answer_to_a_signed_pdf(
     with page.expect_download() as download_info:
         page.get_by_role("link", name="One-page summary (PDF)").click()
     download = download_info.value
-    assert download.suggested_filename == f"{reference}-summary.pdf"
+    assert download.suggested_filename == f"{reference}-summary-signed.pdf"
     assert Path(download.path()).read_bytes().startswith(b"%PDF")
 
     # Everything came from the live server (data: URIs are inline images in Bootstrap's CSS).

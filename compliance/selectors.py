@@ -150,10 +150,12 @@ class Share:
         }
 
 
+# Each row counted once: no join multiplies them (an exception is asked with EXISTS), so no
+# COUNT(DISTINCT), whose sort was most of the coverage page's time at 10,000 use cases.
 COUNTS = {
-    "applicable": Count("pk", distinct=True),
-    "met": Count("pk", filter=Q(status=Status.MET), distinct=True),
-    "overdue": Count("pk", filter=Q(status=Status.OVERDUE), distinct=True),
+    "applicable": Count("pk"),
+    "met": Count("pk", filter=Q(status=Status.MET)),
+    "overdue": Count("pk", filter=Q(status=Status.OVERDUE)),
 }
 
 
@@ -165,15 +167,10 @@ def _applicable(user) -> QuerySet[Applicability]:
 
 
 def _counts() -> dict:
-    today = timezone.localdate()
-    return {
-        **COUNTS,
-        "accepted": Count(
-            "pk",
-            filter=~Q(status=Status.MET) & Q(exceptions__expires_on__gte=today),
-            distinct=True,
-        ),
-    }
+    live = ObligationException.objects.filter(
+        applicability=OuterRef("pk"), expires_on__gte=timezone.localdate()
+    )
+    return {**COUNTS, "accepted": Count("pk", filter=~Q(status=Status.MET) & Q(Exists(live)))}
 
 
 def _grouped(rows: QuerySet[Applicability], *fields: str) -> Any:

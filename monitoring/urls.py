@@ -13,6 +13,7 @@ urlpatterns = [
     path("flags/", views.flag_list, name="flag-list"),
     path("flags/<str:reference>/", views.flag_detail, name="flag-detail"),
     path("flags/<str:reference>/resolve/", views.flag_resolve, name="flag-resolve"),
+    path("flags/<str:reference>/reassess/", views.flag_reassess, name="flag-reassess"),
     path("rules/", views.rule_list, name="rule-list"),
     path("rules/new/", views.rule_create, name="rule-create"),
     path("rules/<int:pk>/edit/", views.rule_edit, name="rule-edit"),

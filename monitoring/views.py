@@ -23,7 +23,7 @@ from monitoring.pages import flag_panels
 from monitoring.report import report_context
 from monitoring.services import costs, flags, metric_rules, sources
 from portal.access import can
-from portal.forms import apply_validation_error
+from portal.forms import apply_validation_error, error_messages
 from portal.htmx import is_htmx, vary_on_htmx
 from portal.pdf import pdf_response, render_pdf
 from registry.selectors import access_use_case
@@ -221,7 +221,13 @@ def _flag_chart(flag) -> str | None:
 
 def _flag_page(request, flag, form=None, status: int = 200):
     can_resolve = flag.is_open and can(request.user, "monitoring.resolve_flag", flag)
+    start_from = None
+    if flag.is_open and flag.reassessment_id is None:
+        signed = flags.last_signed_off(flag.use_case)
+        if signed is not None and can(request.user, "assessments.reassess", signed):
+            start_from = signed
     context = {
+        "start_from": start_from,
         "flag": flag,
         "evidence": flag.evidence or {},
         "chart": _flag_chart(flag),
@@ -256,6 +262,20 @@ def flag_resolve(request, reference: str):
             messages.success(request, f"{flag.reference} resolved.")
             return redirect(reverse("monitoring:flag-detail", args=[flag.reference]))
     return _flag_page(request, flag, form=form, status=400)
+
+
+@login_required
+@require_POST
+def flag_reassess(request, reference: str):
+    """Start the re-assessment the flag asks for (from the last signed-off assessment)."""
+    flag = selectors.flag_by_key(request.user, reference)
+    try:
+        draft = flags.flag_start_reassessment(actor=request.user, flag=flag)
+    except ValidationError as exc:
+        error_messages(request, exc)
+        return redirect(reverse("monitoring:flag-detail", args=[flag.reference]))
+    messages.success(request, f"{draft.reference} started for {flag.reference}.")
+    return redirect(draft)
 
 
 # Rules ---------------------------------------------------------------------------------------

@@ -198,6 +198,33 @@ def _start_reassessment(flag: Flag) -> None:
     save_with_history(flag, actor=None, reason=note)
 
 
+@transaction.atomic
+def flag_start_reassessment(*, actor, flag: Flag):
+    """Start the re-assessment a flag asks for, by hand: a draft from the use case's last
+    signed-off assessment, linked to the flag (its page then shows it)."""
+    flag = Flag.objects.select_for_update().get(pk=flag.pk)
+    if not flag.is_open:
+        raise ValidationError(f"{flag.reference} is resolved.")
+    if flag.reassessment_id is not None:
+        raise ValidationError(f"{flag.reference} already has its re-assessment.")
+    signed = last_signed_off(flag.use_case)
+    if signed is None:
+        raise ValidationError(
+            f"{flag.use_case.reference} has no signed-off assessment to start from: start a new "
+            "one on the use case's page."
+        )
+    draft = assessment_reassess(actor=actor, assessment=signed)
+    flag.reassessment = draft
+    flag.evidence = {
+        **(flag.evidence or {}),
+        "reassessment": f"{draft.reference} started from {signed.reference}",
+    }
+    save_with_history(
+        flag, actor=actor, reason=f"Re-assessment {draft.reference} started from {signed.reference}"
+    )
+    return draft
+
+
 def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
     evidence = flag.evidence
     recipients = {uc.owner for uc in use_cases} | {flag.use_case.owner}

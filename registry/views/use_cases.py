@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.access import can
@@ -174,10 +175,16 @@ def use_case_edit(request, pk: int):
         else:
             messages.success(request, f"{use_case.reference} saved.")
             for flag in getattr(saved, "flags_raised", []):
+                # The flag named as a link: its page starts the re-assessment.
                 messages.warning(
                     request,
-                    f"Material change: {flag['reference']} flags {use_case.reference} for "
-                    f"re-assessment. {flag['reason']}",
+                    format_html(
+                        'Material change: <a href="{}">{}</a> flags {} for re-assessment. {}',
+                        flag["url"],
+                        flag["reference"],
+                        use_case.reference,
+                        flag["reason"],
+                    ),
                 )
             return redirect(use_case)
     return render(

@@ -3,9 +3,10 @@
 Issue 15: the product owner of a production use case edits it so the AI decides about
 customers automatically where a person decided, saying why. Saving it announces a material
 change; the shipped "Decision impact changed" rule (migration monitoring 0009, kept by
-serialized_rollback) flags the use case for re-assessment. The owner reads the warning, opens
-the flag, which names the change (field, old value → new value, who), and starts the
-re-assessment of the signed-off AI impact assessment, landing on the new draft.
+serialized_rollback) flags the use case for re-assessment. The owner follows the warning's link
+to the flag, which names the change (field, old value → new value, who), and starts there the
+re-assessment of the signed-off AI impact assessment, landing on the new draft, which the flag
+then names.
 """
 
 import re
@@ -120,10 +121,12 @@ def test_owner_makes_a_use_case_decide_automatically_and_starts_the_reassessment
     expect(marked).to_contain_text(f"{flag}: {RULE}: {change}")
     expect(page.get_by_role("region", name="Recent changes")).to_contain_text(WHY)
 
-    # The flag is listed with the use case's monitoring; its page names the change.
+    # The flag is listed with the use case's monitoring; the warning links it, and its page
+    # names the change.
     monitoring = page.get_by_role("region", name="Monitoring")
     expect(monitoring).to_contain_text("Open flags")
-    monitoring.get_by_role("link", name=flag, exact=True).click()
+    expect(monitoring.get_by_role("link", name=flag, exact=True)).to_be_visible()
+    warning.get_by_role("link", name=flag, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         re.compile(rf"^\s*{flag}\s+Material change\s*$")
     )
@@ -142,15 +145,11 @@ def test_owner_makes_a_use_case_decide_automatically_and_starts_the_reassessment
     # The shipped rule starts no draft by itself: the flag names no re-assessment yet.
     expect(evidence(page, "Re-assessment")).to_have_count(0)
 
-    # The flag page offers no way to start the re-assessment: the owner goes back to the use
-    # case and starts it from the signed-off impact assessment.
-    page.locator("main").get_by_role("link", name=f"{use_case} {TITLE}").click()
-    assessments = page.get_by_role("region", name="Assessments")
-    assessments.get_by_role("link", name=f"{signed} AI impact assessment v1").click()
-    expect(page.get_by_test_id("status")).to_have_text("Signed off")
+    # The owner starts the re-assessment from the flag: a draft from the signed-off impact
+    # assessment's answers, linked to the flag.
     reassess = page.get_by_role("region", name="Re-assessment")
-    expect(reassess).to_contain_text("A re-assessment is a new version that starts from these")
-    reassess.get_by_role("button", name="Start a re-assessment").click()
+    expect(reassess).to_contain_text(f"from the answers of {signed} (v1, signed off)")
+    reassess.get_by_role("button", name="Start the re-assessment").click()
 
     # The draft: a second version of the impact assessment, the owner its author.
     heading = page.get_by_role("heading", level=1)
@@ -159,7 +158,7 @@ def test_owner_makes_a_use_case_decide_automatically_and_starts_the_reassessment
     )
     draft = re.search(r"AS-\d+", heading.inner_text()).group()
     assert draft != signed
-    expect(page.locator(".messages")).to_have_text(f"{draft} started from {signed}'s answers.")
+    expect(page.locator(".messages")).to_have_text(f"{draft} started for {flag}.")
     expect(page.get_by_test_id("status")).to_have_text("Draft")
     expect(page.locator("main")).to_contain_text(f"Of {use_case} {TITLE}")
     expect(page.locator("main")).to_contain_text(f"by {who}")
@@ -171,7 +170,8 @@ def test_owner_makes_a_use_case_decide_automatically_and_starts_the_reassessment
     expect(rows.filter(has_text=f"{draft} AI impact assessment v2")).to_contain_text("Draft")
     expect(rows.filter(has_text=f"{signed} AI impact assessment v1")).to_contain_text("Signed off")
     expect(page.get_by_role("status").filter(has_text="Needs re-assessment")).to_contain_text(flag)
-    expect(
-        page.get_by_role("region", name="Monitoring").get_by_role("link", name=flag, exact=True)
-    ).to_be_visible()
+    page.get_by_role("region", name="Monitoring").get_by_role("link", name=flag, exact=True).click()
+    # The flag now names its re-assessment, and offers no second one.
+    expect(evidence(page, "Re-assessment")).to_contain_text(f"{draft} started from {signed}")
+    expect(page.get_by_role("region", name="Re-assessment")).to_have_count(0)
     assert not page_log.errors, "\n".join(page_log.errors)

@@ -443,3 +443,41 @@ def test_a_shipped_rule_is_not_deleted_but_ones_own_is(risk_officer, client):
     )
     assert client.delete(f"/api/v1/material-change-rules/{own.pk}/").status_code == 204
     assert not MaterialChangeRule.objects.filter(pk=own.pk).exists()
+
+
+# Starting the re-assessment from the flag -----------------------------------------------------
+def _flagged(world, actor) -> Flag:
+    data = _use_case_data(world["use_case"], decision_impact="automatic")
+    services.use_case_update(actor=actor, use_case=world["use_case"], data=data)
+    return Flag.objects.get(use_case=world["use_case"], cause="material_change:decision-impact")
+
+
+def test_the_owner_starts_the_reassessment_from_the_flag_once(world, product_owner, client):
+    flag = _flagged(world, product_owner)
+    client.force_login(product_owner)
+    page = client.get(reverse("monitoring:flag-detail", args=[flag.reference])).content.decode()
+    assert "Start the re-assessment" in page
+    response = client.post(reverse("monitoring:flag-reassess", args=[flag.reference]))
+    flag.refresh_from_db()
+    draft = flag.reassessment
+    assert draft is not None and draft.status == "draft" and draft.version == 2
+    assert response.url == draft.get_absolute_url()
+    assert flag.history.first().history_change_reason.startswith(f"Re-assessment {draft.reference}")
+    # Once started, the flag names it and offers no second one.
+    page = client.get(reverse("monitoring:flag-detail", args=[flag.reference])).content.decode()
+    assert draft.reference in page and "Start the re-assessment" not in page
+    again = client.post(reverse("monitoring:flag-reassess", args=[flag.reference]), follow=True)
+    assert "already has its re-assessment" in again.content.decode()
+
+
+def test_who_may_start_the_reassessment_from_a_flag(world, product_owner, personas, client):
+    flag = _flagged(world, product_owner)
+    for persona in ("auditor", "leadership", "outsider"):
+        client.force_login(personas[persona])
+        page = client.get(reverse("monitoring:flag-detail", args=[flag.reference]))
+        assert page.status_code in (200, 404)
+        assert "Start the re-assessment" not in page.content.decode()
+        response = client.post(reverse("monitoring:flag-reassess", args=[flag.reference]))
+        assert response.status_code in (403, 404), persona
+    flag.refresh_from_db()
+    assert flag.reassessment is None

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from compliance.models import Control, Evidence, Obligation
-from portal.forms import StyledFormMixin
+from portal.forms import HtmlDateInput, StyledFormMixin
 from portal.limits import SHORT_TEXT
 from registry.models import UseCase
 
@@ -76,8 +76,8 @@ class EvidenceForm(StyledFormMixin, forms.ModelForm):
         model = Evidence
         fields = ["title", "description", "url", "effective_on", "expires_on", "attested_by"]
         widgets = {
-            "effective_on": forms.DateInput(attrs={"type": "date"}),
-            "expires_on": forms.DateInput(attrs={"type": "date"}),
+            "effective_on": HtmlDateInput(),
+            "expires_on": HtmlDateInput(),
         }
         help_texts = {
             "effective_on": "When it took effect (a training held, a policy approved).",
@@ -96,7 +96,7 @@ class EvidenceForm(StyledFormMixin, forms.ModelForm):
 
 class ExceptionForm(StyledFormMixin, forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=SHORT_TEXT)
-    expires_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    expires_on = forms.DateField(widget=HtmlDateInput())
 
 
 class FrameworkImportForm(StyledFormMixin, forms.Form):

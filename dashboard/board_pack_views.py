@@ -12,14 +12,14 @@ from django.views.decorators.http import require_http_methods, require_safe
 from dashboard import board_pack
 from dashboard.selectors import access_board_pack, board_packs_visible_to
 from portal.access import can
-from portal.forms import StyledFormMixin, apply_validation_error
+from portal.forms import HtmlDateInput, StyledFormMixin, apply_validation_error
 from portal.limits import SHORT_TEXT
 from portal.pdf import pdf_response
 
 
 class MakeForm(StyledFormMixin, forms.Form):
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(widget=HtmlDateInput())
+    end = forms.DateField(widget=HtmlDateInput())
 
 
 class SignForm(StyledFormMixin, forms.Form):

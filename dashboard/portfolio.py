@@ -25,7 +25,7 @@ from dashboard.models import SnapshotSource
 from incidents.models import Severity as IncidentSeverity
 from monitoring.models import Severity as FlagSeverity
 from portal.access import can
-from portal.forms import StyledFormMixin
+from portal.forms import HtmlDateInput, StyledFormMixin
 from registry.models import BusinessUnit, Lifecycle, RiskTier
 
 PERIODS = {"30d": 30, "90d": 90, "365d": 365}
@@ -42,8 +42,8 @@ class KpiFilterForm(StyledFormMixin, forms.Form):
         choices=[("30d", "Last 30 days"), ("90d", "Last 90 days"), ("365d", "Last 12 months")],
         required=False,
     )
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(required=False, widget=HtmlDateInput())
+    end = forms.DateField(required=False, widget=HtmlDateInput())
 
     def clean(self):
         data = super().clean()

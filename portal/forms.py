@@ -8,6 +8,17 @@ from django.http import HttpRequest
 from portal import throttle
 
 
+class HtmlDateInput(forms.DateInput):
+    """A browser date picker. It takes only ISO dates (2026-11-01): a value written in the
+    locale's format (01/11/2026) shows as an empty field, and the form then says the date is
+    required. Every date field uses this one."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
 def apply_validation_error(form: forms.BaseForm, exc: ValidationError) -> None:
     """Show a service's ValidationError on the form, next to the fields it names."""
     if hasattr(exc, "error_dict"):

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from portal.forms import StyledFormMixin
+from portal.forms import HtmlDateInput, StyledFormMixin
 from portal.history.asof import parse_moment
 from portal.history.changes import person_label
 from portal.history.selectors import AuditFilters
@@ -74,12 +74,8 @@ class AuditFilterForm(StyledFormMixin, forms.Form):
         required=False,
         empty_label="Anyone",
     )
-    date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    date_from = forms.DateField(label="From", required=False, widget=HtmlDateInput())
+    date_to = forms.DateField(label="To", required=False, widget=HtmlDateInput())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

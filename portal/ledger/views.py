@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.access import can
-from portal.forms import StyledFormMixin
+from portal.forms import HtmlDateInput, StyledFormMixin
 from portal.ledger import chain
 from portal.ledger.export import export_lines
 
@@ -30,10 +30,8 @@ VERIFIER = Path(__file__).with_name("verify_export.py")
 
 
 class PeriodForm(StyledFormMixin, forms.Form):
-    date_from = forms.DateField(
-        label="From", required=False, widget=forms.DateInput({"type": "date"})
-    )
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput({"type": "date"}))
+    date_from = forms.DateField(label="From", required=False, widget=HtmlDateInput())
+    date_to = forms.DateField(label="To", required=False, widget=HtmlDateInput())
 
     def clean(self):
         data = super().clean()

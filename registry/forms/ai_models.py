@@ -3,7 +3,7 @@
 from django import forms
 from django.db.models import Q
 
-from portal.forms import StyledFormMixin
+from portal.forms import HtmlDateInput, StyledFormMixin
 from portal.limits import LONG_TEXT
 from registry.models import (
     MODEL_CARD_SECTIONS,
@@ -274,9 +274,7 @@ class PolicyExceptionForm(StyledFormMixin, forms.Form):
         max_length=2000,
         help_text="Why this data may go to this model, and what protects it.",
     )
-    expires_on = forms.DateField(
-        label="Expires on", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
+    expires_on = forms.DateField(label="Expires on", widget=HtmlDateInput())
 
     def __init__(self, *args, breaches, **kwargs):
         super().__init__(*args, **kwargs)

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 from django import forms
 from django.db.models import Q
 
-from portal.forms import StyledFormMixin
+from portal.forms import HtmlDateInput, StyledFormMixin
 from portal.history.asof import end_of_day
 from registry.models import (
     BusinessUnit,
@@ -42,7 +42,7 @@ class UseCaseForm(StyledFormMixin, forms.ModelForm):
             "decision_impact": forms.RadioSelect,
             "human_oversight": forms.RadioSelect,
             "data_sources": forms.CheckboxSelectMultiple,
-            "next_review_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "next_review_date": HtmlDateInput(),
         }
         help_texts = {
             "decision_impact": "Does a person decide, helped by the AI, or does the AI decide?",
@@ -148,7 +148,7 @@ class RegisterFilterForm(StyledFormMixin, forms.Form):
     as_of = forms.DateField(
         label="As of",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=HtmlDateInput(),
     )
 
     def __init__(self, *args, user, **kwargs):

@@ -70,24 +70,44 @@ def test_the_forms_have_text_fields_to_walk():
     assert "registry.usecase.purpose" in names
 
 
-def _payload_for(field: models.Field) -> str | None:
-    limit = field.max_length or 10_000
+def _payload_for(field: models.Field, room: int = 0) -> str | None:
+    """The longest payload the field holds with ``room`` characters to spare."""
+    limit = (field.max_length or 10_000) - room
     for payload in (f"{TAG} {SCRIPT} {LINK}", TAG, SCRIPT):
         if len(payload) <= limit:
             return payload
     return None
 
 
+def _unique_with_others(model: type[models.Model], name: str) -> bool:
+    """Whether the field is one of several a unique constraint covers (a model's version)."""
+    together = [
+        *(c.fields for c in model._meta.constraints if isinstance(c, models.UniqueConstraint)),
+        *model._meta.unique_together,
+    ]
+    return any(name in fields for fields in together)
+
+
 @pytest.fixture
 def poisoned(world):  # noqa: F811 (the fixture imported above)
     filled = []
     for model, name in sorted(model_form_text_fields(), key=lambda mf: str(mf)):
-        payload = _payload_for(model._meta.get_field(name))
+        field = model._meta.get_field(name)
+        payload = _payload_for(field)
         if payload is None:
             continue
         # Straight into the rows, as a form would have saved it (the triggers that keep
         # history append-only do not guard the live tables).
-        model.objects.all().update(**{name: payload})
+        if _unique_with_others(model, name):
+            # Two rows may not share the value (two versions of one model): each row's payload
+            # ends with its id, still short enough for the field.
+            for pk in model.objects.values_list("pk", flat=True):
+                suffix = f" {pk}"
+                text = _payload_for(field, room=len(suffix))
+                assert text is not None, f"{model._meta.label_lower}.{name}"
+                model.objects.filter(pk=pk).update(**{name: text + suffix})
+        else:
+            model.objects.all().update(**{name: payload})
         filled.append(f"{model._meta.label_lower}.{name}")
     assert filled
     return world

@@ -71,7 +71,11 @@ def sources(retail, product_owner):
 
 @pytest.fixture
 def use_case(product_owner, risk_officer, retail, sources):
-    """Registered, renamed, piloted, then given other data sources: four versions."""
+    """Registered, renamed, piloted, then given other data sources: four versions by people.
+
+    The new data sources match the shipped "Data source added" material-change rule, so the
+    system writes a fifth: the use case flagged for re-assessment (by no one, the flag named).
+    """
     uc = _register(product_owner, retail, "Complaint triage", sources[:1])
     services.use_case_update(
         actor=product_owner, use_case=uc, data={"title": "Complaint triage v2"}, reason="Renamed"
@@ -90,12 +94,16 @@ def use_case(product_owner, risk_officer, retail, sources):
 def test_as_of_page_shows_each_version_at_its_moment(client, use_case, product_owner, sources):
     client.force_login(product_owner)
     versions = _oldest_first(use_case)
-    assert len(versions) == 4
+    assert len(versions) == 5
+    flagged = versions[-1]
+    assert flagged.history_user_id is None and flagged.needs_reassessment
+    assert flagged.history_change_reason.startswith("Flagged for re-assessment: FL-")
     expected = [
         ("Complaint triage", Lifecycle.PROPOSED.label, [sources[0]]),
         ("Complaint triage v2", Lifecycle.PROPOSED.label, [sources[0]]),
         ("Complaint triage v2", Lifecycle.PILOT.label, [sources[0]]),
         ("Complaint triage v2", Lifecycle.PILOT.label, sources[1:]),
+        ("Complaint triage v2", Lifecycle.PILOT.label, sources[1:]),  # the system's flag
     ]
     for version, (title, lifecycle, linked) in zip(versions, expected, strict=True):
         response = client.get(
@@ -206,7 +214,7 @@ def test_history_page_links_each_version_to_the_as_of_page(client, use_case, pro
     for version in _oldest_first(use_case):
         local = timezone.localtime(version.history_date).isoformat()
         assert f'href="{url}?at={quote(local, safe="/")}"' in html
-    assert html.count("as it stood then") == 4
+    assert html.count("as it stood then") == 5  # four by people, the flag's by the system
 
 
 def test_the_history_link_reaches_the_version_of_its_row(client, use_case, product_owner):

@@ -86,7 +86,8 @@ def _add_versions(use_case, actor, n: int) -> None:
         services.use_case_update(
             actor=actor,
             use_case=use_case,
-            data={"purpose": f"Purpose number {i} of many."},
+            # Not the purpose: a material change, it would add the system's flag versions too.
+            data={"title": f"Complaint triage, edit {i}"},
             reason=f"Edit {i}",
         )
 

@@ -176,10 +176,16 @@ def test_demo_data_is_a_believable_firm(capsys):
     # flags open, and the chatbot's budget alerts sent.
     live = Deployment.objects.filter(active=True, environment="production")
     assert all(MetricSample.objects.filter(deployment=d).exists() for d in live)
-    assert set(Flag.objects.filter(status="open").values_list("rule__builtin", flat=True)) == {
+    open_flags = Flag.objects.filter(status="open")
+    assert set(open_flags.filter(rule__isnull=False).values_list("rule__builtin", flat=True)) == {
         "drift-psi",
         "error-rate",
     }
+    # The material-change loop: the chatbot's widened purpose raised the tuned purpose rule's
+    # flag (high, starting a draft), the only open flag that no metric rule raised.
+    [material] = open_flags.filter(rule__isnull=True)
+    assert material.cause == "material_change:purpose" and material.use_case == chatbot
+    assert material.severity == "high" and material.reassessment is not None
     assert BudgetAlert.objects.filter(use_case=chatbot).exists()
 
     # Runbooks for the live use cases, and the drift flag's incident being worked.

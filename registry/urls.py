@@ -79,6 +79,12 @@ urlpatterns = [
         name="model-version-promote",
     ),
     path("promotions/", release_views.promotion_list, name="promotion-list"),
+    path("release-policies/", release_views.release_policy_list, name="release-policy-list"),
+    path(
+        "release-policies/<int:pk>/edit/",
+        release_views.release_policy_edit,
+        name="release-policy-edit",
+    ),
     path("promotions/<int:pk>/", release_views.promotion_detail, name="promotion-detail"),
     path(
         "promotions/<int:pk>/withdraw/",

@@ -6,16 +6,16 @@ import math
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.access import can, get_visible_or_404
 from portal.forms import apply_validation_error, error_messages
 from registry import release_policy
-from registry.forms.releases import DecisionForm, ModelTokenForm, PromoteForm
+from registry.forms.releases import DecisionForm, ModelTokenForm, PromoteForm, ReleasePolicyForm
 from registry.models import (
     ApproverRole,
     Decision,
@@ -23,6 +23,7 @@ from registry.models import (
     PromotionApproval,
     PromotionRequest,
     PromotionStatus,
+    ReleasePolicy,
 )
 from registry.selectors import (
     access_model,
@@ -246,3 +247,51 @@ def model_token_revoke(request, pk: int, token_pk: int):
     services.model_token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token {token.name} revoked: it stops working now.")
     return redirect("registry:model-tokens", pk=model.pk)
+
+
+# Release policies ---------------------------------------------------------------------------
+@login_required
+@require_safe
+def release_policy_list(request):
+    """What a release needs at each tier; admins edit them."""
+    policies = sorted(
+        ReleasePolicy.objects.all(),
+        key=lambda p: (
+            release_policy.TIER_STRICTNESS.index(p.tier)
+            if p.tier in release_policy.TIER_STRICTNESS
+            else len(release_policy.TIER_STRICTNESS)
+        ),
+    )
+    return render(
+        request,
+        "registry/releases/policy_list.html",
+        {
+            "policies": policies,
+            "can_change": can(request.user, "registry.change_releasepolicy"),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def release_policy_edit(request, pk: int):
+    policy = get_object_or_404(ReleasePolicy, pk=pk)
+    if not can(request.user, "registry.change_releasepolicy", policy):
+        raise PermissionDenied
+    form = ReleasePolicyForm(request.POST or None, instance=policy)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.release_policy_update(
+                actor=request.user, policy=policy, data=form.service_data()
+            )
+        except ValidationError as exc:
+            apply_validation_error(form, exc)
+        else:
+            messages.success(request, f"{policy.get_tier_display()}: release policy saved.")
+            return redirect("registry:release-policy-list")
+    return render(
+        request,
+        "registry/releases/policy_form.html",
+        {"form": form, "policy": policy},
+        status=400 if form.errors else 200,
+    )

@@ -18,6 +18,7 @@ from registry.models import (
     ModelVersion,
     PromotionRequest,
     ReleasePolicy,
+    RiskTier,
 )
 from registry.services import releases
 from tests.factories import AIModelFactory, ModelVersionFactory, UseCaseFactory, UserFactory
@@ -490,3 +491,61 @@ def test_the_model_card_fills_its_evaluation_and_fairness_sections_from_the_reco
     assert "applications-holdout-2026q4" in markdown.split("## Evaluation data")[1]
     analyses = markdown.split("## Quantitative analyses")[1].split("## ")[0]
     assert "age 65+, recall = 0.71, gap 0.2 against a threshold of 0.05: FAIL" in analyses
+
+
+# The policies' pages -------------------------------------------------------------------------
+def test_an_admin_edits_a_tiers_policy_on_its_page(client, admin_user):
+    policy = ReleasePolicy.objects.get(tier=RiskTier.LIMITED)
+    client.force_login(admin_user)
+    listed = client.get(reverse("registry:release-policy-list")).content.decode()
+    assert "Limited" in listed and "a risk officer" in listed
+    response = client.post(
+        reverse("registry:release-policy-edit", args=[policy.pk]),
+        {
+            "approvers": ["risk_officer", "owner"],
+            "min_shadow_hours": 48,
+            "min_canary_hours": 24,
+            "canary_max_traffic": 20,
+            "require_evaluation": "on",
+            "require_fairness": "on",
+            "protected_groups": " sex, age ,, ",
+            "blocking_severity": "high",
+        },
+    )
+    assert response.status_code == 302
+    policy.refresh_from_db()
+    assert policy.approvers == ["risk_officer", "owner"]
+    assert policy.protected_groups == ["sex", "age"]
+    assert (policy.min_shadow_hours, policy.canary_max_traffic) == (48, 20)
+    assert policy.blocking_severity == "high"
+    assert policy.history.first().history_user == admin_user
+
+
+def test_a_bad_policy_keeps_what_was_typed_and_changes_nothing(client, admin_user):
+    policy = ReleasePolicy.objects.get(tier=RiskTier.LIMITED)
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("registry:release-policy-edit", args=[policy.pk]),
+        {"min_shadow_hours": 12, "min_canary_hours": 5, "canary_max_traffic": 150,
+         "protected_groups": "region"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'value="150"' in body and 'value="region"' in body
+    policy.refresh_from_db()
+    assert policy.canary_max_traffic == 25 and policy.min_shadow_hours == 24
+
+
+@pytest.mark.parametrize(
+    "persona", ["risk_officer", "product_owner", "dpo", "leadership", "auditor", "outsider"]
+)
+def test_only_admins_edit_release_policies(persona, personas, client):
+    policy = ReleasePolicy.objects.get(tier=RiskTier.HIGH)
+    client.force_login(personas[persona])
+    listed = client.get(reverse("registry:release-policy-list"))
+    assert listed.status_code == 200 and "Edit" not in listed.content.decode()
+    edit = reverse("registry:release-policy-edit", args=[policy.pk])
+    assert client.get(edit).status_code == 403
+    assert client.post(edit, {"canary_max_traffic": 100}).status_code == 403
+    policy.refresh_from_db()
+    assert policy.canary_max_traffic == 10

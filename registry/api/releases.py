@@ -17,6 +17,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from portal.api_views import RecordViewSet
+from portal.params import as_id
 from registry.authentication import ModelTokenAuthentication
 from registry.models import (
     AIModel,
@@ -125,12 +126,16 @@ class VersionReleaseActions:
 
     def _evaluated_version(self, request, pk) -> ModelVersion:
         token = request.auth if isinstance(request.auth, ModelToken) else None
-        if token is not None:
+        version_id = as_id(pk)  # anything but an id (e.g. "¹") names no version: a 404
+        found: ModelVersion | None = None
+        if version_id is None:
+            pass
+        elif token is not None:
             # Another model's version does not exist for this token.
-            found = ModelVersion.objects.filter(model_id=token.model_id, pk=pk).first()
+            found = ModelVersion.objects.filter(model_id=token.model_id, pk=version_id).first()
         else:
             # get_queryset: the viewset this is mixed into.
-            found = self.get_queryset().filter(pk=pk).first()  # type: ignore[attr-defined]
+            found = self.get_queryset().filter(pk=version_id).first()  # type: ignore[attr-defined]
         if found is None:
             raise exceptions.NotFound("No such model version, or you may not see it.")
         return found

@@ -3,7 +3,14 @@ under the same named rules as the pages (compliance/rules.py), through the same 
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -26,12 +33,25 @@ from compliance.services.frameworks import check_definition, framework_import
 from portal.access import can, require
 from portal.api_views import RecordViewSet
 from portal.limits import SHORT_TEXT
-from portal.params import as_id
+from portal.params import as_id, id_or_reference
+from portal.parsers import BoundedJSONParser
 from registry.models import UseCase
 from registry.selectors import use_cases_visible_to
 
 
 # Serializers --------------------------------------------------------------------------------
+class SlugRecordField(serializers.SlugRelatedField):
+    """A record named by a slug (a username, a reference). A name with a NUL character names
+    nothing: PostgreSQL refuses NUL in a query, so looking it up was a 500 rather than this
+    field's error. (A form or multipart body reaches here with one; a JSON body holding NUL
+    is refused whole by portal.parsers.BoundedJSONParser.)"""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data.replace("\x00", ""))
+        return super().to_internal_value(data)
+
+
 class FrameworkSerializer(serializers.ModelSerializer):
     class Meta:
         model = Framework
@@ -72,11 +92,11 @@ class ObligationSerializer(serializers.ModelSerializer):
 
 
 class ControlSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects)
+    owner = SlugRecordField(slug_field="username", queryset=get_user_model().objects)
     obligations = serializers.PrimaryKeyRelatedField(
         many=True, required=False, queryset=Obligation.objects.all()
     )
-    use_cases = serializers.SlugRelatedField(
+    use_cases = SlugRecordField(
         many=True, required=False, slug_field="reference", queryset=UseCase.objects.all()
     )
 
@@ -90,20 +110,20 @@ class ControlSerializer(serializers.ModelSerializer):
 
 
 class EvidenceSerializer(serializers.ModelSerializer):
-    attested_by = serializers.SlugRelatedField(
+    attested_by = SlugRecordField(
         slug_field="username",
         required=False,
         queryset=get_user_model().objects,
     )
     uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
     upload = serializers.FileField(write_only=True, required=False)
-    controls = serializers.SlugRelatedField(
+    controls = SlugRecordField(
         many=True, required=False, slug_field="reference", queryset=Control.objects.all()
     )
     obligations = serializers.PrimaryKeyRelatedField(
         many=True, required=False, queryset=Obligation.objects.all()
     )
-    use_cases = serializers.SlugRelatedField(
+    use_cases = SlugRecordField(
         many=True, required=False, slug_field="reference", queryset=UseCase.objects.all()
     )
 
@@ -165,7 +185,7 @@ class StatementSignSerializer(serializers.Serializer):
     framework = serializers.PrimaryKeyRelatedField(
         queryset=Framework.objects.all(), required=False, allow_null=True
     )
-    use_case = serializers.SlugRelatedField(
+    use_case = SlugRecordField(
         slug_field="reference", queryset=UseCase.objects.all(), required=False, allow_null=True
     )
     password = serializers.CharField(write_only=True, trim_whitespace=False)
@@ -294,7 +314,8 @@ class ControlViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordVie
 
 class EvidenceViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet):
     serializer_class = EvidenceSerializer
-    parser_classes = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+    # The project's JSON parser: a body with NUL in a string, or nested too deep, is a 400.
+    parser_classes = [BoundedJSONParser, parsers.MultiPartParser, parsers.FormParser]
     view_rule = "compliance.view_evidence"
     action_rules = {
         "list": None,
@@ -372,16 +393,58 @@ class ApplicabilityViewSet(RecordViewSet):
         return Response(ExceptionSerializer(exc).data, status=status.HTTP_201_CREATED)
 
 
+class CoverageShareSerializer(serializers.Serializer):
+    """One share of applicable obligations (selectors.Share.as_dict)."""
+
+    key = serializers.CharField(help_text="The unit's, framework's, obligation's or use case's id.")
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
+    applicable = serializers.IntegerField()
+    met = serializers.IntegerField()
+    missing = serializers.IntegerField(help_text="Applicable but not met.")
+    overdue = serializers.IntegerField()
+    accepted = serializers.IntegerField(help_text="Covered by a risk officer's live exception.")
+    percent = serializers.IntegerField(help_text="Met of applicable; 100 when none applies.")
+
+
+class CoverageSerializer(serializers.Serializer):
+    total = CoverageShareSerializer()
+    units = CoverageShareSerializer(many=True)
+    frameworks = CoverageShareSerializer(many=True)
+    obligations = CoverageShareSerializer(many=True)
+    use_cases = CoverageShareSerializer(many=True)
+
+
 class CoverageView(APIView):
     """The share of applicable obligations met: overall, per business unit, per framework,
     per obligation and the use cases with most open; ``?use_case=UC-0001`` for one."""
 
-    @extend_schema(summary="Coverage of applicable obligations")
+    @extend_schema(
+        summary="Coverage of applicable obligations",
+        description="Over the use cases you may see, or of one use case (``use_case``): then "
+        "the answer is that use case's share alone.",
+        parameters=[
+            OpenApiParameter(
+                "use_case", OpenApiTypes.STR, description="One use case, by id or reference."
+            ),
+            OpenApiParameter("unit", OpenApiTypes.INT, description="A business unit's id."),
+        ],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="CoverageOrShare",
+                serializers=[CoverageSerializer, CoverageShareSerializer],
+                resource_type_field_name=None,
+            ),
+            403: OpenApiResponse(description="You may not see coverage."),
+            404: OpenApiResponse(description="No such use case, or you may not see it."),
+        },
+    )
     def get(self, request):
         require(request.user, "compliance.view_coverage")
         reference = request.query_params.get("use_case")
         if reference:
-            use_case = use_cases_visible_to(request.user).filter(reference=reference).first()
+            use_case = (
+                use_cases_visible_to(request.user).filter(**id_or_reference(reference)).first()
+            )
             if use_case is None:
                 raise NotFound("No such use case.")
             return Response(selectors.use_case_coverage(use_case).as_dict())

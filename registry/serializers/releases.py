@@ -4,6 +4,7 @@ decides and writes."""
 
 from rest_framework import serializers
 
+from portal.limits import plausible_moment
 from registry.models import (
     ApproverRole,
     Decision,
@@ -170,7 +171,9 @@ class EvaluationRecordSerializer(serializers.ModelSerializer):
     findings = FindingInSerializer(many=True, required=False, write_only=True)
     finding_records = EvaluationFindingSerializer(source="findings", many=True, read_only=True)
     ran_by_name = serializers.CharField(read_only=True)
-    ran_at = serializers.DateTimeField(required=False)
+    # From 2000 to 2099: a far older moment has a local-mean-time offset (-00:01:15) that no
+    # ISO 8601 reader accepts back (portal/limits.py).
+    ran_at = serializers.DateTimeField(required=False, validators=[plausible_moment])
 
     class Meta:
         model = EvaluationRecord

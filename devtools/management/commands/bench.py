@@ -14,6 +14,11 @@ ledger` appends, seals and verifies 1,000,000 ledger entries (devtools/bench/led
 `--only operations` times the outbox (relay, a broker outage) and breach-to-flag with real
 Redis, worker and beat processes (devtools/bench/operations.py); it takes about 15 minutes,
 so the default run leaves it out.
+`--only compliance` computes applicability for every use case and times the coverage page and
+API (devtools/bench/compliance.py). `--only gatewatch` times the nightly re-check of the go-live
+gate over every seeded use case moved into production (devtools/bench/gate_watch.py);
+`--only leadership` times the portfolio page, the KPI API and the board pack's PDF with a year
+of monthly KPI snapshots (devtools/bench/leadership.py). These three run only when asked.
 """
 
 import io
@@ -43,7 +48,9 @@ from psycopg import sql
 
 from devtools.bench import assessments as assessment_bench
 from devtools.bench import compliance as compliance_bench
+from devtools.bench import gate_watch as gatewatch_bench
 from devtools.bench import incidents as killswitch_bench
+from devtools.bench import leadership as leadership_bench
 from devtools.bench import ledger as ledger_bench
 from devtools.bench import monitoring as monitoring_bench
 from devtools.bench import operations as operations_bench
@@ -117,10 +124,27 @@ class Command(BaseCommand):
                 "ledger",
                 "operations",
                 "compliance",
+                "gatewatch",
+                "leadership",
             ],
             help="Time only the pages and API (models included), only the one-page summary PDF, "
             "only the model registry, only monitoring, only the kill-switch polling, only the "
-            "ledger or only operations (default: all but operations).",
+            "ledger, only operations, only compliance (applicability, coverage), only the "
+            "nightly gate re-check (gatewatch) or only the portfolio, KPI API and board pack "
+            "(leadership) (default: all but operations, compliance, gatewatch and leadership).",
+        )
+        parser.add_argument(
+            "--gate-live",
+            type=int,
+            default=None,
+            help="Use cases moved into production for the nightly gate re-check, the first of "
+            "those seeded (default: all of them) (gatewatch).",
+        )
+        parser.add_argument(
+            "--board-pack-renders",
+            type=int,
+            default=10,
+            help="Timed renders of the board pack's PDF (leadership).",
         )
         parser.add_argument(
             "--samples", type=int, default=1_000_000, help="Samples to ingest (monitoring)."
@@ -227,6 +251,12 @@ class Command(BaseCommand):
         if options["only"] == "compliance":
             self._bench_compliance(seeded, options)
             return
+        if options["only"] == "gatewatch":
+            self._bench_gatewatch(options["gate_live"])
+            return
+        if options["only"] == "leadership":
+            self._bench_leadership(seeded, options)
+            return
         if options["only"] != "pdf":
             with connection.cursor() as cursor:
                 # A fresh bulk load has no planner statistics or visibility map until
@@ -331,6 +361,87 @@ class Command(BaseCommand):
         )
         load = os.getloadavg()
         out(f"Load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.")
+
+    # Nightly gate re-check ------------------------------------------------------------------
+    def _bench_gatewatch(self, live: int | None) -> None:
+        """The nightly go-live gate re-check over every live use case, run twice."""
+        out = self.stdout.write
+        figures = gatewatch_bench.run(live)
+        out("")
+        out(
+            f"Nightly gate re-check over {figures.live:,} live use cases (gate data written "
+            f"in {figures.seed_seconds:.1f} s); {figures.passing:,} pass every check that "
+            "can lapse, the others fail at least one."
+        )
+        header = (
+            f"{'run':<36} {'seconds':>8} {'queries':>9} {'per use case':>13} {'raised':>7} "
+            f"{'still open':>11} {'resolved':>9}"
+        )
+        out(header)
+        out("-" * len(header))
+        for label, r in (
+            ("first (flags raised)", figures.first),
+            ("second (nothing new)", figures.second),
+        ):
+            report = r.report
+            out(
+                f"{label:<36} {r.seconds:>8.1f} {r.queries:>9,} "
+                f"{r.queries / max(1, report.checked):>13.1f} {len(report.raised):>7,} "
+                f"{report.still_open:>11,} {len(report.resolved):>9,}"
+            )
+        raised = ", ".join(
+            f"{cause} {n:,}" for cause, n in figures.first.raised_by_check.most_common()
+        )
+        out(f"Flags raised by the first run, by check: {raised or 'none'}.")
+        load = os.getloadavg()
+        out(f"Load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.")
+
+    # Leadership: portfolio, KPI API, board pack ---------------------------------------------
+    def _bench_leadership(self, seeded: register_bench.Seeded, options: dict) -> None:
+        """A year of KPI snapshots; the board pack's render; the portfolio page and KPI API."""
+        out = self.stdout.write
+        # Made through the services, which email the people it concerns: not here.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            figures = leadership_bench.run(
+                renders=options["board_pack_renders"], warmup=min(options["warmup"], 1)
+            )
+        out("")
+        out(
+            f"KPI snapshots: {figures.snapshots} kept (a year, the firm and each unit) in "
+            f"{figures.snapshot_seconds:.1f} s."
+        )
+        target = leadership_bench.RENDER_MEDIAN_TARGET_S
+        verdict = (
+            self.style.SUCCESS("PASS") if figures.median < target else self.style.ERROR("FAIL")
+        )
+        out(
+            f"Board pack {figures.pack} made in {figures.make_seconds:.2f} s; render: "
+            f"{len(figures.renders)} renders, median "
+            f"{figures.median:.2f} s, p95 {figures.p95:.2f} s, {_pdf_pages(figures.pdf)} pages, "
+            f"{len(figures.pdf) // 1024} KB; target: median < {target:g} s  {verdict}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE)")
+        users = get_user_model().objects
+        clients = {}
+        for role, username in (
+            ("risk officer", leadership_bench.RISK_OFFICER),
+            ("leadership", leadership_bench.LEADER),
+        ):
+            clients[role] = Client(raise_request_exception=True)
+            clients[role].force_login(users.get(username=username))
+        portfolio = reverse("portfolio")
+        json = {"HTTP_ACCEPT": "application/json"}
+        endpoints = [
+            *(Endpoint(f"portfolio, {role}", c, [portfolio]) for role, c in clients.items()),
+            *(
+                Endpoint(f"KPI API, {role}", c, [reverse("api-kpis")], json)
+                for role, c in clients.items()
+            ),
+        ]
+        with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+            results = [self._measure(e, options["warmup"], options["requests"]) for e in endpoints]
+        self._report(seeded, results)
 
     # Monitoring -----------------------------------------------------------------------------
     def _bench_monitoring(self, samples: int, deployments: int) -> None:

@@ -2,6 +2,7 @@
 the go-live gate names what is missing; the pages and the permissions matrix."""
 
 import datetime
+import re
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -267,3 +268,15 @@ def test_an_expired_exception_flags_the_use_case(credit, risk_officer):
     flag = Flag.objects.get(use_case=credit, cause="obligation:exception-expired:art-9")
     assert "rita.risk" in flag.reason or risk_officer.get_full_name() in flag.reason
     assert expiry.flag_expired_exceptions(today=later) == 0
+
+
+def test_the_control_and_evidence_forms_offer_their_links_as_multiple_selects(client, risk_officer):
+    """They rendered as bare <option> tags outside any <select> (found by the compliance
+    journey): nothing could be linked from the pages."""
+    client.force_login(risk_officer)
+    control = client.get(reverse("compliance:control-new")).content.decode()
+    evidence = client.get(reverse("compliance:evidence-new")).content.decode()
+    for page, names in ((control, ("obligations", "use_cases")),
+                        (evidence, ("controls", "obligations", "use_cases"))):  # fmt: skip
+        for name in names:
+            assert re.search(rf'<select name="{name}"[^>]*multiple', page), name

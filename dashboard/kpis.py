@@ -16,8 +16,9 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from assessments.models import Assessment, Status
@@ -28,9 +29,17 @@ from incidents.models import Severity as IncidentSeverity
 from incidents.services.deadlines import deadlines
 from monitoring.models import Budget, Flag, FlagStatus
 from monitoring.models import Severity as FlagSeverity
-from monitoring.services.costs import month_spend
+from monitoring.services.costs import month_spend_by_unit
 from portal.history.asof import rows_as_of
-from registry.models import AIModel, ApprovalStatus, GateCheck, Lifecycle, RiskTier, UseCase
+from registry.models import (
+    AIModel,
+    ApprovalStatus,
+    BusinessUnit,
+    GateCheck,
+    Lifecycle,
+    RiskTier,
+    UseCase,
+)
 from registry.selectors import use_cases_visible_to
 
 AGE_BUCKETS = ((0, 30, "0–30 days"), (31, 90, "31–90 days"), (91, None, "over 90 days"))
@@ -335,23 +344,30 @@ def obligations_coverage(scope: Scope) -> dict:
 def spend_vs_budget(scope: Scope) -> dict:
     """This month's AI spend (cost samples) against the monthly budgets, by business unit:
     spent, budget, and the share used; units with neither are left out."""
-    rows = list(scope.use_cases().values_list("pk", "business_unit_id", "business_unit__name"))
-    spend = month_spend(use_case_ids=[pk for pk, _, _ in rows], month=scope.today) if rows else {}
+    use_cases = scope.use_cases()
+    spend = month_spend_by_unit(use_cases=use_cases, month=scope.today)
     budgets = dict(
-        Budget.objects.filter(use_case__in=[pk for pk, _, _ in rows]).values_list(
-            "use_case_id", "monthly_amount"
-        )
+        Budget.objects.filter(use_case__in=use_cases.values("pk"))
+        .values("use_case__business_unit_id")
+        .annotate(total=Sum("monthly_amount"))
+        .order_by()
+        .values_list("use_case__business_unit_id", "total")
     )
-    units: dict[int, dict] = {}
-    for pk, unit_id, unit_name in rows:
-        unit = units.setdefault(
-            unit_id, {"unit_id": unit_id, "unit": unit_name, "spent": 0.0, "budget": 0.0}
-        )
-        unit["spent"] += float(spend.get(pk, 0.0))
-        unit["budget"] += float(budgets.get(pk, 0))
+    names = dict(
+        BusinessUnit.objects.filter(pk__in=set(spend) | set(budgets)).values_list("pk", "name")
+    )
+    units: list[dict[str, Any]] = [
+        {
+            "unit_id": unit_id,
+            "unit": names.get(unit_id, ""),
+            "spent": round(float(spend.get(unit_id) or 0.0), 2),
+            "budget": float(budgets.get(unit_id) or 0),
+        }
+        for unit_id in set(spend) | set(budgets)
+    ]
     listed = [
-        {**u, "spent": round(u["spent"], 2), "percent": pct(u["spent"], u["budget"])}
-        for u in sorted(units.values(), key=lambda u: u["unit"])
+        {**u, "percent": pct(u["spent"], u["budget"])}
+        for u in sorted(units, key=lambda u: u["unit"])
         if u["spent"] or u["budget"]
     ]
     spent = round(sum(u["spent"] for u in listed), 2)

@@ -16,6 +16,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,6 +28,7 @@ from incidents.models import Severity as IncidentSeverity
 from monitoring.models import Severity as FlagSeverity
 from portal.access import can
 from portal.forms import HtmlDateInput, StyledFormMixin
+from portal.params import MAX_ID
 from registry.models import BusinessUnit, Lifecycle, RiskTier
 
 PERIODS = {"30d": 30, "90d": 90, "365d": 365}
@@ -188,6 +191,38 @@ class KpiView(APIView):
     as the page (``unit``, ``owner``, ``period``, ``start``, ``end``), the definitions, and
     the monthly trend."""
 
+    @extend_schema(
+        tags=["kpis"],
+        summary="The governance KPIs over what you may see",
+        description="Every KPI (keyed as in ``definitions``) for the firm, a business "
+        "unit or an owner over a period (``period`` back from today, or ``start`` and "
+        "``end``), the live use cases failing the go-live gate, each KPI's definition "
+        "and the monthly trend.",
+        parameters=[
+            OpenApiParameter("unit", OpenApiTypes.INT, description="A business unit's id."),
+            OpenApiParameter(
+                "owner",
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                description="An owner's (person's) id.",
+            ),
+            OpenApiParameter(
+                "period",
+                OpenApiTypes.STR,
+                enum=["30d", "90d", "365d"],
+                description="A span back from today (30 days when left out).",
+            ),
+            OpenApiParameter("start", OpenApiTypes.DATE, description="First day."),
+            OpenApiParameter("end", OpenApiTypes.DATE, description="Last day (today)."),
+        ],
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="scope, period, one object per KPI, live_failing_gate, "
+                "definitions and trend.",
+            ),
+            400: OpenApiResponse(description="A filter is invalid; the body names it."),
+        },
+    )
     def get(self, request):
         form = KpiFilterForm(request.query_params)
         if not form.is_valid():

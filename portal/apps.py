@@ -29,8 +29,7 @@ class PortalConfig(AppConfig):
             # The embedded broker's queues: there before anything is sent or received.
             for folder in ("broker", "broker-done", "broker-control"):
                 (settings.STATE_DIR / folder).mkdir(parents=True, exist_ok=True)
-        # Imported here: the ledger and records read models, loaded only once apps are ready;
-        # schema registers OpenAPI descriptions of views that do not carry their own yet.
+        # Imported here: the ledger and records read models, loaded only once apps are ready.
         from portal import (  # noqa: PLC0415
             checks,
             health,
@@ -38,7 +37,6 @@ class PortalConfig(AppConfig):
             metrics,
             records,
             revocation,
-            schema,  # noqa: F401
         )
 
         checks.register_all()

@@ -5,10 +5,11 @@ how stages may move, and which evaluation requirements are not met.
 
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
-from portal.access import access_for
+from portal.access import access_for, can
 from portal.models import Role
 from registry.models import (
     ApproverRole,
@@ -291,3 +292,35 @@ def role_to_answer(user, request: PromotionRequest) -> str | None:
         if role in open_roles:
             return role
     return None
+
+
+def approvers_to_tell(request: PromotionRequest) -> list:
+    """Who may give one of the approvals the request still waits for (never the requester):
+    the risk officers and DPOs of the units concerned, and the use cases' owners, as the
+    rules decide each of them."""
+    left = set(outstanding_roles(request))
+    if not left:
+        return []
+    version = request.model_version
+    units = set(_served(version).values_list("business_unit_id", flat=True))
+    units.add(version.model.business_unit_id)
+    groups = [
+        group
+        for role, group in (
+            (ApproverRole.RISK_OFFICER, Role.RISK_OFFICER),
+            (ApproverRole.DPO, Role.DPO),
+        )
+        if role in left
+    ]
+    users = get_user_model().objects.filter(is_active=True)
+    found = set(users.filter(groups__name__in=groups, business_units__in=units))
+    if ApproverRole.OWNER in left:
+        found |= set(users.filter(pk__in=owner_ids(version)))
+    return sorted(
+        (
+            u
+            for u in found
+            if u.pk != request.requested_by_id and can(u, "registry.decide_promotion", request)
+        ),
+        key=lambda u: u.pk,
+    )

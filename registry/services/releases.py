@@ -11,10 +11,12 @@ import hmac
 import math
 import secrets
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from portal import notify
 from portal.access import require
 from portal.records import assign_fields, save_with_history
 from registry import release_policy
@@ -176,7 +178,44 @@ def promotion_request(
     )
     if not required:
         _complete(request, version, actor)
+    else:
+        _tell_approvers(request, actor)
     return request
+
+
+def _link(obj) -> str:
+    return settings.SITE_URL.rstrip("/") + obj.get_absolute_url()
+
+
+def _tell_approvers(request: PromotionRequest, actor) -> None:
+    """Email whoever may give an approval the request waits for, with the link to answer."""
+    who = actor.get_full_name() or actor.get_username()
+    notify.email(
+        release_policy.approvers_to_tell(request),
+        f"Approval asked: {request.model_version} {_label(request.from_stage)} → "
+        f"{_label(request.to_stage)}",
+        "\n".join(
+            [
+                f"{who} asks to move {request.model_version} from {_label(request.from_stage)} "
+                f"to {_label(request.to_stage)}.",
+                f"Why: {request.reason}",
+                f"Evidence: {request.evidence or 'none given'}",
+                "",
+                "You may give one of the approvals it needs; whoever asked never approves.",
+                _link(request),
+            ]
+        ),
+    )
+
+
+def _tell_requester(request: PromotionRequest, actor, outcome: str) -> None:
+    who = actor.get_full_name() or actor.get_username()
+    notify.email(
+        [request.requested_by],
+        f"{outcome}: {request.model_version} {_label(request.from_stage)} → "
+        f"{_label(request.to_stage)}",
+        f"{outcome} by {who}.\n\n{_link(request)}",
+    )
 
 
 def _complete(request: PromotionRequest, version: ModelVersion, actor) -> None:
@@ -223,6 +262,7 @@ def promotion_decide(
         request.status = PromotionStatus.REJECTED
         request.decided_at = timezone.now()
         save_with_history(request, actor=actor, reason=f"Rejected: {note}")
+        _tell_requester(request, actor, f"Rejected ({note})")
         return request
     if not release_policy.outstanding_roles(request):
         version = ModelVersion.objects.select_for_update().get(pk=request.model_version_id)
@@ -234,6 +274,7 @@ def promotion_decide(
         policy = release_policy.policy_for(request.tier)
         _check_move(version, request.to_stage, policy, request.traffic_share)
         _complete(request, version, actor)
+        _tell_requester(request, actor, f"Approved: now in {_label(request.to_stage)}")
     return request
 
 

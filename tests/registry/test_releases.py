@@ -549,3 +549,31 @@ def test_only_admins_edit_release_policies(persona, personas, client):
     assert client.post(edit, {"canary_max_traffic": 100}).status_code == 403
     policy.refresh_from_db()
     assert policy.canary_max_traffic == 10
+
+
+# Who is told ---------------------------------------------------------------------------------
+def test_approvers_are_emailed_and_the_requester_hears_the_outcome(
+    retail, corporate, product_owner, risk_officer, second_risk_officer, engineer,
+    mailoutbox, django_capture_on_commit_callbacks,
+):  # fmt: skip
+    _, version = release_setup(retail, product_owner, tier="high", stage="canary")
+    evaluate(product_owner, version)
+    elsewhere = UserFactory(username="cora.risk", roles=[Role.RISK_OFFICER], units=[corporate])
+    with django_capture_on_commit_callbacks(execute=True):
+        request = releases.promotion_request(
+            actor=risk_officer, version=version, to_stage="partial", reason="Canary is clean."
+        )
+    told = {m.to[0] for m in mailoutbox}
+    # The other risk officer of the unit and the use case's owner; never the requester, nor a
+    # risk officer of another unit, nor an engineer who approves nothing.
+    assert told == {second_risk_officer.email, product_owner.email}
+    assert elsewhere.email not in told and engineer.email not in told
+    assert all(request.get_absolute_url() in m.body for m in mailoutbox)
+    assert "Canary is clean." in mailoutbox[0].body
+
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        releases.promotion_decide(actor=second_risk_officer, request=request, decision="approve")
+        releases.promotion_decide(actor=product_owner, request=request, decision="approve")
+    assert [m.to for m in mailoutbox] == [[risk_officer.email]]
+    assert "Approved: now in partial" in mailoutbox[0].subject

@@ -12,7 +12,7 @@ from django import forms
 
 from assessments import engine
 from assessments.models import AssessmentTemplate
-from portal.forms import StyledFormMixin
+from portal.forms import SignForm, StyledFormMixin
 from portal.limits import SHORT_TEXT
 from registry.models import RiskTier
 
@@ -143,19 +143,7 @@ class StartForm(StyledFormMixin, forms.Form):
         )
 
 
-class SignOffForm(StyledFormMixin, forms.Form):
-    password = forms.CharField(
-        label="Your password",
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Signing is recorded under your name; enter your password to confirm it is you.",
-    )
-    note = forms.CharField(
-        label="Note (optional)",
-        required=False,
-        max_length=SHORT_TEXT,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Conditions or remarks, recorded with the signature.",
-    )
+class SignOffForm(SignForm):
     # One box per open reviewer question; the service refuses a signature that leaves one out.
     acknowledged_questions = forms.TypedMultipleChoiceField(
         label="Open reviewer questions",

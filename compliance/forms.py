@@ -101,18 +101,3 @@ class ExceptionForm(StyledFormMixin, forms.Form):
 
 class FrameworkImportForm(StyledFormMixin, forms.Form):
     file = forms.FileField(help_text="A framework or crosswalk file (JSON), as exported.")
-
-
-class StatementSignForm(StyledFormMixin, forms.Form):
-    password = forms.CharField(
-        label="Your password",
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Signing is recorded under your name; enter your password to confirm it is you.",
-    )
-    note = forms.CharField(
-        label="Note (optional)",
-        required=False,
-        max_length=SHORT_TEXT,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Conditions or remarks, signed with the statement.",
-    )

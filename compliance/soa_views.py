@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from compliance import selectors
-from compliance.forms import StatementSignForm
 from compliance.models import Framework, SignedStatement
 from compliance.services import statements
 from compliance.soa import (
@@ -21,7 +20,7 @@ from compliance.soa import (
 )
 from portal.access import can, require
 from portal.csvexport import stream_csv
-from portal.forms import apply_validation_error
+from portal.forms import SignForm, apply_validation_error
 from portal.pdf import pdf_response, render_pdf
 from registry.models import UseCase
 
@@ -53,7 +52,7 @@ def _page(request, statement: Statement, form=None, **context):
             "statement": statement,
             "signed": signed[:20],
             "can_sign": may_sign and (statement.basis is not None or "framework" in context),
-            "form": form or StatementSignForm(),
+            "form": form or SignForm(),
             **context,
         },
         status=400 if form is not None and form.errors else 200,
@@ -98,7 +97,7 @@ def framework_soa(request, pk: int):
 @require_POST
 def framework_soa_sign(request, pk: int):
     framework = _framework(request, pk)
-    form = StatementSignForm(request.POST)
+    form = SignForm(request.POST)
     return _sign(request, form, framework=framework) or _page(
         request,
         framework_statement(request.user, framework),
@@ -150,7 +149,7 @@ def use_case_soa(request, use_case_id: int):
 @require_POST
 def use_case_soa_sign(request, use_case_id: int):
     use_case = _use_case(request, use_case_id)
-    form = StatementSignForm(request.POST)
+    form = SignForm(request.POST)
     return _sign(request, form, use_case=use_case) or _page(
         request,
         use_case_statement(use_case),

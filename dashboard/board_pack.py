@@ -150,12 +150,7 @@ def content_to_sign(pack: BoardPack, *, signer, at, note: str) -> dict:
 def board_pack_sign(*, actor, pack: BoardPack, password: str, note: str = "") -> BoardPack:
     require(actor, "dashboard.sign_board_pack", pack)
     # Outside the transaction: a wrong password must count towards the limit on guessing.
-    try:
-        ok = throttle.check_password(throttle.SIGN_OFF_PASSWORD, actor, password)
-    except throttle.TooManyAttempts as exc:
-        raise ValidationError({"password": str(exc)}) from None
-    if not ok:
-        raise ValidationError({"password": "Enter your own password to sign."})
+    throttle.check_signer(actor, password)
     return _sign(actor, pack, note.strip())
 
 

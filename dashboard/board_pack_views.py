@@ -12,29 +12,13 @@ from django.views.decorators.http import require_http_methods, require_safe
 from dashboard import board_pack
 from dashboard.selectors import access_board_pack, board_packs_visible_to
 from portal.access import can
-from portal.forms import HtmlDateInput, StyledFormMixin, apply_validation_error
-from portal.limits import SHORT_TEXT
+from portal.forms import HtmlDateInput, SignForm, StyledFormMixin, apply_validation_error
 from portal.pdf import pdf_response
 
 
 class MakeForm(StyledFormMixin, forms.Form):
     start = forms.DateField(widget=HtmlDateInput())
     end = forms.DateField(widget=HtmlDateInput())
-
-
-class SignForm(StyledFormMixin, forms.Form):
-    password = forms.CharField(
-        label="Your password",
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Signing is recorded under your name; enter your password to confirm it is you.",
-    )
-    note = forms.CharField(
-        label="Note (optional)",
-        required=False,
-        max_length=SHORT_TEXT,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Conditions or remarks, signed with the pack.",
-    )
 
 
 @login_required

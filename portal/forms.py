@@ -6,6 +6,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest
 
 from portal import throttle
+from portal.limits import SHORT_TEXT
 
 
 class HtmlDateInput(forms.DateInput):
@@ -122,3 +123,21 @@ class ThrottledPasswordResetForm(PasswordResetForm):
         except throttle.TooManyAttempts as exc:
             raise ValidationError(str(exc), code="throttled") from None
         return email
+
+
+class SignForm(StyledFormMixin, forms.Form):
+    """A signature: the signer's password again, and an optional note kept with it
+    (assessments, Statements of Applicability, board packs)."""
+
+    password = forms.CharField(
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Signing is recorded under your name; enter your password to confirm it is you.",
+    )
+    note = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        max_length=SHORT_TEXT,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Conditions or remarks, recorded with the signature.",
+    )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 
 log = logging.getLogger("steward.security")
 
@@ -115,3 +116,16 @@ def check_password(limit: Limit, user, password: str) -> bool:
         return True
     limit.count(who)
     return False
+
+
+def check_signer(user, password: str) -> None:
+    """A signature's password re-entry (assessments, statements, board packs): ValidationError
+    on the ``password`` field unless it is the signer's own, under the sign-off limit. Call it
+    outside the signing transaction: a wrong password must count towards the limit even though
+    the signature is refused (a rollback would undo the count)."""
+    try:
+        ok = check_password(SIGN_OFF_PASSWORD, user, password)
+    except TooManyAttempts as exc:
+        raise ValidationError({"password": str(exc)}) from None
+    if not ok:
+        raise ValidationError({"password": "Enter your own password to sign."})

@@ -378,12 +378,7 @@ def assessment_transition(
     if action == "sign_off":
         # Checked before the move's transaction: a wrong password must still count towards
         # the limit on guessing, and the move's rollback would undo the count.
-        try:
-            signed = throttle.check_password(throttle.SIGN_OFF_PASSWORD, actor, password)
-        except throttle.TooManyAttempts as exc:
-            raise ValidationError({"password": str(exc)}) from None
-        if not signed:
-            raise ValidationError({"password": "Enter your own password to sign."})
+        throttle.check_signer(actor, password)
     return _transition(
         actor=actor,
         assessment=assessment,

@@ -37,12 +37,7 @@ def statement_sign(
     if use_case is not None:
         require(actor, "compliance.view_applicability", use_case)
     # Outside the transaction: a wrong password must count towards the limit on guessing.
-    try:
-        ok = throttle.check_password(throttle.SIGN_OFF_PASSWORD, actor, password)
-    except throttle.TooManyAttempts as exc:
-        raise ValidationError({"password": str(exc)}) from None
-    if not ok:
-        raise ValidationError({"password": "Enter your own password to sign."})
+    throttle.check_signer(actor, password)
     note = (note or "").strip()
     if framework is not None:
         return _keep(actor, framework_statement(actor, framework), note, framework=framework)

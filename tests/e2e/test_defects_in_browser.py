@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 from assessments import services
 from assessments.models import AssessmentTemplate
 from tests.e2e.journey_helpers import sign_in
-from tests.factories import UseCaseFactory
+from tests.factories import UseCaseFactory, UserFactory
 
 pytestmark = [
     pytest.mark.e2e,
@@ -158,3 +158,26 @@ def test_the_dpia_risk_table_fits_a_1440_pixel_window(dpia, product_owner, passw
     expect(page.get_by_role("table").first).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 1440, f"the page is {width} px wide in a 1440 px window"
+
+
+@pytest.fixture
+def long_named_admin(db):
+    return UserFactory(
+        username="long.name",
+        first_name="Maximiliana-Alexandrina",
+        last_name="Featherstonehaugh-Montgomery",
+        roles=["admin"],
+        is_superuser=True,
+        is_staff=True,
+    )
+
+
+def test_the_menu_wraps_rather_than_widen_the_page(long_named_admin, password, page: Page):
+    """Found when a generated name was long enough: the menu pushed the page past 1440 px."""
+    for width in (1200, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        sign_in(page, long_named_admin, password)
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"the page is {wide} px wide in a {width} px window"
+        page.get_by_role("button", name="Sign out").click()

@@ -179,6 +179,22 @@ def _grouped(rows: QuerySet[Applicability], *fields: str) -> Any:
     return rows.values(*fields).annotate(**_counts())
 
 
+def _per_framework(rows: QuerySet[Applicability]) -> list[Share]:
+    return [
+        Share(
+            r["obligation__framework__title"],
+            key=r["obligation__framework__key"],
+            applicable=r["applicable"],
+            met=r["met"],
+            overdue=r["overdue"],
+            accepted=r["accepted"],
+        )  # fmt: skip
+        for r in _grouped(
+            rows, "obligation__framework__key", "obligation__framework__title"
+        ).order_by("obligation__framework__key")
+    ]
+
+
 def coverage(user, *, unit: int | None = None) -> dict:
     """Coverage over the use cases the person sees: overall, per business unit, per framework
     (use-case scoped ones), and the use cases with the most obligations open."""
@@ -199,19 +215,7 @@ def coverage(user, *, unit: int | None = None) -> dict:
             rows, "use_case__business_unit_id", "use_case__business_unit__name"
         ).order_by("use_case__business_unit__name")
     ]
-    per_framework = [
-        Share(
-            r["obligation__framework__title"],
-            key=r["obligation__framework__key"],
-            applicable=r["applicable"],
-            met=r["met"],
-            overdue=r["overdue"],
-            accepted=r["accepted"],
-        )  # fmt: skip
-        for r in _grouped(
-            rows, "obligation__framework__key", "obligation__framework__title"
-        ).order_by("obligation__framework__key")
-    ]
+    per_framework = _per_framework(rows)
     worst = [
         Share(
             f"{r['use_case__reference']} {r['use_case__title']}",
@@ -260,19 +264,7 @@ def coverage_over(use_cases: QuerySet[UseCase]) -> dict:
     )
     return {
         "total": Share("All use cases", **rows.aggregate(**_counts())),
-        "frameworks": [
-            Share(
-                r["obligation__framework__title"],
-                key=r["obligation__framework__key"],
-                applicable=r["applicable"],
-                met=r["met"],
-                overdue=r["overdue"],
-                accepted=r["accepted"],
-            )  # fmt: skip
-            for r in _grouped(
-                rows, "obligation__framework__key", "obligation__framework__title"
-            ).order_by("obligation__framework__key")
-        ],
+        "frameworks": _per_framework(rows),
     }
 
 

@@ -38,22 +38,26 @@ def _use_case(request, use_case_id: int) -> UseCase:
     return use_case
 
 
-def _page(request, statement: Statement, form=None, **context):
-    """The statement, its downloads, the statements signed before, and the sign form."""
-    subject = context.get("framework") or context.get("use_case")
-    signed = SignedStatement.objects.filter(
-        **({"framework": subject} if "framework" in context else {"use_case": subject})
-    ).select_related("signed_by")
-    may_sign = can(request.user, "compliance.sign_soa", subject)
+def _page(request, statement: Statement, form=None, **subject):
+    """The statement, its downloads, the statements signed before, and the sign form.
+    ``subject``: ``framework=`` or ``use_case=``; the routes' names follow from it."""
+    ((kind, record),) = subject.items()
+    routes = "compliance:framework-soa" if kind == "framework" else "compliance:use-case-soa"
+    signed = SignedStatement.objects.filter(**subject).select_related("signed_by")
+    may_sign = can(request.user, "compliance.sign_soa", record)
     return render(
         request,
         "compliance/soa.html",
         {
             "statement": statement,
             "signed": signed[:20],
-            "can_sign": may_sign and (statement.basis is not None or "framework" in context),
+            "can_sign": may_sign and (statement.basis is not None or kind == "framework"),
             "form": form or SignForm(),
-            **context,
+            "csv": f"{routes}-csv",
+            "pdf": f"{routes}-pdf",
+            "sign": f"{routes}-sign",
+            "pk": record.pk,
+            **subject,
         },
         status=400 if form is not None and form.errors else 200,
     )
@@ -86,10 +90,6 @@ def framework_soa(request, pk: int):
         request,
         framework_statement(request.user, framework),
         framework=framework,
-        csv="compliance:framework-soa-csv",
-        pdf="compliance:framework-soa-pdf",
-        sign="compliance:framework-soa-sign",
-        pk=framework.pk,
     )
 
 
@@ -103,10 +103,6 @@ def framework_soa_sign(request, pk: int):
         framework_statement(request.user, framework),
         form,
         framework=framework,
-        csv="compliance:framework-soa-csv",
-        pdf="compliance:framework-soa-pdf",
-        sign="compliance:framework-soa-sign",
-        pk=framework.pk,
     )
 
 
@@ -138,10 +134,6 @@ def use_case_soa(request, use_case_id: int):
         request,
         use_case_statement(use_case),
         use_case=use_case,
-        csv="compliance:use-case-soa-csv",
-        pdf="compliance:use-case-soa-pdf",
-        sign="compliance:use-case-soa-sign",
-        pk=use_case.pk,
     )
 
 
@@ -155,10 +147,6 @@ def use_case_soa_sign(request, use_case_id: int):
         use_case_statement(use_case),
         form,
         use_case=use_case,
-        csv="compliance:use-case-soa-csv",
-        pdf="compliance:use-case-soa-pdf",
-        sign="compliance:use-case-soa-sign",
-        pk=use_case.pk,
     )
 
 

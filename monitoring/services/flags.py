@@ -192,10 +192,21 @@ def _start_reassessment(flag: Flag) -> None:
             flag.evidence["reassessment"] = f"Not started from {signed.reference}: {why}"
             note = f"No re-assessment started: {why}"
         else:
-            flag.reassessment = draft
-            flag.evidence["reassessment"] = f"{draft.reference} started from {signed.reference}"
-            note = f"Re-assessment {draft.reference} started from {signed.reference}"
+            _link_reassessment(flag, draft, signed, actor=None)
+            return
     save_with_history(flag, actor=None, reason=note)
+
+
+def _link_reassessment(flag: Flag, draft, signed, *, actor) -> None:
+    """Name the draft on the flag (its page links it), with the version it started from."""
+    flag.reassessment = draft
+    flag.evidence = {
+        **(flag.evidence or {}),
+        "reassessment": f"{draft.reference} started from {signed.reference}",
+    }
+    save_with_history(
+        flag, actor=actor, reason=f"Re-assessment {draft.reference} started from {signed.reference}"
+    )
 
 
 @transaction.atomic
@@ -214,14 +225,7 @@ def flag_start_reassessment(*, actor, flag: Flag):
             "one on the use case's page."
         )
     draft = assessment_reassess(actor=actor, assessment=signed)
-    flag.reassessment = draft
-    flag.evidence = {
-        **(flag.evidence or {}),
-        "reassessment": f"{draft.reference} started from {signed.reference}",
-    }
-    save_with_history(
-        flag, actor=actor, reason=f"Re-assessment {draft.reference} started from {signed.reference}"
-    )
+    _link_reassessment(flag, draft, signed, actor=actor)
     return draft
 
 

@@ -38,4 +38,5 @@ urlpatterns = [
     path("", include(router.urls)),
     # By name: people shares the top layer with dashboard, which may not import it.
     path("", include("people.api_urls")),
+    path("", include("search.api_urls")),
 ]

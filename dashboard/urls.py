@@ -58,6 +58,7 @@ urlpatterns = [
     path("compliance/", include("compliance.urls")),
     path("history/", include("portal.history_urls")),
     path("people/", include("people.urls")),
+    path("search/", include("search.urls")),
     path("api/v1/", include("dashboard.api_urls")),
     # For signed-in people and API tokens only: the schema maps every operation and field,
     # which helps nobody who may not call them (docs/security/threat-model.md).

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "dashboard",
     "devtools",  # demo seeding and benchmarks; above every domain app
     "people",  # invitations, roles and units without the Django admin; top layer
+    "search",  # the navigation bar's search over every app; top layer
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ PACKAGES = [
     "dashboard",
     "devtools",
     "people",
+    "search",
     "tests",
 ]
 

@@ -7,13 +7,23 @@ assessment where the use case is high risk).
 
 from datetime import date
 
+from django.urls import reverse
+
 from assessments.models import Assessment, AssessmentTemplate, Kind, SignOff, Status
 from assessments.selectors import assessments_visible_to, templates_visible_to
 from portal import ledger
 from portal.access import can
 from portal.history import tracked as history
-from registry.gate import Check, GateContext, moment, person, register_gate_check
-from registry.models import RiskTier
+from registry.gate import (
+    Check,
+    Fix,
+    GateContext,
+    moment,
+    person,
+    register_gate_check,
+    register_gate_fix,
+)
+from registry.models import RiskTier, UseCase
 from registry.pages import use_case_panels
 
 
@@ -109,6 +119,27 @@ def impact_check(context: GateContext) -> Check:
     )
 
 
+def _fix_assessment(kind: str):
+    """Where a missing assessment is put right: the latest of its kind (to continue it, or to
+    re-assess an expired one), or the page that starts one."""
+
+    def fix(use_case: UseCase, check: Check) -> list[Fix]:
+        latest = (
+            Assessment.objects.filter(use_case=use_case, kind=kind).order_by("-version").first()
+        )
+        if latest is not None:
+            return [
+                Fix(
+                    f"{latest.reference} ({latest.get_status_display().lower()})",
+                    latest.get_absolute_url(),
+                )
+            ]
+        url = reverse("assessments:start", args=[use_case.pk]) + f"?kind={kind}"
+        return [Fix(f"Start the {check.label.lower()}", url)]
+
+    return fix
+
+
 def _use_case_card(user, use_case, context: dict) -> dict:
     # Every assessment of the use case the person may see is one they may read.
     return {
@@ -128,6 +159,8 @@ def register_all() -> None:
     register_gate_check(screening_check, order=20)
     register_gate_check(dpia_check, order=40)
     register_gate_check(impact_check, order=50)
+    for kind, key in ((Kind.SCREENING, "screening"), (Kind.DPIA, "dpia"), (Kind.IMPACT, "impact")):
+        register_gate_fix(key, _fix_assessment(kind))
     use_case_panels.register("assessments/_use_case_assessments.html", _use_case_card, order=10)
     history.register(
         Assessment, rule="assessments.view_assessment", selector=assessments_visible_to

@@ -7,6 +7,7 @@ this one).
 """
 
 from django.db.models.signals import post_init, post_save
+from django.urls import reverse
 
 from assessments.models import Assessment, Kind
 from assessments.models import Status as AssessmentStatus
@@ -32,7 +33,15 @@ from compliance.services.applicability import applicability_compute, statuses_re
 from portal import ledger
 from portal.access import can
 from portal.history import tracked as history
-from registry.gate import Check, GateContext, moment, person, register_gate_check
+from registry.gate import (
+    Check,
+    Fix,
+    GateContext,
+    moment,
+    person,
+    register_gate_check,
+    register_gate_fix,
+)
 from registry.models import RiskTier, UseCase
 from registry.pages import use_case_panels
 
@@ -168,6 +177,11 @@ def obligations_check(context: GateContext) -> Check:
     return Check("obligations", GATE_LABEL, True, detail + ".", evidence=evidence)
 
 
+def _fix_obligations(use_case: UseCase, check: Check) -> list[Fix]:
+    url = reverse("compliance:use-case-obligations", args=[use_case.pk])
+    return [Fix("Obligations and their evidence", url)]
+
+
 def _use_case_card(user, use_case: UseCase, context: dict) -> dict:
     rows = _rows(use_case)
     applicable = [r for r in rows if r.applicable]
@@ -195,6 +209,7 @@ def register_all() -> None:
     post_init.connect(_remember_assessment, sender=Assessment, dispatch_uid="compliance.as_init")
     post_save.connect(_assessment_saved, sender=Assessment, dispatch_uid="compliance.as_saved")
     register_gate_check(obligations_check, order=110)
+    register_gate_fix("obligations", _fix_obligations)
     use_case_panels.register("compliance/_use_case_obligations.html", _use_case_card, order=15)
     history.register(Framework, rule="compliance.view_framework", selector=frameworks_visible_to)
     history.register(Exclusion, rule="compliance.view_framework", selector=_exclusions_visible_to)

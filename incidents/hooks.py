@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.db.models.signals import post_save
+from django.urls import reverse
 
 from incidents.models import Delivery, Incident, Runbook, Severity, TimelineEntry, WebhookEndpoint
 from incidents.selectors import incidents_visible_to, runbooks_visible_to, use_case_incidents
@@ -22,7 +23,15 @@ from portal import crypto, ledger, metrics
 from portal.access import can
 from portal.history import tracked as history
 from portal.records import save_with_history
-from registry.gate import Check, GateContext, moment, person, register_gate_check
+from registry.gate import (
+    Check,
+    Fix,
+    GateContext,
+    moment,
+    person,
+    register_gate_check,
+    register_gate_fix,
+)
 from registry.models import UseCase
 from registry.pages import use_case_panels
 from registry.signals import ai_switched
@@ -51,6 +60,11 @@ def runbook_check(context: GateContext) -> Check:
         }
     }
     return Check("runbook", "A current runbook", holds, detail, evidence=evidence)
+
+
+def _fix_runbook(use_case: UseCase, check: Check) -> list[Fix]:
+    url = reverse("incidents:runbook-edit", args=[use_case.pk])
+    return [Fix("Write or review the runbook", url)]
 
 
 def open_incident(flag: Flag) -> None:
@@ -120,6 +134,7 @@ def register_all() -> None:
     )
     flag_panels.register("incidents/_flag_open_incident.html", _flag_card, order=10)
     register_gate_check(runbook_check, order=100)
+    register_gate_fix("runbook", _fix_runbook)
     register_rule_action(RuleAction.INCIDENT, open_incident)
     ai_switched.connect(_announce_switch, dispatch_uid="incidents.kill_switch_webhooks")
     # A poll answers from each process's copy: a change made here is read on the next poll.

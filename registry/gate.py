@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from registry import release_policy
@@ -134,6 +135,14 @@ class Check:
     evidence: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Fix:
+    """A link to the page where a missing requirement is put right."""
+
+    text: str
+    url: str
+
+
 def person(user) -> dict | None:
     """Who someone is, as a check's evidence keeps it: id, username and name."""
     if user is None:
@@ -158,6 +167,14 @@ class GateResult:
     @property
     def missing(self) -> list[Check]:
         return [c for c in self.checks if c.applies and not c.holds]
+
+    @property
+    def rows(self) -> list[tuple[Check, list[Fix]]]:
+        """Each check with where to put it right, for the pages (only a missing one has any)."""
+        return [
+            (c, where_to_fix(self.use_case, c) if c.applies and not c.holds else [])
+            for c in self.checks
+        ]
 
     def as_dict(self) -> dict:
         return {
@@ -203,6 +220,25 @@ class GateContext:
 
 GateCheckFn = Callable[[GateContext], Check]
 _CHECKS: list[tuple[int, GateCheckFn]] = []
+
+
+FixFn = Callable[[UseCase, Check], list[Fix]]
+_FIXES: dict[str, FixFn] = {}
+
+
+def register_gate_fix(key: str, fix: FixFn) -> FixFn:
+    """Say where the check ``key`` is put right when it is missing (the pages link there).
+
+    Kept apart from the check and its result: a result is logged and kept with go-live
+    records, and where a page lives is no part of what the gate said.
+    """
+    _FIXES[key] = fix
+    return fix
+
+
+def where_to_fix(use_case: UseCase, check: Check) -> list[Fix]:
+    fix = _FIXES.get(check.key)
+    return fix(use_case, check) if fix else []
 
 
 def register_gate_check(check: GateCheckFn, *, order: int) -> GateCheckFn:
@@ -319,6 +355,10 @@ def _cards_check(context: GateContext) -> Check:
             short.append(f"{d.model_version}: {done}%")
     label = f"Model cards at least {threshold}% complete"
     evidence = {"cards": cards, "threshold": threshold}
+    if not deployed:
+        return Check(
+            "cards", label, True, "Nothing is deployed yet: no card to check.", applies=False
+        )
     if short:
         return Check(
             "cards",
@@ -334,6 +374,14 @@ def _cards_check(context: GateContext) -> Check:
 
 
 def _policy_check(context: GateContext) -> Check:
+    if not context.deployed and not context.approvals:
+        return Check(
+            "data_policy",
+            "Data policy clean",
+            True,
+            "No model is deployed or approved yet: nothing to check.",
+            applies=False,
+        )
     breaches = data_policy_breaches(
         context.use_case, context.today, deployed=context.deployed, approvals=context.approvals
     )
@@ -398,8 +446,13 @@ def _evaluations_check(context: GateContext) -> Check:
         "versions": [],
     }
     if not asks or not versions:
-        detail = "Nothing is deployed yet." if asks else "The tier asks for no evaluation."
-        return Check("evaluations", label, True, detail, applies=bool(asks), evidence=evidence)
+        # Nothing to check is not a check passed: neither shows as a tick.
+        detail = (
+            "Nothing is deployed yet: no evaluation to check."
+            if asks
+            else "The tier asks for no evaluation."
+        )
+        return Check("evaluations", label, True, detail, applies=False, evidence=evidence)
     # Read once for every deployed version, so the gate's queries do not grow with them.
     evaluations: dict[int, list] = {pk: [] for pk in versions}
     for record in EvaluationRecord.objects.filter(model_version_id__in=versions).order_by(
@@ -440,6 +493,68 @@ def _evaluations_check(context: GateContext) -> Check:
         "evaluations", label, True, "Every deployed version meets them.", evidence=evidence
     )
 
+
+# Where each of the registry's requirements is put right ------------------------------------
+def _use_case_page(use_case: UseCase, anchor: str) -> str:
+    return f"{use_case.get_absolute_url()}#{anchor}"
+
+
+def _fix_service(use_case: UseCase, check: Check) -> list[Fix]:
+    if use_case.kill_switch_engaged:
+        url = reverse("registry:use-case-kill-switch", args=[use_case.pk])
+        return [Fix("Switch the AI back on", url)]
+    if use_case.lifecycle == "suspended":
+        return [Fix("Resume it (Lifecycle)", _use_case_page(use_case, "h-lifecycle"))]
+    return []
+
+
+def _fix_tier(use_case: UseCase, check: Check) -> list[Fix]:
+    return [Fix("Review the risk tier", _use_case_page(use_case, "h-tier"))]
+
+
+def _fix_models(use_case: UseCase, check: Check) -> list[Fix]:
+    return [Fix("Approve or deploy a model (Models)", _use_case_page(use_case, "h-models"))]
+
+
+def _fix_cards(use_case: UseCase, check: Check) -> list[Fix]:
+    threshold = check.evidence.get("threshold", 0)
+    return [
+        Fix(
+            f"Complete the card of {card['name']}",
+            reverse("registry:model-version-detail", args=[card["version"]]) + "#h-edit",
+        )
+        for card in check.evidence.get("cards", [])
+        if card["percent"] < threshold
+    ]
+
+
+def _fix_evaluations(use_case: UseCase, check: Check) -> list[Fix]:
+    return [
+        Fix(
+            f"Evaluations of version {v['version']['version']}",
+            reverse("registry:model-version-detail", args=[v["version"]["id"]]),
+        )
+        for v in check.evidence.get("versions", [])
+        if v["problems"]
+    ]
+
+
+def _fix_policy(use_case: UseCase, check: Check) -> list[Fix]:
+    return [Fix("Data policy breaches and exceptions", _use_case_page(use_case, "h-policy"))]
+
+
+def _fix_oversight(use_case: UseCase, check: Check) -> list[Fix]:
+    url = reverse("registry:use-case-edit", args=[use_case.pk])
+    return [Fix("Set the human-in-the-loop rule", url)]
+
+
+register_gate_fix("in_service", _fix_service)
+register_gate_fix("not_prohibited", _fix_tier)
+register_gate_fix("models", _fix_models)
+register_gate_fix("cards", _fix_cards)
+register_gate_fix("evaluations", _fix_evaluations)
+register_gate_fix("data_policy", _fix_policy)
+register_gate_fix("oversight", _fix_oversight)
 
 # The registry's own requirements; assessments (20, 40, 50) and incidents (100) add theirs.
 register_gate_check(_service_check, order=10)

@@ -124,6 +124,10 @@ def use_case_update(*, actor, use_case: UseCase, data: dict, reason: str = "") -
     return use_case
 
 
+# How a refusal by the gate begins (pages read the requirements that follow it).
+GATE_NOT_MET = "The go-live gate is not met."
+
+
 def available_transitions(use_case: UseCase, user) -> list[tuple[str, Transition]]:
     return workflow.available_transitions(LIFECYCLE_TRANSITIONS, use_case, user, state="lifecycle")
 
@@ -138,11 +142,7 @@ def use_case_transition(*, actor, use_case: UseCase, action: str, reason: str = 
         logged = gate_log(result, actor, "transition")
         if not result.passed:
             raise ValidationError(
-                {
-                    "action": [
-                        f"The go-live gate is not met. {r}" for r in result.as_dict()["reasons"]
-                    ]
-                }
+                {"action": [f"{GATE_NOT_MET} {r}" for r in result.as_dict()["reasons"]]}
             )
     return _use_case_transition(
         actor=actor, use_case=use_case, action=action, reason=reason, logged=logged
@@ -163,11 +163,7 @@ def _use_case_transition(
         result = check_go_live(use_case, moving=True)
         if not result.passed:
             raise ValidationError(
-                {
-                    "action": [
-                        f"The go-live gate is not met. {r}" for r in result.as_dict()["reasons"]
-                    ]
-                }
+                {"action": [f"{GATE_NOT_MET} {r}" for r in result.as_dict()["reasons"]]}
             )
     reason = reason.strip()
     if transition.reason_required and not reason:

@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.access import can
@@ -26,9 +26,11 @@ from registry.forms.use_cases import (
     RegisterFilterForm,
     UseCaseForm,
 )
+from registry.gate import check_go_live
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
     Classification,
+    Lifecycle,
     RegisterImport,
     RiskTier,
 )
@@ -41,6 +43,7 @@ from registry.selectors import (
     use_cases_as_of,
     use_cases_visible_to,
 )
+from registry.services.use_cases import GATE_NOT_MET
 from registry.views.go_live import go_live_context
 
 
@@ -137,7 +140,19 @@ def use_case_detail(request, pk: int):
     context.update(go_live_context(use_case))
     # Cards of the models, assessments, monitoring and incidents (registry/pages.py).
     context["panels"] = use_case_panels.render(request.user, use_case, context)
+    context["blocked"] = _blocked_by_gate(use_case, context["transitions"], context.get("gate"))
     return render(request, "registry/use_case_detail.html", context)
+
+
+def _blocked_by_gate(use_case, transitions, shown) -> list[str]:
+    """The moves into production the gate refuses now, drawn disabled (the service refuses
+    them too). A suspended use case is asked as the move would ask, which is how it resumes."""
+    into_production = [name for name, t in transitions if t.target == Lifecycle.PRODUCTION]
+    if not into_production:
+        return []
+    if shown is None or use_case.lifecycle == Lifecycle.SUSPENDED:
+        shown = check_go_live(use_case, moving=True)
+    return [] if shown.passed else into_production
 
 
 @login_required
@@ -215,9 +230,25 @@ def use_case_transition(request, pk: int, action: str):
         raise Http404
 
     def run(use_case, reason):
-        services.use_case_transition(
-            actor=request.user, use_case=use_case, action=action, reason=reason
-        )
+        try:
+            services.use_case_transition(
+                actor=request.user, use_case=use_case, action=action, reason=reason
+            )
+        except ValidationError as exc:
+            gate = getattr(exc, "error_dict", {}).get("action")
+            if transition.target != Lifecycle.PRODUCTION or not gate:
+                raise
+            # One banner naming what is missing, not one red banner per requirement.
+            missing = [m.removeprefix(GATE_NOT_MET).strip() for e in gate for m in e]
+            raise ValidationError(
+                format_html(
+                    '{} does not move to production: {} Missing:<ul class="mb-1">{}</ul>'
+                    '<a href="#gate">The go-live gate, with where to put each right</a>',
+                    use_case.reference,
+                    GATE_NOT_MET[0].lower() + GATE_NOT_MET[1:],
+                    format_html_join("", "<li>{}</li>", ((m,) for m in missing)),
+                )
+            ) from exc
         return f"{use_case.reference}: {transition.label.lower()} done."
 
     return _reason_action(request, pk, transition.rule, run)

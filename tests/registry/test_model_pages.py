@@ -462,8 +462,10 @@ def test_move_to_production_refusal_lists_each_reason(client, product_owner, use
     html = response.content.decode()
     use_case.refresh_from_db()
     assert use_case.lifecycle == "pilot"
-    assert "The go-live gate is not met. Risk screening: No signed-off" in html
-    assert "Deployed models approved: No model is deployed yet." in html
+    # One banner (tests/registry/test_gate_checklist.py), each reason an item of its list.
+    assert "the go-live gate is not met" in html
+    assert "<li>Risk screening: No signed-off" in html
+    assert "<li>Deployed models approved: No model is deployed yet.</li>" in html
 
 
 # Query counts -----------------------------------------------------------------------------------

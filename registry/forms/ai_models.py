@@ -179,8 +179,10 @@ class ModelVersionForm(StyledFormMixin, forms.ModelForm):
         return {k: v for k, v in self.cleaned_data.items() if k != "stage"}
 
 
-class ModelCardForm(StyledFormMixin, forms.Form):
-    """The ten sections of the card, each with what to write in it."""
+class _CardSections(forms.Form):
+    """The card's fields, made per form: a base of ModelCardForm so that StyledFormMixin,
+    which styles the fields there are when the form's __init__ returns, sees them (added
+    after it, they were drawn as bare, unstyled text areas)."""
 
     def __init__(self, *args, card=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -193,9 +195,12 @@ class ModelCardForm(StyledFormMixin, forms.Form):
                 max_length=20000,
                 widget=forms.Textarea(attrs={"rows": 4}),
             )
-            self.fields[key].widget.attrs["aria-describedby"] = f"id_{key}_helptext"
             if not self.is_bound:
                 self.initial[key] = sections.get(key, "")
+
+
+class ModelCardForm(StyledFormMixin, _CardSections):
+    """The ten sections of the card, each with what to write in it."""
 
 
 # On the use case page -------------------------------------------------------------------------

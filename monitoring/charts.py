@@ -10,7 +10,7 @@ screen reader gets the figures a sighted reader gets from the shape.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
@@ -29,12 +29,14 @@ SHADE = "#fde7c8"
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """One point of a series: a bucket's average, and its min and max when down-sampled."""
+    """One point of a series: a bucket's average, its min and max when down-sampled, and how
+    many samples it holds."""
 
     at: datetime
     value: float
     low: float | None = None
     high: float | None = None
+    count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,9 @@ class Marker:
 
 # Series with this few points also get a dot per point.
 SHOW_POINTS_UP_TO = 60
+# A pointer over a point shows its value: every point gets a hover target (a visible dot
+# when the series is sparse, an unpainted one around the line when it is dense).
+HOVER_RADIUS = 5
 
 
 def fmt(value: float) -> str:
@@ -102,16 +107,46 @@ def _nice_domain(values: Sequence[float]) -> tuple[float, float]:
     return lo, hi + span * 0.05 if span else hi
 
 
-def summary(points: Sequence[Point]) -> str:
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """The last raw sample of a series (not a bucket's average) and how many there were."""
+
+    at: datetime
+    value: float
+    count: int | None = None
+
+
+def _utc(at: datetime) -> str:
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def summary(
+    points: Sequence[Point],
+    latest: Latest | None = None,
+    value_format: Callable[[float], str] = fmt,
+) -> str:
     if not points:
         return "No samples in this period."
     lows = [p.low if p.low is not None else p.value for p in points]
     highs = [p.high if p.high is not None else p.value for p in points]
-    last = points[-1]
+    last = latest or points[-1]
+    counted = ""
+    if latest is not None and latest.count is not None:
+        counted = f"{latest.count:,} sample{'s' if latest.count != 1 else ''} in this period; "
     return (
-        f"Latest {fmt(last.value)} at {last.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC; "
-        f"min {fmt(min(lows))}, max {fmt(max(highs))} over {len(points)} points."
+        f"Latest {value_format(last.value)} at {_utc(last.at)}; {counted}"
+        f"min {value_format(min(lows))}, max {value_format(max(highs))} over "
+        f"{len(points)} point{'s' if len(points) != 1 else ''}."
     )
+
+
+def _point_title(point: Point, value_format: Callable[[float], str]) -> str:
+    """What hovering a point says: its value and time, and its range when down-sampled."""
+    text = f"{value_format(point.value)} at {_utc(point.at)}"
+    if point.low is not None and point.high is not None and point.low != point.high:
+        text += f" (average; min {value_format(point.low)}, max {value_format(point.high)}"
+        text += f", {point.count:,} samples)" if point.count else ")"
+    return text
 
 
 def line_chart(
@@ -125,11 +160,15 @@ def line_chart(
     shade: tuple[datetime, datetime] | None = None,
     width: int = 640,
     height: int = 220,
+    latest: Latest | None = None,
+    value_format: Callable[[float], str] = fmt,
 ) -> SafeString:
     """A time series: the average line, its min-max band, dashed thresholds, red breaches.
 
     ``start``/``end`` fix the time axis (the range the person chose); ``shade`` marks a
-    window (a rule's evaluation window on a flag's page).
+    window (a rule's evaluation window on a flag's page). ``latest`` is the last raw sample
+    for the description; ``value_format`` writes values with their unit (hover titles,
+    the description, a single sample's label).
     """
     box = (56.0, 12.0, float(width - 12), float(height - 30))
     left, top, right, bottom = box
@@ -142,9 +181,9 @@ def line_chart(
     values += [t.value for t in thresholds] + [m.value for m in markers]
     v0, v1 = _nice_domain(values) if values else (0.0, 1.0)
     scale = _Scale(t0, t1, v0, v1, box)
-    desc = summary(points)
+    desc = summary(points, latest, value_format)
     if thresholds:
-        desc += " Thresholds: " + ", ".join(fmt(t.value) for t in thresholds) + "."
+        desc += " Thresholds: " + ", ".join(value_format(t.value) for t in thresholds) + "."
     if markers:
         desc += f" {len(markers)} breach{'es' if len(markers) != 1 else ''} marked."
     out = [
@@ -193,27 +232,10 @@ def line_chart(
             f'<polygon class="band" points="{" ".join(upper + lower)}" fill="{BAND}" '
             'fill-opacity="0.7"/>'
         )
-    if points:
-        coords = " ".join(f"{_n(scale.x(p.at))},{_n(scale.y(p.value))}" for p in points)
-        out.append(
-            f'<polyline class="series" points="{coords}" fill="none" stroke="{LINE}" '
-            'stroke-width="1.5" stroke-linejoin="round"/>'
-        )
-        if len(points) <= SHOW_POINTS_UP_TO:
-            # A sparse series (drift pushed once a day, say) is a few points, not a line.
-            out.extend(
-                f'<circle class="point" cx="{_n(scale.x(p.at))}" cy="{_n(scale.y(p.value))}" '
-                f'r="2.5" fill="{LINE}"/>'
-                for p in points
-            )
-    else:
-        out.append(
-            f'<text x="{_n((left + right) / 2)}" y="{_n((top + bottom) / 2)}" '
-            f'text-anchor="middle" fill="{AXIS}">No samples in this period</text>'
-        )
+    # Thresholds under the points, so that a point on a threshold still takes the pointer.
     for threshold in thresholds:
         y = scale.y(threshold.value)
-        label = threshold.label or f"threshold {fmt(threshold.value)}"
+        label = threshold.label or f"threshold {value_format(threshold.value)}"
         out.append(
             f'<g class="threshold" data-value={quoteattr(repr(threshold.value))}>'
             f'<line x1="{_n(left)}" y1="{_n(y)}" x2="{_n(right)}" y2="{_n(y)}" '
@@ -221,14 +243,56 @@ def line_chart(
             f'<text x="{_n(right - 2)}" y="{_n(y - 3)}" text-anchor="end" fill="{THRESHOLD}">'
             f"{escape(label)}</text></g>"
         )
+    if points:
+        coords = " ".join(f"{_n(scale.x(p.at))},{_n(scale.y(p.value))}" for p in points)
+        out.append(
+            f'<polyline class="series" points="{coords}" fill="none" stroke="{LINE}" '
+            'stroke-width="1.5" stroke-linejoin="round"/>'
+        )
+        if len(points) == 1:
+            # One sample is a marker with its value written beside it, not a lone dot.
+            only = points[0]
+            x, y = scale.x(only.at), scale.y(only.value)
+            anchor = "end" if x > (left + right) / 2 else "start"
+            dx = -9 if anchor == "end" else 9
+            out.append(
+                f'<circle class="point single" cx="{_n(x)}" cy="{_n(y)}" r="{HOVER_RADIUS}" '
+                f'fill="{LINE}" stroke="#fff" stroke-width="1.5">'
+                f"<title>{escape(_point_title(only, value_format))}</title></circle>"
+                f'<text class="value" x="{_n(x + dx)}" y="{_n(y - 8)}" text-anchor="{anchor}" '
+                f'fill="{LINE}" font-weight="bold">{escape(value_format(only.value))}</text>'
+            )
+        elif len(points) <= SHOW_POINTS_UP_TO:
+            # A sparse series (drift pushed once a day, say) is a few points, not a line.
+            out.extend(
+                f'<circle class="point" cx="{_n(scale.x(p.at))}" cy="{_n(scale.y(p.value))}" '
+                f'r="3" fill="{LINE}"><title>{escape(_point_title(p, value_format))}</title>'
+                "</circle>"
+                for p in points
+            )
+        else:
+            # Dense: unpainted targets that still take the pointer (fill is set, opacity 0).
+            out.append('<g class="hover">')
+            out.extend(
+                f'<circle cx="{_n(scale.x(p.at))}" cy="{_n(scale.y(p.value))}" '
+                f'r="{HOVER_RADIUS}" fill="{LINE}" fill-opacity="0">'
+                f"<title>{escape(_point_title(p, value_format))}</title></circle>"
+                for p in points
+            )
+            out.append("</g>")
+    else:
+        out.append(
+            f'<text x="{_n((left + right) / 2)}" y="{_n((top + bottom) / 2)}" '
+            f'text-anchor="middle" fill="{AXIS}">No samples in this period</text>'
+        )
     for m in markers:
         if not (scale.t0 <= m.at.timestamp() <= scale.t1):
             continue
         out.append(
             f'<circle class="breach" cx="{_n(scale.x(m.at))}" cy="{_n(scale.y(m.value))}" '
             f'r="4.5" fill="{BREACH}" stroke="#fff" stroke-width="1">'
-            f"<title>{escape(m.label or 'Breach')}: {escape(fmt(m.value))} at "
-            f"{m.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC</title></circle>"
+            f"<title>{escape(m.label or 'Breach')}: {escape(value_format(m.value))} at "
+            f"{_utc(m.at)}</title></circle>"
         )
     out.append("</svg>")
     return mark_safe("".join(out))  # noqa: S308 - every text and attribute above is escaped
@@ -271,5 +335,55 @@ def sparkline(
             f'<circle cx="{_n(scale.x(last.at))}" cy="{_n(scale.y(last.value))}" r="2" '
             f'fill="{LINE}"/>'
         )
+    out.append("</svg>")
+    return mark_safe("".join(out))  # noqa: S308 - escaped above
+
+
+REFERENCE_BAR = "#8a94a0"
+
+
+def histogram(
+    bins: Sequence[str],
+    reference: Sequence[float],
+    current: Sequence[float],
+    *,
+    title: str,
+    width: int = 220,
+    height: int = 64,
+) -> SafeString:
+    """Reference and current shares side by side per bin (grey and blue), as Evidently draws
+    a feature's distributions in its data drift report; each bar's share is its title."""
+    box = (2.0, 4.0, float(width - 2), float(height - 2))
+    left, top, right, bottom = box
+    tallest = max([*reference, *current, 0.0]) or 1.0
+    slot = (right - left) / max(len(bins), 1)
+    bar = max(slot * 0.4, 0.5)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="histogram" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f"<title>{escape(title)}</title>",
+        "<desc>"
+        + escape(
+            "; ".join(
+                f"{name}: reference {ref:.0%}, current {cur:.0%}"
+                for name, ref, cur in zip(bins, reference, current, strict=False)
+            )
+        )
+        + "</desc>",
+        f'<line x1="{_n(left)}" y1="{_n(bottom)}" x2="{_n(right)}" y2="{_n(bottom)}" '
+        f'stroke="{AXIS}" stroke-width="1"/>',
+    ]
+    for i, (name, ref, cur) in enumerate(zip(bins, reference, current, strict=False)):
+        x = left + i * slot + slot * 0.1
+        for side, share, colour, dx in (
+            ("reference", ref, REFERENCE_BAR, 0.0),
+            ("current", cur, LINE, bar),
+        ):
+            h = share / tallest * (bottom - top)
+            out.append(
+                f'<rect class="{side}" x="{_n(x + dx)}" y="{_n(bottom - h)}" width="{_n(bar)}" '
+                f'height="{_n(h)}" fill="{colour}"><title>{escape(name)}: {side} '
+                f"{share:.1%}</title></rect>"
+            )
     out.append("</svg>")
     return mark_safe("".join(out))  # noqa: S308 - escaped above

@@ -300,3 +300,53 @@ def compare(reference: Distribution, current: Distribution) -> DriftFigures:
         cur = np.array(current.counts, dtype=float)
         ref = _count_into(np.array(reference.values, dtype=float), current.edges or ())
     return DriftFigures(psi=psi(ref, cur), js=js_distance(ref, cur), ks=ks_binned(ref, cur))
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Both sides' shares over the bins the figures were computed on, for drawing."""
+
+    bins: tuple[str, ...]
+    reference: tuple[float, ...]
+    current: tuple[float, ...]
+
+
+def _edge(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def histogram(reference: Distribution, current: Distribution) -> Histogram:
+    """The bins ``compare`` uses (same rules as above), with each side's share per bin."""
+    if reference.kind != current.kind:
+        raise DistributionError(
+            f"The reference is {reference.kind} and the current is {current.kind}."
+        )
+    if reference.kind == CATEGORICAL:
+        names = sorted(set(reference.categories or {}) | set(current.categories or {}))
+        ref, cur = _category_counts(reference.categories or {}, current.categories or {})
+    elif not reference.binned and not current.binned:
+        ref_values = np.array(reference.values, dtype=float)
+        cur_values = np.array(current.values, dtype=float)
+        if len(np.unique(ref_values)) > DISCRETE_MAX_DISTINCT:
+            edges = np.histogram_bin_edges(np.concatenate([ref_values, cur_values]), "sturges")
+            names = [f"{_edge(a)}–{_edge(b)}" for a, b in zip(edges, edges[1:], strict=False)]
+        else:
+            names = [_edge(v) for v in np.union1d(ref_values, cur_values)]
+        ref, cur = _raw_counts(ref_values, cur_values)
+    else:
+        bin_edges = tuple((reference.edges if reference.binned else current.edges) or ())
+        names = [f"{_edge(a)}–{_edge(b)}" for a, b in zip(bin_edges, bin_edges[1:], strict=False)]
+        if reference.binned and current.binned:
+            ref = np.array(reference.counts, dtype=float)
+            cur = np.array(current.counts, dtype=float)
+        elif reference.binned:
+            ref = np.array(reference.counts, dtype=float)
+            cur = _count_into(np.array(current.values, dtype=float), bin_edges)
+        else:
+            cur = np.array(current.counts, dtype=float)
+            ref = _count_into(np.array(reference.values, dtype=float), bin_edges)
+    return Histogram(
+        bins=tuple(names),
+        reference=tuple(float(x) for x in ref / ref.sum()),
+        current=tuple(float(x) for x in cur / cur.sum()),
+    )

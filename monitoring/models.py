@@ -218,7 +218,8 @@ class DistributionKind(models.TextChoices):
 class ReferenceDistribution(models.Model):
     """The distribution a feature or score had when the deployment was assessed.
 
-    Later pushes of the current distribution are compared with it. ``data`` holds what was
+    Later pushes of the current distribution are compared with it; the latest of them is kept
+    in ``current`` (same shape as ``data``) at ``current_at``. ``data`` holds what was
     pushed, normalised: ``{"values": [...]}`` for raw values, ``{"edges": [...], "counts":
     [...]}`` for binned numbers, ``{"counts": {"category": n}}`` for categories.
     """
@@ -229,6 +230,10 @@ class ReferenceDistribution(models.Model):
     feature = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=DistributionKind.choices)
     data = models.JSONField()
+    # The latest current distribution compared with it, kept so that the deployment page can
+    # draw reference against current (the figures themselves are samples).
+    current = models.JSONField(null=True, blank=True, editable=False)
+    current_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,11 +1,12 @@
-"""The one-page monitoring report of a use case (PDF): trends, open flags, cost vs budget."""
+"""The one-page monitoring report of a use case (PDF): whether the AI is on, trends with their
+thresholds (breaching first), open flags, cost vs budget."""
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from monitoring import charts, selectors
+from monitoring import selectors
 from monitoring.models import Flag, FlagStatus
 from registry.models import UseCase
 
@@ -19,31 +20,38 @@ def report_context(use_case: UseCase) -> dict:
     deployments = list(
         use_case.deployments.filter(active=True).select_related("model_version__model")
     )
-    by_id = {d.pk: d for d in deployments}
-    found = selectors.series_many(
-        list(by_id), start, end, points=60, metrics=list(selectors.KEY_METRICS)
-    )
-    trend_charts: list[dict] = []
-    for (dep_id, metric, feature), points in found.items():
-        if not points or len(trend_charts) >= MAX_CHARTS:
-            continue
-        label = f"{metric}[{feature}]" if feature else metric
-        deployment = by_id[dep_id]
-        trend_charts.append(
-            {
-                "label": label,
-                "deployment": deployment,
-                "latest": points[-1].value,
-                "svg": charts.line_chart(
-                    points,
-                    title=f"{label}, {deployment.model_version}, last 30 days",
-                    start=start,
-                    end=end,
-                    width=420,
-                    height=150,
-                ),
-            }
-        )
+    found: list[tuple[selectors.SeriesChart, object]] = []
+    for deployment in deployments:
+        found += [
+            (chart, deployment)
+            for chart in selectors.series_charts(
+                deployment,
+                start,
+                end,
+                points=60,
+                metrics=list(selectors.KEY_METRICS),
+                width=420,
+                height=150,
+            )
+            if chart.latest is not None
+        ]
+    # What breaches first, whichever deployment it is on.
+    found.sort(key=lambda pair: (not pair[0].breaching, pair[0].label.lower()))
+    trend_charts = [
+        {
+            "label": chart.label,
+            "key": chart.key,
+            "deployment": deployment,
+            "latest": chart.latest,
+            "latest_text": chart.latest_text,
+            "latest_at": chart.latest_at,
+            "count": chart.count,
+            "breaching": chart.breaching,
+            "thresholds": chart.threshold_texts,
+            "svg": chart.svg,
+        }
+        for chart, deployment in found[:MAX_CHARTS]
+    ]
     flags = list(
         Flag.objects.filter(use_case=use_case, status=FlagStatus.OPEN)
         .select_related("rule")
@@ -54,6 +62,7 @@ def report_context(use_case: UseCase) -> dict:
         "use_case": use_case,
         "deployments": deployments,
         "charts": trend_charts,
+        "more_charts": max(len(found) - MAX_CHARTS, 0),
         "flags": flags,
         "costs": selectors.budget_status(use_case, spent),
         "currency": settings.COST_CURRENCY,

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
@@ -22,15 +23,17 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from monitoring import charts
+from monitoring import catalogue, charts, drift
 from monitoring.models import (
     Budget,
+    Comparison,
     Flag,
     FlagStatus,
     MaterialChangeRule,
     MetricRollup,
     MetricSample,
     MetricSource,
+    ReferenceDistribution,
     Rule,
     Severity,
 )
@@ -192,7 +195,7 @@ WITH RECURSIVE k(deployment_id, metric, feature) AS (
         ORDER BY s.metric, s.feature LIMIT 1
     ) n
 )
-SELECT k.deployment_id, k.metric, k.feature, b.bucket, b.mean, b.low, b.high
+SELECT k.deployment_id, k.metric, k.feature, b.bucket, b.mean, b.low, b.high, b.n
 FROM k LEFT JOIN LATERAL ({buckets}) b ON true
 WHERE (%(all_metrics)s OR k.metric = ANY(%(metrics)s::varchar[]))
 ORDER BY 1, 2, 3, 4
@@ -200,7 +203,7 @@ ORDER BY 1, 2, 3, 4
 
 _PG_SAMPLE_BUCKETS = """
     SELECT date_bin(%(step)s, s.at, %(start)s) AS bucket,
-           avg(s.value) AS mean, min(s.value) AS low, max(s.value) AS high
+           avg(s.value) AS mean, min(s.value) AS low, max(s.value) AS high, count(*) AS n
     FROM {table} s
     WHERE s.deployment_id = k.deployment_id AND s.metric = k.metric AND s.feature = k.feature
       AND s.at >= %(start)s AND s.at < %(end)s
@@ -210,7 +213,8 @@ _PG_SAMPLE_BUCKETS = """
 # a year is 8,760 rows a series instead of 525,600.
 _PG_ROLLUP_BUCKETS = """
     SELECT date_bin(%(step)s, r.hour, %(start)s) AS bucket,
-           sum(r.total) / sum(r.count) AS mean, min(r.low) AS low, max(r.high) AS high
+           sum(r.total) / sum(r.count) AS mean, min(r.low) AS low, max(r.high) AS high,
+           sum(r.count) AS n
     FROM {rollup} r
     WHERE r.deployment_id = k.deployment_id AND r.metric = k.metric AND r.feature = k.feature
       AND r.hour >= date_trunc('hour', %(start)s::timestamptz, 'UTC') AND r.hour < %(end)s
@@ -261,10 +265,10 @@ def series_many(
             rows = cursor.fetchall()
         else:
             rows = _sqlite_series(cursor, table, deployment_ids, start, end, step, metrics)
-    for dep_id, metric, feature, bucket, mean, low, high in rows:
+    for dep_id, metric, feature, bucket, mean, low, high, n in rows:
         points_of = result.setdefault((dep_id, metric, feature), [])
         if bucket is not None:
-            points_of.append(charts.Point(at=bucket, value=mean, low=low, high=high))
+            points_of.append(charts.Point(at=bucket, value=mean, low=low, high=high, count=int(n)))
     return result
 
 
@@ -288,7 +292,7 @@ def _sqlite_series(cursor, table, deployment_ids, start, end, step, metrics) -> 
     cursor.execute(
         f"SELECT deployment_id, metric, feature, "
         f"(CAST(strftime('%%s', at) AS INTEGER) - %s) / %s AS b, avg(value), min(value), "
-        f"max(value) FROM {table} WHERE deployment_id IN ({ids}) AND at >= %s AND at < %s"
+        f"max(value), count(*) FROM {table} WHERE deployment_id IN ({ids}) AND at >= %s AND at < %s"
         f"{metric_filter} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
         [
             origin,
@@ -300,11 +304,11 @@ def _sqlite_series(cursor, table, deployment_ids, start, end, step, metrics) -> 
     )
     rows = []
     seen = set()
-    for dep_id, metric, feature, b, mean, low, high in cursor.fetchall():
+    for dep_id, metric, feature, b, mean, low, high, n in cursor.fetchall():
         at = datetime.fromtimestamp(origin + b * seconds, tz=UTC)
-        rows.append((dep_id, metric, feature, at, mean, low, high))
+        rows.append((dep_id, metric, feature, at, mean, low, high, n))
         seen.add((dep_id, metric, feature))
-    rows += [(*k, None, None, None, None) for k in keys if k not in seen]
+    rows += [(*k, None, None, None, None, None) for k in keys if k not in seen]
     return sorted(rows, key=lambda r: (r[0], r[1], r[2], r[3] or start))
 
 
@@ -321,6 +325,41 @@ def series(
     return found.get((deployment.pk, metric, feature), [])
 
 
+def latest_samples(
+    deployment_id: int, keys: Sequence[tuple[str, str]], end: datetime
+) -> dict[tuple[str, str], tuple[datetime, float]]:
+    """Each series' last raw sample before ``end``: its time and value.
+
+    One query whatever the number of series, each one probe of the (deployment, metric,
+    feature, at) index. A chart's last point is a bucket's average; this is the value the
+    system actually reported.
+    """
+    if not keys:
+        return {}
+    table = MetricSample._meta.db_table
+    one = (
+        "SELECT * FROM (SELECT s.metric, s.feature, s.at, s.value "
+        f"FROM {table} s WHERE s.deployment_id = %s AND s.metric = %s AND s.feature = %s "
+        "AND s.at < %s ORDER BY s.at DESC LIMIT 1) AS k{i}"
+    )
+    end_value = connection.ops.adapt_datetimefield_value(end)
+    sql = " UNION ALL ".join(one.format(i=i) for i in range(len(keys)))
+    params: list = []
+    for metric, feature in keys:
+        params += [deployment_id, metric, feature, end_value]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    found = {}
+    for metric, feature, at, value in rows:
+        if isinstance(at, str):  # SQLite hands a raw query's times back as text
+            at = datetime.fromisoformat(at)
+        if timezone.is_naive(at):
+            at = at.replace(tzinfo=UTC)
+        found[(metric, feature)] = (at, value)
+    return found
+
+
 # The deployment page ------------------------------------------------------------------------
 @dataclass
 class SeriesChart:
@@ -329,10 +368,44 @@ class SeriesChart:
     svg: str
     latest: float | None
     thresholds: list[charts.Threshold] = field(default_factory=list)
+    latest_at: datetime | None = None
+    count: int = 0
+    breaching: bool = False
+    rules: list[Rule] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return f"{self.metric}[{self.feature}]" if self.feature else self.metric
+        """What people read: "Input drift — transaction amount (PSI)"."""
+        return catalogue.describe(self.metric, self.feature)
+
+    @property
+    def key(self) -> str:
+        """What sources and rules write: ``drift.psi[transaction_amount]``."""
+        return catalogue.key(self.metric, self.feature)
+
+    @property
+    def unit(self) -> str:
+        return catalogue.unit(self.metric)
+
+    @property
+    def latest_text(self) -> str:
+        return catalogue.format_value(self.metric, self.latest)
+
+    @property
+    def threshold_texts(self) -> list[str]:
+        """Each rule's line in words: "above 25 % (Error rate too high)"."""
+        return [rule_threshold_text(r) for r in self.rules]
+
+
+def rule_threshold_text(rule: Rule) -> str:
+    words = {"gt": "above", "gte": "at or above", "lt": "below", "lte": "at or below"}
+    figure = catalogue.format_value(rule.metric, rule.threshold)
+    comparison = words.get(rule.comparison, rule.comparison)
+    return f"{rule.get_aggregation_display().lower()} {comparison} {figure} ({rule.name})"
+
+
+def breaches(rule: Rule, value: float | None) -> bool:
+    return value is not None and Comparison(rule.comparison).holds(value, rule.threshold)
 
 
 def evidence_value(flag: Flag) -> float | None:
@@ -346,13 +419,22 @@ def evidence_value(flag: Flag) -> float | None:
 
 
 def series_charts(
-    deployment: Deployment, start: datetime, end: datetime, *, points: int = 400
+    deployment: Deployment,
+    start: datetime,
+    end: datetime,
+    *,
+    points: int = 400,
+    metrics: Sequence[str] | None = None,
+    width: int = 640,
+    height: int = 220,
 ) -> list[SeriesChart]:
-    """A chart per series of the deployment, with its rules' thresholds and breaches.
+    """A chart per series of the deployment (or of ``metrics``), with its rules' thresholds
+    and breaches, breaching series first, then by name.
 
-    Three queries whatever the number of samples, series or rules: series, rules, flags.
+    Four queries whatever the number of samples, series or rules: series, latest samples,
+    rules, flags.
     """
-    found = series_many([deployment.pk], start, end, points=points)
+    found = series_many([deployment.pk], start, end, points=points, metrics=metrics)
     rules = rules_for(deployment)
     flags = list(
         Flag.objects.filter(
@@ -364,10 +446,16 @@ def series_charts(
         .filter(Q(deployment=deployment) | Q(deployment__isnull=True))
         .select_related("rule")
     )
+    latest_of = latest_samples(deployment.pk, [(m, f) for _, m, f in found], end)
     result = []
     for (_, metric, feature), points_of in found.items():
         applying = [r for r in rules if rule_applies(r, metric, feature)]
-        thresholds = [charts.Threshold(r.threshold, f"{r.name}: {r.threshold:g}") for r in applying]
+        thresholds = [
+            charts.Threshold(
+                r.threshold, f"{r.name}: {catalogue.format_value(metric, r.threshold)}"
+            )
+            for r in applying
+        ]
         markers = []
         for flag in flags:
             if flag.rule is None or not rule_applies(flag.rule, metric, feature):
@@ -377,7 +465,13 @@ def series_charts(
             value = evidence_value(flag)
             if value is not None:
                 markers.append(charts.Marker(flag.raised_at, value, f"{flag.reference}"))
-        label = f"{metric}[{feature}]" if feature else metric
+        label = catalogue.describe(metric, feature)
+        # The last sample the system reported in the range, not the last bucket's average.
+        # Counted from the buckets; on the hourly rollups the first hour counts whole.
+        last = None
+        if points_of and (metric, feature) in latest_of:
+            at, value = latest_of[(metric, feature)]
+            last = charts.Latest(at, value, sum(p.count or 0 for p in points_of))
         svg = charts.line_chart(
             points_of,
             title=f"{label} of {deployment.use_case.reference}",
@@ -385,10 +479,138 @@ def series_charts(
             markers=markers,
             start=start,
             end=end,
+            width=width,
+            height=height,
+            latest=last,
+            value_format=partial(catalogue.format_value, metric),
         )
-        latest = points_of[-1].value if points_of else None
-        result.append(SeriesChart(metric, feature, svg, latest, thresholds))
+        latest = last.value if last else None
+        result.append(
+            SeriesChart(
+                metric,
+                feature,
+                svg,
+                latest,
+                thresholds,
+                latest_at=last.at if last else None,
+                count=(last.count or 0) if last else 0,
+                breaching=any(breaches(r, latest) for r in applying),
+                rules=applying,
+            )
+        )
+    # What breaches first, then by name as people read it.
+    result.sort(key=lambda c: (not c.breaching, c.label.lower(), c.key))
     return result
+
+
+# Per-feature drift, in the manner of Evidently's data drift report -------------------------
+DRIFT_TEST = "drift.psi"
+# Evidently's default PSI threshold, used where no rule of the firm watches the feature.
+DEFAULT_PSI_THRESHOLD = 0.1
+# The other figures shown beside the test's score when they were recorded.
+DRIFT_FIGURES = ("drift.ks_p", "drift.chi2_p", "drift.js")
+
+
+@dataclass
+class DriftRow:
+    feature: str
+    kind: str
+    test: str
+    score: float | None
+    at: datetime | None
+    threshold: float
+    threshold_source: str
+    drifted: bool | None
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    histogram: str | None = None
+    current_at: datetime | None = None
+
+    @property
+    def label(self) -> str:
+        return catalogue.feature_label(self.feature)
+
+    @property
+    def score_text(self) -> str:
+        return catalogue.format_value(DRIFT_TEST, self.score)
+
+
+def drift_table(deployment: Deployment, *, now: datetime | None = None) -> dict:
+    """One row per feature: its test, latest score, threshold, drifted or not, and the
+    reference and latest current distributions drawn side by side.
+
+    The score is the last PSI the portal recorded for the feature (the figure the rules
+    see); the threshold is that of the enabled rule watching the feature's PSI, else
+    Evidently's default of 0.1. Three queries: references, rules, latest figures.
+    """
+    now = now or timezone.now()
+    references = {
+        r.feature: r
+        for r in ReferenceDistribution.objects.filter(deployment=deployment).only(
+            "feature", "kind", "data", "current", "current_at"
+        )
+    }
+    if not references:
+        return {"rows": [], "drifted": 0, "total": 0}
+    rules = [r for r in rules_for(deployment) if r.metric == DRIFT_TEST]
+    features = sorted(references)
+    keys = [(m, f) for f in features for m in (DRIFT_TEST, *DRIFT_FIGURES)]
+    latest = latest_samples(deployment.pk, keys, now + timedelta(seconds=1))
+    rows = []
+    for feature in features:
+        ref = references[feature]
+        score_at, score = latest.get((DRIFT_TEST, feature), (None, None))
+        rule = next((r for r in rules if rule_applies(r, DRIFT_TEST, feature)), None)
+        threshold = rule.threshold if rule else DEFAULT_PSI_THRESHOLD
+        drifted = None
+        if score is not None:
+            drifted = breaches(rule, score) if rule is not None else score > DEFAULT_PSI_THRESHOLD
+        figures = [
+            (catalogue.CATALOGUE[m].test, catalogue.format_value(m, latest[(m, feature)][1]))
+            for m in DRIFT_FIGURES
+            if (m, feature) in latest
+        ]
+        rows.append(
+            DriftRow(
+                feature=feature,
+                kind=ref.get_kind_display(),
+                test="PSI",
+                score=score,
+                at=score_at,
+                threshold=threshold,
+                threshold_source=f"rule {rule.name}" if rule else "Evidently's default",
+                drifted=drifted,
+                figures=figures,
+                histogram=_histogram_of(ref),
+                current_at=ref.current_at,
+            )
+        )
+    # Drifted features first, as the breaching series are on the charts.
+    rows.sort(key=lambda r: (not r.drifted, r.feature))
+    return {
+        "rows": rows,
+        "drifted": sum(1 for r in rows if r.drifted),
+        "total": len(rows),
+        "measured": sum(1 for r in rows if r.drifted is not None),
+    }
+
+
+def _histogram_of(reference: ReferenceDistribution) -> str | None:
+    if not reference.current:
+        return None
+    try:
+        shares = drift.histogram(
+            drift.parse_distribution(reference.kind, reference.data),
+            drift.parse_distribution(reference.kind, reference.current),
+        )
+    except drift.DistributionError:
+        return None
+    return charts.histogram(
+        shares.bins,
+        shares.reference,
+        shares.current,
+        title=f"{catalogue.feature_label(reference.feature)}: reference (grey) and current "
+        "(blue) distributions",
+    )
 
 
 def open_flags_of_deployment(deployment: Deployment) -> list[Flag]:
@@ -480,11 +702,13 @@ def use_case_monitoring(user, use_case: UseCase, deployments: list | None = None
     for (dep_id, metric, feature), points_of in found.items():
         if not points_of:
             continue
-        label = f"{metric}[{feature}]" if feature else metric
+        label = catalogue.describe(metric, feature)
         trends[dep_id].append(
             {
                 "label": label,
+                # A day's average: the card says so, the deployment page has the last sample.
                 "latest": points_of[-1].value,
+                "latest_text": catalogue.format_value(metric, points_of[-1].value),
                 "svg": charts.sparkline(points_of, title=f"{label}, last 30 days"),
             }
         )

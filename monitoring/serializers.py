@@ -6,6 +6,7 @@ update, never rendered; a push source's token appears once, in the answer that m
 
 from rest_framework import serializers
 
+from monitoring import catalogue
 from monitoring.models import (
     Budget,
     DistributionKind,
@@ -141,10 +142,26 @@ class SourceTestSerializer(serializers.Serializer):
 
 # Samples -------------------------------------------------------------------------------------
 class MetricSampleSerializer(serializers.ModelSerializer):
+    # A declared field, taken off the class by DRF's metaclass; not Field.label.
+    label = serializers.SerializerMethodField(  # type: ignore[assignment]
+        help_text='The series as people read it: "Input drift — transaction amount (PSI)"; '
+        "an unknown metric reads as its key."
+    )
+    unit = serializers.SerializerMethodField(
+        help_text='What the value counts in: "ratio" (0.012 is 1.2 %), "ms", a currency '
+        'code, "tokens", "%", or "" when the catalogue gives none.'
+    )
+
     class Meta:
         model = MetricSample
-        fields = ["id", "deployment", "metric", "feature", "at", "value", "source"]
+        fields = ["id", "deployment", "metric", "feature", "label", "unit", "at", "value", "source"]
         read_only_fields = fields
+
+    def get_label(self, sample) -> str:
+        return catalogue.describe(sample.metric, sample.feature)
+
+    def get_unit(self, sample) -> str:
+        return catalogue.unit(sample.metric)
 
 
 # Rules and flags -----------------------------------------------------------------------------

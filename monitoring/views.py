@@ -64,6 +64,7 @@ def deployment_detail(request, pk: int):
         "open_flags": selectors.open_flags_of_deployment(deployment),
         "cost_rows": cost_rows,
         "cost_chart": selectors.cost_chart(cost_rows, "Cost per day, last 30 days"),
+        "drift": selectors.drift_table(deployment, now=end),
         "costs": selectors.budget_status(deployment.use_case, spent),
         "can_manage": can(request.user, "monitoring.manage_source", deployment),
         "can_set_budget": can(request.user, "monitoring.set_budget", deployment.use_case),

@@ -83,9 +83,10 @@ def distribution_push(
         raise ValidationError({"source": "This source belongs to another deployment."})
     current_dist = _parse(kind, current, "current")
 
+    stored: ReferenceDistribution | None
     if reference is not None:
         reference_dist = _parse(kind, reference, "reference")
-        ReferenceDistribution.objects.update_or_create(
+        stored, _ = ReferenceDistribution.objects.update_or_create(
             deployment=deployment,
             feature=feature,
             defaults={"kind": kind, "data": reference_dist.as_data()},
@@ -111,6 +112,11 @@ def distribution_push(
         figures = drift.compare(reference_dist, current_dist).as_metrics()
     except drift.DistributionError as exc:
         raise ValidationError({"current": str(exc)}) from None
+    if stored.current_at is None or when >= stored.current_at or reference is not None:
+        # The newest current is what the page draws against the reference.
+        ReferenceDistribution.objects.filter(pk=stored.pk).update(
+            current=current_dist.as_data(), current_at=when
+        )
     samples_write(
         deployment_id=deployment.pk,
         samples=[Sample(metric=m, at=when, value=v, feature=feature) for m, v in figures.items()],

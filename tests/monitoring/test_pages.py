@@ -119,7 +119,7 @@ def test_deployment_page_draws_each_series_with_threshold_and_breach(client, ris
     response = client.get(reverse("monitoring:deployment-detail", args=[deployment.pk]))
     assert response.status_code == 200
     assert response.context["range_key"] == "7d"
-    charts = {c.label: c for c in response.context["series_charts"]}
+    charts = {c.key: c for c in response.context["series_charts"]}
     assert set(charts) == {"error_rate", "drift.psi[income]"}
     error_chart = ET.fromstring(str(charts["error_rate"].svg))
     assert error_chart.get("role") == "img"
@@ -188,7 +188,7 @@ def test_deployment_page_downsamples_to_at_most_the_points_asked(client, risk_of
     chart = ET.fromstring(str(response.context["series_charts"][0].svg))
     points = chart.find(f"{SVG}polyline[@class='series']").get("points").split()
     assert 100 < len(points) <= 401
-    assert "max 0.06" in chart.find(f"{SVG}desc").text
+    assert "max 6 %" in chart.find(f"{SVG}desc").text
 
 
 def test_sources_show_their_health(client, product_owner, deployment):
@@ -427,7 +427,7 @@ def test_use_case_card_shows_trends_flags_and_links(client, dpo, flagged):
     assert flag.reference in html
     assert reverse("monitoring:deployment-detail", args=[deployment.pk]) in html
     sparklines = [s for s in svgs(html) if s.get("class") == "sparkline"]
-    assert sparklines and "error_rate" in sparklines[0].find(f"{SVG}title").text
+    assert sparklines and "Error rate" in sparklines[0].find(f"{SVG}title").text
 
 
 def test_use_case_page_query_count_stays_bounded_with_monitoring(
@@ -459,6 +459,6 @@ def test_report_is_one_page_with_flags_metrics_and_costs(client, leadership, fla
     assert len(reader.pages) == 1
     text = reader.pages[0].extract_text()
     assert flag.reference in text
-    for metric in ("error_rate", "latency_ms", "cost"):
+    for metric in ("Error rate", "Response time", "Cost"):
         assert metric in text
     assert "14.0%" in text  # 7 of 50

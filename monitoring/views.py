@@ -6,6 +6,7 @@ they may do (403), a service writes. Charts are inline SVG drawn on the server
 """
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from monitoring import charts, selectors
+from monitoring import catalogue, charts, selectors
 from monitoring.forms import BudgetForm, FlagFilterForm, ReasonForm, RuleForm, SourceForm
 from monitoring.models import Budget, FlagStatus, MetricSource, Rule, SourceKind
 from monitoring.pages import flag_panels
@@ -206,12 +207,16 @@ def _flag_chart(flag) -> str | None:
         flag.deployment, evidence["metric"], evidence.get("feature", ""), start, end, points=200
     )
     value = selectors.evidence_value(flag)
+    metric = evidence["metric"]
+    value_format = partial(catalogue.format_value, metric)
     thresholds = []
     if isinstance(evidence.get("threshold"), int | float):
-        thresholds.append(charts.Threshold(float(evidence["threshold"])))
+        threshold = float(evidence["threshold"])
+        thresholds.append(charts.Threshold(threshold, f"threshold {value_format(threshold)}"))
     return charts.line_chart(
         points,
-        title=f"{evidence['metric']} around {flag.reference}",
+        title=f"{catalogue.describe(metric, evidence.get('feature', ''))} around {flag.reference}",
+        value_format=value_format,
         thresholds=thresholds,
         markers=[charts.Marker(flag.raised_at, value, flag.reference)] if value is not None else [],
         start=start,

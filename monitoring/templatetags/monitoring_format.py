@@ -5,6 +5,8 @@ from datetime import datetime
 from django import template
 from django.conf import settings
 
+from monitoring import catalogue
+
 register = template.Library()
 
 
@@ -41,3 +43,22 @@ def instant(value):
         return datetime.fromisoformat(str(value))
     except ValueError:
         return value
+
+
+@register.filter
+def metric_label(metric, feature="") -> str:
+    """A series in words: ``{{ "drift.psi"|metric_label:"income" }}`` → "Input drift — income
+    (PSI)"; an unknown key reads as itself."""
+    return catalogue.describe(str(metric or ""), str(feature or ""))
+
+
+@register.filter
+def metric_value(value, metric) -> str:
+    """A figure with its metric's unit: ``{{ 0.012|metric_value:"error_rate" }}`` → "1.2 %"."""
+    if value is None or value == "":
+        return "—"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return catalogue.format_value(str(metric or ""), number)

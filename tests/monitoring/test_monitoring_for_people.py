@@ -23,6 +23,7 @@ from monitoring.services.drift import distribution_push
 from registry.models import UseCase
 from tests.monitoring.ui_helpers import (
     own_rule,
+    raise_flag,
     retail_deployment,
     token_client,
     write_series,
@@ -305,3 +306,36 @@ def test_samples_api_gives_each_sample_its_label_and_unit(risk_officer, deployme
         ("drift.psi", "Input drift — transaction amount (PSI)", ""),
         ("error_rate", "Error rate", "ratio"),
     }
+
+
+def test_report_stays_one_page_with_six_charts_thresholds_and_the_switch_off(
+    client, leadership, deployment
+):
+    for metric in ("error_rate", "quality", "latency_ms", "cost", "drift"):
+        write_series(deployment, metric, [0.1, 0.2, 0.3])
+    for feature in ("income", "age", "region"):
+        write_series(deployment, "drift.psi", [0.1, 0.4], feature=feature)
+    own_rule(deployment.use_case)
+    own_rule(deployment.use_case, name="Drift", metric="drift.psi", threshold=0.25)
+    UseCase.objects.filter(pk=deployment.use_case_id).update(kill_switch_engaged=True)
+    client.force_login(leadership)
+    response = client.get(reverse("monitoring:report", args=[deployment.use_case_id]))
+    reader = PdfReader(io.BytesIO(response.content))
+    assert len(reader.pages) == 1
+    flat = " ".join(reader.pages[0].extract_text().split())
+    assert "The AI is switched off" in flat
+    assert "2 more series on the deployment pages" in flat
+
+
+# Flags and rules -----------------------------------------------------------------------------
+def test_flag_page_and_rule_list_name_the_metric_in_words(client, risk_officer, deployment):
+    write_series(deployment, "error_rate", [0.01, 0.09])
+    rule = own_rule(deployment.use_case)
+    flag = raise_flag(rule, deployment)
+    client.force_login(risk_officer)
+    html = client.get(reverse("monitoring:flag-detail", args=[flag.reference])).content.decode()
+    assert "<dt>Metric</dt><dd>Error rate <code" in html
+    assert "<strong>9 %</strong> against threshold 5 %" in html
+    assert "Error rate around " + flag.reference in html  # the chart's title
+    rules = client.get(reverse("monitoring:rule-list")).content.decode()
+    assert "<td>Error rate<div><code>" in rules

@@ -17,6 +17,7 @@ from incidents.forms import TokenForm, WebhookForm
 from incidents.services import killswitch
 from incidents.services.webhooks import webhook_endpoint_create, webhook_endpoint_set_active
 from portal.access import can
+from portal.confirm import confirm_page, confirmed
 from portal.forms import apply_validation_error
 from registry.selectors import access_use_case
 
@@ -68,11 +69,34 @@ def kill_switch_tokens(request, use_case_id: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def kill_switch_token_revoke(request, pk: int):
+    """GET: what revoking the token changes; its confirmation's POST revokes it."""
     token = get_object_or_404(selectors.kill_switch_tokens_visible_to(request.user), pk=pk)
     if not can(request.user, "incidents.manage_kill_switch_tokens", token.use_case):
         raise PermissionDenied
+    use_case = token.use_case
+    tokens_url = reverse("incidents:kill-switch-tokens", args=[use_case.pk])
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            question=f"Revoke the kill-switch token of {token.name}?",
+            crumbs=[
+                (use_case.reference, use_case.get_absolute_url()),
+                ("Kill-switch tokens", tokens_url),
+            ],
+            crumb="Revoke",
+            subject=f"{use_case.reference} {use_case.title} · token {token.token_prefix}…",
+            changes=[
+                f"{token.name} can no longer read {use_case.reference}'s kill switch: its "
+                "next poll is refused, and it runs whatever it does when it cannot ask "
+                "(its fallback, if it was built to fail safe).",
+                "It cannot be switched back on; make a new token for the system instead.",
+            ],
+            action=reverse("incidents:kill-switch-token-revoke", args=[token.pk]),
+            button="Yes, revoke the token",
+            cancel=tokens_url,
+        )
     killswitch.kill_switch_token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token {token.name} revoked: it no longer reads the switch.")
     return redirect("incidents:kill-switch-tokens", use_case_id=token.use_case_id)

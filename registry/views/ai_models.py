@@ -11,11 +11,13 @@ from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, prefetc
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.access import can
+from portal.confirm import confirm_page, confirmed
 from portal.csvexport import stream_csv
-from portal.forms import apply_validation_error, error_messages
+from portal.forms import apply_validation_error
 from registry import gate, services
 from registry.forms.ai_models import (
     AIModelForm,
@@ -510,20 +512,37 @@ def deployment_change(request, pk: int):
     )
 
 
-def _deployment_reason_action(request, pk: int, action) -> HttpResponse:
-    deployment = access_deployment(request.user, pk)
+def _deployment_confirmed_action(request, deployment, action, page: dict) -> HttpResponse:
+    """The confirmation page until its own POST; then the action, or the page again with
+    the service's refusal (the reason typed kept)."""
+    if not confirmed(request):
+        return confirm_page(request, **page)
     try:
         message = action(deployment, request.POST.get("reason", ""))
     except ValidationError as exc:
-        error_messages(request, exc)
-    else:
-        messages.success(request, message)
+        return confirm_page(request, **page, reason_error=" ".join(exc.messages), status=400)
+    messages.success(request, message)
     return redirect(deployment.use_case)
 
 
+def _deployment_crumbs(deployment) -> list[tuple[str, str]]:
+    use_case = deployment.use_case
+    return [
+        ("Use cases", reverse("registry:use-case-list")),
+        (use_case.reference, use_case.get_absolute_url()),
+    ]
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def deployment_rollback(request, pk: int):
+    """GET: what rolling back changes; its POST rolls the deployment back."""
+    deployment = access_deployment(request.user, pk)
+    now, previous = deployment.model_version, deployment.previous_version
+    if previous is None:
+        messages.error(request, f"{now} has no earlier version here to roll back to.")
+        return redirect(deployment.use_case)
+
     def run(deployment, reason):
         before = deployment.model_version.version
         deployment = services.deployment_rollback(
@@ -531,17 +550,59 @@ def deployment_rollback(request, pk: int):
         )
         return f"Rolled back {before} → {deployment.model_version.version}."
 
-    return _deployment_reason_action(request, pk, run)
+    env = deployment.get_environment_display().lower()
+    page = {
+        "question": f"Roll {now.model.name} back from {now.version} to {previous.version}?",
+        "crumbs": _deployment_crumbs(deployment),
+        "crumb": "Roll back",
+        "subject": f"{deployment.use_case.reference} {deployment.use_case.title} · {env}",
+        "changes": [
+            f"The {env} deployment serves {previous.version} again, with the same traffic "
+            f"share ({deployment.traffic_share}%); {now.version} stops serving here.",
+            "In production the go-live gate is asked about the version rolled back to, and a "
+            "go-live record keeps what it said.",
+            "The rollback, your name and your reason are recorded in the deployment's history.",
+        ],
+        "action": reverse("registry:deployment-rollback", args=[deployment.pk]),
+        "reason_label": f"Why roll back to {previous.version}",
+        "button": f"Yes, roll back to {previous.version}",
+        "style": "warning",
+        "cancel": deployment.use_case.get_absolute_url(),
+    }
+    return _deployment_confirmed_action(request, deployment, run, page)
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def deployment_retire(request, pk: int):
+    """GET: what retiring the deployment changes; its POST retires it."""
+    deployment = access_deployment(request.user, pk)
+
     def run(deployment, reason):
         services.deployment_retire(actor=request.user, deployment=deployment, reason=reason)
         return f"Deployment of {deployment.model_version} retired."
 
-    return _deployment_reason_action(request, pk, run)
+    version = deployment.model_version
+    env = deployment.get_environment_display().lower()
+    page = {
+        "question": f"Retire the {env} deployment of {version.model.name} {version.version}?",
+        "crumbs": _deployment_crumbs(deployment),
+        "crumb": "Retire deployment",
+        "subject": f"{deployment.use_case.reference} {deployment.use_case.title}",
+        "changes": [
+            f"{version} stops serving {deployment.use_case.reference} in {env}: the "
+            "deployment is no longer active.",
+            "If it was the only deployment in production, the go-live gate no longer finds "
+            "a deployed model for the use case.",
+            "It cannot be undone here: deploying again makes a new deployment. The retirement, "
+            "your name and your reason are recorded.",
+        ],
+        "action": reverse("registry:deployment-retire", args=[deployment.pk]),
+        "reason_label": "Why it ends",
+        "button": "Yes, retire the deployment",
+        "cancel": deployment.use_case.get_absolute_url(),
+    }
+    return _deployment_confirmed_action(request, deployment, run, page)
 
 
 @login_required

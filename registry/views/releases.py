@@ -10,9 +10,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.access import can, get_visible_or_404
+from portal.confirm import confirm_page, confirmed
 from portal.forms import apply_validation_error, error_messages
 from registry import release_policy
 from registry.forms.releases import DecisionForm, ModelTokenForm, PromoteForm, ReleasePolicyForm
@@ -238,12 +240,35 @@ def model_tokens(request, pk: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def model_token_revoke(request, pk: int, token_pk: int):
+    """GET: what revoking the token changes; its confirmation's POST revokes it."""
     model = access_model(request.user, pk, "registry.manage_model_tokens")
     token = get_visible_or_404(
         model_tokens_visible_to(request.user).filter(model=model), request.user, pk=token_pk
     )
+    tokens_url = reverse("registry:model-tokens", args=[model.pk])
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            question=f"Revoke the pipeline token {token.name}?",
+            crumbs=[
+                ("AI models", reverse("registry:model-list")),
+                (model.reference, model.get_absolute_url()),
+                ("Tokens", tokens_url),
+            ],
+            crumb="Revoke",
+            subject=f"{model.name} · token {token.token_prefix}…",
+            changes=[
+                f"The pipeline holding {token.name} can no longer post evaluations of "
+                f"{model.name}'s versions: its next call is refused (401).",
+                "It cannot be switched back on; make a new token for the pipeline instead.",
+                "The revocation and your name are recorded in the token's history.",
+            ],
+            action=reverse("registry:model-token-revoke", args=[model.pk, token.pk]),
+            button="Yes, revoke the token",
+            cancel=tokens_url,
+        )
     services.model_token_revoke(actor=request.user, token=token)
     messages.success(request, f"Token {token.name} revoked: it stops working now.")
     return redirect("registry:model-tokens", pk=model.pk)

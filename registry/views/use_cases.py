@@ -7,12 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.access import can
+from portal.confirm import confirm_page, confirmed
 from portal.csvexport import stream_csv
 from portal.forms import apply_validation_error, error_messages
 from portal.htmx import is_htmx, vary_on_htmx
@@ -131,6 +133,7 @@ def use_case_detail(request, pk: int):
         "can_change": can(request.user, "registry.change_usecase", use_case),
         "can_flag": can(request.user, "registry.flag_usecase", use_case),
         "can_kill": can(request.user, "registry.kill_switch_usecase", use_case),
+        "ask_first": sorted(ASK_FIRST),
         "can_set_tier": can(request.user, "registry.set_tier_usecase", use_case),
         "tiers": RiskTier.choices,
         "recent_history": use_case.history.select_related("history_user")[:5],
@@ -141,6 +144,7 @@ def use_case_detail(request, pk: int):
     # Cards of the models, assessments, monitoring and incidents (registry/pages.py).
     context["panels"] = use_case_panels.render(request.user, use_case, context)
     context["blocked"] = _blocked_by_gate(use_case, context["transitions"], context.get("gate"))
+    context["can_retire"] = any(name == "retire" for name, _ in context["transitions"])
     return render(request, "registry/use_case_detail.html", context)
 
 
@@ -222,12 +226,56 @@ def _reason_action(request, pk: int, perm: str, action) -> HttpResponse:
     return redirect(use_case)
 
 
+# Lifecycle moves that ask first on a page of their own (issue 18): the use case page offers
+# them in its Actions menu as links, and a POST without the page's confirm=1 gets the page.
+ASK_FIRST = {"retire"}
+
+
+def _retire_page(request, use_case, reason_error: str = "", status: int = 200) -> HttpResponse:
+    return confirm_page(
+        request,
+        question=f"Retire {use_case.reference}?",
+        crumbs=[
+            ("Use cases", reverse("registry:use-case-list")),
+            (use_case.reference, use_case.get_absolute_url()),
+        ],
+        crumb="Retire",
+        subject=f"{use_case.reference} {use_case.title} · {use_case.business_unit.name} · "
+        f"now {use_case.get_lifecycle_display().lower()}",
+        changes=[
+            "The use case leaves service for good: its AI stops, deployed systems polling "
+            "the kill switch are told at their next poll, and subscribed systems by webhook.",
+            "No lifecycle move leads back out of Retired; the record, its assessments and its "
+            "history stay for audit.",
+            "The move, your name and your reason are recorded in the use case's history.",
+        ],
+        action=reverse("registry:use-case-transition", args=[use_case.pk, "retire"]),
+        reason_label="Why it is retired",
+        reason_error=reason_error,
+        button=f"Yes, retire {use_case.reference}",
+        cancel=use_case.get_absolute_url(),
+        status=status,
+    )
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def use_case_transition(request, pk: int, action: str):
     transition = LIFECYCLE_TRANSITIONS.get(action)
     if transition is None:
         raise Http404
+    if action in ASK_FIRST and not confirmed(request):
+        use_case = access_use_case(request.user, pk, transition.rule)
+        if use_case.lifecycle not in transition.source:
+            state = use_case.get_lifecycle_display().lower()
+            messages.error(request, f"{use_case.reference} is {state}: it cannot be retired.")
+            return redirect(use_case)
+        return _retire_page(request, use_case)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if action in ASK_FIRST and not request.POST.get("reason", "").strip():
+        use_case = access_use_case(request.user, pk, transition.rule)
+        return _retire_page(request, use_case, "Say why it is retired.", status=400)
 
     def run(use_case, reason):
         try:

@@ -421,7 +421,9 @@ def test_a_kill_switch_token_is_shown_once_and_can_be_revoked(client, product_ow
     assert raw not in listing and token.token_prefix in listing and "Never" in listing
     card = client.get(use_case.get_absolute_url()).content.decode()
     assert "chatbot-prod" in card and "never polled" in card
-    revoke = client.post(reverse("incidents:kill-switch-token-revoke", args=[token.pk]))
+    revoke = client.post(
+        reverse("incidents:kill-switch-token-revoke", args=[token.pk]), {"confirm": "1"}
+    )
     assert revoke.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None

@@ -365,17 +365,18 @@ def test_product_owner_deploys_changes_and_rolls_back_through_the_pages(
     assert (deployment.model_version, deployment.previous_version) == (second, first)
     assert deployment.traffic_share == 50
     rollback = reverse("registry:deployment-rollback", args=[deployment.pk])
-    # A reason is required: nothing happens without one.
-    client.post(rollback, {"reason": " "})
+    # It asks first (tests/portal/test_confirmations.py), and a reason is required.
+    client.post(rollback, {"confirm": "1", "reason": " "})
     deployment.refresh_from_db()
     assert deployment.model_version == second
-    client.post(rollback, {"reason": "Error rate doubled"})
+    client.post(rollback, {"confirm": "1", "reason": "Error rate doubled"})
     deployment.refresh_from_db()
     assert deployment.model_version == first
     html = client.get(use_case.get_absolute_url()).content.decode()
     assert "Rolled back 2.0 → 1.0: Error rate doubled" in html
     retire = client.post(
-        reverse("registry:deployment-retire", args=[deployment.pk]), {"reason": "Done"}
+        reverse("registry:deployment-retire", args=[deployment.pk]),
+        {"confirm": "1", "reason": "Done"},
     )
     assert retire.status_code == 302
     deployment.refresh_from_db()

@@ -5,9 +5,11 @@ is loaded from anywhere but the portal."""
 
 import random
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -108,3 +110,29 @@ def test_a_person_reads_the_monitoring_page(
     host = urlparse(live_server.url).netloc
     assert {urlparse(u).netloc for u in page_log.requests} == {host}
     assert not page_log.errors
+
+
+AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def test_the_monitoring_page_with_its_drift_table_passes_axe(
+    deployment, risk_officer, password, browser, live_server
+):
+    """The charts, their captions and the drift table with its histograms: WCAG 2.1 AA."""
+    assert AXE.exists(), "axe-core is not installed: run make setup (npm ci)"
+    # bypass_csp: the injected axe script is inline, which the portal's policy forbids.
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    try:
+        page = context.new_page()
+        sign_in(page, risk_officer, password)
+        page.goto(f"/monitoring/deployments/{deployment.pk}/")
+        expect(page.locator("table.drift-table")).to_be_visible()
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate(
+            "() => axe.run(document, {runOnly: {type: 'tag', values: "
+            "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}, resultTypes: ['violations']})"
+            ".then(r => r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target).join(' ')))"
+        )
+        assert not violations, violations
+    finally:
+        context.close()

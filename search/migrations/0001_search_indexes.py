@@ -3,7 +3,7 @@
 For each kind of record: a GIN index on its full-text document, exactly the expression
 ``portal.textsearch.document(*FIELDS[...])`` builds (PostgreSQL uses an expression index only
 for a query that spells the same expression, so the fields and their order here must equal
-those in search/sources.py; tests/search/test_indexes.py checks both and that the planner
+those in search/sources.py; tests/search/test_search.py checks both and that the planner
 uses them), and a trigram GIN index on ``UPPER(reference)`` for references typed in part
 ("0042"), the form Django's ``icontains`` takes on PostgreSQL.
 

@@ -19,6 +19,8 @@ API (devtools/bench/compliance.py). `--only gatewatch` times the nightly re-chec
 gate over every seeded use case moved into production (devtools/bench/gate_watch.py);
 `--only leadership` times the portfolio page, the KPI API and the board pack's PDF with a year
 of monthly KPI snapshots (devtools/bench/leadership.py). These three run only when asked.
+`--only search` times the search page and API at 10,000 use cases with 20,000 assessments and
+at 100,000 use cases, against their own SQL (devtools/bench/search.py); only when asked.
 """
 
 import io
@@ -55,6 +57,7 @@ from devtools.bench import ledger as ledger_bench
 from devtools.bench import monitoring as monitoring_bench
 from devtools.bench import operations as operations_bench
 from devtools.bench import register as register_bench
+from devtools.bench import search as search_bench
 from registry.models import AIModel, Deployment, UseCase
 
 MEDIAN_TARGET_MS = 100
@@ -126,6 +129,7 @@ class Command(BaseCommand):
                 "compliance",
                 "gatewatch",
                 "leadership",
+                "search",
             ],
             help="Time only the pages and API (models included), only the one-page summary PDF, "
             "only the model registry, only monitoring, only the kill-switch polling, only the "
@@ -256,6 +260,15 @@ class Command(BaseCommand):
             return
         if options["only"] == "leadership":
             self._bench_leadership(seeded, options)
+            return
+        if options["only"] == "search":
+            # 20,000 assessments, then 100,000 use cases, rolled back after (bench/search.py).
+            search_bench.run(
+                seeded,
+                requests=options["requests"],
+                warmup=options["warmup"],
+                out=self.stdout.write,
+            )
             return
         if options["only"] != "pdf":
             with connection.cursor() as cursor:

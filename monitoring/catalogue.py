@@ -152,3 +152,17 @@ def format_value(metric: str, value: float | None) -> str:
     if kind == "p":
         return "p < 0.001" if 0 <= value < 0.001 else f"p = {value:.3f}"
     return _sig(value) if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def format_tick(metric: str, value: float) -> str:
+    """An axis label: short, in the metric's unit where that reads better ("21 %", "400 ms");
+    p-values and scores stay figures, since three ticks of "p < 0.001" would say nothing."""
+    known = CATALOGUE.get(metric)
+    kind = known.kind if known else "score"
+    if kind == "ratio":
+        return f"{value * 100:.3g} %"
+    if kind in ("ms", "percent"):
+        return format_value(metric, value)
+    if kind == "count":
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10_000 else f"{value:,.0f}"

@@ -162,13 +162,14 @@ def line_chart(
     height: int = 220,
     latest: Latest | None = None,
     value_format: Callable[[float], str] = fmt,
+    tick_format: Callable[[float], str] = fmt,
 ) -> SafeString:
     """A time series: the average line, its min-max band, dashed thresholds, red breaches.
 
     ``start``/``end`` fix the time axis (the range the person chose); ``shade`` marks a
     window (a rule's evaluation window on a flag's page). ``latest`` is the last raw sample
     for the description; ``value_format`` writes values with their unit (hover titles,
-    the description, a single sample's label).
+    the description, a single sample's label), ``tick_format`` the value axis.
     """
     box = (56.0, 12.0, float(width - 12), float(height - 30))
     left, top, right, bottom = box
@@ -209,7 +210,7 @@ def line_chart(
     for v in (scale.v0, (scale.v0 + scale.v1) / 2, scale.v1):
         out.append(
             f'<text x="{_n(left - 4)}" y="{_n(scale.y(v) + 4)}" text-anchor="end">'
-            f"{escape(fmt(v))}</text>"
+            f"{escape(tick_format(v))}</text>"
         )
     span = scale.t1 - scale.t0
     time_format = "%H:%M" if span <= 2 * 86400 else "%d %b"

@@ -483,6 +483,7 @@ def series_charts(
             height=height,
             latest=last,
             value_format=partial(catalogue.format_value, metric),
+            tick_format=partial(catalogue.format_tick, metric),
         )
         latest = last.value if last else None
         result.append(

@@ -339,3 +339,11 @@ def test_flag_page_and_rule_list_name_the_metric_in_words(client, risk_officer, 
     assert "Error rate around " + flag.reference in html  # the chart's title
     rules = client.get(reverse("monitoring:rule-list")).content.decode()
     assert "<td>Error rate<div><code>" in rules
+
+
+def test_value_axis_is_labelled_in_the_metric_unit(client, risk_officer, deployment):
+    write_series(deployment, "error_rate", [0.0, 0.2])
+    (chart,) = page(client, risk_officer, deployment).context["series_charts"]
+    root = ET.fromstring(str(chart.svg))
+    ticks = [t.text for t in root.find(f"{SVG}g[@class='labels']").findall(f"{SVG}text")][:3]
+    assert ticks == ["0 %", "10.5 %", "21 %"]

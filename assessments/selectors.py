@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 
 from assessments.models import OPEN, Assessment, AssessmentTemplate, ReviewAssignment, Status
 from portal.access import access_for, can, require
-from registry.selectors import use_cases_visible_to
+from registry.selectors import use_case_visible_q
 
 
 def _reviews() -> Prefetch:
@@ -29,7 +29,8 @@ def assessments_visible_to(user) -> QuerySet[Assessment]:
     if not user.is_authenticated:
         return qs.none()
     return qs.filter(
-        Q(use_case__in=use_cases_visible_to(user).values("pk"))
+        # On the joined use case: not a list of every use case the person sees (see there).
+        use_case_visible_q(user, via="use_case__")
         | Q(author=user)
         | Q(
             pk__in=ReviewAssignment.objects.filter(group__user=user)

@@ -29,11 +29,12 @@ from registry.models.releases import EvaluationFinding, EvaluationRecord, Promot
 User = get_user_model()
 
 
-def _granted(user, model, codenames: list[str]) -> Q:
+def _granted(user, model, codenames: list[str], via: str = "") -> Q:
     """Records granted to the person, or to a group of theirs, one by one with guardian.
 
     guardian stores the record's key as text; casting the grant's key to an integer (rather
     than the record's key to text, as its shortcut does) lets PostgreSQL use the primary key.
+    ``via`` tests the grant on a related record (``"use_case__"``).
     """
     perms = Q(
         permission__content_type=ContentType.objects.get_for_model(model),
@@ -43,8 +44,8 @@ def _granted(user, model, codenames: list[str]) -> Q:
     def pks(grants: QuerySet) -> QuerySet:
         return grants.filter(perms).annotate(obj=Cast("object_pk", BigIntegerField())).values("obj")
 
-    return Q(pk__in=pks(UserObjectPermission.objects.filter(user=user))) | Q(
-        pk__in=pks(GroupObjectPermission.objects.filter(group__user=user))
+    return Q(**{f"{via}pk__in": pks(UserObjectPermission.objects.filter(user=user))}) | Q(
+        **{f"{via}pk__in": pks(GroupObjectPermission.objects.filter(group__user=user))}
     )
 
 
@@ -62,9 +63,30 @@ def _visible(user, qs: QuerySet, codenames: list[str]) -> QuerySet:
     )
 
 
+USE_CASE_GRANTS = ["view_usecase", "change_usecase"]
+
+
 def use_cases_visible_to(user) -> QuerySet[UseCase]:
     qs = UseCase.objects.select_related("business_unit", "owner")
-    return _visible(user, qs, ["view_usecase", "change_usecase"])
+    return _visible(user, qs, USE_CASE_GRANTS)
+
+
+def use_case_visible_q(user, via: str) -> Q:
+    """What ``use_cases_visible_to`` asks of a use case, asked of a related one (``via``, e.g.
+    ``"use_case__"``) for someone who does not read everything.
+
+    ``use_case__in=use_cases_visible_to(user)`` inside an OR makes PostgreSQL list every use
+    case the person sees before it looks at one row (a third of 100,000 for a product owner);
+    the same conditions on the joined use case row cost nothing of the kind.
+    """
+    access = access_for(user)
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    return (
+        Q(**{f"{via}business_unit_id__in": access.unit_ids})
+        | Q(**{f"{via}owner": user})
+        | _granted(user, UseCase, USE_CASE_GRANTS, via=via)
+    )
 
 
 # Where a version from use_cases_as_of(with_sources=True) keeps its links to data sources then.

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -44,6 +45,7 @@ from incidents.services.incidents import (
 )
 from monitoring.selectors import flag_by_key
 from portal.access import can
+from portal.confirm import confirm_page, confirmed
 from portal.csvexport import stream_csv
 from portal.forms import apply_validation_error
 from registry.selectors import access_use_case
@@ -312,11 +314,78 @@ def incident_review(request, reference: str):
 
 
 # Actions -------------------------------------------------------------------------------------
+def _crumbs(incident: Incident) -> list[tuple[str, str]]:
+    return [
+        ("Incidents", reverse("incidents:incident-list")),
+        (incident.reference, incident.get_absolute_url()),
+    ]
+
+
+def _kill_switch_confirmation(request, incident: Incident, engaged: bool):
+    """The incident page's kill switch asks first, as the use case page's does (issue 18)."""
+    use_case = incident.use_case
+    if engaged:
+        changes = [
+            f"Every deployed system that polls the kill switch for {use_case.reference} stops "
+            "using the AI within its polling interval and runs its fallback; a webhook tells "
+            "subscribed systems at once.",
+            "The change, your name and your reason go on the incident's timeline and the use "
+            "case's history.",
+        ]
+    else:
+        changes = [
+            "Deployed systems start using the AI again at their next poll.",
+            "Make sure what made someone switch it off has been dealt with. The change and "
+            "your reason are recorded.",
+        ]
+    verb = "off" if engaged else "back on"
+    return confirm_page(
+        request,
+        question=f"Switch the AI {verb} for {use_case.reference}?",
+        crumbs=_crumbs(incident),
+        crumb="Kill switch",
+        subject=f"{incident.reference} {incident.title} · {use_case.reference} {use_case.title}",
+        changes=changes,
+        action=reverse("incidents:incident-kill-switch", args=[incident.reference]),
+        hidden=[("engaged", "1" if engaged else "0")],
+        reason_label="Reason",
+        button=f"Yes, switch the AI {verb}",
+        style="danger" if engaged else "success",
+        cancel=incident.get_absolute_url(),
+    )
+
+
+def _rollback_confirmation(request, incident: Incident, deployment):
+    now, previous = deployment.model_version, deployment.previous_version
+    env = deployment.get_environment_display().lower()
+    return confirm_page(
+        request,
+        question=f"Roll {now.model.name} back from {now.version} to {previous.version}?",
+        crumbs=_crumbs(incident),
+        crumb="Roll back",
+        subject=f"{incident.reference} {incident.title} · {deployment.use_case.reference} · {env}",
+        changes=[
+            f"The {env} deployment serves {previous.version} again; {now.version} stops "
+            "serving here.",
+            "The rollback, your name and your reason go on the incident's timeline and the "
+            "deployment's history.",
+        ],
+        action=reverse("incidents:incident-rollback", args=[incident.reference]),
+        hidden=[("deployment", deployment.pk)],
+        reason_label="Reason",
+        button=f"Yes, roll back to {previous.version}",
+        style="warning",
+        cancel=incident.get_absolute_url(),
+    )
+
+
 @login_required
 @require_POST
 def action_kill_switch(request, reference: str):
     incident = _access(request, reference, "incidents.change_incident")
     form = KillSwitchForm(request.POST, auto_id=KILL_ID)
+    if form.is_valid() and not confirmed(request):
+        return _kill_switch_confirmation(request, incident, form.cleaned_data["engaged"])
     if form.is_valid():
         engaged = form.cleaned_data["engaged"]
         try:
@@ -341,6 +410,8 @@ def action_rollback(request, reference: str):
     form = RollbackForm(
         request.POST, deployments=selectors.rollback_candidates(incident), auto_id=ROLLBACK_ID
     )
+    if form.is_valid() and not confirmed(request):
+        return _rollback_confirmation(request, incident, form.cleaned_data["deployment"])
     if form.is_valid():
         deployment = form.cleaned_data["deployment"]
         try:

@@ -136,6 +136,10 @@ def test_owner_works_an_incident_from_a_flag_to_its_close(
     kill = actions.locator("form").filter(has=page.get_by_role("button", name="Switch the AI off"))
     kill.get_by_label("Reason").fill(KILL_REASON)
     kill.get_by_role("button", name="Switch the AI off").click()
+    # It asks first, saying what switching changes, with the reason kept.
+    expect(page.get_by_text("What happens:")).to_be_visible()
+    expect(page.get_by_label("Reason")).to_have_value(KILL_REASON)
+    page.get_by_role("button", name="Yes, switch the AI off").click()
     expect(message).to_contain_text(f"{use_case.reference}: AI switched off.")
     expect(page.get_by_text("AI switched off", exact=True)).to_be_visible()
     expect(actions.get_by_role("button", name="Switch the AI back on")).to_be_visible()
@@ -145,6 +149,8 @@ def test_owner_works_an_incident_from_a_flag_to_its_close(
     rollback.get_by_label("Deployment").select_option(label=f"{MODEL} 1.5 → 1.4 (Production)")
     rollback.get_by_label("Reason").fill(ROLLBACK_REASON)
     rollback.get_by_role("button", name="Roll back").click()
+    expect(page.get_by_text("What happens:")).to_be_visible()
+    page.get_by_role("button", name="Yes, roll back to 1.4").click()
     expect(message).to_contain_text("Deployment rolled back to its previous version.")
 
     # Mitigated, resolved; the close is refused while the review is not written.

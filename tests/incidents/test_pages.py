@@ -85,7 +85,8 @@ def test_only_responders_move_an_incident_and_take_actions(client, personas, per
     ref = incident.reference
     triage = client.post(reverse("incidents:incident-transition", args=[ref, "triage"]))
     kill = client.post(
-        reverse("incidents:incident-kill-switch", args=[ref]), {"engaged": "1", "reason": "Stop"}
+        reverse("incidents:incident-kill-switch", args=[ref]),
+        {"engaged": "1", "reason": "Stop", "confirm": "1"},
     )
     incident.refresh_from_db()
     incident.use_case.refresh_from_db()
@@ -377,14 +378,33 @@ def test_actions_from_the_page_are_recorded_on_the_timeline(client, product_owne
     ref = incident.reference
     page = client.get(incident.get_absolute_url())
     assert page.context["can_rollback"]
-    off = client.post(
+    # Each asks first: the page's own POST gets a confirmation page and changes nothing.
+    ask = client.post(
         reverse("incidents:incident-kill-switch", args=[ref]),
         {"engaged": "1", "reason": "Wrong rates"},
+    )
+    assert ask.status_code == 200
+    assert f"Switch the AI off for {use_case.reference}?" in ask.content.decode()
+    assert ">Wrong rates</textarea>" in ask.content.decode()
+    ask = client.post(
+        reverse("incidents:incident-rollback", args=[ref]),
+        {"deployment": deployment.pk, "reason": "2.0 misquotes"},
+    )
+    assert ask.status_code == 200
+    assert f"back from 2.0 to {first.version}?" in ask.content.decode()
+    assert f'name="deployment" value="{deployment.pk}"' in ask.content.decode()
+    use_case.refresh_from_db()
+    deployment.refresh_from_db()
+    assert not use_case.kill_switch_engaged and deployment.model_version == second
+    # The confirmation's POST acts.
+    off = client.post(
+        reverse("incidents:incident-kill-switch", args=[ref]),
+        {"engaged": "1", "reason": "Wrong rates", "confirm": "1"},
     )
     assert off.status_code == 302
     back = client.post(
         reverse("incidents:incident-rollback", args=[ref]),
-        {"deployment": deployment.pk, "reason": "2.0 misquotes"},
+        {"deployment": deployment.pk, "reason": "2.0 misquotes", "confirm": "1"},
     )
     assert back.status_code == 302
     deployment.refresh_from_db()
@@ -398,7 +418,7 @@ def test_actions_from_the_page_are_recorded_on_the_timeline(client, product_owne
     # A refused action keeps the reason typed and says why.
     again = client.post(
         reverse("incidents:incident-kill-switch", args=[ref]),
-        {"engaged": "1", "reason": "Typed again"},
+        {"engaged": "1", "reason": "Typed again", "confirm": "1"},
     )
     assert again.status_code == 400
     assert "Typed again" in again.content.decode()

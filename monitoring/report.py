@@ -52,6 +52,13 @@ def report_context(use_case: UseCase) -> dict:
         }
         for chart, deployment in found[:MAX_CHARTS]
     ]
+    # One line per deployment with drift figures: how many features drifted, and which.
+    drift_lines = []
+    for deployment in deployments:
+        table = selectors.drift_table(deployment, now=end)
+        if table["total"]:
+            drifted = [row.label for row in table["rows"] if row.drifted]
+            drift_lines.append({**table, "deployment": deployment, "drifted_names": drifted})
     flags = list(
         Flag.objects.filter(use_case=use_case, status=FlagStatus.OPEN)
         .select_related("rule")
@@ -63,6 +70,7 @@ def report_context(use_case: UseCase) -> dict:
         "deployments": deployments,
         "charts": trend_charts,
         "more_charts": max(len(found) - MAX_CHARTS, 0),
+        "drift_lines": drift_lines,
         "flags": flags,
         "costs": selectors.budget_status(use_case, spent),
         "currency": settings.COST_CURRENCY,

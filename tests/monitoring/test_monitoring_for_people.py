@@ -347,3 +347,11 @@ def test_value_axis_is_labelled_in_the_metric_unit(client, risk_officer, deploym
     root = ET.fromstring(str(chart.svg))
     ticks = [t.text for t in root.find(f"{SVG}g[@class='labels']").findall(f"{SVG}text")][:3]
     assert ticks == ["0 %", "10.5 %", "21 %"]
+
+
+def test_report_says_how_many_features_drifted(client, leadership, drifting):
+    write_series(drifting, "error_rate", [0.01])
+    client.force_login(leadership)
+    response = client.get(reverse("monitoring:report", args=[drifting.use_case_id]))
+    flat = " ".join(PdfReader(io.BytesIO(response.content)).pages[0].extract_text().split())
+    assert "drift detected in 1 of 2 features (transaction amount)." in flat

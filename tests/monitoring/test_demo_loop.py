@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from monitoring.models import Flag
-from registry.models import ModelVersion, PromotionRequest
+from registry.models import Deployment, ModelVersion, PromotionRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -47,3 +47,21 @@ def test_the_demo_shows_releases_and_a_material_change(demo, client):
     shown = client.get(reverse("monitoring:flag-detail", args=[flag.reference])).content
     assert "mobile app" in shown.decode()
     assert flag.use_case.needs_reassessment
+
+
+def test_the_demo_fraud_deployment_reads_for_people(demo, client):
+    """Issue 18: the card fraud model's page opens on its drift breach, titled in words, and
+    its drift table says transaction amount drifted and merchant category did not."""
+    fraud = (
+        Deployment.objects.filter(use_case__title="Card fraud scoring", active=True)
+        .order_by("-traffic_share")
+        .first()
+    )
+    client.force_login(get_user_model().objects.get(username="risk"))
+    response = client.get(reverse("monitoring:deployment-detail", args=[fraud.pk]))
+    assert response.status_code == 200
+    first = response.context["series_charts"][0]
+    assert first.breaching and first.label == "Input drift — transaction amount (PSI)"
+    rows = {row.feature: row.drifted for row in response.context["drift"]["rows"]}
+    assert rows == {"transaction_amount": True, "merchant_category": False}
+    assert "drift.ks_p[transaction_amount] latest" not in response.content.decode()

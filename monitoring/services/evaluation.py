@@ -2,9 +2,12 @@
 
 Each enabled rule costs one query for its latest resolutions, one aggregate query over
 MetricSample grouped by series (deployment and feature, however many deployments there are),
-one query for the rule's open flags and one UPDATE of their "last seen"; only a newly raised
-flag costs more (see services/flags.py). A flag stays open when the metric recovers: a person
-resolves it, and its "last seen" tells them when the breach was last found.
+one query for the rule's open flags and one UPDATE of their "last seen". The rule's new flags
+are raised together in a fixed number of statements however many there are (the latest values
+of every breaching series in one query, then ``flags_raise_bulk`` in services/flags.py), and
+the cycle ends with one email per person listing every flag raised on what they own. A flag
+stays open when the metric recovers: a person resolves it, and its "last seen" tells them when
+the breach was last found.
 
 A series is one deployment's metric for one feature: a rule with no feature watches every
 feature's series on its own (a mean never mixes features), and a subject breaches through its
@@ -20,7 +23,19 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, OuterRef, Q, Subquery
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Count,
+    F,
+    FloatField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Window,
+)
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from monitoring.models import (
@@ -34,7 +49,7 @@ from monitoring.models import (
     RuleSubject,
 )
 from monitoring.services.costs import firm_zone, month_of, month_spend
-from monitoring.services.flags import flag_raise, subject_key
+from monitoring.services.flags import Breach, Notices, flags_raise_bulk, subject_key
 from registry.models import Deployment, ModelVersion, UseCase
 
 logger = logging.getLogger(__name__)
@@ -116,15 +131,20 @@ def rules_evaluate(
     ids = None if deployment_ids is None else list(deployment_ids)
     summary = EvaluationSummary()
     seen: set[int] = set()
+    notices = Notices()
     for rule in Rule.objects.filter(enabled=True).order_by("pk"):
         summary.evaluated_rules += 1
         try:
-            _evaluate_rule(rule, now=now, deployment_ids=ids, summary=summary, seen=seen)
+            _evaluate_rule(
+                rule, now=now, deployment_ids=ids, summary=summary, seen=seen, notices=notices
+            )
         except Exception:
             # One rule's bad data or bad definition must not stop the others.
             logger.exception("Monitoring rule %s (%s) could not be evaluated", rule.pk, rule)
             summary.errors += 1
     summary.evaluated_deployments = len(seen)
+    # One email per person for the whole cycle, listing every flag raised on what they own.
+    notices.send()
     return summary
 
 
@@ -135,6 +155,7 @@ def _evaluate_rule(
     deployment_ids: list[int] | None,
     summary: EvaluationSummary,
     seen: set[int],
+    notices: Notices,
 ) -> None:
     comparison = Comparison(rule.comparison)
     start = now - timedelta(minutes=rule.window_minutes)
@@ -176,34 +197,87 @@ def _evaluate_rule(
             ).update(last_seen_at=now)
         summary.flags_still_open += len(open_keys)
 
-    missing = [o for key, o in worst.items() if key not in open_keys]
+    missing = [(key, o) for key, o in worst.items() if key not in open_keys]
     if not missing:
         return
-    use_cases = UseCase.objects.select_related("owner").in_bulk({o.use_case_id for o in missing})
+    ids = {o.use_case_id for _k, o in missing}
+    use_cases = UseCase.objects.select_related("owner").in_bulk(ids)
     versions = ModelVersion.objects.select_related("model__owner").in_bulk(
-        {o.model_version_id for o in missing}
+        {o.model_version_id for _k, o in missing}
     )
-    deployments = Deployment.objects.in_bulk({o.deployment_id for o in missing})
-    for key, o in worst.items():
-        if key in open_keys:
-            continue
-        try:
-            flag = flag_raise(
-                rule=rule,
-                use_case=use_cases[o.use_case_id],
-                model_version=versions[o.model_version_id],
-                deployment=deployments[o.deployment_id],
-                evidence=evidence_for(rule, o, now=now, start=max(start, rearmed.get(key, start))),
-                now=now,
+    deployments = Deployment.objects.in_bulk({o.deployment_id for _k, o in missing})
+    starts = {key: max(start, rearmed.get(key, start)) for key, _o in missing}
+    evidence = evidence_many(rule, missing, now=now, start=start, starts=starts)
+    breaches = [
+        Breach(
+            rule=rule,
+            use_case=use_cases[o.use_case_id],
+            model_version=versions[o.model_version_id],
+            deployment=deployments[o.deployment_id],
+            evidence=evidence[key],
+        )
+        for key, o in missing
+    ]
+    try:
+        with transaction.atomic():
+            raised = flags_raise_bulk(breaches=breaches, now=now, notices=notices)
+    except Exception:
+        logger.exception("Rule %s could not raise its %s flags", rule, len(breaches))
+        summary.errors += 1
+        return
+    summary.flags_raised += len(raised)
+    # Those a concurrent evaluation raised first.
+    summary.flags_still_open += len(breaches) - len(raised)
+
+
+def evidence_many(
+    rule: Rule,
+    missing: list[tuple[str, Observation]],
+    *,
+    now: datetime,
+    start: datetime,
+    starts: dict[str, datetime],
+) -> dict[str, dict]:
+    """``evidence_for`` of each breach (subject key, observation), the latest values of every
+    series read in one query (a subject re-armed within the window, rare, reads its own)."""
+    found: dict[str, dict] = {}
+    plain = [(key, o) for key, o in missing if starts[key] == start]
+    if rule.metric == Metric.BUDGET_USED or len(plain) < 2:
+        plain = []
+    for key, o in missing:
+        if (key, o) not in plain:
+            found[key] = evidence_for(rule, o, now=now, start=starts[key])
+    if not plain:
+        return found
+    series = {(o.deployment_id, o.feature) for _k, o in plain}
+    latest = (
+        MetricSample.objects.filter(
+            deployment_id__in={d for d, _f in series},
+            feature__in={f for _d, f in series},
+            metric=rule.metric,
+            at__gt=start,
+            at__lte=now,
+        )
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("deployment_id"), F("feature")],
+                order_by=F("at").desc(),
             )
-        except Exception:
-            logger.exception("Rule %s could not raise its flag on deployment %s", rule, o)
-            summary.errors += 1
-            continue
-        if flag is None:  # a concurrent evaluation raised it first
-            summary.flags_still_open += 1
-        else:
-            summary.flags_raised += 1
+        )
+        .filter(rank__lte=EVIDENCE_VALUES)
+        .order_by("deployment_id", "feature", "at")
+        .values_list("deployment_id", "feature", "at", "value")
+    )
+    values: dict[tuple[int, str], list] = {}
+    for deployment_id, feature, at, value in latest:
+        if (deployment_id, feature) in series:
+            values.setdefault((deployment_id, feature), []).append([at.isoformat(), value])
+    for key, o in plain:
+        found[key] = _evidence(
+            rule, o, now=now, start=start, values=values.get((o.deployment_id, o.feature), [])
+        )
+    return found
 
 
 # Re-arming after a resolution ---------------------------------------------------------------
@@ -423,21 +497,26 @@ def evidence_for(rule: Rule, o: Observation, *, now: datetime, start: datetime) 
     resolution when that is later (the values before it were already dealt with).
     """
     if rule.metric == Metric.BUDGET_USED:
+        return _evidence(rule, o, now=now, start=start, values=[])
+    latest = (
+        MetricSample.objects.filter(
+            deployment_id=o.deployment_id,
+            metric=rule.metric,
+            feature=o.feature,
+            at__gt=start,
+            at__lte=now,
+        )
+        .order_by("-at")
+        .values_list("at", "value")[:EVIDENCE_VALUES]
+    )
+    values = [[at.isoformat(), value] for at, value in reversed(latest)]
+    return _evidence(rule, o, now=now, start=start, values=values)
+
+
+def _evidence(rule: Rule, o: Observation, *, now: datetime, start: datetime, values: list) -> dict:
+    if rule.metric == Metric.BUDGET_USED:
         values = [[now.isoformat(), o.value]]
         start = datetime.combine(month_of(now), time.min, tzinfo=firm_zone())
-    else:
-        latest = (
-            MetricSample.objects.filter(
-                deployment_id=o.deployment_id,
-                metric=rule.metric,
-                feature=o.feature,
-                at__gt=start,
-                at__lte=now,
-            )
-            .order_by("-at")
-            .values_list("at", "value")[:EVIDENCE_VALUES]
-        )
-        values = [[at.isoformat(), value] for at, value in reversed(latest)]
     return {
         "metric": rule.metric,
         "feature": o.feature,

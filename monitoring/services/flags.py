@@ -14,7 +14,8 @@ same marking, draft and emails, and the same pages, API and PDF as a rule's flag
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -28,8 +29,10 @@ from assessments.services.workflow import assessment_reassess
 from monitoring.models import CAUSE_NAME, Flag, FlagStatus, Rule, RuleAction, RuleSubject, Severity
 from portal import notify
 from portal.access import require
+from portal.ledger import chain as ledger_chain
+from portal.ledger.sources import source_for
 from portal.limits import SHORT_TEXT, keep_last
-from portal.models import Role
+from portal.models import Role, Sequence
 from portal.records import next_reference, save_with_history
 from registry.models import Deployment, ModelVersion, UseCase
 from registry.services import use_case_flag_for_reassessment
@@ -229,7 +232,8 @@ def flag_start_reassessment(*, actor, flag: Flag):
     return draft
 
 
-def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
+def _notice(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> tuple[list, str, str]:
+    """Who is told of a rule's flag, and the subject and body of the email that tells them."""
     evidence = flag.evidence
     recipients = {uc.owner for uc in use_cases} | {flag.use_case.owner}
     if flag.model_version is not None:
@@ -263,11 +267,290 @@ def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
         "resolves it with a reason.",
         link,
     ]
-    notify.email(
+    return (
         sorted(recipients, key=lambda u: u.pk),
         f"{flag.reference} {flag.title} on {flag.use_case.reference}",
         "\n".join(lines),
     )
+
+
+def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
+    recipients, subject, body = _notice(flag, breach=breach, use_cases=use_cases)
+    notify.email(recipients, subject, body)
+
+
+# Raising many flags at once: the rules cycle -------------------------------------------------
+@dataclass
+class Breach:
+    """A rule's breach on a subject with no open flag: what ``flags_raise_bulk`` raises."""
+
+    rule: Rule
+    use_case: UseCase
+    model_version: ModelVersion
+    deployment: Deployment
+    evidence: dict
+
+
+@dataclass
+class Notices:
+    """The emails of one rules cycle: each person is told once, of all their new flags."""
+
+    people: dict[int, object] = field(default_factory=dict)
+    sections: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def add(self, recipients: Iterable, subject: str, body: str) -> None:
+        for person in recipients:
+            self.people.setdefault(person.pk, person)
+            self.sections.setdefault(person.pk, []).append((subject, body))
+
+    def send(self) -> int:
+        """One email per person (through the outbox, on commit); returns how many."""
+        for pk, person in sorted(self.people.items()):
+            sections = self.sections[pk]
+            if len(sections) == 1:
+                subject, body = sections[0]
+            else:
+                subject = f"Monitoring raised {len(sections)} flags on AI you own"
+                rule = "-" * 70
+                body = f"\n\n{rule}\n\n".join(
+                    [f"Monitoring raised {len(sections)} flags in one check of the rules:"]
+                    + [f"{s}\n\n{b}" for s, b in sections]
+                )
+            notify.email([person], subject, body)
+        sent = len(self.people)
+        self.people.clear()
+        self.sections.clear()
+        return sent
+
+
+@transaction.atomic
+def flags_raise_bulk(*, breaches: list[Breach], now: datetime, notices: Notices) -> list[Flag]:
+    """Raise the flags of many breaches of one rules cycle in a constant number of queries.
+
+    Does what ``flag_raise`` does for each (a numbered flag with its history, the subject
+    marked for re-assessment with a history version, the rule's action, the ledger entries
+    of every history row) but writes each kind of row in one statement; the emails go into
+    ``notices``, sent once per person when the cycle ends. If a concurrent evaluation raised
+    one of the flags first (the partial unique index refuses the insert), nothing of the bulk
+    write is kept and each breach is raised one by one instead.
+
+    Called by the evaluation (the system), so it asks no permission.
+    """
+    if not breaches:
+        return []
+    for b in breaches:
+        if b.rule.subject == RuleSubject.MODEL_VERSION and b.model_version is None:
+            raise ValueError("A rule on model versions needs the model version.")
+    try:
+        with transaction.atomic():
+            flags = _insert_flags(breaches, now=now)
+            raised = _mark_many(flags)
+    except IntegrityError:
+        flags, raised = [], []
+        for b in breaches:
+            with transaction.atomic():
+                flag, marked = _raise_one(b, now=now)
+            if flag is not None:
+                flags.append(flag)
+                raised.append((flag, describe_breach(b.rule, b.evidence), marked))
+    for flag, breach, marked in raised:
+        action = RULE_ACTIONS.get(flag.rule.action) if flag.rule else None
+        if action is not None:
+            action(flag)
+        notices.add(*_notice(flag, breach=breach, use_cases=marked))
+    return flags
+
+
+def _raise_one(b: Breach, *, now: datetime) -> tuple[Flag | None, list[UseCase]]:
+    """The fallback: one breach as ``flag_raise`` raises it, its email left to the caller."""
+    key = subject_key(b.rule, use_case_id=b.use_case.pk, model_version_id=b.model_version.pk)
+    flag = _new_flag(b, key=key, now=now)
+    try:
+        with transaction.atomic():
+            flag.reference = next_reference("FL")
+            save_with_history(flag, actor=None, reason=f"Raised by rule {b.rule.name!r}")
+    except IntegrityError:
+        return None, []
+    breach = describe_breach(b.rule, b.evidence)
+    return flag, _mark_for_reassessment(flag, reason=f"{flag.reference}: {b.rule.name}: {breach}")
+
+
+def _new_flag(b: Breach, *, key: str, now: datetime) -> Flag:
+    return Flag(
+        rule=b.rule,
+        subject=b.rule.subject,
+        subject_key=key,
+        use_case=b.use_case,
+        model_version=b.model_version if b.rule.subject == RuleSubject.MODEL_VERSION else None,
+        deployment=b.deployment,
+        severity=b.rule.severity,
+        evidence=dict(b.evidence),
+        last_seen_at=now,
+    )
+
+
+def _reserve_numbers(name: str, count: int) -> range:
+    """``count`` consecutive numbers of a named counter, locked until commit (as next_number)."""
+    Sequence.objects.get_or_create(name=name)
+    seq = Sequence.objects.select_for_update().get(name=name)
+    first = seq.last_value + 1
+    seq.last_value += count
+    seq.save(update_fields=["last_value"])
+    return range(first, first + count)
+
+
+def _insert_flags(breaches: list[Breach], *, now: datetime) -> list[Flag]:
+    flags, versions = [], []
+    for b, number in zip(breaches, _reserve_numbers("FL", len(breaches)), strict=True):
+        key = subject_key(b.rule, use_case_id=b.use_case.pk, model_version_id=b.model_version.pk)
+        flag = _new_flag(b, key=key, now=now)
+        flag.reference = f"FL-{number:04d}"
+        flags.append(flag)
+    Flag.objects.bulk_create(flags)
+    for flag, b in zip(flags, breaches, strict=True):
+        versions.append((_version_of(flag, f"Raised by rule {b.rule.name!r}", "+"), flag))
+    _write_versions(Flag, versions)
+    return flags
+
+
+def _version_of(obj, reason: str, kind: str = "~"):
+    """A history row of ``obj`` as it is now, written by the system, not yet saved."""
+    history_model = type(obj).history.model
+    return history_model(
+        history_date=timezone.now(),
+        history_user=None,
+        history_change_reason=reason,
+        history_type=kind,
+        **{f.attname: getattr(obj, f.attname) for f in history_model.tracked_fields},
+    )
+
+
+def _write_versions(model, versions: list[tuple]) -> None:
+    """Save history rows in one statement, with their many-to-many snapshots and their ledger
+    entries: what simple-history and the ledger's signal do for each save, done in bulk."""
+    if not versions:
+        return
+    history_model = model.history.model
+    rows = history_model.objects.bulk_create([row for row, _obj in versions])
+    for m2m_field in getattr(history_model, "_history_m2m_fields", []):
+        through = getattr(model, m2m_field.name).through
+        own = next(
+            f.name
+            for f in through._meta.fields
+            if f.is_relation and f.related_model is model and not f.primary_key
+        )
+        links: dict[int, list] = {}
+        for link in through.objects.filter(**{f"{own}_id__in": {o.pk for _r, o in versions}}):
+            links.setdefault(getattr(link, f"{own}_id"), []).append(link)
+        snapshot_model = getattr(history_model, m2m_field.name).model
+        names = [f.name for f in through._meta.fields]
+        snapshot_model.objects.bulk_create(
+            [
+                snapshot_model(history=row, **{name: getattr(link, name) for name in names})
+                for row, obj in zip(rows, [o for _r, o in versions], strict=True)
+                for link in links.get(obj.pk, [])
+            ]
+        )
+    source = source_for(history_model)
+    if source is None:
+        return
+    m2m = source.m2m_ids([row.pk for row in rows]) if source.m2m else {}
+    entries = []
+    for row in rows:
+        subject, use_case_id = source.subject(row)
+        entries.append(
+            ledger_chain.entry_for(
+                source.kind,
+                source.table,
+                row.pk,
+                source.payload(row, m2m.get(row.pk)),
+                subject=subject,
+                use_case_id=use_case_id,
+                actor_id=row.history_user_id,
+            )
+        )
+    ledger_chain.append_many(entries)
+
+
+def _mark_many(flags: list[Flag]) -> list[tuple[Flag, str, list[UseCase]]]:
+    """Mark every flag's subject as ``_mark_for_reassessment`` does, in bulk: the use cases
+    (and model versions) locked in one query each, one history version per mark."""
+    version_ids = {f.model_version_id for f in flags if f.model_version_id is not None}
+    versions = (
+        ModelVersion.objects.select_for_update(of=("self",))
+        .select_related("model__owner")
+        .in_bulk(version_ids)
+        if version_ids
+        else {}
+    )
+    served: dict[int, set[int]] = {}
+    if version_ids:
+        for version_id, use_case_id in (
+            Deployment.objects.filter(model_version_id__in=version_ids, active=True)
+            .exclude(use_case__lifecycle="retired")
+            .values_list("model_version_id", "use_case_id")
+        ):
+            served.setdefault(version_id, set()).add(use_case_id)
+    wanted = {f.use_case_id for f in flags} | {pk for ids in served.values() for pk in ids}
+    use_cases = {
+        uc.pk: uc
+        for uc in UseCase.objects.select_for_update(of=("self",))
+        .select_related("owner")
+        .filter(pk__in=wanted)
+        .order_by("pk")  # a fixed order, so concurrent raises lock use cases alike
+    }
+    today = timezone.localdate().isoformat()
+    uc_versions: list[tuple] = []
+    mv_versions: list[tuple] = []
+    raised = []
+    for flag in flags:
+        rule = flag.rule
+        assert rule is not None  # a rule's flag
+        breach = describe_breach(rule, flag.evidence)
+        reason = f"{flag.reference}: {rule.name}: {breach}"
+        flag.use_case = use_cases.get(flag.use_case_id, flag.use_case)
+        if flag.subject == RuleSubject.USE_CASE:
+            targets = [(flag.use_case, reason)]
+        else:
+            version = versions[flag.model_version_id]
+            flag.model_version = version
+            elsewhere = f"{flag.reference}: monitoring flagged model version {version}"
+            version.needs_reassessment = True
+            version.reassessment_reasons = keep_last(
+                "\n".join(filter(None, [version.reassessment_reasons, f"{today}: {elsewhere}"]))
+            )
+            version.updated_at = timezone.now()
+            mv_versions.append(
+                (_version_of(version, f"Flagged for re-assessment: {elsewhere}"), version)
+            )
+            ids = served.get(version.pk, set()) | {flag.use_case_id}
+            same_unit = flag.use_case.business_unit_id
+            targets = [
+                (uc, reason if uc.business_unit_id == same_unit else elsewhere)
+                for pk in sorted(ids)
+                if (uc := use_cases.get(pk)) is not None and uc.lifecycle != "retired"
+            ]
+        for use_case, why in targets:
+            line = f"{today}: {why.strip()}"
+            if line in use_case.reassessment_reasons.splitlines():
+                continue
+            use_case.needs_reassessment = True
+            use_case.reassessment_reasons = keep_last(
+                "\n".join(filter(None, [use_case.reassessment_reasons, line]))
+            )
+            use_case.updated_at = timezone.now()
+            uc_versions.append(
+                (_version_of(use_case, f"Flagged for re-assessment: {why.strip()}"), use_case)
+            )
+        raised.append((flag, breach, [uc for uc, _why in targets]))
+    marked_fields = ["needs_reassessment", "reassessment_reasons", "updated_at"]
+    if mv_versions:
+        ModelVersion.objects.bulk_update({v.pk: v for _r, v in mv_versions}.values(), marked_fields)
+        _write_versions(ModelVersion, mv_versions)
+    if uc_versions:
+        UseCase.objects.bulk_update({u.pk: u for _r, u in uc_versions}.values(), marked_fields)
+        _write_versions(UseCase, uc_versions)
+    return raised
 
 
 # Non-metric causes ---------------------------------------------------------------------------

@@ -334,13 +334,18 @@ def use_case_clear_flag(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def use_case_kill_switch(request, pk: int):
-    """GET: the confirmation page, saying what switching changes and for whom; POST: switch."""
-    if request.method == "GET":
+    """The confirmation page, saying what switching changes and for whom; its POST switches."""
+    if not confirmed(request):
+        # A POST without the page's confirm=1 (a form posting straight here) gets the page.
         use_case = access_use_case(request.user, pk, "registry.kill_switch_usecase")
         return render(
             request,
             "registry/kill_switch_confirm.html",
-            {"use_case": use_case, "engage": not use_case.kill_switch_engaged},
+            {
+                "use_case": use_case,
+                "engage": not use_case.kill_switch_engaged,
+                "reason": request.POST.get("reason", ""),
+            },
         )
     engage = request.POST.get("engage") == "1"
 

@@ -49,7 +49,13 @@ def test_the_confirmation_page_by_the_matrix(client, personas, persona, use_case
 def test_once_off_the_page_offers_to_switch_back_on(client, admin_user, use_case):
     client.force_login(admin_user)
     url = reverse("registry:use-case-kill-switch", args=[use_case.pk])
-    client.post(url, {"engage": "1", "reason": "Wrong answers reported"})
+    # Posted straight, without the page's confirmation, it answers with the page.
+    asked = client.post(url, {"engage": "1", "reason": "Wrong answers reported"})
+    assert asked.status_code == 200
+    assert ">Wrong answers reported</textarea>" in asked.content.decode()
+    use_case.refresh_from_db()
+    assert not use_case.kill_switch_engaged
+    client.post(url, {"engage": "1", "reason": "Wrong answers reported", "confirm": "1"})
     use_case.refresh_from_db()
     assert use_case.kill_switch_engaged
 

@@ -173,7 +173,7 @@ def test_kill_switch_post_by_the_matrix(client, personas, persona, retail_use_ca
     client.force_login(personas[persona])
     client.post(
         reverse("registry:use-case-kill-switch", args=[retail_use_case.pk]),
-        {"engage": "1", "reason": "Wrong answers reported"},
+        {"engage": "1", "reason": "Wrong answers reported", "confirm": "1"},
     )
     retail_use_case.refresh_from_db()
     assert retail_use_case.kill_switch_engaged == (

@@ -87,15 +87,8 @@ def matching(
     *,
     fields: tuple[str, ...],
     reference: str | None = "reference",
-    through: str | None = None,
-    through_qs: QuerySet | None = None,
 ) -> QuerySet:
-    """Rows of ``qs`` that match ``terms`` in ``fields`` or in their reference.
-
-    ``through`` names a foreign key whose target matching the same terms also makes the row
-    match (an assessment is found by its use case's words); ``through_qs`` is that target's
-    already-matched queryset, so its own index answers.
-    """
+    """Rows of ``qs`` that match ``terms`` in ``fields`` or in their reference."""
     if not terms:
         return qs.none()
     condition = Q()
@@ -109,8 +102,6 @@ def matching(
             condition &= _any_contains(fields, word)
     if reference and len(terms.text) >= 3:  # trigrams need three characters
         condition |= Q(**{f"{reference}__icontains": terms.text})
-    if through and through_qs is not None:
-        condition |= Q(**{f"{through}__in": through_qs.order_by().values("pk")})
     if not condition:
         return qs.none()
     return qs.filter(condition)

@@ -74,19 +74,19 @@ def matches(source: Source, user, terms: Terms):
 
 def _matches(source: Source, user, terms: Terms):
     qs = source.queryset(user)
-    through_qs = None
     if source.through_use_case:
-        through_qs = textsearch.matching(
-            UseCase.objects.all(), terms, fields=USE_CASE_FIELDS, reference="reference"
+        # The candidates first, each part from its own index (the matching use cases' records,
+        # and the records matching themselves), then who may see them among those alone. An OR
+        # across the two tables would have PostgreSQL test every row of the kind instead.
+        rows = qs.model._default_manager.order_by()
+        use_cases = textsearch.matching(UseCase.objects.all(), terms, fields=USE_CASE_FIELDS)
+        via_use_case = rows.filter(
+            **{f"{source.through_use_case}__in": use_cases.order_by().values("pk")}
         )
-    qs = textsearch.matching(
-        qs,
-        terms,
-        fields=source.fields,
-        reference=source.reference,
-        through=source.through_use_case,
-        through_qs=through_qs,
-    )
+        own = textsearch.matching(rows, terms, fields=source.fields, reference=source.reference)
+        qs = qs.filter(pk__in=via_use_case.values("pk").union(own.values("pk")))
+    else:
+        qs = textsearch.matching(qs, terms, fields=source.fields, reference=source.reference)
     if source.reference:
         # The record whose reference was typed in full comes first.
         exact = Case(

@@ -187,10 +187,11 @@ def _time(label: str, client: Client, path: str, requests: int, warmup: int) -> 
         timing.times_ms.append(elapsed)
         timing.floor_ms.append(floor)
         timing.queries.append(len(statements))
-        for q in captured.captured_queries:
-            found = FROM.search(q["sql"])
+        for query in captured.captured_queries:
+            found = FROM.search(query["sql"])
             if found:
-                timing.by_table.setdefault(found.group(1), []).append(float(q["time"]) * 1000)
+                ms = float(query["time"]) * 1000
+                timing.by_table.setdefault(found.group(1), []).append(ms)
     return timing
 
 

@@ -79,6 +79,19 @@ def awaiting(user, stage: str) -> QuerySet[Assessment]:
     )
 
 
+def to_revise(user) -> QuerySet[Assessment]:
+    """Assessments the person wrote (author or contributor) that reviewers sent back with
+    changes requested: theirs to revise and submit again, oldest first."""
+    mine = [
+        pk
+        for pk, author_id, ids in Assessment.objects.filter(
+            status=Status.CHANGES_REQUESTED
+        ).values_list("pk", "author_id", "contributor_ids")
+        if author_id == user.pk or user.pk in (ids or [])
+    ]
+    return assessments_visible_to(user).filter(pk__in=mine).order_by("updated_at", "pk")
+
+
 def open_assessment(use_case, kind: str) -> Assessment | None:
     return Assessment.objects.filter(use_case=use_case, kind=kind, status__in=OPEN).first()
 

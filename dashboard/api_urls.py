@@ -10,6 +10,7 @@ from incidents import api as incidents_api
 from incidents.killswitch_api import KillSwitchView
 from monitoring import api as monitoring_api
 from portal.ledger.views import LedgerExportView, LedgerVerifyView
+from portal.notifications_api import NotificationViewSet
 from registry import api as registry_api
 from registry.api.ai_models import GateView
 
@@ -19,6 +20,7 @@ assessments_api.register(router)
 monitoring_api.register(router)
 incidents_api.register(router)
 compliance_api.register(router)
+router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("", include("portal.history_api")),

@@ -281,5 +281,6 @@ def send_monthly(*, today: date | None = None) -> BoardPack | None:
         f"Board pack {pack.reference} for {start:%B %Y} is ready to sign",
         f"The board pack for {start:%d %b %Y} to {end:%d %b %Y} is ready: read it and sign "
         f"it here:\n\n{_link(reverse('board-pack', args=[pack.pk]))}",
+        url=reverse("board-pack", args=[pack.pk]),
     )
     return pack

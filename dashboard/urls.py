@@ -15,6 +15,12 @@ from portal.forms import SignInForm, ThrottledPasswordResetForm
 
 urlpatterns = [
     path("", dashboard_views.dashboard, name="dashboard"),
+    path("my-work/", dashboard_views.my_work_page, name="my-work"),
+    path("notifications/", views.notification_list, name="notifications"),
+    path("notifications/<int:pk>/", views.notification_detail, name="notification"),
+    path(
+        "notifications/read-all/", views.notification_mark_all_read, name="notifications-read-all"
+    ),
     path("portfolio/", portfolio_views.portfolio, name="portfolio"),
     path("portfolio/snapshot/", portfolio_views.snapshot_now, name="portfolio-snapshot"),
     path("portfolio/board-packs/", board_pack_views.board_pack_list, name="board-pack-list"),

@@ -12,11 +12,25 @@ from django.views.decorators.http import require_safe
 from assessments import selectors as assessment_selectors
 from compliance.selectors import coverage_total
 from dashboard.evidence import evidence_pack
+from dashboard.work import KINDS, my_work
+from dashboard.work import LIMIT as WORK_LIMIT
 from incidents.selectors import open_incidents_visible_to
 from incidents.services.deadlines import deadlines_due
 from monitoring.selectors import failing_gate_visible_to
 from registry.models import Lifecycle
 from registry.selectors import access_use_case, use_case_counts, use_cases_visible_to
+
+# The dashboard's top panel shows this many of My work's items, then links to the page.
+TOP_PANEL_ITEMS = 5
+
+
+def _waiting(user, work: list, kind: str) -> int:
+    """How many reviews (or sign-offs) wait for the person: My work lists them all up to
+    its limit per source, so it is counted again only past that."""
+    listed = sum(1 for item in work if item.kind == kind)
+    if listed < WORK_LIMIT:
+        return listed
+    return assessment_selectors.awaiting(user, "review" if kind == "review" else "approve").count()
 
 
 @login_required
@@ -32,12 +46,16 @@ def dashboard(request):
         .order_by("next_review_date", "reference")[:10]
     )
     today = timezone.localdate()
+    work = my_work(request.user, today)
     return render(
         request,
         "dashboard/dashboard.html",
         {
-            "to_review": assessment_selectors.awaiting(request.user, "review").count(),
-            "to_sign": assessment_selectors.awaiting(request.user, "approve").count(),
+            "work": work[:TOP_PANEL_ITEMS],
+            "work_count": len(work),
+            "today": today,
+            "to_review": _waiting(request.user, work, "review"),
+            "to_sign": _waiting(request.user, work, "sign"),
             "overdue": list(
                 assessment_selectors.overdue(request.user, today)
                 .select_related(None)
@@ -72,6 +90,30 @@ def dashboard(request):
             "open_incidents": open_incidents_visible_to(request.user),
             "compliance": coverage_total(request.user),
             "deadlines_due": deadlines_due(request.user)[:10],
+        },
+    )
+
+
+@login_required
+@require_safe
+def my_work_page(request):
+    """Everything waiting for the person (dashboard/work.py), soonest due first."""
+    today = timezone.localdate()
+    items = my_work(request.user, today)
+    kind = request.GET.get("kind", "")
+    shown = [i for i in items if i.kind == kind] if kind in KINDS else items
+    counts = {k: 0 for k in KINDS}
+    for item in items:
+        counts[item.kind] += 1
+    return render(
+        request,
+        "dashboard/my_work.html",
+        {
+            "items": shown,
+            "total": len(items),
+            "kind": kind if kind in KINDS else "",
+            "kinds": [(k, label, counts[k]) for k, label in KINDS.items() if counts[k]],
+            "today": today,
         },
     )
 

@@ -186,7 +186,7 @@ def _send_invitation(*, actor, person, again: bool) -> Invitation:
     notify.email(
         [person],
         f"You are invited to {settings.SITE_NAME}",
-        f"Hello {person.first_name or person.get_username()},\n\n"
+        f"Hello {_label(person)},\n\n"
         f"{_label(actor)} has invited you to {settings.SITE_NAME}, where your firm governs "
         "the AI it uses.\n\n"
         f"Your user name: {person.get_username()}\n\n"

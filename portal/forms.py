@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
@@ -7,6 +8,7 @@ from django.http import HttpRequest
 
 from portal import throttle
 from portal.limits import SHORT_TEXT
+from portal.models import EmailChoice
 
 
 class HtmlDateInput(forms.DateInput):
@@ -124,6 +126,16 @@ class ThrottledPasswordResetForm(PasswordResetForm):
             raise ValidationError(str(exc), code="throttled") from None
         return email
 
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        # The link goes to SITE_URL, where people reach the portal, not to whatever host
+        # the request came in on; the portal is named as SITE_NAME.
+        context = {
+            **context,
+            "site_url": settings.SITE_URL.rstrip("/"),
+            "site_name": settings.SITE_NAME,
+        }
+        super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
+
 
 class SignForm(StyledFormMixin, forms.Form):
     """A signature: the signer's password again, and an optional note kept with it
@@ -140,4 +152,15 @@ class SignForm(StyledFormMixin, forms.Form):
         max_length=SHORT_TEXT,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Conditions or remarks, recorded with the signature.",
+    )
+
+
+class NotificationPreferenceForm(StyledFormMixin, forms.Form):
+    """How a person is emailed about their notifications (portal/notify.py)."""
+
+    email = forms.ChoiceField(
+        label="Email me about my notifications",
+        choices=EmailChoice.choices,
+        widget=forms.RadioSelect,
+        help_text="Every notification is listed in Steward whatever you choose.",
     )

@@ -186,3 +186,71 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+# Notifications: what the portal told a person, in the app and by email (portal/notify.py). ---
+class EmailChoice(models.TextChoices):
+    IMMEDIATE = "immediate", "Immediately, one email each"
+    DAILY = "daily", "Once a day, one digest email"
+    OFF = "off", "Never: only in Steward"
+
+
+class NotificationPreference(models.Model):
+    """How a person wants the portal's notifications by email. No row: immediately."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="notification_preference",
+    )
+    email = models.CharField(
+        max_length=10, choices=EmailChoice.choices, default=EmailChoice.IMMEDIATE
+    )
+    # The local day the last digest went out, so a second run that day sends nothing.
+    digested_on = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.email}"
+
+
+class Notification(models.Model):
+    """One thing the portal told one person (what an email said), listed in the app with its
+    read state whether or not it was emailed.
+
+    No history (django-simple-history): a notification is a copy of a message about a
+    governed record, whose own change is in that record's history and the ledger; reading it
+    is personal and changes nothing anyone governs, so keeping versions of it would only grow
+    the ledger with per-person clicks.
+    """
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    subject = models.CharField(max_length=300)
+    body = BoundedTextField(max_length=MACHINE_TEXT)
+    url = models.CharField(
+        max_length=500, blank=True, help_text="A path in the portal the notification is about."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    # Sent by email, on its own or in a digest; stays empty for people who chose no email.
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"], name="notification_inbox"),
+            models.Index(
+                fields=["recipient"],
+                name="notification_unread",
+                condition=models.Q(read_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id}: {self.subject}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None

@@ -311,6 +311,9 @@ CELERY_BEAT_SCHEDULE = {
     "kpi-snapshots": {"task": "dashboard.tasks.take_kpi_snapshots", "schedule": 24 * 60 * 60},
     # Each hour: last month's board pack made, once, and leadership emailed a link to it.
     "monthly-board-pack": {"task": "dashboard.tasks.send_board_pack", "schedule": 60 * 60},
+    # Each hour: the daily digest to people who chose it, once a day from
+    # NOTIFICATION_DIGEST_HOUR (portal/notify.py).
+    "notification-digests": {"task": "portal.tasks.send_digests", "schedule": 60 * 60},
     # Chain what a crashed process recorded but did not seal (each commit seals its own).
     "seal-ledger": {
         "task": "portal.tasks.seal_ledger",
@@ -333,6 +336,8 @@ ASSESSMENT_VALID_MONTHS_BY_TIER = {
 }
 # An assessment waiting this many days in review (or for sign-off) is listed on the dashboard.
 ASSESSMENT_STUCK_DAYS = env.int("ASSESSMENT_STUCK_DAYS", default=14)
+# People who chose a daily digest of their notifications get it from this hour (local time).
+NOTIFICATION_DIGEST_HOUR = env.int("NOTIFICATION_DIGEST_HOUR", default=7)
 # Where people reach the portal, for links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # The go-live gate asks each deployed model version's card to be at least this complete (%).

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from portal import idempotency, outbox
+from portal import idempotency, notify, outbox
 from portal.ledger import chain
 from portal.models import Heartbeat
 
@@ -47,3 +47,9 @@ def heartbeat() -> str:
     """A worker ran this, so workers are alive (beat sends it; /readyz reads the time)."""
     Heartbeat.objects.update_or_create(name="worker", defaults={"at": timezone.now()})
     return "ok"
+
+
+@shared_task(name="portal.tasks.send_digests")
+def send_digests() -> int:
+    """The daily digest to each person who chose it (beat, hourly; once a day each)."""
+    return notify.send_digests()

@@ -1,21 +1,41 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.crypto import constant_time_compare
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from rest_framework.authtoken.models import Token
 
-from portal import health, metrics
+from portal import health, metrics, notify
 from portal.access import access_for
-from portal.models import Role
+from portal.forms import NotificationPreferenceForm
+from portal.models import Notification, Role
 
 
 @login_required
 def profile(request):
     access = access_for(request.user)
     token = Token.objects.filter(user=request.user).first()
+    form = NotificationPreferenceForm(initial={"email": notify.preference(request.user)})
+    if request.method == "POST" and "email" in request.POST:
+        form = NotificationPreferenceForm(request.POST)
+        if form.is_valid():
+            notify.set_preference(user=request.user, choice=form.cleaned_data["email"])
+            messages.success(request, "Saved: how you are emailed about your notifications.")
+            return redirect("profile")
+        return render(
+            request,
+            "portal/profile.html",
+            {
+                "access": access,
+                "has_token": token is not None,
+                "roles": _role_labels(access),
+                "form": form,
+            },
+            status=400,
+        )
     if request.method == "POST":
         if token:
             token.delete()
@@ -31,13 +51,60 @@ def profile(request):
                 "new_token": token.key,
                 "has_token": True,
                 "roles": _role_labels(access),
+                "form": form,
             },
         )
     return render(
         request,
         "portal/profile.html",
-        {"access": access, "has_token": token is not None, "roles": _role_labels(access)},
+        {
+            "access": access,
+            "has_token": token is not None,
+            "roles": _role_labels(access),
+            "form": form,
+        },
     )
+
+
+# Notifications: each person's own; another person's answers 404 like a missing one. -------
+@login_required
+@require_safe
+def notification_list(request):
+    qs = Notification.objects.filter(recipient=request.user).defer("body")
+    if request.GET.get("show") == "unread":
+        qs = qs.filter(read_at__isnull=True)
+    page = Paginator(qs, settings.REGISTER_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "portal/notification_list.html",
+        {
+            "page": page,
+            "notifications": page.object_list,
+            "show": request.GET.get("show", ""),
+            "preference": notify.preference(request.user),
+        },
+    )
+
+
+@login_required
+@require_safe
+def notification_detail(request, pk: int):
+    """Opening a notification marks it read and goes to what it is about (a path in the
+    portal only), else shows it."""
+    notification = get_object_or_404(Notification, pk=pk, recipient=request.user)
+    notify.mark_read(notification)
+    target = notify.local_path(notification.url)
+    if target and request.GET.get("show") != "text":
+        return redirect(target)
+    return render(request, "portal/notification_detail.html", {"notification": notification})
+
+
+@login_required
+@require_POST
+def notification_mark_all_read(request):
+    marked = notify.mark_all_read(request.user)
+    messages.success(request, f"{marked} notification{'s' if marked != 1 else ''} marked read.")
+    return redirect("notifications")
 
 
 def _role_labels(access) -> list[str]:

@@ -517,6 +517,7 @@ def review_delegate(
         f"{assessment.reference} is waiting for your review",
         f"{notify.name(actor)} asked you to review {assessment} of {assessment.use_case} "
         f"as {assignment.reviewer_label}:\n\n{reason}\n\n{_link(assessment)}",
+        url=_link(assessment),
     )
     return assignment
 
@@ -552,6 +553,7 @@ def _request_changes(actor, assessment: Assessment, reason: str) -> str:
         f"Changes requested on {assessment.reference}",
         f"{notify.name(actor)} ({', '.join(as_whom)}) asked for changes to {assessment}:"
         f"\n\n{reason}\n\n{_link(assessment)}",
+        url=_link(assessment),
     )
     return f"Changes requested ({', '.join(as_whom)}): {reason}"
 
@@ -583,6 +585,7 @@ def _reject(actor, assessment: Assessment, reason: str) -> str:
         f"{assessment.reference} was rejected",
         f"{notify.name(actor)} ({', '.join(as_whom)}) rejected {assessment}:\n\n{reason}\n\n"
         f"{_link(assessment)}",
+        url=_link(assessment),
     )
     return f"Rejected ({', '.join(as_whom)}): {reason}"
 
@@ -634,6 +637,7 @@ def _sign_off(actor, assessment: Assessment, reason: str) -> str:
         [assessment.author, assessment.use_case.owner],
         f"{assessment.reference} was signed off",
         f"{statement}\nValid until {assessment.valid_until:%d %b %Y}.\n\n{_link(assessment)}",
+        url=_link(assessment),
     )
     return f"Signed off by {who} ({', '.join(as_whom)}); valid until {assessment.valid_until}"
 
@@ -836,6 +840,7 @@ def _notify_reviewers(assessment: Assessment, stage: str, subject: str) -> None:
         people,
         subject,
         f"{assessment} of {assessment.use_case} needs you ({stage}).\n\n{_link(assessment)}",
+        url=_link(assessment),
     )
 
 
@@ -871,6 +876,7 @@ def assessment_comment(
         recipients,
         f"New comment on {assessment.reference}",
         f"{notify.name(actor)} wrote:\n\n{body}\n\n{_link(assessment)}",
+        url=_link(assessment),
     )
     return comment
 
@@ -942,6 +948,7 @@ def flag_overdue_assessments(*, today: date | None = None) -> int:
                     f"{locked.use_case.reference}: {locked.get_kind_display()} is overdue",
                     f"{locked} of {locked.use_case} was valid until {locked.valid_until:%d %b %Y}. "
                     f"Start a re-assessment:\n\n{_link(locked)}",
+                    url=_link(locked),
                 )
             locked.overdue_flagged_on = today
             save_with_history(

@@ -43,6 +43,7 @@ from assessments.selectors import (
     assessments_visible_to,
     awaiting,
     templates_offered,
+    to_revise,
     versions_of,
 )
 from portal.access import can
@@ -58,6 +59,8 @@ def assessment_list(request):
         qs = awaiting(request.user, "review")
     elif tab == "sign":
         qs = awaiting(request.user, "approve")
+    elif tab == "revise":
+        qs = to_revise(request.user)
     else:
         tab = "all"
         qs = assessments_visible_to(request.user).order_by("-updated_at", "-pk")
@@ -84,6 +87,7 @@ def assessment_list(request):
             "query": query.urlencode(),
             "to_review": awaiting(request.user, "review").count(),
             "to_sign": awaiting(request.user, "approve").count(),
+            "to_revise": to_revise(request.user).count(),
         },
     )
 

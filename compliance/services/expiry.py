@@ -86,6 +86,7 @@ def notify_expiring_evidence(*, today: datetime.date | None = None) -> int:
             sorted(owners, key=lambda u: u.pk),
             f"{evidence.reference} expires on {when}",
             "\n".join([*lines, "", link]),
+            url=link,
         )
         evidence.expiry_notified_on = today
         save_with_history(

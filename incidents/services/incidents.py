@@ -163,7 +163,7 @@ def notify(
 
     people = recipients if recipients is not None else [incident.owner, incident.use_case.owner]
     body = [*lines, "", incident_url(incident)]
-    portal_notify.email(people, subject, "\n".join(body))
+    portal_notify.email(people, subject, "\n".join(body), url=incident_url(incident))
     webhooks.emit(
         event=event,
         subject=f"incident:{incident.reference}",

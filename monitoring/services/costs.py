@@ -219,7 +219,7 @@ def _alert_email(budget: Budget, month: date, spent: Decimal, percent: Decimal, 
         f"Alerts are sent at {', '.join(f'{t}%' for t in BudgetAlert.THRESHOLDS)} of the "
         "budget, each once a month. You receive them as the use case's owner.\n"
     )
-    email([use_case.owner], subject, body)
+    email([use_case.owner], subject, body, url=link)
 
 
 def budgets_check(*, now: datetime | None = None) -> int:

@@ -276,7 +276,7 @@ def _notice(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> tuple[list,
 
 def _notify(flag: Flag, *, breach: str, use_cases: list[UseCase]) -> None:
     recipients, subject, body = _notice(flag, breach=breach, use_cases=use_cases)
-    notify.email(recipients, subject, body)
+    notify.email(recipients, subject, body, url=flag.use_case.get_absolute_url())
 
 
 # Raising many flags at once: the rules cycle -------------------------------------------------
@@ -725,6 +725,7 @@ def _notify_cause(flag: Flag, *, use_cases: list[UseCase], actor) -> None:
         sorted(recipients, key=lambda u: u.pk),
         f"{flag.reference} re-assessment needed on {flag.use_case.reference}",
         "\n".join(lines),
+        url=link,
     )
 
 

@@ -205,6 +205,7 @@ def _tell_approvers(request: PromotionRequest, actor) -> None:
                 _link(request),
             ]
         ),
+        url=_link(request),
     )
 
 
@@ -215,6 +216,7 @@ def _tell_requester(request: PromotionRequest, actor, outcome: str) -> None:
         f"{outcome}: {request.model_version} {_label(request.from_stage)} → "
         f"{_label(request.to_stage)}",
         f"{outcome} by {who}.\n\n{_link(request)}",
+        url=_link(request),
     )
 
 

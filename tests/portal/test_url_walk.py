@@ -33,6 +33,7 @@ from incidents.services.webhooks import webhook_endpoint_create
 from monitoring.models import Flag, MaterialChangeRule, MetricSample
 from monitoring.services.evaluation import rules_evaluate
 from portal.access import can
+from portal.models import Notification
 from registry import csvio
 from registry.models import DataPolicyException, GoLiveRecord, ModelApproval, ReleasePolicy
 from registry.services import releases
@@ -147,6 +148,8 @@ SEGMENTS = {
     "release-policies": ("release_policy", "registry.view_releasepolicy"),
     "material-change-rules": ("material_rule", "monitoring.view_material_rule"),
     "template-changes": ("template", "monitoring.view_template_changes"),
+    # Each person's own (tests/portal/test_notifications.py walks who gets 404): no 5xx here.
+    "notifications": ("notification", None),
 }
 # Parameters that name no record, or a second one beside the record of their segment.
 VALUES = {
@@ -325,6 +328,7 @@ def world(retail, product_owner, risk_officer, admin_user, dpo, settings, tmp_pa
         **release_world(deployment.model_version.model, admin_user),
         "material_rule": MaterialChangeRule.objects.order_by("pk").first(),
         "review": 999_999,
+        "notification": Notification.objects.order_by("pk").first() or 999_999,
     }
 
 

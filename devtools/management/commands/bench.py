@@ -51,6 +51,7 @@ from psycopg import sql
 from devtools.bench import assessments as assessment_bench
 from devtools.bench import compliance as compliance_bench
 from devtools.bench import gate_watch as gatewatch_bench
+from devtools.bench import inbox as inbox_bench
 from devtools.bench import incidents as killswitch_bench
 from devtools.bench import leadership as leadership_bench
 from devtools.bench import ledger as ledger_bench
@@ -130,6 +131,7 @@ class Command(BaseCommand):
                 "gatewatch",
                 "leadership",
                 "search",
+                "inbox",
             ],
             help="Time only the pages and API (models included), only the one-page summary PDF, "
             "only the model registry, only monitoring, only the kill-switch polling, only the "
@@ -260,6 +262,15 @@ class Command(BaseCommand):
             return
         if options["only"] == "leadership":
             self._bench_leadership(seeded, options)
+            return
+        if options["only"] == "inbox":
+            # My work and the dashboard at 20,000 assessments, rolled back after (bench/inbox.py).
+            inbox_bench.run(
+                seeded,
+                requests=options["requests"],
+                warmup=options["warmup"],
+                out=self.stdout.write,
+            )
             return
         if options["only"] == "search":
             # 20,000 assessments, then 100,000 use cases, rolled back after (bench/search.py).

@@ -8,6 +8,7 @@ from django.db import transaction
 from devtools.demo import ai_models as ai_models_demo
 from devtools.demo import assessments as assessments_demo
 from devtools.demo import compliance as compliance_demo
+from devtools.demo import inbox as inbox_demo
 from devtools.demo import incidents as incidents_demo
 from devtools.demo import leadership as leadership_demo
 from devtools.demo import monitoring as monitoring_demo
@@ -62,5 +63,6 @@ class Command(BaseCommand):
         monitoring_demo.seed(people)
         incidents_demo.seed(people)
         compliance_demo.seed(people)
-        leadership_demo.seed(people)  # last: its snapshots and board pack read everything
+        leadership_demo.seed(people)  # its snapshots and board pack read everything
+        inbox_demo.seed(people)  # last: the notifications everything above sent
         return True

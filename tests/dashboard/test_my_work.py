@@ -1,0 +1,239 @@
+"""My work (dashboard/work.py): what waits for each person after each workflow step, and for
+flags, incidents, evidence and release approvals; the page, the dashboard's top panel and
+the assessments' "To revise" tab; a fixed number of queries whatever the data size."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from assessments.models import Status
+from compliance.models import Control, Evidence
+from dashboard.work import my_work
+from incidents.services.incidents import incident_open
+from monitoring.services.flags import raise_cause_flag
+from portal.access import can
+from portal.models import Notification
+from registry.services import releases
+from tests.assessments.builders import COMPLETE, draft, move, to_status
+from tests.factories import PASSWORD, UseCaseFactory
+from tests.registry.test_releases import evaluate, release_setup
+
+pytestmark = pytest.mark.django_db
+
+ASSESSMENT_KINDS = {"draft", "review", "sign", "changes"}
+
+
+@pytest.fixture
+def use_case(retail, product_owner):
+    far = timezone.localdate() + timedelta(days=400)
+    return UseCaseFactory(
+        business_unit=retail, owner=product_owner, title="Card fraud", next_review_date=far
+    )
+
+
+@pytest.fixture
+def people(product_owner, risk_officer, dpo, leadership):
+    return {"author": product_owner, "reviewers": [risk_officer, dpo], "approver": leadership}
+
+
+def kinds(user) -> set[str]:
+    return {item.kind for item in my_work(user)}
+
+
+# After each step: author, the two reviewers, the approver, admin and auditor. ---------------
+STEPS = {
+    Status.DRAFT: {"product_owner": {"draft"}},
+    Status.SUBMITTED: {"risk_officer": {"review"}, "dpo": {"review"}},
+    Status.IN_REVIEW: {"risk_officer": {"review"}, "dpo": {"review"}},
+    Status.CHANGES_REQUESTED: {"product_owner": {"changes"}},
+    Status.APPROVED: {"leadership": {"sign"}},
+    Status.SIGNED_OFF: {},
+}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+@pytest.mark.parametrize(
+    "role", ["product_owner", "risk_officer", "dpo", "leadership", "admin", "auditor"]
+)
+def test_inbox_after_each_workflow_step(step, role, use_case, people, personas):
+    a = to_status(step, use_case=use_case, **people)
+    person = personas[role]
+    found = kinds(person)
+    assert found & ASSESSMENT_KINDS == STEPS[step].get(role, set())
+    # Listed exactly when the assessments' own rules let the person act.
+    assert ("review" in found) == can(person, "assessments.review", a)
+    assert ("sign" in found) == can(person, "assessments.sign_off", a)
+
+
+def test_each_review_item_is_one_the_rules_let_the_person_take(use_case, people, risk_officer):
+    a = to_status(Status.IN_REVIEW, use_case=use_case, **people)
+    [item] = [i for i in my_work(risk_officer) if i.kind == "review"]
+    assert item.link == a.get_absolute_url()
+    assert can(risk_officer, "assessments.review", a)
+    # Once they approved, it no longer waits for them, only for the DPO.
+    move(a, risk_officer, "approve")
+    assert "review" not in kinds(risk_officer)
+    assert "review" in kinds(people["reviewers"][1])
+
+
+def test_four_eyes_a_reviewer_who_wrote_it_is_not_asked(retail, risk_officer, dpo, leadership):
+    own = UseCaseFactory(business_unit=retail, owner=risk_officer)
+    a = move(draft(own, risk_officer, answers=COMPLETE), risk_officer, "submit")
+    assert a.status == Status.SUBMITTED
+    assert "review" not in kinds(risk_officer)
+    assert "review" in kinds(dpo)
+
+
+def test_changes_requested_shows_on_the_authors_dashboard_and_assessments_tab(
+    client, use_case, people, product_owner
+):
+    a = to_status(Status.CHANGES_REQUESTED, use_case=use_case, **people)
+    [item] = [i for i in my_work(product_owner) if i.kind == "changes"]
+    assert "Say who reviews the blocks." in item.why
+    client.force_login(product_owner)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert a.reference in page and "Changes requested" in page
+    tab = client.get(reverse("assessments:list") + "?tab=revise").content.decode()
+    assert a.reference in tab
+    assert 'To revise <span class="badge text-bg-secondary">1</span>' in tab
+    # Submitted again: nothing to revise.
+    move(a, product_owner, "submit")
+    assert "changes" not in kinds(product_owner)
+
+
+def test_flags_and_incidents_on_what_a_person_owns(use_case, product_owner, risk_officer):
+    flag = raise_cause_flag(
+        use_case=use_case,
+        cause="material_change:test",
+        severity="high",
+        reason="Purpose changed",
+        evidence={},
+    )
+    incident = incident_open(
+        actor=risk_officer,
+        use_case=use_case,
+        title="Wrong blocks",
+        severity="sev2",
+        detected_by="user_report",
+        owner=product_owner,
+        personal_data_breach=True,
+    )
+    items = my_work(product_owner)
+    by_kind = {i.kind: i for i in items}
+    assert by_kind["flag"].title.startswith(flag.reference)
+    assert by_kind["incident"].link == incident.get_absolute_url()
+    # The 72-hour clock of a personal data breach is a deadline, due first.
+    assert by_kind["deadline"].due is not None
+    assert items[0].kind == "deadline"
+    assert {"flag", "incident", "deadline"}.isdisjoint(kinds(risk_officer))
+
+
+def test_evidence_expiring_for_a_control_owner(risk_officer, dpo, retail):
+    control = Control.objects.create(
+        reference="CTL-9001", title="Access review", kind="process", owner=dpo
+    )
+    soon = Evidence.objects.create(
+        reference="EV-9001",
+        title="Q3 access review",
+        effective_on=timezone.localdate() - timedelta(days=300),
+        expires_on=timezone.localdate() + timedelta(days=5),
+        attested_by=risk_officer,
+        uploaded_by=risk_officer,
+    )
+    soon.controls.add(control)
+    later = Evidence.objects.create(
+        reference="EV-9002",
+        title="Far off",
+        effective_on=timezone.localdate(),
+        expires_on=timezone.localdate() + timedelta(days=300),
+        attested_by=dpo,
+        uploaded_by=dpo,
+    )
+    later.controls.add(control)
+    assert [i.title for i in my_work(dpo) if i.kind == "evidence"] == ["EV-9001 Q3 access review"]
+    assert "evidence" in kinds(risk_officer)  # attested it
+
+
+def test_release_approvals_wait_for_who_may_give_them(
+    retail, product_owner, risk_officer, dpo, personas
+):
+    _, version = release_setup(retail, product_owner, tier="high", stage="canary")
+    evaluate(product_owner, version)
+    request = releases.promotion_request(
+        actor=risk_officer, version=version, to_stage="partial", reason="Canary is clean."
+    )
+    for name, person in personas.items():
+        listed = any(i.kind == "approval" for i in my_work(person))
+        assert listed == can(person, "registry.decide_promotion", request), name
+    assert any(i.kind == "approval" for i in my_work(product_owner))
+    assert not any(i.kind == "approval" for i in my_work(risk_officer))  # asked for it
+
+
+def test_my_work_page_lists_sorts_and_filters(client, use_case, people, risk_officer):
+    to_status(Status.IN_REVIEW, use_case=use_case, **people)
+    client.force_login(risk_officer)
+    page = client.get(reverse("my-work"))
+    assert page.status_code == 200
+    assert use_case.reference in page.content.decode()
+    only_flags = client.get(reverse("my-work") + "?kind=flag").content.decode()
+    assert use_case.reference not in only_flags
+    assert client.get(reverse("my-work") + "?kind=<script>").status_code == 200
+
+
+def test_overdue_items_are_marked(client, use_case, people, risk_officer, settings):
+    a = to_status(Status.IN_REVIEW, use_case=use_case, **people)
+    type(a).objects.filter(pk=a.pk).update(submitted_at=timezone.now() - timedelta(days=40))
+    client.force_login(risk_officer)
+    page = client.get(reverse("my-work")).content.decode()
+    assert "table-danger" in page and "overdue" in page
+
+
+def _many(use_case, people, n):
+    for _ in range(n):
+        uc = UseCaseFactory(business_unit=use_case.business_unit, owner=people["author"])
+        to_status(Status.IN_REVIEW, use_case=uc, **people)
+
+
+@pytest.mark.parametrize("name", ["my-work", "dashboard"])
+def test_queries_do_not_grow_with_the_data(
+    name, client, use_case, people, risk_officer, django_assert_max_num_queries
+):
+    _many(use_case, people, 1)
+    client.force_login(risk_officer)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(reverse(name)).status_code == 200
+    _many(use_case, people, 4)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get(reverse(name))
+    assert page.status_code == 200
+
+
+def test_my_work_page_query_budget(
+    client, use_case, people, risk_officer, django_assert_max_num_queries
+):
+    _many(use_case, people, 3)
+    client.force_login(risk_officer)
+    with django_assert_max_num_queries(30):
+        assert client.get(reverse("my-work")).status_code == 200
+
+
+def test_password_is_not_needed_to_read(client, product_owner):
+    client.login(username=product_owner.username, password=PASSWORD)
+    assert client.get(reverse("my-work")).status_code == 200
+
+
+def test_the_demo_leaves_notifications_and_work_for_its_people(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", verbosity=0)
+    people = {u.username: u for u in get_user_model().objects.all()}
+    told = [name for name, u in people.items() if Notification.objects.filter(recipient=u)]
+    busy = [name for name, u in people.items() if my_work(u)]
+    assert len(told) >= 3 and len(busy) >= 3, (told, busy)
+    assert Notification.objects.filter(read_at__isnull=True).exists()
+    assert Notification.objects.filter(read_at__isnull=False).exists()

@@ -80,6 +80,7 @@ def demo(retail, product_owner, risk_officer, admin_user, auditor):
     paths = {
         "dashboard": "/",
         "my work": _url("my-work"),
+        "notifications": _url("notifications"),
         "search": _url("search:results"),
         "use case register": reverse("registry:use-case-list"),
         "use case": use_case.get_absolute_url(),
@@ -128,12 +129,19 @@ def demo(retail, product_owner, risk_officer, admin_user, auditor):
 
 # Who opens each page, where it is not the admin (who sees and may change everything): the
 # author edits their draft and reads their own work; the auditor is the one refused.
-AS = {"assessment section": "owner", "my work": "owner", "profile": "owner", "403 page": "auditor"}
+AS = {
+    "assessment section": "owner",
+    "my work": "owner",
+    "notifications": "owner",
+    "profile": "owner",
+    "403 page": "auditor",
+}
 
 PAGES = [
     "login",
     "dashboard",
     "my work",
+    "notifications",
     "search",
     "use case register",
     "use case",

@@ -17,11 +17,12 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from assessments.models import Kind, Status
@@ -296,27 +297,28 @@ class Notices:
     """The emails of one rules cycle: each person is told once, of all their new flags."""
 
     people: dict[int, object] = field(default_factory=dict)
-    sections: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    sections: dict[int, list[tuple[str, str, str | None]]] = field(default_factory=dict)
 
-    def add(self, recipients: Iterable, subject: str, body: str) -> None:
+    def add(self, recipients: Iterable, subject: str, body: str, url: str | None = None) -> None:
         for person in recipients:
             self.people.setdefault(person.pk, person)
-            self.sections.setdefault(person.pk, []).append((subject, body))
+            self.sections.setdefault(person.pk, []).append((subject, body, url))
 
     def send(self) -> int:
         """One email per person (through the outbox, on commit); returns how many."""
         for pk, person in sorted(self.people.items()):
             sections = self.sections[pk]
+            url = None
             if len(sections) == 1:
-                subject, body = sections[0]
+                subject, body, url = sections[0]
             else:
                 subject = f"Monitoring raised {len(sections)} flags on AI you own"
                 rule = "-" * 70
                 body = f"\n\n{rule}\n\n".join(
                     [f"Monitoring raised {len(sections)} flags in one check of the rules:"]
-                    + [f"{s}\n\n{b}" for s, b in sections]
+                    + [f"{s}\n\n{b}" for s, b, _url in sections]
                 )
-            notify.email([person], subject, body)
+            notify.email([person], subject, body, url=url)
         sent = len(self.people)
         self.people.clear()
         self.sections.clear()
@@ -357,7 +359,9 @@ def flags_raise_bulk(*, breaches: list[Breach], now: datetime, notices: Notices)
         action = RULE_ACTIONS.get(flag.rule.action) if flag.rule else None
         if action is not None:
             action(flag)
-        notices.add(*_notice(flag, breach=breach, use_cases=marked))
+        notices.add(
+            *_notice(flag, breach=breach, use_cases=marked), url=flag.use_case.get_absolute_url()
+        )
     return flags
 
 
@@ -415,7 +419,7 @@ def _insert_flags(breaches: list[Breach], *, now: datetime) -> list[Flag]:
 
 def _version_of(obj, reason: str, kind: str = "~"):
     """A history row of ``obj`` as it is now, written by the system, not yet saved."""
-    history_model = type(obj).history.model
+    history_model = _history_model(type(obj))
     return history_model(
         history_date=timezone.now(),
         history_user=None,
@@ -423,6 +427,16 @@ def _version_of(obj, reason: str, kind: str = "~"):
         history_type=kind,
         **{f.attname: getattr(obj, f.attname) for f in history_model.tracked_fields},
     )
+
+
+_HISTORY_MODELS: dict[type, Any] = {}
+
+
+def _history_model(model: type) -> Any:
+    # ``Model.history`` builds a manager class on every access: thousands of times a cycle.
+    if model not in _HISTORY_MODELS:
+        _HISTORY_MODELS[model] = model.history.model  # type: ignore[attr-defined]
+    return _HISTORY_MODELS[model]
 
 
 def _write_versions(model, versions: list[tuple]) -> None:
@@ -443,7 +457,7 @@ def _write_versions(model, versions: list[tuple]) -> None:
         for link in through.objects.filter(**{f"{own}_id__in": {o.pk for _r, o in versions}}):
             links.setdefault(getattr(link, f"{own}_id"), []).append(link)
         snapshot_model = getattr(history_model, m2m_field.name).model
-        names = [f.name for f in through._meta.fields]
+        names = [f.attname for f in through._meta.fields]  # ids: no query per link
         snapshot_model.objects.bulk_create(
             [
                 snapshot_model(history=row, **{name: getattr(link, name) for name in names})
@@ -500,6 +514,7 @@ def _mark_many(flags: list[Flag]) -> list[tuple[Flag, str, list[UseCase]]]:
         .order_by("pk")  # a fixed order, so concurrent raises lock use cases alike
     }
     today = timezone.localdate().isoformat()
+    stamp = timezone.now()
     uc_versions: list[tuple] = []
     mv_versions: list[tuple] = []
     raised = []
@@ -519,7 +534,7 @@ def _mark_many(flags: list[Flag]) -> list[tuple[Flag, str, list[UseCase]]]:
             version.reassessment_reasons = keep_last(
                 "\n".join(filter(None, [version.reassessment_reasons, f"{today}: {elsewhere}"]))
             )
-            version.updated_at = timezone.now()
+            version.updated_at = stamp
             mv_versions.append(
                 (_version_of(version, f"Flagged for re-assessment: {elsewhere}"), version)
             )
@@ -538,19 +553,42 @@ def _mark_many(flags: list[Flag]) -> list[tuple[Flag, str, list[UseCase]]]:
             use_case.reassessment_reasons = keep_last(
                 "\n".join(filter(None, [use_case.reassessment_reasons, line]))
             )
-            use_case.updated_at = timezone.now()
+            use_case.updated_at = stamp
             uc_versions.append(
                 (_version_of(use_case, f"Flagged for re-assessment: {why.strip()}"), use_case)
             )
         raised.append((flag, breach, [uc for uc, _why in targets]))
-    marked_fields = ["needs_reassessment", "reassessment_reasons", "updated_at"]
     if mv_versions:
-        ModelVersion.objects.bulk_update({v.pk: v for _r, v in mv_versions}.values(), marked_fields)
+        _save_marks(ModelVersion, [v for _r, v in mv_versions], stamp)
         _write_versions(ModelVersion, mv_versions)
     if uc_versions:
-        UseCase.objects.bulk_update({u.pk: u for _r, u in uc_versions}.values(), marked_fields)
+        _save_marks(UseCase, [u for _r, u in uc_versions], stamp)
         _write_versions(UseCase, uc_versions)
     return raised
+
+
+def _save_marks(model, objs: list, stamp: datetime) -> None:
+    """Write the marks (needs re-assessment, the reasons, updated_at) in one statement."""
+    final = {obj.pk: obj.reassessment_reasons for obj in objs}  # the last state of each
+    if connection.vendor != "postgresql":
+        model.objects.filter(pk__in=final).update(needs_reassessment=True, updated_at=stamp)
+        for pk, reasons in final.items():
+            model.objects.filter(pk=pk).update(reassessment_reasons=reasons)
+        return
+    quote = connection.ops.quote_name
+    column = {
+        f: quote(model._meta.get_field(f).column)
+        for f in ("needs_reassessment", "reassessment_reasons", "updated_at")
+    }
+    with connection.cursor() as cursor:
+        # Django's bulk_update builds a CASE per row, which costs seconds for hundreds of rows.
+        cursor.execute(
+            f"UPDATE {quote(model._meta.db_table)} AS t SET "
+            f"{column['needs_reassessment']} = true, "
+            f"{column['reassessment_reasons']} = v.reasons, {column['updated_at']} = %s "
+            "FROM unnest(%s::bigint[], %s::text[]) AS v(id, reasons) WHERE t.id = v.id",
+            [stamp, list(final), list(final.values())],
+        )
 
 
 # Non-metric causes ---------------------------------------------------------------------------

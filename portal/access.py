@@ -6,7 +6,8 @@ from typing import TypeVar
 
 import rules
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import CharField, F, Model, QuerySet, Value
+from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
 from portal.models import Role
@@ -44,13 +45,30 @@ def access_for(user) -> Access:
         return NOBODY
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        cached = Access(
-            roles=frozenset(user.groups.values_list("name", flat=True)),
-            unit_ids=frozenset(user.business_units.values_list("pk", flat=True)),
-            superuser=user.is_superuser,
-        )
+        roles, units = _roles_and_units(user)
+        cached = Access(roles=roles, unit_ids=units, superuser=user.is_superuser)
         setattr(user, _CACHE_ATTR, cached)
     return cached
+
+
+def _roles_and_units(user) -> tuple[frozenset[str], frozenset[int]]:
+    """The person's group names and business unit ids, in one query (every request asks)."""
+    text = CharField()
+    roles = (
+        user.groups.order_by()
+        .annotate(kind=Value("role", output_field=text), value=F("name"))
+        .values_list("kind", "value")
+    )
+    units = (
+        user.business_units.order_by()
+        .annotate(kind=Value("unit", output_field=text), value=Cast("pk", output_field=text))
+        .values_list("kind", "value")
+    )
+    rows = list(roles.union(units, all=True))
+    return (
+        frozenset(value for kind, value in rows if kind == "role"),
+        frozenset(int(value) for kind, value in rows if kind == "unit"),
+    )
 
 
 def can(user, perm: str, obj=None) -> bool:

@@ -5,6 +5,7 @@ permissions from the named rules (portal.api.RulePermission), and every write fr
 services the pages call. Serializers only parse input and render records.
 """
 
+from django.db.models import Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -23,6 +24,7 @@ from registry import services
 from registry.filters import DataSourceFilter, UseCaseFilter
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
+    DataSource,
 )
 from registry.selectors import (
     business_units_visible_to,
@@ -43,6 +45,30 @@ from registry.serializers.use_cases import (
 
 class _RegisterViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet):
     """List, read, create and edit through the services; no DELETE (records are kept)."""
+
+    def filter_queryset(self, queryset):
+        # The filters and the search are the list's (the schema offers them only there); a
+        # single record's read or write need not build a filter form for its one row.
+        if self.action != "list":
+            return queryset
+        return super().filter_queryset(queryset)
+
+
+# What a row of a record shows of its owner: the name, never the password hash or the rest.
+OWNER_UNSHOWN = (
+    "owner__password",
+    "owner__last_login",
+    "owner__is_superuser",
+    "owner__is_staff",
+    "owner__is_active",
+    "owner__date_joined",
+    "owner__email",
+)
+
+
+def _ids_only(model):
+    """A prefetch of a many-to-many for a serializer that prints only the related ids."""
+    return model.objects.only("pk").order_by()
 
 
 # Use cases -----------------------------------------------------------------------------------
@@ -100,7 +126,11 @@ class UseCaseViewSet(_RegisterViewSet):
     search_fields = ["title", "purpose", "=reference"]
 
     def get_queryset(self):
-        return use_cases_visible_to(self.request.user).prefetch_related("data_sources")
+        return (
+            use_cases_visible_to(self.request.user)
+            .defer(*OWNER_UNSHOWN, "business_unit__description")
+            .prefetch_related(Prefetch("data_sources", queryset=_ids_only(DataSource)))
+        )
 
     def get_serializer_class(self):
         return UseCaseSerializer if self.action == "list" else UseCaseDetailSerializer
@@ -234,7 +264,11 @@ class DataSourceViewSet(_RegisterViewSet):
     filterset_class = DataSourceFilter
 
     def get_queryset(self):
-        return data_sources_visible_to(self.request.user).order_by("name", "pk")
+        return (
+            data_sources_visible_to(self.request.user)
+            .defer(*OWNER_UNSHOWN, "business_unit__description")
+            .order_by("name", "pk")
+        )
 
     def perform_create(self, serializer):
         serializer.instance = services.data_source_create(

@@ -16,6 +16,32 @@ def _person_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+class RecordUrlField(serializers.HyperlinkedIdentityField):
+    """A record's API address, reversed once per response rather than once per row.
+
+    The first row's address is reversed with a stand-in id; each row then puts its own id in
+    its place (the same string ``reverse`` would give, at a fraction of the cost)."""
+
+    STAND_IN = 918273645
+
+    def get_url(self, obj, view_name, request, format):
+        if self.lookup_field != "pk" or getattr(obj, "pk", None) in (None, ""):
+            return super().get_url(obj, view_name, request, format)
+        key = (view_name, format, id(request))
+        cached = getattr(self, "_url_template", None)
+        if cached is None or cached[0] != key:
+            url = self.reverse(
+                view_name,
+                kwargs={self.lookup_url_kwarg: self.STAND_IN},
+                request=request,
+                format=format,
+            )
+            cached = (key, *url.rsplit(str(self.STAND_IN), 1))
+            self._url_template = cached
+        _key, head, tail = cached
+        return f"{head}{obj.pk}{tail}"
+
+
 class _VisibleDataSourceField(serializers.PrimaryKeyRelatedField):
     """Only data sources the requesting person may see can be chosen."""
 
@@ -44,7 +70,7 @@ class UseCaseSerializer(serializers.ModelSerializer):
         max_length=1000,
         help_text="Why it changed; kept in the history (an edit summary is used if empty).",
     )
-    url = serializers.HyperlinkedIdentityField(view_name="api-use-case-detail")
+    url = RecordUrlField(view_name="api-use-case-detail")
 
     class Meta:
         model = UseCase
@@ -157,7 +183,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
     business_unit_name = serializers.CharField(source="business_unit.name", read_only=True)
     owner = serializers.PrimaryKeyRelatedField(queryset=User.objects.filter(is_active=True))
     owner_name = serializers.SerializerMethodField()
-    url = serializers.HyperlinkedIdentityField(view_name="api-data-source-detail")
+    url = RecordUrlField(view_name="api-data-source-detail")
     flags_raised = serializers.SerializerMethodField(
         help_text="On an edit: the flags this change raised on the use cases using it; else []."
     )

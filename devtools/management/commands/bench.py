@@ -8,6 +8,8 @@ the one-page summary PDF of a signed-off DPIA as leadership (target: median unde
 The model registry is seeded too (2,000 models of 10 versions, some deployed) and its list,
 a model's page and the go-live gate API are timed with the pages.
 `--only pages` or `--only pdf` runs one part alone; `--only models` times the model registry.
+`--only api` times the API's use-case detail, history and list against their floor: each
+request's own SQL replayed on a raw connection (devtools/bench/api.py, floors.py).
 `--only monitoring` times metric ingestion and rules; `--only killswitch` has 1,000 deployed
 systems poll the kill switch of a gunicorn server (devtools/bench/incidents.py); `--only
 ledger` appends, seals and verifies 1,000,000 ledger entries (devtools/bench/ledger.py).
@@ -48,6 +50,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from psycopg import sql
 
+from devtools.bench import api as api_bench
 from devtools.bench import assessments as assessment_bench
 from devtools.bench import compliance as compliance_bench
 from devtools.bench import gate_watch as gatewatch_bench
@@ -65,6 +68,7 @@ MEDIAN_TARGET_MS = 100
 PDF_MEDIAN_TARGET_MS = 1000
 P95_TARGET_MS = 200
 API_LIST_URL = "/api/v1/use-cases/"
+API_HISTORY_URL = "/api/v1/history/usecase/{}/"
 
 
 @dataclass
@@ -121,6 +125,7 @@ class Command(BaseCommand):
             "--only",
             choices=[
                 "pages",
+                "api",
                 "pdf",
                 "models",
                 "monitoring",
@@ -133,7 +138,8 @@ class Command(BaseCommand):
                 "search",
                 "inbox",
             ],
-            help="Time only the pages and API (models included), only the one-page summary PDF, "
+            help="Time only the pages and API (models included), only the API against its floor "
+            "(its own SQL replayed: api), only the one-page summary PDF, "
             "only the model registry, only monitoring, only the kill-switch polling, only the "
             "ledger, only operations, only compliance (applicability, coverage), only the "
             "nightly gate re-check (gatewatch) or only the portfolio, KPI API and board pack "
@@ -281,6 +287,9 @@ class Command(BaseCommand):
                 out=self.stdout.write,
             )
             return
+        if options["only"] == "api":
+            self._bench_api(seeded, options)
+            return
         if options["only"] != "pdf":
             with connection.cursor() as cursor:
                 # A fresh bulk load has no planner statistics or visibility map until
@@ -300,11 +309,59 @@ class Command(BaseCommand):
             with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
                 self._bench_pdf(min(options["warmup"], 2), max(1, options["pdf_renders"]))
         if options["only"] is None:
+            self._bench_api(seeded, options)
             self._bench_monitoring(options["samples"], options["deployments"])
             self._bench_killswitch(
                 options["pollers"], options["poll_seconds"], options["connections"]
             )
             self._bench_ledger(options["ledger_entries"])
+
+    # The API against its floor ------------------------------------------------------------
+    def _bench_api(self, seeded: register_bench.Seeded, options: dict) -> None:
+        """A use case's API detail and history and the API list, each against its own SQL."""
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE)")
+        n = seeded.use_cases
+        owner, auditor = self._clients(seeded)
+        units = len(register_bench.UNITS)
+        own_rows = _spread(range(0, n, units), 6)
+        all_rows = _spread(range(n), 6)
+        own_heavy = _spread(range(0, n, register_bench.HEAVY_EVERY * units), 5)
+        pks = dict(
+            UseCase.objects.filter(
+                reference__in=[register_bench.reference(i) for i in own_rows + all_rows + own_heavy]
+            ).values_list("reference", "pk")
+        )
+
+        def urls(pattern: str, rows) -> list[str]:
+            return [pattern.format(pks[register_bench.reference(i)]) for i in rows]
+
+        json = {"HTTP_ACCEPT": "application/json"}
+        endpoints = [
+            ("API detail, product owner", owner, urls(API_LIST_URL + "{}/", own_rows)),
+            ("API detail, auditor", auditor, urls(API_LIST_URL + "{}/", all_rows)),
+            (
+                "API history (6 versions), owner",
+                owner,
+                urls(API_HISTORY_URL, own_heavy),
+            ),
+            ("API list, product owner", owner, [API_LIST_URL]),
+            ("API list, auditor", auditor, [API_LIST_URL]),
+        ]
+        load = os.getloadavg()
+        with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+            results = [
+                api_bench.measure(
+                    label, client, paths, json, options["warmup"], options["requests"]
+                )
+                for label, client, paths in endpoints
+            ]
+        api_bench.report(self.stdout.write, results)
+        end = os.getloadavg()
+        self.stdout.write(
+            f"{n:,} use cases, {os.cpu_count()} CPUs; load average {load[0]:.2f} at the start, "
+            f"{end[0]:.2f} at the end."
+        )
 
     # Compliance -------------------------------------------------------------------------------
     def _bench_compliance(self, seeded: register_bench.Seeded, options: dict) -> None:

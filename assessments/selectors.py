@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Case, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -59,37 +60,45 @@ def awaiting(user, stage: str) -> QuerySet[Assessment]:
         .values("assessment_id")
     )
     # Not what they wrote or already decided this round: the rules would refuse them, so
-    # it is not waiting for them. (Contributors are a JSON list, checked here in Python
-    # because SQLite, the embedded default, cannot look inside JSON lists.)
-    wrote = [
-        pk
-        for pk, ids in Assessment.objects.filter(status__in=states).values_list(
-            "pk", "contributor_ids"
-        )
-        if user.pk in (ids or [])
-    ]
+    # it is not waiting for them.
     decided = ReviewAssignment.objects.filter(decided_by=user).values("assessment_id")
     return (
         assessments_visible_to(user)
         .filter(status__in=states, pk__in=pending)
-        .exclude(pk__in=wrote)
+        .exclude(written_by(user, states))
         .exclude(pk__in=decided)
-        .exclude(author=user)
         .order_by("submitted_at", "pk")
     )
+
+
+def written_by(user, statuses) -> Q:
+    """Assessments in ``statuses`` the person wrote: the author, or a contributor.
+
+    Contributors are a JSON list. PostgreSQL looks inside it (``@>``) in the query itself;
+    SQLite, the embedded default, cannot, so there the lists of assessments in ``statuses``
+    are read and checked in Python (a small register's worth).
+    """
+    if connection.vendor == "postgresql":
+        return Q(author=user) | Q(contributor_ids__contains=[user.pk])
+    contributed = [
+        pk
+        for pk, ids in Assessment.objects.filter(status__in=statuses).values_list(
+            "pk", "contributor_ids"
+        )
+        if user.pk in (ids or [])
+    ]
+    return Q(author=user) | Q(pk__in=contributed)
 
 
 def to_revise(user) -> QuerySet[Assessment]:
     """Assessments the person wrote (author or contributor) that reviewers sent back with
     changes requested: theirs to revise and submit again, oldest first."""
-    mine = [
-        pk
-        for pk, author_id, ids in Assessment.objects.filter(
-            status=Status.CHANGES_REQUESTED
-        ).values_list("pk", "author_id", "contributor_ids")
-        if author_id == user.pk or user.pk in (ids or [])
-    ]
-    return assessments_visible_to(user).filter(pk__in=mine).order_by("updated_at", "pk")
+    return (
+        assessments_visible_to(user)
+        .filter(status=Status.CHANGES_REQUESTED)
+        .filter(written_by(user, [Status.CHANGES_REQUESTED]))
+        .order_by("updated_at", "pk")
+    )
 
 
 def open_assessment(use_case, kind: str) -> Assessment | None:

@@ -1,9 +1,11 @@
 """The dashboard: what needs attention across the register, assessments and incidents."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -22,6 +24,8 @@ from registry.selectors import access_use_case, use_case_counts, use_cases_visib
 
 # The dashboard's top panel shows this many of My work's items, then links to the page.
 TOP_PANEL_ITEMS = 5
+# My work lists this many items a page (a product owner of a third of the register has hundreds).
+MY_WORK_PAGE_SIZE = 50
 
 
 def _waiting(user, work: list, kind: str) -> int:
@@ -105,11 +109,14 @@ def my_work_page(request):
     counts = {k: 0 for k in KINDS}
     for item in items:
         counts[item.kind] += 1
+    page = Paginator(shown, MY_WORK_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "dashboard/my_work.html",
         {
-            "items": shown,
+            "items": page.object_list,
+            "page": page,
+            "query": urlencode({"kind": kind}) if kind in KINDS else "",
             "total": len(items),
             "kind": kind if kind in KINDS else "",
             "kinds": [(k, label, counts[k]) for k, label in KINDS.items() if counts[k]],

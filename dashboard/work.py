@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Assessment, ReviewAssignment, Status
-from assessments.selectors import awaiting, to_revise
+from assessments.selectors import awaiting, to_revise, written_by
 from compliance.models import Evidence
 from compliance.services.expiry import notice_days
 from incidents.models import Incident
@@ -120,17 +120,10 @@ def sign_offs(user, today: date) -> list[WorkItem]:
 
 
 def _written_by(user, status: str):
-    """Assessments in ``status`` the person wrote: the author, or a contributor (a JSON list,
-    read in Python because SQLite, the embedded default, cannot look inside JSON lists)."""
-    mine = [
-        pk
-        for pk, author_id, ids in Assessment.objects.filter(status=status).values_list(
-            "pk", "author_id", "contributor_ids"
-        )
-        if author_id == user.pk or user.pk in (ids or [])
-    ]
+    """Assessments in ``status`` the person wrote: the author, or a contributor."""
     return (
-        Assessment.objects.filter(pk__in=mine[: LIMIT * 2])
+        Assessment.objects.filter(status=status)
+        .filter(written_by(user, [status]))
         .select_related("use_case")
         .order_by("updated_at", "pk")
     )

@@ -237,3 +237,33 @@ def test_the_demo_leaves_notifications_and_work_for_its_people(settings):
     assert len(told) >= 3 and len(busy) >= 3, (told, busy)
     assert Notification.objects.filter(read_at__isnull=True).exists()
     assert Notification.objects.filter(read_at__isnull=False).exists()
+
+
+def test_a_contributor_is_asked_to_revise_and_never_to_review_what_they_helped_write(
+    use_case, people, product_owner, risk_officer, dpo
+):
+    """Contributors count as writers (assessments.selectors.written_by): the changes come
+    back to them too, and four eyes keeps them off the review."""
+    a = to_status(Status.CHANGES_REQUESTED, use_case=use_case, **people)
+    type(a).objects.filter(pk=a.pk).update(contributor_ids=[dpo.pk])
+    assert "changes" in kinds(dpo)
+    move(a, product_owner, "submit")
+    assert "changes" not in kinds(dpo)
+    assert "review" not in kinds(dpo)
+    assert "review" in kinds(risk_officer)
+
+
+def test_my_work_pages_a_long_list(client, use_case, people, settings):
+    """A product owner of a large register has hundreds of items: fifty a page."""
+    author = people["author"]
+    for _ in range(52):
+        uc = UseCaseFactory(business_unit=use_case.business_unit, owner=author)
+        draft(uc, author)
+    client.force_login(author)
+    first = client.get(reverse("my-work")).content.decode()
+    assert first.count("Not submitted yet") == 50
+    assert "Page 1 of 2" in first and "page=2" in first
+    second = client.get(reverse("my-work") + "?kind=draft&page=2").content.decode()
+    assert second.count("Not submitted yet") == 2
+    assert "kind=draft&amp;page=1" in second
+    assert client.get(reverse("my-work") + "?page=abc").status_code == 200

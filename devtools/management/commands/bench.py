@@ -142,8 +142,9 @@ class Command(BaseCommand):
             "(its own SQL replayed: api), only the one-page summary PDF, "
             "only the model registry, only monitoring, only the kill-switch polling, only the "
             "ledger, only operations, only compliance (applicability, coverage), only the "
-            "nightly gate re-check (gatewatch) or only the portfolio, KPI API and board pack "
-            "(leadership) (default: all but operations, compliance, gatewatch and leadership).",
+            "nightly gate re-check (gatewatch), only the portfolio, KPI API and board pack "
+            "(leadership), only search (search) or only My work and the dashboard (inbox) "
+            "(default: all but operations, compliance, gatewatch, leadership, search and inbox).",
         )
         parser.add_argument(
             "--gate-live",

@@ -4,12 +4,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from rest_framework.authtoken.models import Token
 
 from portal import health, metrics, notify
 from portal.access import access_for
+from portal.confirm import confirm_page, confirmed
 from portal.forms import NotificationPreferenceForm
 from portal.models import Notification, Role
 
@@ -35,6 +37,23 @@ def profile(request):
                 "form": form,
             },
             status=400,
+        )
+    if request.method == "POST" and token is not None and not confirmed(request):
+        # Replacing a token breaks every script that uses it: ask first (portal.confirm).
+        return confirm_page(
+            request,
+            question="Replace your API token?",
+            crumbs=[("Your account", reverse("profile"))],
+            crumb="Replace the API token",
+            changes=[
+                "Your current token stops working at once: every script or pipeline that "
+                "uses it is refused (401) until it is given the new one.",
+                "The new token is shown once, on the next page. Copy it then.",
+            ],
+            action=reverse("profile"),
+            button="Replace my token",
+            cancel=reverse("profile"),
+            style="warning",
         )
     if request.method == "POST":
         if token:

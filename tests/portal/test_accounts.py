@@ -66,3 +66,25 @@ def test_profile_issues_an_api_token_that_authenticates(client, product_owner):
     client.logout()
     api = client.get("/api/v1/use-cases/", HTTP_AUTHORIZATION=f"Token {token}")
     assert api.status_code == 200
+
+
+def test_replacing_an_api_token_asks_first_and_only_the_confirmation_replaces_it(
+    client, product_owner
+):
+    """The first token is made at once; replacing it breaks every script using it, so the
+    button answers with a confirmation page and the old token works until it is confirmed."""
+    client.force_login(product_owner)
+    old = client.post(reverse("profile")).context["new_token"]
+    asked = client.post(reverse("profile"))
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Replace your API token?" in page
+    assert "stops working at once" in page and 'name="confirm" value="1"' in page
+    assert "new_token" not in asked.context or not asked.context["new_token"]
+    client.logout()
+    assert client.get("/api/v1/use-cases/", HTTP_AUTHORIZATION=f"Token {old}").status_code == 200
+    client.force_login(product_owner)
+    new = client.post(reverse("profile"), {"confirm": "1"}).context["new_token"]
+    assert new != old
+    client.logout()
+    assert client.get("/api/v1/use-cases/", HTTP_AUTHORIZATION=f"Token {old}").status_code == 401
+    assert client.get("/api/v1/use-cases/", HTTP_AUTHORIZATION=f"Token {new}").status_code == 200

@@ -24,6 +24,7 @@ from monitoring.pages import flag_panels
 from monitoring.report import report_context
 from monitoring.services import costs, flags, metric_rules, sources
 from portal.access import can
+from portal.confirm import confirm_page, confirmed
 from portal.forms import apply_validation_error, error_messages
 from portal.htmx import is_htmx, vary_on_htmx
 from portal.pdf import pdf_response, render_pdf
@@ -165,11 +166,34 @@ def source_test(request, pk: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def source_rotate_token(request, pk: int):
+    """GET (or a POST without confirm=1): what a new token changes; its POST issues one."""
     source = selectors.access_source(request.user, pk, "monitoring.manage_source")
     if source.kind != SourceKind.PUSH:
         raise PermissionDenied("Only push sources have a token.")
+    if not confirmed(request):
+        deployment = source.deployment
+        return confirm_page(
+            request,
+            question=f"Issue a new push token for {source.name}?",
+            crumbs=[
+                (deployment.use_case.reference, deployment.use_case.get_absolute_url()),
+                ("Monitoring", reverse("monitoring:deployment-detail", args=[deployment.pk])),
+            ],
+            crumb="New push token",
+            subject=f"{deployment.use_case.title} · {deployment.model_version}",
+            changes=[
+                "The source's current token stops working at once: pushes that send it are "
+                "refused (401) until the system is given the new one.",
+                "The new token is shown once, on the next page. Copy it then.",
+                "Who issued it and when is recorded in the source's history.",
+            ],
+            action=reverse("monitoring:source-rotate", args=[source.pk]),
+            button="Issue a new token",
+            cancel=reverse("monitoring:deployment-detail", args=[deployment.pk]),
+            style="warning",
+        )
     token = sources.source_rotate_token(actor=request.user, source=source)
     return _token_page(request, source, token, created=False)
 

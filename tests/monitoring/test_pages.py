@@ -106,8 +106,10 @@ def test_test_connection_and_token_rotation_are_for_editors_only(
     pushed = MetricSourceFactory(deployment=deployment, kind="push", url="", config={})
     client.force_login(personas[persona])
     test = client.post(reverse("monitoring:source-test", args=[pulled.pk]))
-    rotate = client.post(reverse("monitoring:source-rotate", args=[pushed.pk]))
+    ask = client.get(reverse("monitoring:source-rotate", args=[pushed.pk]))
+    rotate = client.post(reverse("monitoring:source-rotate", args=[pushed.pk]), {"confirm": "1"})
     assert test.status_code == MANAGE[persona]
+    assert ask.status_code == MANAGE[persona]
     assert rotate.status_code == MANAGE[persona]
 
 
@@ -276,7 +278,12 @@ def test_push_token_is_shown_once_then_only_its_prefix(client, product_owner, de
     ).content.decode()
     assert token not in page
     assert f"{token[:8]}…" in page
-    rotated = client.post(reverse("monitoring:source-rotate", args=[source.pk]))
+    # The button asks first: a POST without confirm=1 changes nothing.
+    asked = client.post(reverse("monitoring:source-rotate", args=[source.pk]))
+    assert "stops working at once" in asked.content.decode()
+    assert "stw_" not in asked.content.decode()
+    assert source.token_hash == MetricSource.objects.get(pk=source.pk).token_hash
+    rotated = client.post(reverse("monitoring:source-rotate", args=[source.pk]), {"confirm": "1"})
     new_token = re.search(r'value="(stw_[^"]+)"', rotated.content.decode()).group(1)
     assert new_token != token
     assert "no longer works" in rotated.content.decode()

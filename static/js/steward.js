@@ -4,12 +4,6 @@ document.addEventListener("DOMContentLoaded", () => {
   const summary = document.getElementById("form-errors");
   if (summary) summary.focus();
 
-  // Ask before destructive actions marked with data-confirm.
-  document.body.addEventListener("submit", (event) => {
-    const message = event.target.getAttribute("data-confirm");
-    if (message && !window.confirm(message)) event.preventDefault();
-  });
-
   // Filters submit as you change them (the Apply button stays for keyboard and no-JS use).
   document.querySelectorAll("form[data-autosubmit] select").forEach((el) => {
     el.addEventListener("change", () => el.form.requestSubmit());

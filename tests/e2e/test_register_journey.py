@@ -114,7 +114,7 @@ def test_product_owner_registers_a_use_case_and_finds_it_in_the_register(
     expect(data.get_by_role("link", name=f"{footfall.reference} {footfall.name}")).to_be_visible()
 
     main_nav.get_by_role("link", name="Use cases").click()
-    search = page.get_by_role("searchbox", name="Search")
+    search = page.get_by_role("searchbox", name="Search", exact=True)
     search.fill(TITLE)
     # htmx sends the search and swaps the table in place.
     with page.expect_response(

@@ -14,7 +14,6 @@ data; this shows it on large).
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import statistics
@@ -32,6 +31,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
 from assessments.models import Assessment, AssessmentTemplate, Kind, ReviewAssignment, Status
+from devtools.bench.stats import p95
 from incidents.models import DetectedBy, Incident, Severity
 from monitoring.models import Flag, FlagStatus
 from portal.models import Notification, Role
@@ -59,8 +59,7 @@ class Timing:
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.times_ms)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+        return p95(self.times_ms)
 
 
 class _Rollback(Exception):

@@ -14,7 +14,6 @@ registry. This module
    which requests them as a risk officer and as leadership and reports them like every page.
 """
 
-import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+
+from devtools.bench.stats import p95
 
 
 def _dashboard(module: str) -> Any:
@@ -53,8 +54,7 @@ class Figures:
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.renders)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank
+        return p95(self.renders)
 
 
 def seed_snapshots(months: int = MONTHS) -> tuple[int, float]:

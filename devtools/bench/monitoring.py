@@ -16,7 +16,6 @@ the monitoring tables first, so every run measures the same work.
 
 import importlib
 import json
-import math
 import statistics
 import threading
 import time
@@ -35,6 +34,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devtools.bench import floors
+from devtools.bench.stats import p95
 from monitoring.models import (
     Budget,
     Flag,
@@ -423,13 +423,12 @@ def bench_page(deployment_id: int, user, minutes: int = YEAR_MINUTES) -> list[Fi
             if k >= 2:
                 times.append(elapsed)
                 queries.append(len(captured.captured_queries))
-        p95 = sorted(times)[max(0, math.ceil(0.95 * len(times)) - 1)]
         figures.append(
             Figures(
                 f"deployment page, a year of minutely samples, {label}",
                 statistics.median(times),
                 "ms median",
-                f"p95 {p95:.1f} ms, {max(queries)} queries, {PAGE_REQUESTS} requests, "
+                f"p95 {p95(times):.1f} ms, {max(queries)} queries, {PAGE_REQUESTS} requests, "
                 f"{inserted:,} samples in the series",
             )
         )

@@ -23,7 +23,6 @@ committed rows would get (the GIN pending lists are flushed before timing).
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import re
@@ -42,6 +41,7 @@ from django.utils import timezone
 
 from assessments.models import Assessment, AssessmentTemplate, Kind, Status
 from devtools.bench import register as register_bench
+from devtools.bench.stats import p95
 from incidents.models import DetectedBy, Incident, Severity
 from registry.models import (
     AIModel,
@@ -88,18 +88,13 @@ class Timing:
     problem: str = ""
     by_table: dict[str, list[float]] = field(default_factory=dict)  # SQL ms by FROM table
 
-    @staticmethod
-    def _p95(values: list[float]) -> float:
-        ordered = sorted(values)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
     @property
     def median(self) -> float:
         return statistics.median(self.times_ms)
 
     @property
     def p95(self) -> float:
-        return self._p95(self.times_ms)
+        return p95(self.times_ms)
 
     @property
     def floor(self) -> float:

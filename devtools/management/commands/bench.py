@@ -27,7 +27,6 @@ at 100,000 use cases, against their own SQL (devtools/bench/search.py); only whe
 
 import io
 import logging
-import math
 import os
 import re
 import statistics
@@ -62,6 +61,7 @@ from devtools.bench import monitoring as monitoring_bench
 from devtools.bench import operations as operations_bench
 from devtools.bench import register as register_bench
 from devtools.bench import search as search_bench
+from devtools.bench.stats import p95
 from registry.models import AIModel, Deployment, UseCase
 
 MEDIAN_TARGET_MS = 100
@@ -97,8 +97,7 @@ class Result:
 
     @property
     def p95(self) -> float:
-        ordered = sorted(self.times_ms)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank
+        return p95(self.times_ms)
 
     @property
     def passed(self) -> bool:
@@ -847,7 +846,7 @@ class Command(BaseCommand):
             else:
                 assert response is not None  # count >= 1: the loop made a request
                 median = statistics.median(times)
-                p95 = sorted(times)[max(0, math.ceil(0.95 * len(times)) - 1)]
+                slowest = p95(times)
                 pages = _pdf_pages(response.content)
                 if target is None:
                     verdict = "(no target)"
@@ -856,7 +855,7 @@ class Command(BaseCommand):
                 else:
                     verdict = self.style.ERROR("FAIL")
                 out(
-                    f"{label:<28} {len(times):>7} {median:>10.1f} {p95:>8.1f} {pages:>6} "
+                    f"{label:<28} {len(times):>7} {median:>10.1f} {slowest:>8.1f} {pages:>6} "
                     f"{len(response.content) // 1024:>5}  {verdict}"
                 )
 

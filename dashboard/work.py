@@ -91,32 +91,36 @@ def _lean(qs):
     return qs.select_related(None).select_related("use_case").prefetch_related(None)
 
 
-def reviews(user, today: date) -> list[WorkItem]:
-    return [
-        WorkItem(
-            "review",
-            f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
-            f"Submitted for review: {a.use_case.title}",
-            a.get_absolute_url(),
-            _waiting_due(a.submitted_at),
-            a.submitted_at,
+def _awaiting(user, stage: str, kind: str, why: str, link, since: str) -> list[WorkItem]:
+    """Assessments waiting for the person's decision at ``stage`` (assessments' own rule)."""
+    items = []
+    for a in _lean(awaiting(user, stage))[:LIMIT]:
+        at = getattr(a, since)
+        items.append(
+            WorkItem(
+                kind,
+                f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
+                f"{why}: {a.use_case.title}",
+                link(a),
+                _waiting_due(at),
+                at,
+            )
         )
-        for a in _lean(awaiting(user, "review"))[:LIMIT]
-    ]
+    return items
+
+
+def reviews(user, today: date) -> list[WorkItem]:
+    return _awaiting(
+        user, "review", "review", "Submitted for review", Assessment.get_absolute_url,
+        "submitted_at",
+    )  # fmt: skip
 
 
 def sign_offs(user, today: date) -> list[WorkItem]:
-    return [
-        WorkItem(
-            "sign",
-            f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
-            f"Every reviewer approved: {a.use_case.title}",
-            reverse("assessments:sign-off", args=[a.pk]),
-            _waiting_due(a.approved_at),
-            a.approved_at,
-        )
-        for a in _lean(awaiting(user, "approve"))[:LIMIT]
-    ]
+    return _awaiting(
+        user, "approve", "sign", "Every reviewer approved",
+        lambda a: reverse("assessments:sign-off", args=[a.pk]), "approved_at",
+    )  # fmt: skip
 
 
 def _written_by(user, status: str):

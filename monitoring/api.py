@@ -8,6 +8,8 @@ push source's bearer token (monitoring.authentication) and writes to that source
 deployment only.
 """
 
+from operator import methodcaller
+
 import django_filters
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_date
@@ -565,17 +567,31 @@ class _PushView(APIView):
 
     def refuse_other_deployment(self, body) -> None:
         """A token writes to its own deployment: a body naming another is refused whole."""
-        source = self.source()
-        named = set()
+        own = str(self.source().deployment_id)
+        named = []
         if isinstance(body, dict) and "deployment" in body:
-            named.add(body["deployment"])
-        for row in body.get("samples", []) if isinstance(body, dict) else []:
-            if isinstance(row, dict) and "deployment" in row:
-                named.add(row["deployment"])
-        if any(str(d) != str(source.deployment_id) for d in named):
+            named.append(body["deployment"])
+        rows = body.get("samples") if isinstance(body, dict) else None
+        if isinstance(rows, list) and _names_a_deployment(rows):
+            named += [
+                row["deployment"] for row in rows if isinstance(row, dict) and "deployment" in row
+            ]
+        if any(str(d) != own for d in named):
             raise exceptions.PermissionDenied(
                 "This token writes to its own deployment only; leave the deployment out."
             )
+
+
+_HAS_DEPLOYMENT = methodcaller("__contains__", "deployment")
+
+
+def _names_a_deployment(rows: list) -> bool:
+    """Whether a row may name a deployment: one pass in C over a batch of 10,000 mappings
+    (True, to be looked at row by row, when a row is something else)."""
+    try:
+        return any(map(_HAS_DEPLOYMENT, rows))
+    except (TypeError, AttributeError):  # a row that is a number, null, ...
+        return True
 
 
 @extend_schema(

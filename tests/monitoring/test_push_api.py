@@ -1,6 +1,8 @@
 """The push API: deployed systems post samples and distributions with their source's token,
 and may write to their own deployment only."""
 
+from datetime import datetime, timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -43,6 +45,17 @@ def batch(n: int = 3) -> dict:
     }
 
 
+def iso_batch(n: int) -> dict:
+    """n samples a minute apart, stamped in ISO 8601 text (the shape checked in bulk)."""
+    start = timezone.now().replace(microsecond=0) - timedelta(minutes=n + 10)
+    return {
+        "samples": [
+            {"metric": "latency_ms", "at": (start + timedelta(minutes=i)).isoformat(), "value": i}
+            for i in range(n)
+        ]
+    }
+
+
 def test_push_route_is_the_documented_one():
     assert reverse("api-push-samples") == URL
 
@@ -79,6 +92,84 @@ def test_bad_batch_names_each_bad_sample_and_writes_nothing(token):
     assert MetricSample.objects.count() == 0
 
 
+def test_a_large_batch_is_stored_at_the_instants_and_values_sent(token, deployment):
+    body = iso_batch(5_000)
+    body["samples"][7]["value"] = 0.1  # ints and floats alike
+    response = bearer(token).post(URL, body, format="json")
+    assert response.status_code == 201
+    assert response.json() == {"received": 5_000, "new": 5_000}
+    stored = dict(MetricSample.objects.filter(deployment=deployment).values_list("at", "value"))
+    assert stored == {datetime.fromisoformat(s["at"]): s["value"] for s in body["samples"]}
+
+
+def test_each_way_of_writing_a_time_means_the_instant_python_reads(token, deployment):
+    times = [
+        "2026-11-01T10:00:00Z",
+        "2026-11-01T10:00:00.5+05:30",
+        "2026-11-01T10:00:00-09:45",
+        "2026-11-01T10:00:00.123456+00:00",
+        "2026-11-01T10:00:00.1234567Z",  # past microseconds: cut, as Python reads it
+        "2026-11-01 10:00:00+15:59",
+        " 2026-11-01T10:00:00+01:00 ",
+    ]
+    samples = [{"metric": f"m{i}", "at": at, "value": 1} for i, at in enumerate(times)]
+    response = bearer(token).post(URL, {"samples": samples}, format="json")
+    assert response.status_code == 201, response.content
+    stored = dict(MetricSample.objects.filter(deployment=deployment).values_list("metric", "at"))
+    assert stored == {f"m{i}": datetime.fromisoformat(at.strip()) for i, at in enumerate(times)}
+
+
+def test_a_bad_time_in_sample_3_of_5000_is_named_and_nothing_is_written(token):
+    body = iso_batch(5_000)
+    body["samples"][3]["at"] = "2026-02-30T10:00:00Z"
+    body["samples"][4_999]["value"] = "high"
+    response = bearer(token).post(URL, body, format="json")
+    assert response.status_code == 400
+    errors = response.json()["samples"]
+    assert set(errors) == {"3", "4999"}
+    assert errors["3"] == {"at": ["'2026-02-30T10:00:00Z' is not an ISO 8601 time."]}
+    assert errors["4999"] == {"value": ["'high' is not a number."]}
+    assert MetricSample.objects.count() == 0
+
+
+def test_an_offset_postgresql_cannot_read_is_named(token):
+    body = iso_batch(3)
+    body["samples"][1]["at"] = "2026-11-01T10:00:00+20:00"
+    response = bearer(token).post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "samples": {"1": {"at": ["Give an offset from UTC between -15:59 and +15:59."]}}
+    }
+    assert MetricSample.objects.count() == 0
+
+
+def test_a_retried_batch_adds_only_the_samples_not_yet_stored(token, deployment):
+    body = iso_batch(1_000)
+    client = bearer(token)
+    first = client.post(URL, {"samples": body["samples"][:600]}, format="json")
+    assert first.json() == {"received": 600, "new": 600}
+    retry = client.post(URL, body, format="json")
+    assert retry.status_code == 201 and retry.json() == {"received": 1_000, "new": 400}
+    again = client.post(URL, body, format="json")
+    assert again.status_code == 200 and again.json() == {"received": 1_000, "new": 0}
+    stored = dict(MetricSample.objects.filter(deployment=deployment).values_list("at", "value"))
+    assert stored == {datetime.fromisoformat(s["at"]): s["value"] for s in body["samples"]}
+
+
+def test_features_are_stored_as_sent_tabs_backslashes_and_line_breaks_too(token, deployment):
+    features = ["age", "in\tcome", "a\\b", "two\nlines", "c\rr", " padded ", ""]
+    samples = [
+        {"metric": "drift.psi", "feature": f, "at": "2026-11-01T10:00:00Z", "value": i}
+        for i, f in enumerate(features)
+    ]
+    response = bearer(token).post(URL, {"samples": samples}, format="json")
+    assert response.json() == {"received": 7, "new": 7}
+    stored = dict(
+        MetricSample.objects.filter(deployment=deployment).values_list("feature", "value")
+    )
+    assert stored == {f.strip(): i for i, f in enumerate(features)}
+
+
 def test_a_body_without_samples_is_refused(token):
     assert bearer(token).post(URL, {"rows": []}, format="json").status_code == 400
     response = bearer(token).post(URL, {"samples": "nope"}, format="json")
@@ -111,6 +202,8 @@ def test_a_token_cannot_write_to_another_deployment(token, deployment, retail, p
     assert bearer(token).post(URL, body, format="json").status_code == 403
     body = batch(1)
     body["samples"][0]["deployment"] = other.pk
+    assert bearer(token).post(URL, body, format="json").status_code == 403
+    body["samples"][0]["deployment"] = [deployment.pk]  # not a number: refused, not a 500
     assert bearer(token).post(URL, body, format="json").status_code == 403
     assert MetricSample.objects.count() == 0
     # What it sends lands on its own deployment, whatever else it holds.

@@ -2,7 +2,9 @@
 
 1. Ingest 1,000,000 samples through the push API (batches of MAX_BATCH from several
    deployed systems, each with its own token) and through pulls (HTTP JSON sources served
-   by a real HTTP server on 127.0.0.1), printing samples per second for each.
+   by a real HTTP server on 127.0.0.1), printing samples per second for each; each pushed
+   batch is followed by its floor, the same rows COPYed into the same table (FLOOR), and
+   the push's rate is printed as a ratio to the floor's (goal, issue 19: at least 0.8x).
 2. Evaluate the rules for 5,000 live deployments in one cycle, printing seconds: once when
    every breach raises its flag, once more when the flags are already open. Before those,
    the first cycle is run CYCLE_FLOOR_RUNS times in a transaction that is rolled back, each
@@ -57,6 +59,7 @@ YEAR_MINUTES = 365 * 24 * 60
 PAGE_REQUESTS = 20
 CYCLE_FLOOR_RUNS = 3
 CYCLE_TARGET_S = 3.0
+PUSH_GOAL = 0.8  # the push API's rate as a share of its floor's (issue 19)
 
 
 @dataclass
@@ -116,21 +119,37 @@ def _batch(start, minutes: range, metric: str, salt: int) -> list[dict]:
     ]
 
 
-def _copy_floor(cursor, deployment_id: int, body: str) -> None:
-    """The floor for one batch: the same rows COPYed straight into the same table, with no
-    HTTP, no JSON, no check and no repeat test (the metric name keeps them apart)."""
-    rows = json.loads(body)["samples"]
+FLOOR = (
+    "floor: the same times and values, already parsed and in memory, COPYed into the same "
+    "table as one text payload and committed; no HTTP, no JSON parsing, no checks, no repeat "
+    "test, and no source column (one foreign-key check a row fewer than the push; another "
+    "metric name keeps the rows apart)"
+)
+
+
+def _floor_rows(body: str) -> list[tuple[str, float]]:
+    """The batch's times and values, read before the floor's clock starts."""
+    return [(row["at"], row["value"]) for row in json.loads(body)["samples"]]
+
+
+def _copy_floor(cursor, deployment_id: int, rows: list) -> None:
+    """The floor for one batch (FLOOR): the rows COPYed straight into the same table the
+    cheapest way we know from Python (one text payload: psycopg's write_row per row is
+    slower)."""
+    head = f"{deployment_id}\tfloor_copy\t\t"
+    payload = "".join([f"{head}{at}\t{value!r}\n" for at, value in rows]).encode()
     table = MetricSample._meta.db_table
-    columns = "deployment_id, metric, feature, at, value"
-    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row((deployment_id, "floor_copy", "", row["at"], row["value"]))
+    with cursor.cursor.copy(
+        f"COPY {table} (deployment_id, metric, feature, at, value) FROM STDIN"
+    ) as copy:
+        copy.write(payload)
 
 
 def bench_push(deployment_ids: list[int], actor, total: int) -> list[Figures]:
     """POST total samples to /api/v1/push/samples/ from PUSHERS systems, MAX_BATCH at a time;
-    each batch is followed by its floor, the same rows by COPY into the same table (timed
-    apart, interleaved so that load on the machine falls on both alike)."""
+    each batch is paired with its floor (FLOOR), the same rows by COPY into the same table
+    (timed apart, interleaved and taking turns to go first, so that load on the machine falls
+    on both alike)."""
     batch = settings.MONITORING_MAX_BATCH
     per_pusher = total // PUSHERS
     tokens = []
@@ -150,7 +169,8 @@ def bench_push(deployment_ids: list[int], actor, total: int) -> list[Figures]:
             bodies.append((k, token, body))
     sent = new = copied = 0
     api_seconds = copy_seconds = 0.0
-    for k, token, body in bodies:
+
+    def push(token: str | None, body: str) -> float:
         started = time.perf_counter()
         response = client.post(
             "/api/v1/push/samples/",
@@ -158,19 +178,33 @@ def bench_push(deployment_ids: list[int], actor, total: int) -> list[Figures]:
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
-        api_seconds += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
         if response.status_code not in (200, 201, 202):
             raise RuntimeError(f"push answered {response.status_code}: {response.content[:200]!r}")
-        answer = response.json()
-        sent += answer["received"]
-        new += answer["new"]
+        nonlocal sent, new
+        sent += response.json()["received"]
+        new += response.json()["new"]
+        return elapsed
+
+    def floor(deployment_id: int, rows: list) -> float:
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
-            _copy_floor(cursor, deployment_ids[k], body)
-        copy_seconds += time.perf_counter() - started
-        copied += len(json.loads(body)["samples"])
+            _copy_floor(cursor, deployment_id, rows)
+        return time.perf_counter() - started
+
+    for n, (k, token, body) in enumerate(bodies):
+        rows = _floor_rows(body)
+        # Turn about, so that neither goes always first after the other's commit.
+        if n % 2:
+            copy_seconds += floor(deployment_ids[k], rows)
+            api_seconds += push(token, body)
+        else:
+            api_seconds += push(token, body)
+            copy_seconds += floor(deployment_ids[k], rows)
+        copied += len(rows)
     MetricSample.objects.filter(metric="floor_copy").delete()
     api_rate, copy_rate = sent / api_seconds, copied / copy_seconds
+    verdict = "met" if api_rate / copy_rate >= PUSH_GOAL else "not met"
     return [
         Figures(
             "ingest through the push API",
@@ -183,14 +217,13 @@ def bench_push(deployment_ids: list[int], actor, total: int) -> list[Figures]:
             "floor: COPY of the same rows into the same table",
             copy_rate,
             "samples/s",
-            f"{copied:,} samples in {copy_seconds:.1f} s, one COPY per batch right after it "
-            "(no HTTP, JSON, checks or repeat test)",
+            f"{copied:,} samples in {copy_seconds:.1f} s, one COPY per batch beside it; " + FLOOR,
         ),
         Figures(
             "push API, ratio to the floor",
             api_rate / copy_rate,
             "x",
-            "goal: at least 0.8x",
+            f"{api_rate / copy_rate:.2f}x; goal: at least {PUSH_GOAL:g}x, {verdict}",
         ),
     ]
 

@@ -35,6 +35,10 @@ def test_the_monitoring_benchmark_runs_and_prints_each_figure(settings):
     # The floor's rows were timed, then taken out again: only the pushed ones stay.
     assert "2,000 samples (2,000 new)" in by_label["ingest through the push API"].note
     assert not MetricSample.objects.filter(metric="floor_copy").exists()
+    # The floor says what it is, and the ratio what it is held to.
+    floor = by_label["floor: COPY of the same rows into the same table"].note
+    assert "already parsed" in floor and "no JSON parsing" in floor
+    assert "goal: at least 0.8x" in by_label["push API, ratio to the floor"].note
     first = next(f for label, f in by_label.items() if "first cycle" in label)
     assert "flags_raised 0" not in first.note  # the seeded breaches raised flags
     assert any("deployment page" in label for label in labels)

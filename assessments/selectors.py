@@ -45,26 +45,33 @@ def awaiting(user, stage: str) -> QuerySet[Assessment]:
     """Assessments waiting for this person's decision at a stage (review or approve)."""
     access = access_for(user)
     states = [Status.SUBMITTED, Status.IN_REVIEW] if stage == "review" else [Status.APPROVED]
-    pending = (
-        ReviewAssignment.objects.filter(stage=stage, decision=ReviewAssignment.Decision.PENDING)
-        .filter(
-            Q(assignee=user)
-            | Q(assignee__isnull=True, group__name__in=access.roles)
-            | Q(
-                assignee__isnull=True,
-                group__isnull=True,
-                role__in=access.roles,
-                assessment__use_case__business_unit_id__in=access.unit_ids,
+    pending = ReviewAssignment.objects.filter(
+        stage=stage, decision=ReviewAssignment.Decision.PENDING
+    )
+    # Routed to them: by name, to a reviewer group they are in, or to a role they hold in
+    # the use case's unit. Each is its own subquery (PostgreSQL hashes each once), and the
+    # unit is asked of the use case the assessment row is joined to already: one OR over a
+    # join of every pending assignment to its assessment and use case cost 15 to 30 ms.
+    routed = (
+        Q(pk__in=pending.filter(assignee=user).values("assessment_id"))
+        | Q(
+            pk__in=pending.filter(assignee__isnull=True, group__name__in=access.roles).values(
+                "assessment_id"
             )
         )
-        .values("assessment_id")
+        | Q(
+            use_case__business_unit_id__in=access.unit_ids,
+            pk__in=pending.filter(
+                assignee__isnull=True, group__isnull=True, role__in=access.roles
+            ).values("assessment_id"),
+        )
     )
     # Not what they wrote or already decided this round: the rules would refuse them, so
     # it is not waiting for them.
     decided = ReviewAssignment.objects.filter(decided_by=user).values("assessment_id")
     return (
         assessments_visible_to(user)
-        .filter(status__in=states, pk__in=pending)
+        .filter(routed, status__in=states)
         .exclude(written_by(user, states))
         .exclude(pk__in=decided)
         .order_by("submitted_at", "pk")

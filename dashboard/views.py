@@ -1,5 +1,6 @@
 """The dashboard: what needs attention across the register, assessments and incidents."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -14,8 +15,7 @@ from django.views.decorators.http import require_safe
 from assessments import selectors as assessment_selectors
 from compliance.selectors import coverage_total
 from dashboard.evidence import evidence_pack
-from dashboard.work import KINDS, my_work
-from dashboard.work import LIMIT as WORK_LIMIT
+from dashboard.work import KINDS, lean, work
 from incidents.selectors import open_incidents_visible_to
 from incidents.services.deadlines import deadlines_due
 from monitoring.selectors import failing_gate_visible_to
@@ -28,13 +28,26 @@ TOP_PANEL_ITEMS = 5
 MY_WORK_PAGE_SIZE = 50
 
 
-def _waiting(user, work: list, kind: str) -> int:
-    """How many reviews (or sign-offs) wait for the person: My work lists them all up to
-    its limit per source, so it is counted again only past that."""
-    listed = sum(1 for item in work if item.kind == kind)
-    if listed < WORK_LIMIT:
-        return listed
-    return assessment_selectors.awaiting(user, "review" if kind == "review" else "approve").count()
+class _Listed(Sequence):
+    """My work's list for the paginator: as long as the whole list, of which only the
+    items up to the page asked for were built (dashboard.work.work)."""
+
+    def __init__(self, items: list, length: int):
+        self.items, self.length = items, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
+def _page_number(raw: str | None) -> int:
+    """The page asked for, as the paginator reads it (anything else is the first page)."""
+    try:
+        return max(1, int(raw or 1))
+    except ValueError:
+        return 1
 
 
 @login_required
@@ -50,40 +63,32 @@ def dashboard(request):
         .order_by("next_review_date", "reference")[:10]
     )
     today = timezone.localdate()
-    work = my_work(request.user, today)
+    waiting = work(request.user, today, limit=TOP_PANEL_ITEMS)
     return render(
         request,
         "dashboard/dashboard.html",
         {
-            "work": work[:TOP_PANEL_ITEMS],
-            "work_count": len(work),
+            "work": waiting.items,
+            "work_count": waiting.total,
             "today": today,
-            "to_review": _waiting(request.user, work, "review"),
-            "to_sign": _waiting(request.user, work, "sign"),
-            "overdue": list(
-                assessment_selectors.overdue(request.user, today)
-                .select_related(None)
-                .select_related("use_case")[:10]
-            ),
+            "to_review": waiting.waiting["review"],
+            "to_sign": waiting.waiting["sign"],
+            "overdue": list(lean(assessment_selectors.overdue(request.user, today))[:10]),
             "due_soon": list(
-                assessment_selectors.assessments_visible_to(request.user)
+                lean(assessment_selectors.assessments_visible_to(request.user))
                 .filter(
                     status="signed_off",
                     valid_until__gte=today,
                     valid_until__lte=today + timedelta(days=30),
                 )
-                .select_related(None)
-                .select_related("use_case")
-                .prefetch_related(None)
                 .order_by("valid_until")[:10]
             ),
             "stuck": list(
-                assessment_selectors.stuck(
-                    request.user, timezone.now(), settings.ASSESSMENT_STUCK_DAYS
-                )
-                .select_related(None)
-                .select_related("use_case")
-                .prefetch_related(None)[:10]
+                lean(
+                    assessment_selectors.stuck(
+                        request.user, timezone.now(), settings.ASSESSMENT_STUCK_DAYS
+                    )
+                )[:10]
             ),
             "stuck_days": settings.ASSESSMENT_STUCK_DAYS,
             "counts": counts,
@@ -103,22 +108,26 @@ def dashboard(request):
 def my_work_page(request):
     """Everything waiting for the person (dashboard/work.py), soonest due first."""
     today = timezone.localdate()
-    items = my_work(request.user, today)
     kind = request.GET.get("kind", "")
-    shown = [i for i in items if i.kind == kind] if kind in KINDS else items
-    counts = {k: 0 for k in KINDS}
-    for item in items:
-        counts[item.kind] += 1
-    page = Paginator(shown, MY_WORK_PAGE_SIZE).get_page(request.GET.get("page"))
+    kind = kind if kind in KINDS else ""
+    # Only the items up to the page asked for are built (a page past the end shows the last,
+    # which the limit per source still covers).
+    asked = _page_number(request.GET.get("page")) * MY_WORK_PAGE_SIZE
+    mine = work(request.user, today, limit=asked, kind=kind)
+    counts = mine.counts
+    length = counts[kind] if kind else mine.total
+    page = Paginator(_Listed(mine.items, length), MY_WORK_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "dashboard/my_work.html",
         {
             "items": page.object_list,
             "page": page,
-            "query": urlencode({"kind": kind}) if kind in KINDS else "",
-            "total": len(items),
-            "kind": kind if kind in KINDS else "",
+            "query": urlencode({"kind": kind}) if kind else "",
+            "total": mine.total,
+            "kind": kind,
             "kinds": [(k, label, counts[k]) for k, label in KINDS.items() if counts[k]],
             "today": today,
         },

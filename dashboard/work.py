@@ -1,9 +1,14 @@
 """My work: what waits for one person, gathered from every app.
 
-Each source is a function ``(user, today) -> list[WorkItem]`` registered in ``SOURCES``; the
-page and the dashboard's top panel ask them all and sort the items by due date, then age.
-Each source runs a fixed number of queries whatever the data size (at most ``LIMIT`` items
-each), so the page does too; ``tests/dashboard/test_my_work.py`` asserts it.
+Each source is a function ``(user, today, limit) -> Batch`` registered in ``SOURCES``: its
+first ``limit`` items in the order the page shows them (soonest due, then oldest), and how
+many it has of each kind, counted in the same query (``COUNT(*) OVER ()``). The page and the
+dashboard's top panel ask every source for as many as they show (five for the panel, a page of
+fifty for My work), merge and sort them, and count the rest without building it. Each source
+runs a fixed number of queries whatever the data size, so the page does too;
+``tests/dashboard/test_my_work.py`` asserts it. A source lists at most ``LIMIT`` items; a person
+with more sees the first ones and is told how many wait (reviews and sign-offs are counted in
+full).
 
 Eligibility is the apps' own: reviews and sign-offs are ``assessments.selectors.awaiting``
 (routing, four eyes, one decision per person per round); promotion approvals follow
@@ -13,12 +18,14 @@ rather than one per request).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Prefetch, Q
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,7 +39,7 @@ from incidents.services.deadlines import deadlines
 from monitoring.models import Flag, FlagStatus
 from portal.access import access_for
 from portal.models import Role
-from registry.models import PromotionRequest, UseCase
+from registry.models import ModelVersion, PromotionRequest, UseCase
 from registry.models.releases import ApproverRole
 from registry.release_policy import ROLE_PREFERENCE, outstanding_roles
 
@@ -79,6 +86,34 @@ KINDS = {
 }
 
 
+@dataclass
+class Batch:
+    """One source's answer: its first items in the page's order, and per kind how many the
+    page lists (``counts``, at most ``LIMIT`` a query) and how many there are (``totals``)."""
+
+    items: list[WorkItem]
+    counts: Counter = field(default_factory=Counter)
+    totals: Counter = field(default_factory=Counter)
+
+    def add(self, kind: str, items: list[WorkItem], total: int) -> Batch:
+        self.items += items
+        self.counts[kind] += min(total, LIMIT)
+        self.totals[kind] += total
+        return self
+
+    @classmethod
+    def whole(cls, items: list[WorkItem]) -> Batch:
+        """A source that builds its whole (bounded) list: every item counted as listed."""
+        counts = Counter(item.kind for item in items)
+        return cls(items, counts, Counter(counts))
+
+
+def _first(qs: QuerySet, limit: int) -> tuple[list, int]:
+    """The first ``min(limit, LIMIT)`` rows of ``qs`` and how many rows it has, in one query."""
+    rows = list(qs.annotate(work_total=Window(Count("*")))[: min(limit, LIMIT)])
+    return rows, (rows[0].work_total if rows else 0)
+
+
 def _waiting_due(since: datetime | None) -> date | None:
     """A review or sign-off is expected within ASSESSMENT_STUCK_DAYS (the dashboard calls it
     stuck after that)."""
@@ -87,14 +122,26 @@ def _waiting_due(since: datetime | None) -> date | None:
     return timezone.localdate(since) + timedelta(days=settings.ASSESSMENT_STUCK_DAYS)
 
 
-def _lean(qs):
-    return qs.select_related(None).select_related("use_case").prefetch_related(None)
+# What an assessment's item shows: not its answers, its scores or the rest of its use case.
+LEAN_FIELDS = (
+    "id", "reference", "kind", "status", "use_case_id", "submitted_at", "approved_at",
+    "created_at", "updated_at", "valid_until", "use_case__reference", "use_case__title",
+)  # fmt: skip
 
 
-def _awaiting(user, stage: str, kind: str, why: str, link, since: str) -> list[WorkItem]:
-    """Assessments waiting for the person's decision at ``stage`` (assessments' own rule)."""
+def lean(qs):
+    """Assessments with their use case's reference and title only (an item, a panel row)."""
+    return (
+        qs.select_related(None).select_related("use_case").prefetch_related(None).only(*LEAN_FIELDS)
+    )
+
+
+def _awaiting(user, limit: int, stage: str, kind: str, why: str, link, since: str) -> Batch:
+    """Assessments waiting for the person's decision at ``stage`` (assessments' own rule),
+    longest waiting first (its due date follows from ``since``)."""
+    rows, total = _first(lean(awaiting(user, stage)).order_by(since, "pk"), limit)
     items = []
-    for a in _lean(awaiting(user, stage))[:LIMIT]:
+    for a in rows:
         at = getattr(a, since)
         items.append(
             WorkItem(
@@ -106,19 +153,19 @@ def _awaiting(user, stage: str, kind: str, why: str, link, since: str) -> list[W
                 at,
             )
         )
-    return items
+    return Batch([]).add(kind, items, total)
 
 
-def reviews(user, today: date) -> list[WorkItem]:
+def reviews(user, today: date, limit: int = LIMIT) -> Batch:
     return _awaiting(
-        user, "review", "review", "Submitted for review", Assessment.get_absolute_url,
+        user, limit, "review", "review", "Submitted for review", Assessment.get_absolute_url,
         "submitted_at",
     )  # fmt: skip
 
 
-def sign_offs(user, today: date) -> list[WorkItem]:
+def sign_offs(user, today: date, limit: int = LIMIT) -> Batch:
     return _awaiting(
-        user, "approve", "sign", "Every reviewer approved",
+        user, limit, "approve", "sign", "Every reviewer approved",
         lambda a: reverse("assessments:sign-off", args=[a.pk]), "approved_at",
     )  # fmt: skip
 
@@ -129,11 +176,10 @@ def _written_by(user, status: str):
         Assessment.objects.filter(status=status)
         .filter(written_by(user, [status]))
         .select_related("use_case")
-        .order_by("updated_at", "pk")
     )
 
 
-def changes_requested(user, today: date) -> list[WorkItem]:
+def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
     asked = Prefetch(
         "reviews",
         queryset=ReviewAssignment.objects.filter(
@@ -143,8 +189,24 @@ def changes_requested(user, today: date) -> list[WorkItem]:
         .order_by("-decided_at"),
         to_attr="changes_asked",
     )
+    # Oldest first by when the changes were asked (the newest request's date, else the
+    # assessment's last change): the same ``since`` as the item shows.
+    last_asked = (
+        ReviewAssignment.objects.filter(
+            assessment=OuterRef("pk"), decision=ReviewAssignment.Decision.CHANGES_REQUESTED
+        )
+        .order_by("-decided_at")
+        .values("decided_at")[:1]
+    )
+    rows, total = _first(
+        lean(to_revise(user))
+        .annotate(asked_since=Coalesce(Subquery(last_asked), F("updated_at")))
+        .order_by("asked_since", "pk")
+        .prefetch_related(asked),
+        limit,
+    )
     items = []
-    for a in _lean(to_revise(user)).prefetch_related(asked)[:LIMIT]:
+    for a in rows:
         last = a.changes_asked[0] if a.changes_asked else None
         who = (last.decided_by.get_full_name() or last.decided_by.username) if last else ""
         why = f"{who}: {last.note}" if last and last.decided_by else "Revise and submit again"
@@ -159,11 +221,12 @@ def changes_requested(user, today: date) -> list[WorkItem]:
                 since,
             )
         )
-    return items
+    return Batch([]).add("changes", items, total)
 
 
-def drafts(user, today: date) -> list[WorkItem]:
-    return [
+def drafts(user, today: date, limit: int = LIMIT) -> Batch:
+    rows, total = _first(_written_by(user, Status.DRAFT).order_by("created_at", "pk"), limit)
+    items = [
         WorkItem(
             "draft",
             f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
@@ -172,18 +235,24 @@ def drafts(user, today: date) -> list[WorkItem]:
             None,
             a.created_at,
         )
-        for a in _written_by(user, Status.DRAFT)[:LIMIT]
+        for a in rows
     ]
+    return Batch([]).add("draft", items, total)
 
 
-def flags(user, today: date) -> list[WorkItem]:
-    open_flags = (
+def flags(user, today: date, limit: int = LIMIT) -> Batch:
+    rows, total = _first(
         Flag.objects.filter(status=FlagStatus.OPEN)
-        .filter(Q(use_case__owner=user) | Q(model_version__model__owner=user))
+        # Subqueries, not joins: an OR across joins made PostgreSQL join every model version.
+        .filter(
+            Q(use_case_id__in=UseCase.objects.filter(owner=user).values("pk"))
+            | Q(model_version_id__in=ModelVersion.objects.filter(model__owner=user).values("pk"))
+        )
         .select_related("use_case", "rule")
-        .order_by("raised_at", "pk")[:LIMIT]
+        .order_by("raised_at", "pk"),
+        limit,
     )
-    return [
+    items = [
         WorkItem(
             "flag",
             f"{f.reference} on {f.use_case.reference}",
@@ -192,102 +261,145 @@ def flags(user, today: date) -> list[WorkItem]:
             None,
             f.raised_at,
         )
-        for f in open_flags
+        for f in rows
     ]
+    return Batch([]).add("flag", items, total)
 
 
-def incidents(user, today: date) -> list[WorkItem]:
-    """Open incidents the person owns, each with its regulatory clocks still running."""
+def incidents(user, today: date, limit: int = LIMIT) -> Batch:
+    """Open incidents the person owns (the first ``LIMIT`` by when they were opened), and
+    each one's regulatory clocks still running.
+
+    The first ``limit`` incidents are built, and counted in the same query; the clocks are
+    worked out in Python, so only the few incidents with a report still due are read whole.
+    """
     now = timezone.now()
-    items = []
     owned = (
         Incident.objects.filter(owner=user)
         .exclude(status=IncidentStatus.CLOSED)
         .select_related("use_case")
-        .order_by("opened_at", "pk")[:LIMIT]
+        .order_by("opened_at", "pk")
     )
-    for incident in owned:
-        link = incident.get_absolute_url()
-        items.append(
+    rows, total = _first(owned, limit)
+    batch = Batch([]).add(
+        "incident",
+        [
             WorkItem(
                 "incident",
                 f"{incident.reference} {incident.title}",
                 f"{incident.get_severity_display()}, {incident.get_status_display().lower()}, "
                 f"on {incident.use_case.reference}",
-                link,
+                incident.get_absolute_url(),
                 None,
                 incident.opened_at,
             )
-        )
+            for incident in rows
+        ],
+        total,
+    )
+    # Of the same first LIMIT incidents, those with a report not yet recorded (a clock not
+    # met: incidents.services.deadlines.deadlines).
+    unreported = Q(~Q(serious_harm=""), regulator_reported_at__isnull=True) | Q(
+        personal_data_breach=True, dpa_reported_at__isnull=True
+    )
+    clocked = Incident.objects.filter(unreported, pk__in=owned.values("pk")[:LIMIT]).order_by(
+        "opened_at", "pk"
+    )
+    for incident in clocked:
+        link = incident.get_absolute_url()
         for clock in deadlines(incident, now=now):
             if clock.is_met:
                 continue
-            items.append(
-                WorkItem(
-                    "deadline",
-                    f"{incident.reference}: {clock.label}",
-                    f"{clock.basis} ({clock.state_label})",
-                    link,
-                    timezone.localdate(clock.due_at),
-                    incident.aware_at,
-                )
+            batch.add(
+                "deadline",
+                [
+                    WorkItem(
+                        "deadline",
+                        f"{incident.reference}: {clock.label}",
+                        f"{clock.basis} ({clock.state_label})",
+                        link,
+                        timezone.localdate(clock.due_at),
+                        incident.aware_at,
+                    )
+                ],
+                1,
             )
-    return items
+    return batch
 
 
-def reassessments(user, today: date) -> list[WorkItem]:
+def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
     """Use cases the person owns whose review date is near or past, or that are marked as
     needing re-assessment; signed-off assessments they own or wrote that expire soon."""
     soon = today + timedelta(days=SOON_DAYS)
-    items = [
-        WorkItem(
-            "reassess",
-            f"{uc.reference} {uc.title}",
-            "Marked as needing re-assessment"
-            if uc.needs_reassessment
-            else "Its review date is coming",
-            uc.get_absolute_url(),
-            uc.next_review_date,
-            None,
-        )
-        for uc in UseCase.objects.filter(owner=user)
+    use_cases, total = _first(
+        UseCase.objects.filter(owner=user)
         .exclude(lifecycle="retired")
         .filter(Q(needs_reassessment=True) | Q(next_review_date__lte=soon))
-        .order_by("next_review_date", "pk")[:LIMIT]
-    ]
-    expiring = (
+        .order_by(F("next_review_date").asc(nulls_last=True), "pk"),
+        limit,
+    )
+    batch = Batch([]).add(
+        "reassess",
+        [
+            WorkItem(
+                "reassess",
+                f"{uc.reference} {uc.title}",
+                "Marked as needing re-assessment"
+                if uc.needs_reassessment
+                else "Its review date is coming",
+                uc.get_absolute_url(),
+                uc.next_review_date,
+                None,
+            )
+            for uc in use_cases
+        ],
+        total,
+    )
+    expiring, total = _first(
         Assessment.objects.filter(status=Status.SIGNED_OFF, valid_until__lte=soon)
         .filter(Q(author=user) | Q(use_case__owner=user))
         .exclude(use_case__lifecycle="retired")
         .select_related("use_case")
-        .order_by("valid_until", "pk")[:LIMIT]
+        .order_by("valid_until", "pk"),
+        limit,
     )
-    items += [
-        WorkItem(
-            "reassess",
-            f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
-            f"Signed off; valid until {a.valid_until:%d %b %Y}: start a re-assessment",
-            a.get_absolute_url(),
-            a.valid_until,
-            None,
-        )
-        for a in expiring
-    ]
-    return items
+    return batch.add(
+        "reassess",
+        [
+            WorkItem(
+                "reassess",
+                f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
+                f"Signed off; valid until {a.valid_until:%d %b %Y}: start a re-assessment",
+                a.get_absolute_url(),
+                a.valid_until,
+                None,
+            )
+            for a in expiring
+        ],
+        total,
+    )
 
 
-def evidence(user, today: date) -> list[WorkItem]:
+def evidence(user, today: date, limit: int = LIMIT) -> Batch:
     """Evidence about to expire (COMPLIANCE_EXPIRY_NOTICE_DAYS) for controls the person owns,
     or that they attested."""
-    expiring = (
+    rows, total = _first(
         Evidence.objects.filter(
             expires_on__gte=today, expires_on__lte=today + timedelta(days=notice_days())
         )
-        .filter(Q(controls__owner=user) | Q(attested_by=user))
-        .distinct()
-        .order_by("expires_on", "pk")[:LIMIT]
+        # A subquery, not a join: a row per evidence, so the count is of evidence.
+        .filter(
+            Q(
+                pk__in=Evidence.controls.through.objects.filter(control__owner=user).values(
+                    "evidence_id"
+                )
+            )
+            | Q(attested_by=user)
+        )
+        .order_by("expires_on", "pk"),
+        limit,
     )
-    return [
+    items = [
         WorkItem(
             "evidence",
             f"{e.reference} {e.title}",
@@ -296,16 +408,17 @@ def evidence(user, today: date) -> list[WorkItem]:
             e.expires_on,
             None,
         )
-        for e in expiring
+        for e in rows
     ]
+    return Batch([]).add("evidence", items, total)
 
 
-def approvals(user, today: date) -> list[WorkItem]:
+def approvals(user, today: date, limit: int = LIMIT) -> Batch:
     """Pending release promotions this person may approve (registry.decide_promotion: never
     the requester, never twice, in a role still open, not an auditor)."""
     access = access_for(user)
     if access.has_role(Role.AUDITOR):
-        return []
+        return Batch([])
     held = set()
     if access.has_role(Role.RISK_OFFICER):
         held.add(ApproverRole.RISK_OFFICER)
@@ -320,7 +433,7 @@ def approvals(user, today: date) -> list[WorkItem]:
         .order_by("requested_at", "pk")[: LIMIT * 2]
     )
     if not pending:
-        return []
+        return Batch([])
     # "The use-case owner" (release_policy.owner_ids): owners of the use cases the model
     # serves or is approved for, else the model's owner; asked once for every model.
     model_ids = {r.model_version.model_id for r in pending}
@@ -353,10 +466,10 @@ def approvals(user, today: date) -> list[WorkItem]:
                 request.requested_at,
             )
         )
-    return items[:LIMIT]
+    return Batch.whole(items[:LIMIT])
 
 
-SOURCES: list[Callable[..., list[WorkItem]]] = [
+SOURCES: list[Callable[..., Batch]] = [
     reviews,
     sign_offs,
     changes_requested,
@@ -374,11 +487,41 @@ def _order(item: WorkItem):
     return (item.due is None, item.due or date.max, item.since or far, item.title)
 
 
+@dataclass(frozen=True)
+class Work:
+    """What waits for a person: the first items in the page's order, and how many of each
+    kind the full list has (``counts``; ``waiting`` also counts past ``LIMIT``)."""
+
+    items: list[WorkItem]
+    counts: Counter
+    waiting: Counter
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "") -> Work:
+    """The first ``limit`` items waiting for the person (of one ``kind``, or all), soonest
+    due first, then oldest, with every kind counted. Each source is asked for its own first
+    ``limit`` in the same order, so the first ``limit`` of them all are among them."""
+    today = today or timezone.localdate()
+    items: list[WorkItem] = []
+    counts: Counter = Counter()
+    waiting: Counter = Counter()
+    for source in SOURCES:
+        batch = source(user, today, limit)
+        items += [i for i in batch.items if i.kind == kind] if kind else batch.items
+        counts += batch.counts
+        waiting += batch.totals
+    return Work(sorted(items, key=_order)[:limit], counts, waiting)
+
+
 def my_work(user, today: date | None = None) -> list[WorkItem]:
     """Everything waiting for the person, soonest due first, then oldest."""
     today = today or timezone.localdate()
-    items = [item for source in SOURCES for item in source(user, today)]
+    items = [item for source in SOURCES for item in source(user, today).items]
     return sorted(items, key=_order)
 
 
-__all__ = ["KINDS", "SOURCES", "WorkItem", "my_work"]
+__all__ = ["KINDS", "LIMIT", "SOURCES", "Batch", "Work", "WorkItem", "lean", "my_work", "work"]

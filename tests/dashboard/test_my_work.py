@@ -267,3 +267,30 @@ def test_my_work_pages_a_long_list(client, use_case, people, settings):
     assert second.count("Not submitted yet") == 2
     assert "kind=draft&amp;page=1" in second
     assert client.get(reverse("my-work") + "?page=abc").status_code == 200
+
+
+def test_dashboard_panel_shows_the_first_five_of_my_work_and_counts_them_all(
+    client, use_case, people, monkeypatch
+):
+    """The panel asks each source for its first five only (dashboard.work.work), yet shows
+    the same five My work lists first and the same count; reviews and sign-offs are counted
+    in full past the limit per source."""
+    author = people["author"]
+    for _ in range(4):
+        uc = UseCaseFactory(business_unit=use_case.business_unit, owner=author)
+        draft(uc, author)
+    _many(use_case, people, 4)
+    monkeypatch.setattr("dashboard.work.LIMIT", 3)
+    client.force_login(author)
+    everything = my_work(author)
+    assert len(everything) == 3  # drafts, at most LIMIT a source
+    page = client.get(reverse("dashboard")).content.decode()
+    assert all(item.title in page for item in everything)
+    risk_officer = people["reviewers"][0]
+    waiting = my_work(risk_officer)
+    assert [i.kind for i in waiting] == ["review"] * 3
+    client.force_login(risk_officer)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert all(item.title in page for item in waiting)
+    assert 'My work</a> <span class="badge text-bg-secondary">3</span>' in page
+    assert "4 assessments waiting for your review" in page

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from django.db.models import Case, IntegerField, Value, When
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import BooleanField, Case, F, Func, IntegerField, Q, Value, When
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -74,10 +75,12 @@ def matches(source: Source, user, terms: Terms):
 
 def _matches(source: Source, user, terms: Terms):
     qs = source.queryset(user)
-    if source.through_use_case:
-        # The candidates first, each part from its own index (the matching use cases' records,
-        # and the records matching themselves), then who may see them among those alone. An OR
-        # across the two tables would have PostgreSQL test every row of the kind instead.
+    if not terms:
+        return qs.none()
+    if source.through_use_case and textsearch.uses_full_text():
+        qs = qs.filter(_through_use_case(source.through_use_case, source.reference, terms))
+    elif source.through_use_case:
+        # SQLite: the matching use cases' records and the records matching themselves.
         rows = qs.model._default_manager.order_by()
         use_cases = textsearch.matching(UseCase.objects.all(), terms, fields=USE_CASE_FIELDS)
         via_use_case = rows.filter(
@@ -96,6 +99,38 @@ def _matches(source: Source, user, terms: Terms):
         )
         qs = qs.alias(exact_reference=exact).order_by("exact_reference", *source.order)
     return qs
+
+
+class _EqualsAny(Func):
+    """``column = ANY(array)``: true when the column's value is one of the array's."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra):
+        column, array = self.get_source_expressions()
+        column_sql, column_params = compiler.compile(column)
+        array_sql, array_params = compiler.compile(array)
+        return f"{column_sql} = ANY({array_sql})", (*column_params, *array_params)
+
+
+def _through_use_case(use_case: str, reference: str | None, terms: Terms) -> Q:
+    """On PostgreSQL: the record's use case (the foreign key ``use_case``) matches, or its own
+    ``reference`` does.
+
+    The matching use cases are read once from their search indexes as an array
+    (``use_case_id = ANY(ARRAY(SELECT ...))``, an InitPlan), and the records of those use cases
+    found along the foreign key's index. Asked as ``use_case_id IN (SELECT ...)``, PostgreSQL
+    may merge-join the use cases in key order instead, building each one's full-text document
+    as it goes (100,000 of them for a word that matches nothing: 2 s); an array cannot be
+    joined that way, so the search indexes serve whatever the statistics say.
+    """
+    use_cases = textsearch.matching(
+        UseCase.objects.order_by(), terms, fields=USE_CASE_FIELDS
+    ).values("pk")
+    condition = Q(_EqualsAny(F(use_case), ArraySubquery(use_cases)))
+    if reference and len(terms.text) >= 3:  # as in textsearch.matching: trigrams need three
+        condition |= Q(**{f"{reference}__icontains": terms.text})
+    return condition
 
 
 def _hit(source: Source, obj, terms: Terms) -> Hit:

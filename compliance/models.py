@@ -266,7 +266,17 @@ class Applicability(models.Model):
                 fields=["use_case", "obligation"], name="one_applicability_per_obligation"
             )
         ]
-        indexes = [models.Index(fields=["status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            # Coverage counts only the applicable rows (about one in fifteen): read from this
+            # index alone, without visiting the table (compliance.selectors.coverage).
+            models.Index(
+                fields=["use_case", "obligation"],
+                include=["id", "status"],
+                condition=models.Q(applicable=True),
+                name="applicability_applicable",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.obligation.ref} for {self.use_case.reference}"

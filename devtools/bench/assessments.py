@@ -28,7 +28,10 @@ def definition() -> dict:
         if kind == "yes_no":
             q["weights"] = {"impact": 2}
         if i % 10 == 9:
-            q["show_if"] = {"question": f"q{i - 7:03d}", "equals": "yes"}
+            # Shown when the nearest yes/no question before it says yes (the import refuses a
+            # condition that can never hold, or ``equals`` on a multiple choice).
+            asked = i - 1 - (i - 1 - TYPES.index("yes_no")) % len(TYPES)
+            q["show_if"] = {"question": f"q{asked:03d}", "equals": "yes"}
         questions.append(q)
     questions.append({"key": "risks", "type": "risk_table", "label": "Risks"})
     questions.append({"key": "evidence", "type": "evidence", "label": "Evidence"})

@@ -16,12 +16,14 @@ registry. This module
 
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from devtools.bench.stats import p95
@@ -47,6 +49,8 @@ class Figures:
     make_seconds: float  # board_pack_make: the KPIs frozen and the pack saved
     renders: list[float]  # seconds
     pdf: bytes  # the last render
+    make_queries: int = 0
+    render_queries: list[int] = field(default_factory=list)  # per timed render
 
     @property
     def median(self) -> float:
@@ -77,15 +81,19 @@ def pack_of_last_month() -> Any:
 
 def run(renders: int = 10, warmup: int = 1) -> Figures:
     kept, seconds = seed_snapshots()
-    started = time.perf_counter()
-    pack = pack_of_last_month()
-    make_seconds = time.perf_counter() - started
-    times, pdf = [], b""
-    for k in range(warmup + max(1, renders)):
+    with CaptureQueriesContext(connection) as made:
         started = time.perf_counter()
-        pdf = _dashboard("board_pack").render(pack)
+        pack = pack_of_last_month()
+        make_seconds = time.perf_counter() - started
+    times, queries, pdf = [], [], b""
+    for k in range(warmup + max(1, renders)):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            pdf = _dashboard("board_pack").render(pack)
+            elapsed = time.perf_counter() - started
         if k >= warmup:
-            times.append(time.perf_counter() - started)
+            times.append(elapsed)
+            queries.append(len(captured.captured_queries))
     return Figures(
         snapshots=kept,
         snapshot_seconds=seconds,
@@ -93,4 +101,6 @@ def run(renders: int = 10, warmup: int = 1) -> Figures:
         make_seconds=make_seconds,
         renders=times,
         pdf=pdf,
+        make_queries=len(made.captured_queries),
+        render_queries=queries,
     )

@@ -370,8 +370,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Applicability for {figures.use_cases:,} use cases: {figures.rows:,} rows "
             f"({figures.applicable:,} applicable) computed and written with their history in "
-            f"{figures.compute_seconds:.1f} s; the nightly status refresh over them took "
-            f"{figures.refresh_seconds:.1f} s ({figures.changed:,} changed)."
+            f"{figures.compute_seconds:.1f} s ({figures.compute_queries:,} queries); the nightly "
+            f"status refresh over them took {figures.refresh_seconds:.1f} s "
+            f"({figures.refresh_queries:,} queries; {figures.changed:,} changed)."
         )
         with connection.cursor() as cursor:
             cursor.execute("VACUUM (ANALYZE)")
@@ -495,10 +496,12 @@ class Command(BaseCommand):
         verdict = (
             self.style.SUCCESS("PASS") if figures.median < target else self.style.ERROR("FAIL")
         )
+        lo, hi = min(figures.render_queries), max(figures.render_queries)
         out(
-            f"Board pack {figures.pack} made in {figures.make_seconds:.2f} s; render: "
-            f"{len(figures.renders)} renders, median "
-            f"{figures.median:.2f} s, p95 {figures.p95:.2f} s, {_pdf_pages(figures.pdf)} pages, "
+            f"Board pack {figures.pack} made in {figures.make_seconds:.2f} s "
+            f"({figures.make_queries} queries); render: {len(figures.renders)} renders, median "
+            f"{figures.median:.2f} s, p95 {figures.p95:.2f} s, "
+            f"{lo if lo == hi else f'{lo}-{hi}'} queries each, {_pdf_pages(figures.pdf)} pages, "
             f"{len(figures.pdf) // 1024} KB; target: median < {target:g} s  {verdict}"
         )
         with connection.cursor() as cursor:

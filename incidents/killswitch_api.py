@@ -13,12 +13,20 @@ The view is a DRF view for the schema and the 401s, but a poll with a live token
 DRF: ``KillSwitchView.as_view`` answers it in plain Django (DRF's request wrapping, content
 negotiation and authentication were most of a poll's cost) and hands everything else (no
 token, a bad one, another method) to DRF, which answers as before.
+
+Most polls do not even enter Django: ``PollShortcut`` (installed around the WSGI application
+by portal/wsgi.py, from settings.WSGI_SHORTCUTS) answers a poll that needs no query, with the
+headers Django's middleware gave the same kind of answer to the same scheme and host, the
+access log line and the request metrics (see its docstring).
 """
 
+import time
 from functools import update_wrapper
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
+from django.urls import resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -33,7 +41,15 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
-from incidents.services.killswitch import PollState, kill_switch_answer, poll_state_for_raw
+from incidents.services.killswitch import (
+    PollAnswer,
+    PollState,
+    kill_switch_answer,
+    known_poll_answer,
+    poll_state_for_raw,
+)
+from portal import metrics
+from portal.observability import access_log, request_id_from
 
 KEYWORD = "Bearer"
 
@@ -140,14 +156,19 @@ class KillSwitchView(APIView):
         return csrf_exempt(poll)
 
 
+def _bearer(meta) -> str:
+    """The raw token of a well-formed ``Authorization: Bearer <token>``, else ''."""
+    keyword, _, raw = meta.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if keyword.lower() != "bearer" or " " in raw:
+        return ""
+    return raw
+
+
 def _live_token(request) -> PollState | None:
     """The poll's token when the request carries a well-formed live one, else None (DRF then
     answers, with its 401 and the reason)."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    keyword, _, raw = header.partition(" ")
-    if keyword.lower() != "bearer" or not raw or " " in raw:
-        return None
-    return poll_state_for_raw(raw)
+    raw = _bearer(request.META)
+    return poll_state_for_raw(raw) if raw else None
 
 
 def _answer(state: PollState, request) -> HttpResponse:
@@ -159,3 +180,118 @@ def _answer(state: PollState, request) -> HttpResponse:
     response["Cache-Control"] = "no-cache"
     response["Vary"] = "Authorization"
     return response
+
+
+# What the middleware's answer to a poll depends on besides the token (which the view reads):
+# the scheme (the HTTPS redirect, HSTS) and the host (ALLOWED_HOSTS, PREPEND_WWW). A poll is
+# answered before Django only with headers Django gave a poll with these same values.
+_DECIDING = (
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+)
+# Headers that are the answer's own, filled in for each (the rest are the same every time).
+_PER_ANSWER = frozenset({"etag", "content-length", "x-request-id"})
+# Kinds of answer remembered (status, scheme, host...): a few per deployment; a flood of
+# made-up Host headers must not grow the memory without end.
+_MAX_LEARNT = 256
+
+
+class PollShortcut:
+    """WSGI: a poll answered before Django when it needs no query, exactly as Django would.
+
+    A ``GET /api/v1/kill-switch/`` with ``Authorization: Bearer sks_...`` is answered here when
+    this process's copy is fresh and knows the token and its poll time need not be written now
+    (incidents.services.killswitch.known_poll_answer): at 20,000 systems polling, nearly every
+    poll. Anything else (no token, an unknown or revoked one, a stale copy, another method, a
+    query string) goes to Django as before, so the 401s, the copy's reads and the batched
+    writes all happen inside Django's request cycle, with its database connection handling.
+
+    The headers are the ones Django's middleware gave (security headers, CSP, X-Frame-Options,
+    ...), learnt from a poll Django answered with the same status for the same scheme and
+    host, with the ETag, Content-Length and X-Request-ID made for this answer: until Django has
+    answered such a poll in this process, it answers this one too. So a change of middleware
+    or of a security setting changes these answers with it, and a host Django would refuse
+    (ALLOWED_HOSTS) or redirect (SECURE_SSL_REDIRECT, PREPEND_WWW) never gets one here. The
+    access log line and the request metrics are written as RequestLogMiddleware writes them.
+    """
+
+    def __init__(self, application) -> None:
+        self.application = application
+        self._route: tuple[str, str] | None = None  # the poll's path, and its view's name
+        self._learnt: dict[tuple, tuple[str, list[tuple[str, str | None]]]] = {}
+        proxy = settings.SECURE_PROXY_SSL_HEADER  # the header saying the request was HTTPS
+        self._deciding = _DECIDING + ((proxy[0],) if proxy else ())
+
+    def _resolve(self) -> tuple[str, str]:
+        path = reverse("api-kill-switch")
+        self._route = (path, resolve(path).view_name)
+        return self._route
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET":
+            return self.application(environ, start_response)
+        path, view = self._route or self._resolve()
+        if environ.get("PATH_INFO") != path:
+            return self.application(environ, start_response)
+        started = time.monotonic()
+        key = tuple(environ.get(name) for name in self._deciding)
+        raw = _bearer(environ)
+        answer = self._known(environ, raw) if raw else None
+        learnt = self._learnt.get((answer.status, *key)) if answer is not None else None
+        if answer is None or learnt is None:
+            # Only a poll the plain view answers (not DRF) teaches the headers.
+            learning = self._learning(key, start_response) if raw else start_response
+            return self.application(environ, learning)
+        status, template = learnt
+        rid = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        own = {"etag": answer.etag, "content-length": str(len(answer.body)), "x-request-id": rid}
+        start_response(status, [(n, own[n.lower()] if v is None else v) for n, v in template])
+        seconds = time.monotonic() - started
+        metrics.observe_request("GET", answer.status, view, seconds)
+        access_log.info(
+            "%s %s %s %.1fms",
+            "GET",
+            path,
+            answer.status,
+            seconds * 1000,
+            extra={
+                "request_id": rid,
+                "method": "GET",
+                "path": path,
+                "status": answer.status,
+                "duration_ms": round(seconds * 1000, 1),
+                "user": "",
+                "view": view,
+            },
+        )
+        return [answer.body]
+
+    def _known(self, environ, raw: str) -> PollAnswer | None:
+        # Cases Django answers differently from a plain poll, or that need its request: a
+        # query string (logged), a script prefix, refused user agents (CommonMiddleware).
+        if environ.get("QUERY_STRING") or environ.get("SCRIPT_NAME"):
+            return None
+        if settings.FORCE_SCRIPT_NAME or settings.DISALLOWED_USER_AGENTS:
+            return None
+        return known_poll_answer(raw, environ.get("HTTP_IF_NONE_MATCH"))
+
+    def _learning(self, key: tuple, start_response):
+        """start_response, remembering the headers of a poll Django answered (200 or 304)."""
+
+        def learn(status: str, headers, exc_info=None):
+            code = int(status.split(" ", 1)[0])
+            if (
+                code in (200, 304)
+                and exc_info is None
+                and len(self._learnt) < _MAX_LEARNT
+                and not any(name.lower() == "set-cookie" for name, _ in headers)
+            ):
+                template = [(n, None if n.lower() in _PER_ANSWER else v) for n, v in headers]
+                self._learnt.setdefault((code, *key), (status, template))
+            return start_response(status, headers, exc_info)
+
+        return learn

@@ -51,6 +51,12 @@ def loggable_path(request) -> tuple[str, str]:
     return path[:500], shown[:500]
 
 
+def request_id_from(given: str) -> str:
+    """The request's id: the caller's X-Request-ID when it is a sane token (a proxy's), else
+    a new one."""
+    return given if _SANE_ID.match(given) else uuid.uuid4().hex
+
+
 class RequestIdFilter(logging.Filter):
     """Puts the current request's id on every record (``-`` outside a request)."""
 
@@ -94,8 +100,7 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        given = request.headers.get("X-Request-ID", "")
-        rid = given if _SANE_ID.match(given) else uuid.uuid4().hex
+        rid = request_id_from(request.headers.get("X-Request-ID", ""))
         token = request_id.set(rid)
         started = time.monotonic()
         try:

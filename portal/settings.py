@@ -388,6 +388,9 @@ KILL_SWITCH_POLL_FLUSH_SECONDS = env.float("KILL_SWITCH_POLL_FLUSH_SECONDS", def
 # older than this (s): a switch-off reaches every poll sent this long after it committed.
 # Keep it well under KILL_SWITCH_POLL_SECONDS (at most half); 0 reads the database every poll.
 KILL_SWITCH_CACHE_SECONDS = env.float("KILL_SWITCH_CACHE_SECONDS", default=2.0)
+# WSGI wrappers around Django (portal/wsgi.py), outermost first. The kill-switch poll is
+# answered before Django's middleware when it needs no query (incidents/killswitch_api.py).
+WSGI_SHORTCUTS = env.list("WSGI_SHORTCUTS", default=["incidents.killswitch_api.PollShortcut"])
 # A regulatory deadline this close (hours) is "near": on the dashboard, and the owner is told.
 INCIDENT_DEADLINE_NEAR_HOURS = env.int("INCIDENT_DEADLINE_NEAR_HOURS", default=24)
 # Webhooks: each attempt gives up after this many seconds; failed ones are retried with

@@ -222,6 +222,7 @@ class PollBook:
         self._tokens: dict[str, tuple[int, int, datetime | None]] = {}
         self._signature: tuple | None = None
         self._answers: dict[int, UseCaseAnswer] = {}
+        self._made: dict[int, tuple[tuple, UseCaseAnswer]] = {}  # use case id: (row, answer)
         self._loaded_at = -math.inf
         self._generation = 0  # moved by invalidate(); a read it overtook does not count
 
@@ -242,7 +243,31 @@ class PollBook:
                 }
                 self._signature = signature
             cursor.execute(states_sql)
-            self._answers = {row[0]: _answer(*row[1:]) for row in cursor.fetchall()}
+            rows = cursor.fetchall()
+        # An answer whose use case did not move is kept, not made again (its JSON and hash):
+        # with thousands of use cases polled, remaking them all was most of a read's time.
+        made, self._made = self._made, {}
+        answers = {}
+        interval = settings.KILL_SWITCH_POLL_SECONDS  # in the answer too
+        for row in rows:
+            use_case_id, state = row[0], (interval, *row[1:])
+            kept = made.get(use_case_id)
+            answer = kept[1] if kept is not None and kept[0] == state else _answer(*row[1:])
+            self._made[use_case_id] = (state, answer)
+            answers[use_case_id] = answer
+        self._answers = answers
+
+    def known(self, digest: str) -> PollState | None:
+        """The token's state if the copy is fresh and knows it, reading nothing; else None
+        (then state() answers, reading what it must)."""
+        ttl = settings.KILL_SWITCH_CACHE_SECONDS
+        if ttl <= 0 or self._clock() - self._loaded_at >= ttl:
+            return None
+        token = self._tokens.get(digest)
+        answer = self._answers.get(token[1]) if token else None
+        if token is None or answer is None:
+            return None
+        return PollState(token[0], token[2], answer)
 
     def state(self, digest: str) -> PollState | None:
         ttl = settings.KILL_SWITCH_CACHE_SECONDS
@@ -306,13 +331,29 @@ class PollRecorder:
         # What this process wrote: the time read with a token may be much older.
         self._written: dict[int, datetime] = {}
 
-    def heard(self, state: PollState, now: datetime) -> None:
+    def _recent(self, state: PollState, now: datetime) -> bool:
+        """Whether the token's last poll time is recent enough to write nothing."""
         stale = now - timedelta(seconds=POLL_RECORD_SECONDS)
         last: datetime | None = self._written.get(state.token_id) or state.last_polled_at
         if state.last_polled_at is not None and (last is None or state.last_polled_at > last):
             last = state.last_polled_at
         # Another process may have written it since: the UPDATE's condition then skips it.
-        if last is not None and last >= stale:
+        return last is not None and last >= stale
+
+    def queued(self, state: PollState, now: datetime) -> bool:
+        """heard() without the write: True when nothing is to be written now (the time is
+        recent, or it waits for a flush that is not due); False when heard() would write, which
+        the caller must then call where a query may be made."""
+        if self._recent(state, now):
+            return True
+        with self._lock:
+            if time.monotonic() - self._flushed_at >= settings.KILL_SWITCH_POLL_FLUSH_SECONDS:
+                return False
+            self._pending.add(state.token_id)
+            return True
+
+    def heard(self, state: PollState, now: datetime) -> None:
+        if self._recent(state, now):
             return
         with self._lock:
             self._pending.add(state.token_id)
@@ -362,6 +403,8 @@ class PollAnswer:
 def _matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
+    if if_none_match == etag:  # what a poller sends: its last ETag as it was given
+        return True
     if if_none_match.strip() == "*":
         return True
     # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x".
@@ -373,6 +416,23 @@ def kill_switch_answer(
 ) -> PollAnswer:
     """What a poll with this (already looked-up) token gets."""
     recorder.heard(state, now or timezone.now())
+    answer = state.answer
+    if _matches(if_none_match, answer.etag):
+        return PollAnswer(304, b"", answer.etag, answer.data)
+    return PollAnswer(200, answer.body, answer.etag, answer.data)
+
+
+def known_poll_answer(raw: str, if_none_match: str | None) -> PollAnswer | None:
+    """kill_switch_answer() for a raw token when it needs no query at all: this process's copy
+    is fresh and knows the token, and its last poll time need not be written now.
+
+    None otherwise (a stale copy, a token the copy does not know or not a token at all, a
+    poll time due to be written): the caller then answers as usual, reading what it must."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    state = book.known(_digest(raw))
+    if state is None or not recorder.queued(state, timezone.now()):
+        return None
     answer = state.answer
     if _matches(if_none_match, answer.etag):
         return PollAnswer(304, b"", answer.etag, answer.data)

@@ -43,8 +43,14 @@ def test_every_poller_sees_the_switch_within_one_poll_interval(monkeypatch):
     assert by_label["floor: constant-JSON Django view"].value > 0
     assert by_label["kill-switch poll answering 200, ratio to the floor"].value > 0
     assert by_label["kill-switch poll answering 304, ratio to the floor"].value > 0
+    assert by_label["a 304's server CPU per request, ratio to a 200's"].value > 0
+    before_django = "kill-switch poll answering 200, ratio to a constant JSON before Django"
+    assert by_label[before_django].value > 0
     assert "5 shared keep-alive connections" in by_label["kill-switch polls answered"].note
     assert by_label["kill-switch polls answered"].value > 0
+    # 20 systems every second offer 20 polls a second: the client says what it carried.
+    offered = by_label["polls answered, ratio to polls offered"]
+    assert offered.value > 0 and "20 polls/s" in offered.note, offered.note
     assert by_label["poll errors"].value == 0, by_label["poll errors"].note
     # Pollers sent what they last saw: the unchanged switch was answered without a body.
     assert by_label["polls answered 304 Not Modified"].value > 0
@@ -52,6 +58,9 @@ def test_every_poller_sees_the_switch_within_one_poll_interval(monkeypatch):
     assert seen.note.startswith("within one poll interval and the cache time"), seen.note
     assert "(1 s + 0.5 s," in seen.note  # the server's copy: at most half an interval old
     assert "0 stale answers after the cache time" in seen.note
+    assert "2 use cases (20 systems) switched off" in seen.note
+    late = by_label["answers 'on' received after the switch-off committed plus one poll interval"]
+    assert late.value == 0
     assert seen.note.endswith("0 systems never saw it")
     assert 0 < seen.value <= 1 + 0.5 + bench.ALLOWANCE_SECONDS
     assert KillSwitchToken.objects.filter(name__startswith=bench.SYSTEM_NAME).count() == 20

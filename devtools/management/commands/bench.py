@@ -561,8 +561,8 @@ class Command(BaseCommand):
         out("")
         out(
             f"Kill switch: {pollers:,} deployed systems poll every {poll_seconds:g} s for "
-            f"{3 * poll_seconds:g} s (gunicorn on 127.0.0.1); half way, every polled use case "
-            "is switched off."
+            f"{3 * poll_seconds:g} s (gunicorn on 127.0.0.1); half way, up to "
+            f"{killswitch_bench.SWITCHED_USE_CASES} of their use cases are switched off."
         )
         figures = killswitch_bench.run(
             actor=get_user_model().objects.get(username="bench.admin"),

@@ -26,7 +26,7 @@ from functools import update_wrapper
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
-from django.urls import resolve, reverse
+from django.urls import NoReverseMatch, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -227,7 +227,11 @@ class PollShortcut:
         self._deciding = _DECIDING + ((proxy[0],) if proxy else ())
 
     def _resolve(self) -> tuple[str, str]:
-        path = reverse("api-kill-switch")
+        try:
+            path = reverse("api-kill-switch")
+        except NoReverseMatch:  # URLs without the API: nothing to answer, ever
+            self._route = ("", "")
+            return self._route
         self._route = (path, resolve(path).view_name)
         return self._route
 
@@ -235,7 +239,7 @@ class PollShortcut:
         if environ.get("REQUEST_METHOD") != "GET":
             return self.application(environ, start_response)
         path, view = self._route or self._resolve()
-        if environ.get("PATH_INFO") != path:
+        if not path or environ.get("PATH_INFO") != path:
             return self.application(environ, start_response)
         started = time.monotonic()
         key = tuple(environ.get(name) for name in self._deciding)

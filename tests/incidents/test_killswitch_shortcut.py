@@ -245,3 +245,15 @@ def test_another_process_stops_answering_before_django_once_its_copy_is_old(
     assert other.known(digest) is None
     settings.KILL_SWITCH_CACHE_SECONDS = 0  # the copy off: nothing is answered from it
     assert other.known(digest) is None
+
+
+urlpatterns: list = []  # a URL configuration without the API (the test below)
+
+
+def test_without_the_poll_in_the_urls_every_request_is_djangos(server, token, settings):
+    settings.ROOT_URLCONF = __name__
+    _, raw = token
+    # Not found (this bare URL configuration cannot even render the portal's 404 page).
+    assert server.get(raw=raw).status_code not in (200, 304)
+    assert server.get(raw=raw).status_code not in (200, 304)
+    assert server.entered_django == 2

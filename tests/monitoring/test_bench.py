@@ -24,17 +24,18 @@ def test_the_monitoring_benchmark_runs_and_prints_each_figure(settings):
         year_minutes=3 * 24 * 60,
     )
     labels = [f.label for f in figures]
-    assert labels[:4] == [
+    assert labels[:5] == [
         "ingest through the push API",
         "floor: COPY of the same rows into the same table",
         "push API, ratio to the floor",
+        "push API, ratio to the floor with the source column",
         "ingest through pulls (HTTP JSON)",
     ]
     assert all(f.value > 0 for f in figures)
     by_label = {f.label: f for f in figures}
     # The floor's rows were timed, then taken out again: only the pushed ones stay.
     assert "2,000 samples (2,000 new)" in by_label["ingest through the push API"].note
-    assert not MetricSample.objects.filter(metric="floor_copy").exists()
+    assert not MetricSample.objects.filter(metric__in=["floor_copy", "floor_source"]).exists()
     # The floor says what it is, and the ratio what it is held to.
     floor = by_label["floor: COPY of the same rows into the same table"].note
     assert "already parsed" in floor and "no JSON parsing" in floor

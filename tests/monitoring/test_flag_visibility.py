@@ -1,6 +1,8 @@
 """A flag is read by its own unit only; what it writes on a firm-wide model version (and on
 the use cases of other units the version serves) must not tell them the rule or the value."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -14,6 +16,12 @@ from tests.monitoring.evaluation_helpers import NOW, record, switch_off_shipped_
 pytestmark = pytest.mark.django_db
 
 RULE = "Retail fraud errors"
+
+
+def tells_value(text: str) -> bool:
+    """Whether the text gives the breach's value, 0.37, as a number of its own (a time's
+    microseconds, as in 17:20:20.374780, can hold the same digits)."""
+    return re.search(r"(?<![\d.])0\.37(?!\d)", text) is not None
 
 
 @pytest.fixture
@@ -49,10 +57,10 @@ def test_the_version_and_other_units_use_cases_name_the_flag_only(flagged):
         theirs.history.latest().history_change_reason,
     ):
         assert flag.reference in text
-        assert RULE not in text and "0.37" not in text
+        assert RULE not in text and not tells_value(text)
     # The flag's own unit reads the whole reason on its use case.
     ours = UseCase.objects.get(pk=ours.pk)
-    assert RULE in ours.reassessment_reasons and "0.37" in ours.reassessment_reasons
+    assert RULE in ours.reassessment_reasons and tells_value(ours.reassessment_reasons)
 
 
 def test_an_outsider_reads_neither_the_flag_nor_its_reason_in_the_versions_history(
@@ -65,4 +73,4 @@ def test_an_outsider_reads_neither_the_flag_nor_its_reason_in_the_versions_histo
     page = client.get(reverse("history", args=["modelversion", version.pk]))
     assert page.status_code == 200
     assert flag.reference in page.text
-    assert RULE not in page.text and "0.37" not in page.text
+    assert RULE not in page.text and not tells_value(page.text)

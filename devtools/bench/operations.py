@@ -338,7 +338,7 @@ def bench_relay(stack: Stack, app, n: int) -> tuple[list[Figures], Process]:
     wait_until(
         lambda: not ours.filter(done_at__isnull=True).exists(),
         what=f"the worker to run all {n:,} side effects",
-        seconds=max(120.0, n / 20),
+        seconds=max(300.0, n / 20),
         processes=[worker],
     )
     elapsed = time.perf_counter() - started
@@ -512,7 +512,7 @@ def bench_outage(stack: Stack, worker: Process, outage: float, rate: float) -> l
             and not ours.filter(done_at__isnull=True).exists()
         ),
         what="the emails written after Redis came back to be done",
-        seconds=120,
+        seconds=300,
     )
     written = len(writer.saved)
     done = ours.filter(done_at__isnull=False).count()

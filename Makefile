@@ -8,6 +8,9 @@ MLFLOW_VENV := .venv-mlflow
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/steward
 REDIS_URL ?= redis://127.0.0.1:6379/15
+# Test processes for make test (pytest-xdist), each with its own database and Celery worker.
+# More than the cores: much of a test's time is spent waiting on servers and browsers.
+TEST_WORKERS ?= 4
 
 # The test and benchmark environment: PostgreSQL, Redis, production-like security.
 TEST_ENV := DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) CELERY_TASK_ALWAYS_EAGER=true \
@@ -84,7 +87,7 @@ prometheus:
 
 ## The whole test suite against PostgreSQL, Redis, a Celery worker, MLflow and Chromium.
 test: setup services browser prometheus $(MLFLOW_VENV)/.installed checks
-	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## The inner loop: every test that starts no server or browser (-m "not slow"), on a kept
 ## test database. PostgreSQL still; no Chromium, Prometheus or MLflow needed.

@@ -216,6 +216,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
+# The queue tasks are sent to and a worker reads by default ("celery", Celery's own). The test
+# suite gives each of its parallel processes, and that process's worker, a queue of its own.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 # A worker killed mid-task: its task goes back to the queue at once (with acks late) ...
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -25,6 +25,7 @@ from django.db import connection
 
 from portal.celery import app
 from portal.ledger.triggers import guarded_tables
+from tests import databases
 from tests.readiness import tail, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -36,6 +37,49 @@ WORKER_STOP_SECONDS = 20
 SLOW_MARKERS = ("e2e", "mlflow", "celery")
 # Fixtures that start one: a test asking for any of them, even through another fixture, is slow.
 SERVER_FIXTURES = ("celery_worker", "live_server", "browser", "page")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (make test): migrate once, and give each worker its own queue.
+
+    Every worker has its own test database (pytest-django names it test_<name>_gw<N>). The
+    controlling process migrates one database before the workers start and each worker starts
+    from a copy of it (tests/databases.py), rather than each running every migration itself.
+    Each worker also has, through the `celery_worker` fixture, its own Celery worker process on
+    its database. They share one Redis, so a task sent by one test process must reach only its
+    own Celery worker: one queue per test process, named after it.
+    """
+    xdist_worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if xdist_worker:
+        # The Celery workers the tests start inherit the environment: their tasks' own tasks
+        # (a dispatch sending its pulls) go to this queue too, not to the default one.
+        queue = f"steward-test-{xdist_worker}"
+        os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+        app.conf.task_default_queue = queue
+    elif getattr(config.option, "numprocesses", None):
+        databases.migrate_template(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        databases.drop_copies(config)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """A worker's test database is a copy of the one migrated before the run (if there is)."""
+    databases.copy_template()
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb(request: pytest.FixtureRequest) -> bool:
+    """A copied database is used as it is: Django checks its migrations, finds them applied,
+    and leaves the dropping to the controlling process (databases.drop_copies)."""
+    return databases.copying() or request.config.getvalue("reuse_db")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return databases.report_header(config)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

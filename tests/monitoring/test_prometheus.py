@@ -17,7 +17,8 @@ from tests.factories import DeploymentFactory, MetricSourceFactory
 from tests.monitoring.servers import TestServer, closed_port
 from tests.readiness import tail, wait_for
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+# One Prometheus (module-scoped) for the module: one pytest-xdist worker runs all its tests.
+pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.xdist_group("prometheus")]
 
 EXPOSITION = """\
 # HELP model_error_rate Share of requests that failed.

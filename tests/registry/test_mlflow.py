@@ -34,7 +34,9 @@ from registry.models import AIModel, ApprovalStatus, ModelVersion
 from registry.tasks import import_mlflow_models
 from tests.readiness import DEADLINE_SECONDS, tail, wait_for
 
-pytestmark = pytest.mark.mlflow
+# One MLflow server (module-scoped) for the module: under pytest-xdist all its tests go to one
+# worker (make test runs --dist loadgroup), so the server starts once per run.
+pytestmark = [pytest.mark.mlflow, pytest.mark.xdist_group("mlflow")]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

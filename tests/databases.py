@@ -1,0 +1,134 @@
+"""One migrated test database per run, copied for each pytest-xdist worker.
+
+`make test` runs the suite on several processes (pytest-xdist), each with a test database of
+its own (pytest-django names them test_<name>_gw0, _gw1, ...). Left to itself each process
+creates its database by running every migration, which on a busy two-core machine costs
+minutes, the same minutes in every process at once. Instead the controlling process migrates
+one database, test_<name>_migrated, before the workers start (``migrate_template``), and each
+worker's database is a copy of it made by PostgreSQL (``CREATE DATABASE ... TEMPLATE``, about
+two seconds: ``copy_template``). Django then finds every migration applied and uses the copy as
+it is (keepdb), so the tests see exactly what the migrations made, as before. The controlling
+process drops the template and the copies when the run ends (``drop_copies``).
+
+On SQLite, or without pytest-xdist, nothing here applies: pytest-django creates the database
+as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from django.conf import settings
+from psycopg import sql
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Set by the controlling process for its workers (they inherit its environment).
+TEMPLATE_ENV = "STEWARD_TEST_TEMPLATE_DB"
+MIGRATED_SECONDS = pytest.StashKey[float]()
+
+
+def _database() -> dict:
+    return settings.DATABASES["default"]
+
+
+def _on_postgresql() -> bool:
+    return _database()["ENGINE"] == "django.db.backends.postgresql"
+
+
+def _test_name() -> str:
+    """The test database's name before pytest-xdist adds its suffix (as pytest-django)."""
+    db = _database()
+    return db.get("TEST", {}).get("NAME") or f"test_{db['NAME']}"
+
+
+def _maintenance():
+    """A connection to the server's ``postgres`` database, to create and drop others."""
+    db = _database()
+    return psycopg.connect(
+        dbname="postgres",
+        host=db.get("HOST") or None,
+        port=db.get("PORT") or None,
+        user=db.get("USER") or None,
+        password=db.get("PASSWORD") or None,
+        autocommit=True,
+    )
+
+
+def _drop(conn, name: str) -> None:
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def migrate_template(config: pytest.Config) -> None:
+    """Create test_<name>_migrated and run every migration on it, once, before the workers."""
+    if not _on_postgresql() or not os.environ.get("DATABASE_URL"):
+        return
+    template = f"{_test_name()}_migrated"
+    started = time.monotonic()
+    with _maintenance() as conn:
+        _drop(conn, template)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
+    url = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + quote(template)))
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "--run-syncdb", "-v0"],
+        cwd=BASE_DIR,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise pytest.UsageError(
+            f"Migrating the test database {template} failed:\n{done.stdout}{done.stderr}"
+        )
+    config.stash[MIGRATED_SECONDS] = time.monotonic() - started
+    os.environ[TEMPLATE_ENV] = template
+
+
+def copying() -> bool:
+    """Whether this process is a worker whose database is copied from the template."""
+    # A test that runs pytest again in a subprocess (on SQLite) inherits both variables.
+    return bool(
+        os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(TEMPLATE_ENV) and _on_postgresql()
+    )
+
+
+def copy_template() -> None:
+    """Make this worker's test database a fresh copy of the migrated template."""
+    if not copying():
+        return
+    name = _database()["TEST"]["NAME"]  # with the worker's suffix, set by pytest-django
+    with _maintenance() as conn:
+        _drop(conn, name)
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(os.environ[TEMPLATE_ENV])
+            )
+        )
+
+
+def drop_copies(config: pytest.Config) -> None:
+    """Drop the template and every worker's copy (the controlling process, at the end)."""
+    template = os.environ.pop(TEMPLATE_ENV, None)
+    if not template:
+        return
+    copy = re.compile(re.escape(_test_name()) + r"_gw\d+")
+    with _maintenance() as conn:
+        names = [row[0] for row in conn.execute("SELECT datname FROM pg_database")]
+        for name in names:
+            if name == template or copy.fullmatch(name):
+                _drop(conn, name)
+
+
+def report_header(config: pytest.Config) -> str | None:
+    seconds = config.stash.get(MIGRATED_SECONDS, None)
+    if seconds is None:
+        return None
+    return f"test databases: migrated once in {seconds:.1f} s, copied for each worker"

@@ -71,8 +71,11 @@ class UseCaseFilter(django_filters.FilterSet):
 
     @property
     def qs(self):
-        # A stable order whatever is asked, so pages never repeat or skip a row.
-        qs = super().qs
+        return self.in_order(super().qs)
+
+    @staticmethod
+    def in_order(qs):
+        """A stable order whatever is asked, so pages never repeat or skip a row."""
         return qs.order_by(*(qs.query.order_by or ["reference"]), "pk")
 
 

@@ -5,7 +5,8 @@ permissions from the named rules (portal.api.RulePermission), and every write fr
 services the pages call. Serializers only parse input and render records.
 """
 
-from django.db.models import Prefetch
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -17,6 +18,7 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, filters, mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from portal.api_views import RecordViewSet
 from portal.workflow import Transition
@@ -24,7 +26,7 @@ from registry import services
 from registry.filters import DataSourceFilter, UseCaseFilter
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
-    DataSource,
+    UseCase,
 )
 from registry.selectors import (
     business_units_visible_to,
@@ -33,6 +35,7 @@ from registry.selectors import (
     use_cases_visible_to,
 )
 from registry.serializers.go_live import GoLiveRecordSerializer
+from registry.serializers.use_cases import SOURCE_IDS as USE_CASE_SOURCE_IDS
 from registry.serializers.use_cases import (
     BusinessUnitSerializer,
     DataSourceSerializer,
@@ -66,9 +69,22 @@ OWNER_UNSHOWN = (
 )
 
 
-def _ids_only(model):
-    """A prefetch of a many-to-many for a serializer that prints only the related ids."""
-    return model.objects.only("pk").order_by()
+def _source_ids():
+    """A use case's data-source ids as one array in its own row: no second query, no
+    prefetch machinery, for a serializer that prints only the ids."""
+    links = UseCase.data_sources.through.objects.filter(usecase_id=OuterRef("pk"))
+    return ArraySubquery(links.order_by("datasource_id").values("datasource_id"))
+
+
+# What neither the list nor the detail shows of a use case and its unit (nor any rule asks).
+USE_CASE_UNSHOWN = (
+    "risk_tier_basis",
+    "kill_switch_changed_at",
+    "business_unit__description",
+    "business_unit__code",
+    "business_unit__created_at",
+    "business_unit__updated_at",
+)
 
 
 # Use cases -----------------------------------------------------------------------------------
@@ -128,12 +144,20 @@ class UseCaseViewSet(_RegisterViewSet):
     def get_queryset(self):
         return (
             use_cases_visible_to(self.request.user)
-            .defer(*OWNER_UNSHOWN, "business_unit__description")
-            .prefetch_related(Prefetch("data_sources", queryset=_ids_only(DataSource)))
+            .defer(*OWNER_UNSHOWN, *USE_CASE_UNSHOWN)
+            .annotate(**{USE_CASE_SOURCE_IDS: _source_ids()})
         )
 
     def get_serializer_class(self):
         return UseCaseSerializer if self.action == "list" else UseCaseDetailSerializer
+
+    def filter_queryset(self, queryset):
+        # A list that asks for no filter, search or order is the register in its order:
+        # building the filter form to learn that cost a tenth of the request.
+        asked = {*UseCaseFilter.base_filters, api_settings.SEARCH_PARAM}
+        if self.action == "list" and asked.isdisjoint(self.request.query_params):
+            return UseCaseFilter.in_order(queryset)
+        return super().filter_queryset(queryset)
 
     def perform_create(self, serializer):
         serializer.instance = services.use_case_register(

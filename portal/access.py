@@ -5,8 +5,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import rules
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
-from django.db.models import CharField, F, Model, QuerySet, Value
+from django.db.models import CharField, F, Model, OuterRef, QuerySet, Value
 from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
@@ -49,6 +53,58 @@ def access_for(user) -> Access:
         cached = Access(roles=roles, unit_ids=units, superuser=user.is_superuser)
         setattr(user, _CACHE_ATTR, cached)
     return cached
+
+
+# Where with_access() puts a person's group names and unit ids on their row.
+_ROLES = "steward_role_names"
+_UNITS = "steward_unit_ids"
+
+
+def with_access(users: QuerySet, user_field: str = "pk") -> QuerySet:
+    """``users`` (or rows pointing at a user through ``user_field``, e.g. a token's
+    ``user_id``) with the person's group names and business unit ids read in the same query.
+
+    Every request needs them (access_for); asked when the user is looked up, they cost no
+    round trip of their own. ``prime`` then puts them where access_for finds them.
+    """
+    person = OuterRef(user_field)
+    units = get_user_model().business_units.through
+    return users.annotate(
+        **{
+            _ROLES: ArraySubquery(Group.objects.filter(user=person).values("name")),
+            _UNITS: ArraySubquery(units.objects.filter(user_id=person).values("businessunit_id")),
+        }
+    )
+
+
+def prime(user, row=None) -> None:
+    """Keep what ``with_access`` read on ``row`` (by default the user) as the person's access
+    for this request, so access_for asks nothing more."""
+    row = user if row is None else row
+    roles, units = getattr(row, _ROLES, None), getattr(row, _UNITS, None)
+    if roles is None or units is None:
+        return
+    setattr(
+        user,
+        _CACHE_ATTR,
+        Access(roles=frozenset(roles), unit_ids=frozenset(units), superuser=user.is_superuser),
+    )
+
+
+class AccessBackend(ModelBackend):
+    """Django's ModelBackend, whose per-request lookup of the signed-in person (from the
+    session) reads their roles and units in the same query."""
+
+    def get_user(self, user_id):
+        model = get_user_model()
+        try:
+            user = with_access(model._default_manager.all()).get(pk=user_id)
+        except model.DoesNotExist:
+            return None
+        if not self.user_can_authenticate(user):
+            return None
+        prime(user)
+        return user
 
 
 def _roles_and_units(user) -> tuple[frozenset[str], frozenset[int]]:

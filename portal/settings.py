@@ -120,7 +120,8 @@ STATE_DIR = Path(
 # --------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "rules.permissions.ObjectPermissionBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, reading the person's roles and units with them on every request.
+    "portal.access.AccessBackend",
 ]
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None
@@ -418,7 +419,7 @@ PDF_RENDER_TIMEOUT_SECONDS = env.float("PDF_RENDER_TIMEOUT_SECONDS", default=20.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so a bad or missing token answers 401 with WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        "portal.api.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Every viewset is checked against its named rules (action_rules); see portal/api.py.

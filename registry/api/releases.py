@@ -11,11 +11,12 @@ from django.db.models import Prefetch
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from portal.api import TokenAuthentication
 from portal.api_views import RecordViewSet
 from portal.params import as_id
 from registry.authentication import ModelTokenAuthentication

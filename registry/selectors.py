@@ -3,9 +3,10 @@
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import BigIntegerField, Count, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from portal.access import access_for, get_visible_or_404
@@ -46,16 +47,24 @@ def _granted(user, model, codenames: list[str], via: str = "") -> Q:
 
 
 def _granted_q(user, model, codenames: list[str], via: str) -> Q:
-    perms = Q(
-        permission__content_type=ContentType.objects.get_for_model(model),
-        permission__codename__in=codenames,
+    # Written as SQL: the same two subqueries built with the ORM cost more to build than the
+    # rest of a record's API read (issue 19), for every request of everyone without a
+    # blanket read.
+    marks = ", ".join(["%s"] * len(codenames))
+    params = (user.pk, ContentType.objects.get_for_model(model).pk, *codenames)
+    perm = f'INNER JOIN "{Permission._meta.db_table}" p ON (g."permission_id" = p."id")'
+    which = f'p."content_type_id" = %s AND p."codename" IN ({marks})'
+    by_user = (
+        f'SELECT CAST(g."object_pk" AS bigint) FROM "{UserObjectPermission._meta.db_table}" g '
+        f'{perm} WHERE g."user_id" = %s AND {which}'
     )
-
-    def pks(grants: QuerySet) -> QuerySet:
-        return grants.filter(perms).annotate(obj=Cast("object_pk", BigIntegerField())).values("obj")
-
-    return Q(**{f"{via}pk__in": pks(UserObjectPermission.objects.filter(user=user))}) | Q(
-        **{f"{via}pk__in": pks(GroupObjectPermission.objects.filter(group__user=user))}
+    by_group = (
+        f'SELECT CAST(g."object_pk" AS bigint) FROM "{GroupObjectPermission._meta.db_table}" g '
+        f'INNER JOIN "{User.groups.through._meta.db_table}" ug ON (g."group_id" = ug."group_id") '
+        f'{perm} WHERE ug."user_id" = %s AND {which}'
+    )
+    return Q(**{f"{via}pk__in": RawSQL(by_user, params)}) | Q(
+        **{f"{via}pk__in": RawSQL(by_group, params)}
     )
 
 

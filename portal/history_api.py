@@ -4,16 +4,19 @@ The same registry, selectors and change builder as the history pages; a record t
 may not view answers 404, exactly like one that does not exist.
 """
 
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db.models import Count, Window
 from django.http import Http404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from portal.history.asof import DELETED, parse_moment, version_at
-from portal.history.changes import build_versions, compare, snapshot
+from portal.history.changes import build_versions, compare, related_in_memory, snapshot
 from portal.history.selectors import versions_of
 from portal.history.tracked import HISTORY_REGISTRY, access_history_record
 
@@ -32,6 +35,39 @@ class HistoryFieldChangeSerializer(serializers.Serializer):
     added = serializers.ListField(child=serializers.CharField(), help_text="Items added.")
     removed = serializers.ListField(child=serializers.CharField(), help_text="Items removed.")
 
+    def to_representation(self, change) -> dict:
+        return _change(change)
+
+
+# A page of history is a few dozen small objects, each of which DRF's generic rendering would
+# walk field by field (after building the fields); these give the same JSON directly
+# (tests/portal/test_history.py compares the two). A field added above must be added here.
+_DATETIME = serializers.DateTimeField()
+
+
+def _change(change) -> dict:
+    return {
+        "field": change.field,
+        "label": change.label,
+        "old": change.old,
+        "new": change.new,
+        "many": change.many,
+        "added": list(change.added),
+        "removed": list(change.removed),
+    }
+
+
+def _version_summary(version) -> dict:
+    return {
+        "history_id": version.history_id,
+        "date": None if version.date is None else _DATETIME.to_representation(version.date),
+        "user_id": version.user_id,
+        "user": version.user_label,
+        "change_type": version.change_type,
+        "change_type_label": version.change_type_label,
+        "reason": version.reason,
+    }
+
 
 class HistoryVersionSummarySerializer(serializers.Serializer):
     history_id = serializers.IntegerField()
@@ -42,6 +78,9 @@ class HistoryVersionSummarySerializer(serializers.Serializer):
     change_type_label = serializers.CharField()
     reason = serializers.CharField(allow_blank=True)
 
+    def to_representation(self, version) -> dict:
+        return _version_summary(version)
+
 
 class HistoryVersionSerializer(HistoryVersionSummarySerializer):
     changes = HistoryFieldChangeSerializer(
@@ -49,6 +88,9 @@ class HistoryVersionSerializer(HistoryVersionSummarySerializer):
         help_text="What changed from the previous version (for the first: the "
         "values it was created with).",
     )
+
+    def to_representation(self, version) -> dict:
+        return {**_version_summary(version), "changes": [_change(c) for c in version.changes]}
 
 
 class HistoryCompareQuerySerializer(serializers.Serializer):
@@ -108,6 +150,41 @@ class HistoryCompareSerializer(serializers.Serializer):
     changes = HistoryFieldChangeSerializer(many=True, help_text="Every field that differs.")
 
 
+# Paging --------------------------------------------------------------------------------------
+class CountedPagePaginator(Paginator):
+    """Django's paginator, reading a page and how many rows there are in one query (a
+    ``COUNT(*) OVER ()`` on each row) instead of a count and then the page.
+
+    A page past the end has no row to carry the count: that (rare) request asks as Django
+    does, and gets the same error.
+    """
+
+    TOTAL = "paged_total"
+
+    def page(self, number):
+        if self.orphans or "count" in self.__dict__:
+            return super().page(number)
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        bottom = (number - 1) * self.per_page
+        counted = self.object_list.annotate(**{self.TOTAL: Window(Count("*"))})
+        rows = list(counted[bottom : bottom + self.per_page])
+        if not rows and number > 1:
+            return super().page(number)
+        self.count = getattr(rows[0], self.TOTAL) if rows else 0
+        return self._get_page(rows, number, self)
+
+
+class CountedPagePagination(PageNumberPagination):
+    django_paginator_class = CountedPagePaginator
+
+
 # Views ---------------------------------------------------------------------------------------
 RECORD_PARAMETERS = [
     OpenApiParameter(
@@ -125,6 +202,7 @@ RECORD_PARAMETERS = [
 class RecordHistoryView(GenericAPIView):
     serializer_class = HistoryVersionSerializer
     filter_backends: list = []
+    pagination_class = CountedPagePagination
 
     @extend_schema(
         operation_id="history_versions_list",
@@ -137,10 +215,10 @@ class RecordHistoryView(GenericAPIView):
         },
     )
     def get(self, request, model: str, pk: int):
-        entry, _record = access_history_record(request.user, model, pk)
+        entry, record = access_history_record(request.user, model, pk)
         page = self.paginate_queryset(versions_of(entry, pk))
         assert page is not None  # REST_FRAMEWORK sets a paginator and a page size
-        versions = build_versions(entry, page)
+        versions = build_versions(entry, page, related_in_memory(record))
         return self.get_paginated_response(self.get_serializer(versions, many=True).data)
 
 

@@ -119,10 +119,32 @@ def with_previous(entry: HistoryEntry, qs: QuerySet) -> QuerySet:
     return qs.select_related("history_user").annotate(**{PREVIOUS: Subquery(previous)})
 
 
+def _read_with(row: models.Model, name: str) -> bool:
+    """Whether the record ``row`` points at through ``name`` was read with it."""
+    field = row._meta.get_field(name)
+    return isinstance(field, models.ForeignKey) and field.is_cached(row)
+
+
+def related_in_memory(record: models.Model) -> list[models.Model]:
+    """The records ``record`` points at that were read with it (select_related)."""
+    return [
+        getattr(record, f.name)
+        for f in record._meta.concrete_fields
+        if isinstance(f, models.ForeignKey)
+        and f.is_cached(record)
+        and getattr(record, f.attname) is not None
+    ]
+
+
 class _Differ:
     """Compares historical rows of one model; resolves labels for a whole batch."""
 
-    def __init__(self, entry: HistoryEntry, rows: Iterable[models.Model]):
+    def __init__(
+        self,
+        entry: HistoryEntry,
+        rows: Iterable[models.Model],
+        held: Iterable[models.Model] = (),
+    ):
         self.entry = entry
         self.hm = entry.history_model
         # tracked_fields and _history_m2m_fields: set by django-simple-history at run time.
@@ -133,6 +155,7 @@ class _Differ:
         self.rows = {row.pk: row for row in rows}  # a historical row's pk is its history_id
         self.m2m: dict[str, dict[int, set]] = {}
         self.labels: dict[type[models.Model], dict] = {}
+        self.held = list(held)
 
     # Loading -----------------------------------------------------------------------------
     def load(self) -> "_Differ":
@@ -164,9 +187,26 @@ class _Differ:
         for m2m_field in self.m2m_fields:
             for pks in self.m2m[m2m_field.name].values():
                 wanted[m2m_field.related_model].update(pks)
+        self._labels_in_memory()
         for model, pks in wanted.items():
-            objects = model._base_manager.filter(pk__in=pks)
-            self.labels[model] = {obj.pk: object_label(obj) for obj in objects}
+            labels = self.labels.setdefault(model, {})
+            missing = pks - labels.keys()
+            if missing:
+                objects = model._base_manager.filter(pk__in=missing)
+                labels.update((obj.pk, object_label(obj)) for obj in objects)
+
+    def _labels_in_memory(self) -> None:
+        """Labels of related records already read: who made each version (read with it) and
+        what the caller holds (the record's unit and owner as they are now). Most versions
+        name only those, so most pages need no query for labels at all."""
+        held = list(self.held)
+        for row in self.rows.values():
+            if getattr(row, "history_user_id", None) is not None and _read_with(
+                row, "history_user"
+            ):
+                held.append(row.history_user)  # type: ignore[attr-defined]
+        for obj in held:
+            self.labels.setdefault(type(obj), {})[obj.pk] = object_label(obj)
 
     # Values ------------------------------------------------------------------------------
     def display(self, f: models.Field, value) -> str:
@@ -279,15 +319,20 @@ class _Differ:
         )
 
 
-def build_versions(entry: HistoryEntry, rows: Sequence[models.Model]) -> list[Version]:
-    """Versions with their changes, for rows annotated by ``with_previous``."""
+def build_versions(
+    entry: HistoryEntry, rows: Sequence[models.Model], held: Iterable[models.Model] = ()
+) -> list[Version]:
+    """Versions with their changes, for rows annotated by ``with_previous``.
+
+    ``held``: related records already read (``related_in_memory(record)``), whose labels
+    need not be read again."""
     rows = list(rows)
     # A historical row's pk is its history_id.
     known = {row.pk for row in rows}
     before_of = {row.pk: getattr(row, PREVIOUS) for row in rows}
     missing = {pid for pid in before_of.values() if pid and pid not in known}
     previous = list(entry.history_model._default_manager.filter(history_id__in=missing))
-    differ = _Differ(entry, [*rows, *previous]).load()
+    differ = _Differ(entry, [*rows, *previous], held).load()
     return [
         differ.version(row, differ.changes(differ.rows.get(before_of[row.pk]), row)) for row in rows
     ]

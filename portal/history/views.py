@@ -13,7 +13,13 @@ from django.views.decorators.http import require_GET
 from portal.access import can
 from portal.csvexport import stream_csv
 from portal.history.asof import DELETED, first_version_date, version_at
-from portal.history.changes import Version, build_versions, compare, snapshot
+from portal.history.changes import (
+    Version,
+    build_versions,
+    compare,
+    related_in_memory,
+    snapshot,
+)
 from portal.history.forms import AsOfForm, AuditFilterForm, CompareForm
 from portal.history.selectors import (
     audit_rows,
@@ -41,7 +47,7 @@ def record_history(request, model: str, pk: int):
     entry, record = access_history_record(request.user, model, pk)
     paginator = Paginator(versions_of(entry, pk), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
-    versions = _versions_for_page(entry, page)
+    versions = build_versions(entry, list(page.object_list), related_in_memory(record))
     context = {
         "entry": entry,
         "record": record,
@@ -53,10 +59,6 @@ def record_history(request, model: str, pk: int):
         "default_b": versions[0].history_id if versions else None,
     }
     return render(request, "history/record_history.html", context)
-
-
-def _versions_for_page(entry, page) -> list[Version]:
-    return build_versions(entry, list(page.object_list))
 
 
 @login_required

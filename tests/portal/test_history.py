@@ -9,9 +9,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.serializers import Serializer
 from rest_framework.test import APIClient
 
+from portal.history.changes import build_versions, compare, with_previous
 from portal.history.tracked import HISTORY_REGISTRY
+from portal.history_api import (
+    HistoryFieldChangeSerializer,
+    HistoryVersionSerializer,
+    HistoryVersionSummarySerializer,
+)
 from registry import services
 from registry.models import DecisionImpact, HumanOversight, Lifecycle, UseCase
 from tests.factories import DataSourceFactory, UseCaseFactory, UserFactory
@@ -436,6 +443,24 @@ def test_api_paginates_versions(api, use_case, product_owner):
     assert body["next"]
 
 
+def test_api_pages_carry_their_count_and_a_page_past_the_end_is_a_404(api, use_case, product_owner):
+    _add_versions(use_case, product_owner, 50)
+    api.force_authenticate(product_owner)
+    url = reverse("api-history", args=["usecase", use_case.pk])
+    total = use_case.history.count()
+    with CaptureQueriesContext(connection) as ctx:
+        second = api.get(url, {"page": 2}).json()
+    assert second["count"] == total
+    assert [v["history_id"] for v in second["results"]] == [
+        h.history_id for h in _versions(use_case)[50:]
+    ]
+    assert not any("COUNT(*) AS" in q["sql"] for q in ctx.captured_queries)
+    assert api.get(url, {"page": "last"}).json()["count"] == total
+    assert api.get(url, {"page": 3}).status_code == 404
+    assert api.get(url, {"page": 0}).status_code == 404
+    assert api.get(url, {"page": "x"}).status_code == 404
+
+
 def test_api_compare(api, use_case, product_owner):
     api.force_authenticate(product_owner)
     history = _versions(use_case)
@@ -455,6 +480,34 @@ def test_api_compare_needs_two_versions_of_the_record(api, use_case, product_own
     assert api.get(url).status_code == 400
     assert api.get(url, {"a": "x", "b": 1}).status_code == 400
     assert api.get(url, {"a": 10**9, "b": 10**9 + 1}).status_code == 404
+
+
+def test_api_renders_versions_by_hand_as_drf_would(use_case, settings):
+    """The history serializers render by hand (for speed): key for key, in the same order,
+    what DRF's generic rendering of the declared fields gives, list changes included."""
+    settings.TIME_ZONE = "Europe/London"
+    entry = HISTORY_REGISTRY["usecase"]
+    rows = list(with_previous(entry, use_case.history.all()).order_by("-history_id"))
+    versions = build_versions(entry, rows)
+    _older, _newer, changes = compare(entry, rows[-1], rows[0])
+    assert any(c.many for c in changes)  # a list of data sources changed too
+
+    def generic(serializer_class, obj):
+        if serializer_class is HistoryVersionSerializer:
+            summary = Serializer.to_representation(HistoryVersionSummarySerializer(), obj)
+            return {
+                **summary,
+                "changes": [generic(HistoryFieldChangeSerializer, c) for c in obj.changes],
+            }
+        return Serializer.to_representation(serializer_class(), obj)
+
+    for version in versions:
+        for serializer_class in (HistoryVersionSerializer, HistoryVersionSummarySerializer):
+            fast = serializer_class(version).data
+            assert list(fast.items()) == list(generic(serializer_class, version).items())
+    for change in changes:
+        fast = HistoryFieldChangeSerializer(change).data
+        assert list(fast.items()) == list(generic(HistoryFieldChangeSerializer, change).items())
 
 
 def test_api_auditor_reads_and_outsider_does_not(api, use_case, auditor, outsider):

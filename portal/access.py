@@ -10,6 +10,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied
+from django.db import connections
 from django.db.models import CharField, F, Model, OuterRef, QuerySet, Value
 from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
@@ -67,6 +68,8 @@ def with_access(users: QuerySet, user_field: str = "pk") -> QuerySet:
     Every request needs them (access_for); asked when the user is looked up, they cost no
     round trip of their own. ``prime`` then puts them where access_for finds them.
     """
+    if connections[users.db].vendor != "postgresql":
+        return users  # ARRAY is PostgreSQL's; elsewhere access_for asks apart, as it did
     person = OuterRef(user_field)
     units = get_user_model().business_units.through
     return users.annotate(

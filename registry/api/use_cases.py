@@ -6,7 +6,8 @@ services the pages call. Serializers only parse input and render records.
 """
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef
+from django.db import connections
+from django.db.models import OuterRef, Prefetch
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -26,6 +27,7 @@ from registry import services
 from registry.filters import DataSourceFilter, UseCaseFilter
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
+    DataSource,
     UseCase,
 )
 from registry.selectors import (
@@ -142,11 +144,12 @@ class UseCaseViewSet(_RegisterViewSet):
     search_fields = ["title", "purpose", "=reference"]
 
     def get_queryset(self):
-        return (
-            use_cases_visible_to(self.request.user)
-            .defer(*OWNER_UNSHOWN, *USE_CASE_UNSHOWN)
-            .annotate(**{USE_CASE_SOURCE_IDS: _source_ids()})
-        )
+        use_cases = use_cases_visible_to(self.request.user).defer(*OWNER_UNSHOWN, *USE_CASE_UNSHOWN)
+        if connections[use_cases.db].vendor != "postgresql":
+            # ARRAY is PostgreSQL's; elsewhere the ids come from a prefetch, in the same order.
+            ids = DataSource.objects.only("pk").order_by("pk")
+            return use_cases.prefetch_related(Prefetch("data_sources", queryset=ids))
+        return use_cases.annotate(**{USE_CASE_SOURCE_IDS: _source_ids()})
 
     def get_serializer_class(self):
         return UseCaseSerializer if self.action == "list" else UseCaseDetailSerializer

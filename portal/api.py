@@ -82,7 +82,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
     def authenticate_credentials(self, key):
         model = self.get_model()
-        tokens = with_access(model.objects.select_related("user"), "user_id")
+        tokens = with_access(model.objects.select_related("user"), "user")
         try:
             token = tokens.get(key=key)
         except model.DoesNotExist:

@@ -5,9 +5,10 @@ permissions from the named rules (portal.api.RulePermission), and every write fr
 services the pages call. Serializers only parse input and render records.
 """
 
-from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
 from django.db import connections
-from django.db.models import OuterRef, Prefetch
+from django.db.models import BigIntegerField, Prefetch
+from django.db.models.expressions import RawSQL
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -71,11 +72,17 @@ OWNER_UNSHOWN = (
 )
 
 
-def _source_ids():
+def _source_ids() -> RawSQL:
     """A use case's data-source ids as one array in its own row: no second query, no
-    prefetch machinery, for a serializer that prints only the ids."""
-    links = UseCase.data_sources.through.objects.filter(usecase_id=OuterRef("pk"))
-    return ArraySubquery(links.order_by("datasource_id").values("datasource_id"))
+    prefetch machinery, for a serializer that prints only the ids. Written as SQL: an
+    ArraySubquery took longer to build than to run."""
+    links = UseCase.data_sources.through._meta.db_table
+    use_cases = UseCase._meta.db_table
+    sql = (
+        f'ARRAY(SELECT l."datasource_id" FROM "{links}" l '
+        f'WHERE l."usecase_id" = "{use_cases}"."id" ORDER BY l."datasource_id")'
+    )
+    return RawSQL(sql, (), output_field=ArrayField(BigIntegerField()))
 
 
 # What neither the list nor the detail shows of a use case and its unit (nor any rule asks).

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.http import JsonResponse
 from django.shortcuts import render
 
@@ -52,3 +53,26 @@ PDF_TIMEOUT_MESSAGE = (
     "Very long texts are the usual cause: shorten them, or download the page as HTML or "
     "Markdown instead, and try again in a minute."
 )
+
+
+# Sessions signed in before portal.access.AccessBackend name Django's ModelBackend, which is no
+# longer listed: Django would then treat them as signed out.
+LEGACY_SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
+SESSION_BACKEND = "portal.access.AccessBackend"
+
+
+class SessionBackendUpgradeMiddleware:
+    """Point a session that names ModelBackend at AccessBackend (the same person and the same
+    password check, a subclass), so that an upgrade signs no one out.
+
+    Listing ModelBackend again instead would keep those sessions too, but every failed sign-in
+    would then check the password twice. Between the session and authentication middleware.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.session.get(BACKEND_SESSION_KEY) == LEGACY_SESSION_BACKEND:
+            request.session[BACKEND_SESSION_KEY] = SESSION_BACKEND
+        return self.get_response(request)

@@ -6,6 +6,7 @@ what they may see, and the answer is the same as reading the groups and units ap
 """
 
 import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -84,3 +85,16 @@ def test_a_role_given_between_requests_counts_on_the_next(client, auditor, retai
     auditor.groups.set([Group.objects.get(name=Role.PRODUCT_OWNER)])
     retail.members.add(auditor)
     assert client.post(url, {}, content_type="application/json").status_code == 400
+
+
+def test_a_session_signed_in_before_the_access_backend_stays_signed_in(client, product_owner):
+    """Sessions from before AccessBackend name Django's ModelBackend: after the upgrade they
+    still sign the person in (portal.middleware.SessionBackendUpgradeMiddleware), now
+    through AccessBackend, rather than sending everyone to the sign-in page."""
+    client.force_login(product_owner, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.session[BACKEND_SESSION_KEY] == "django.contrib.auth.backends.ModelBackend"
+    page = client.get(reverse("dashboard"))
+    assert page.status_code == 200
+    assert page.wsgi_request.user == product_owner
+    assert client.session[BACKEND_SESSION_KEY] == "portal.access.AccessBackend"
+    assert client.get(reverse("dashboard")).status_code == 200

@@ -17,11 +17,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 import redis
+from _pytest.nodeid import coerce_node_id
 from celery.app.backends import by_url
 from celery.result import AsyncResult
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
+from pytest_django.fixtures import validate_django_db
 
 from portal.celery import app
 from portal.ledger.triggers import guarded_tables
@@ -82,13 +84,53 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return databases.report_header(config)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _group_for_xdist(config, items)
     for item in items:
         starts_a_server = any(item.get_closest_marker(name) for name in SLOW_MARKERS) or any(
             name in SERVER_FIXTURES for name in getattr(item, "fixturenames", ())
         )
         if starts_a_server and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+    # Slow tests first, so that on several processes (make test) the long ones start early
+    # and the short ones fill in at the end, rather than one long test finishing alone. Within
+    # pytest-django's order (tests on the database, then transactional ones, which empty it,
+    # then the rest), except that slow tests that use no database go first of all.
+    items.sort(key=_run_order)
+
+
+def _group_for_xdist(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Send the tests marked ``xdist_group`` to one process (make test: --dist loadgroup).
+
+    pytest-xdist 3.8 does it by renaming each such test to end in ``@<group>``, through the
+    attribute ``_nodeid``, which pytest 9 no longer reads (it keeps the id in ``_id``): the
+    MLflow tests then ran on every process, each starting its own server. Renamed here the
+    same way, where pytest keeps it, until pytest-xdist follows.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+             for m in item.iter_markers("xdist_group")}
+        )  # fmt: skip
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
+def _run_order(item: pytest.Item) -> int:
+    slow = item.get_closest_marker("slow") is not None
+    fixtures = getattr(item, "fixturenames", ())
+    marker = item.get_closest_marker("django_db")
+    transactional = "transactional_db" in fixtures or "live_server" in fixtures
+    if marker:
+        transaction, reset_sequences, *_ = validate_django_db(marker)
+        transactional = transactional or transaction or reset_sequences
+    if transactional:
+        return 3 if slow else 4
+    if marker or "db" in fixtures:
+        return 1 if slow else 2
+    return 0 if slow else 5
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@
    deployed systems, each with its own token) and through pulls (HTTP JSON sources served
    by a real HTTP server on 127.0.0.1), printing samples per second for each; each pushed
    batch is followed by its floor, the same rows COPYed into the same table (FLOOR), and
-   the push's rate is printed as a ratio to the floor's (goal, issue 19: at least 0.8x).
+   the push's rate is printed as a ratio to the floor's (goal, issue 19: at least 0.8x),
+   and to a COPY of the rows without their source column (WITHOUT_SOURCE).
 2. Evaluate the rules for 5,000 live deployments in one cycle, printing seconds: once when
    every breach raises its flag, once more when the flags are already open. Before those,
    the first cycle is run CYCLE_FLOOR_RUNS times in a transaction that is rolled back, each
@@ -121,10 +122,10 @@ def _batch(start, minutes: range, metric: str, salt: int) -> list[dict]:
 
 
 FLOOR = (
-    "floor: the same times and values, already parsed and in memory, COPYed into the same "
-    "table as one text payload and committed; no HTTP, no JSON parsing, no checks, no repeat "
-    "test, and no source column (one foreign-key check a row fewer than the push; another "
-    "metric name keeps the rows apart)"
+    "floor: the push's rows as it writes them (deployment, metric, time, value and source), "
+    "already parsed and in memory, COPYed into the same table as one text payload and "
+    "committed; no HTTP, no JSON parsing, no checks, no repeat test (another metric name keeps "
+    "the rows apart)"
 )
 
 
@@ -133,17 +134,17 @@ def _floor_rows(body: str) -> list[tuple[str, float]]:
     return [(row["at"], row["value"]) for row in json.loads(body)["samples"]]
 
 
-WITH_SOURCE = (
-    "the floor's COPY with the source column too (the push's rows as the push writes them, "
-    "so PostgreSQL checks each row's source as well): not the goal's floor, printed to show "
-    "what that check costs"
+WITHOUT_SOURCE = (
+    "the floor's COPY without the source column (one foreign-key check a row fewer than the "
+    "push writes): not the goal's floor, since the push must record each sample's source; "
+    "printed to show what that check costs PostgreSQL"
 )
 
 
 def _copy_floor(cursor, deployment_id: int, rows: list, source_id: int | None = None) -> None:
-    """The floor for one batch (FLOOR): the rows COPYed straight into the same table the
-    cheapest way we know from Python (one text payload: psycopg's write_row per row is
-    slower). With ``source_id``, the same with the source column (WITH_SOURCE)."""
+    """The floor for one batch (FLOOR, with ``source_id``): the rows COPYed straight into the
+    same table the cheapest way we know from Python (one text payload: psycopg's write_row per
+    row is slower). Without ``source_id``, the same with no source column (WITHOUT_SOURCE)."""
     if source_id is None:
         head, tail, source = f"{deployment_id}\tfloor_copy\t\t", "\n", ""
     else:
@@ -180,7 +181,7 @@ def bench_push(deployment_ids: list[int], actor, total: int) -> list[Figures]:
             body = json.dumps({"samples": _batch(start, minutes, "latency_ms", k)})
             bodies.append((k, token, body))
     sent = new = copied = 0
-    api_seconds = copy_seconds = sourced_seconds = 0.0
+    api_seconds = floor_seconds = bare_seconds = 0.0
 
     def push(token: str | None, body: str) -> float:
         started = time.perf_counter()
@@ -212,22 +213,22 @@ def bench_push(deployment_ids: list[int], actor, total: int) -> list[Figures]:
         # The three take turns to go first, so that none always follows another's commit.
         turns = [
             ("push", partial(push, token, body)),
-            ("floor", partial(floor, deployment_ids[k], rows)),
-            ("sourced", partial(floor, deployment_ids[k], rows, source_ids[k])),
+            ("floor", partial(floor, deployment_ids[k], rows, source_ids[k])),
+            ("bare", partial(floor, deployment_ids[k], rows)),
         ]
         for name, timed in turns[n % 3 :] + turns[: n % 3]:
             elapsed = timed()
             if name == "push":
                 api_seconds += elapsed
             elif name == "floor":
-                copy_seconds += elapsed
+                floor_seconds += elapsed
             else:
-                sourced_seconds += elapsed
+                bare_seconds += elapsed
         copied += len(rows)
     MetricSample.objects.filter(metric__in=["floor_copy", "floor_source"]).delete()
-    api_rate, copy_rate = sent / api_seconds, copied / copy_seconds
-    sourced_rate = copied / sourced_seconds
-    verdict = "met" if api_rate / copy_rate >= PUSH_GOAL else "not met"
+    api_rate, floor_rate = sent / api_seconds, copied / floor_seconds
+    bare_rate = copied / bare_seconds
+    verdict = "met" if api_rate / floor_rate >= PUSH_GOAL else "not met"
     return [
         Figures(
             "ingest through the push API",
@@ -238,22 +239,22 @@ def bench_push(deployment_ids: list[int], actor, total: int) -> list[Figures]:
         ),
         Figures(
             "floor: COPY of the same rows into the same table",
-            copy_rate,
+            floor_rate,
             "samples/s",
-            f"{copied:,} samples in {copy_seconds:.1f} s, one COPY per batch beside it; " + FLOOR,
+            f"{copied:,} samples in {floor_seconds:.1f} s, one COPY per batch beside it; " + FLOOR,
         ),
         Figures(
             "push API, ratio to the floor",
-            api_rate / copy_rate,
+            api_rate / floor_rate,
             "x",
-            f"{api_rate / copy_rate:.2f}x; goal: at least {PUSH_GOAL:g}x, {verdict}",
+            f"{api_rate / floor_rate:.2f}x; goal: at least {PUSH_GOAL:g}x, {verdict}",
         ),
         Figures(
-            "push API, ratio to the floor with the source column",
-            api_rate / sourced_rate,
+            "push API, ratio to COPY without the source column",
+            api_rate / bare_rate,
             "x",
-            f"{api_rate / sourced_rate:.2f}x (that COPY {sourced_rate:,.0f} samples/s, "
-            f"{sourced_seconds:.1f} s); " + WITH_SOURCE,
+            f"{api_rate / bare_rate:.2f}x (that COPY {bare_rate:,.0f} samples/s, "
+            f"{bare_seconds:.1f} s); " + WITHOUT_SOURCE,
         ),
     ]
 

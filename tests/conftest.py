@@ -106,10 +106,17 @@ def _group_for_xdist(config: pytest.Config, items: list[pytest.Item]) -> None:
     attribute ``_nodeid``, which pytest 9 no longer reads (it keeps the id in ``_id``): the
     MLflow tests then ran on every process, each starting its own server. Renamed here the
     same way, where pytest keeps it, until pytest-xdist follows.
+
+    A transactional test stays out of its group: a group runs as one block on its process, and
+    a transactional test empties the database, so the tests on the database that process runs
+    next would find none of what the migrations made (hence pytest-django's order). It runs
+    with the other transactional tests, starting the group's server again if it needs it.
     """
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
+        if _run_order(item) in (3, 4):
+            continue
         names = sorted(
             {str(m.args[0] if m.args else m.kwargs.get("name", "default"))
              for m in item.iter_markers("xdist_group")}

@@ -51,7 +51,7 @@ def access_for(user) -> Access:
         return NOBODY
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        roles, units = _roles_and_units(user)
+        roles, units = roles_and_units(user)
         cached = Access(roles=roles, unit_ids=units, superuser=user.is_superuser)
         setattr(user, _CACHE_ATTR, cached)
     return cached
@@ -122,7 +122,7 @@ class AccessBackend(ModelBackend):
         return user
 
 
-def _roles_and_units(user) -> tuple[frozenset[str], frozenset[int]]:
+def roles_and_units(user) -> tuple[frozenset[str], frozenset[int]]:
     """The person's group names and business unit ids, in one query (every request asks)."""
     text = CharField()
     roles = (

@@ -14,7 +14,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from portal.access import AccessBackend, _roles_and_units, access_for
+from portal.access import AccessBackend, access_for, roles_and_units
 from portal.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def test_the_backend_reads_the_same_access_as_the_groups_and_units(personas, per
         access = access_for(user)
 
     assert len(ctx.captured_queries) == 1
-    assert (access.roles, access.unit_ids) == _roles_and_units(person)
+    assert (access.roles, access.unit_ids) == roles_and_units(person)
     assert access.superuser == person.is_superuser
 
 

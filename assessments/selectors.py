@@ -134,24 +134,42 @@ def overdue(user, today) -> QuerySet[Assessment]:
     )
 
 
-def stuck(user, now, days: int) -> QuerySet[Assessment]:
-    """Assessments waiting in review, or for sign-off, for more than ``days``, oldest first,
-    with ``waiting_since`` (when they were submitted, or approved)."""
-    since = now - timedelta(days=days)
+# What an assessment's item shows: not its answers, its scores or the rest of its use case.
+LEAN_FIELDS = (
+    "id", "reference", "kind", "status", "use_case_id", "submitted_at", "approved_at",
+    "created_at", "updated_at", "valid_until", "use_case__reference", "use_case__title",
+)  # fmt: skip
+
+
+def lean(qs):
+    """Assessments with their use case's reference and title only (an item, a panel row)."""
     return (
-        assessments_visible_to(user)
-        .filter(
-            Q(status__in=[Status.SUBMITTED, Status.IN_REVIEW], submitted_at__lt=since)
-            | Q(status=Status.APPROVED, approved_at__lt=since)
-        )
-        .annotate(
-            waiting_since=Case(
-                When(status=Status.APPROVED, then=F("approved_at")),
-                default=F("submitted_at"),
-            )
-        )
-        .order_by("waiting_since")
+        qs.select_related(None).select_related("use_case").prefetch_related(None).only(*LEAN_FIELDS)
     )
+
+
+def stuck(user, now, days: int, limit: int) -> list[Assessment]:
+    """The first ``limit`` assessments waiting in review, or for sign-off, for more than
+    ``days``, oldest first, each with ``waiting_since`` (when it was submitted, or approved).
+
+    Two queries, one per wait, each walking its own index in order (the model's
+    ``assessment_in_review_since`` and ``assessment_to_sign_since``) until it has ``limit``
+    the person may see; merged here. One query ordered by either date sorted every waiting
+    assessment the person sees first (15 ms at 10,000 use cases)."""
+    since = now - timedelta(days=days)
+    visible = assessments_visible_to(user)
+    in_review = (
+        visible.filter(status__in=[Status.SUBMITTED, Status.IN_REVIEW], submitted_at__lt=since)
+        .annotate(waiting_since=F("submitted_at"))
+        .order_by("submitted_at", "pk")
+    )
+    to_sign = (
+        visible.filter(status=Status.APPROVED, approved_at__lt=since)
+        .annotate(waiting_since=F("approved_at"))
+        .order_by("approved_at", "pk")
+    )
+    found = [*lean(in_review)[:limit], *lean(to_sign)[:limit]]
+    return sorted(found, key=lambda a: (a.waiting_since, a.pk))[:limit]
 
 
 def templates_visible_to(user) -> QuerySet[AssessmentTemplate]:

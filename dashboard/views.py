@@ -83,12 +83,8 @@ def dashboard(request):
                 )
                 .order_by("valid_until")[:10]
             ),
-            "stuck": list(
-                lean(
-                    assessment_selectors.stuck(
-                        request.user, timezone.now(), settings.ASSESSMENT_STUCK_DAYS
-                    )
-                )[:10]
+            "stuck": assessment_selectors.stuck(
+                request.user, timezone.now(), settings.ASSESSMENT_STUCK_DAYS, limit=10
             ),
             "stuck_days": settings.ASSESSMENT_STUCK_DAYS,
             "counts": counts,

@@ -30,7 +30,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Assessment, ReviewAssignment, Status
-from assessments.selectors import awaiting, to_revise, written_by
+from assessments.selectors import awaiting, lean, to_revise, written_by
 from compliance.models import Evidence
 from compliance.services.expiry import notice_days
 from incidents.models import Incident
@@ -120,20 +120,6 @@ def _waiting_due(since: datetime | None) -> date | None:
     if since is None:
         return None
     return timezone.localdate(since) + timedelta(days=settings.ASSESSMENT_STUCK_DAYS)
-
-
-# What an assessment's item shows: not its answers, its scores or the rest of its use case.
-LEAN_FIELDS = (
-    "id", "reference", "kind", "status", "use_case_id", "submitted_at", "approved_at",
-    "created_at", "updated_at", "valid_until", "use_case__reference", "use_case__title",
-)  # fmt: skip
-
-
-def lean(qs):
-    """Assessments with their use case's reference and title only (an item, a panel row)."""
-    return (
-        qs.select_related(None).select_related("use_case").prefetch_related(None).only(*LEAN_FIELDS)
-    )
 
 
 def _awaiting(user, limit: int, stage: str, kind: str, why: str, link, since: str) -> Batch:

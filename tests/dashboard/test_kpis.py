@@ -240,3 +240,29 @@ def test_evidence_expiring_counts_the_evidence_library(firm, risk_officer):
     # A Retail viewer counts the firm-wide policy, not Corporate's pen test.
     retail_only = kpis.evidence_expiring(kpis.Scope(viewer=risk_officer))
     assert retail_only == {"expiring_30_days": 0, "expired": 1}
+
+
+def test_model_approvals_pending_counts_the_models_a_viewers_use_cases_use(
+    firm, product_owner, risk_officer, retail, corporate
+):
+    from registry.models import ModelApproval  # noqa: PLC0415
+    from tests.factories import AIModelFactory, DeploymentFactory, ModelVersionFactory  # noqa: PLC0415
+
+    deployed = ModelVersionFactory(model__approval_status="under_evaluation")
+    DeploymentFactory(use_case=firm["uc1"], model_version=deployed)
+    # Deployed twice on Retail and named once: still one model.
+    DeploymentFactory(use_case=firm["uc2"], model_version=ModelVersionFactory(model=deployed.model))
+    ModelApproval.objects.create(use_case=firm["uc2"], model=deployed.model, approved_by=risk_officer)
+    named = AIModelFactory(approval_status="under_evaluation")
+    ModelApproval.objects.create(use_case=firm["uc3"], model=named, approved_by=risk_officer)
+    elsewhere = ModelVersionFactory(model__approval_status="under_evaluation")
+    DeploymentFactory(use_case=firm["uc5"], model_version=elsewhere)  # Corporate's
+    approved = ModelVersionFactory(model__approval_status="approved")
+    DeploymentFactory(use_case=firm["uc1"], model_version=approved)
+    AIModelFactory(approval_status="under_evaluation")  # used by no use case
+
+    assert kpis.model_approvals_pending(kpis.Scope(viewer=product_owner)) == {"pending": 2}
+    assert kpis.model_approvals_pending(kpis.Scope(unit_id=corporate.pk)) == {"pending": 1}
+    assert kpis.model_approvals_pending(kpis.Scope(owner_id=product_owner.pk)) == {"pending": 1}
+    # The firm: every model under evaluation, used or not.
+    assert kpis.model_approvals_pending(kpis.Scope()) == {"pending": 4}

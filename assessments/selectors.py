@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Case, F, Prefetch, Q, QuerySet, When
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 

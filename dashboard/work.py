@@ -211,7 +211,7 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
 
 
 def drafts(user, today: date, limit: int = LIMIT) -> Batch:
-    rows, total = _first(_written_by(user, Status.DRAFT).order_by("created_at", "pk"), limit)
+    rows, total = _first(lean(_written_by(user, Status.DRAFT)).order_by("created_at", "pk"), limit)
     items = [
         WorkItem(
             "draft",
@@ -252,6 +252,12 @@ def flags(user, today: date, limit: int = LIMIT) -> Batch:
     return Batch([]).add("flag", items, total)
 
 
+INCIDENT_ITEM_FIELDS = (
+    "id", "reference", "title", "severity", "status", "opened_at", "use_case_id",
+    "use_case__reference",
+)  # fmt: skip
+
+
 def incidents(user, today: date, limit: int = LIMIT) -> Batch:
     """Open incidents the person owns (the first ``LIMIT`` by when they were opened), and
     each one's regulatory clocks still running.
@@ -264,6 +270,8 @@ def incidents(user, today: date, limit: int = LIMIT) -> Batch:
         Incident.objects.filter(owner=user)
         .exclude(status=IncidentStatus.CLOSED)
         .select_related("use_case")
+        # What an item shows: not the description, the timeline or the rest of the use case.
+        .only(*INCIDENT_ITEM_FIELDS)
         .order_by("opened_at", "pk")
     )
     rows, total = _first(owned, limit)
@@ -342,11 +350,11 @@ def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
         total,
     )
     expiring, total = _first(
-        Assessment.objects.filter(status=Status.SIGNED_OFF, valid_until__lte=soon)
-        .filter(Q(author=user) | Q(use_case__owner=user))
-        .exclude(use_case__lifecycle="retired")
-        .select_related("use_case")
-        .order_by("valid_until", "pk"),
+        lean(
+            Assessment.objects.filter(status=Status.SIGNED_OFF, valid_until__lte=soon)
+            .filter(Q(author=user) | Q(use_case__owner=user))
+            .exclude(use_case__lifecycle="retired")
+        ).order_by("valid_until", "pk"),
         limit,
     )
     return batch.add(

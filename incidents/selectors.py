@@ -275,10 +275,26 @@ def use_case_incidents(user, use_case: UseCase) -> dict:
 
 
 def open_incidents_visible_to(user, limit: int = 10) -> list[Incident]:
+    """The dashboard's open incidents, most severe then newest first, with what a line shows
+    (not the description or the timeline, nor the rest of the use case and the owner)."""
     return list(
         incidents_visible_to(user)
         .exclude(status=Status.CLOSED)
         .select_related(None)
         .select_related("use_case", "owner")
+        .only(
+            "id",
+            "reference",
+            "title",
+            "severity",
+            "status",
+            "opened_at",
+            "use_case_id",
+            "owner_id",
+            "use_case__reference",
+            "owner__username",
+            "owner__first_name",
+            "owner__last_name",
+        )  # fmt: skip
         .order_by("severity", "-opened_at")[:limit]
     )

@@ -252,7 +252,9 @@ def test_model_approvals_pending_counts_the_models_a_viewers_use_cases_use(
     DeploymentFactory(use_case=firm["uc1"], model_version=deployed)
     # Deployed twice on Retail and named once: still one model.
     DeploymentFactory(use_case=firm["uc2"], model_version=ModelVersionFactory(model=deployed.model))
-    ModelApproval.objects.create(use_case=firm["uc2"], model=deployed.model, approved_by=risk_officer)
+    ModelApproval.objects.create(
+        use_case=firm["uc2"], model=deployed.model, approved_by=risk_officer
+    )
     named = AIModelFactory(approval_status="under_evaluation")
     ModelApproval.objects.create(use_case=firm["uc3"], model=named, approved_by=risk_officer)
     elsewhere = ModelVersionFactory(model__approval_status="under_evaluation")

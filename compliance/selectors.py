@@ -269,12 +269,12 @@ def _summed(label: str, shares: list[Share]) -> Share:
     )
 
 
-def coverage_over(use_cases: QuerySet[UseCase]) -> dict:
-    """Coverage over these use cases (a KPI's scope): per framework, and overall as their sum,
-    in one query."""
-    rows = Applicability.objects.filter(
-        applicable=True, obligation__framework__active=True, use_case__in=use_cases.values("pk")
-    )
+def coverage_over(use_cases: QuerySet[UseCase] | None) -> dict:
+    """Coverage over these use cases (a KPI's scope; None: every use case): per framework,
+    and overall as their sum, in one query."""
+    rows = Applicability.objects.filter(applicable=True, obligation__framework__active=True)
+    if use_cases is not None:
+        rows = rows.filter(use_case__in=use_cases.values("pk"))
     frameworks = _per_framework(rows)
     return {"total": _summed("All use cases", frameworks), "frameworks": frameworks}
 

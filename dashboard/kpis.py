@@ -16,6 +16,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
@@ -42,7 +43,7 @@ from registry.models import (
     RiskTier,
     UseCase,
 )
-from registry.selectors import use_cases_visible_to
+from registry.selectors import sees_every_use_case, use_cases_visible_to
 
 AGE_BUCKETS = ((0, 30, "0–30 days"), (31, 90, "31–90 days"), (91, None, "over 90 days"))
 LIVE = Lifecycle.PRODUCTION
@@ -69,10 +70,18 @@ class Scope:
         end = self.end or self.today
         return (self.start or end - timedelta(days=29), end)
 
+    @cached_property
+    def whole_register(self) -> bool:
+        """Every use case is in scope: the firm, or a viewer who sees every one (an auditor, or
+        a member of every unit), not narrowed. Counts then need no visibility filter at all."""
+        if self.unit_id is not None or self.owner_id is not None:
+            return False
+        return self.viewer is None or sees_every_use_case(self.viewer)
+
     def use_cases(self) -> QuerySet[UseCase]:
         qs = (
             UseCase.objects.all()
-            if self.viewer is None
+            if self.viewer is None or self.whole_register
             else use_cases_visible_to(self.viewer).select_related(None)
         )
         if self.unit_id is not None:
@@ -98,6 +107,13 @@ def _ages(days: list[int]) -> dict:
 
 def _ids(scope: Scope) -> QuerySet:
     return scope.use_cases().values("pk")
+
+
+def _in_scope(qs: QuerySet, scope: Scope, path: str = "use_case") -> QuerySet:
+    """``qs`` narrowed to rows of use cases in scope (through ``path``); left whole when the
+    scope is the whole register (a semi-join with every use case would change nothing and
+    cost a read of them all)."""
+    return qs if scope.whole_register else qs.filter(**{f"{path}__in": _ids(scope)})
 
 
 # The KPIs ----------------------------------------------------------------------------------
@@ -192,8 +208,8 @@ def overdue(scope: Scope) -> dict:
         .values_list("next_review_date", flat=True)
     )
     reassessments = list(
-        Assessment.objects.filter(
-            use_case__in=_ids(scope), status=Status.SIGNED_OFF, valid_until__lt=today
+        _in_scope(
+            Assessment.objects.filter(status=Status.SIGNED_OFF, valid_until__lt=today), scope
         ).values_list("valid_until", flat=True)
     )
     flagged = scope.use_cases().filter(needs_reassessment=True).count()
@@ -211,7 +227,7 @@ def open_flags(scope: Scope) -> dict:
     """Open monitoring flags on the scope's use cases, by severity, with their ageing since
     raised; and how many were raised in the period."""
     start, end = scope.period
-    flags = Flag.objects.filter(use_case__in=_ids(scope))
+    flags = _in_scope(Flag.objects.all(), scope)
     open_rows = list(flags.filter(status=FlagStatus.OPEN).values_list("severity", "raised_at"))
     by_severity = dict.fromkeys(FlagSeverity.values, 0)
     for severity, _ in open_rows:
@@ -240,7 +256,7 @@ def incidents(scope: Scope) -> dict:
         .order_by("history_date")
         .values("history_date")[:1]
     )
-    in_scope = Incident.objects.filter(use_case__in=_ids(scope))
+    in_scope = _in_scope(Incident.objects.all(), scope)
     rows = list(
         in_scope.filter(opened_at__date__gte=start, opened_at__date__lte=end)
         .annotate(mitigated_at=Subquery(first_mitigated))
@@ -264,7 +280,7 @@ def regulatory_deadlines(scope: Scope) -> dict:
     still open."""
     start, end = scope.period
     found = {"met": 0, "met_late": 0, "missed": 0, "open": 0}
-    clocks = Incident.objects.filter(use_case__in=_ids(scope)).filter(
+    clocks = _in_scope(Incident.objects.all(), scope).filter(
         ~Q(serious_harm="") | Q(personal_data_breach=True)
     )
     for incident in clocks:
@@ -284,10 +300,8 @@ def model_approvals_pending(scope: Scope) -> dict:
     if scope.viewer is not None or scope.unit_id is not None or scope.owner_id is not None:
         # Two lists of model ids, each read once (no join of every model to its versions,
         # deployments and approvals, and so no DISTINCT over the rows that multiplied).
-        deployed = Deployment.objects.filter(use_case__in=_ids(scope)).values(
-            "model_version__model_id"
-        )
-        named = ModelApproval.objects.filter(use_case__in=_ids(scope)).values("model_id")
+        deployed = _in_scope(Deployment.objects.all(), scope).values("model_version__model_id")
+        named = _in_scope(ModelApproval.objects.all(), scope).values("model_id")
         models = models.filter(Q(pk__in=deployed) | Q(pk__in=named))
     return {"pending": models.count()}
 
@@ -300,7 +314,7 @@ def evidence_expiring(scope: Scope, days: int = 30) -> dict:
     library = Evidence.objects.filter(expires_on__isnull=False).filter(
         Q(use_cases__in=_ids(scope)) | Q(use_cases__isnull=True)
     )
-    if scope.viewer is None and scope.unit_id is None and scope.owner_id is None:
+    if scope.whole_register:
         library = Evidence.objects.filter(expires_on__isnull=False)
     counted = library.aggregate(
         soon=Count(
@@ -311,9 +325,9 @@ def evidence_expiring(scope: Scope, days: int = 30) -> dict:
         expired=Count("pk", filter=Q(expires_on__lt=today), distinct=True),
     )
     soon, expired = counted["soon"], counted["expired"]
-    answers = Assessment.objects.filter(
-        use_case__in=_ids(scope), status=Status.SIGNED_OFF
-    ).values_list("answers", flat=True)
+    answers = _in_scope(Assessment.objects.filter(status=Status.SIGNED_OFF), scope).values_list(
+        "answers", flat=True
+    )
     for a in answers.iterator(chunk_size=500):
         for value in (a or {}).values():
             if not isinstance(value, list):
@@ -337,7 +351,7 @@ def obligations_coverage(scope: Scope) -> dict:
     """Applicable obligations met, over the use cases in scope and per framework (the
     obligations each use case's signed-off screening made applicable): applicable, met,
     overdue, accepted (unmet but under a risk officer's live exception) and the share met."""
-    found = coverage_over(scope.use_cases())
+    found = coverage_over(None if scope.whole_register else scope.use_cases())
 
     def figures(share) -> dict:
         return {
@@ -359,10 +373,11 @@ def obligations_coverage(scope: Scope) -> dict:
 def spend_vs_budget(scope: Scope) -> dict:
     """This month's AI spend (cost samples) against the monthly budgets, by business unit:
     spent, budget, and the share used; units with neither are left out."""
-    use_cases = scope.use_cases()
-    spend = month_spend_by_unit(use_cases=use_cases, month=scope.today)
+    spend = month_spend_by_unit(
+        use_cases=None if scope.whole_register else scope.use_cases(), month=scope.today
+    )
     budgets = dict(
-        Budget.objects.filter(use_case__in=use_cases.values("pk"))
+        _in_scope(Budget.objects.all(), scope)
         .values("use_case__business_unit_id")
         .annotate(total=Sum("monthly_amount"))
         .order_by()

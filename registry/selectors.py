@@ -90,6 +90,24 @@ def use_cases_visible_to(user) -> QuerySet[UseCase]:
     return _visible(user, qs, USE_CASE_GRANTS)
 
 
+def sees_every_use_case(user) -> bool:
+    """Whether every use case is visible to the person: they read everything (admins,
+    auditors), or they belong to every business unit (every use case is in one, and a unit's
+    members see its use cases). A caller counting over everything the person sees may then
+    leave the visibility filter out altogether. One query at most, once per request."""
+    access = access_for(user)
+    if access.reads_everything:
+        return True
+    if not user.is_authenticated or not access.unit_ids:
+        return False
+    memo = user.__dict__
+    if "_steward_every_unit" not in memo:
+        memo["_steward_every_unit"] = not BusinessUnit.objects.exclude(
+            pk__in=access.unit_ids
+        ).exists()
+    return memo["_steward_every_unit"]
+
+
 def use_case_visible_q(user, via: str) -> Q:
     """What ``use_cases_visible_to`` asks of a use case, asked of a related one (``via``, e.g.
     ``"use_case__"``) for someone who does not read everything.

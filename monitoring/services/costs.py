@@ -142,16 +142,18 @@ def month_spend(*, use_case_ids=None, month: date | None = None) -> dict[int, fl
 
 def month_spend_by_unit(*, use_cases, month: date | None = None) -> dict[int, float]:
     """Cost per business unit over one calendar month, for the use cases of ``use_cases`` (a
-    queryset, read as a subquery: the ids never travel to Python), in one query."""
+    queryset, read as a subquery: the ids never travel to Python; None: every use case), in
+    one query."""
     first = _month_start(month or timezone.localdate(timezone=firm_zone()))
+    samples = MetricSample.objects.filter(
+        metric=Metric.COST,
+        at__gte=_local_midnight(first),
+        at__lt=_local_midnight(_next_month(first)),
+    )
+    if use_cases is not None:
+        samples = samples.filter(deployment__use_case__in=use_cases.values("pk"))
     totals = (
-        MetricSample.objects.filter(
-            metric=Metric.COST,
-            at__gte=_local_midnight(first),
-            at__lt=_local_midnight(_next_month(first)),
-            deployment__use_case__in=use_cases.values("pk"),
-        )
-        .values("deployment__use_case__business_unit_id")
+        samples.values("deployment__use_case__business_unit_id")
         .annotate(total=Sum("value"))
         .order_by()
     )

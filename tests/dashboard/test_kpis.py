@@ -268,3 +268,28 @@ def test_model_approvals_pending_counts_the_models_a_viewers_use_cases_use(
     assert kpis.model_approvals_pending(kpis.Scope(owner_id=product_owner.pk)) == {"pending": 1}
     # The firm: every model under evaluation, used or not.
     assert kpis.model_approvals_pending(kpis.Scope()) == {"pending": 4}
+
+
+def test_a_member_of_every_unit_is_counted_over_the_whole_register_with_the_same_figures(
+    firm, retail, corporate, django_assert_max_num_queries
+):
+    from portal.models import Role  # noqa: PLC0415
+    from tests.factories import UserFactory  # noqa: PLC0415
+
+    everywhere = UserFactory(roles=[Role.RISK_OFFICER], units=[retail, corporate])
+    now = timezone.now()
+    scope = kpis.Scope(viewer=everywhere, now=now)
+    assert scope.whole_register
+    # The same figures as with the visibility filter asked row by row.
+    filtered = kpis.Scope(viewer=everywhere, now=now)
+    filtered.__dict__["whole_register"] = False
+    assert kpis.compute(scope) == kpis.compute(filtered)
+    assert kpis.compute(scope)["tiers"]["total"] == 5
+    # Narrowed to a unit or an owner, the filter is asked again.
+    assert not kpis.Scope(viewer=everywhere, unit_id=retail.pk).whole_register
+    # A unit the person is not in: no longer everything.
+    from tests.factories import BusinessUnitFactory  # noqa: PLC0415
+
+    BusinessUnitFactory()
+    everywhere = type(everywhere).objects.get(pk=everywhere.pk)  # a new request's person
+    assert not kpis.Scope(viewer=everywhere).whole_register

@@ -1,0 +1,47 @@
+"""registry.selectors.sees_every_use_case: when a count may leave the visibility filter out."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from portal.models import Role
+from registry.selectors import sees_every_use_case, use_cases_visible_to
+from tests.factories import BusinessUnitFactory, UseCaseFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def fresh(user):
+    """The person as the next request reads them (nothing remembered on the object)."""
+    return get_user_model().objects.get(pk=user.pk)
+
+
+def test_members_of_every_unit_and_readers_of_everything_see_every_use_case(
+    retail, corporate, product_owner, auditor, admin_user, outsider
+):
+    UseCaseFactory(business_unit=retail)
+    UseCaseFactory(business_unit=corporate)
+    everywhere = UserFactory(roles=[Role.LEADERSHIP], units=[retail, corporate])
+    assert sees_every_use_case(everywhere)
+    assert use_cases_visible_to(everywhere).count() == 2
+    assert sees_every_use_case(auditor)  # no unit, but reads everything
+    assert not sees_every_use_case(product_owner)  # Retail only
+    assert not sees_every_use_case(outsider)  # Corporate only
+    assert not sees_every_use_case(UserFactory(roles=[Role.LEADERSHIP]))  # no unit at all
+
+
+def test_a_new_unit_the_person_is_not_in_ends_it(retail, corporate):
+    everywhere = UserFactory(roles=[Role.RISK_OFFICER], units=[retail, corporate])
+    assert sees_every_use_case(fresh(everywhere))
+    legal = BusinessUnitFactory()
+    UseCaseFactory(business_unit=legal)
+    assert not sees_every_use_case(fresh(everywhere))
+    legal.members.add(everywhere)
+    assert sees_every_use_case(fresh(everywhere))
+
+
+def test_asked_once_per_request(retail, django_assert_num_queries):
+    everywhere = fresh(UserFactory(roles=[Role.RISK_OFFICER], units=[retail]))
+    assert sees_every_use_case(everywhere)  # Retail is the only unit: asks the database once
+    with django_assert_num_queries(0):
+        sees_every_use_case(everywhere)
+        sees_every_use_case(everywhere)

@@ -440,8 +440,11 @@ def compute(scope: Scope) -> dict:
 
 def live_failing_gate(scope: Scope, limit: int = 50) -> list[UseCase]:
     """Live use cases whose latest go-live gate answer is a refusal, oldest answer first."""
+    # Only use cases refused at least once can have a refusal as their latest answer: the
+    # latest is looked up for those, not for every live use case.
+    refused = GateCheck.objects.filter(passed=False).values("use_case_id")
     return list(
-        latest_gate_answers(scope.use_cases().filter(lifecycle=LIVE))
+        latest_gate_answers(scope.use_cases().filter(lifecycle=LIVE, pk__in=refused))
         .filter(gate_passed=False)
         .select_related("business_unit", "owner")
         .order_by("gate_asked_at", "reference")[:limit]

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from assessments.models import Assessment, Status
@@ -196,30 +196,47 @@ def signed_off_current(scope: Scope) -> dict:
     }
 
 
+def _dated_ages(qs: QuerySet, field: str, today: date) -> dict:
+    """How many rows of ``qs`` have ``field`` (a past date), in each of AGE_BUCKETS by its
+    age in days, and the oldest: counted in SQL, so no date travels to Python."""
+    buckets = {}
+    for k, (low, high, _) in enumerate(AGE_BUCKETS):
+        when = Q(**{f"{field}__lte": today - timedelta(days=low)})
+        if high is not None:
+            when &= Q(**{f"{field}__gte": today - timedelta(days=high)})
+        buckets[f"b{k}"] = Count("pk", filter=when)
+    return qs.aggregate(n=Count("pk"), oldest=Min(field), **buckets)
+
+
 def overdue(scope: Scope) -> dict:
     """Overdue reviews (a use case, not retired, past its next review date) and overdue
     re-assessments (a signed-off assessment past its valid-until date), each with its age in
     days; their ageing in buckets, the oldest, and use cases flagged for re-assessment."""
     today = scope.today
-    reviews = list(
-        scope.use_cases()
-        .exclude(lifecycle=Lifecycle.RETIRED)
-        .filter(next_review_date__lt=today)
-        .values_list("next_review_date", flat=True)
+    reviews = _dated_ages(
+        scope.use_cases().exclude(lifecycle=Lifecycle.RETIRED).filter(next_review_date__lt=today),
+        "next_review_date",
+        today,
     )
-    reassessments = list(
+    reassessments = _dated_ages(
         _in_scope(
             Assessment.objects.filter(status=Status.SIGNED_OFF, valid_until__lt=today), scope
-        ).values_list("valid_until", flat=True)
+        ),
+        "valid_until",
+        today,
     )
     flagged = scope.use_cases().filter(needs_reassessment=True).count()
-    days = [(today - d).days for d in reviews + reassessments if d is not None]
+    oldest = [d for d in (reviews["oldest"], reassessments["oldest"]) if d is not None]
     return {
-        "reviews": len(reviews),
-        "reassessments": len(reassessments),
+        "reviews": reviews["n"],
+        "reassessments": reassessments["n"],
         "flagged_for_reassessment": flagged,
-        "total": len(days),
-        **_ages(days),
+        "total": reviews["n"] + reassessments["n"],
+        "buckets": {
+            label: reviews[f"b{k}"] + reassessments[f"b{k}"]
+            for k, (_, _, label) in enumerate(AGE_BUCKETS)
+        },
+        "oldest_days": (today - min(oldest)).days if oldest else None,
     }
 
 

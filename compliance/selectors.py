@@ -26,7 +26,7 @@ from compliance.models import (
 )
 from portal.access import access_for, get_visible_or_404
 from registry.models import UseCase
-from registry.selectors import use_cases_visible_to
+from registry.selectors import of_visible_use_cases, use_cases_visible_to
 
 User = get_user_model()
 
@@ -161,9 +161,7 @@ COUNTS = {
 
 def _applicable(user) -> QuerySet[Applicability]:
     rows = Applicability.objects.filter(applicable=True, obligation__framework__active=True)
-    if access_for(user).reads_everything:
-        return rows
-    return rows.filter(use_case__in=use_cases_visible_to(user).values("pk"))
+    return of_visible_use_cases(user, rows)
 
 
 def _counts() -> dict:

@@ -20,7 +20,12 @@ from incidents.selectors import open_incidents_visible_to
 from incidents.services.deadlines import deadlines_due
 from monitoring.selectors import failing_gate_visible_to
 from registry.models import Lifecycle
-from registry.selectors import access_use_case, use_case_counts, use_cases_visible_to
+from registry.selectors import (
+    access_use_case,
+    sees_every_use_case,
+    use_case_counts,
+    use_cases_visible_to,
+)
 
 # The dashboard's top panel shows this many of My work's items, then links to the page.
 TOP_PANEL_ITEMS = 5
@@ -52,6 +57,9 @@ def _page_number(raw: str | None) -> int:
 
 @login_required
 def dashboard(request):
+    # Everything below counts over what the person sees: for someone in every unit, that is
+    # everything, and no panel needs a visibility filter (one query to know).
+    sees_every_use_case(request.user)
     counts = use_case_counts(request.user)
     lifecycles = [
         (value, label, counts["by_lifecycle"].get(value, 0)) for value, label in Lifecycle.choices
@@ -104,6 +112,7 @@ def dashboard(request):
 def my_work_page(request):
     """Everything waiting for the person (dashboard/work.py), soonest due first."""
     today = timezone.localdate()
+    sees_every_use_case(request.user)  # as the dashboard: filters left out for everyone's
     kind = request.GET.get("kind", "")
     kind = kind if kind in KINDS else ""
     # Only the items up to the page asked for are built (a page past the end shows the last,

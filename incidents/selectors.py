@@ -30,7 +30,7 @@ from incidents.services.runbooks import runbook_is_current
 from portal.access import can
 from portal.params import id_or_reference
 from registry.models import Deployment, UseCase
-from registry.selectors import use_cases_visible_to
+from registry.selectors import of_visible_use_cases, use_cases_visible_to
 
 
 # Runbooks ------------------------------------------------------------------------------------
@@ -47,9 +47,7 @@ def runbook_of(use_case: UseCase) -> Runbook | None:
 # Incidents -----------------------------------------------------------------------------------
 def incidents_visible_to(user) -> QuerySet[Incident]:
     """Incidents of the use cases the person sees, with what a list row or a CSV line shows."""
-    return Incident.objects.filter(
-        use_case__in=use_cases_visible_to(user).values("pk")
-    ).select_related(
+    return of_visible_use_cases(user, Incident.objects.all()).select_related(
         "use_case__business_unit", "owner", "opened_by", "model_version__model", "flag"
     )
 

@@ -41,7 +41,11 @@ from monitoring.services.costs import costs_by_period, month_spend
 from portal.access import can, get_visible_or_404
 from portal.params import id_or_reference
 from registry.models import Deployment, UseCase
-from registry.selectors import deployments_visible_to, use_cases_visible_to
+from registry.selectors import (
+    deployments_visible_to,
+    of_visible_use_cases,
+    use_cases_visible_to,
+)
 
 RANGES: dict[str, tuple[str, timedelta]] = {
     "24h": ("24 hours", timedelta(hours=24)),
@@ -84,7 +88,7 @@ def samples_visible_to(user) -> QuerySet[MetricSample]:
 
 
 def flags_visible_to(user) -> QuerySet[Flag]:
-    return Flag.objects.filter(use_case__in=use_cases_visible_to(user).values("pk")).select_related(
+    return of_visible_use_cases(user, Flag.objects.all()).select_related(
         "rule", "use_case", "model_version__model", "deployment", "resolved_by", "reassessment"
     )
 

@@ -87,25 +87,47 @@ USE_CASE_GRANTS = ["view_usecase", "change_usecase"]
 
 def use_cases_visible_to(user) -> QuerySet[UseCase]:
     qs = UseCase.objects.select_related("business_unit", "owner")
+    if known_to_see_every_use_case(user):
+        return qs
     return _visible(user, qs, USE_CASE_GRANTS)
+
+
+# Where sees_every_use_case keeps its answer on the person's object, for the request.
+_EVERY_UNIT = "_steward_every_unit"
 
 
 def sees_every_use_case(user) -> bool:
     """Whether every use case is visible to the person: they read everything (admins,
     auditors), or they belong to every business unit (every use case is in one, and a unit's
     members see its use cases). A caller counting over everything the person sees may then
-    leave the visibility filter out altogether. One query at most, once per request."""
+    leave the visibility filter out altogether. One query at most, once per request.
+
+    Pages that count over all the person sees (the dashboard, My work, the portfolio) ask it
+    first; for the rest of that request the selectors then filter nothing for such a person
+    (``known_to_see_every_use_case``). Other requests never ask, so pay no query for it."""
     access = access_for(user)
     if access.reads_everything:
         return True
     if not user.is_authenticated or not access.unit_ids:
         return False
     memo = user.__dict__
-    if "_steward_every_unit" not in memo:
-        memo["_steward_every_unit"] = not BusinessUnit.objects.exclude(
-            pk__in=access.unit_ids
-        ).exists()
-    return memo["_steward_every_unit"]
+    if _EVERY_UNIT not in memo:
+        memo[_EVERY_UNIT] = not BusinessUnit.objects.exclude(pk__in=access.unit_ids).exists()
+    return memo[_EVERY_UNIT]
+
+
+def known_to_see_every_use_case(user) -> bool:
+    """True when the person reads everything, or ``sees_every_use_case`` already found this
+    request that they are in every unit; never asks the database."""
+    return access_for(user).reads_everything or bool(user.__dict__.get(_EVERY_UNIT))
+
+
+def of_visible_use_cases(user, qs: QuerySet, path: str = "use_case") -> QuerySet:
+    """``qs`` narrowed to rows of use cases the person sees (through ``path``); whole when the
+    person is known to see every use case (no semi-join with all of them)."""
+    if known_to_see_every_use_case(user):
+        return qs
+    return qs.filter(**{f"{path}__in": use_cases_visible_to(user).values("pk")})
 
 
 def use_case_visible_q(user, via: str) -> Q:

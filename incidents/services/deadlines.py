@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents.models import Incident, SeriousHarm
-from registry.selectors import use_cases_visible_to
+from registry.selectors import of_visible_use_cases
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
     now = now or timezone.now()
     qs = _unmet_clocks()
     if user is not None:
-        qs = qs.filter(use_case__in=use_cases_visible_to(user).values("pk"))
+        qs = of_visible_use_cases(user, qs)
     found = [
         Due(incident, d)
         for incident in qs

@@ -45,3 +45,33 @@ def test_asked_once_per_request(retail, django_assert_num_queries):
     with django_assert_num_queries(0):
         sees_every_use_case(everywhere)
         sees_every_use_case(everywhere)
+
+
+def test_the_dashboard_of_a_member_of_every_unit_leaves_out_a_unit_they_are_not_in(
+    client, retail, corporate
+):
+    from django.conf import settings  # noqa: PLC0415
+    from django.urls import reverse  # noqa: PLC0415
+
+    from tests.dashboard.test_dashboard import waiting  # noqa: PLC0415
+
+    everywhere = UserFactory(roles=[Role.RISK_OFFICER], units=[retail, corporate])
+    days = settings.ASSESSMENT_STUCK_DAYS
+    ours = [
+        waiting(UseCaseFactory(business_unit=unit), "in_review", days + 3)
+        for unit in (retail, corporate)
+    ]
+    client.force_login(everywhere)
+    page = client.get(reverse("dashboard"))
+    assert page.context["counts"]["total"] == 2
+    assert {a.pk for a in page.context["stuck"]} == {a.pk for a in ours}
+
+    legal = BusinessUnitFactory()
+    theirs = waiting(UseCaseFactory(business_unit=legal), "in_review", days + 9)
+    page = client.get(reverse("dashboard"))
+    assert page.context["counts"]["total"] == 2  # Legal's use case is not theirs to see
+    assert theirs.pk not in {a.pk for a in page.context["stuck"]}
+    legal.members.add(everywhere)
+    page = client.get(reverse("dashboard"))
+    assert page.context["counts"]["total"] == 3
+    assert page.context["stuck"][0].pk == theirs.pk

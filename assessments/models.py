@@ -184,18 +184,6 @@ class Assessment(models.Model):
             models.Index(fields=["status"]),
             models.Index(fields=["use_case", "kind", "version"]),
             models.Index(fields=["valid_until"]),
-            # The dashboard's oldest waiting in review and for sign-off (selectors.stuck):
-            # walked in order, they stop at the first few the person may see.
-            models.Index(
-                fields=["submitted_at", "id"],
-                condition=models.Q(status__in=["submitted", "in_review"]),
-                name="assessment_in_review_since",
-            ),
-            models.Index(
-                fields=["approved_at", "id"],
-                condition=models.Q(status="approved"),
-                name="assessment_to_sign_since",
-            ),
         ]
 
     def __str__(self) -> str:

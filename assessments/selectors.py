@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Case, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -151,24 +151,27 @@ def stuck(user, now, days: int, limit: int) -> list[Assessment]:
     """The first ``limit`` assessments waiting in review, or for sign-off, for more than
     ``days``, oldest first, each with ``waiting_since`` (when it was submitted, or approved).
 
-    Two queries, one per wait, each walking its own index in order (the model's
-    ``assessment_in_review_since`` and ``assessment_to_sign_since``) until it has ``limit``
-    the person may see; merged here. One query ordered by either date sorted every waiting
-    assessment the person sees first (15 ms at 10,000 use cases)."""
+    One query. (Walking two partial indexes, one per wait, was tried and dropped: with them
+    PostgreSQL also walked the first index for My work's reviews, whose count over every row
+    the LIMIT does not shorten, and joined each row to every use case: 0.6 s instead of
+    13 ms for a risk officer.)"""
     since = now - timedelta(days=days)
-    visible = assessments_visible_to(user)
-    in_review = (
-        visible.filter(status__in=[Status.SUBMITTED, Status.IN_REVIEW], submitted_at__lt=since)
-        .annotate(waiting_since=F("submitted_at"))
-        .order_by("submitted_at", "pk")
+    return list(
+        lean(
+            assessments_visible_to(user)
+            .filter(
+                Q(status__in=[Status.SUBMITTED, Status.IN_REVIEW], submitted_at__lt=since)
+                | Q(status=Status.APPROVED, approved_at__lt=since)
+            )
+            .annotate(
+                waiting_since=Case(
+                    When(status=Status.APPROVED, then=F("approved_at")),
+                    default=F("submitted_at"),
+                )
+            )
+            .order_by("waiting_since", "pk")
+        )[:limit]
     )
-    to_sign = (
-        visible.filter(status=Status.APPROVED, approved_at__lt=since)
-        .annotate(waiting_since=F("approved_at"))
-        .order_by("approved_at", "pk")
-    )
-    found = [*lean(in_review)[:limit], *lean(to_sign)[:limit]]
-    return sorted(found, key=lambda a: (a.waiting_since, a.pk))[:limit]
 
 
 def templates_visible_to(user) -> QuerySet[AssessmentTemplate]:

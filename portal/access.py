@@ -1,5 +1,6 @@
 """What a signed-in person is: their roles and business units, read once per request."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -10,7 +11,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import PermissionDenied
-from django.db import connections
+from django.db import connections, router
 from django.db.models import CharField, F, IntegerField, Model, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
@@ -62,6 +63,20 @@ _ROLES = "steward_role_names"
 _UNITS = "steward_unit_ids"
 
 
+def _access_arrays(person: str) -> tuple[str, str]:
+    """The SQL of a person's group names and business unit ids as two arrays; ``person`` is
+    the SQL of their id."""
+    user_model = get_user_model()
+    in_groups = user_model.groups.through._meta.db_table
+    in_units = user_model.business_units.through._meta.db_table
+    roles = (
+        f'ARRAY(SELECT g."name" FROM "{Group._meta.db_table}" g INNER JOIN "{in_groups}" ug '
+        f'ON (ug."group_id" = g."id") WHERE ug."user_id" = {person})'
+    )
+    units = f'ARRAY(SELECT m."businessunit_id" FROM "{in_units}" m WHERE m."user_id" = {person})'
+    return roles, units
+
+
 def with_access(users: QuerySet, user_field: str = "pk") -> QuerySet:
     """``users`` (or rows pointing at a user through ``user_field``, e.g. a token's
     ``user``) with the person's group names and business unit ids read in the same query.
@@ -75,21 +90,27 @@ def with_access(users: QuerySet, user_field: str = "pk") -> QuerySet:
     # the query they save took to run.
     meta = users.model._meta
     field = meta.pk if user_field == "pk" else meta.get_field(user_field)
-    person = f'"{meta.db_table}"."{field.column}"'
-    user_model = get_user_model()
-    in_groups = user_model.groups.through._meta.db_table
-    in_units = user_model.business_units.through._meta.db_table
-    roles = (
-        f'ARRAY(SELECT g."name" FROM "{Group._meta.db_table}" g INNER JOIN "{in_groups}" ug '
-        f'ON (ug."group_id" = g."id") WHERE ug."user_id" = {person})'
-    )
-    units = f'ARRAY(SELECT m."businessunit_id" FROM "{in_units}" m WHERE m."user_id" = {person})'
+    roles, units = _access_arrays(f'"{meta.db_table}"."{field.column}"')
     return users.annotate(
         **{
             _ROLES: RawSQL(roles, (), output_field=ArrayField(CharField())),
             _UNITS: RawSQL(units, (), output_field=ArrayField(IntegerField())),
         }
     )
+
+
+@functools.cache
+def _person_query(db_alias: str) -> tuple[str, tuple[str, ...]]:
+    """One person's row by id with their group names and unit ids (as ``with_access``), as
+    written SQL, and the attribute names of the row's columns. Made once per process from
+    the model's fields: it holds no one's data, only the statement."""
+    meta = get_user_model()._meta
+    fields = meta.concrete_fields
+    table = f'"{meta.db_table}"'
+    roles, units = _access_arrays(f'{table}."{meta.pk.column}"')
+    columns = ", ".join(f'{table}."{f.column}"' for f in fields)
+    sql = f'SELECT {columns}, {roles}, {units} FROM {table} WHERE {table}."{meta.pk.column}" = %s'
+    return sql, tuple(f.attname for f in fields)
 
 
 def prime(user, row=None) -> None:
@@ -112,10 +133,25 @@ class AccessBackend(ModelBackend):
 
     def get_user(self, user_id):
         model = get_user_model()
-        try:
-            user = with_access(model._default_manager.all()).get(pk=user_id)
-        except model.DoesNotExist:
-            return None
+        db_alias = router.db_for_read(model)
+        connection = connections[db_alias]
+        if connection.vendor != "postgresql":
+            try:
+                user = model._default_manager.get(pk=user_id)
+            except model.DoesNotExist:
+                return None
+        else:
+            # Written SQL: compiling the ORM's query for this one row took longer than
+            # running it, on every request (issue 19). The same columns and arrays.
+            sql, names = _person_query(db_alias)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [model._meta.pk.get_prep_value(user_id)])
+                row = cursor.fetchone()
+            if row is None:
+                return None
+            user = model.from_db(db_alias, names, row[: len(names)])
+            setattr(user, _ROLES, row[len(names)])
+            setattr(user, _UNITS, row[len(names) + 1])
         if not self.user_can_authenticate(user):
             return None
         prime(user)

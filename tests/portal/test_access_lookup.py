@@ -6,11 +6,12 @@ what they may see, and the answer is the same as reading the groups and units ap
 """
 
 import pytest
-from django.contrib.auth import BACKEND_SESSION_KEY
+from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -98,3 +99,21 @@ def test_a_session_signed_in_before_the_access_backend_stays_signed_in(client, p
     assert page.wsgi_request.user == product_owner
     assert client.session[BACKEND_SESSION_KEY] == "portal.access.AccessBackend"
     assert client.get(reverse("dashboard")).status_code == 200
+
+
+def test_the_backend_reads_the_person_as_the_orm_does(product_owner, password):
+    """The backend's written SQL gives the same person, field for field, as the ORM."""
+    product_owner.last_login = timezone.now()
+    product_owner.email = "po@example.com"
+    product_owner.save()
+    user = AccessBackend().get_user(product_owner.pk)
+    expected = get_user_model().objects.get(pk=product_owner.pk)
+
+    fields = [f.attname for f in get_user_model()._meta.concrete_fields]
+    assert {f: getattr(user, f) for f in fields} == {f: getattr(expected, f) for f in fields}
+    assert (user._state.db, user._state.adding) == (expected._state.db, False)
+    assert user.check_password(password)
+
+
+def test_a_session_naming_no_one_is_no_one(product_owner):
+    assert AccessBackend().get_user(product_owner.pk + 10_000) is None

@@ -19,7 +19,14 @@ from rest_framework.serializers import Serializer
 from rest_framework.test import APIClient
 
 from portal.access import can
-from registry.api.use_cases import UseCaseViewSet
+from registry.api.use_cases import (
+    DATA_SOURCE_SHOWN,
+    DATA_SOURCE_UNSHOWN,
+    OWNER_UNSHOWN,
+    USE_CASE_SHOWN,
+    USE_CASE_UNSHOWN,
+    UseCaseViewSet,
+)
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
     BusinessUnit,
@@ -33,6 +40,7 @@ from registry.models import (
     RiskTier,
     UseCase,
 )
+from registry.selectors import data_sources_visible_to, use_cases_visible_to
 from registry.serializers.use_cases import UseCaseDetailSerializer, UseCaseSerializer
 from tests.factories import (
     DataSourceFactory,
@@ -950,6 +958,23 @@ def test_list_query_count_does_not_grow_with_rows(as_persona, retail, product_ow
         return len(ctx.captured_queries)
 
     assert queries_for(10) == queries_for(60)
+
+
+@pytest.mark.parametrize("persona", ["product_owner", "auditor"])
+def test_register_api_reads_every_column_but_the_unshown(request, persona):
+    # The API names the columns it loads (only(), cheaper to compile): exactly the query the
+    # list of columns it leaves out (defer()) makes, so no field a row shows goes missing.
+    user = request.getfixturevalue(persona)
+    use_cases = use_cases_visible_to(user)
+    sources = data_sources_visible_to(user)
+
+    shown = str(use_cases.only(*USE_CASE_SHOWN).query)
+    assert shown == str(use_cases.defer(*OWNER_UNSHOWN, *USE_CASE_UNSHOWN).query)
+    assert str(sources.only(*DATA_SOURCE_SHOWN).query) == str(
+        sources.defer(*DATA_SOURCE_UNSHOWN).query
+    )
+    assert '"auth_user"."password"' not in shown
+    assert '"auth_user"."username"' in shown
 
 
 # OpenAPI ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from portal.api import datetimes
 from portal.history.asof import DELETED, parse_moment, version_at
 from portal.history.changes import build_versions, compare, related_in_memory, snapshot
 from portal.history.selectors import versions_of
@@ -42,7 +43,6 @@ class HistoryFieldChangeSerializer(serializers.Serializer):
 # A page of history is a few dozen small objects, each of which DRF's generic rendering would
 # walk field by field (after building the fields); these give the same JSON directly
 # (tests/portal/test_history.py compares the two). A field added above must be added here.
-_DATETIME = serializers.DateTimeField()
 
 
 def _change(change) -> dict:
@@ -57,10 +57,11 @@ def _change(change) -> dict:
     }
 
 
-def _version_summary(version) -> dict:
+def _version_summary(serializer, version) -> dict:
+    date = None if version.date is None else datetimes(serializer).to_representation(version.date)
     return {
         "history_id": version.history_id,
-        "date": None if version.date is None else _DATETIME.to_representation(version.date),
+        "date": date,
         "user_id": version.user_id,
         "user": version.user_label,
         "change_type": version.change_type,
@@ -79,7 +80,7 @@ class HistoryVersionSummarySerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
 
     def to_representation(self, version) -> dict:
-        return _version_summary(version)
+        return _version_summary(self, version)
 
 
 class HistoryVersionSerializer(HistoryVersionSummarySerializer):
@@ -90,7 +91,7 @@ class HistoryVersionSerializer(HistoryVersionSummarySerializer):
     )
 
     def to_representation(self, version) -> dict:
-        return {**_version_summary(version), "changes": [_change(c) for c in version.changes]}
+        return {**_version_summary(self, version), "changes": [_change(c) for c in version.changes]}
 
 
 class HistoryCompareQuerySerializer(serializers.Serializer):

@@ -85,7 +85,12 @@ def environ(path: str, client: Client, headers: dict) -> dict:
 def serve(app: WSGIHandler, env: dict) -> tuple[str, bytes]:
     """Call the app as a WSGI server does: the status, and the body read and closed."""
     status: list[str] = []
-    body = app({**env, "wsgi.input": io.BytesIO(b"")}, lambda s, h, e=None: status.append(s))
+
+    def start_response(line: str, headers: list, exc_info=None):
+        status.append(line)
+        return lambda data: None
+
+    body = app({**env, "wsgi.input": io.BytesIO(b"")}, start_response)
     try:
         content = b"".join(body)
     finally:

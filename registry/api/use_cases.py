@@ -84,6 +84,7 @@ def only_shown(model: type[Model], unshown: tuple[str, ...], related: tuple[str,
     names = [f.name for f in model._meta.concrete_fields if f.name not in unshown]
     for path in related:
         target = model._meta.get_field(path).related_model
+        assert target is not None  # a foreign key's
         names += [
             f"{path}__{f.name}"
             for f in target._meta.concrete_fields

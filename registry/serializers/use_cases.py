@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from portal.api import datetimes
 from registry import services
 from registry.models import BusinessUnit, DataSource, PeopleAffected, UseCase
 from registry.selectors import data_sources_visible_to
@@ -21,14 +22,13 @@ def _person_name(user) -> str:
 # same query as the row: registry/api/use_cases.py), instead of a prefetch of the relation.
 SOURCE_IDS = "data_source_ids"
 
-# The output formats of the declared fields, shared by the hand-written representation below
-# (they hold no state: the time zone is read per call).
-_DATETIME = serializers.DateTimeField()
+# The output format of the declared date fields, shared by the hand-written representation
+# below (it holds no state).
 _DATE = serializers.DateField()
 
 
-def _datetime(value):
-    return None if value is None else _DATETIME.to_representation(value)
+def _datetime(serializer: serializers.BaseSerializer, value):
+    return None if value is None else datetimes(serializer).to_representation(value)
 
 
 def _listed(value):
@@ -176,8 +176,8 @@ class UseCaseSerializer(serializers.ModelSerializer):
             "needs_reassessment": use_case.needs_reassessment,
             "reassessment_reasons": use_case.reassessment_reasons,
             "kill_switch_engaged": use_case.kill_switch_engaged,
-            "created_at": _datetime(use_case.created_at),
-            "updated_at": _datetime(use_case.updated_at),
+            "created_at": _datetime(self, use_case.created_at),
+            "updated_at": _datetime(self, use_case.updated_at),
             "url": None
             if use_case.pk is None
             else _record_url(self, "api-use-case-detail", use_case.pk),

@@ -300,6 +300,20 @@ def test_the_hand_written_representation_is_what_drf_would_give(
             assert list(fast.items()) == list(generic.items())
 
 
+def test_hand_written_times_are_in_the_time_zone_active_for_the_response(use_case, product_owner):
+    # The hand-written representation reads the time zone once per serializer: the one
+    # active when it renders, as DRF's fields would.
+    request = Request(RequestFactory().get("/api/v1/use-cases/"))
+    request.user = product_owner
+    context = {"request": request, "format": None}
+    for zone, offset in (("Asia/Tokyo", "+09:00"), ("America/Sao_Paulo", "-03:00")):
+        with timezone.override(zone):
+            fast = UseCaseSerializer(use_case, context=context).data
+            generic = Serializer.to_representation(UseCaseSerializer(context=context), use_case)
+        assert fast["created_at"] == generic["created_at"]
+        assert fast["updated_at"].endswith(offset)
+
+
 @pytest.mark.parametrize("persona", PERSONAS[:-1])
 @pytest.mark.parametrize("factory", [UseCaseFactory, PilotUseCaseFactory])
 def test_available_transitions_are_the_moves_the_person_can_make(
@@ -961,10 +975,10 @@ def test_list_query_count_does_not_grow_with_rows(as_persona, retail, product_ow
 
 
 @pytest.mark.parametrize("persona", ["product_owner", "auditor"])
-def test_register_api_reads_every_column_but_the_unshown(request, persona):
+def test_register_api_reads_every_column_but_the_unshown(personas, persona):
     # The API names the columns it loads (only(), cheaper to compile): exactly the query the
     # list of columns it leaves out (defer()) makes, so no field a row shows goes missing.
-    user = request.getfixturevalue(persona)
+    user = personas[persona]
     use_cases = use_cases_visible_to(user)
     sources = data_sources_visible_to(user)
 

@@ -77,6 +77,36 @@ def awaiting(user, stage: str) -> QuerySet[Assessment]:
     )
 
 
+_ROUTED = "_steward_routed"
+
+
+def stages_routed_to(user) -> frozenset[str]:
+    """The stages (review, approve) at which some pending decision is routed to the person:
+    by name, to a reviewer group they are in, or to a role they hold (in any unit: a
+    superset of what ``awaiting`` finds). A stage not in it has nothing waiting for them, so
+    ``awaiting`` need not be asked. One query, kept on the person's object until
+    ``forget_routed`` (My work forgets it each time it gathers)."""
+    memo = user.__dict__
+    if _ROUTED not in memo:
+        roles = access_for(user).roles
+        memo[_ROUTED] = frozenset(
+            ReviewAssignment.objects.filter(decision=ReviewAssignment.Decision.PENDING)
+            .filter(
+                Q(assignee=user)
+                | Q(assignee__isnull=True, group__name__in=roles)
+                | Q(assignee__isnull=True, group__isnull=True, role__in=roles)
+            )
+            .order_by()
+            .values_list("stage", flat=True)
+            .distinct()
+        )
+    return memo[_ROUTED]
+
+
+def forget_routed(user) -> None:
+    user.__dict__.pop(_ROUTED, None)
+
+
 def written_by(user, statuses) -> Q:
     """Assessments in ``statuses`` the person wrote: the author, or a contributor.
 

@@ -30,7 +30,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Assessment, ReviewAssignment, Status
-from assessments.selectors import awaiting, lean, to_revise, written_by
+from assessments.selectors import (
+    awaiting,
+    forget_routed,
+    lean,
+    stages_routed_to,
+    to_revise,
+    written_by,
+)
 from compliance.models import Evidence
 from compliance.services.expiry import notice_days
 from incidents.models import Incident
@@ -125,6 +132,10 @@ def _waiting_due(since: datetime | None) -> date | None:
 def _awaiting(user, limit: int, stage: str, kind: str, why: str, link, since: str) -> Batch:
     """Assessments waiting for the person's decision at ``stage`` (assessments' own rule),
     longest waiting first (its due date follows from ``since``)."""
+    if stage not in stages_routed_to(user):
+        # Nothing at this stage is routed to them (one query for both stages): no need to
+        # look through every assessment waiting at it (most people decide on none).
+        return Batch([]).add(kind, [], 0)
     rows, total = _first(lean(awaiting(user, stage)).order_by(since, "pk"), limit)
     items = []
     for a in rows:
@@ -500,6 +511,7 @@ def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "")
     due first, then oldest, with every kind counted. Each source is asked for its own first
     ``limit`` in the same order, so the first ``limit`` of them all are among them."""
     today = today or timezone.localdate()
+    forget_routed(user)  # asked afresh for each gathering (the person object may be reused)
     items: list[WorkItem] = []
     counts: Counter = Counter()
     waiting: Counter = Counter()

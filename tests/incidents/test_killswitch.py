@@ -259,6 +259,8 @@ def test_in_this_process_a_poll_reads_a_change_made_just_before_it(client, token
 
 
 class FakeClock:
+    """A PollBook's clock that moves only when told (``clock.now += seconds``)."""
+
     def __init__(self):
         self.now = 1000.0
 

@@ -22,6 +22,7 @@ from incidents.services.killswitch import (
 )
 from registry.services import use_case_set_kill_switch
 from tests.factories import ProductionUseCaseFactory
+from tests.incidents.test_killswitch import FakeClock
 
 pytestmark = pytest.mark.django_db
 
@@ -205,14 +206,6 @@ def test_over_https_the_answer_carries_hsts_as_django_gives_it(token, settings):
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -27,7 +27,7 @@ from pytest_django.fixtures import validate_django_db
 
 from portal.celery import app
 from portal.ledger.triggers import guarded_tables
-from tests import databases
+from tests import databases, demo
 from tests.readiness import tail, wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -85,6 +85,10 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        # The tests on the shared demo firm (tests/demo.py) run on one process, together.
+        if demo.uses_demo(item):
+            item.add_marker(pytest.mark.xdist_group(demo.FIXTURE))
     _group_for_xdist(config, items)
     for item in items:
         starts_a_server = any(item.get_closest_marker(name) for name in SLOW_MARKERS) or any(
@@ -95,8 +99,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # Slow tests first, so that on several processes (make test) the long ones start early
     # and the short ones fill in at the end, rather than one long test finishing alone. Within
     # pytest-django's order (tests on the database, then transactional ones, which empty it,
-    # then the rest), except that slow tests that use no database go first of all.
-    items.sort(key=_run_order)
+    # then the rest), except that slow tests that use no database go first of all. The tests
+    # on the shared demo firm come first among their kind, one after another, so that it is
+    # seeded once (tests/demo.py).
+    items.sort(key=lambda item: (_run_order(item), not demo.uses_demo(item)))
 
 
 def _group_for_xdist(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -138,6 +144,34 @@ def _run_order(item: pytest.Item) -> int:
     if marker or "db" in fixtures:
         return 1 if slow else 2
     return 0 if slow else 5
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    demo.before_test(item)
+
+
+@pytest.fixture(scope="session")
+def _demo_firm_transaction(
+    request: pytest.FixtureRequest, django_db_setup, django_db_blocker
+) -> Iterator[demo.DemoFirm]:
+    """The process's shared demo (tests/demo.py): seeded by the first test that asks for it,
+    before that test's own transaction, and rolled back at the end if still open."""
+    firm = demo.DemoFirm(django_db_blocker)
+    firm.open()
+    request.config.stash[demo.STASH] = firm
+    try:
+        yield firm
+    finally:
+        firm.close()
+        del request.config.stash[demo.STASH]
+
+
+@pytest.fixture
+def demo_firm(_demo_firm_transaction: demo.DemoFirm, db) -> None:
+    """The demo firm exactly as `manage.py seed_demo` makes it, seeded once a run and shared
+    (tests/demo.py); what the test changes is rolled back after it, as always."""
+    assert _demo_firm_transaction.is_open, "the demo's transaction opens before each demo test"
 
 
 @pytest.fixture(scope="session")

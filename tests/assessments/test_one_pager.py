@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.management import call_command
 from django.urls import reverse
 from pypdf import PdfReader
 
@@ -201,9 +200,8 @@ def test_summarise_shortens_one_long_sentence_at_a_clause_and_marks_it():
 
 
 # Always one page -------------------------------------------------------------------------------
-def test_the_longest_demo_answers_each_fit_one_page(settings):
+def test_the_longest_demo_answers_each_fit_one_page(demo_firm, settings):
     settings.DEBUG = True
-    call_command("seed_demo", verbosity=0)
     summarised = 0
     for a in Assessment.objects.exclude(status=Status.DRAFT).select_related("use_case"):
         reader, text = read(pdf.summary_pdf(a))

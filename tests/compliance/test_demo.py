@@ -1,16 +1,13 @@
 """The demo firm's obligations are believable: some met, some overdue, one exception."""
 
 import pytest
-from django.core.management import call_command
 
 from compliance.models import Applicability, ObligationException, Status
 
 pytestmark = pytest.mark.django_db
 
 
-def test_demo_has_met_overdue_and_one_exception(settings):
-    settings.DEBUG = True
-    call_command("seed_demo", verbosity=0)
+def test_demo_has_met_overdue_and_one_exception(demo_firm):
     statuses = set(Applicability.objects.filter(applicable=True).values_list("status", flat=True))
     assert {Status.MET, Status.OVERDUE, Status.IN_PROGRESS} <= statuses
     assert ObligationException.objects.count() == 1

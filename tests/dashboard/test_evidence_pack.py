@@ -7,7 +7,6 @@ import json
 import zipfile
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from assessments.models import SignOff
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def signed_use_case(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo", allow_production=True, verbosity=0)
+def signed_use_case(demo_firm):
     signoff = SignOff.objects.select_related("assessment__use_case").first()
     assert signoff is not None, "the demo signs off an assessment"
     return signoff.assessment.use_case, signoff

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -228,9 +227,8 @@ def test_password_is_not_needed_to_read(client, product_owner):
     assert client.get(reverse("my-work")).status_code == 200
 
 
-def test_the_demo_leaves_notifications_and_work_for_its_people(settings):
+def test_the_demo_leaves_notifications_and_work_for_its_people(demo_firm, settings):
     settings.DEBUG = True
-    call_command("seed_demo", verbosity=0)
     people = {u.username: u for u in get_user_model().objects.all()}
     told = [name for name, u in people.items() if Notification.objects.filter(recipient=u)]
     busy = [name for name, u in people.items() if my_work(u)]

@@ -1,6 +1,8 @@
 """The demo makes a superuser and people with a published password: never by accident on a
 database real people use."""
 
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -29,5 +31,9 @@ def test_seed_demo_runs_with_debug_off_when_told_so(settings):
 @pytest.mark.django_db
 def test_seed_demo_runs_in_development(settings):
     settings.DEBUG = True
-    call_command("seed_demo", verbosity=0)
+    out = io.StringIO()
+    call_command("seed_demo", verbosity=0, stdout=out)
     assert UseCase.objects.exists()
+    # It says what it made and how to sign in (the password is the demo's, published).
+    assert "Demo data created." in out.getvalue()
+    assert "steward-demo" in out.getvalue() and "auditor" in out.getvalue()

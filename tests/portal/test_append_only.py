@@ -4,7 +4,6 @@ UPDATE and DELETE, walked from the guard's own list. This file also runs on SQLi
 test_history_walk.py's SQLite run."""
 
 import pytest
-from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from assessments.models import Assessment, Status
@@ -15,9 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def demo(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo", allow_production=True, verbosity=0)
+def demo(demo_firm):
     chain.seal()
 
 

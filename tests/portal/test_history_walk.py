@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -51,13 +50,7 @@ def _record_with_most_versions(entry):
     )
 
 
-@pytest.fixture
-def demo(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo", allow_production=True, verbosity=0)
-
-
-def test_every_registered_history_model_opens_on_page_compare_csv_and_api(demo, client):
+def test_every_registered_history_model_opens_on_page_compare_csv_and_api(demo_firm, client):
     auditor = UserFactory(username="walk.auditor", roles=["auditor"])
     client.force_login(auditor)
     api = APIClient()
@@ -94,7 +87,7 @@ def test_every_registered_history_model_opens_on_page_compare_csv_and_api(demo, 
     assert not problems, "\n".join(problems)
 
 
-def test_the_audit_log_and_its_export_hold_every_governed_change(demo, client):
+def test_the_audit_log_and_its_export_hold_every_governed_change(demo_firm, client):
     auditor = UserFactory(username="walk.auditor", roles=["auditor"])
     client.force_login(auditor)
     total = sum(e.history_model.objects.count() for e in HISTORY_REGISTRY.values())

@@ -100,6 +100,12 @@ def copying() -> bool:
     )
 
 
+def migrated_template() -> str | None:
+    """The run's migrated database (under pytest-xdist on PostgreSQL), if there is one: a test
+    that needs a whole database of its own may start from a copy of it."""
+    return os.environ.get(TEMPLATE_ENV) if _on_postgresql() else None
+
+
 def copy_template() -> None:
     """Make this worker's test database a fresh copy of the migrated template."""
     if not copying():

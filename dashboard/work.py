@@ -237,6 +237,12 @@ def drafts(user, today: date, limit: int = LIMIT) -> Batch:
     return Batch([]).add("draft", items, total)
 
 
+FLAG_ITEM_FIELDS = (
+    "id", "reference", "severity", "raised_at", "reason", "cause", "rule_id", "use_case_id",
+    "use_case__reference", "rule__name",
+)  # fmt: skip
+
+
 def flags(user, today: date, limit: int = LIMIT) -> Batch:
     rows, total = _first(
         Flag.objects.filter(status=FlagStatus.OPEN)
@@ -246,6 +252,9 @@ def flags(user, today: date, limit: int = LIMIT) -> Batch:
             | Q(model_version_id__in=ModelVersion.objects.filter(model__owner=user).values("pk"))
         )
         .select_related("use_case", "rule")
+        # What an item shows (its title is the rule's name, or the reason, or the cause): not
+        # the evidence, the rule's definition or the rest of the use case.
+        .only(*FLAG_ITEM_FIELDS)
         .order_by("raised_at", "pk"),
         limit,
     )

@@ -18,6 +18,7 @@ from registry.models import (
     Deployment,
     GateCheck,
     GoLiveRecord,
+    Lifecycle,
     ModelCard,
     ModelToken,
     ModelVersion,
@@ -284,6 +285,10 @@ def use_case_counts(user) -> dict:
         attention["total"] += row["n"]
         for key in ("needs_reassessment", "kill_switch", "unscreened"):
             attention[key] += row[key]
+    for unit in by_unit.values():
+        # The unit's row of the table: a count per lifecycle, in the order of the columns
+        # (None where the unit has none), so the page does not search the unit for each one.
+        unit["cells"] = [unit.get(value) for value, _label in Lifecycle.choices]
     return {"by_lifecycle": by_lifecycle, "by_unit": list(by_unit.values()), **attention}
 
 

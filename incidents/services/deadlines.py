@@ -139,6 +139,13 @@ def _unmet_clocks():
     ).select_related("use_case__business_unit", "owner", "use_case__owner")
 
 
+# What deadlines() reads of an incident, and what a line naming the incident shows.
+CLOCK_FIELDS = (
+    "id", "reference", "title", "use_case_id", "aware_at", "serious_harm",
+    "personal_data_breach", "regulator_reported_at", "dpa_reported_at",
+)  # fmt: skip
+
+
 def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
     """Near and overdue deadlines not yet met (closed incidents too), soonest first.
 
@@ -147,7 +154,9 @@ def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
     now = now or timezone.now()
     qs = _unmet_clocks()
     if user is not None:
-        qs = of_visible_use_cases(user, qs)
+        # A person's page lists the incident by its reference and title: not the rest of it,
+        # its use case and the owners the reminders (no person) write to.
+        qs = of_visible_use_cases(user, qs.select_related(None).only(*CLOCK_FIELDS))
     found = [
         Due(incident, d)
         for incident in qs

@@ -165,12 +165,22 @@ def test_dashboard_counts_by_lifecycle_and_unit(client, admin_user, retail, corp
     UseCaseFactory(business_unit=retail, lifecycle="pilot")
     UseCaseFactory.create_batch(2, business_unit=corporate, lifecycle="production")
     client.force_login(admin_user)
-    counts = client.get(reverse("dashboard")).context["counts"]
+    response = client.get(reverse("dashboard"))
+    counts = response.context["counts"]
     assert counts["by_lifecycle"] == {"production": 5, "pilot": 1}
     units = {u["name"]: u for u in counts["by_unit"]}
     assert units["Retail Banking"]["production"] == 3
     assert units["Retail Banking"]["total"] == 4
     assert units["Corporate Banking"]["total"] == 2
+    # The table's row for a unit: a cell per lifecycle in the columns' order (proposed,
+    # pilot, production, suspended, retired), empty where the unit has none, then the total.
+    table = response.content.decode().split('id="h-units"', 1)[1].split("</table>", 1)[0]
+    rows = {
+        re.search(r">([^<>]+)</a></th>", row)[1]: re.findall(r"<td[^>]*>([^<]*)</td>", row)
+        for row in re.findall(r'<tr><th scope="row">.*?</tr>', table, re.S)
+    }
+    assert rows["Retail Banking"] == ["", "1", "3", "", "", "4"]
+    assert rows["Corporate Banking"] == ["", "", "2", "", "", "2"]
 
 
 def test_dashboard_counts_only_what_the_person_sees(client, outsider, retail, corporate):

@@ -179,7 +179,12 @@ def record(row, *, actor_id: int | None = None) -> LedgerEntry | None:
     source = source_for(type(row))
     if source is None:
         return None
-    m2m = source.m2m_ids([row.pk]).get(row.pk) if source.m2m else None
+    m2m = None
+    if source.m2m:
+        # As simple-history just wrote it, else read back (a row recorded some other way).
+        m2m = source.m2m_written(row)
+        if m2m is None:
+            m2m = source.m2m_ids([row.pk]).get(row.pk)
     if actor_id is None:
         actor_id = getattr(row, "history_user_id", None)
     return record_row(source, row, m2m_ids=m2m, actor_id=actor_id)

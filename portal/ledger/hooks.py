@@ -5,7 +5,10 @@ made it."""
 from django.contrib.auth import get_user_model
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from guardian.models import GroupObjectPermission, UserObjectPermission
-from simple_history.signals import post_create_historical_record
+from simple_history.signals import (
+    post_create_historical_m2m_records,
+    post_create_historical_record,
+)
 
 from portal.ledger import chain
 from portal.ledger import sources as ledger_sources
@@ -45,6 +48,15 @@ def _actor_of(instance) -> int | None:
 
 def _record_history(sender, history_instance, **kwargs) -> None:
     chain.record(history_instance)
+
+
+def _m2m_snapshot_written(sender, created_rows, history_instance, field, **kwargs) -> None:
+    """Keep, on the history row, the many-to-many snapshot simple-history just wrote for it
+    (it writes each field's, then sends post_create_historical_record), so the ledger's entry
+    is made from those rows rather than from reading them back (chain.record)."""
+    target = ledger_sources.m2m_target_column(sender)
+    written = history_instance.__dict__.setdefault(ledger_sources.M2M_WRITTEN, {})
+    written[field.name] = [getattr(row, target) for row in created_rows]
 
 
 def _groups_changed(sender, instance, action, pk_set, reverse, model, **kwargs) -> None:
@@ -96,6 +108,9 @@ def _object_permission(sender, instance, created=None, **kwargs) -> None:
 
 
 def connect() -> None:
+    post_create_historical_m2m_records.connect(
+        _m2m_snapshot_written, dispatch_uid="ledger:history-m2m"
+    )
     post_create_historical_record.connect(_record_history, dispatch_uid="ledger:history")
     User = get_user_model()
     m2m_changed.connect(

@@ -50,12 +50,20 @@ class Source:
             data[f"m2m:{name}"] = sorted((m2m_ids or {}).get(name, []))
         return data
 
+    def m2m_written(self, row: models.Model) -> dict[str, list] | None:
+        """The snapshot simple-history wrote for a history row it has just made, when it
+        handed over every field's (hooks._m2m_snapshot_written); None otherwise."""
+        written = row.__dict__.get(M2M_WRITTEN)
+        if written is None or any(name not in written for name, _model in self.m2m):
+            return None
+        return {name: ids for name, ids in written.items() if ids}
+
     def m2m_ids(self, history_ids: Iterable[int]) -> dict[int, dict[str, list]]:
         """The many-to-many snapshot of each history row, in one query per field."""
         found: dict[int, dict[str, list]] = {}
         ids = list(history_ids)
         for name, m2m_model in self.m2m:
-            target = _m2m_target_column(m2m_model)
+            target = m2m_target_column(m2m_model)
             for history_id, target_id in m2m_model._default_manager.filter(
                 history_id__in=ids
             ).values_list("history_id", target):
@@ -64,9 +72,13 @@ class Source:
 
 
 _SOURCES: dict[str, Source] = {}
+# Where a history row just written carries its many-to-many snapshot (Source.m2m_written).
+M2M_WRITTEN = "_ledger_m2m_written"
+# Set once every history model has its source: the models do not change after start-up.
+_HISTORY_FOUND: list[bool] = []
 
 
-def _m2m_target_column(m2m_model: type[models.Model]) -> str:
+def m2m_target_column(m2m_model: type[models.Model]) -> str:
     # The through row's key that is neither the history link nor the recorded model's own.
     names = [
         f.attname
@@ -113,6 +125,8 @@ def m2m_history_models() -> list[type[models.Model]]:
 
 
 def _history_sources() -> None:
+    if _HISTORY_FOUND:
+        return
     for history_model in history_models():
         if history_model._meta.db_table in _SOURCES:
             continue
@@ -123,6 +137,8 @@ def _history_sources() -> None:
         _SOURCES[history_model._meta.db_table] = Source(
             history_model, "history", _history_subject, m2m
         )
+    if apps.ready:
+        _HISTORY_FOUND.append(True)
 
 
 def sources() -> dict[str, Source]:

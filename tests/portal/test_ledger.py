@@ -100,6 +100,24 @@ def test_a_record_saved_with_its_links_has_one_creating_version(retail, product_
     assert payload["m2m:data_sources"] == [source.pk]
 
 
+def test_a_membership_change_is_recorded_from_the_snapshot_just_written(
+    retail, product_owner, risk_officer, django_assert_num_queries
+):
+    """simple-history writes the unit's members with its history row; the ledger's entry
+    takes them from there (no query to read them back) and verification, which does read
+    them back, agrees."""
+    newcomer = UserFactory()
+    # The unit's history row, its members' snapshot (read, then written), and the ledger's
+    # entry: no fifth query reading the snapshot again.
+    with django_assert_num_queries(6):
+        retail.members.add(newcomer)
+    entry = LedgerEntry.objects.filter(subject=f"registry.businessunit:{retail.pk}").last()
+    members = sorted(retail.members.values_list("pk", flat=True))
+    assert newcomer.pk in members
+    assert json.loads(entry.payload)["m2m:members"] == members
+    assert chain.verify().intact
+
+
 def test_role_changes_are_recorded(product_owner):
     product_owner.groups.add(*[g for g in product_owner.groups.model.objects.filter(name=Role.DPO)])
     entry = LedgerEntry.objects.filter(kind="permission", source_id=str(product_owner.pk)).last()

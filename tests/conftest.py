@@ -84,6 +84,19 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return databases.report_header(config)
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    line = databases.report_summary(config)
+    if line:
+        terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """The controlling process (make test): the workers have started and are collecting;
+    no test is sent to them before the template database is migrated."""
+    databases.wait_for_template(session.config)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         # The tests on the shared demo firm (tests/demo.py) run on one process, together.

@@ -4,9 +4,10 @@
 its own (pytest-django names them test_<name>_gw0, _gw1, ...). Left to itself each process
 creates its database by running every migration, which on a busy two-core machine costs
 minutes, the same minutes in every process at once. Instead the controlling process migrates
-one database, test_<name>_migrated, before the workers start (``migrate_template``), and each
-worker's database is a copy of it made by PostgreSQL (``CREATE DATABASE ... TEMPLATE``, about
-two seconds: ``copy_template``). Django then finds every migration applied and uses the copy as
+one database, test_<name>_migrated (``migrate_template``), while the workers start and collect
+the tests, and sends them no test until it is done (``wait_for_template``); each worker's
+database is a copy of it made by PostgreSQL (``CREATE DATABASE ... TEMPLATE``, about two
+seconds: ``copy_template``). Django then finds every migration applied and uses the copy as
 it is (keepdb), so the tests see exactly what the migrations made, as before. The controlling
 process drops the template and the copies when the run ends (``drop_copies``).
 
@@ -33,6 +34,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Set by the controlling process for its workers (they inherit its environment).
 TEMPLATE_ENV = "STEWARD_TEST_TEMPLATE_DB"
 MIGRATED_SECONDS = pytest.StashKey[float]()
+MIGRATION = pytest.StashKey[tuple[subprocess.Popen, str, float]]()
 
 
 def _database() -> dict:
@@ -67,7 +69,9 @@ def _drop(conn, name: str) -> None:
 
 
 def migrate_template(config: pytest.Config) -> None:
-    """Create test_<name>_migrated and run every migration on it, once, before the workers."""
+    """Create test_<name>_migrated and start running every migration on it, once: in the
+    background, while pytest-xdist starts the workers and they collect the tests (about half
+    a minute each on two cores), rather than before."""
     if not _on_postgresql() or not os.environ.get("DATABASE_URL"):
         return
     template = f"{_test_name()}_migrated"
@@ -76,20 +80,34 @@ def migrate_template(config: pytest.Config) -> None:
         _drop(conn, template)
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
     url = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + quote(template)))
-    done = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "manage.py", "migrate", "--noinput", "--run-syncdb", "-v0"],
         cwd=BASE_DIR,
         env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        check=False,
     )
-    if done.returncode != 0:
-        raise pytest.UsageError(
-            f"Migrating the test database {template} failed:\n{done.stdout}{done.stderr}"
+    config.stash[MIGRATION] = (process, template, started)
+    # The workers inherit it when they start: their databases are copied from it.
+    os.environ[TEMPLATE_ENV] = template
+
+
+def wait_for_template(config: pytest.Config) -> None:
+    """Before the controlling process sends the first test: wait until the template is
+    migrated, or stop the run with the migration's output if it failed."""
+    migration = config.stash.get(MIGRATION, None)
+    if migration is None:
+        return
+    del config.stash[MIGRATION]
+    process, template, started = migration
+    output, _ = process.communicate()
+    if process.returncode != 0:
+        pytest.exit(
+            f"Migrating the test database {template} failed:\n{output}",
+            returncode=pytest.ExitCode.USAGE_ERROR,
         )
     config.stash[MIGRATED_SECONDS] = time.monotonic() - started
-    os.environ[TEMPLATE_ENV] = template
 
 
 def copying() -> bool:
@@ -134,6 +152,12 @@ def drop_copies(config: pytest.Config) -> None:
 
 
 def report_header(config: pytest.Config) -> str | None:
+    if MIGRATION not in config.stash:
+        return None
+    return "test databases: migrated once while the workers start, copied for each worker"
+
+
+def report_summary(config: pytest.Config) -> str | None:
     seconds = config.stash.get(MIGRATED_SECONDS, None)
     if seconds is None:
         return None

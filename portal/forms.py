@@ -93,14 +93,15 @@ class ThrottledSignInMixin:
     def clean(self):
         username = self.cleaned_data.get("username") or ""
         try:
-            throttle.SIGN_IN.check(username)
+            # Counted before the password is tried: parallel guesses each take a count.
+            attempt = throttle.SIGN_IN.attempt(username)
         except throttle.TooManyAttempts as exc:
             self.throttled = str(exc)
             raise ValidationError(self.throttled, code="throttled") from None
         try:
             cleaned = super().clean()
         except ValidationError:
-            throttle.SIGN_IN.count(username)
+            throttle.SIGN_IN.failed(username, attempt)
             raise
         throttle.SIGN_IN.clear(username)
         return cleaned

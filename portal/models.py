@@ -176,6 +176,19 @@ class IdempotentRequest(models.Model):
         return f"{self.method} {self.path} [{self.key}]"
 
 
+class AttemptCount(models.Model):
+    """Attempts under a limit on guessing (portal/throttle.py): one row per limit and person,
+    counted by one atomic statement, so that guesses sent in parallel cannot read the same
+    count and all pass."""
+
+    key = models.CharField(max_length=100, unique=True, help_text="The limit and a hash of who.")
+    started = models.FloatField(help_text="When the window began (seconds since the epoch).")
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"
+
+
 class Heartbeat(models.Model):
     """When a background process last showed it is alive: the worker (it ran the heartbeat
     task) and beat (it ticked). /readyz reads these."""

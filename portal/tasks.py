@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from portal import idempotency, notify, outbox
+from portal import idempotency, notify, outbox, throttle
 from portal.ledger import chain
 from portal.models import Heartbeat
 
@@ -38,8 +38,9 @@ def relay_outbox() -> int:
 
 @shared_task(name="portal.tasks.prune_outbox")
 def prune_outbox() -> int:
-    """Forget side effects done more than OUTBOX_KEEP_DAYS ago, and old idempotency keys."""
-    return outbox.prune() + idempotency.prune()
+    """Forget side effects done more than OUTBOX_KEEP_DAYS ago, old idempotency keys, and the
+    counts of guessing limits whose windows are long over."""
+    return outbox.prune() + idempotency.prune() + throttle.prune()
 
 
 @shared_task(name="portal.tasks.heartbeat")

@@ -7,15 +7,18 @@ signer) in a window; once the count reaches the limit, every further attempt in 
 is refused with "Too many attempts; try again in N minutes." and the right password does not
 help until the window ends. A success clears the count.
 
-The counts live in Django's default cache, which settings point at a database table
-(``CACHE_URL``): the portal runs several web processes, and a count kept in one process's
-memory would let each process be guessed at separately. Counting by person rather than by
-address means a proxy in front of the portal cannot make everyone share one count; the cost is
-that someone may lock a person out for a window by guessing at their name, which the log shows
-(``steward.security``).
+Each attempt is counted before it is tried, by one statement that adds it and reads the new
+count (``AttemptCount``, an upsert): guesses sent in parallel each get a count of their own, so
+no more than the limit are ever tried in a window, where reading the count and then writing it
+back let every parallel guess read the same count and pass. The counts are rows in the
+database, shared by the portal's web processes (a count kept in one process's memory would
+let each be guessed at separately), and rows of windows long over are removed by the
+outbox's daily prune. Counting by person rather than by address means a proxy in front of
+the portal cannot make everyone share one count; the cost is that someone may lock a person
+out for a window by guessing at their name, which the log shows (``steward.security``).
 
-The API's own limit (requests per token, a 429 with ``Retry-After``) is DRF's throttling on the
-same cache: ``portal.api.TokenRateThrottle``.
+The API's own limit (requests per token, a 429 with ``Retry-After``) is DRF's throttling on
+Django's default cache: ``portal.api.TokenRateThrottle``.
 """
 
 import hashlib
@@ -25,8 +28,10 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import connection
+
+from portal.models import AttemptCount
 
 log = logging.getLogger("steward.security")
 
@@ -63,39 +68,67 @@ class Limit:
         return f"throttle:{self.scope.replace(' ', '-')}:{digest}"
 
     def check(self, who: str) -> None:
-        """Refuse (TooManyAttempts) while the person is over the limit."""
-        state = cache.get(self._key(who))
-        if state and state["count"] >= self.attempts:
-            left = state["start"] + self.window - time.time()
+        """Refuse (TooManyAttempts) while the person is over the limit; counts nothing."""
+        row = AttemptCount.objects.filter(key=self._key(who)).values("started", "count").first()
+        if row and row["count"] >= self.attempts:
+            left = row["started"] + self.window - time.time()
             if left > 0:
                 log.warning("%s refused for %r: over the limit", self.scope, who)
                 raise TooManyAttempts(left)
 
-    def count(self, who: str) -> None:
-        """Record one attempt (a failed one, or any one for resets)."""
-        key = self._key(who)
-        now = time.time()
-        state = cache.get(key)
-        if not state or state["start"] + self.window <= now:
-            state = {"start": now, "count": 0}
-        state["count"] += 1
-        cache.set(key, state, timeout=max(1, math.ceil(state["start"] + self.window - now)))
-        if state["count"] == self.attempts:
+    def attempt(self, who: str) -> int:
+        """Count one attempt before it is tried; TooManyAttempts if it is past the limit (it
+        must not be tried then), else its number in the window."""
+        count, started = self._add_one(self._key(who))
+        if count > self.attempts:
+            log.warning("%s refused for %r: over the limit", self.scope, who)
+            raise TooManyAttempts(max(1.0, started + self.window - time.time()))
+        return count
+
+    def failed(self, who: str, count: int) -> None:
+        """The attempt ``count`` (from ``attempt``) failed: log when it used up the limit."""
+        if count == self.attempts:
             log.warning(
                 "%s locked for %r after %d attempts in %g minutes",
                 self.scope,
                 who,
-                state["count"],
+                count,
                 self.window / 60,
             )
 
+    def _add_one(self, key: str) -> tuple[int, float]:
+        """Add an attempt to the window (a new window if the last one is over) and read the
+        count back, in one statement: the row is locked from the write to the answer, so two
+        attempts at once are counted one after the other."""
+        now = time.time()
+        table = connection.ops.quote_name(AttemptCount._meta.db_table)
+        over = f"{table}.started + %s <= %s"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO {table} ("key", started, count) VALUES (%s, %s, 1) '
+                f'ON CONFLICT ("key") DO UPDATE SET '
+                f"started = CASE WHEN {over} THEN %s ELSE {table}.started END, "
+                f"count = CASE WHEN {over} THEN 1 ELSE {table}.count + 1 END "
+                "RETURNING count, started",
+                [key, now, self.window, now, now, self.window, now],
+            )
+            count, started = cursor.fetchone()
+        return count, started
+
     def hit(self, who: str) -> None:
-        """Check, then count: for requests limited whether or not they succeed."""
-        self.check(who)
-        self.count(who)
+        """Count an attempt that is limited whether or not it succeeds (a reset email)."""
+        self.failed(who, self.attempt(who))
 
     def clear(self, who: str) -> None:
-        cache.delete(self._key(who))
+        AttemptCount.objects.filter(key=self._key(who)).delete()
+
+
+def prune(*, now: float | None = None) -> int:
+    """Remove the counts of windows over for a day (the longest window is minutes or hours,
+    and a count is only read within its window); how many."""
+    now = now or time.time()
+    deleted, _ = AttemptCount.objects.filter(started__lt=now - 86_400).delete()
+    return deleted
 
 
 SIGN_IN = Limit("sign-in", "SIGN_IN_MAX_FAILURES", "SIGN_IN_LOCKOUT_MINUTES")
@@ -110,11 +143,11 @@ PASSWORD_RESET = Limit(
 def check_password(limit: Limit, user, password: str) -> bool:
     """``user.check_password`` under a limit: TooManyAttempts once over it."""
     who = str(user.pk)
-    limit.check(who)
+    count = limit.attempt(who)
     if password and user.check_password(password):
         limit.clear(who)
         return True
-    limit.count(who)
+    limit.failed(who, count)
     return False
 
 

@@ -2,13 +2,18 @@
 password, password resets, and the API per token."""
 
 import logging
+import threading
+import time
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from assessments.models import SignOff, Status
+from portal import throttle
+from portal.models import AttemptCount
 from tests.assessments.builders import to_status
 from tests.factories import PASSWORD, UseCaseFactory, UserFactory
 
@@ -94,6 +99,57 @@ def test_the_sign_off_password_is_limited(client, retail, product_owner, risk_of
     assert not SignOff.objects.filter(assessment=a).exists()
     a.refresh_from_db()
     assert a.status == Status.APPROVED
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_guesses_sent_at_once_try_no_more_passwords_than_the_limit(retail):
+    """Twenty wrong passwords sent together, each from its own connection: five are tried,
+    fifteen refused. (Reading the count and writing it back let every one of them read the
+    same count and be tried.)"""
+    person = UserFactory(units=[retail])
+    guesses = 20
+    start = threading.Barrier(guesses)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        try:
+            start.wait(timeout=60)
+            try:
+                tried = throttle.check_password(throttle.SIGN_OFF_PASSWORD, person, "guess")
+                outcomes.append("wrong" if not tried else "right")
+            except throttle.TooManyAttempts:
+                outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess) for _ in range(guesses)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(outcomes) == ["refused"] * 15 + ["wrong"] * 5
+    # The right password is refused too until the window is over.
+    with pytest.raises(throttle.TooManyAttempts):
+        throttle.check_password(throttle.SIGN_OFF_PASSWORD, person, PASSWORD)
+
+
+def test_a_window_that_is_over_starts_again_and_old_counts_are_pruned(product_owner):
+    limit = throttle.SIGN_OFF_PASSWORD
+    who = str(product_owner.pk)
+    for _ in range(5):
+        assert not throttle.check_password(limit, product_owner, "guess")
+    with pytest.raises(throttle.TooManyAttempts):
+        limit.check(who)
+    # The window began 15 minutes ago and more: the next attempt starts a new one.
+    AttemptCount.objects.update(started=time.time() - 15 * 60 - 1)
+    assert throttle.check_password(limit, product_owner, PASSWORD)
+    assert not AttemptCount.objects.exists()  # a success clears the count
+    assert limit.attempt(who) == 1
+    # A day after its window began, a count is removed by the daily prune; a fresh one stays.
+    AttemptCount.objects.update(started=time.time() - 86_401)
+    limit.attempt("someone else")
+    assert throttle.prune() == 1
+    assert AttemptCount.objects.count() == 1
 
 
 def test_password_reset_emails_are_limited_per_address(client, product_owner):

@@ -3,6 +3,8 @@ embedded broker, so side effects and scheduled jobs run with no Redis (issue 20,
 
 import json
 import os
+import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -25,11 +27,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The last answer /readyz gave while not ready, for the failure message.
+_NOT_READY: list[str] = [""]
+
+
 def _ready(url: str):
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:
             return json.loads(answer.read())
-    except urllib.error.HTTPError:
+    except urllib.error.HTTPError as answer:
+        _NOT_READY[0] = answer.read().decode(errors="replace")
         return None
 
 
@@ -62,30 +69,48 @@ def test_the_embedded_default_runs_its_jobs_without_redis(tmp_path):
             lambda: _ready(f"http://127.0.0.1:{port}/readyz"),
             what=f"GET http://127.0.0.1:{port}/readyz to answer 200 (worker and beat alive)",
             exited=server.poll,
-            output=lambda: tail(log),
+            # Its last answer says which check failed; the log, what the worker said.
+            output=lambda: f"/readyz: {_NOT_READY[0]}\n" + tail(log, 120),
         )
         assert state["checks"]["worker"]["ok"] and state["checks"]["beat"]["ok"]
 
         # A side effect written by another process goes through the embedded broker.
-        subprocess.run(
-            [*manage, "shell", "-c",
-             "from django.contrib.auth import get_user_model as g; from portal import notify; "
-             "u = g().objects.create(username='x', email='x@example.com'); "
-             "notify.email([u], 'Hello', 'From the outbox')"],
-            cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+        def queue_email(username: str) -> None:
+            subprocess.run(
+                [*manage, "shell", "-c",
+                 "from django.contrib.auth import get_user_model as g; from portal import notify; "
+                 f"u = g().objects.create(username='{username}', email='{username}@example.com'); "
+                 "notify.email([u], 'Hello', 'From the outbox')"],
+                cwd=ROOT, env=env, check=True, capture_output=True, timeout=300,
+            )  # fmt: skip
 
-        def sent():
+        def sent(emails: int):
             with sqlite3.connect(tmp_path / "db.sqlite3", timeout=30) as db:
-                row = db.execute(
-                    "SELECT done_at FROM portal_outboxmessage WHERE task = ?",
+                (done,) = db.execute(
+                    "SELECT COUNT(*) FROM portal_outboxmessage "
+                    "WHERE task = ? AND done_at IS NOT NULL",
                     ["portal.tasks.send_email"],
                 ).fetchone()
             # done_at is written once the mail backend took the message, by the worker.
-            return row is not None and row[0] is not None
+            return done >= emails
 
-        wait_for(sent, what="the worker to send the queued email", exited=server.poll,
-                 output=lambda: tail(log))  # fmt: skip
+        queue_email("x")
+        wait_for(lambda: sent(1), what="the worker to send the queued email",
+                 exited=server.poll, output=lambda: tail(log))  # fmt: skip
+
+        # A worker that dies is started again, and the jobs go on.
+        [worker] = re.findall(r"process (\d+)\)", log.read_text())
+        os.kill(int(worker), signal.SIGKILL)
+        wait_for(
+            lambda: len(re.findall(r"process (\d+)\)", log.read_text())) == 2,
+            what="serve to start the killed worker again",
+            exited=server.poll,
+            output=lambda: tail(log),
+        )
+        assert f"The worker stopped (exit code -{signal.SIGKILL.value})" in log.read_text()
+        queue_email("y")
+        wait_for(lambda: sent(2), what="the new worker to send the next email",
+                 exited=server.poll, output=lambda: tail(log))  # fmt: skip
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=60)

@@ -230,6 +230,20 @@ def _older_kill_switch_deliveries(delivery: Delivery):
     )
 
 
+def _newer_kill_switch_delivery(delivery: Delivery) -> Delivery | None:
+    """The newest kill-switch delivery for the same use case and endpoint after this one."""
+    return (
+        Delivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            event=KILL_SWITCH_EVENT,
+            payload__use_case=delivery.payload.get("use_case"),
+            pk__gt=delivery.pk,
+        )
+        .order_by("-pk")
+        .first()
+    )
+
+
 def _supersede(deliveries, newer: Delivery) -> int:
     """Abandon these pending deliveries: the newer message says what they said, and more."""
     return _pending(deliveries).update(
@@ -357,16 +371,7 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
         if delivery.event == KILL_SWITCH_EVENT:
             # A newer state of the same switch exists (emitted while this one waited to be
             # retried): sending this one now would undo it at the receiver.
-            newer = (
-                Delivery.objects.filter(
-                    endpoint_id=delivery.endpoint_id,
-                    event=KILL_SWITCH_EVENT,
-                    payload__use_case=delivery.payload.get("use_case"),
-                    pk__gt=delivery.pk,
-                )
-                .order_by("-pk")
-                .first()
-            )
+            newer = _newer_kill_switch_delivery(delivery)
             if newer is not None:
                 _supersede(Delivery.objects.filter(pk=delivery.pk), newer)
                 return None
@@ -403,7 +408,19 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
             delivery.last_status = exc.status
             delivery.last_error = exc.message
             delivery.next_attempt_at = now + backoff(delivery.attempts)
-            if delivery.attempts == settings.WEBHOOK_MAX_ATTEMPTS:
+            newer = (
+                _newer_kill_switch_delivery(delivery)
+                if delivery.event == KILL_SWITCH_EVENT
+                else None
+            )
+            if newer is not None:
+                # The switch moved again while this one was being sent (it was locked, so the
+                # newer one could not supersede it then, and waits behind it): no retry of
+                # the older state, and the newer one is due now, not after this backoff.
+                delivery.next_attempt_at = None
+                delivery.last_error = f"{exc.message}; superseded by {newer.message_id}"
+                _release_next(delivery, now)
+            elif delivery.attempts == settings.WEBHOOK_MAX_ATTEMPTS:
                 logger.warning(
                     "Webhook %s to %s failed %d times; retried hourly until acknowledged",
                     delivery.message_id,

@@ -32,6 +32,7 @@ from incidents.services.webhooks import (
     webhook_endpoint_set_active,
 )
 from portal.models import OutboxMessage
+from portal.records import next_number
 from registry.services import use_case_set_kill_switch
 from tests.factories import ProductionUseCaseFactory
 from tests.incidents.servers import Receiver
@@ -510,6 +511,60 @@ def test_a_retry_that_a_newer_kill_switch_event_overtook_is_not_sent(admin_user,
     assert older.last_error == f"superseded by {newer.message_id}"
     assert older.next_attempt_at is None and older.attempts == 0
     assert [r.headers["webhook-id"] for r in receiver.received] == [newer.message_id]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_switch_moved_while_the_last_state_was_being_sent_is_sent_without_waiting(admin_user):
+    """The switch moves again while its last state is being sent and that send fails: the
+    newer state does not wait behind the older one's backoff (up to an hour), and the older
+    one is not sent again."""
+    with Receiver(statuses=[503, 200], delay=1.0) as receiver:
+        endpoint, _ = _endpoint(admin_user, url=receiver.url())
+        # Pending, as emit leaves it, but written without emit's relay after the commit: with
+        # tasks in-process that relay would send it here and now, not in the worker below.
+        with transaction.atomic():  # the subject's counter is read under a lock
+            older = Delivery.objects.create(
+                endpoint=endpoint,
+                message_id="msg_older",
+                event="use_case.kill_switch",
+                subject="use_case:UC-1",
+                sequence=next_number("webhook:use_case:UC-1"),
+                payload={"use_case": "UC-1", "sequence": 1},
+                next_attempt_at=timezone.now(),
+            )
+
+        def first_worker() -> None:
+            try:
+                deliver(older.id)
+            finally:
+                connection.close()  # the thread's own connection
+
+        sending = threading.Thread(target=first_worker)
+        sending.start()
+        try:
+            assert receiver.arrived.wait(30), "the receiver got no request"
+            # Emitted while the older one is locked: it cannot supersede it, so it waits.
+            (newer,) = emit(
+                subject="use_case:UC-1",
+                event="use_case.kill_switch",
+                payload={"use_case": "UC-1", "sequence": 2},
+            )
+        finally:
+            sending.join(30)
+        older.refresh_from_db()
+        assert older.last_status == 503
+        assert older.next_attempt_at is None
+        assert older.last_error.endswith(f"superseded by {newer.message_id}")
+        newer.refresh_from_db()
+        # Released at once (the relay after the older one's outcome committed sends it; with
+        # a broker, a worker would): delivered, or at least due now, not after a backoff.
+        assert newer.delivered_at is not None or newer.next_attempt_at <= timezone.now()
+        deliver_due()
+    assert [r.headers["webhook-id"] for r in receiver.received] == [
+        older.message_id,
+        newer.message_id,
+    ]
 
 
 def test_endpoint_history_never_holds_the_secret(admin_user):

@@ -298,8 +298,18 @@ def test_a_paused_endpoint_keeps_its_deliveries_and_resuming_sends_them(admin_us
 def test_two_workers_never_send_one_delivery_at_once(admin_user):
     """While one worker is sending (its row locked), another's deliver skips it."""
     with Receiver(delay=1.0) as receiver:
-        _endpoint(admin_user, url=receiver.url())
-        (delivery,) = emit(subject="incident:INC-0001", event="incident.opened", payload={})
+        endpoint, _ = _endpoint(admin_user, url=receiver.url())
+        # Pending, as emit leaves it, but without emit's relay after the commit, which with
+        # tasks in-process would send it in this thread before the first worker starts.
+        delivery = Delivery.objects.create(
+            endpoint=endpoint,
+            message_id="msg_once",
+            event="incident.opened",
+            subject="incident:INC-0001",
+            sequence=1,
+            payload={},
+            next_attempt_at=timezone.now(),
+        )
 
         def first_worker() -> None:
             try:

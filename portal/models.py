@@ -182,7 +182,9 @@ class AttemptCount(models.Model):
     count and all pass."""
 
     key = models.CharField(max_length=100, unique=True, help_text="The limit and a hash of who.")
-    started = models.FloatField(help_text="When the window began (seconds since the epoch).")
+    started = models.FloatField(
+        db_index=True, help_text="When the window began (seconds since the epoch)."
+    )
     count = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:

@@ -79,6 +79,10 @@ class Limit:
     def attempt(self, who: str) -> int:
         """Count one attempt before it is tried; TooManyAttempts if it is past the limit (it
         must not be tried then), else its number in the window."""
+        # Someone already locked out is refused by a read: hammering a locked account writes
+        # nothing (on SQLite every write waits for the one write lock). The count below stays
+        # the gate for attempts that race each other.
+        self.check(who)
         count, started = self._add_one(self._key(who))
         if count > self.attempts:
             log.warning("%s refused for %r: over the limit", self.scope, who)
@@ -124,10 +128,11 @@ class Limit:
 
 
 def prune(*, now: float | None = None) -> int:
-    """Remove the counts of windows over for a day (the longest window is minutes or hours,
-    and a count is only read within its window); how many."""
+    """Remove the counts of windows that are over (a count is only read within its window),
+    and at least a day old; how many."""
     now = now or time.time()
-    deleted, _ = AttemptCount.objects.filter(started__lt=now - 86_400).delete()
+    longest = max(limit.window for limit in (SIGN_IN, SIGN_OFF_PASSWORD, PASSWORD_RESET))
+    deleted, _ = AttemptCount.objects.filter(started__lt=now - max(longest, 86_400)).delete()
     return deleted
 
 

@@ -140,6 +140,13 @@ def copy_template() -> None:
 
 def drop_copies(config: pytest.Config) -> None:
     """Drop the template and every worker's copy (the controlling process, at the end)."""
+    migration = config.stash.get(MIGRATION, None)
+    if migration is not None:  # the run ended before its first test (interrupted)
+        del config.stash[MIGRATION]
+        process = migration[0]
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
     template = os.environ.pop(TEMPLATE_ENV, None)
     if not template:
         return

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('key', models.CharField(help_text='The limit and a hash of who.', max_length=100, unique=True)),
-                ('started', models.FloatField(help_text='When the window began (seconds since the epoch).')),
+                ('started', models.FloatField(db_index=True, help_text='When the window began (seconds since the epoch).')),
                 ('count', models.PositiveIntegerField(default=0)),
             ],
         ),

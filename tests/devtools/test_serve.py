@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.management.commands.serve import WorkerKeeper
 from tests.readiness import tail, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,3 +120,34 @@ def test_the_embedded_default_runs_its_jobs_without_redis(tmp_path):
     assert (tmp_path / "state" / "celerybeat-schedule").exists() or any(
         (tmp_path / "state").glob("celerybeat-schedule*")
     )
+
+
+def test_the_keeper_starts_a_stopped_worker_again_even_after_a_start_that_failed(monkeypatch):
+    """A worker that exits is started again; a start that fails (no memory for a process) is
+    tried again later rather than ending the restarts; stopping stops the newest worker."""
+    monkeypatch.setattr(WorkerKeeper, "RESTART_FIRST_SECONDS", 0.05)
+    said: list[str] = []
+    starts: list[subprocess.Popen | None] = []
+
+    def start() -> subprocess.Popen:
+        if len(starts) == 1:
+            starts.append(None)
+            raise OSError("no memory")
+        code = "import sys; sys.exit(3)" if len(starts) < 3 else "import time; time.sleep(120)"
+        worker = subprocess.Popen([sys.executable, "-c", code])
+        starts.append(worker)
+        return worker
+
+    keeper = WorkerKeeper(start, said.append)
+    keeper.start()
+    try:
+        wait_for(lambda: len(starts) >= 4, what="the keeper's fourth start of the worker")
+    finally:
+        keeper.stop()
+    last = starts[3]
+    assert last is not None and last.poll() is not None  # stopped with the server
+    assert said[:3] == [
+        "The worker stopped (exit code 3); starting it again in 0.05 s.",
+        "The worker could not be started (no memory); trying again.",
+        "The worker stopped (exit code 3); starting it again in 0.2 s.",
+    ]

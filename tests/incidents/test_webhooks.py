@@ -525,11 +525,16 @@ def test_a_retry_that_a_newer_kill_switch_event_overtook_is_not_sent(admin_user,
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_switch_moved_while_the_last_state_was_being_sent_is_sent_without_waiting(admin_user):
+def test_a_switch_moved_while_the_last_state_was_being_sent_is_sent_without_waiting(
+    admin_user, settings
+):
     """The switch moves again while its last state is being sent and that send fails: the
     newer state does not wait behind the older one's backoff (up to an hour), and the older
     one is not sent again."""
-    with Receiver(statuses=[503, 200], delay=1.0) as receiver:
+    # Each answer waits 5 s at the receiver (within the sender's time limit): time for emit
+    # below to commit the newer one while the older one is being sent, even on a loaded machine.
+    settings.WEBHOOK_TIMEOUT_SECONDS = 20
+    with Receiver(statuses=[503, 200], delay=5.0) as receiver:
         endpoint, _ = _endpoint(admin_user, url=receiver.url())
         # Pending, as emit leaves it, but written without emit's relay after the commit: with
         # tasks in-process that relay would send it here and now, not in the worker below.

@@ -152,6 +152,26 @@ def test_a_window_that_is_over_starts_again_and_old_counts_are_pruned(product_ow
     assert AttemptCount.objects.count() == 1
 
 
+def test_a_count_is_kept_while_its_window_lasts_even_past_a_day(settings, product_owner):
+    settings.SIGN_IN_LOCKOUT_MINUTES = 3 * 24 * 60  # a three-day lock, set by the firm
+    for _ in range(5):
+        assert not throttle.check_password(throttle.SIGN_OFF_PASSWORD, product_owner, "guess")
+    AttemptCount.objects.update(started=time.time() - 2 * 86_400)
+    assert throttle.prune() == 0
+    with pytest.raises(throttle.TooManyAttempts):
+        throttle.check_password(throttle.SIGN_OFF_PASSWORD, product_owner, PASSWORD)
+
+
+def test_guessing_at_a_locked_person_writes_nothing(client, product_owner):
+    for _ in range(5):
+        sign_in(client, product_owner.username, "guess")
+    (count,) = AttemptCount.objects.values_list("count", flat=True)
+    for _ in range(3):
+        assert LOCKED in sign_in(client, product_owner.username, "guess").text
+    # Refused by a read: the count (and the database's one write lock on SQLite) untouched.
+    assert list(AttemptCount.objects.values_list("count", flat=True)) == [count]
+
+
 def test_password_reset_emails_are_limited_per_address(client, product_owner):
     for _ in range(3):
         response = client.post(reverse("password_reset"), {"email": product_owner.email})

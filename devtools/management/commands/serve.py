@@ -34,7 +34,7 @@ class Command(BaseCommand):
         # The autoreloader runs this command again in a child (RUN_MAIN=true) for each reload;
         # the worker belongs to the parent, which lives as long as the server.
         if not no_jobs and os.environ.get("RUN_MAIN") != "true":
-            keeper = _WorkerKeeper(self._start_worker, self.stderr.write)
+            keeper = WorkerKeeper(self._start_worker, self.stderr.write)
             keeper.start()
         try:
             call_command("runserver", addrport)
@@ -62,7 +62,7 @@ class Command(BaseCommand):
         return worker
 
 
-class _WorkerKeeper:
+class WorkerKeeper:
     """Keeps the worker running as long as the server: a worker that exits (killed, out of
     memory, a crash at start-up on a busy machine) is started again after a pause that doubles
     up to RESTART_MAX_SECONDS, and says so, rather than leaving the portal serving pages with
@@ -88,21 +88,27 @@ class _WorkerKeeper:
         pause = self.RESTART_FIRST_SECONDS
         while not self._stopping.is_set():
             worker = self.worker
-            assert worker is not None
-            started = time.monotonic()
-            code = worker.wait()
-            if self._stopping.is_set():
-                return
-            if time.monotonic() - started >= self.HEALTHY_SECONDS:
-                pause = self.RESTART_FIRST_SECONDS
-            self._say(f"The worker stopped (exit code {code}); starting it again in {pause:g} s.")
+            if worker is not None:
+                started = time.monotonic()
+                code = worker.wait()
+                if self._stopping.is_set():
+                    return
+                if time.monotonic() - started >= self.HEALTHY_SECONDS:
+                    pause = self.RESTART_FIRST_SECONDS
+                self._say(
+                    f"The worker stopped (exit code {code}); starting it again in {pause:g} s."
+                )
             if self._stopping.wait(pause):
                 return
             pause = min(pause * 2, self.RESTART_MAX_SECONDS)
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self.worker = self._start()
+                try:
+                    self.worker = self._start()
+                except Exception as exc:  # no memory for a process, say: try again later
+                    self.worker = None
+                    self._say(f"The worker could not be started ({exc}); trying again.")
 
     def stop(self) -> None:
         with self._lock:

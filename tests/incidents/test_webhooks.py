@@ -56,6 +56,27 @@ def _verify(secret: str, received) -> dict:
     return Webhook(secret).verify(received.body, received.headers)
 
 
+def _pending_delivery(endpoint, **fields) -> Delivery:
+    """A delivery as emit leaves it (due now), written without emit's relay after the commit:
+    with tasks in-process that relay would send it at once, in the test's own thread, before
+    the worker the test starts could."""
+    return Delivery.objects.create(endpoint=endpoint, next_attempt_at=timezone.now(), **fields)
+
+
+def _deliver_in_worker(delivery_id: int) -> threading.Thread:
+    """deliver() in a thread of its own, as another worker would (its own connection); started."""
+
+    def work() -> None:
+        try:
+            deliver(delivery_id)
+        finally:
+            connection.close()  # the thread's own connection
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    return worker
+
+
 # Endpoints and secrets -----------------------------------------------------------------------
 def test_endpoint_secret_is_whsec_base64_and_stored_encrypted(admin_user):
     endpoint, secret = _endpoint(admin_user)
@@ -299,26 +320,15 @@ def test_two_workers_never_send_one_delivery_at_once(admin_user):
     """While one worker is sending (its row locked), another's deliver skips it."""
     with Receiver(delay=1.0) as receiver:
         endpoint, _ = _endpoint(admin_user, url=receiver.url())
-        # Pending, as emit leaves it, but without emit's relay after the commit, which with
-        # tasks in-process would send it in this thread before the first worker starts.
-        delivery = Delivery.objects.create(
-            endpoint=endpoint,
+        delivery = _pending_delivery(
+            endpoint,
             message_id="msg_once",
             event="incident.opened",
             subject="incident:INC-0001",
             sequence=1,
             payload={},
-            next_attempt_at=timezone.now(),
         )
-
-        def first_worker() -> None:
-            try:
-                deliver(delivery.id)
-            finally:
-                connection.close()  # the thread's own connection
-
-        first = threading.Thread(target=first_worker)
-        first.start()
+        first = _deliver_in_worker(delivery.id)
         try:
             assert receiver.arrived.wait(5)
             assert deliver(delivery.id) is None  # the second worker
@@ -536,27 +546,16 @@ def test_a_switch_moved_while_the_last_state_was_being_sent_is_sent_without_wait
     settings.WEBHOOK_TIMEOUT_SECONDS = 20
     with Receiver(statuses=[503, 200], delay=5.0) as receiver:
         endpoint, _ = _endpoint(admin_user, url=receiver.url())
-        # Pending, as emit leaves it, but written without emit's relay after the commit: with
-        # tasks in-process that relay would send it here and now, not in the worker below.
         with transaction.atomic():  # the subject's counter is read under a lock
-            older = Delivery.objects.create(
-                endpoint=endpoint,
+            older = _pending_delivery(
+                endpoint,
                 message_id="msg_older",
                 event="use_case.kill_switch",
                 subject="use_case:UC-1",
                 sequence=next_number("webhook:use_case:UC-1"),
                 payload={"use_case": "UC-1", "sequence": 1},
-                next_attempt_at=timezone.now(),
             )
-
-        def first_worker() -> None:
-            try:
-                deliver(older.id)
-            finally:
-                connection.close()  # the thread's own connection
-
-        sending = threading.Thread(target=first_worker)
-        sending.start()
+        sending = _deliver_in_worker(older.id)
         try:
             assert receiver.arrived.wait(30), "the receiver got no request"
             # Emitted while the older one is locked: it cannot supersede it, so it waits.

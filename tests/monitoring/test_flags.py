@@ -1,13 +1,12 @@
 """Flags: one open per rule and subject, resolved by the right people with a reason, and the
 re-assessment draft a 'reassess' rule starts."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from assessments.models import Assessment, AssessmentTemplate, Status
@@ -15,6 +14,7 @@ from assessments.services.workflow import assessment_start
 from monitoring.models import Budget, Flag, FlagStatus, Rule
 from monitoring.services.evaluation import rules_evaluate
 from monitoring.services.flags import flag_resolve
+from tests.concurrency import run_together
 from tests.factories import (
     DeploymentFactory,
     ModelVersionFactory,
@@ -266,29 +266,6 @@ def test_with_nothing_signed_off_the_flag_says_so(deployment):
 
 
 # Concurrency ------------------------------------------------------------------------------------
-def run_together(target, n=2):
-    """Run ``target`` in n threads released at the same instant, each on its own connection."""
-    start = threading.Barrier(n)
-    results, failures = [], []
-
-    def run():
-        try:
-            start.wait()
-            results.append(target())
-        except Exception as exc:  # reported by the assertion below
-            failures.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not failures, failures
-    return results
-
-
 # Real commits on two connections; serialized_rollback restores what the migrations made
 # (roles, templates, the shipped rules) for the tests after these.
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -2,12 +2,10 @@
 password, password resets, and the API per token."""
 
 import logging
-import threading
 import time
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
@@ -15,6 +13,7 @@ from assessments.models import SignOff, Status
 from portal import throttle
 from portal.models import AttemptCount
 from tests.assessments.builders import to_status
+from tests.concurrency import run_together
 from tests.factories import PASSWORD, UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -107,26 +106,15 @@ def test_guesses_sent_at_once_try_no_more_passwords_than_the_limit(retail):
     fifteen refused. (Reading the count and writing it back let every one of them read the
     same count and be tried.)"""
     person = UserFactory(units=[retail])
-    guesses = 20
-    start = threading.Barrier(guesses)
-    outcomes: list[str] = []
 
-    def guess() -> None:
+    def guess() -> str:
         try:
-            start.wait(timeout=60)
-            try:
-                tried = throttle.check_password(throttle.SIGN_OFF_PASSWORD, person, "guess")
-                outcomes.append("wrong" if not tried else "right")
-            except throttle.TooManyAttempts:
-                outcomes.append("refused")
-        finally:
-            connection.close()
+            tried = throttle.check_password(throttle.SIGN_OFF_PASSWORD, person, "guess")
+        except throttle.TooManyAttempts:
+            return "refused"
+        return "right" if tried else "wrong"
 
-    threads = [threading.Thread(target=guess) for _ in range(guesses)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    outcomes = run_together(guess, n=20)
     assert sorted(outcomes) == ["refused"] * 15 + ["wrong"] * 5
     # The right password is refused too until the window is over.
     with pytest.raises(throttle.TooManyAttempts):

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from portal.api import datetimes
 from portal.history.asof import DELETED, parse_moment, version_at
 from portal.history.changes import build_versions, compare, related_in_memory, snapshot
-from portal.history.selectors import versions_of
+from portal.history.selectors import rows_of, versions_of
 from portal.history.tracked import HISTORY_REGISTRY, access_history_record
 
 
@@ -244,7 +244,7 @@ class RecordCompareView(GenericAPIView):
         query = HistoryCompareQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         ids = [query.validated_data["a"], query.validated_data["b"]]
-        rows = list(versions_of(entry, pk).filter(history_id__in=ids))
+        rows = list(rows_of(entry, pk).filter(history_id__in=ids))
         if len(rows) != 2:
             raise Http404("No such version of this record.")
         older, newer, changes = compare(entry, *rows)

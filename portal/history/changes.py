@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
 from portal.history.tracked import HistoryEntry
@@ -65,7 +66,6 @@ class Version:
     model_key: str
     model_label: str
     record_pk: int
-    record_label: str
     history_id: int
     date: dt.datetime
     user_id: int | None
@@ -74,6 +74,14 @@ class Version:
     reason: str
     previous_id: int | None
     changes: list[FieldChange] = field(default_factory=list)
+    # The historical row it was built from.
+    row: models.Model | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def record_label(self) -> str:
+        """The record's name as it stood in this version: built only where a page shows it
+        (the audit log, the export), since it means the record made anew from the row."""
+        return "" if self.row is None else str(self.row.instance)  # type: ignore[attr-defined]
 
     @property
     def change_type_label(self) -> str:
@@ -307,7 +315,6 @@ class _Differ:
             model_key=self.entry.key,
             model_label=self.entry.label,
             record_pk=getattr(row, pk_name),
-            record_label=str(row.instance),
             history_id=row.history_id,
             date=row.history_date,
             user_id=row.history_user_id,
@@ -316,6 +323,7 @@ class _Differ:
             reason=row.history_change_reason or "",
             previous_id=getattr(row, PREVIOUS, None),
             changes=changes,
+            row=row,
         )
 
 

@@ -5,20 +5,42 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from django.db.models import CharField, QuerySet, Value
+from django.db.models import CharField, F, QuerySet, Value, Window
+from django.db.models.functions import Lag
 from django.utils import timezone
 
-from portal.history.changes import Version, before, build_versions, newest_first, with_previous
+from portal.history.changes import (
+    PREVIOUS,
+    Version,
+    before,
+    build_versions,
+    newest_first,
+    with_previous,
+)
 from portal.history.tracked import HISTORY_REGISTRY, HistoryEntry
 
 EXPORT_CHUNK = 500
 
 
-def versions_of(entry: HistoryEntry, pk: int) -> QuerySet:
-    """Every version of one record, newest first, each knowing the version before it."""
+def rows_of(entry: HistoryEntry, pk: int) -> QuerySet:
+    """Every historical row of one record, newest first, with who made it."""
     hm = entry.history_model
     pk_name = entry.model._meta.pk.attname
-    return newest_first(with_previous(entry, hm._default_manager.filter(**{pk_name: pk})))
+    return newest_first(hm._default_manager.filter(**{pk_name: pk}).select_related("history_user"))
+
+
+def versions_of(entry: HistoryEntry, pk: int) -> QuerySet:
+    """Every version of one record, newest first, each knowing the version before it.
+
+    The version before is the previous row of the record's own versions in time (``LAG``
+    over them), as ``with_previous`` finds it for rows of many records with a subquery per
+    row: the same answer, cheaper to build and to run. The window is worked out before any
+    page is cut, so the oldest row of a page knows its predecessor on the next page. A
+    filter that drops older rows would hide them from the window: page with slices, or
+    with ``before`` (which drops only newer ones), never a filter on ids (``rows_of``).
+    """
+    in_time = [F("history_date").asc(), F("history_id").asc()]
+    return rows_of(entry, pk).annotate(**{PREVIOUS: Window(Lag("history_id"), order_by=in_time)})
 
 
 def iter_versions(entry: HistoryEntry, pk: int, chunk: int = EXPORT_CHUNK) -> Iterator[Version]:

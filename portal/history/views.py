@@ -26,6 +26,7 @@ from portal.history.selectors import (
     audit_versions,
     iter_audit_versions,
     iter_versions,
+    rows_of,
     versions_of,
 )
 from portal.history.tracked import access_history_record
@@ -65,8 +66,7 @@ def record_history(request, model: str, pk: int):
 @require_GET
 def record_compare(request, model: str, pk: int):
     entry, record = access_history_record(request.user, model, pk)
-    versions = versions_of(entry, pk)
-    form = CompareForm(request.GET or None, versions=versions)
+    form = CompareForm(request.GET or None, versions=rows_of(entry, pk))
     context = {"entry": entry, "record": record, "form": form}
     status = 200
     if form.is_valid():

@@ -5,9 +5,10 @@ permissions from the named rules (portal.api.RulePermission), and every write fr
 services the pages call. Serializers only parse input and render records.
 """
 
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
 from django.db import connections
-from django.db.models import BigIntegerField, Model, Prefetch
+from django.db.models import BigIntegerField, CharField, Model, Prefetch
 from django.db.models.expressions import RawSQL
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -28,6 +29,7 @@ from registry import services
 from registry.filters import DataSourceFilter, UseCaseFilter
 from registry.models import (
     LIFECYCLE_TRANSITIONS,
+    BusinessUnit,
     DataSource,
     UseCase,
 )
@@ -38,6 +40,7 @@ from registry.selectors import (
     use_cases_visible_to,
 )
 from registry.serializers.go_live import GoLiveRecordSerializer
+from registry.serializers.use_cases import LISTED_NAMES as USE_CASE_LISTED_NAMES
 from registry.serializers.use_cases import SOURCE_IDS as USE_CASE_SOURCE_IDS
 from registry.serializers.use_cases import (
     BusinessUnitSerializer,
@@ -47,6 +50,8 @@ from registry.serializers.use_cases import (
     UseCaseDetailSerializer,
     UseCaseSerializer,
 )
+
+User = get_user_model()
 
 
 class _RegisterViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, RecordViewSet):
@@ -120,6 +125,30 @@ USE_CASE_UNSHOWN = (
 USE_CASE_SHOWN = only_shown(
     UseCase, (*OWNER_UNSHOWN, *USE_CASE_UNSHOWN), related=("owner", "business_unit")
 )
+# The list reads the use case's own columns of those, and its unit's and owner's names.
+USE_CASE_LISTED = [name for name in USE_CASE_SHOWN if "__" not in name]
+
+
+def _listed_names() -> dict[str, RawSQL]:
+    """The unit's name and the owner's first name, last name and username, as columns of the
+    use case's row (LISTED_NAMES), in SQL as ``_source_ids``: subqueries, not joins, so the
+    list's count stays a count of use cases alone."""
+    use_cases = UseCase._meta.db_table
+    unit = (
+        f'(SELECT u."name" FROM "{BusinessUnit._meta.db_table}" u '
+        f'WHERE u."id" = "{use_cases}"."business_unit_id")'
+    )
+    owner = (
+        f'(SELECT ARRAY[p."first_name", p."last_name", p."username"] '
+        f'FROM "{User._meta.db_table}" p WHERE p."id" = "{use_cases}"."owner_id")'
+    )
+    unit_name, owner_names = USE_CASE_LISTED_NAMES
+    return {
+        unit_name: RawSQL(unit, (), output_field=CharField()),
+        owner_names: RawSQL(owner, (), output_field=ArrayField(CharField())),
+    }
+
+
 DATA_SOURCE_UNSHOWN = (*OWNER_UNSHOWN, "business_unit__description")
 DATA_SOURCE_SHOWN = only_shown(DataSource, DATA_SOURCE_UNSHOWN, related=("owner", "business_unit"))
 
@@ -179,11 +208,22 @@ class UseCaseViewSet(_RegisterViewSet):
     search_fields = ["title", "purpose", "=reference"]
 
     def get_queryset(self):
-        use_cases = use_cases_visible_to(self.request.user).only(*USE_CASE_SHOWN)
+        use_cases = use_cases_visible_to(self.request.user)
         if connections[use_cases.db].vendor != "postgresql":
-            # ARRAY is PostgreSQL's; elsewhere the ids come from a prefetch, in the same order.
+            # ARRAY is PostgreSQL's; elsewhere the ids come from a prefetch, in the same order,
+            # and the names from the unit and the person.
             ids = DataSource.objects.only("pk").order_by("pk")
-            return use_cases.prefetch_related(Prefetch("data_sources", queryset=ids))
+            return use_cases.only(*USE_CASE_SHOWN).prefetch_related(
+                Prefetch("data_sources", queryset=ids)
+            )
+        if self.action == "list":
+            # A row of the list names its unit and owner: columns of the row, not a unit and
+            # a person made for each of fifty rows (a tenth of the list's time, issue 19).
+            use_cases = (
+                use_cases.select_related(None).only(*USE_CASE_LISTED).annotate(**_listed_names())
+            )
+        else:
+            use_cases = use_cases.only(*USE_CASE_SHOWN)
         return use_cases.annotate(**{USE_CASE_SOURCE_IDS: _source_ids()})
 
     def get_serializer_class(self):

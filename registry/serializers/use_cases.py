@@ -22,6 +22,24 @@ def _person_name(user) -> str:
 # same query as the row: registry/api/use_cases.py), instead of a prefetch of the relation.
 SOURCE_IDS = "data_source_ids"
 
+# Where the list's queryset puts each row's unit name and owner's names (registry/api/
+# use_cases.py): columns of the row, read without making a unit and a person for each row.
+# The unit's name; the owner's first name, last name and username.
+LISTED_NAMES = ("listed_unit", "listed_owner")
+_UNREAD = object()
+
+
+def _unit_and_owner(use_case) -> tuple[str, str]:
+    """The unit's name and the owner's name: from the row's own columns where the list read
+    them (LISTED_NAMES), else from the unit and the person."""
+    unit = getattr(use_case, "listed_unit", _UNREAD)
+    if unit is _UNREAD:
+        return use_case.business_unit.name, _person_name(use_case.owner)
+    first, last, username = use_case.listed_owner
+    # As User.get_full_name, else the username (_person_name).
+    return unit, f"{first} {last}".strip() or username
+
+
 # The output format of the declared date fields, shared by the hand-written representation
 # below (it holds no state).
 _DATE = serializers.DateField()
@@ -157,15 +175,16 @@ class UseCaseSerializer(serializers.ModelSerializer):
         sources = getattr(use_case, SOURCE_IDS, None)
         if sources is None:
             sources = [] if use_case.pk is None else [s.pk for s in use_case.data_sources.all()]
+        unit_name, owner_name = _unit_and_owner(use_case)
         return {
             "id": use_case.pk,
             "reference": use_case.reference,
             "title": use_case.title,
             "purpose": use_case.purpose,
             "business_unit": use_case.business_unit_id,
-            "business_unit_name": use_case.business_unit.name,
+            "business_unit_name": unit_name,
             "owner": use_case.owner_id,
-            "owner_name": _person_name(use_case.owner),
+            "owner_name": owner_name,
             "lifecycle": use_case.lifecycle,
             "risk_tier": use_case.risk_tier,
             "people_affected": _listed(use_case.people_affected),

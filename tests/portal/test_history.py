@@ -12,9 +12,11 @@ from django.utils import timezone
 from rest_framework.serializers import Serializer
 from rest_framework.test import APIClient
 
-from portal.history.changes import build_versions, compare, with_previous
+from portal.history.changes import PREVIOUS, build_versions, compare, with_previous
+from portal.history.selectors import iter_versions, versions_of
 from portal.history.tracked import HISTORY_REGISTRY
 from portal.history_api import (
+    CountedPagePagination,
     HistoryFieldChangeSerializer,
     HistoryVersionSerializer,
     HistoryVersionSummarySerializer,
@@ -199,6 +201,49 @@ def test_history_paginates_and_diffs_across_the_page_break(client, use_case, pro
     top = second.context["versions"][0]
     assert top.previous_id == second.context["versions"][1].history_id
     assert shown[-1].change_type_label == "Created"
+
+
+def test_each_version_is_compared_with_the_one_before_it_on_every_page_and_chunk(
+    api, use_case, product_owner, monkeypatch
+):
+    """A record's versions know the version before them from a window over that record's
+    versions: the same as a subquery per row finds (with_previous), including rows written at
+    the same moment, on a page of the API whose predecessor is on the next page, and in the
+    export's chunks."""
+    _add_versions(use_case, product_owner, 6)
+    entry = HISTORY_REGISTRY["usecase"]
+    # Two versions at the same moment: the tie is broken by history_id, as with_previous does.
+    use_case.refresh_from_db()
+    use_case._history_date = timezone.now()
+    for title in ("Same moment, first", "Same moment, second"):
+        use_case.title = title
+        use_case.save()
+    del use_case._history_date
+    _add_versions(use_case, product_owner, 1)
+    expected = {
+        row.history_id: getattr(row, PREVIOUS)
+        for row in with_previous(entry, use_case.history.all())
+    }
+    assert sum(1 for p in expected.values() if p is None) == 1  # the created version only
+    assert {r.history_id: getattr(r, PREVIOUS) for r in versions_of(entry, use_case.pk)} == expected
+
+    api.force_authenticate(product_owner)
+    url = reverse("api-history", args=["usecase", use_case.pk])
+    monkeypatch.setattr(CountedPagePagination, "page_size", 3)
+    pages = [api.get(url).json()]
+    while pages[-1]["next"]:
+        pages.append(api.get(pages[-1]["next"]).json())
+    assert len(pages) >= 3
+    listed = [v for page in pages for v in page["results"]]
+    assert [v["history_id"] for v in listed] == [h.history_id for h in _versions(use_case)]
+    # The oldest version on page 1 is diffed against the newest on page 2: its title changed.
+    last_of_first = pages[0]["results"][-1]
+    change = next(c for c in last_of_first["changes"] if c["field"] == "title")
+    older = use_case.history.get(history_id=expected[last_of_first["history_id"]])
+    assert change["old"] == older.title
+
+    chunked = list(iter_versions(entry, use_case.pk, chunk=2))
+    assert {v.history_id: v.previous_id for v in chunked} == expected
 
 
 def test_audit_log_shows_an_invalid_filter_as_an_error(client, use_case, auditor):

@@ -47,6 +47,7 @@ from tests.factories import (
     PilotUseCaseFactory,
     RetiredUseCaseFactory,
     UseCaseFactory,
+    UserFactory,
     ready_for_production,
 )
 
@@ -285,7 +286,9 @@ def test_the_hand_written_representation_is_what_drf_would_give(
     use_case.data_sources.set([retail_source])
     use_case.next_review_date = None
     use_case.save()
-    other = UseCaseFactory(business_unit=use_case.business_unit, data_sources=[])
+    # Owned by someone known by username alone (no first or last name).
+    unnamed = UserFactory(first_name="", last_name="", units=[use_case.business_unit])
+    other = UseCaseFactory(business_unit=use_case.business_unit, data_sources=[], owner=unnamed)
     request = Request(RequestFactory().get("/api/v1/use-cases/"))
     request.user = personas[persona]
     view = UseCaseViewSet(request=request, action="list", kwargs={}, format_kwarg=None)
@@ -298,6 +301,12 @@ def test_the_hand_written_representation_is_what_drf_would_give(
             fast = serializer_class(row, context=context).data
             generic = Serializer.to_representation(serializer_class(context=context), row)
             assert list(fast.items()) == list(generic.items())
+    # The list's rows (read with their names as columns) name the unit and the owner.
+    page = UseCaseSerializer(rows[:2], many=True, context=context).data
+    listed = {row["id"]: row for row in page}
+    assert listed[other.pk]["owner_name"] == unnamed.username
+    assert listed[use_case.pk]["owner_name"] == use_case.owner.get_full_name()
+    assert listed[use_case.pk]["business_unit_name"] == use_case.business_unit.name
 
 
 def test_hand_written_times_are_in_the_time_zone_active_for_the_response(use_case, product_owner):

@@ -4,8 +4,6 @@ The same registry, selectors and change builder as the history pages; a record t
 may not view answers 404, exactly like one that does not exist.
 """
 
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.db.models import Count, Window
 from django.http import Http404
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -17,8 +15,8 @@ from rest_framework.response import Response
 
 from portal.api import datetimes
 from portal.history.asof import DELETED, parse_moment, version_at
-from portal.history.changes import build_versions, compare, related_in_memory, snapshot
-from portal.history.selectors import rows_of, versions_of
+from portal.history.changes import compare, related_in_memory, snapshot
+from portal.history.selectors import VersionPaginator, page_versions, versions_of
 from portal.history.tracked import HISTORY_REGISTRY, access_history_record
 
 
@@ -152,38 +150,8 @@ class HistoryCompareSerializer(serializers.Serializer):
 
 
 # Paging --------------------------------------------------------------------------------------
-class CountedPagePaginator(Paginator):
-    """Django's paginator, reading a page and how many rows there are in one query (a
-    ``COUNT(*) OVER ()`` on each row) instead of a count and then the page.
-
-    A page past the end has no row to carry the count: that (rare) request asks as Django
-    does, and gets the same error.
-    """
-
-    TOTAL = "paged_total"
-
-    def page(self, number):
-        if self.orphans or "count" in self.__dict__:
-            return super().page(number)
-        try:
-            if isinstance(number, float) and not number.is_integer():
-                raise ValueError
-            number = int(number)
-        except (TypeError, ValueError):
-            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
-        if number < 1:
-            raise EmptyPage(self.error_messages["min_page"])
-        bottom = (number - 1) * self.per_page
-        counted = self.object_list.annotate(**{self.TOTAL: Window(Count("*"))})
-        rows = list(counted[bottom : bottom + self.per_page])
-        if not rows and number > 1:
-            return super().page(number)
-        self.count = getattr(rows[0], self.TOTAL) if rows else 0
-        return self._get_page(rows, number, self)
-
-
-class CountedPagePagination(PageNumberPagination):
-    django_paginator_class = CountedPagePaginator
+class VersionPagination(PageNumberPagination):
+    django_paginator_class = VersionPaginator
 
 
 # Views ---------------------------------------------------------------------------------------
@@ -203,7 +171,7 @@ RECORD_PARAMETERS = [
 class RecordHistoryView(GenericAPIView):
     serializer_class = HistoryVersionSerializer
     filter_backends: list = []
-    pagination_class = CountedPagePagination
+    pagination_class = VersionPagination
 
     @extend_schema(
         operation_id="history_versions_list",
@@ -217,9 +185,10 @@ class RecordHistoryView(GenericAPIView):
     )
     def get(self, request, model: str, pk: int):
         entry, record = access_history_record(request.user, model, pk)
-        page = self.paginate_queryset(versions_of(entry, pk))
-        assert page is not None  # REST_FRAMEWORK sets a paginator and a page size
-        versions = build_versions(entry, page, related_in_memory(record))
+        paginator = self.paginator
+        assert isinstance(paginator, VersionPagination)
+        paginator.paginate_queryset(versions_of(entry, pk), request, view=self)
+        versions = page_versions(entry, paginator.page, related_in_memory(record))
         return self.get_paginated_response(self.get_serializer(versions, many=True).data)
 
 
@@ -244,7 +213,7 @@ class RecordCompareView(GenericAPIView):
         query = HistoryCompareQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         ids = [query.validated_data["a"], query.validated_data["b"]]
-        rows = list(rows_of(entry, pk).filter(history_id__in=ids))
+        rows = list(versions_of(entry, pk).filter(history_id__in=ids))
         if len(rows) != 2:
             raise Http404("No such version of this record.")
         older, newer, changes = compare(entry, *rows)

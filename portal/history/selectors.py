@@ -2,18 +2,18 @@
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from django.db.models import CharField, F, QuerySet, Value, Window
-from django.db.models.functions import Lag
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import CharField, Count, QuerySet, Value, Window
 from django.utils import timezone
 
 from portal.history.changes import (
-    PREVIOUS,
     Version,
     before,
     build_versions,
+    in_sequence,
     newest_first,
     with_previous,
 )
@@ -22,37 +22,68 @@ from portal.history.tracked import HISTORY_REGISTRY, HistoryEntry
 EXPORT_CHUNK = 500
 
 
-def rows_of(entry: HistoryEntry, pk: int) -> QuerySet:
-    """Every historical row of one record, newest first, with who made it."""
+def versions_of(entry: HistoryEntry, pk: int) -> QuerySet:
+    """Every version of one record, newest first, with who made it. Read them a page at a
+    time with ``VersionPaginator`` (then ``page_versions``) or all with ``iter_versions``:
+    each then knows the version before it, read in the same query."""
     hm = entry.history_model
     pk_name = entry.model._meta.pk.attname
     return newest_first(hm._default_manager.filter(**{pk_name: pk}).select_related("history_user"))
 
 
-def versions_of(entry: HistoryEntry, pk: int) -> QuerySet:
-    """Every version of one record, newest first, each knowing the version before it.
+class VersionPaginator(Paginator):
+    """Pages of one record's versions (``versions_of``), each page read in one query: its
+    rows, how many versions there are (``COUNT(*) OVER ()`` on each row) and one row more,
+    the version just before the page's oldest (``Page.older``, None on the last page).
 
-    The version before is the previous row of the record's own versions in time (``LAG``
-    over them), as ``with_previous`` finds it for rows of many records with a subquery per
-    row: the same answer, cheaper to build and to run. The window is worked out before any
-    page is cut, so the oldest row of a page knows its predecessor on the next page. A
-    filter that drops older rows would hide them from the window: page with slices, or
-    with ``before`` (which drops only newer ones), never a filter on ids (``rows_of``).
+    Each version is shown with what changed from the one before it; the one before is the
+    next row, and for the page's last row that extra one, so no version needs a query of
+    its own (issue 19: a window or a subquery per row cost more to build than to run).
     """
-    in_time = [F("history_date").asc(), F("history_id").asc()]
-    return rows_of(entry, pk).annotate(**{PREVIOUS: Window(Lag("history_id"), order_by=in_time)})
+
+    TOTAL = "paged_total"
+
+    def page(self, number) -> Page:
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        bottom = (number - 1) * self.per_page
+        counted = self.object_list.annotate(**{self.TOTAL: Window(Count("*"))})
+        rows = list(counted[bottom : bottom + self.per_page + 1])
+        if not rows and number > 1:
+            self.validate_number(number)  # past the end: Django's EmptyPage, as Django asks
+        self.count = getattr(rows[0], self.TOTAL) if rows else 0
+        page = self._get_page(rows[: self.per_page], number, self)
+        page.older = rows[self.per_page] if len(rows) > self.per_page else None
+        return page
+
+
+def page_versions(entry: HistoryEntry, page: Page, held: Iterable = ()) -> list[Version]:
+    """The versions of a ``VersionPaginator`` page, each with its changes. ``held``: related
+    records already read (``related_in_memory(record)``)."""
+    rows = in_sequence(page.object_list, page.older)
+    return build_versions(entry, rows, held, older=[page.older] if page.older else [])
 
 
 def iter_versions(entry: HistoryEntry, pk: int, chunk: int = EXPORT_CHUNK) -> Iterator[Version]:
-    """All versions of a record in chunks (for exports), newest first."""
+    """All versions of a record in chunks (for exports), newest first; each chunk is read
+    with the version before its oldest, as a page is."""
     qs = versions_of(entry, pk)
     last = None
     while True:
-        page = qs.filter(before(*last)) if last else qs
-        rows = list(page[:chunk])
-        if not rows:
+        part = qs.filter(before(*last)) if last else qs
+        rows = list(part[: chunk + 1])
+        rows, older = rows[:chunk], (rows[chunk] if len(rows) > chunk else None)
+        if rows:
+            linked = in_sequence(rows, older)
+            yield from build_versions(entry, linked, older=[older] if older else [])
+        if older is None:
             return
-        yield from build_versions(entry, rows)
         last = (rows[-1].history_date, rows[-1].history_id)
 
 

@@ -15,18 +15,18 @@ from portal.csvexport import stream_csv
 from portal.history.asof import DELETED, first_version_date, version_at
 from portal.history.changes import (
     Version,
-    build_versions,
     compare,
     related_in_memory,
     snapshot,
 )
 from portal.history.forms import AsOfForm, AuditFilterForm, CompareForm
 from portal.history.selectors import (
+    VersionPaginator,
     audit_rows,
     audit_versions,
     iter_audit_versions,
     iter_versions,
-    rows_of,
+    page_versions,
     versions_of,
 )
 from portal.history.tracked import access_history_record
@@ -46,9 +46,8 @@ def _query_without_page(request) -> str:
 @require_GET
 def record_history(request, model: str, pk: int):
     entry, record = access_history_record(request.user, model, pk)
-    paginator = Paginator(versions_of(entry, pk), PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
-    versions = build_versions(entry, list(page.object_list), related_in_memory(record))
+    page = VersionPaginator(versions_of(entry, pk), PAGE_SIZE).get_page(request.GET.get("page"))
+    versions = page_versions(entry, page, related_in_memory(record))
     context = {
         "entry": entry,
         "record": record,
@@ -66,7 +65,7 @@ def record_history(request, model: str, pk: int):
 @require_GET
 def record_compare(request, model: str, pk: int):
     entry, record = access_history_record(request.user, model, pk)
-    form = CompareForm(request.GET or None, versions=rows_of(entry, pk))
+    form = CompareForm(request.GET or None, versions=versions_of(entry, pk))
     context = {"entry": entry, "record": record, "form": form}
     status = 200
     if form.is_valid():

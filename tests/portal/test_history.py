@@ -13,13 +13,18 @@ from rest_framework.serializers import Serializer
 from rest_framework.test import APIClient
 
 from portal.history.changes import PREVIOUS, build_versions, compare, with_previous
-from portal.history.selectors import iter_versions, versions_of
+from portal.history.selectors import (
+    VersionPaginator,
+    iter_versions,
+    page_versions,
+    versions_of,
+)
 from portal.history.tracked import HISTORY_REGISTRY
 from portal.history_api import (
-    CountedPagePagination,
     HistoryFieldChangeSerializer,
     HistoryVersionSerializer,
     HistoryVersionSummarySerializer,
+    VersionPagination,
 )
 from registry import services
 from registry.models import DecisionImpact, HumanOversight, Lifecycle, UseCase
@@ -201,15 +206,23 @@ def test_history_paginates_and_diffs_across_the_page_break(client, use_case, pro
     top = second.context["versions"][0]
     assert top.previous_id == second.context["versions"][1].history_id
     assert shown[-1].change_type_label == "Created"
+    # The bottom of page 1 is compared with the top of page 2.
+    assert first.context["versions"][-1].previous_id == top.history_id
+    # A page past the end, or not a number, shows the last page or the first.
+    past = client.get(_history_url(use_case), {"page": 99})
+    assert [v.history_id for v in past.context["versions"]] == [
+        v.history_id for v in second.context["versions"]
+    ]
+    assert client.get(_history_url(use_case), {"page": "x"}).context["page"].number == 1
 
 
 def test_each_version_is_compared_with_the_one_before_it_on_every_page_and_chunk(
     api, use_case, product_owner, monkeypatch
 ):
-    """A record's versions know the version before them from a window over that record's
-    versions: the same as a subquery per row finds (with_previous), including rows written at
-    the same moment, on a page of the API whose predecessor is on the next page, and in the
-    export's chunks."""
+    """A record's versions know the version before them from the row after them, read with
+    the page: the same as a subquery per row finds (with_previous), including rows written at
+    the same moment, on pages whose last version's predecessor is on the next page, and in
+    the export's chunks."""
     _add_versions(use_case, product_owner, 6)
     entry = HISTORY_REGISTRY["usecase"]
     # Two versions at the same moment: the tie is broken by history_id, as with_previous does.
@@ -225,11 +238,17 @@ def test_each_version_is_compared_with_the_one_before_it_on_every_page_and_chunk
         for row in with_previous(entry, use_case.history.all())
     }
     assert sum(1 for p in expected.values() if p is None) == 1  # the created version only
-    assert {r.history_id: getattr(r, PREVIOUS) for r in versions_of(entry, use_case.pk)} == expected
+    paginator = VersionPaginator(versions_of(entry, use_case.pk), 3)
+    paged = [
+        version
+        for number in paginator.page_range
+        for version in page_versions(entry, paginator.page(number))
+    ]
+    assert {v.history_id: v.previous_id for v in paged} == expected
 
     api.force_authenticate(product_owner)
     url = reverse("api-history", args=["usecase", use_case.pk])
-    monkeypatch.setattr(CountedPagePagination, "page_size", 3)
+    monkeypatch.setattr(VersionPagination, "page_size", 3)
     pages = [api.get(url).json()]
     while pages[-1]["next"]:
         pages.append(api.get(pages[-1]["next"]).json())

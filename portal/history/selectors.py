@@ -31,6 +31,10 @@ def versions_of(entry: HistoryEntry, pk: int) -> QuerySet:
     return newest_first(hm._default_manager.filter(**{pk_name: pk}).select_related("history_user"))
 
 
+# The largest offset PostgreSQL takes (a bigint), less a page.
+MAX_OFFSET = 2**63 - 2**20
+
+
 class VersionPaginator(Paginator):
     """Pages of one record's versions (``versions_of``), each page read in one query: its
     rows, how many versions there are (``COUNT(*) OVER ()`` on each row) and one row more,
@@ -53,6 +57,10 @@ class VersionPaginator(Paginator):
         if number < 1:
             raise EmptyPage(self.error_messages["min_page"])
         bottom = (number - 1) * self.per_page
+        if bottom > MAX_OFFSET:
+            # More versions than any table holds: past the end (the database would refuse
+            # an offset this large with an error, not an empty page).
+            raise EmptyPage(self.error_messages["no_results"])
         counted = self.object_list.annotate(**{self.TOTAL: Window(Count("*"))})
         rows = list(counted[bottom : bottom + self.per_page + 1])
         if not rows and number > 1:
@@ -61,6 +69,16 @@ class VersionPaginator(Paginator):
         page = self._get_page(rows[: self.per_page], number, self)
         page.older = rows[self.per_page] if len(rows) > self.per_page else None
         return page
+
+    def get_page(self, number) -> Page:
+        """As Django's: the first page for anything but a number, the last past the end; but
+        the page asked for is read first (with its count), not counted before it is read."""
+        try:
+            return self.page(number)
+        except PageNotAnInteger:
+            return self.page(1)
+        except EmptyPage:
+            return self.page(self.num_pages)
 
 
 def page_versions(entry: HistoryEntry, page: Page, held: Iterable = ()) -> list[Version]:

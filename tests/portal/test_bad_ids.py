@@ -85,7 +85,7 @@ def query_parameters():
         if not get or "{" in path:
             continue
         for param in get.get("parameters", []):
-            if param["in"] == "query" and param["name"] not in ("page", "format"):
+            if param["in"] == "query" and param["name"] != "format":
                 yield path, param["name"]
 
 

@@ -616,6 +616,28 @@ def test_history_page_query_count_does_not_grow_with_versions(
     _add_versions(uc, product_owner, 35)
     assert uc.history.count() == 40
     assert _count_queries(client, url) == with_5
+    # Past a page: the first page's last version is compared with the second page's first,
+    # read with the page; a page asked for by number is read with its count, not counted
+    # first. The second page shows what the five did (the creation, the handover).
+    _add_versions(uc, product_owner, 25)
+    first = _count_queries(client, url)
+    assert first <= with_5
+    assert _count_queries(client, f"{url}?page=1") == first
+    assert _count_queries(client, f"{url}?page=2") == with_5
+
+
+def test_a_page_number_past_any_history_is_the_last_page_or_a_404(
+    client, api, use_case, product_owner
+):
+    huge = "9" * 20
+    client.force_login(product_owner)
+    page = client.get(_history_url(use_case), {"page": huge})
+    assert page.status_code == 200
+    assert page.context["page"].number == page.context["page"].paginator.num_pages
+    api.force_authenticate(product_owner)
+    url = reverse("api-history", args=["usecase", use_case.pk])
+    assert api.get(url, {"page": huge}).status_code == 404
+    assert api.get(url, {"page": str(2**62)}).status_code == 404
 
 
 def test_audit_log_query_count_does_not_grow_with_changes(client, use_case, auditor, product_owner):

@@ -16,7 +16,12 @@ from rest_framework.response import Response
 from portal.api import datetimes
 from portal.history.asof import DELETED, parse_moment, version_at
 from portal.history.changes import compare, related_in_memory, snapshot
-from portal.history.selectors import VersionPaginator, page_versions, versions_of
+from portal.history.selectors import (
+    VersionPage,
+    VersionPaginator,
+    page_versions,
+    versions_of,
+)
 from portal.history.tracked import HISTORY_REGISTRY, access_history_record
 
 
@@ -188,6 +193,7 @@ class RecordHistoryView(GenericAPIView):
         paginator = self.paginator
         assert isinstance(paginator, VersionPagination)
         paginator.paginate_queryset(versions_of(entry, pk), request, view=self)
+        assert isinstance(paginator.page, VersionPage)  # VersionPaginator's
         versions = page_versions(entry, paginator.page, related_in_memory(record))
         return self.get_paginated_response(self.get_serializer(versions, many=True).data)
 

@@ -4,6 +4,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import CharField, Count, QuerySet, Value, Window
@@ -35,6 +36,15 @@ def versions_of(entry: HistoryEntry, pk: int) -> QuerySet:
 MAX_OFFSET = 2**63 - 2**20
 
 
+class VersionPage(Page):
+    """A page of a record's versions, and the version just before its oldest (``older``;
+    None on the last page, whose oldest is the record's first version)."""
+
+    def __init__(self, object_list, number: int, paginator: Paginator, older=None):
+        super().__init__(object_list, number, paginator)
+        self.older = older
+
+
 class VersionPaginator(Paginator):
     """Pages of one record's versions (``versions_of``), each page read in one query: its
     rows, how many versions there are (``COUNT(*) OVER ()`` on each row) and one row more,
@@ -47,7 +57,7 @@ class VersionPaginator(Paginator):
 
     TOTAL = "paged_total"
 
-    def page(self, number) -> Page:
+    def page(self, number) -> VersionPage:
         try:
             if isinstance(number, float) and not number.is_integer():
                 raise ValueError
@@ -61,16 +71,16 @@ class VersionPaginator(Paginator):
             # More versions than any table holds: past the end (the database would refuse
             # an offset this large with an error, not an empty page).
             raise EmptyPage(self.error_messages["no_results"])
-        counted = self.object_list.annotate(**{self.TOTAL: Window(Count("*"))})
+        versions = cast(QuerySet, self.object_list)
+        counted = versions.annotate(**{self.TOTAL: Window(Count("*"))})
         rows = list(counted[bottom : bottom + self.per_page + 1])
         if not rows and number > 1:
             self.validate_number(number)  # past the end: Django's EmptyPage, as Django asks
         self.count = getattr(rows[0], self.TOTAL) if rows else 0
-        page = self._get_page(rows[: self.per_page], number, self)
-        page.older = rows[self.per_page] if len(rows) > self.per_page else None
-        return page
+        older = rows[self.per_page] if len(rows) > self.per_page else None
+        return VersionPage(rows[: self.per_page], number, self, older)
 
-    def get_page(self, number) -> Page:
+    def get_page(self, number) -> VersionPage:
         """As Django's: the first page for anything but a number, the last past the end; but
         the page asked for is read first (with its count), not counted before it is read."""
         try:
@@ -81,7 +91,7 @@ class VersionPaginator(Paginator):
             return self.page(self.num_pages)
 
 
-def page_versions(entry: HistoryEntry, page: Page, held: Iterable = ()) -> list[Version]:
+def page_versions(entry: HistoryEntry, page: VersionPage, held: Iterable = ()) -> list[Version]:
     """The versions of a ``VersionPaginator`` page, each with its changes. ``held``: related
     records already read (``related_in_memory(record)``)."""
     rows = in_sequence(page.object_list, page.older)

@@ -26,18 +26,16 @@ SOURCE_IDS = "data_source_ids"
 # use_cases.py): columns of the row, read without making a unit and a person for each row.
 # The unit's name; the owner's first name, last name and username.
 LISTED_NAMES = ("listed_unit", "listed_owner")
-_UNREAD = object()
 
 
 def _unit_and_owner(use_case) -> tuple[str, str]:
     """The unit's name and the owner's name: from the row's own columns where the list read
     them (LISTED_NAMES), else from the unit and the person."""
-    unit = getattr(use_case, "listed_unit", _UNREAD)
-    if unit is _UNREAD:
+    if not hasattr(use_case, "listed_unit"):
         return use_case.business_unit.name, _person_name(use_case.owner)
     first, last, username = use_case.listed_owner
     # As User.get_full_name, else the username (_person_name).
-    return unit, f"{first} {last}".strip() or username
+    return use_case.listed_unit, f"{first} {last}".strip() or username
 
 
 # The output format of the declared date fields, shared by the hand-written representation

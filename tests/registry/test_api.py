@@ -978,8 +978,19 @@ def test_list_query_count_does_not_grow_with_rows(as_persona, retail, product_ow
         assert response.status_code == 200
         assert response.json()["count"] == n_rows
         assert all(row["data_sources"] for row in response.json()["results"])
+        # Only what a row shows is read: its unit's and owner's names, never the owner's
+        # row (password hash included); and the count is of use cases alone, joined to no
+        # owner or unit.
+        register = [q["sql"] for q in ctx.captured_queries if '"registry_usecase"' in q["sql"]]
+        count, page = register
+        assert "COUNT(*)" in count
+        assert 'JOIN "auth_user" ' not in count and 'JOIN "registry_businessunit"' not in count
+        assert '"password"' not in page and '"listed_owner"' in page
         return len(ctx.captured_queries)
 
+    # Once first: a fresh process reads the use case's content type once (the per-record
+    # grants name it), whatever the rows.
+    assert client.get(url).status_code == 200
     assert queries_for(10) == queries_for(60)
 
 

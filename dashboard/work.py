@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -246,10 +246,16 @@ FLAG_ITEM_FIELDS = (
 def flags(user, today: date, limit: int = LIMIT) -> Batch:
     rows, total = _first(
         Flag.objects.filter(status=FlagStatus.OPEN)
-        # Subqueries, not joins: an OR across joins made PostgreSQL join every model version.
+        # The owner asked of the use case joined for the item's reference, and the model's
+        # owner of each flag's own version (EXISTS): not the list of every use case the person
+        # owns (a third of the register) and of every version of their models, which took
+        # longer to make than the flags to read. (An OR across joins made PostgreSQL join
+        # every model version.)
         .filter(
-            Q(use_case_id__in=UseCase.objects.filter(owner=user).values("pk"))
-            | Q(model_version_id__in=ModelVersion.objects.filter(model__owner=user).values("pk"))
+            Q(use_case__owner=user)
+            | Exists(
+                ModelVersion.objects.filter(pk=OuterRef("model_version_id"), model__owner=user)
+            )
         )
         .select_related("use_case", "rule")
         # What an item shows (its title is the rule's name, or the reason, or the cause): not

@@ -20,7 +20,7 @@ from portal.access import can
 from portal.models import Notification
 from registry.services import releases
 from tests.assessments.builders import COMPLETE, draft, move, to_status
-from tests.factories import PASSWORD, UseCaseFactory
+from tests.factories import PASSWORD, ModelVersionFactory, UseCaseFactory, UserFactory
 from tests.registry.test_releases import evaluate, release_setup
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +104,38 @@ def test_changes_requested_shows_on_the_authors_dashboard_and_assessments_tab(
     # Submitted again: nothing to revise.
     move(a, product_owner, "submit")
     assert "changes" not in kinds(product_owner)
+
+
+def test_a_flag_on_a_model_version_waits_for_the_models_owner_too(use_case, product_owner):
+    """A flag names the use case and, for a model's breach, the version: both owners are
+    asked to act; someone who owns neither is not."""
+    model_owner = UserFactory(units=[use_case.business_unit])
+    version = ModelVersionFactory(model__owner=model_owner, model__business_unit=use_case.business_unit)
+    other = ModelVersionFactory(model__business_unit=use_case.business_unit)
+    on_version = raise_cause_flag(
+        use_case=use_case,
+        model_version=version,
+        cause="material_change:model",
+        severity="medium",
+        reason="Retrained",
+        evidence={},
+    )
+    on_other = raise_cause_flag(
+        use_case=UseCaseFactory(business_unit=use_case.business_unit),
+        model_version=other,
+        cause="material_change:other",
+        severity="low",
+        reason="Retrained elsewhere",
+        evidence={},
+    )
+
+    def flagged(user) -> set[str]:
+        return {i.title.split()[0] for i in my_work(user) if i.kind == "flag"}
+
+    assert flagged(product_owner) == {on_version.reference}
+    assert flagged(model_owner) == {on_version.reference}
+    assert flagged(UserFactory(units=[use_case.business_unit])) == set()
+    assert on_other.reference in flagged(other.model.owner)
 
 
 def test_flags_and_incidents_on_what_a_person_owns(use_case, product_owner, risk_officer):

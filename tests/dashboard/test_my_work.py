@@ -110,7 +110,9 @@ def test_a_flag_on_a_model_version_waits_for_the_models_owner_too(use_case, prod
     """A flag names the use case and, for a model's breach, the version: both owners are
     asked to act; someone who owns neither is not."""
     model_owner = UserFactory(units=[use_case.business_unit])
-    version = ModelVersionFactory(model__owner=model_owner, model__business_unit=use_case.business_unit)
+    version = ModelVersionFactory(
+        model__owner=model_owner, model__business_unit=use_case.business_unit
+    )
     other = ModelVersionFactory(model__business_unit=use_case.business_unit)
     on_version = raise_cause_flag(
         use_case=use_case,

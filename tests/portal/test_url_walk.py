@@ -371,16 +371,21 @@ def test_every_route_can_be_filled(world):
     assert not unfilled, "Say how to fill these routes' parameters:\n" + "\n".join(unfilled)
 
 
-def _get(client: Client, path: str):
-    return client.get(path, HTTP_ACCEPT="text/html,application/json")
+def _get(client: Client, path: str, data: dict | None = None):
+    return client.get(path, data, HTTP_ACCEPT="text/html,application/json")
+
+
+def walked(world: dict):
+    """Every route with its path filled from ``world``, and the record and rule it names."""
+    for route in all_routes():
+        kwargs, subject = fill(route, world)
+        yield route, path_for(route, kwargs), subject
 
 
 def test_anonymous_is_sent_to_sign_in_or_refused(world):
     client = Client()
     wrong = []
-    for route in all_routes():
-        kwargs, _ = fill(route, world)
-        path = path_for(route, kwargs)
+    for route, path, _ in walked(world):
         response = _get(client, path)
         status = response.status_code
         if status >= 500:
@@ -401,9 +406,7 @@ def test_each_persona_gets_what_the_rules_say(world, personas, persona):
     client = Client()
     client.force_login(user)
     wrong = []
-    for route in all_routes():
-        kwargs, subject = fill(route, world)
-        path = path_for(route, kwargs)
+    for route, path, subject in walked(world):
         response = _get(client, path)
         status = response.status_code
         if status >= 500:
@@ -432,11 +435,9 @@ def test_odd_page_numbers_on_every_route_never_fail(world, admin_user):
     client = Client()
     client.force_login(admin_user)
     wrong = []
-    for route in all_routes():
-        kwargs, _ = fill(route, world)
-        path = path_for(route, kwargs)
+    for route, path, _ in walked(world):
         for page in ODD_PAGES:
-            response = client.get(path, {"page": page}, HTTP_ACCEPT="text/html,application/json")
+            response = _get(client, path, {"page": page})
             if response.status_code >= 500:
                 wrong.append(f"{response.status_code} {path}?page={page} ({route.name})")
     assert not wrong, "\n".join(wrong)

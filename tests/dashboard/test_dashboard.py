@@ -65,3 +65,41 @@ def test_stuck_shows_the_ten_oldest(client, auditor, retail):
     stuck = client.get(reverse("dashboard")).context["stuck"]
     oldest_first = sorted(made, key=lambda a: a.approved_at or a.submitted_at)
     assert [a.pk for a in stuck] == [a.pk for a in oldest_first[:10]]
+
+
+def signed(use_case, valid_days: int) -> Assessment:
+    """A signed-off assessment of ``use_case`` valid until ``valid_days`` from today."""
+    assessment = waiting(use_case, "signed_off", 400)
+    assessment.valid_until = timezone.localdate() + timedelta(days=valid_days)
+    assessment.save(update_fields=["valid_until"])
+    return assessment
+
+
+def test_each_assessment_panel_lists_its_own_first_ten_in_its_own_order(
+    client, product_owner, retail, corporate
+):
+    """Past their date, due within 30 days, waiting too long: each panel gets its own first
+    ten in its own order, however many rows the others have, and only what the person sees."""
+    days = settings.ASSESSMENT_STUCK_DAYS
+    mine, theirs = UseCaseFactory(business_unit=retail), UseCaseFactory(business_unit=corporate)
+    overdue = [signed(mine, -1 - n) for n in range(12)]  # 1 to 12 days past
+    due_soon = [signed(mine, n) for n in range(0, 36, 3)]  # today to 33 days ahead
+    stuck = [waiting(mine, "approved" if n % 2 else "submitted", days + 1 + n) for n in range(12)]
+    signed(mine, 200)  # valid for long yet: in no panel
+    waiting(mine, "in_review", days - 1)  # not waiting long enough
+    signed(theirs, -400), signed(theirs, 1), waiting(theirs, "submitted", days + 90)  # unseen
+
+    client.force_login(product_owner)
+    page = client.get(reverse("dashboard"))
+    context = page.context
+
+    assert [a.pk for a in context["overdue"]] == [a.pk for a in overdue[::-1][:10]]
+    in_window = [a for a in due_soon if a.valid_until <= timezone.localdate() + timedelta(30)]
+    assert [a.pk for a in context["due_soon"]] == [a.pk for a in in_window[:10]]
+    oldest_first = sorted(stuck, key=lambda a: a.approved_at or a.submitted_at)
+    assert [a.pk for a in context["stuck"]] == [a.pk for a in oldest_first[:10]]
+    assert context["stuck"][0].waiting_since == oldest_first[0].approved_at
+    body = page.content.decode()
+    assert "Due in the next 30 days" in body
+    assert f"{overdue[-1].reference} " in body and f"{due_soon[0].reference} " in body
+    assert f"{overdue[0].reference} " not in body  # the 11th longest past: not shown

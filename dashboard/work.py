@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -244,19 +244,20 @@ FLAG_ITEM_FIELDS = (
 
 
 def flags(user, today: date, limit: int = LIMIT) -> Batch:
+    # The model's owner of each flag's own version, asked row by row (two index lookups) and
+    # only of flags on a use case the person does not own: not every version of their models
+    # gathered first (as EXISTS or IN made PostgreSQL do), which took longer than the flags
+    # to read. (An OR across joins made PostgreSQL join every model version.)
+    model_owner = (
+        ModelVersion.objects.filter(pk=OuterRef("model_version_id"))
+        .order_by()
+        .values("model__owner_id")[:1]
+    )
     rows, total = _first(
         Flag.objects.filter(status=FlagStatus.OPEN)
-        # The owner asked of the use case joined for the item's reference, and the model's
-        # owner of each flag's own version (EXISTS): not the list of every use case the person
-        # owns (a third of the register) and of every version of their models, which took
-        # longer to make than the flags to read. (An OR across joins made PostgreSQL join
-        # every model version.)
-        .filter(
-            Q(use_case__owner=user)
-            | Exists(
-                ModelVersion.objects.filter(pk=OuterRef("model_version_id"), model__owner=user)
-            )
-        )
+        .alias(model_owner=Subquery(model_owner))
+        # The owner asked of the use case joined for the item's reference.
+        .filter(Q(use_case__owner=user) | Q(model_owner=user.pk))
         .select_related("use_case", "rule")
         # What an item shows (its title is the rule's name, or the reason, or the cause): not
         # the evidence, the rule's definition or the rest of the use case.

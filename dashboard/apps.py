@@ -9,6 +9,10 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: hooks import the models, which are loaded only once apps are ready.
-        from dashboard import hooks  # noqa: PLC0415
+        from django.db.models.signals import post_migrate  # noqa: PLC0415
+
+        from dashboard import hooks, work_store  # noqa: PLC0415
 
         hooks.register_all()
+        # My work's change log: its triggers on every table the kept list is read from.
+        post_migrate.connect(work_store.install_triggers, sender=self)

@@ -1,9 +1,12 @@
 """What the dashboard keeps: a monthly snapshot of the governance KPIs (dashboard/kpis.py)
-for the firm and for each business unit, so every KPI has a trend; and the board packs."""
+for the firm and for each business unit, so every KPI has a trend; the board packs; and each
+person's My work as last gathered, with the log of changes that outdates it
+(dashboard/work_store.py)."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
@@ -89,3 +92,39 @@ class BoardPack(models.Model):
     @property
     def is_signed(self) -> bool:
         return bool(self.sha256)
+
+
+class WorkChange(models.Model):
+    """One statement that changed a watched table (written by the triggers only)."""
+
+    id = models.BigAutoField(primary_key=True)
+    table = models.CharField(max_length=63)
+    at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "dashboard_workchange"
+
+    def __str__(self) -> str:
+        return f"change {self.pk} to {self.table}"
+
+
+class WorkSnapshot(models.Model):
+    """A person's My work as last gathered: its items in the page's order, and its counts."""
+
+    person = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The change log as read before gathering: its lowest id and its number of rows.
+    changes_from = models.BigIntegerField()
+    changes = models.BigIntegerField()
+    day = models.DateField()
+    settings_key = models.CharField(max_length=200)
+    # How many items each source was asked for: a read asking for more gathers afresh.
+    depth = models.PositiveIntegerField()
+    items = models.JSONField()
+    counts = models.JSONField()
+    waiting = models.JSONField()
+    gathered_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"My work of person {self.person_id} on {self.day}"

@@ -40,6 +40,7 @@ from assessments.selectors import (
 )
 from compliance.models import Evidence
 from compliance.services.expiry import notice_days
+from dashboard import work_store
 from incidents.models import Incident
 from incidents.models import Status as IncidentStatus
 from incidents.services.deadlines import deadlines
@@ -522,21 +523,51 @@ class Work:
         return sum(self.counts.values())
 
 
-def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "") -> Work:
-    """The first ``limit`` items waiting for the person (of one ``kind``, or all), soonest
-    due first, then oldest, with every kind counted. Each source is asked for its own first
-    ``limit`` in the same order, so the first ``limit`` of them all are among them."""
-    today = today or timezone.localdate()
-    forget_routed(user)  # asked afresh for each gathering (the person object may be reused)
+# What depends on the clock is gathered on every request, never kept (dashboard/work_store.py):
+# an incident's reporting clocks go from running to overdue by the hour.
+LIVE_SOURCES = (incidents,)
+
+
+def _gather(user, today: date, sources, limit: int, kind: str) -> tuple[list, Counter, Counter]:
+    """The sources' first ``limit`` items each (of one ``kind``, or all), in the page's
+    order, and their counts."""
     items: list[WorkItem] = []
     counts: Counter = Counter()
     waiting: Counter = Counter()
-    for source in SOURCES:
+    for source in sources:
         batch = source(user, today, limit)
         items += [i for i in batch.items if i.kind == kind] if kind else batch.items
         counts += batch.counts
         waiting += batch.totals
-    return Work(sorted(items, key=_order)[:limit], counts, waiting)
+    return sorted(items, key=_order), counts, waiting
+
+
+def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "") -> Work:
+    """The first ``limit`` items waiting for the person (of one ``kind``, or all), soonest
+    due first, then oldest, with every kind counted. Each source is asked for its own first
+    ``limit`` in the same order, so the first ``limit`` of them all are among them.
+
+    On PostgreSQL the sources that do not depend on the clock are gathered for every kind,
+    each source's first ``limit``, and kept until anything they read changes (or a page asks
+    for more: dashboard/work_store.py); the incidents source is asked each time."""
+    today = today or timezone.localdate()
+    forget_routed(user)  # asked afresh for each gathering (the person object may be reused)
+    if not work_store.keeps():
+        items, counts, waiting = _gather(user, today, SOURCES, limit, kind)
+        return Work(items[:limit], counts, waiting)
+    depth = min(limit, LIMIT)  # what each source gives at most
+    kept = work_store.read(user, today, first=None if kind else limit, depth=depth)
+    if kept.items is None:
+        gathered = _gather(user, today, [s for s in SOURCES if s not in LIVE_SOURCES], depth, "")
+        work_store.keep(user, today, kept.mark, depth, *gathered)
+        kept = work_store.Kept(kept.mark, *gathered)
+    live, live_counts, live_waiting = _gather(user, today, LIVE_SOURCES, limit, kind)
+    items = [i for i in kept.items if i.kind == kind] if kind else kept.items
+    return Work(
+        sorted(items + live, key=_order)[:limit],
+        kept.counts + live_counts,
+        kept.waiting + live_waiting,
+    )
 
 
 def my_work(user, today: date | None = None) -> list[WorkItem]:

@@ -1,0 +1,220 @@
+"""My work, kept: each person's gathered list, stored and read back until anything it was
+read from changes.
+
+Gathering My work runs a dozen queries over the register (dashboard/work.py); the dashboard
+and My work open far more often than what they list changes. So the gathered list is kept,
+one row per person (``WorkSnapshot``), and read back in one query while nothing it rests on
+has changed.
+
+What "changed" means is PostgreSQL's to say, not the code's: every table the kept sources
+read (``WATCHED``) has a statement trigger that adds a row to ``dashboard_workchange`` for
+each INSERT, UPDATE, DELETE or TRUNCATE, whichever code or tool made it (the ORM, a bulk
+update, raw SQL, the admin, a migration). A snapshot records the change log as it read it
+(the lowest id and the number of rows) before it gathered; it is used only while the log
+still reads the same. The log is read in the same query as the snapshot, and only committed
+rows count, so a snapshot is never newer than the data it was gathered from: a change
+committed while a person's list was being gathered moves the log on, and the next request
+gathers afresh. ``tests/dashboard/test_work_store.py`` walks the sources' SQL to prove every
+table they read is watched.
+
+What depends on the clock is not kept: the incidents source (its reporting clocks go from
+running to overdue by the hour) is read on every request, and a snapshot is for one day
+(the review and expiry windows count from today) and one set of the settings it counts
+with. On SQLite (the embedded default) there are no triggers and nothing is kept: the list
+is gathered on every request, as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import connection
+
+from dashboard.models import WorkSnapshot
+
+# Every table a kept source reads (tests/dashboard/test_work_store.py checks the list
+# against the SQL the sources run). The auth tables are here because who may decide
+# what (roles, units, groups, an account made inactive) is read from them.
+WATCHED = (
+    "assessments_assessment",
+    "assessments_reviewassignment",
+    "auth_group",
+    "auth_permission",
+    "auth_user",
+    "auth_user_groups",
+    "compliance_control",
+    "compliance_evidence",
+    "compliance_evidence_controls",
+    "django_content_type",
+    "guardian_groupobjectpermission",
+    "guardian_userobjectpermission",
+    "monitoring_flag",
+    "monitoring_rule",
+    "registry_aimodel",
+    "registry_businessunit",
+    "registry_businessunit_members",
+    "registry_deployment",
+    "registry_modelapproval",
+    "registry_modelversion",
+    "registry_promotionapproval",
+    "registry_promotionrequest",
+    "registry_usecase",
+)
+
+# The change log is pruned to its newest tenth once it holds this many rows, when it is next
+# read (each prune is itself a change: every kept list is gathered afresh once after it).
+# Small, since every read counts it.
+KEEP_CHANGES = 1_000
+
+
+def keeps() -> bool:
+    """Whether lists are kept: on PostgreSQL, where the triggers are."""
+    return connection.vendor == "postgresql"
+
+
+def settings_key() -> str:
+    """The settings the kept sources count with: a snapshot of other settings is not used."""
+    from dashboard import work  # noqa: PLC0415 (work imports this module)
+
+    return (
+        f"stuck={settings.ASSESSMENT_STUCK_DAYS};soon={work.SOON_DAYS};limit={work.LIMIT};"
+        f"notice={getattr(settings, 'COMPLIANCE_EXPIRY_NOTICE_DAYS', 30)}"
+    )
+
+
+def _item(raw: dict):
+    from dashboard.work import WorkItem  # noqa: PLC0415
+
+    due, since = raw["due"], raw["since"]
+    return WorkItem(
+        raw["kind"],
+        raw["title"],
+        raw["why"],
+        raw["link"],
+        date.fromisoformat(due) if due else None,
+        datetime.fromisoformat(since) if since else None,
+    )
+
+
+def _raw(item) -> dict:
+    raw = asdict(item)
+    raw["due"] = item.due.isoformat() if item.due else None
+    raw["since"] = item.since.isoformat() if item.since else None
+    return raw
+
+
+_READ = """
+SELECT c.low, c.n, s.changes_from, s.changes, s.day, s.settings_key, s.depth,
+       CASE WHEN %(first)s::int IS NULL THEN s.items
+            ELSE jsonb_path_query_array(
+                s.items, ('$[0 to ' || (%(first)s::int)::text || ']')::jsonpath
+            )
+       END,
+       s.counts, s.waiting
+FROM (SELECT COALESCE(MIN(id), 0) AS low, COUNT(*) AS n FROM dashboard_workchange) AS c
+LEFT JOIN dashboard_worksnapshot AS s ON s.person_id = %(person)s
+"""
+
+
+class Kept:
+    """What ``read`` found: the list if it is still good (``items`` not None), else the
+    change log's mark to ``keep`` the list about to be gathered under."""
+
+    def __init__(self, mark: tuple[int, int], items=None, counts=None, waiting=None):
+        self.mark, self.items = mark, items
+        self.counts = Counter(counts or {})
+        self.waiting = Counter(waiting or {})
+
+
+def read(user, today: date, first: int | None, depth: int) -> Kept:
+    """The person's kept list if nothing it rests on changed since and each source gave at
+    least ``depth`` items (its first ``first`` items only, or all of them for None), in one
+    query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _READ, {"person": user.pk, "first": None if first is None else max(0, first - 1)}
+        )
+        low, n, kept_from, kept, day, key, kept_depth, items, counts, waiting = cursor.fetchone()
+    if n > KEEP_CHANGES:
+        prune()
+        return read(user, today, first, depth)
+    mark = (low, n)
+    if (kept_from, kept) != mark or day != today or key != settings_key():
+        return Kept(mark)
+    if kept_depth < depth:
+        return Kept(mark)
+    if isinstance(items, str):  # a driver that hands JSON back as text
+        items, counts, waiting = json.loads(items), json.loads(counts), json.loads(waiting)
+    return Kept(mark, [_item(raw) for raw in items], counts, waiting)
+
+
+def keep(user, today: date, mark: tuple[int, int], depth: int, items, counts, waiting) -> None:
+    """Store the list gathered, ``depth`` items a source, after the change log read ``mark``
+    (one statement)."""
+    WorkSnapshot.objects.bulk_create(
+        [
+            WorkSnapshot(
+                person_id=user.pk,
+                changes_from=mark[0],
+                changes=mark[1],
+                day=today,
+                settings_key=settings_key(),
+                depth=depth,
+                items=[_raw(i) for i in items],
+                counts=dict(counts),
+                waiting=dict(waiting),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["person"],
+        update_fields=[
+            "changes_from", "changes", "day", "settings_key", "depth", "items", "counts",
+            "waiting", "gathered_at",
+        ],
+    )  # fmt: skip
+
+
+def prune() -> None:
+    """Drop all but the newest rows of the change log (a change in itself: kept lists are
+    gathered afresh once)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM dashboard_workchange WHERE id < "
+            "(SELECT MAX(id) FROM dashboard_workchange) - %s",
+            [KEEP_CHANGES // 10],
+        )
+
+
+_FUNCTION = """
+CREATE OR REPLACE FUNCTION steward_work_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO dashboard_workchange ("table") VALUES (TG_TABLE_NAME);
+    RETURN NULL;
+END
+$$
+"""
+
+
+def install_triggers(using: str = "default", **kwargs) -> None:
+    """Put the change trigger on every watched table (after each migrate: idempotent, and a
+    table added to WATCHED gets its trigger without a migration of its own)."""
+    from django.db import connections  # noqa: PLC0415
+
+    target = connections[using]
+    if target.vendor != "postgresql":
+        return
+    existing = set(target.introspection.table_names())
+    with target.cursor() as cursor:
+        cursor.execute(_FUNCTION)
+        for table in WATCHED:
+            if table not in existing:
+                continue  # not migrated yet (a partial migrate): the next migrate adds it
+            cursor.execute(
+                f"CREATE OR REPLACE TRIGGER steward_work_changed "
+                f'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
+                f"FOR EACH STATEMENT EXECUTE FUNCTION steward_work_changed()"
+            )

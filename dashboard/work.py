@@ -556,7 +556,10 @@ def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "")
         items, counts, waiting = _gather(user, today, SOURCES, limit, kind)
         return Work(items[:limit], counts, waiting)
     depth = min(limit, LIMIT)  # what each source gives at most
-    kept = work_store.read(user, today, first=None if kind else limit, depth=depth)
+    # The kept list in full for one kind, or for more than one source's worth (a page far
+    # down the list): else only its first ``limit`` items are read.
+    first = None if kind or limit > LIMIT else limit
+    kept = work_store.read(user, today, first=first, depth=depth)
     if kept.items is None:
         gathered = _gather(user, today, [s for s in SOURCES if s not in LIVE_SOURCES], depth, "")
         work_store.keep(user, today, kept.mark, depth, *gathered)

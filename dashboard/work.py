@@ -45,11 +45,12 @@ from incidents.models import Incident
 from incidents.models import Status as IncidentStatus
 from incidents.services.deadlines import deadlines
 from monitoring.models import Flag, FlagStatus
-from portal.access import access_for
+from portal.access import access_for, forget_access
 from portal.models import Role
 from registry.models import ModelVersion, PromotionRequest, UseCase
 from registry.models.releases import ApproverRole
 from registry.release_policy import ROLE_PREFERENCE, outstanding_roles
+from registry.selectors import forget_every_use_case, sees_every_use_case
 
 # Items per source at most: a person with more sees the first ones and the full list's link.
 LIMIT = 100
@@ -184,6 +185,18 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
             decision=ReviewAssignment.Decision.CHANGES_REQUESTED
         )
         .select_related("decided_by")
+        # The reviewer's name, not their whole account (password hash, last sign-in).
+        .only(
+            "id",
+            "assessment_id",
+            "decision",
+            "decided_at",
+            "note",
+            "decided_by_id",
+            "decided_by__username",
+            "decided_by__first_name",
+            "decided_by__last_name",
+        )  # fmt: skip
         .order_by("-decided_at"),
         to_attr="changes_asked",
     )
@@ -542,6 +555,18 @@ def _gather(user, today: date, sources, limit: int, kind: str) -> tuple[list, Co
     return sorted(items, key=_order), counts, waiting
 
 
+def _reread(user) -> None:
+    """Read again what the sources take from the person object, which the request read before
+    the change log: their account's flags, roles and units (a list gathered with an older
+    copy would be kept under the newer log, and outlive the change)."""
+    if user.pk is None:
+        return
+    user.refresh_from_db(fields=["is_active", "is_superuser"])
+    forget_access(user)
+    if forget_every_use_case(user):
+        sees_every_use_case(user)  # as the page had asked, so the sources may filter nothing
+
+
 def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "") -> Work:
     """The first ``limit`` items waiting for the person (of one ``kind``, or all), soonest
     due first, then oldest, with every kind counted. Each source is asked for its own first
@@ -561,6 +586,7 @@ def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "")
     first = None if kind or limit > LIMIT else limit
     kept = work_store.read(user, today, first=first, depth=depth)
     if kept.items is None:
+        _reread(user)
         gathered = _gather(user, today, [s for s in SOURCES if s not in LIVE_SOURCES], depth, "")
         work_store.keep(user, today, kept.mark, depth, *gathered)
         kept = work_store.Kept(kept.mark, *gathered)

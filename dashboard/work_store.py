@@ -9,13 +9,15 @@ has changed.
 What "changed" means is PostgreSQL's to say, not the code's: every table the kept sources
 read (``WATCHED``) has a statement trigger that adds a row to ``dashboard_workchange`` for
 each INSERT, UPDATE, DELETE or TRUNCATE, whichever code or tool made it (the ORM, a bulk
-update, raw SQL, the admin, a migration). A snapshot records the change log as it read it
-(the lowest id and the number of rows) before it gathered; it is used only while the log
-still reads the same. The log is read in the same query as the snapshot, and only committed
-rows count, so a snapshot is never newer than the data it was gathered from: a change
-committed while a person's list was being gathered moves the log on, and the next request
-gathers afresh. ``tests/dashboard/test_work_store.py`` walks the sources' SQL to prove every
-table they read is watched.
+update, raw SQL, the admin), even one that changes no row; an UPDATE of only a column no
+source reads (``UNREAD_COLUMNS``) adds none. Each migrate adds one too. A snapshot records
+the change log as it read it (the lowest id and the number of rows) before it gathered; it is
+used only while the log still reads the same. The log is read in the same query as the
+snapshot, and only committed rows count, so a kept list is never older than the log it is
+kept under: a change committed while a person's list was being gathered moves the log on,
+and the next request gathers afresh; and what the request read of the person before the log
+(their roles and units) is read again before gathering. ``tests/dashboard/test_work_store.py``
+walks the sources' SQL to prove every table they read is watched, on the paths its data takes.
 
 What depends on the clock is not kept: the incidents source (its reporting clocks go from
 running to overdue by the hour) is read on every request, and a snapshot is for one day
@@ -71,18 +73,41 @@ WATCHED = (
 KEEP_CHANGES = 1_000
 
 
+# Columns whose change outdates no kept list, written often: a flag's "last seen" (every
+# rules cycle, for every open flag) and a person's last sign-in. An UPDATE that sets only
+# these logs nothing. No source reads them (tests/dashboard/test_work_store.py checks).
+UNREAD_COLUMNS = {"monitoring_flag": ("last_seen_at",), "auth_user": ("last_login",)}
+
+TRIGGER = "steward_work_changed"
+_installed: dict[str, bool] = {}
+
+
 def keeps() -> bool:
-    """Whether lists are kept: on PostgreSQL, where the triggers are."""
-    return connection.vendor == "postgresql"
+    """Whether lists are kept: on PostgreSQL, where every watched table has its trigger
+    (asked once a process: a table without one would leave kept lists outdated unseen)."""
+    if connection.vendor != "postgresql":
+        return False
+    if connection.alias not in _installed:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(DISTINCT c.relname) FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname = %s AND c.relname = ANY(%s)",
+                [TRIGGER, list(WATCHED)],
+            )
+            _installed[connection.alias] = cursor.fetchone()[0] == len(WATCHED)
+    return _installed[connection.alias]
 
 
 def settings_key() -> str:
-    """The settings the kept sources count with: a snapshot of other settings is not used."""
+    """The settings the kept sources count with: a snapshot of other settings is not used.
+    (Code is another matter: a deploy runs migrate, which outdates every kept list.)"""
     from dashboard import work  # noqa: PLC0415 (work imports this module)
 
     return (
         f"stuck={settings.ASSESSMENT_STUCK_DAYS};soon={work.SOON_DAYS};limit={work.LIMIT};"
-        f"notice={getattr(settings, 'COMPLIANCE_EXPIRY_NOTICE_DAYS', 30)}"
+        f"notice={getattr(settings, 'COMPLIANCE_EXPIRY_NOTICE_DAYS', 30)};"
+        f"tz={settings.TIME_ZONE}"
     )
 
 
@@ -200,21 +225,51 @@ $$
 
 
 def install_triggers(using: str = "default", **kwargs) -> None:
-    """Put the change trigger on every watched table (after each migrate: idempotent, and a
-    table added to WATCHED gets its trigger without a migration of its own)."""
+    """Put the change trigger on every watched table, after each migrate: idempotent, and a
+    table added to WATCHED gets its trigger without a migration of its own. Then log a change:
+    what the migrate wrote (before the triggers were back) and the code deployed with it may
+    change what My work lists, so every kept list is gathered afresh."""
     from django.db import connections  # noqa: PLC0415
 
     target = connections[using]
     if target.vendor != "postgresql":
         return
+    _installed.pop(using, None)
     existing = set(target.introspection.table_names())
     with target.cursor() as cursor:
+        if "dashboard_workchange" not in existing:
+            # The log was unmigrated (migrate dashboard 0002): no trigger may write to it.
+            drop_triggers(cursor)
+            return
         cursor.execute(_FUNCTION)
         for table in WATCHED:
             if table not in existing:
                 continue  # not migrated yet (a partial migrate): the next migrate adds it
+            unread = UNREAD_COLUMNS.get(table)
+            if unread:
+                columns = [
+                    c.name
+                    for c in target.introspection.get_table_description(cursor, table)
+                    if c.name not in unread
+                ]
+                read = ", ".join(f'"{c}"' for c in columns)
+                events = f"INSERT OR DELETE OR TRUNCATE OR UPDATE OF {read}"
+            else:
+                events = "INSERT OR UPDATE OR DELETE OR TRUNCATE"
             cursor.execute(
-                f"CREATE OR REPLACE TRIGGER steward_work_changed "
-                f'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "{table}" '
-                f"FOR EACH STATEMENT EXECUTE FUNCTION steward_work_changed()"
+                f'CREATE OR REPLACE TRIGGER {TRIGGER} AFTER {events} ON "{table}" '
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()"
             )
+        cursor.execute("""INSERT INTO dashboard_workchange ("table") VALUES ('(migrate)')""")
+
+
+def drop_triggers(cursor) -> None:
+    """Take every change trigger away, and their function (migrating the log back)."""
+    cursor.execute(
+        "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE t.tgname = %s",
+        [TRIGGER],
+    )
+    for (table,) in cursor.fetchall():
+        cursor.execute(f'DROP TRIGGER IF EXISTS {TRIGGER} ON "{table}"')
+    cursor.execute(f"DROP FUNCTION IF EXISTS {TRIGGER}()")

@@ -47,6 +47,12 @@ class Access:
 NOBODY = Access(roles=frozenset(), unit_ids=frozenset())
 
 
+def forget_access(user) -> None:
+    """Drop the person's access kept for this request: the next ``access_for`` reads it
+    again (My work does, after reading its change log: dashboard/work_store.py)."""
+    user.__dict__.pop(_CACHE_ATTR, None)
+
+
 def access_for(user) -> Access:
     if user is None or not user.is_authenticated or not user.is_active:
         return NOBODY

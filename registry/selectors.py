@@ -176,6 +176,11 @@ def sees_every_use_case(user) -> bool:
     return memo[_EVERY_UNIT]
 
 
+def forget_every_use_case(user) -> bool:
+    """Drop what ``sees_every_use_case`` found this request; say whether it had been asked."""
+    return user.__dict__.pop(_EVERY_UNIT, None) is not None
+
+
 def known_to_see_every_use_case(user) -> bool:
     """True when the person reads everything, or ``sees_every_use_case`` already found this
     request that they are in every unit; never asks the database."""

@@ -6,6 +6,15 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def _drop_triggers(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    from dashboard.work_store import drop_triggers
+
+    with schema_editor.connection.cursor() as cursor:
+        drop_triggers(cursor)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -40,4 +49,7 @@ class Migration(migrations.Migration):
                 ('gathered_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
             ],
         ),
+        # The triggers are put on after every migrate (dashboard.work_store.install_triggers);
+        # migrating back takes them away before the log's table goes.
+        migrations.RunPython(migrations.RunPython.noop, _drop_triggers),
     ]

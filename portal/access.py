@@ -1,5 +1,6 @@
 """What a signed-in person is: their roles and business units, read once per request."""
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,8 +50,10 @@ NOBODY = Access(roles=frozenset(), unit_ids=frozenset())
 
 def forget_access(user) -> None:
     """Drop the person's access kept for this request: the next ``access_for`` reads it
-    again (My work does, after reading its change log: dashboard/work_store.py)."""
-    user.__dict__.pop(_CACHE_ATTR, None)
+    again (My work does, after reading its change log: dashboard/work_store.py). By
+    attribute, so that through ``request.user`` (a lazy object) the person's own goes."""
+    with contextlib.suppress(AttributeError):
+        delattr(user, _CACHE_ATTR)
 
 
 def access_for(user) -> Access:

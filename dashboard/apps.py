@@ -15,4 +15,6 @@ class DashboardConfig(AppConfig):
 
         hooks.register_all()
         # My work's change log: its triggers on every table the kept list is read from.
-        post_migrate.connect(work_store.install_triggers, sender=self)
+        post_migrate.connect(
+            work_store.install_triggers, sender=self, dispatch_uid="dashboard:work-triggers"
+        )

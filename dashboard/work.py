@@ -601,9 +601,7 @@ def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "")
 
 def my_work(user, today: date | None = None) -> list[WorkItem]:
     """Everything waiting for the person, soonest due first, then oldest."""
-    today = today or timezone.localdate()
-    items = [item for source in SOURCES for item in source(user, today).items]
-    return sorted(items, key=_order)
+    return _gather(user, today or timezone.localdate(), SOURCES, LIMIT, "")[0]
 
 
 __all__ = ["KINDS", "LIMIT", "SOURCES", "Batch", "Work", "WorkItem", "lean", "my_work", "work"]

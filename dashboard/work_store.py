@@ -89,14 +89,18 @@ def keeps() -> bool:
         return False
     if connection.alias not in _installed:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT COUNT(DISTINCT c.relname) FROM pg_trigger t "
-                "JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE t.tgname = %s AND c.relname = ANY(%s)",
-                [TRIGGER, list(WATCHED)],
-            )
-            _installed[connection.alias] = cursor.fetchone()[0] == len(WATCHED)
+            _installed[connection.alias] = set(WATCHED) <= triggered_tables(cursor)
     return _installed[connection.alias]
+
+
+def triggered_tables(cursor) -> set[str]:
+    """The tables that have the change trigger now."""
+    cursor.execute(
+        "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE t.tgname = %s",
+        [TRIGGER],
+    )
+    return {table for (table,) in cursor.fetchall()}
 
 
 def settings_key() -> str:
@@ -172,7 +176,7 @@ def read(user, today: date, first: int | None, depth: int) -> Kept:
         return Kept(mark)
     if kept_depth < depth:
         return Kept(mark)
-    if isinstance(items, str):  # a driver that hands JSON back as text
+    if isinstance(items, str):  # Django has psycopg hand jsonb back as text
         items, counts, waiting = json.loads(items), json.loads(counts), json.loads(waiting)
     return Kept(mark, [_item(raw) for raw in items], counts, waiting)
 
@@ -265,11 +269,6 @@ def install_triggers(using: str = "default", **kwargs) -> None:
 
 def drop_triggers(cursor) -> None:
     """Take every change trigger away, and their function (migrating the log back)."""
-    cursor.execute(
-        "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "WHERE t.tgname = %s",
-        [TRIGGER],
-    )
-    for (table,) in cursor.fetchall():
+    for table in triggered_tables(cursor):
         cursor.execute(f'DROP TRIGGER IF EXISTS {TRIGGER} ON "{table}"')
     cursor.execute(f"DROP FUNCTION IF EXISTS {TRIGGER}()")

@@ -1,7 +1,7 @@
 """What the dashboard keeps: a monthly snapshot of the governance KPIs (dashboard/kpis.py)
 for the firm and for each business unit, so every KPI has a trend; the board packs; and each
-person's My work as last gathered, with the log of changes that outdates it
-(dashboard/work_store.py)."""
+person's My work as last gathered and dashboard panels as last rendered, with the log of
+changes that outdates them (dashboard/work_store.py)."""
 
 from django.conf import settings
 from django.db import models
@@ -128,3 +128,23 @@ class WorkSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"My work of person {self.person_id} on {self.day}"
+
+
+class PanelSnapshot(models.Model):
+    """A person's dashboard panels that do not depend on the hour, as last rendered
+    (dashboard/panels.py), kept under the same change log as My work."""
+
+    person = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The change log as read before rendering: its lowest id and its number of rows.
+    changes_from = models.BigIntegerField()
+    changes = models.BigIntegerField()
+    day = models.DateField()
+    settings_key = models.CharField(max_length=200)
+    # Each panel's HTML by name.
+    panels = models.JSONField()
+    rendered_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return f"Dashboard panels of person {self.person_id} on {self.day}"

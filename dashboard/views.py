@@ -1,7 +1,6 @@
 """The dashboard: what needs attention across the register, assessments and incidents."""
 
 from collections.abc import Sequence
-from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -13,19 +12,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from assessments import selectors as assessment_selectors
-from compliance.selectors import coverage_total
 from dashboard.evidence import evidence_pack
-from dashboard.work import KINDS, lean, work
-from incidents.selectors import open_incidents_visible_to
+from dashboard.panels import panels
+from dashboard.work import KINDS, work
 from incidents.services.deadlines import deadlines_due
-from monitoring.selectors import failing_gate_visible_to
-from registry.models import Lifecycle
-from registry.selectors import (
-    access_use_case,
-    sees_every_use_case,
-    use_case_counts,
-    use_cases_visible_to,
-)
+from registry.selectors import access_use_case, sees_every_use_case
 
 # The dashboard's top panel shows this many of My work's items, then links to the page.
 TOP_PANEL_ITEMS = 5
@@ -60,16 +51,6 @@ def dashboard(request):
     # Everything below counts over what the person sees: for someone in every unit, that is
     # everything, and no panel needs a visibility filter (one query to know).
     sees_every_use_case(request.user)
-    counts = use_case_counts(request.user)
-    lifecycles = [
-        (value, label, counts["by_lifecycle"].get(value, 0)) for value, label in Lifecycle.choices
-    ]
-    biggest = max([n for _, _, n in lifecycles] + [1])
-    attention = (
-        use_cases_visible_to(request.user)
-        .filter(needs_reassessment=True)
-        .order_by("next_review_date", "reference")[:10]
-    )
     today = timezone.localdate()
     waiting = work(request.user, today, limit=TOP_PANEL_ITEMS)
     return render(
@@ -81,27 +62,13 @@ def dashboard(request):
             "today": today,
             "to_review": waiting.waiting["review"],
             "to_sign": waiting.waiting["sign"],
-            "overdue": list(lean(assessment_selectors.overdue(request.user, today))[:10]),
-            "due_soon": list(
-                lean(assessment_selectors.assessments_visible_to(request.user))
-                .filter(
-                    status="signed_off",
-                    valid_until__gte=today,
-                    valid_until__lte=today + timedelta(days=30),
-                )
-                .order_by("valid_until")[:10]
-            ),
+            # The panels that do not move with the clock, kept (dashboard/panels.py) ...
+            "panels": panels(request.user, today),
+            # ... and the two that do, read each time.
             "stuck": assessment_selectors.stuck(
                 request.user, timezone.now(), settings.ASSESSMENT_STUCK_DAYS, limit=10
             ),
             "stuck_days": settings.ASSESSMENT_STUCK_DAYS,
-            "counts": counts,
-            "lifecycles": [(v, label, n, round(100 * n / biggest)) for v, label, n in lifecycles],
-            "lifecycle_choices": Lifecycle.choices,
-            "attention": attention,
-            "failing_gate": failing_gate_visible_to(request.user),
-            "open_incidents": open_incidents_visible_to(request.user),
-            "compliance": coverage_total(request.user),
             "deadlines_due": deadlines_due(request.user)[:10],
         },
     )

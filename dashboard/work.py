@@ -555,16 +555,20 @@ def _gather(user, today: date, sources, limit: int, kind: str) -> tuple[list, Co
     return sorted(items, key=_order), counts, waiting
 
 
-def _reread(user) -> None:
+def reread_person(user, mark: tuple[int, int]) -> None:
     """Read again what the sources take from the person object, which the request read before
     the change log: their account's flags, roles and units (a list gathered with an older
-    copy would be kept under the newer log, and outlive the change)."""
-    if user.pk is None:
+    copy would be kept under the newer log, and outlive the change). Before anything kept
+    under the log at ``mark`` is gathered: My work, the dashboard's panels
+    (dashboard/panels.py). Once for a mark: read again after the log read ``mark``, the person
+    is as new as anything kept under that same mark (the dashboard's two misses, one reading)."""
+    if user.pk is None or getattr(user, "_steward_read_under", None) == mark:
         return
     user.refresh_from_db(fields=["is_active", "is_superuser"])
     forget_access(user)
     if forget_every_use_case(user):
         sees_every_use_case(user)  # as the page had asked, so the sources may filter nothing
+    user._steward_read_under = mark
 
 
 def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "") -> Work:
@@ -586,7 +590,7 @@ def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "")
     first = None if kind or limit > LIMIT else limit
     kept = work_store.read(user, today, first=first, depth=depth)
     if kept.items is None:
-        _reread(user)
+        reread_person(user, kept.mark)
         gathered = _gather(user, today, [s for s in SOURCES if s not in LIVE_SOURCES], depth, "")
         work_store.keep(user, today, kept.mark, depth, *gathered)
         kept = work_store.Kept(kept.mark, *gathered)
@@ -604,4 +608,7 @@ def my_work(user, today: date | None = None) -> list[WorkItem]:
     return _gather(user, today or timezone.localdate(), SOURCES, LIMIT, "")[0]
 
 
-__all__ = ["KINDS", "LIMIT", "SOURCES", "Batch", "Work", "WorkItem", "lean", "my_work", "work"]
+__all__ = [
+    "KINDS", "LIMIT", "SOURCES", "Batch", "Work", "WorkItem", "lean", "my_work", "reread_person",
+    "work",
+]  # fmt: skip

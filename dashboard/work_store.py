@@ -19,6 +19,9 @@ and the next request gathers afresh; and what the request read of the person bef
 (their roles and units) is read again before gathering. ``tests/dashboard/test_work_store.py``
 walks the sources' SQL to prove every table they read is watched, on the paths its data takes.
 
+The dashboard's panels that do not move with the clock are kept under the same log, as
+rendered HTML (``read_panels``, ``keep_panels``; dashboard/panels.py).
+
 What depends on the clock is not kept: the incidents source (its reporting clocks go from
 running to overdue by the hour) is read on every request, and a snapshot is for one day
 (the review and expiry windows count from today) and one set of the settings it counts
@@ -36,11 +39,12 @@ from datetime import date, datetime
 from django.conf import settings
 from django.db import connection
 
-from dashboard.models import WorkSnapshot
+from dashboard.models import PanelSnapshot, WorkSnapshot
 
-# Every table a kept source reads (tests/dashboard/test_work_store.py checks the list
-# against the SQL the sources run). The auth tables are here because who may decide
-# what (roles, units, groups, an account made inactive) is read from them.
+# Every table a kept source or panel reads (tests/dashboard/test_work_store.py and
+# test_panels_kept.py check the list against the SQL they run). The auth tables are here
+# because who may decide what (roles, units, groups, an account made inactive) is read from
+# them.
 WATCHED = (
     "assessments_assessment",
     "assessments_reviewassignment",
@@ -48,12 +52,17 @@ WATCHED = (
     "auth_permission",
     "auth_user",
     "auth_user_groups",
+    "compliance_applicability",
     "compliance_control",
     "compliance_evidence",
     "compliance_evidence_controls",
+    "compliance_framework",
+    "compliance_obligation",
+    "compliance_obligationexception",
     "django_content_type",
     "guardian_groupobjectpermission",
     "guardian_userobjectpermission",
+    "incidents_incident",
     "monitoring_flag",
     "monitoring_rule",
     "registry_aimodel",
@@ -172,13 +181,17 @@ def read(user, today: date, first: int | None, depth: int) -> Kept:
         prune()
         return read(user, today, first, depth)
     mark = (low, n)
-    if (kept_from, kept) != mark or day != today or key != settings_key():
-        return Kept(mark)
-    if kept_depth < depth:
+    if not _current(mark, (kept_from, kept), day, today, key) or kept_depth < depth:
         return Kept(mark)
     if isinstance(items, str):  # Django has psycopg hand jsonb back as text
         items, counts, waiting = json.loads(items), json.loads(counts), json.loads(waiting)
     return Kept(mark, [_item(raw) for raw in items], counts, waiting)
+
+
+def _current(mark: tuple[int, int], kept_mark, day, today: date, key) -> bool:
+    """Whether what was kept under ``kept_mark`` on ``day`` with settings ``key`` still holds:
+    the log reads as it did, on the same day, with the same settings."""
+    return kept_mark == mark and day == today and key == settings_key()
 
 
 def keep(user, today: date, mark: tuple[int, int], depth: int, items, counts, waiting) -> None:
@@ -205,6 +218,47 @@ def keep(user, today: date, mark: tuple[int, int], depth: int, items, counts, wa
             "waiting", "gathered_at",
         ],
     )  # fmt: skip
+
+
+_READ_PANELS = """
+SELECT c.low, c.n, s.changes_from, s.changes, s.day, s.settings_key, s.panels
+FROM (SELECT COALESCE(MIN(id), 0) AS low, COUNT(*) AS n FROM dashboard_workchange) AS c
+LEFT JOIN dashboard_panelsnapshot AS s ON s.person_id = %(person)s
+"""
+
+
+def read_panels(user, today: date) -> tuple[tuple[int, int], dict[str, str] | None]:
+    """The change log's mark, and the person's kept dashboard panels if nothing they rest on
+    changed since (None otherwise), in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_PANELS, {"person": user.pk})
+        low, n, kept_from, kept, day, key, panels = cursor.fetchone()
+    if n > KEEP_CHANGES:
+        prune()
+        return read_panels(user, today)
+    mark = (low, n)
+    if not _current(mark, (kept_from, kept), day, today, key):
+        return mark, None
+    return mark, json.loads(panels) if isinstance(panels, str) else panels
+
+
+def keep_panels(user, today: date, mark: tuple[int, int], panels: dict[str, str]) -> None:
+    """Store the panels rendered after the change log read ``mark`` (one statement)."""
+    PanelSnapshot.objects.bulk_create(
+        [
+            PanelSnapshot(
+                person_id=user.pk,
+                changes_from=mark[0],
+                changes=mark[1],
+                day=today,
+                settings_key=settings_key(),
+                panels=panels,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["person"],
+        update_fields=["changes_from", "changes", "day", "settings_key", "panels", "rendered_at"],
+    )
 
 
 def prune() -> None:

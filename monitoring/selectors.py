@@ -124,6 +124,8 @@ def failing_gate_visible_to(user, limit: int = 50) -> list[Flag]:
         )
         .select_related(None)
         .select_related("use_case")
+        # What a line shows: the flag's reference and reason, its use case's link and name.
+        .only("reference", "reason", "use_case__reference", "use_case__title")
         .order_by("use_case__reference", "cause")[:limit]
     )
 

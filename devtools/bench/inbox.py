@@ -88,10 +88,11 @@ def run(seeded, *, requests: int, warmup: int, out: Callable[[str], None]) -> No
                     Flag,
                     Incident,
                     Notification,
-                    # My work's change log and kept lists (by name: devtools sits beside the
-                    # dashboard in the app graph, not above it).
+                    # The change log, kept lists and kept panels (by name: devtools sits
+                    # beside the dashboard in the app graph, not above it).
                     apps.get_model("dashboard", "WorkChange"),
                     apps.get_model("dashboard", "WorkSnapshot"),
+                    apps.get_model("dashboard", "PanelSnapshot"),
                 )
             )
         )

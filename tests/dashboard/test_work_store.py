@@ -12,79 +12,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from assessments.models import Status
-from compliance.models import Control, Evidence
+from compliance.models import Evidence
 from dashboard import work, work_store
 from dashboard.models import WorkChange, WorkSnapshot
-from incidents.services.incidents import incident_open
+from incidents.models import Incident
 from monitoring.models import Flag
-from monitoring.services.flags import raise_cause_flag
 from portal.access import access_for
 from portal.models import Role
 from registry.models import UseCase
-from registry.services import releases
-from tests.assessments.builders import to_status
-from tests.factories import ModelVersionFactory, UseCaseFactory, UserFactory
-from tests.registry.test_releases import evaluate, release_setup
+from tests.factories import UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 KEPT_SOURCES = [s for s in work.SOURCES if s not in work.LIVE_SOURCES]
-
-
-@pytest.fixture
-def world(retail, product_owner, risk_officer, dpo, leadership, personas):
-    """Something for every source of My work, for someone."""
-    today = timezone.localdate()
-    people = {"author": product_owner, "reviewers": [risk_officer, dpo], "approver": leadership}
-    for status in (Status.DRAFT, Status.IN_REVIEW, Status.CHANGES_REQUESTED, Status.APPROVED):
-        use_case = UseCaseFactory(business_unit=retail, owner=product_owner)
-        to_status(status, use_case=use_case, **people)
-    signed = to_status(
-        Status.SIGNED_OFF,
-        use_case=UseCaseFactory(business_unit=retail, owner=product_owner),
-        **people,
-    )
-    type(signed).objects.filter(pk=signed.pk).update(valid_until=today + timedelta(days=3))
-    flagged = UseCaseFactory(
-        business_unit=retail, owner=product_owner, next_review_date=today + timedelta(days=5)
-    )
-    version = ModelVersionFactory(model__owner=dpo, model__business_unit=retail)
-    raise_cause_flag(
-        use_case=flagged,
-        model_version=version,
-        cause="material_change:model",
-        severity="high",
-        reason="The model changed",
-        evidence={},
-    )
-    incident_open(
-        actor=risk_officer,
-        use_case=flagged,
-        title="Wrong blocks",
-        severity="sev2",
-        detected_by="user_report",
-        owner=product_owner,
-        personal_data_breach=True,
-    )
-    control = Control.objects.create(
-        reference="CTL-9001", title="Access review", kind="process", owner=dpo
-    )
-    evidence = Evidence.objects.create(
-        reference="EV-9001",
-        title="Q3 access review",
-        effective_on=today - timedelta(days=300),
-        expires_on=today + timedelta(days=5),
-        attested_by=risk_officer,
-        uploaded_by=risk_officer,
-    )
-    evidence.controls.add(control)
-    _, released = release_setup(retail, product_owner, tier="high", stage="canary")
-    evaluate(product_owner, released)
-    releases.promotion_request(
-        actor=risk_officer, version=released, to_stage="partial", reason="Canary is clean."
-    )
-    return personas
 
 
 def tables(sql: str) -> set[str]:
@@ -201,23 +141,20 @@ def flagged_unit(person):
     return UseCase.objects.filter(owner=person).first().business_unit
 
 
-def test_incidents_are_read_on_every_request_not_kept(world, product_owner, risk_officer):
+def test_incidents_are_read_on_every_request_not_kept(world, product_owner, monkeypatch):
     """An incident's reporting clocks run by the hour: its source is asked each time, and a
-    new incident shows even though no watched table changed."""
-    work.work(product_owner)
+    report falls overdue on the page though no table changed."""
+    incident = Incident.objects.get(title="Wrong blocks")  # a breach: the 72-hour clock
+    Incident.objects.filter(pk=incident.pk).update(aware_at=timezone.now() - timedelta(hours=71))
+    clocks = [i.why for i in work.work(product_owner).items if i.kind == "deadline"]
+    assert clocks and "overdue" not in str(clocks), clocks
     assert _kept(product_owner)
-    before = {i.link for i in work.work(product_owner).items if i.kind == "incident"}
-    incident = incident_open(
-        actor=risk_officer,
-        use_case=UseCase.objects.filter(owner=product_owner).first(),
-        title="Second failure",
-        severity="sev3",
-        detected_by="user_report",
-        owner=product_owner,
-    )
-    assert _kept(product_owner)  # nothing the kept sources read changed
-    after = {i.link for i in work.work(product_owner).items if i.kind == "incident"}
-    assert after == before | {incident.get_absolute_url()}
+    changes = WorkChange.objects.count()
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=2))
+    clocks = [i.why for i in work.work(product_owner).items if i.kind == "deadline"]
+    assert "overdue" in str(clocks), clocks
+    assert WorkChange.objects.count() == changes  # nothing changed but the clock
 
 
 def test_a_list_kept_yesterday_is_gathered_afresh_today(world, product_owner):

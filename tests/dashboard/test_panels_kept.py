@@ -1,0 +1,224 @@
+"""The dashboard's panels, kept (dashboard/panels.py): read back while nothing they show
+changed, rendered afresh after any change however it was made, and the panels that move with
+the clock read on every request."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from assessments.models import Assessment, Status
+from compliance.models import Applicability
+from compliance.services.applicability import applicability_compute
+from dashboard import panels, work_store
+from dashboard.models import PanelSnapshot, WorkChange
+from incidents.models import Incident
+from monitoring.models import Flag
+from monitoring.services.flags import raise_cause_flag
+from registry.models import UseCase
+from tests.assessments.builders import to_status
+from tests.factories import UseCaseFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shown(world, retail, product_owner, risk_officer, dpo, leadership):
+    """The world, with something for every kept panel to show."""
+    today = timezone.localdate()
+    people = {"author": product_owner, "reviewers": [risk_officer, dpo], "approver": leadership}
+    live = UseCaseFactory(
+        business_unit=retail,
+        owner=product_owner,
+        lifecycle="production",
+        risk_tier="high",
+        needs_reassessment=True,
+        reassessment_reasons="The model changed",
+    )
+    raise_cause_flag(
+        use_case=live,
+        cause="gate:assessment",
+        severity="high",
+        reason="Live but failing the go-live gate: no signed-off assessment",
+        evidence={},
+    )
+    lapsed = to_status(
+        Status.SIGNED_OFF,
+        use_case=UseCaseFactory(business_unit=retail, owner=product_owner),
+        **people,
+    )
+    Assessment.objects.filter(pk=lapsed.pk).update(valid_until=today - timedelta(days=2))
+    applicability_compute(use_cases=[live], why="The test's screening")
+    return world
+
+
+def tables(sql: str) -> set[str]:
+    return set(re.findall(r'(?:FROM|JOIN)\s+"(\w+)"', sql))
+
+
+def kept(person) -> dict | None:
+    return work_store.read_panels(person, timezone.localdate())[1]
+
+
+def test_every_table_the_kept_panels_read_is_watched(shown):
+    """A kept panel is outdated by a change to any table it was read from: the panels' SQL,
+    for every persona, names only watched tables, and no column left out of the log."""
+    read: set[str] = set()
+    sql: list[str] = []
+    for person in shown.values():
+        with CaptureQueriesContext(connection) as captured:
+            panels.context(person, timezone.localdate())
+        for query in captured.captured_queries:
+            read |= tables(query["sql"])
+            sql.append(query["sql"])
+    assert {"compliance_applicability", "incidents_incident", "monitoring_flag"} <= read
+    assert not read - set(work_store.WATCHED), read - set(work_store.WATCHED)
+    unread = [c for columns in work_store.UNREAD_COLUMNS.values() for c in columns]
+    assert not [c for c in unread if f'"{c}"' in " ".join(sql)], unread
+
+
+def test_the_world_gives_every_kept_panel_something_to_show(shown, product_owner):
+    shown_now = panels.context(product_owner, timezone.localdate())
+    empty = [name for name, value in shown_now.items() if not value]
+    assert not empty, empty
+    assert shown_now["compliance"].applicable
+
+
+def test_kept_panels_read_back_as_rendered_for_every_person(shown):
+    today = timezone.localdate()
+    for name, person in shown.items():
+        expected = panels.render(person, today)
+        assert panels.panels(person, today) == expected, name  # rendered and kept
+        assert kept(person) == expected, name
+        assert panels.panels(person, today) == expected, name  # read back
+
+
+def _page(client, person) -> str:
+    client.force_login(person)
+    response = client.get(reverse("dashboard"))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _section(page: str, heading: str) -> str:
+    """The part of the page under one panel's heading."""
+    return page.split(f'id="{heading}"')[1].split("</section>")[0]
+
+
+def test_any_change_to_what_a_panel_shows_is_shown_at_once(client, shown, product_owner):
+    """A bulk update, raw SQL, a delete: the next dashboard renders the panels afresh."""
+    owner = product_owner
+    page = _page(client, owner)
+    assert kept(owner)
+    incident = Incident.objects.get(title="Wrong blocks")
+    assert incident.reference in _section(page, "h-incidents")
+
+    # A bulk update (no signal, no save): the incident is closed.
+    Incident.objects.filter(pk=incident.pk).update(status="closed")
+    assert kept(owner) is None
+    assert incident.reference not in _section(_page(client, owner), "h-incidents")
+
+    # Raw SQL: an obligation met.
+    before = re.search(r"(\d+)% of applicable obligations met", _page(client, owner))
+    assert before and before.group(1) != "100"
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE compliance_applicability SET status = 'met'")
+    assert kept(owner) is None
+    assert "100% of applicable obligations met" in _page(client, owner)
+
+    # A delete: the gate's flag is gone.
+    gate = Flag.objects.get(cause="gate:assessment")
+    assert gate.reference in _section(_page(client, owner), "h-failing-gate")
+    Flag.objects.filter(pk=gate.pk).delete()
+    assert gate.reference not in _section(_page(client, owner), "h-failing-gate")
+
+    # A use case re-assessed: it leaves the list, and the count.
+    marked = UseCase.objects.filter(needs_reassessment=True).count()
+    assert f'<span class="display-6">{marked}</span><span>need re-assessment</span>' in (
+        _page(client, owner)
+    )
+    UseCase.objects.update(needs_reassessment=False)
+    page = _page(client, owner)
+    assert '<span class="display-6">0</span><span>need re-assessment</span>' in page
+    assert "Nothing is waiting for re-assessment." in page
+    assert {"incidents_incident", "compliance_applicability", "monitoring_flag"} <= set(
+        WorkChange.objects.values_list("table", flat=True)
+    )
+
+
+def test_what_moves_with_the_clock_is_read_on_every_request(
+    client, shown, retail, product_owner, risk_officer, dpo, leadership, monkeypatch
+):
+    """An assessment becomes stuck by the hour, with no table changed: the stuck panel is
+    read each time, while the kept panels stay kept."""
+    waiting = to_status(
+        Status.IN_REVIEW,
+        use_case=UseCaseFactory(business_unit=retail, owner=product_owner),
+        author=product_owner,
+        reviewers=[risk_officer, dpo],
+        approver=leadership,
+    )
+    almost = timezone.now() - timedelta(days=settings.ASSESSMENT_STUCK_DAYS) + timedelta(hours=1)
+    Assessment.objects.filter(pk=waiting.pk).update(submitted_at=almost)
+    page = _page(client, product_owner)
+    assert waiting.reference not in _section(page, "h-stuck")
+    changes = WorkChange.objects.count()
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(hours=2))
+    page = _page(client, product_owner)
+    assert WorkChange.objects.count() == changes  # nothing changed but the clock
+    assert waiting.reference in _section(page, "h-stuck")
+
+
+def _content(response) -> str:
+    """The page's own content (without the header, whose CSRF token changes each time)."""
+    return response.content.decode().split('id="h-my-work"')[1].split("</main>")[0]
+
+
+def test_a_kept_dashboard_saves_the_panels_queries(client, shown, risk_officer):
+    client.force_login(risk_officer)
+    client.get(reverse("dashboard"))  # the session's first request: warmed up
+    Flag.objects.update(reason="Touched")  # a change: the panels are rendered afresh
+    with CaptureQueriesContext(connection) as rendering:
+        rendered = client.get(reverse("dashboard"))
+    with CaptureQueriesContext(connection) as again:
+        read_back = client.get(reverse("dashboard"))
+    assert rendered.status_code == read_back.status_code == 200
+    assert PanelSnapshot.objects.filter(person=risk_officer).exists()
+    # Kept: two reads (My work's, the panels') where the sources and panels ran two dozen.
+    assert len(again.captured_queries) <= len(rendering.captured_queries) - 18
+    assert _content(read_back) == _content(rendered)
+
+
+def test_panels_kept_yesterday_are_rendered_afresh_today(shown, product_owner):
+    """Overdue counts from today: a panel kept today is not used tomorrow."""
+    today = timezone.localdate()
+    panels.panels(product_owner, today)
+    assert work_store.read_panels(product_owner, today)[1]
+    assert work_store.read_panels(product_owner, today + timedelta(days=1))[1] is None
+
+
+def test_without_the_triggers_the_panels_are_rendered_each_time(shown, product_owner, monkeypatch):
+    today = timezone.localdate()
+    monkeypatch.setattr(work_store, "_installed", {})
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP TRIGGER {work_store.TRIGGER} ON "incidents_incident"')
+    assert not work_store.keeps()
+    assert panels.panels(product_owner, today) == panels.render(product_owner, today)
+    assert not PanelSnapshot.objects.exists()
+    monkeypatch.setattr(work_store, "_installed", {})  # asked afresh by the next test
+
+
+def test_applicability_rows_counted_are_the_persons_own(shown, outsider, product_owner):
+    """Kept per person: someone in another unit sees none of this unit's obligations."""
+    assert Applicability.objects.exists()
+    today = timezone.localdate()
+    mine = panels.panels(product_owner, today)["watch"]
+    theirs = panels.panels(outsider, today)["watch"]
+    assert "of applicable obligations met" in mine
+    assert "No obligation applies yet" in theirs

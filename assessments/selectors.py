@@ -166,7 +166,7 @@ def overdue(user, today) -> QuerySet[Assessment]:
 # What an assessment's item shows: not its answers, its scores or the rest of its use case.
 LEAN_FIELDS = (
     "id", "reference", "kind", "status", "use_case_id", "submitted_at", "approved_at",
-    "created_at", "updated_at", "valid_until", "use_case__reference", "use_case__title",
+    "created_at", "valid_until", "use_case__reference", "use_case__title",
 )  # fmt: skip
 
 

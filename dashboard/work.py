@@ -211,7 +211,9 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
     )
     rows, total = _first(
         lean(to_revise(user))
-        .annotate(asked_since=Coalesce(Subquery(last_asked), F("updated_at")))
+        # When the changes were asked for (else when it was last submitted): not when it was
+        # last saved, which an autosave moves without outdating the kept list.
+        .annotate(asked_since=Coalesce(Subquery(last_asked), F("submitted_at"), F("created_at")))
         .order_by("asked_since", "pk")
         .prefetch_related(asked),
         limit,
@@ -221,7 +223,7 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
         last = a.changes_asked[0] if a.changes_asked else None
         who = (last.decided_by.get_full_name() or last.decided_by.username) if last else ""
         why = f"{who}: {last.note}" if last and last.decided_by else "Revise and submit again"
-        since = last.decided_at if last and last.decided_at else a.updated_at
+        since = last.decided_at if last and last.decided_at else a.asked_since
         items.append(
             WorkItem(
                 "changes",

@@ -82,10 +82,15 @@ WATCHED = (
 KEEP_CHANGES = 1_000
 
 
-# Columns whose change outdates no kept list, written often: a flag's "last seen" (every
-# rules cycle, for every open flag) and a person's last sign-in. An UPDATE that sets only
-# these logs nothing. No source reads them (tests/dashboard/test_work_store.py checks).
-UNREAD_COLUMNS = {"monitoring_flag": ("last_seen_at",), "auth_user": ("last_login",)}
+# Columns whose change outdates no kept list, written often: an assessment's answers and
+# what is worked out from them (saved every few seconds while someone types), a flag's "last
+# seen" (every rules cycle, for every open flag) and a person's last sign-in. An UPDATE that
+# sets only these logs nothing. No source or panel reads them (tests/dashboard checks).
+UNREAD_COLUMNS = {
+    "assessments_assessment": ("answers", "result", "result_value", "revision", "updated_at"),
+    "monitoring_flag": ("last_seen_at",),
+    "auth_user": ("last_login",),
+}
 
 TRIGGER = "steward_work_changed"
 _installed: dict[str, bool] = {}

@@ -226,15 +226,23 @@ def assessment_save_answers(
     assessment.answers = merged
     _rescore(assessment)
     assessment.revision += 1
+    # Only what answering changes is written: a save (an autosave every few seconds while
+    # someone types) then outdates no kept My work or dashboard (dashboard/work_store.py's
+    # UNREAD_COLUMNS), unless it makes the person a contributor, which My work reads.
+    fields = ["answers", "result", "result_value", "revision", "updated_at"]
     if actor.pk not in assessment.contributor_ids:
         assessment.contributor_ids = [*assessment.contributor_ids, actor.pk]
+        fields.append("contributor_ids")
     qmap = engine.question_map(assessment.definition)
     names = ", ".join(
         textwrap.shorten(qmap[k].label if k in qmap else k, 60, placeholder="…")
         for k in changed[:3]
     ) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
     save_with_history(
-        assessment, actor=actor, reason=f"{'Autosaved' if autosave else 'Saved'}: {names}"
+        assessment,
+        actor=actor,
+        reason=f"{'Autosaved' if autosave else 'Saved'}: {names}",
+        update_fields=fields,
     )
     return assessment
 

@@ -1,7 +1,6 @@
 """My work, kept (dashboard/work_store.py): read back while nothing it rests on changed, and
 gathered afresh after any change, however it was made."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -12,23 +11,22 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
+from assessments.models import Assessment, Status
+from assessments.services import assessment_save_answers
 from compliance.models import Evidence
-from dashboard import work, work_store
+from dashboard import panels, work, work_store
 from dashboard.models import WorkChange, WorkSnapshot
 from incidents.models import Incident
 from monitoring.models import Flag
 from portal.access import access_for
 from portal.models import Role
 from registry.models import UseCase
+from tests.dashboard.sql import columns, tables, unread_columns_read
 from tests.factories import UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 KEPT_SOURCES = [s for s in work.SOURCES if s not in work.LIVE_SOURCES]
-
-
-def tables(sql: str) -> set[str]:
-    return set(re.findall(r'(?:FROM|JOIN)\s+"(\w+)"', sql))
 
 
 def listed(found: work.Work) -> list[tuple]:
@@ -62,8 +60,7 @@ def test_every_table_the_kept_sources_read_is_watched(world):
     unwatched = {name: t - set(work_store.WATCHED) for name, t in read.items()}
     assert not any(unwatched.values()), unwatched
     # Nor do they read a column whose change is not logged.
-    unread = [c for columns in work_store.UNREAD_COLUMNS.values() for c in columns]
-    assert not [c for c in unread if f'"{c}"' in " ".join(sql)], unread
+    assert not unread_columns_read(sql, work_store.UNREAD_COLUMNS)
 
 
 def test_every_watched_table_has_the_change_trigger():
@@ -277,3 +274,59 @@ def test_without_the_triggers_nothing_is_kept(world, product_owner, monkeypatch)
     assert not WorkSnapshot.objects.filter(person=product_owner).exists()
     assert WorkChange.objects.count() == before
     monkeypatch.setattr(work_store, "_installed", {})  # asked afresh by the next test
+
+
+def test_the_sql_reader_finds_columns_through_aliases():
+    """The check on unread columns reads the table of each column, aliased or not."""
+    sql = (
+        'SELECT "monitoring_flag"."id", U0."last_seen_at", T5."updated_at" FROM "monitoring_flag" '
+        'INNER JOIN "registry_usecase" T5 ON (T5."id" = "monitoring_flag"."use_case_id") '
+        'WHERE EXISTS(SELECT 1 FROM "assessments_assessment" U0 WHERE U0."id" = 1)'
+    )
+    assert columns(sql) == {
+        ("monitoring_flag", "id"),
+        ("assessments_assessment", "last_seen_at"),
+        ("registry_usecase", "updated_at"),
+        ("registry_usecase", "id"),
+        ("monitoring_flag", "use_case_id"),
+        ("assessments_assessment", "id"),
+    }
+    assert unread_columns_read([sql], {"registry_usecase": ("updated_at",)}) == {
+        ("registry_usecase", "updated_at")
+    }
+    assert not unread_columns_read([sql], {"monitoring_flag": ("last_seen_at",)})
+
+
+def test_answering_an_assessment_outdates_nothing_unless_it_adds_a_contributor(
+    world, product_owner, dpo
+):
+    """An autosave comes every few seconds while someone types: it writes only the answers
+    and what is worked out from them, which no kept list or panel shows. A first answer from
+    someone else makes them a contributor, which My work reads (they may not review it)."""
+    mine = Assessment.objects.filter(status=Status.DRAFT, author=product_owner).first()
+    expected = gathered(product_owner)
+    work.work(product_owner)
+    panels.panels(product_owner, timezone.localdate())
+    changes = WorkChange.objects.count()
+    saved = assessment_save_answers(
+        actor=product_owner,
+        assessment=mine,
+        answers={"aims": "Spot fraud before the payment settles."},
+        base_revision=mine.revision,
+        autosave=True,
+    )
+    assert saved.answers["aims"] == "Spot fraud before the payment settles."
+    assert WorkChange.objects.count() == changes
+    assert _kept(product_owner)
+    assert work_store.read_panels(product_owner, timezone.localdate())[1]
+    assert listed(work.work(product_owner)) == listed(expected) == listed(gathered(product_owner))
+
+    # The DPO's first answer: a contributor now, and the log says so.
+    work.work(dpo)
+    assessment_save_answers(
+        actor=dpo, assessment=saved, answers={"scale": "few"}, base_revision=saved.revision
+    )
+    assert WorkChange.objects.count() == changes + 1
+    assert not _kept(dpo)
+    assert dpo.pk in Assessment.objects.get(pk=mine.pk).contributor_ids
+    assert listed(work.work(dpo)) == listed(gathered(dpo))

@@ -11,9 +11,10 @@ median, the 95th percentile and the number of queries of each. The number of que
 point: it must not grow with the data (tests/dashboard/test_my_work.py asserts it on small
 data; this shows it on large).
 
-Each page is timed twice: as it is read most often, My work kept since nothing it rests on
-changed (dashboard/work_store.py), and after a change, each request preceded by a statement
-on a table My work reads, so every source is gathered afresh and kept again.
+Each page is timed twice: as it is read most often, My work and the dashboard's panels kept
+since nothing they rest on changed (dashboard/work_store.py, dashboard/panels.py), and after
+a change, each request preceded by a statement on a table they read, so every source is
+gathered and every panel rendered afresh, and kept again.
 """
 
 from __future__ import annotations

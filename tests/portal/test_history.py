@@ -180,9 +180,15 @@ def test_history_page_has_no_inline_script_or_style(client, use_case, product_ow
     assert 'scope="col"' in html
 
 
-def test_data_source_and_business_unit_history(client, use_case, sources, admin_user, retail):
+def test_data_source_and_business_unit_history(
+    client, use_case, sources, admin_user, product_owner, retail
+):
     services.data_source_update(
         actor=admin_user, data_source=sources[0], data={"classification": "restricted"}
+    )
+    # Two members, then one: the unit's last version shows the other one removed.
+    services.business_unit_update(
+        actor=admin_user, unit=retail, data={"members": [admin_user, product_owner]}
     )
     services.business_unit_update(actor=admin_user, unit=retail, data={"members": [admin_user]})
     client.force_login(admin_user)
@@ -191,7 +197,7 @@ def test_data_source_and_business_unit_history(client, use_case, sources, admin_
     assert change.new == "Restricted"
     bu = client.get(reverse("history", args=["businessunit", retail.pk])).context["versions"]
     members = next(c for c in bu[0].changes if c.field == "members")
-    assert members.removed and not members.added
+    assert len(members.removed) == 1 and not members.added
 
 
 def test_history_paginates_and_diffs_across_the_page_break(client, use_case, product_owner):

@@ -122,6 +122,7 @@ def test_any_change_to_what_a_panel_shows_is_shown_at_once(client, shown, produc
     # Raw SQL: an obligation met.
     before = re.search(r"(\d+)% of applicable obligations met", _page(client, owner))
     assert before and before.group(1) != "100"
+    assert kept(owner)  # what the page showed was kept, and is outdated below
     with connection.cursor() as cursor:
         cursor.execute("UPDATE compliance_applicability SET status = 'met'")
     assert kept(owner) is None
@@ -130,14 +131,17 @@ def test_any_change_to_what_a_panel_shows_is_shown_at_once(client, shown, produc
     # A delete: the gate's flag is gone.
     gate = Flag.objects.get(cause="gate:assessment")
     assert gate.reference in _section(_page(client, owner), "h-failing-gate")
+    assert kept(owner)
     Flag.objects.filter(pk=gate.pk).delete()
     assert gate.reference not in _section(_page(client, owner), "h-failing-gate")
 
     # A use case re-assessed: it leaves the list, and the count.
     marked = UseCase.objects.filter(needs_reassessment=True).count()
+    assert marked
     assert f'<span class="display-6">{marked}</span><span>need re-assessment</span>' in (
         _page(client, owner)
     )
+    assert kept(owner)
     UseCase.objects.update(needs_reassessment=False)
     page = _page(client, owner)
     assert '<span class="display-6">0</span><span>need re-assessment</span>' in page

@@ -114,9 +114,9 @@ class WorkSnapshot(models.Model):
     person = models.OneToOneField(
         settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
     )
-    # The change log as read before gathering: its lowest id and its number of rows.
+    # The change log as read before gathering: its lowest id, and its rows for each table.
     changes_from = models.BigIntegerField()
-    changes = models.BigIntegerField()
+    changes = models.JSONField()
     day = models.DateField()
     settings_key = models.CharField(max_length=200)
     # How many items each source was asked for: a read asking for more gathers afresh.
@@ -137,9 +137,9 @@ class PanelSnapshot(models.Model):
     person = models.OneToOneField(
         settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="+"
     )
-    # The change log as read before rendering: its lowest id and its number of rows.
+    # The change log as read before rendering: its lowest id, and its rows for each table.
     changes_from = models.BigIntegerField()
-    changes = models.BigIntegerField()
+    changes = models.JSONField()
     day = models.DateField()
     settings_key = models.CharField(max_length=200)
     # Each panel's HTML by name.

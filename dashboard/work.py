@@ -543,6 +543,43 @@ class Work:
 LIVE_SOURCES = (incidents,)
 
 
+@dataclass(frozen=True)
+class Reads:
+    """What a kept source lists (its kinds of item) and the tables it reads them from, besides
+    who the person is (work_store.EVERYONE_READS)."""
+
+    kinds: tuple[str, ...]
+    tables: tuple[str, ...]
+
+
+_ASSESSMENTS = ("assessments_assessment", "assessments_reviewassignment", "registry_usecase")
+
+# Each kept source by name: a change to one of its tables outdates its items, and only its
+# (dashboard/work_store.py). tests/dashboard/test_work_store.py walks each source's SQL, for
+# every persona, against its tables, and its items against its kinds.
+KEPT: dict[str, Reads] = {
+    "reviews": Reads(("review",), _ASSESSMENTS),
+    "sign_offs": Reads(("sign",), _ASSESSMENTS),
+    "changes_requested": Reads(("changes",), _ASSESSMENTS),
+    "drafts": Reads(("draft",), _ASSESSMENTS),
+    "flags": Reads(
+        ("flag",), ("monitoring_flag", "monitoring_rule", "registry_usecase",
+                    "registry_modelversion", "registry_aimodel"),
+    ),
+    "reassessments": Reads(("reassess",), ("registry_usecase", "assessments_assessment")),
+    "evidence": Reads(
+        ("evidence",),
+        ("compliance_evidence", "compliance_evidence_controls", "compliance_control"),
+    ),
+    "approvals": Reads(
+        ("approval",), ("registry_promotionrequest", "registry_promotionapproval",
+                        "registry_modelversion", "registry_aimodel", "registry_usecase",
+                        "registry_deployment", "registry_modelapproval"),
+    ),
+}  # fmt: skip
+KEPT_TABLES = {name: reads.tables for name, reads in KEPT.items()}
+
+
 def _gather(user, today: date, sources, limit: int, kind: str) -> tuple[list, Counter, Counter]:
     """The sources' first ``limit`` items each (of one ``kind``, or all), in the page's
     order, and their counts."""
@@ -557,7 +594,7 @@ def _gather(user, today: date, sources, limit: int, kind: str) -> tuple[list, Co
     return sorted(items, key=_order), counts, waiting
 
 
-def reread_person(user, mark: tuple[int, int]) -> None:
+def reread_person(user, mark) -> None:
     """Read again what the sources take from the person object, which the request read before
     the change log: their account's flags, roles and units (a list gathered with an older
     copy would be kept under the newer log, and outlive the change). Before anything kept
@@ -573,14 +610,35 @@ def reread_person(user, mark: tuple[int, int]) -> None:
     user._steward_read_under = mark
 
 
+def _regather(user, today: date, depth: int, kept: work_store.Kept) -> work_store.Kept:
+    """The kept list with the sources it names as outdated gathered afresh (every source, if
+    nothing usable was kept), kept again under the log as just read."""
+    outdated = kept.outdated(KEPT_TABLES)
+    base = work_store.read_whole(user, kept) if outdated != set(KEPT) else None
+    if base is None:
+        # Nothing to build on (or it was kept again since it was read): every source.
+        outdated, base = set(KEPT), work_store.Kept(kept.mark, [])
+    reread_person(user, kept.mark)
+    gathered, counts, waiting = _gather(
+        user, today, [s for s in SOURCES if s.__name__ in outdated], depth, ""
+    )
+    gone = {kind for name in outdated for kind in KEPT[name].kinds}
+    items = sorted([i for i in base.items if i.kind not in gone] + gathered, key=_order)
+    counts += Counter({k: n for k, n in base.counts.items() if k not in gone})
+    waiting += Counter({k: n for k, n in base.waiting.items() if k not in gone})
+    work_store.keep(user, today, kept.mark, depth, items, counts, waiting)
+    return work_store.Kept(kept.mark, items, counts, waiting, changed=set())
+
+
 def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "") -> Work:
     """The first ``limit`` items waiting for the person (of one ``kind``, or all), soonest
     due first, then oldest, with every kind counted. Each source is asked for its own first
     ``limit`` in the same order, so the first ``limit`` of them all are among them.
 
     On PostgreSQL the sources that do not depend on the clock are gathered for every kind,
-    each source's first ``limit``, and kept until anything they read changes (or a page asks
-    for more: dashboard/work_store.py); the incidents source is asked each time."""
+    each source's first ``limit``, and kept: a source is gathered again when a table it reads
+    changes (or a page asks for more: dashboard/work_store.py), the others read back as kept;
+    the incidents source is asked each time."""
     today = today or timezone.localdate()
     forget_routed(user)  # asked afresh for each gathering (the person object may be reused)
     if not work_store.keeps():
@@ -591,11 +649,8 @@ def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "")
     # down the list): else only its first ``limit`` items are read.
     first = None if kind or limit > LIMIT else limit
     kept = work_store.read(user, today, first=first, depth=depth)
-    if kept.items is None:
-        reread_person(user, kept.mark)
-        gathered = _gather(user, today, [s for s in SOURCES if s not in LIVE_SOURCES], depth, "")
-        work_store.keep(user, today, kept.mark, depth, *gathered)
-        kept = work_store.Kept(kept.mark, *gathered)
+    if kept.items is None or kept.outdated(KEPT_TABLES):
+        kept = _regather(user, today, depth, kept)
     live, live_counts, live_waiting = _gather(user, today, LIVE_SOURCES, limit, kind)
     items = [i for i in kept.items if i.kind == kind] if kind else kept.items
     return Work(
@@ -611,6 +666,6 @@ def my_work(user, today: date | None = None) -> list[WorkItem]:
 
 
 __all__ = [
-    "KINDS", "LIMIT", "SOURCES", "Batch", "Work", "WorkItem", "lean", "my_work", "reread_person",
-    "work",
+    "KEPT", "KEPT_TABLES", "KINDS", "LIMIT", "SOURCES", "Batch", "Reads", "Work", "WorkItem",
+    "lean", "my_work", "reread_person", "work",
 ]  # fmt: skip

@@ -7,17 +7,21 @@ one row per person (``WorkSnapshot``), and read back in one query while nothing 
 has changed.
 
 What "changed" means is PostgreSQL's to say, not the code's: every table the kept sources
-read (``WATCHED``) has a statement trigger that adds a row to ``dashboard_workchange`` for
-each INSERT, UPDATE, DELETE or TRUNCATE, whichever code or tool made it (the ORM, a bulk
-update, raw SQL, the admin), even one that changes no row; an UPDATE of only a column no
-source reads (``UNREAD_COLUMNS``) adds none. Each migrate adds one too. A snapshot records
-the change log as it read it (the lowest id and the number of rows) before it gathered; it is
-used only while the log still reads the same. The log is read in the same query as the
-snapshot, and only committed rows count, so a kept list is never older than the log it is
-kept under: a change committed while a person's list was being gathered moves the log on,
-and the next request gathers afresh; and what the request read of the person before the log
-(their roles and units) is read again before gathering. ``tests/dashboard/test_work_store.py``
-walks the sources' SQL to prove every table they read is watched, on the paths its data takes.
+read (``WATCHED``) has a statement trigger that adds a row to ``dashboard_workchange``, naming
+the table, for each INSERT, UPDATE, DELETE or TRUNCATE, whichever code or tool made it (the
+ORM, a bulk update, raw SQL, the admin), even one that changes no row; an UPDATE of only a
+column no source reads (``UNREAD_COLUMNS``) adds none. Each migrate adds one too. A snapshot
+records the change log as it read it before it gathered (a ``Mark``: the lowest id, and the
+number of rows for each table). Each source says which tables it reads (dashboard/work.py's
+``KEPT``; who the person is, ``EVERYONE_READS``, is read by all): a source is gathered afresh
+when a table it reads has more rows in the log than when its items were kept, and only then,
+so a flag raised gathers the flags again, not the reviews. After a prune (the lowest id moved)
+everything is. The log is read in the same query as the snapshot, and only committed rows
+count, so kept items are never older than the log they are kept under: a change committed
+while a person's list was being gathered moves the log on, and the next request gathers that
+source afresh; and what the request read of the person before the log (their roles and units)
+is read again before gathering. ``tests/dashboard/test_work_store.py`` walks each source's SQL
+to prove every table it reads is among its own, and watched, on the paths its data takes.
 
 The dashboard's panels that do not move with the clock are kept under the same log, as
 rendered HTML (``read_panels``, ``keep_panels``; dashboard/panels.py).
@@ -33,7 +37,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from django.conf import settings
@@ -74,6 +79,23 @@ WATCHED = (
     "registry_promotionapproval",
     "registry_promotionrequest",
     "registry_usecase",
+)
+
+# Who the person is: their account, roles, units and grants (access_for, sees_every_use_case).
+# Every kept source and panel reads them, so a change to any of these outdates everything kept;
+# so does a migrate (its row in the log names no table).
+MIGRATE = "(migrate)"
+EVERYONE_READS = (
+    MIGRATE,
+    "auth_group",
+    "auth_permission",
+    "auth_user",
+    "auth_user_groups",
+    "django_content_type",
+    "guardian_groupobjectpermission",
+    "guardian_userobjectpermission",
+    "registry_businessunit",
+    "registry_businessunit_members",
 )
 
 # The change log is pruned to its newest tenth once it holds this many rows, when it is next
@@ -150,64 +172,155 @@ def _raw(item) -> dict:
     return raw
 
 
-_READ = """
-SELECT c.low, c.n, s.changes_from, s.changes, s.day, s.settings_key, s.depth,
+@dataclass(frozen=True)
+class Mark:
+    """The change log as read: its lowest id, and how many rows name each table."""
+
+    low: int
+    counts: Mapping[str, int]
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    def changed_since(self, kept: Mark | None) -> set[str] | None:
+        """The tables changed since the log read ``kept``; None for "anything may have": nothing
+        was kept, or the log was pruned since (rows gone, so counts no longer tell)."""
+        if kept is None or kept.low != self.low:
+            return None
+        return {
+            table
+            for table in self.counts.keys() | kept.counts.keys()
+            if self.counts.get(table, 0) != kept.counts.get(table, 0)
+        }
+
+
+def outdated(changed: set[str] | None, reads: Mapping[str, Iterable[str]]) -> set[str]:
+    """The names in ``reads`` (a source or panel: the tables it reads) that read a changed
+    table, or who the person is; every name when anything may have changed."""
+    if changed is None:
+        return set(reads)
+    return {name for name, tables in reads.items() if changed & {*tables, *EVERYONE_READS}}
+
+
+# The change log as a mark: the lowest id and the rows for each table (a few dozen groups).
+_LOG = """
+(SELECT COALESCE(MIN(low), 0) AS low, COALESCE(jsonb_object_agg(t, n), '{}'::jsonb) AS counts
+ FROM (SELECT "table" AS t, COUNT(*) AS n, MIN(id) AS low
+       FROM dashboard_workchange GROUP BY "table") AS g) AS c
+"""
+
+
+def _json(value):
+    # Django has psycopg hand jsonb back as text.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _mark(low, counts) -> Mark | None:
+    return None if low is None else Mark(low, _json(counts))
+
+
+_READ = f"""
+SELECT c.low, c.counts, s.changes_from, s.changes, s.day, s.settings_key, s.depth,
        CASE WHEN %(first)s::int IS NULL THEN s.items
             ELSE jsonb_path_query_array(
                 s.items, ('$[0 to ' || (%(first)s::int)::text || ']')::jsonpath
             )
        END,
        s.counts, s.waiting
-FROM (SELECT COALESCE(MIN(id), 0) AS low, COUNT(*) AS n FROM dashboard_workchange) AS c
+FROM {_LOG}
 LEFT JOIN dashboard_worksnapshot AS s ON s.person_id = %(person)s
 """
 
 
 class Kept:
-    """What ``read`` found: the list if it is still good (``items`` not None), else the
-    change log's mark to ``keep`` the list about to be gathered under."""
+    """What ``read`` found: the log's ``mark`` to keep whatever is gathered now under, and the
+    list kept (``items``, None if nothing usable was), with the tables ``changed`` since it was
+    kept (an empty set: it is current; None: anything may have changed)."""
 
-    def __init__(self, mark: tuple[int, int], items=None, counts=None, waiting=None):
+    def __init__(
+        self,
+        mark: Mark,
+        items=None,
+        counts=None,
+        waiting=None,
+        changed: set[str] | None = None,
+        kept_under: Mark | None = None,
+    ):
         self.mark, self.items = mark, items
         self.counts = Counter(counts or {})
         self.waiting = Counter(waiting or {})
+        self.changed = changed if items is not None else None
+        self.kept_under = kept_under
+
+    def outdated(self, reads: Mapping[str, Iterable[str]]) -> set[str]:
+        """The sources of ``reads`` to gather afresh."""
+        return outdated(self.changed, reads)
 
 
 def read(user, today: date, first: int | None, depth: int) -> Kept:
-    """The person's kept list if nothing it rests on changed since and each source gave at
-    least ``depth`` items (its first ``first`` items only, or all of them for None), in one
-    query."""
+    """The change log's mark and the person's kept list (its first ``first`` items only, or
+    all of them for None), with what changed since it was kept, in one query. Nothing is
+    usable if it was kept on another day, with other settings, or with fewer than ``depth``
+    items a source."""
     with connection.cursor() as cursor:
         cursor.execute(
             _READ, {"person": user.pk, "first": None if first is None else max(0, first - 1)}
         )
-        low, n, kept_from, kept, day, key, kept_depth, items, counts, waiting = cursor.fetchone()
-    if n > KEEP_CHANGES:
+        low, counts, kept_from, kept, day, key, kept_depth, items, k_counts, waiting = (
+            cursor.fetchone()
+        )
+    mark = Mark(low, _json(counts))
+    if mark.rows > KEEP_CHANGES:
         prune()
         return read(user, today, first, depth)
-    mark = (low, n)
-    if not _current(mark, (kept_from, kept), day, today, key) or kept_depth < depth:
+    kept_under = _mark(kept_from, kept)
+    if not _usable(day, today, key) or kept_depth < depth:
         return Kept(mark)
-    if isinstance(items, str):  # Django has psycopg hand jsonb back as text
-        items, counts, waiting = json.loads(items), json.loads(counts), json.loads(waiting)
-    return Kept(mark, [_item(raw) for raw in items], counts, waiting)
+    return Kept(
+        mark,
+        [_item(raw) for raw in _json(items)],
+        _json(k_counts),
+        _json(waiting),
+        changed=mark.changed_since(kept_under),
+        kept_under=kept_under,
+    )
 
 
-def _current(mark: tuple[int, int], kept_mark, day, today: date, key) -> bool:
-    """Whether what was kept under ``kept_mark`` on ``day`` with settings ``key`` still holds:
-    the log reads as it did, on the same day, with the same settings."""
-    return kept_mark == mark and day == today and key == settings_key()
+def read_whole(user, kept: Kept) -> Kept | None:
+    """The person's kept list in full, if it is still the one ``read`` found (not kept again
+    since, by another request of theirs); None otherwise."""
+    assert kept.kept_under is not None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT items, counts, waiting FROM dashboard_worksnapshot "
+            "WHERE person_id = %s AND changes_from = %s AND changes = %s::jsonb",
+            [user.pk, kept.kept_under.low, json.dumps(dict(kept.kept_under.counts))],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    items, counts, waiting = (_json(value) for value in row)
+    return Kept(
+        kept.mark, [_item(raw) for raw in items], counts, waiting, kept.changed, kept.kept_under
+    )
 
 
-def keep(user, today: date, mark: tuple[int, int], depth: int, items, counts, waiting) -> None:
+def _usable(day, today: date, key) -> bool:
+    """Whether something kept on ``day`` with settings ``key`` may be used today: the day's
+    windows and the settings are the same."""
+    return day == today and key == settings_key()
+
+
+def keep(user, today: date, mark: Mark, depth: int, items, counts, waiting) -> None:
     """Store the list gathered, ``depth`` items a source, after the change log read ``mark``
     (one statement)."""
     WorkSnapshot.objects.bulk_create(
         [
             WorkSnapshot(
                 person_id=user.pk,
-                changes_from=mark[0],
-                changes=mark[1],
+                changes_from=mark.low,
+                changes=dict(mark.counts),
                 day=today,
                 settings_key=settings_key(),
                 depth=depth,
@@ -225,36 +338,50 @@ def keep(user, today: date, mark: tuple[int, int], depth: int, items, counts, wa
     )  # fmt: skip
 
 
-_READ_PANELS = """
-SELECT c.low, c.n, s.changes_from, s.changes, s.day, s.settings_key, s.panels
-FROM (SELECT COALESCE(MIN(id), 0) AS low, COUNT(*) AS n FROM dashboard_workchange) AS c
+_READ_PANELS = f"""
+SELECT c.low, c.counts, s.changes_from, s.changes, s.day, s.settings_key, s.panels
+FROM {_LOG}
 LEFT JOIN dashboard_panelsnapshot AS s ON s.person_id = %(person)s
 """
 
 
-def read_panels(user, today: date) -> tuple[tuple[int, int], dict[str, str] | None]:
-    """The change log's mark, and the person's kept dashboard panels if nothing they rest on
-    changed since (None otherwise), in one query."""
+@dataclass(frozen=True)
+class KeptPanels:
+    """What ``read_panels`` found: the log's ``mark``, the panels kept by name (empty if none
+    usable), and the tables ``changed`` since (None: anything may have)."""
+
+    mark: Mark
+    panels: dict[str, str]
+    changed: set[str] | None
+
+    def outdated(self, reads: Mapping[str, Iterable[str]]) -> set[str]:
+        """The panels of ``reads`` to render afresh (every one not kept)."""
+        return outdated(self.changed, reads) | (set(reads) - set(self.panels))
+
+
+def read_panels(user, today: date) -> KeptPanels:
+    """The change log's mark, and the person's kept dashboard panels with what changed since
+    they were kept, in one query."""
     with connection.cursor() as cursor:
         cursor.execute(_READ_PANELS, {"person": user.pk})
-        low, n, kept_from, kept, day, key, panels = cursor.fetchone()
-    if n > KEEP_CHANGES:
+        low, counts, kept_from, kept, day, key, panels = cursor.fetchone()
+    mark = Mark(low, _json(counts))
+    if mark.rows > KEEP_CHANGES:
         prune()
         return read_panels(user, today)
-    mark = (low, n)
-    if not _current(mark, (kept_from, kept), day, today, key):
-        return mark, None
-    return mark, json.loads(panels) if isinstance(panels, str) else panels
+    if panels is None or not _usable(day, today, key):
+        return KeptPanels(mark, {}, None)
+    return KeptPanels(mark, _json(panels), mark.changed_since(_mark(kept_from, kept)))
 
 
-def keep_panels(user, today: date, mark: tuple[int, int], panels: dict[str, str]) -> None:
+def keep_panels(user, today: date, mark: Mark, panels: dict[str, str]) -> None:
     """Store the panels rendered after the change log read ``mark`` (one statement)."""
     PanelSnapshot.objects.bulk_create(
         [
             PanelSnapshot(
                 person_id=user.pk,
-                changes_from=mark[0],
-                changes=mark[1],
+                changes_from=mark.low,
+                changes=dict(mark.counts),
                 day=today,
                 settings_key=settings_key(),
                 panels=panels,
@@ -323,7 +450,7 @@ def install_triggers(using: str = "default", **kwargs) -> None:
                 f'CREATE OR REPLACE TRIGGER {TRIGGER} AFTER {events} ON "{table}" '
                 f"FOR EACH STATEMENT EXECUTE FUNCTION {TRIGGER}()"
             )
-        cursor.execute("""INSERT INTO dashboard_workchange ("table") VALUES ('(migrate)')""")
+        cursor.execute("""INSERT INTO dashboard_workchange ("table") VALUES (%s)""", [MIGRATE])
 
 
 def drop_triggers(cursor) -> None:

@@ -59,23 +59,44 @@ def shown(world, retail, product_owner, risk_officer, dpo, leadership):
 
 
 def kept(person) -> dict | None:
-    return work_store.read_panels(person, timezone.localdate())[1]
+    """The person's kept panels if every one is current, else None."""
+    found = work_store.read_panels(person, timezone.localdate())
+    return None if found.outdated(panels.READS) else found.panels
 
 
-def test_every_table_the_kept_panels_read_is_watched(shown):
-    """A kept panel is outdated by a change to any table it was read from: the panels' SQL,
-    for every persona, names only watched tables, and no column left out of the log."""
-    read: set[str] = set()
+def outdated(person) -> set[str]:
+    """The panels the next dashboard would render afresh."""
+    return work_store.read_panels(person, timezone.localdate()).outdated(panels.READS)
+
+
+def test_each_part_of_the_panels_reads_only_its_own_tables_all_watched(shown):
+    """A kept panel is outdated by a change to a table it was read from, and only then
+    (panels.PARTS): each part's SQL, for every persona and a person read afresh, names only
+    its tables or who the person is, all watched, and no column left out of the log."""
+    today = timezone.localdate()
+    read: dict[str, set[str]] = {}
     sql: list[str] = []
     for person in shown.values():
-        with CaptureQueriesContext(connection) as captured:
-            panels.context(person, timezone.localdate())
-        for query in captured.captured_queries:
-            read |= tables(query["sql"])
-            sql.append(query["sql"])
-    assert {"compliance_applicability", "incidents_incident", "monitoring_flag"} <= read
-    assert not read - set(work_store.WATCHED), read - set(work_store.WATCHED)
+        for name, part in panels.PARTS.items():
+            afresh = type(person).objects.get(pk=person.pk)
+            with CaptureQueriesContext(connection) as captured:
+                part.read(afresh, today)
+            for query in captured.captured_queries:
+                read.setdefault(name, set()).update(tables(query["sql"]))
+                sql.append(query["sql"])
+    assert {"compliance_applicability"} <= read["compliance"]
+    assert {"incidents_incident"} <= read["open_incidents"]
+    assert {"monitoring_flag"} <= read["failing_gate"]
+    not_its_own = {
+        name: t - {*panels.PARTS[name].tables, *work_store.EVERYONE_READS}
+        for name, t in read.items()
+    }
+    assert not any(not_its_own.values()), not_its_own
+    declared = {t for part in panels.PARTS.values() for t in part.tables}
+    assert not ({*declared, *work_store.EVERYONE_READS} - {*work_store.WATCHED, work_store.MIGRATE})
     assert not unread_columns_read(sql, work_store.UNREAD_COLUMNS)
+    # Every part is shown by a panel.
+    assert {p for panel in panels.PANELS.values() for p in panel.parts} == set(panels.PARTS)
 
 
 def test_the_world_gives_every_kept_panel_something_to_show(shown, product_owner):
@@ -114,9 +135,10 @@ def test_any_change_to_what_a_panel_shows_is_shown_at_once(client, shown, produc
     incident = Incident.objects.get(title="Wrong blocks")
     assert incident.reference in _section(page, "h-incidents")
 
-    # A bulk update (no signal, no save): the incident is closed.
+    # A bulk update (no signal, no save): the incident is closed. Only its panel is
+    # rendered again.
     Incident.objects.filter(pk=incident.pk).update(status="closed")
-    assert kept(owner) is None
+    assert outdated(owner) == {"incidents"}
     assert incident.reference not in _section(_page(client, owner), "h-incidents")
 
     # Raw SQL: an obligation met.
@@ -125,7 +147,7 @@ def test_any_change_to_what_a_panel_shows_is_shown_at_once(client, shown, produc
     assert kept(owner)  # what the page showed was kept, and is outdated below
     with connection.cursor() as cursor:
         cursor.execute("UPDATE compliance_applicability SET status = 'met'")
-    assert kept(owner) is None
+    assert outdated(owner) == {"obligations"}
     assert "100% of applicable obligations met" in _page(client, owner)
 
     # A delete: the gate's flag is gone.
@@ -133,6 +155,7 @@ def test_any_change_to_what_a_panel_shows_is_shown_at_once(client, shown, produc
     assert gate.reference in _section(_page(client, owner), "h-failing-gate")
     assert kept(owner)
     Flag.objects.filter(pk=gate.pk).delete()
+    assert outdated(owner) == {"gate"}
     assert gate.reference not in _section(_page(client, owner), "h-failing-gate")
 
     # A use case re-assessed: it leaves the list, and the count.
@@ -143,6 +166,7 @@ def test_any_change_to_what_a_panel_shows_is_shown_at_once(client, shown, produc
     )
     assert kept(owner)
     UseCase.objects.update(needs_reassessment=False)
+    assert outdated(owner) == set(panels.PANELS)  # every panel reads use cases
     page = _page(client, owner)
     assert '<span class="display-6">0</span><span>need re-assessment</span>' in page
     assert "Nothing is waiting for re-assessment." in page
@@ -183,7 +207,8 @@ def _content(response) -> str:
 def test_a_kept_dashboard_saves_the_panels_queries(client, shown, risk_officer):
     client.force_login(risk_officer)
     client.get(reverse("dashboard"))  # the session's first request: warmed up
-    Flag.objects.update(reason="Touched")  # a change: the panels are rendered afresh
+    # A change to who someone is: every panel is rendered afresh.
+    type(risk_officer).objects.filter(pk=risk_officer.pk).update(first_name="Rita")
     with CaptureQueriesContext(connection) as rendering:
         rendered = client.get(reverse("dashboard"))
     with CaptureQueriesContext(connection) as again:
@@ -195,12 +220,35 @@ def test_a_kept_dashboard_saves_the_panels_queries(client, shown, risk_officer):
     assert _content(read_back) == _content(rendered)
 
 
+def test_a_flag_raised_renders_again_only_the_gate(client, shown, product_owner):
+    """A change to one table renders again only the panels that read it: the others are read
+    back as kept, and the page is what rendering everything gives."""
+    owner = product_owner
+    today = timezone.localdate()
+    _page(client, owner)
+    type(owner).objects.filter(pk=owner.pk).update(first_name="Pat")  # who: everything
+    with CaptureQueriesContext(connection) as everything:
+        panels.panels(owner, today)
+    gate = Flag.objects.get(cause="gate:assessment")
+    Flag.objects.filter(pk=gate.pk).update(reason="Live but failing the go-live gate: moved")
+    with CaptureQueriesContext(connection) as gate_only:
+        found = panels.panels(owner, today)
+    assert found == panels.render(owner, today)
+    assert "moved" in found["gate"]
+    read = set().union(*(tables(q["sql"]) for q in gate_only.captured_queries))
+    assert "monitoring_flag" in read
+    assert not read & {"compliance_applicability", "incidents_incident", "assessments_assessment"}
+    assert len(gate_only.captured_queries) < len(everything.captured_queries) - 5
+    assert kept(owner)
+
+
 def test_panels_kept_yesterday_are_rendered_afresh_today(shown, product_owner):
     """Overdue counts from today: a panel kept today is not used tomorrow."""
     today = timezone.localdate()
     panels.panels(product_owner, today)
-    assert work_store.read_panels(product_owner, today)[1]
-    assert work_store.read_panels(product_owner, today + timedelta(days=1))[1] is None
+    assert set(work_store.read_panels(product_owner, today).panels) == set(panels.PANELS)
+    assert kept(product_owner)
+    assert not work_store.read_panels(product_owner, today + timedelta(days=1)).panels
 
 
 def test_without_the_triggers_the_panels_are_rendered_each_time(shown, product_owner, monkeypatch):
@@ -218,7 +266,7 @@ def test_applicability_rows_counted_are_the_persons_own(shown, outsider, product
     """Kept per person: someone in another unit sees none of this unit's obligations."""
     assert Applicability.objects.exists()
     today = timezone.localdate()
-    mine = panels.panels(product_owner, today)["watch"]
-    theirs = panels.panels(outsider, today)["watch"]
+    mine = panels.panels(product_owner, today)["obligations"]
+    theirs = panels.panels(outsider, today)["obligations"]
     assert "of applicable obligations met" in mine
     assert "No obligation applies yet" in theirs

@@ -39,26 +39,38 @@ def gathered(person, limit: int = work.LIMIT, kind: str = "") -> work.Work:
     return work.Work(items[:limit], counts, waiting)
 
 
-def test_every_table_the_kept_sources_read_is_watched(world):
-    """A kept list is outdated by a change to any table it was read from: the sources' own
-    SQL, for every persona, names only watched tables (a source that starts reading another
-    table fails here until the table is added to WATCHED)."""
+def test_each_kept_source_reads_only_its_own_tables_all_watched(world):
+    """A kept source's items are outdated by a change to a table it reads, and only then
+    (work.KEPT): each source's own SQL, for every persona and a person read afresh (nothing
+    of theirs remembered from an earlier source), names only its tables or who the person is,
+    all watched; and it lists only its own kinds."""
+    assert set(work.KEPT) == {s.__name__ for s in KEPT_SOURCES}
     read: dict[str, set[str]] = {}
-    found: dict[str, int] = {}
+    kinds: dict[str, set[str]] = {}
     sql: list[str] = []
     for person in world.values():
         for source in KEPT_SOURCES:
-            work.forget_routed(person)
+            afresh = type(person).objects.get(pk=person.pk)
             with CaptureQueriesContext(connection) as captured:
-                batch = source(person, timezone.localdate(), work.LIMIT)
-            found[source.__name__] = found.get(source.__name__, 0) + len(batch.items)
+                batch = source(afresh, timezone.localdate(), work.LIMIT)
+            kinds.setdefault(source.__name__, set()).update(i.kind for i in batch.items)
+            kinds[source.__name__].update(k for k, n in batch.totals.items() if n)
             for query in captured.captured_queries:
                 read.setdefault(source.__name__, set()).update(tables(query["sql"]))
                 sql.append(query["sql"])
     # The world gives every kept source something to list, so each ran its full SQL.
-    assert all(found[s.__name__] for s in KEPT_SOURCES), found
-    unwatched = {name: t - set(work_store.WATCHED) for name, t in read.items()}
-    assert not any(unwatched.values()), unwatched
+    assert all(kinds[s.__name__] for s in KEPT_SOURCES), kinds
+    not_its_own = {
+        name: t - {*work.KEPT[name].tables, *work_store.EVERYONE_READS} for name, t in read.items()
+    }
+    assert not any(not_its_own.values()), not_its_own
+    assert {
+        name: k - set(work.KEPT[name].kinds)
+        for name, k in kinds.items()
+        if k - set(work.KEPT[name].kinds)
+    } == {}
+    declared = {t for reads in work.KEPT.values() for t in reads.tables}
+    assert not ({*declared, *work_store.EVERYONE_READS} - {*work_store.WATCHED, work_store.MIGRATE})
     # Nor do they read a column whose change is not logged.
     assert not unread_columns_read(sql, work_store.UNREAD_COLUMNS)
 
@@ -87,7 +99,14 @@ def test_a_kept_list_reads_back_as_gathered_for_every_person_kind_and_length(wor
 
 
 def _kept(person, depth: int = 1) -> bool:
-    return work_store.read(person, timezone.localdate(), None, depth).items is not None
+    """Whether the person's list is kept, every source of it current."""
+    return not _outdated(person, depth)
+
+
+def _outdated(person, depth: int = 1) -> set[str]:
+    """The kept sources the next read would gather afresh (all of them if none is kept)."""
+    found = work_store.read(person, timezone.localdate(), None, depth)
+    return set(work.KEPT) if found.items is None else found.outdated(work.KEPT_TABLES)
 
 
 def test_any_change_to_what_it_read_is_shown_at_once(world, product_owner, dpo):
@@ -98,24 +117,30 @@ def test_any_change_to_what_it_read_is_shown_at_once(world, product_owner, dpo):
     assert _kept(owner)
     flag = Flag.objects.get(cause="material_change:model")
 
-    # A bulk update (no signal, no save): the flag is resolved.
+    # A bulk update (no signal, no save): the flag is resolved. Only the flags are gathered
+    # again.
     Flag.objects.filter(pk=flag.pk).update(status="resolved")
-    assert not _kept(owner)
+    assert _outdated(owner) == {"flags"}
     assert flag.reference not in {i.title.split()[0] for i in work.work(owner).items}
+    assert _kept(owner)
+    assert listed(work.work(owner)) == listed(gathered(owner))
 
-    # Raw SQL: a use case marked for re-assessment.
+    # Raw SQL: a use case marked for re-assessment (nearly every source reads use cases).
     quiet = UseCaseFactory(business_unit=flagged_unit(owner), owner=owner)
     work.work(owner)
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE registry_usecase SET needs_reassessment = true WHERE id = %s", [quiet.pk]
         )
-    assert not _kept(owner)
+    assert {"reassessments", "reviews", "flags"} <= _outdated(owner)
+    assert "evidence" not in _outdated(owner)
     assert any(quiet.reference in i.title for i in work.work(owner).items)
+    assert listed(work.work(owner)) == listed(gathered(owner))
 
     # A delete: the evidence about to expire is gone.
     assert any(i.kind == "evidence" for i in work.work(dpo).items)
     Evidence.objects.filter(reference="EV-9001").delete()
+    assert _outdated(dpo) == {"evidence"}
     assert not any(i.kind == "evidence" for i in work.work(dpo).items)
 
     # A role given (what a person may decide is read from their groups): a new risk officer
@@ -125,7 +150,7 @@ def test_any_change_to_what_it_read_is_shown_at_once(world, product_owner, dpo):
     assert _kept(newcomer)
     newcomer.groups.add(Group.objects.get(name=Role.RISK_OFFICER))
     newcomer = type(newcomer).objects.get(pk=newcomer.pk)  # the next request's person
-    assert not _kept(newcomer)
+    assert _outdated(newcomer) == set(work.KEPT)  # who the person is: everything
     assert "approval" in {i.kind for i in work.work(newcomer).items}
 
     # The change log names what changed.
@@ -205,7 +230,8 @@ def test_the_change_log_is_pruned_and_lists_are_gathered_afresh_after(
 def test_a_kept_list_saves_the_sources_queries(name, client, world, risk_officer):
     client.force_login(risk_officer)
     client.get(reverse(name))  # the session's first request: warmed up
-    Flag.objects.update(reason="Touched")  # a change: My work is gathered afresh
+    # A change to who someone is: every source is gathered afresh.
+    type(risk_officer).objects.filter(pk=risk_officer.pk).update(first_name="Rita")
     with CaptureQueriesContext(connection) as gathering:
         gathered_page = client.get(reverse(name))
     with CaptureQueriesContext(connection) as again:
@@ -218,6 +244,29 @@ def test_a_kept_list_saves_the_sources_queries(name, client, world, risk_officer
     assert [i.link for i in kept_page.context[shown]] == [
         i.link for i in gathered_page.context[shown]
     ]
+
+
+def test_a_change_to_one_table_gathers_again_only_what_reads_it(world, product_owner):
+    """A flag raised or resolved gathers the flags again, not the reviews, drafts or
+    evidence: those are read back as kept, and the list is what a full gathering gives."""
+    owner = product_owner
+    work.work(owner)
+    type(owner).objects.filter(pk=owner.pk).update(first_name="Pat")  # who: everything
+    with CaptureQueriesContext(connection) as everything:
+        work.work(owner)
+    assert _kept(owner)
+    flag = Flag.objects.filter(use_case__owner=owner, status="open").first()
+    Flag.objects.filter(pk=flag.pk).update(severity="low")
+    with CaptureQueriesContext(connection) as flags_only:
+        found = work.work(owner)
+    assert listed(found) == listed(gathered(owner))
+    assert found.counts == gathered(owner).counts
+    assert f"{flag.reference} on" in str(listed(found))
+    read = set().union(*(tables(q["sql"]) for q in flags_only.captured_queries))
+    assert "monitoring_flag" in read
+    assert not read & {"assessments_assessment", "compliance_evidence", "registry_promotionrequest"}
+    assert len(flags_only.captured_queries) < len(everything.captured_queries) - 5
+    assert _kept(owner)
 
 
 def test_what_a_request_read_of_the_person_before_the_log_is_read_again(world):
@@ -240,6 +289,8 @@ def test_a_change_committed_while_gathering_is_not_kept_over(world, product_owne
     def changing(user, today, limit):
         UseCase.objects.filter(owner=product_owner).update(needs_reassessment=True)
         return real(user, today, limit)
+
+    changing.__name__ = real.__name__  # the source it stands for
 
     monkeypatch.setattr(work, "SOURCES", [changing, *work.SOURCES[1:]])
     work.work(product_owner)
@@ -318,7 +369,7 @@ def test_answering_an_assessment_outdates_nothing_unless_it_adds_a_contributor(
     assert saved.answers["aims"] == "Spot fraud before the payment settles."
     assert WorkChange.objects.count() == changes
     assert _kept(product_owner)
-    assert work_store.read_panels(product_owner, timezone.localdate())[1]
+    assert not work_store.read_panels(product_owner, timezone.localdate()).outdated(panels.READS)
     assert listed(work.work(product_owner)) == listed(expected) == listed(gathered(product_owner))
 
     # The DPO's first answer: a contributor now, and the log says so.

@@ -618,6 +618,8 @@ def _regather(user, today: date, depth: int, kept: work_store.Kept) -> work_stor
     if base is None:
         # Nothing to build on (or it was kept again since it was read): every source.
         outdated, base = set(KEPT), work_store.Kept(kept.mark, [])
+    # As deep as the items kept beside them (My work's hundred, after the dashboard's five).
+    depth = max(depth, base.depth)
     reread_person(user, kept.mark)
     gathered, counts, waiting = _gather(
         user, today, [s for s in SOURCES if s.__name__ in outdated], depth, ""

@@ -246,8 +246,9 @@ class Kept:
         waiting=None,
         changed: set[str] | None = None,
         kept_under: Mark | None = None,
+        depth: int = 0,
     ):
-        self.mark, self.items = mark, items
+        self.mark, self.items, self.depth = mark, items, depth
         self.counts = Counter(counts or {})
         self.waiting = Counter(waiting or {})
         self.changed = changed if items is not None else None
@@ -284,6 +285,7 @@ def read(user, today: date, first: int | None, depth: int) -> Kept:
         _json(waiting),
         changed=mark.changed_since(kept_under),
         kept_under=kept_under,
+        depth=kept_depth,
     )
 
 
@@ -302,7 +304,13 @@ def read_whole(user, kept: Kept) -> Kept | None:
         return None
     items, counts, waiting = (_json(value) for value in row)
     return Kept(
-        kept.mark, [_item(raw) for raw in items], counts, waiting, kept.changed, kept.kept_under
+        kept.mark,
+        [_item(raw) for raw in items],
+        counts,
+        waiting,
+        kept.changed,
+        kept.kept_under,
+        kept.depth,
     )
 
 

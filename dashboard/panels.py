@@ -70,7 +70,7 @@ def _due_soon(user, today: date) -> list:
 _ASSESSMENTS = ("assessments_assessment", "assessments_reviewassignment", "registry_usecase")
 
 # Each part by the name the panels' templates know it by. tests/dashboard/test_panels_kept.py
-# walks each part's SQL, for every persona, against its tables.
+# walks each panel's SQL (its parts, its template), for every persona, against their tables.
 PARTS = {
     "counts": Part(lambda user, today: use_case_counts(user), ("registry_usecase",)),
     "attention": Part(_attention, ("registry_usecase",)),

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -305,21 +305,21 @@ def test_an_auditor_cannot_import(mlflow_server, retail, auditor, product_owner)
 
 
 def test_a_stopped_server_raises_a_clear_error_and_writes_nothing(
-    tmp_path, unavailable, retail, product_owner
+    mlflow_server, retail, product_owner
 ):
-    server = _start_mlflow(tmp_path, unavailable)
-    try:
-        server.register("kyc-ranker")
-        server.new_version("kyc-ranker", metrics={"precision": 0.9})
-        _import(server, product_owner, retail, product_owner)
-        server.new_version("kyc-ranker", metrics={"precision": 0.92})
-    finally:
-        server.stop()
+    """Imported once, then the server is gone: nothing answers at its address any more, as a
+    stopped server leaves it (a port freed: the module's server runs on for the other tests,
+    rather than a server of this test's own started and stopped, half a minute of a run)."""
+    mlflow_server.register("kyc-ranker")
+    mlflow_server.new_version("kyc-ranker", metrics={"precision": 0.9})
+    _import(mlflow_server, product_owner, retail, product_owner)
+    mlflow_server.new_version("kyc-ranker", metrics={"precision": 0.92})
+    stopped = replace(mlflow_server, uri=f"http://127.0.0.1:{_free_port()}")
 
     with pytest.raises(
         MLflowError, match=r"Could not read MLflow at 127\.0\.0\.1:\d+: no HTTP answer"
     ):
-        _import(server, product_owner, retail, product_owner)
+        _import(stopped, product_owner, retail, product_owner)
     assert ModelVersion.objects.filter(model__external_ref="mlflow:kyc-ranker").count() == 1
 
 

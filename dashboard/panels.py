@@ -27,7 +27,7 @@ from django.utils.safestring import SafeString, mark_safe
 from assessments import selectors as assessment_selectors
 from compliance.selectors import coverage_total
 from dashboard import work_store
-from dashboard.work import lean, reread_person
+from dashboard.work import ASSESSMENT_TABLES, lean, reread_person
 from incidents.selectors import open_incidents_visible_to
 from monitoring.selectors import failing_gate_visible_to
 from registry.models import Lifecycle
@@ -67,8 +67,6 @@ def _due_soon(user, today: date) -> list:
     )
 
 
-_ASSESSMENTS = ("assessments_assessment", "assessments_reviewassignment", "registry_usecase")
-
 # Each part by the name the panels' templates know it by. tests/dashboard/test_panels_kept.py
 # walks each panel's SQL (its parts, its template), for every persona, against their tables.
 PARTS = {
@@ -88,9 +86,9 @@ PARTS = {
     ),
     "overdue": Part(
         lambda user, today: list(lean(assessment_selectors.overdue(user, today))[:10]),
-        _ASSESSMENTS,
+        ASSESSMENT_TABLES,
     ),
-    "due_soon": Part(_due_soon, _ASSESSMENTS),
+    "due_soon": Part(_due_soon, ASSESSMENT_TABLES),
 }  # fmt: skip
 
 

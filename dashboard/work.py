@@ -552,16 +552,22 @@ class Reads:
     tables: tuple[str, ...]
 
 
-_ASSESSMENTS = ("assessments_assessment", "assessments_reviewassignment", "registry_usecase")
+# What a list of assessments reads: the assessments, their reviews (who may see them) and their
+# use cases (the panels' lists too: dashboard/panels.py).
+ASSESSMENT_TABLES = (
+    "assessments_assessment",
+    "assessments_reviewassignment",
+    "registry_usecase",
+)
 
 # Each kept source by name: a change to one of its tables outdates its items, and only its
 # (dashboard/work_store.py). tests/dashboard/test_work_store.py walks each source's SQL, for
 # every persona, against its tables, and its items against its kinds.
 KEPT: dict[str, Reads] = {
-    "reviews": Reads(("review",), _ASSESSMENTS),
-    "sign_offs": Reads(("sign",), _ASSESSMENTS),
-    "changes_requested": Reads(("changes",), _ASSESSMENTS),
-    "drafts": Reads(("draft",), _ASSESSMENTS),
+    "reviews": Reads(("review",), ASSESSMENT_TABLES),
+    "sign_offs": Reads(("sign",), ASSESSMENT_TABLES),
+    "changes_requested": Reads(("changes",), ASSESSMENT_TABLES),
+    "drafts": Reads(("draft",), ASSESSMENT_TABLES),
     "flags": Reads(
         ("flag",), ("monitoring_flag", "monitoring_rule", "registry_usecase",
                     "registry_modelversion", "registry_aimodel"),
@@ -594,7 +600,7 @@ def _gather(user, today: date, sources, limit: int, kind: str) -> tuple[list, Co
     return sorted(items, key=_order), counts, waiting
 
 
-def reread_person(user, mark) -> None:
+def reread_person(user, mark: work_store.Mark) -> None:
     """Read again what the sources take from the person object, which the request read before
     the change log: their account's flags, roles and units (a list gathered with an older
     copy would be kept under the newer log, and outlive the change). Before anything kept
@@ -651,7 +657,7 @@ def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "")
     # down the list): else only its first ``limit`` items are read.
     first = None if kind or limit > LIMIT else limit
     kept = work_store.read(user, today, first=first, depth=depth)
-    if kept.items is None or kept.outdated(KEPT_TABLES):
+    if kept.outdated(KEPT_TABLES):  # every source, when nothing usable was kept
         kept = _regather(user, today, depth, kept)
     live, live_counts, live_waiting = _gather(user, today, LIVE_SOURCES, limit, kind)
     items = [i for i in kept.items if i.kind == kind] if kind else kept.items
@@ -668,6 +674,6 @@ def my_work(user, today: date | None = None) -> list[WorkItem]:
 
 
 __all__ = [
-    "KEPT", "KEPT_TABLES", "KINDS", "LIMIT", "SOURCES", "Batch", "Reads", "Work", "WorkItem",
-    "lean", "my_work", "reread_person", "work",
+    "ASSESSMENT_TABLES", "KEPT", "KEPT_TABLES", "KINDS", "LIMIT", "SOURCES", "Batch", "Reads",
+    "Work", "WorkItem", "lean", "my_work", "reread_person", "work",
 ]  # fmt: skip

@@ -13,12 +13,20 @@ process drops the template and the copies when the run ends (``drop_copies``).
 
 On SQLite, or without pytest-xdist, nothing here applies: pytest-django creates the database
 as usual.
+
+The tests that run Steward on SQLite, the embedded default, in a process of their own
+(`manage.py serve`, the history walk's second run) start from one SQLite file migrated once a
+run (``migrated_sqlite``), rather than each running every migration (about 28 s of CPU each,
+most of it Django rendering model states): the first process to ask migrates it under a lock,
+the others wait for it, and each test works on its own copy.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -33,6 +41,8 @@ from psycopg import sql
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Set by the controlling process for its workers (they inherit its environment).
 TEMPLATE_ENV = "STEWARD_TEST_TEMPLATE_DB"
+# Set by a test for the pytest it runs on SQLite: its test database is a copy of this file.
+SQLITE_TEMPLATE_ENV = "STEWARD_TEST_SQLITE_TEMPLATE"
 MIGRATED_SECONDS = pytest.StashKey[float]()
 MIGRATION = pytest.StashKey[tuple[subprocess.Popen, str, float]]()
 
@@ -111,9 +121,10 @@ def wait_for_template(config: pytest.Config) -> None:
 
 
 def copying() -> bool:
-    """Whether this process is a worker whose database is copied from the template."""
+    """Whether this process's test database is a copy of a migrated one: a worker's, of the
+    template; a run on SQLite, of the migrated file it was given."""
     # A test that runs pytest again in a subprocess (on SQLite) inherits both variables.
-    return bool(
+    return _sqlite_copying() or bool(
         os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(TEMPLATE_ENV) and _on_postgresql()
     )
 
@@ -126,6 +137,9 @@ def migrated_template() -> str | None:
 
 def copy_template() -> None:
     """Make this worker's test database a fresh copy of the migrated template."""
+    if _sqlite_copying():
+        _use_sqlite_copy()
+        return
     if not copying():
         return
     name = _database()["TEST"]["NAME"]  # with the worker's suffix, set by pytest-django
@@ -136,6 +150,54 @@ def copy_template() -> None:
                 sql.Identifier(name), sql.Identifier(os.environ[TEMPLATE_ENV])
             )
         )
+
+
+def migrated_sqlite(shared: Path) -> Path:
+    """A SQLite database with every migration applied, in ``shared`` (a folder every process
+    of the run sees): made by the first process that asks, under a lock the others wait on,
+    then read by all. Copy it (``copy_sqlite``) rather than write to it."""
+    path = shared / "migrated.sqlite3"
+    with (shared / "migrated.sqlite3.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
+        if not path.exists():
+            partial = shared / "migrating.sqlite3"
+            partial.unlink(missing_ok=True)
+            env = {**os.environ, "DATABASE_URL": f"sqlite:///{partial}",
+                   "CELERY_TASK_ALWAYS_EAGER": "true"}  # fmt: skip
+            env.pop(SQLITE_TEMPLATE_ENV, None)
+            result = subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+                cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=900,
+            )  # fmt: skip
+            if result.returncode != 0:
+                raise RuntimeError(f"migrating {partial} failed:\n{result.stdout}{result.stderr}")
+            copy_sqlite(partial, path)  # whole, without the write-ahead log beside it
+            partial.unlink()
+    return path
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (SQLite's backup, which takes in what its
+    write-ahead log holds), replacing ``target``."""
+    target.unlink(missing_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+def _sqlite_copying() -> bool:
+    return not _on_postgresql() and bool(os.environ.get(SQLITE_TEMPLATE_ENV))
+
+
+def _use_sqlite_copy() -> None:
+    """On SQLite, with a migrated file named: the test database is a copy of it beside the
+    database the settings name, used as it is (keepdb), so Django finds every migration
+    applied."""
+    db = _database()
+    copy = Path(db["NAME"]).with_name(f"test_{Path(db['NAME']).name}")
+    copy_sqlite(Path(os.environ[SQLITE_TEMPLATE_ENV]), copy)
+    db.setdefault("TEST", {})["NAME"] = str(copy)
 
 
 def drop_copies(config: pytest.Config) -> None:

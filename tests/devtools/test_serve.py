@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from devtools.management.commands.serve import WorkerKeeper
+from tests.databases import copy_sqlite
 from tests.readiness import tail, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +42,11 @@ def _ready(url: str):
         return None
 
 
-def test_the_embedded_default_runs_its_jobs_without_redis(tmp_path):
+def test_the_embedded_default_runs_its_jobs_without_redis(tmp_path, migrated_sqlite):
     port = _free_port()
+    # The run's migrated database (tests/databases.py); `migrate` below finds nothing to do,
+    # as on a second `make run`.
+    copy_sqlite(migrated_sqlite, tmp_path / "db.sqlite3")
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from portal.csvexport import stream_csv
 from portal.history.tracked import HISTORY_REGISTRY
+from tests.databases import SQLITE_TEMPLATE_ENV
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -102,10 +103,12 @@ def test_the_audit_log_and_its_export_hold_every_governed_change(demo_firm, clie
 
 @pytest.mark.slow
 @pytest.mark.skipif(bool(os.environ.get(ON_SQLITE)), reason="this is the SQLite run itself")
-def test_the_same_walk_and_the_append_only_guards_pass_on_sqlite(tmp_path):
+def test_the_same_walk_and_the_append_only_guards_pass_on_sqlite(tmp_path, migrated_sqlite):
     env = {
         **os.environ,
         ON_SQLITE: "1",
+        # Its test database is a copy of the run's migrated one (tests/databases.py).
+        SQLITE_TEMPLATE_ENV: str(migrated_sqlite),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'walk.sqlite3'}",
         "CELERY_TASK_ALWAYS_EAGER": "true",
     }

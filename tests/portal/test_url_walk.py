@@ -14,11 +14,14 @@ filled). What each person should get is derived from the named rules
 """
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.tokens import default_token_generator
+from django.http import QueryDict
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
@@ -430,17 +433,81 @@ def test_each_persona_gets_what_the_rules_say(world, personas, persona):
 # offset once, a 500 in the history API).
 ODD_PAGES = ["9" * 20, "0", "-1", "x", "2.5"]
 
+# What a view did with a query string, as ``_query_reads`` notes it: the names it asked for,
+# or WHOLE when it looked at the query string as a whole (its length, its keys, a copy).
+WHOLE = "*"
+_ASKED_BY_NAME = ("__getitem__", "__contains__", "get", "getlist", "_getlist", "setdefault")
+_READ_WHOLE = (
+    "__iter__", "__len__", "__eq__", "keys", "items", "values", "lists", "dict", "copy",
+    "__copy__", "__deepcopy__", "urlencode",
+)  # fmt: skip
+
+
+@contextmanager
+def _query_reads() -> Iterator[set[str]]:
+    """The parameters any query string (``request.GET``, DRF's ``query_params``) was read for
+    inside the block, noted as each ``QueryDict`` method is called."""
+    reads: set[str] = set()
+    saved = {name: QueryDict.__dict__.get(name) for name in _ASKED_BY_NAME + _READ_WHOLE}
+
+    def noting(name: str, by_name: bool):
+        method = getattr(QueryDict, name)
+
+        def noted(self, *args, **kwargs):
+            reads.add(str(args[0]) if by_name and args else WHOLE)
+            return method(self, *args, **kwargs)
+
+        return noted
+
+    for name in _ASKED_BY_NAME + _READ_WHOLE:
+        setattr(QueryDict, name, noting(name, name in _ASKED_BY_NAME))
+    try:
+        yield reads
+    finally:
+        for name, method in saved.items():
+            if method is None:
+                delattr(QueryDict, name)
+            else:
+                setattr(QueryDict, name, method)
+
 
 def test_odd_page_numbers_on_every_route_never_fail(world, admin_user):
+    """Every route that reads ``page`` (or its whole query string) is asked for odd pages; a
+    route that never looks at it answers ``?page=x`` as it answers without it, which the other
+    walks read already."""
     client = Client()
     client.force_login(admin_user)
     wrong = []
+    paged = set()
     for route, path, _ in walked(world):
+        with _query_reads() as reads:
+            response = _get(client, path)
+        if response.status_code >= 500:
+            wrong.append(f"{response.status_code} {path} ({route.name})")
+        if not reads & {"page", WHOLE}:
+            continue
+        paged.add(route.name)
         for page in ODD_PAGES:
             response = _get(client, path, {"page": page})
             if response.status_code >= 500:
                 wrong.append(f"{response.status_code} {path}?page={page} ({route.name})")
     assert not wrong, "\n".join(wrong)
+    # The lists that page, on pages and in the API, were among them.
+    assert {"registry:use-case-list", "api-use-case-list", "history", "api-history"} <= paged
+
+
+def test_a_route_is_seen_reading_its_page_or_not():
+    client = Client()
+    with _query_reads() as reads:
+        client.get("/healthz", {"page": "2"})
+    assert "page" not in reads and WHOLE not in reads
+    query = QueryDict("page=2&q=x")
+    with _query_reads() as reads:
+        assert query.get("page") == "2"
+    with _query_reads() as whole:
+        assert len(query) == 2
+    assert reads == {"page"} and whole == {WHOLE}
+    assert query.get("q") == "x" and "page" in query  # the methods are themselves again
 
 
 def _is_page_of(route: Route) -> bool:

@@ -45,8 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist (make test): migrate once, and give each worker its own queue.
 
     Every worker has its own test database (pytest-django names it test_<name>_gw<N>). The
-    controlling process migrates one database before the workers start and each worker starts
-    from a copy of it (tests/databases.py), rather than each running every migration itself.
+    controlling process migrates one database while the workers start (and run the tests that
+    need no database), and each worker's database is a copy of it (tests/databases.py), rather
+    than each running every migration itself.
     Each worker also has, through the `celery_worker` fixture, its own Celery worker process on
     its database. They share one Redis, so a task sent by one test process must reach only its
     own Celery worker: one queue per test process, named after it.
@@ -88,13 +89,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     line = databases.report_summary(config)
     if line:
         terminalreporter.write_line(line)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
-    """The controlling process (make test): the workers have started and are collecting;
-    no test is sent to them before the template database is migrated."""
-    databases.wait_for_template(session.config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,12 +4,14 @@
 its own (pytest-django names them test_<name>_gw0, _gw1, ...). Left to itself each process
 creates its database by running every migration, which on a busy two-core machine costs
 minutes, the same minutes in every process at once. Instead the controlling process migrates
-one database, test_<name>_migrated (``migrate_template``), while the workers start and collect
-the tests, and sends them no test until it is done (``wait_for_template``); each worker's
-database is a copy of it made by PostgreSQL (``CREATE DATABASE ... TEMPLATE``, about two
-seconds: ``copy_template``). Django then finds every migration applied and uses the copy as
-it is (keepdb), so the tests see exactly what the migrations made, as before. The controlling
-process drops the template and the copies when the run ends (``drop_copies``).
+one database (``migrate_template``), in the background while the workers start, collect and
+run the tests that need no database; it is named test_<name>_migrated once every migration
+is applied (``finish_template``). A worker's first test on the database waits for that name
+(``wait_for_template``), then the worker's database is a copy of it made by PostgreSQL
+(``CREATE DATABASE ... TEMPLATE``, about two seconds: ``copy_template``). Django then finds
+every migration applied and uses the copy as it is (keepdb), so the tests see exactly what the
+migrations made, as before. The controlling process drops the template and the copies when
+the run ends (``drop_copies``).
 
 On SQLite, or without pytest-xdist, nothing here applies: pytest-django creates the database
 as usual.
@@ -29,6 +31,8 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -43,8 +47,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_ENV = "STEWARD_TEST_TEMPLATE_DB"
 # Set by a test for the pytest it runs on SQLite: its test database is a copy of this file.
 SQLITE_TEMPLATE_ENV = "STEWARD_TEST_SQLITE_TEMPLATE"
+# Where the controlling process writes the migration's output if it fails (workers read it).
+TEMPLATE_FAILED_ENV = "STEWARD_TEST_TEMPLATE_FAILED"
 MIGRATED_SECONDS = pytest.StashKey[float]()
-MIGRATION = pytest.StashKey[tuple[subprocess.Popen, str, float]]()
+MIGRATION = pytest.StashKey[tuple[subprocess.Popen, threading.Thread]]()
+# How long a worker waits for the template before it gives up (a migration takes about a
+# minute on a loaded two-core machine), and how often it looks.
+TEMPLATE_DEADLINE_SECONDS = 1200
+TEMPLATE_POLL_SECONDS = 0.25
 
 
 def _database() -> dict:
@@ -79,17 +89,20 @@ def _drop(conn, name: str) -> None:
 
 
 def migrate_template(config: pytest.Config) -> None:
-    """Create test_<name>_migrated and start running every migration on it, once: in the
-    background, while pytest-xdist starts the workers and they collect the tests (about half
-    a minute each on two cores), rather than before."""
+    """Start running every migration on a new database, once: in the background, while
+    pytest-xdist starts the workers and they collect the tests (about half a minute each on
+    two cores) and run those that need no database. It is test_<name>_migrated_partial until
+    the migrations are done, then renamed test_<name>_migrated (``finish_template``)."""
     if not _on_postgresql() or not os.environ.get("DATABASE_URL"):
         return
     template = f"{_test_name()}_migrated"
+    partial = f"{template}_partial"
     started = time.monotonic()
     with _maintenance() as conn:
         _drop(conn, template)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
-    url = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + quote(template)))
+        _drop(conn, partial)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(partial)))
+    url = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + quote(partial)))
     process = subprocess.Popen(
         [sys.executable, "manage.py", "migrate", "--noinput", "--run-syncdb", "-v0"],
         cwd=BASE_DIR,
@@ -98,26 +111,67 @@ def migrate_template(config: pytest.Config) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    config.stash[MIGRATION] = (process, template, started)
-    # The workers inherit it when they start: their databases are copied from it.
+    failed = Path(tempfile.mkdtemp(prefix="steward-template-")) / "migration-failed.txt"
+    finishing = threading.Thread(
+        target=finish_template,
+        args=(config, process, partial, template, started, failed),
+        name="migrate-template",
+        daemon=True,
+    )
+    finishing.start()
+    config.stash[MIGRATION] = (process, finishing)
+    # The workers inherit them when they start: their databases are copied from the template.
     os.environ[TEMPLATE_ENV] = template
+    os.environ[TEMPLATE_FAILED_ENV] = str(failed)
 
 
-def wait_for_template(config: pytest.Config) -> None:
-    """Before the controlling process sends the first test: wait until the template is
-    migrated, or stop the run with the migration's output if it failed."""
-    migration = config.stash.get(MIGRATION, None)
-    if migration is None:
-        return
-    del config.stash[MIGRATION]
-    process, template, started = migration
+def finish_template(
+    config: pytest.Config,
+    process: subprocess.Popen,
+    partial: str,
+    template: str,
+    started: float,
+    failed: Path,
+) -> None:
+    """The controlling process, beside the run: when the migration ends, give the database
+    the name the workers wait for, or write down why it failed for them to say."""
     output, _ = process.communicate()
     if process.returncode != 0:
-        pytest.exit(
-            f"Migrating the test database {template} failed:\n{output}",
-            returncode=pytest.ExitCode.USAGE_ERROR,
+        failed.write_text(output or f"migrate exited with {process.returncode}")
+        return
+    with _maintenance() as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(partial), sql.Identifier(template)
+            )
         )
     config.stash[MIGRATED_SECONDS] = time.monotonic() - started
+
+
+def wait_for_template() -> str:
+    """A worker, before its first test on the database: wait until the controlling process
+    has named the migrated template, and return its name; fail that test with the
+    migration's output if it failed."""
+    template = os.environ[TEMPLATE_ENV]
+    failed = Path(os.environ.get(TEMPLATE_FAILED_ENV, "/nonexistent"))
+    deadline = time.monotonic() + TEMPLATE_DEADLINE_SECONDS
+    with _maintenance() as conn:
+        while True:
+            if failed.exists():
+                pytest.fail(
+                    f"Migrating the test database {template} failed:\n{failed.read_text()}",
+                    pytrace=False,
+                )
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template])
+            if found.fetchone():
+                return template
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"Waited {TEMPLATE_DEADLINE_SECONDS} s for the controlling process to "
+                    f"migrate the test database {template}; it is still not there.",
+                    pytrace=False,
+                )
+            time.sleep(TEMPLATE_POLL_SECONDS)
 
 
 def copying() -> bool:
@@ -131,8 +185,10 @@ def copying() -> bool:
 
 def migrated_template() -> str | None:
     """The run's migrated database (under pytest-xdist on PostgreSQL), if there is one: a test
-    that needs a whole database of its own may start from a copy of it."""
-    return os.environ.get(TEMPLATE_ENV) if _on_postgresql() else None
+    that needs a whole database of its own may start from a copy of it (once it is ready)."""
+    if not _on_postgresql() or not os.environ.get(TEMPLATE_ENV):
+        return None
+    return wait_for_template()
 
 
 def copy_template() -> None:
@@ -143,11 +199,12 @@ def copy_template() -> None:
     if not copying():
         return
     name = _database()["TEST"]["NAME"]  # with the worker's suffix, set by pytest-django
+    template = wait_for_template()
     with _maintenance() as conn:
         _drop(conn, name)
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(os.environ[TEMPLATE_ENV])
+                sql.Identifier(name), sql.Identifier(template)
             )
         )
 
@@ -203,12 +260,16 @@ def _use_sqlite_copy() -> None:
 def drop_copies(config: pytest.Config) -> None:
     """Drop the template and every worker's copy (the controlling process, at the end)."""
     migration = config.stash.get(MIGRATION, None)
-    if migration is not None:  # the run ended before its first test (interrupted)
+    if migration is not None:
         del config.stash[MIGRATION]
-        process = migration[0]
-        if process.poll() is None:
+        process, finishing = migration
+        if process.poll() is None:  # the run ended before the migration (interrupted)
             process.kill()
-        process.communicate()
+        finishing.join()
+    failed = os.environ.pop(TEMPLATE_FAILED_ENV, None)
+    if failed:
+        Path(failed).unlink(missing_ok=True)
+        Path(failed).parent.rmdir()
     template = os.environ.pop(TEMPLATE_ENV, None)
     if not template:
         return
@@ -216,7 +277,7 @@ def drop_copies(config: pytest.Config) -> None:
     with _maintenance() as conn:
         names = [row[0] for row in conn.execute("SELECT datname FROM pg_database")]
         for name in names:
-            if name == template or copy.fullmatch(name):
+            if name in (template, f"{template}_partial") or copy.fullmatch(name):
                 _drop(conn, name)
 
 

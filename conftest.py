@@ -9,6 +9,9 @@ import pytest
 from portal.models import Role
 from tests.factories import PASSWORD, BusinessUnitFactory, UserFactory
 
+# `pytest --cpu-report`: where the suite's CPU goes, per phase, module and test.
+pytest_plugins = ["tests.cpu_report"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):

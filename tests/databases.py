@@ -139,12 +139,16 @@ def finish_template(
     if process.returncode != 0:
         failed.write_text(output or f"migrate exited with {process.returncode}")
         return
-    with _maintenance() as conn:
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                sql.Identifier(partial), sql.Identifier(template)
+    try:
+        with _maintenance() as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(partial), sql.Identifier(template)
+                )
             )
-        )
+    except psycopg.Error as exc:  # the workers would wait for the name until their deadline
+        failed.write_text(f"{output}\nRenaming {partial} to {template} failed: {exc}")
+        return
     config.stash[MIGRATED_SECONDS] = time.monotonic() - started
 
 

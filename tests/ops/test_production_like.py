@@ -8,9 +8,10 @@ webhooks arrive, in order, once each.
 
 Under `make test` the database starts as a copy of the run's migrated one (tests/databases.py:
 the same `manage.py migrate` run once on an empty database as the run starts; if it fails,
-every test on the database fails with its output), so the guide's `migrate` here finds every migration applied and
-installs the triggers again; migrating from empty once more would prove nothing new and costs
-half a minute of CPU. Run alone (one process), the database starts empty and `migrate` makes it.
+every test on the database fails with its output), so the guide's `migrate` here finds every
+migration applied and installs the triggers again; migrating from empty once more would prove
+nothing new and costs half a minute of CPU. Run alone (one process), the database starts empty
+and `migrate` makes it.
 """
 
 import json

@@ -4,6 +4,8 @@ Retail and Corporate are two business units; ``outsider`` is a product owner in 
 who must see nothing of Retail's unless granted.
 """
 
+from collections.abc import Iterator, Mapping
+
 import pytest
 
 from portal.models import Role
@@ -76,14 +78,37 @@ def outsider(corporate):
     return UserFactory(username="olly.outsider", roles=[Role.PRODUCT_OWNER], units=[corporate])
 
 
+# Each persona by the name the permission matrices use, and the fixture that makes it.
+PERSONA_FIXTURES = {
+    "admin": "admin_user",
+    "risk_officer": "risk_officer",
+    "product_owner": "product_owner",
+    "leadership": "leadership",
+    "dpo": "dpo",
+    "auditor": "auditor",
+    "outsider": "outsider",
+}
+
+
+class Personas(Mapping):
+    """The personas by name, each made the first time it is asked for: a test of one persona
+    (most of the permission matrices, parametrised by persona) makes that one, not all seven;
+    one that goes through them all makes them all. Asked twice, the same person (the
+    persona's fixture, which the test may also ask for by name)."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+
+    def __getitem__(self, name: str):
+        return self._request.getfixturevalue(PERSONA_FIXTURES[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PERSONA_FIXTURES)
+
+    def __len__(self) -> int:
+        return len(PERSONA_FIXTURES)
+
+
 @pytest.fixture
-def personas(admin_user, risk_officer, product_owner, leadership, dpo, auditor, outsider):
-    return {
-        "admin": admin_user,
-        "risk_officer": risk_officer,
-        "product_owner": product_owner,
-        "leadership": leadership,
-        "dpo": dpo,
-        "auditor": auditor,
-        "outsider": outsider,
-    }
+def personas(request, db) -> Personas:
+    return Personas(request)

@@ -168,9 +168,10 @@ def _resolve(data, target, unit):
 def test_people_pages_by_persona(
     client, personas, retail, persona, name, method, url, data, admin_status
 ):
+    user = personas[persona]  # made before the snapshot: what the request changes is compared
     target = _target(retail)
     before = _snapshot(target)
-    client.force_login(personas[persona])
+    client.force_login(user)
     response = _call(client, method, url(target, retail), _resolve(data, target, retail), api=False)
     if persona == "admin":
         assert response.status_code == admin_status, response.content.decode()[:2000]
@@ -182,10 +183,11 @@ def test_people_pages_by_persona(
 @pytest.mark.parametrize("persona", ["admin", *NON_ADMINS])
 @pytest.mark.parametrize("name, method, url, data, admin_status", API, ids=[a[0] for a in API])
 def test_people_api_by_persona(personas, retail, persona, name, method, url, data, admin_status):
+    user = personas[persona]  # made before the snapshot: what the request changes is compared
     target = _target(retail)
     before = _snapshot(target)
     client = APIClient()
-    client.force_authenticate(personas[persona])
+    client.force_authenticate(user)
     response = _call(client, method, url(target, retail), _resolve(data, target, retail), api=True)
     if persona == "admin":
         assert response.status_code == admin_status, response.content.decode()[:2000]

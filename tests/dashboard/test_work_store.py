@@ -1,6 +1,8 @@
 """My work, kept (dashboard/work_store.py): read back while nothing it rests on changed, and
 gathered afresh after any change, however it was made."""
 
+import json
+from dataclasses import fields
 from datetime import timedelta
 
 import pytest
@@ -73,6 +75,17 @@ def test_each_kept_source_reads_only_its_own_tables_all_watched(world):
     assert not ({*declared, *work_store.EVERYONE_READS} - {*work_store.WATCHED, work_store.MIGRATE})
     # Nor do they read a column whose change is not logged.
     assert not unread_columns_read(sql, work_store.UNREAD_COLUMNS)
+
+
+def test_an_item_is_kept_whole():
+    """Every field of an item is stored, and read back as it was."""
+    item = work.WorkItem(
+        "review", "AS-0001 DPIA of UC-0001", "Submitted for review: Fraud", "/assessments/1/",
+        timezone.localdate(), timezone.now(),
+    )  # fmt: skip
+    raw = work_store._raw(item)
+    assert set(raw) == {f.name for f in fields(work.WorkItem)}
+    assert work_store._item(json.loads(json.dumps(raw))) == item
 
 
 def test_every_watched_table_has_the_change_trigger():

@@ -181,26 +181,32 @@ def stuck(user, now, days: int, limit: int) -> list[Assessment]:
     """The first ``limit`` assessments waiting in review, or for sign-off, for more than
     ``days``, oldest first, each with ``waiting_since`` (when it was submitted, or approved).
 
-    One query. (Walking two partial indexes, one per wait, was tried and dropped: with them
-    PostgreSQL also walked the first index for My work's reviews, whose count over every row
-    the LIMIT does not shorten, and joined each row to every use case: 0.6 s instead of
-    13 ms for a risk officer.)"""
+    One query: the first ``limit`` chosen among the assessments alone, then only those joined
+    to their use cases. Joined first, every waiting assessment (some 4,000 of 20,000) was
+    joined to every use case by a hash of all 10,000 before ten were kept, on every request of
+    the dashboard; for someone who sees every use case the choice needs no use case at all.
+    (Walking two partial indexes, one per wait, was tried and dropped: with them PostgreSQL
+    also walked the first index for My work's reviews, whose count over every row the LIMIT
+    does not shorten, and joined each row to every use case: 0.6 s instead of 13 ms for a
+    risk officer.)"""
     since = now - timedelta(days=days)
+    waiting_since = Case(
+        When(status=Status.APPROVED, then=F("approved_at")), default=F("submitted_at")
+    )
+    first = (
+        assessments_visible_to(user)
+        .filter(
+            Q(status__in=[Status.SUBMITTED, Status.IN_REVIEW], submitted_at__lt=since)
+            | Q(status=Status.APPROVED, approved_at__lt=since)
+        )
+        .annotate(waiting_since=waiting_since)
+        .order_by("waiting_since", "pk")
+        .values("pk")[:limit]
+    )
     return list(
-        lean(
-            assessments_visible_to(user)
-            .filter(
-                Q(status__in=[Status.SUBMITTED, Status.IN_REVIEW], submitted_at__lt=since)
-                | Q(status=Status.APPROVED, approved_at__lt=since)
-            )
-            .annotate(
-                waiting_since=Case(
-                    When(status=Status.APPROVED, then=F("approved_at")),
-                    default=F("submitted_at"),
-                )
-            )
-            .order_by("waiting_since", "pk")
-        )[:limit]
+        lean(Assessment.objects.filter(pk__in=first))
+        .annotate(waiting_since=waiting_since)
+        .order_by("waiting_since", "pk")
     )
 
 

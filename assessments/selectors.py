@@ -170,6 +170,10 @@ LEAN_FIELDS = (
 )  # fmt: skip
 
 
+# The same without its use case's (dashboard/work.py reads those for the rows it lists only).
+ITEM_FIELDS = tuple(name for name in LEAN_FIELDS if not name.startswith("use_case__"))
+
+
 def lean(qs):
     """Assessments with their use case's reference and title only (an item, a panel row)."""
     return (

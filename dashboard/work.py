@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from assessments.models import Assessment, ReviewAssignment, Status
 from assessments.selectors import (
+    ITEM_FIELDS,
     awaiting,
     forget_routed,
     lean,
@@ -50,7 +51,12 @@ from portal.models import Role
 from registry.models import ModelVersion, PromotionRequest, UseCase
 from registry.models.releases import ApproverRole
 from registry.release_policy import ROLE_PREFERENCE, outstanding_roles
-from registry.selectors import forget_every_use_case, sees_every_use_case
+from registry.selectors import (
+    forget_every_use_case,
+    give_use_cases_shown,
+    sees_every_use_case,
+    use_case_shown,
+)
 
 # Items per source at most: a person with more sees the first ones and the full list's link.
 LIMIT = 100
@@ -117,10 +123,27 @@ class Batch:
         return cls(items, counts, Counter(counts))
 
 
-def _first(qs: QuerySet, limit: int) -> tuple[list, int]:
-    """The first ``min(limit, LIMIT)`` rows of ``qs`` and how many rows it has, in one query."""
-    rows = list(qs.annotate(work_total=Window(Count("*")))[: min(limit, LIMIT)])
+# What an item shows of its use case.
+SHOWN = ("reference", "title")
+
+
+def _first(qs: QuerySet, limit: int, use_case: tuple[str, ...] = ()) -> tuple[list, int]:
+    """The first ``min(limit, LIMIT)`` rows of ``qs`` and how many rows it has, in one query.
+
+    ``use_case`` names the fields of each row's use case an item shows (``row.use_case``),
+    read for the rows listed only (registry.selectors.use_case_shown): the count is over every
+    row, and joined, every row (some thousands of reviews) was joined to every use case."""
+    rows = list(
+        use_case_shown(qs, use_case).annotate(work_total=Window(Count("*")))[: min(limit, LIMIT)]
+    )
+    give_use_cases_shown(rows, use_case, qs.db)
     return rows, (rows[0].work_total if rows else 0)
+
+
+def _listed(qs: QuerySet) -> QuerySet:
+    """Assessments with what an item shows of them: as ``lean``, but their use case left to
+    ``_first`` (``use_case=SHOWN``)."""
+    return lean(qs).select_related(None).only(*ITEM_FIELDS)
 
 
 def _waiting_due(since: datetime | None) -> date | None:
@@ -138,7 +161,7 @@ def _awaiting(user, limit: int, stage: str, kind: str, why: str, link, since: st
         # Nothing at this stage is routed to them (one query for both stages): no need to
         # look through every assessment waiting at it (most people decide on none).
         return Batch([]).add(kind, [], 0)
-    rows, total = _first(lean(awaiting(user, stage)).order_by(since, "pk"), limit)
+    rows, total = _first(_listed(awaiting(user, stage)).order_by(since, "pk"), limit, SHOWN)
     items = []
     for a in rows:
         at = getattr(a, since)
@@ -210,13 +233,14 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
         .values("decided_at")[:1]
     )
     rows, total = _first(
-        lean(to_revise(user))
+        _listed(to_revise(user))
         # When the changes were asked for (else when it was last submitted): not when it was
         # last saved, which an autosave moves without outdating the kept list.
         .annotate(asked_since=Coalesce(Subquery(last_asked), F("submitted_at"), F("created_at")))
         .order_by("asked_since", "pk")
         .prefetch_related(asked),
         limit,
+        SHOWN,
     )
     items = []
     for a in rows:
@@ -238,7 +262,9 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
 
 
 def drafts(user, today: date, limit: int = LIMIT) -> Batch:
-    rows, total = _first(lean(_written_by(user, Status.DRAFT)).order_by("created_at", "pk"), limit)
+    rows, total = _first(
+        _listed(_written_by(user, Status.DRAFT)).order_by("created_at", "pk"), limit, SHOWN
+    )
     items = [
         WorkItem(
             "draft",
@@ -255,7 +281,7 @@ def drafts(user, today: date, limit: int = LIMIT) -> Batch:
 
 FLAG_ITEM_FIELDS = (
     "id", "reference", "severity", "raised_at", "reason", "cause", "rule_id", "use_case_id",
-    "use_case__reference", "rule__name",
+    "rule__name",
 )  # fmt: skip
 
 
@@ -269,17 +295,20 @@ def flags(user, today: date, limit: int = LIMIT) -> Batch:
         .order_by()
         .values("model__owner_id")[:1]
     )
+    # The use cases they own as a set (their owner's index), not the owner asked of each
+    # flag's use case joined: that joined every open flag to every use case.
+    owned = UseCase.objects.filter(owner=user).values("pk")
     rows, total = _first(
         Flag.objects.filter(status=FlagStatus.OPEN)
         .alias(model_owner=Subquery(model_owner))
-        # The owner asked of the use case joined for the item's reference.
-        .filter(Q(use_case__owner=user) | Q(model_owner=user.pk))
-        .select_related("use_case", "rule")
+        .filter(Q(use_case_id__in=owned) | Q(model_owner=user.pk))
+        .select_related("rule")
         # What an item shows (its title is the rule's name, or the reason, or the cause): not
         # the evidence, the rule's definition or the rest of the use case.
         .only(*FLAG_ITEM_FIELDS)
         .order_by("raised_at", "pk"),
         limit,
+        ("reference",),
     )
     items = [
         WorkItem(
@@ -297,7 +326,6 @@ def flags(user, today: date, limit: int = LIMIT) -> Batch:
 
 INCIDENT_ITEM_FIELDS = (
     "id", "reference", "title", "severity", "status", "opened_at", "use_case_id",
-    "use_case__reference",
 )  # fmt: skip
 
 
@@ -312,12 +340,11 @@ def incidents(user, today: date, limit: int = LIMIT) -> Batch:
     owned = (
         Incident.objects.filter(owner=user)
         .exclude(status=IncidentStatus.CLOSED)
-        .select_related("use_case")
         # What an item shows: not the description, the timeline or the rest of the use case.
         .only(*INCIDENT_ITEM_FIELDS)
         .order_by("opened_at", "pk")
     )
-    rows, total = _first(owned, limit)
+    rows, total = _first(owned, limit, ("reference",))
     batch = Batch([]).add(
         "incident",
         [

@@ -220,6 +220,12 @@ def give_use_cases_shown(rows: list, fields: tuple[str, ...], using: str) -> lis
     return rows
 
 
+def known_in_every_unit(user) -> bool:
+    """True when ``sees_every_use_case`` already found this request that the person is a member
+    of every business unit (every use case's unit is one of theirs); never asks the database."""
+    return bool(user.__dict__.get(_EVERY_UNIT))
+
+
 def of_visible_use_cases(user, qs: QuerySet, path: str = "use_case") -> QuerySet:
     """``qs`` narrowed to rows of use cases the person sees (through ``path``); whole when the
     person is known to see every use case (no semi-join with all of them)."""

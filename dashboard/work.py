@@ -419,13 +419,19 @@ def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
         ],
         total,
     )
+    # The use cases they own, and the retired ones, as sets read once each: asked of each
+    # assessment's joined use case, every use case was hashed first (2.3 ms for someone who
+    # owns none and wrote none, who now needs the owner's and the lifecycle's index only).
+    owned = UseCase.objects.filter(owner=user).values("pk")
+    retired = UseCase.objects.filter(lifecycle="retired").values("pk")
     expiring, total = _first(
-        lean(
+        _listed(
             Assessment.objects.filter(status=Status.SIGNED_OFF, valid_until__lte=soon)
-            .filter(Q(author=user) | Q(use_case__owner=user))
-            .exclude(use_case__lifecycle="retired")
+            .filter(Q(author=user) | Q(use_case_id__in=owned))
+            .exclude(use_case_id__in=retired)
         ).order_by("valid_until", "pk"),
         limit,
+        ("reference",),
     )
     return batch.add(
         "reassess",

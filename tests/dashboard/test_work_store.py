@@ -401,3 +401,25 @@ def test_answering_an_assessment_outdates_nothing_unless_it_adds_a_contributor(
     assert not _kept(dpo)
     assert dpo.pk in Assessment.objects.get(pk=mine.pk).contributor_ids
     assert listed(work.work(dpo)) == listed(gathered(dpo))
+
+
+def test_each_items_link_is_its_records_own_page(world):
+    """An item's link (built once a list, not reversed item by item) is its record's own page:
+    an assessment's or a use case's (get_absolute_url), a sign-off's page for a sign-off."""
+    pages = {
+        **{a.reference: a.get_absolute_url() for a in Assessment.objects.all()},
+        **{u.reference: u.get_absolute_url() for u in UseCase.objects.all()},
+    }
+    checked = set()
+    for person in world.values():
+        for item in gathered(person).items:
+            if item.kind not in ("review", "sign", "changes", "draft", "reassess"):
+                continue
+            record = item.title.split()[0]
+            if item.kind == "sign":
+                pk = Assessment.objects.get(reference=record).pk
+                assert item.link == reverse("assessments:sign-off", args=[pk])
+            else:
+                assert item.link == pages[record]
+            checked.add(item.kind)
+    assert checked == {"review", "sign", "changes", "draft", "reassess"}

@@ -13,6 +13,7 @@ from registry.selectors import (
     known_in_every_unit,
     known_to_see_every_use_case,
     use_case_visible_q,
+    use_cases_visible_to,
 )
 
 
@@ -22,25 +23,32 @@ def _reviews() -> Prefetch:
     )
 
 
+def _assessments() -> QuerySet[Assessment]:
+    return Assessment.objects.select_related(
+        "template", "use_case__business_unit", "use_case__owner", "author"
+    ).prefetch_related(_reviews())
+
+
+def _reviewing(user) -> Q:
+    """Assessments the person's reviewer group was asked to review."""
+    return Q(
+        pk__in=ReviewAssignment.objects.filter(group__user=user)
+        .filter(Q(assignee__isnull=True) | Q(assignee=user))
+        .values("assessment_id")
+    )
+
+
 def assessments_visible_to(user) -> QuerySet[Assessment]:
     """What the person may read: assessments of use cases they see, ones they wrote, and ones
     their reviewer group was asked to review."""
-    qs = Assessment.objects.select_related(
-        "template", "use_case__business_unit", "use_case__owner", "author"
-    ).prefetch_related(_reviews())
+    qs = _assessments()
     if known_to_see_every_use_case(user):
         return qs  # every use case's assessments (registry.selectors.sees_every_use_case)
     if not user.is_authenticated:
         return qs.none()
     return qs.filter(
         # On the joined use case: not a list of every use case the person sees (see there).
-        use_case_visible_q(user, via="use_case__")
-        | Q(author=user)
-        | Q(
-            pk__in=ReviewAssignment.objects.filter(group__user=user)
-            .filter(Q(assignee__isnull=True) | Q(assignee=user))
-            .values("assessment_id")
-        )
+        use_case_visible_q(user, via="use_case__") | Q(author=user) | _reviewing(user)
     )
 
 
@@ -136,13 +144,20 @@ def written_by(user, statuses) -> Q:
 
 def to_revise(user) -> QuerySet[Assessment]:
     """Assessments the person wrote (author or contributor) that reviewers sent back with
-    changes requested: theirs to revise and submit again, oldest first."""
-    return (
-        assessments_visible_to(user)
-        .filter(status=Status.CHANGES_REQUESTED)
-        .filter(written_by(user, [Status.CHANGES_REQUESTED]))
-        .order_by("updated_at", "pk")
-    )
+    changes requested: theirs to revise and submit again, oldest first. Only those they may
+    read (assessments_visible_to): what they wrote as its author, whatever its use case; what
+    they contributed to, if they see its use case or their reviewer group was asked.
+
+    The same as the visible ones they wrote, asked so that the use case is asked of the
+    assessments they contributed to only (as a set, if any is): asked of every one they wrote,
+    it joined them all to every use case, by a hash of all 10,000."""
+    wrote = written_by(user, [Status.CHANGES_REQUESTED])
+    if known_to_see_every_use_case(user) or not user.is_authenticated:
+        qs = assessments_visible_to(user).filter(wrote)
+    else:
+        seen = Q(use_case_id__in=use_cases_visible_to(user).values("pk")) | _reviewing(user)
+        qs = _assessments().filter(Q(author=user) | (wrote & seen))
+    return qs.filter(status=Status.CHANGES_REQUESTED).order_by("updated_at", "pk")
 
 
 def open_assessment(use_case, kind: str) -> Assessment | None:

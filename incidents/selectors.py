@@ -30,7 +30,12 @@ from incidents.services.runbooks import runbook_is_current
 from portal.access import can
 from portal.params import id_or_reference
 from registry.models import Deployment, UseCase
-from registry.selectors import of_visible_use_cases, use_cases_visible_to
+from registry.selectors import (
+    give_use_cases_shown,
+    of_visible_use_cases,
+    use_case_shown,
+    use_cases_visible_to,
+)
 
 
 # Runbooks ------------------------------------------------------------------------------------
@@ -274,12 +279,13 @@ def use_case_incidents(user, use_case: UseCase) -> dict:
 
 def open_incidents_visible_to(user, limit: int = 10) -> list[Incident]:
     """The dashboard's open incidents, most severe then newest first, with what a line shows
-    (not the description or the timeline, nor the rest of the use case and the owner)."""
-    return list(
+    (not the description or the timeline, nor the rest of the use case and the owner); the
+    use case's reference read for the lines shown only (registry.selectors.use_case_shown)."""
+    qs = (
         incidents_visible_to(user)
         .exclude(status=Status.CLOSED)
         .select_related(None)
-        .select_related("use_case", "owner")
+        .select_related("owner")
         .only(
             "id",
             "reference",
@@ -289,10 +295,11 @@ def open_incidents_visible_to(user, limit: int = 10) -> list[Incident]:
             "opened_at",
             "use_case_id",
             "owner_id",
-            "use_case__reference",
             "owner__username",
             "owner__first_name",
             "owner__last_name",
         )  # fmt: skip
-        .order_by("severity", "-opened_at")[:limit]
+        .order_by("severity", "-opened_at")
     )
+    shown = ("reference",)
+    return give_use_cases_shown(list(use_case_shown(qs, shown)[:limit]), shown, qs.db)

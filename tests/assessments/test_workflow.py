@@ -10,6 +10,7 @@ from assessments import services
 from assessments.models import (
     TRANSITIONS,
     Assessment,
+    ReviewAssignment,
     RoutingRule,
     SignOff,
     Status,
@@ -18,9 +19,11 @@ from assessments.models import (
 )
 from assessments.selectors import awaiting
 from portal.access import can
+from portal.models import Role
 from registry.models import RiskTier
+from registry.selectors import sees_every_use_case
 from tests.assessments.builders import COMPLETE, draft, move, tiny_template, to_status
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -322,6 +325,36 @@ def test_queues_leave_out_what_the_person_wrote_or_already_decided(use_case, peo
     a = move(Assessment.objects.get(pk=a.pk), ro, "approve")
     assert a not in awaiting(ro, "review")  # decided this round
     assert a in awaiting(dpo, "review")
+
+
+def test_a_review_for_a_role_waits_in_the_units_of_who_holds_it(
+    retail, corporate, product_owner, outsider
+):
+    """Routed to a role, a review waits for those who hold it in the use case's unit. For a
+    member of every unit that is every use case's: once the page knows it (sees_every_use_case),
+    the unit is not asked, and the same reviews wait, in the same order."""
+    here, there = (
+        to_status(
+            Status.SUBMITTED,
+            use_case=UseCaseFactory(business_unit=unit, owner=author),
+            author=author,
+            reviewers=[],
+            approver=None,
+        )
+        for unit, author in ((retail, product_owner), (corporate, outsider))
+    )
+    # Submitted before anyone held the role: routed to it, in each use case's unit.
+    by_role = ReviewAssignment.objects.filter(
+        stage="review", assignee=None, group=None, role=Role.RISK_OFFICER
+    )
+    assert set(by_role.values_list("assessment_id", flat=True)) == {here.pk, there.pk}
+    officer = UserFactory(username="rory.risk", roles=[Role.RISK_OFFICER], units=[retail])
+    assert list(awaiting(officer, "review")) == [here]
+    corporate.members.add(officer)
+    everywhere = type(officer).objects.get(pk=officer.pk)
+    asked = list(awaiting(everywhere, "review"))
+    assert sees_every_use_case(everywhere)
+    assert list(awaiting(everywhere, "review")) == asked == [here, there]
 
 
 # Sign-off and the signature -----------------------------------------------------------------------

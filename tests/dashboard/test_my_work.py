@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Status
+from assessments.selectors import assessments_visible_to, to_revise
 from compliance.models import Control, Evidence
 from dashboard.work import my_work
 from incidents.services.incidents import incident_open
@@ -283,6 +284,22 @@ def test_a_contributor_is_asked_to_revise_and_never_to_review_what_they_helped_w
     assert "changes" not in kinds(dpo)
     assert "review" not in kinds(dpo)
     assert "review" in kinds(risk_officer)
+
+
+def test_changes_come_back_to_a_contributor_only_where_they_may_read_them(
+    use_case, people, product_owner, dpo, outsider
+):
+    """What they contributed to comes back to a contributor only if they may read it (they see
+    its use case, or their reviewer group was asked); to its author whatever its use case."""
+    a = to_status(Status.CHANGES_REQUESTED, use_case=use_case, **people)
+    type(a).objects.filter(pk=a.pk).update(contributor_ids=[dpo.pk, outsider.pk])
+    assert "changes" in kinds(product_owner) and "changes" in kinds(dpo)
+    assert "changes" not in kinds(outsider)  # another unit's use case
+    assert not to_revise(outsider).exists() and a not in assessments_visible_to(outsider)
+    elsewhere = UseCaseFactory(business_unit=outsider.business_units.get(), owner=outsider)
+    type(a).objects.filter(pk=a.pk).update(use_case=elsewhere)
+    assert "changes" in kinds(product_owner)  # theirs as author, wherever it is
+    assert "changes" in kinds(outsider) and "changes" not in kinds(dpo)
 
 
 def test_my_work_pages_a_long_list(client, use_case, people, settings):

@@ -1,6 +1,8 @@
 """My work, kept (dashboard/work_store.py): read back while nothing it rests on changed, and
 gathered afresh after any change, however it was made."""
 
+import json
+from dataclasses import fields
 from datetime import timedelta
 
 import pytest
@@ -73,6 +75,17 @@ def test_each_kept_source_reads_only_its_own_tables_all_watched(world):
     assert not ({*declared, *work_store.EVERYONE_READS} - {*work_store.WATCHED, work_store.MIGRATE})
     # Nor do they read a column whose change is not logged.
     assert not unread_columns_read(sql, work_store.UNREAD_COLUMNS)
+
+
+def test_an_item_is_kept_whole():
+    """Every field of an item is stored, and read back as it was."""
+    item = work.WorkItem(
+        "review", "AS-0001 DPIA of UC-0001", "Submitted for review: Fraud", "/assessments/1/",
+        timezone.localdate(), timezone.now(),
+    )  # fmt: skip
+    raw = work_store._raw(item)
+    assert set(raw) == {f.name for f in fields(work.WorkItem)}
+    assert work_store._item(json.loads(json.dumps(raw))) == item
 
 
 def test_every_watched_table_has_the_change_trigger():
@@ -388,3 +401,25 @@ def test_answering_an_assessment_outdates_nothing_unless_it_adds_a_contributor(
     assert not _kept(dpo)
     assert dpo.pk in Assessment.objects.get(pk=mine.pk).contributor_ids
     assert listed(work.work(dpo)) == listed(gathered(dpo))
+
+
+def test_each_items_link_is_its_records_own_page(world):
+    """An item's link (built once a list, not reversed item by item) is its record's own page:
+    an assessment's or a use case's (get_absolute_url), a sign-off's page for a sign-off."""
+    pages = {
+        **{a.reference: a.get_absolute_url() for a in Assessment.objects.all()},
+        **{u.reference: u.get_absolute_url() for u in UseCase.objects.all()},
+    }
+    checked = set()
+    for person in world.values():
+        for item in gathered(person).items:
+            if item.kind not in ("review", "sign", "changes", "draft", "reassess"):
+                continue
+            record = item.title.split()[0]
+            if item.kind == "sign":
+                pk = Assessment.objects.get(reference=record).pk
+                assert item.link == reverse("assessments:sign-off", args=[pk])
+            else:
+                assert item.link == pages[record]
+            checked.add(item.kind)
+    assert checked == {"review", "sign", "changes", "draft", "reassess"}

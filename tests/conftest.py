@@ -182,12 +182,16 @@ def demo_firm(_demo_firm_transaction: demo.DemoFirm, db) -> None:
 
 
 @pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def migrated_sqlite(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A SQLite database with every migration applied, made once a run for every process
     (tests/databases.py): for the tests that run Steward on the embedded default. Copy it."""
     base = tmp_path_factory.getbasetemp()
-    # Under pytest-xdist each process has a folder of its own in the run's folder.
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    # A pytest-xdist worker (not a pytest a test runs, which inherits the worker's environment)
+    # has a folder of its own in the run's folder.
+    worker = getattr(request.config, "workerinput", None) is not None
+    shared = base.parent if worker else base
     return databases.migrated_sqlite(shared)
 
 

@@ -143,7 +143,13 @@ def _first(qs: QuerySet, limit: int, use_case: tuple[str, ...] = ()) -> tuple[li
 def _listed(qs: QuerySet) -> QuerySet:
     """Assessments with what an item shows of them: as ``lean``, but their use case left to
     ``_first`` (``use_case=SHOWN``)."""
-    return lean(qs).select_related(None).only(*ITEM_FIELDS)
+    return qs.select_related(None).prefetch_related(None).only(*ITEM_FIELDS)
+
+
+def _owned(user) -> QuerySet:
+    """The use cases the person owns, as a set for ``__in`` (their owner's index): asked of
+    each row's joined use case instead, every row was joined to every use case first."""
+    return UseCase.objects.filter(owner=user).values("pk")
 
 
 def _waiting_due(since: datetime | None) -> date | None:
@@ -313,9 +319,7 @@ def flags(user, today: date, limit: int = LIMIT) -> Batch:
         .order_by()
         .values("model__owner_id")[:1]
     )
-    # The use cases they own as a set (their owner's index), not the owner asked of each
-    # flag's use case joined: that joined every open flag to every use case.
-    owned = UseCase.objects.filter(owner=user).values("pk")
+    owned = _owned(user)
     rows, total = _first(
         Flag.objects.filter(status=FlagStatus.OPEN)
         .alias(model_owner=Subquery(model_owner))
@@ -443,7 +447,7 @@ def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
     # The use cases they own, and the retired ones, as sets read once each: asked of each
     # assessment's joined use case, every use case was hashed first (2.3 ms for someone who
     # owns none and wrote none, who now needs the owner's and the lifecycle's index only).
-    owned = UseCase.objects.filter(owner=user).values("pk")
+    owned = _owned(user)
     retired = UseCase.objects.filter(lifecycle="retired").values("pk")
     expiring, total = _first(
         _listed(

@@ -184,7 +184,7 @@ def forget_every_use_case(user) -> bool:
 def known_to_see_every_use_case(user) -> bool:
     """True when the person reads everything, or ``sees_every_use_case`` already found this
     request that they are in every unit; never asks the database."""
-    return access_for(user).reads_everything or bool(user.__dict__.get(_EVERY_UNIT))
+    return access_for(user).reads_everything or known_in_every_unit(user)
 
 
 # Where ``use_case_shown`` puts what it reads of a row's use case.

@@ -233,7 +233,8 @@ def migrated_sqlite(shared: Path) -> Path:
             if result.returncode != 0:
                 raise RuntimeError(f"migrating {partial} failed:\n{result.stdout}{result.stderr}")
             copy_sqlite(partial, path)  # whole, without the write-ahead log beside it
-            partial.unlink()
+            for left in shared.glob(f"{partial.name}*"):  # and its log, if one was left
+                left.unlink()
     return path
 
 

@@ -119,8 +119,9 @@ class WorkSnapshot(models.Model):
     changes = models.JSONField()
     day = models.DateField()
     settings_key = models.CharField(max_length=200)
-    # How many items each source was asked for: a read asking for more gathers afresh.
-    depth = models.PositiveIntegerField()
+    # How many items each source (by name: dashboard/work.py's KEPT) was last gathered for: a
+    # read asking for more gathers those sources afresh.
+    depths = models.JSONField()
     items = models.JSONField()
     counts = models.JSONField()
     waiting = models.JSONField()

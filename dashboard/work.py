@@ -682,15 +682,18 @@ def reread_person(user, mark: work_store.Mark) -> None:
 
 
 def _regather(user, today: date, depth: int, kept: work_store.Kept) -> work_store.Kept:
-    """The kept list with the sources it names as outdated gathered afresh (every source, if
-    nothing usable was kept), kept again under the log as just read."""
+    """The kept list with the sources it names as outdated gathered afresh, ``depth`` items
+    each (every source, if nothing usable was kept), kept again under the log as just read.
+
+    A source is gathered as deep as the request asks, not as deep as the others were kept:
+    the dashboard, after a change, gathers its five a source where My work's page keeps a
+    hundred, and the page then gathers those sources again (``Kept.outdated``), not every one.
+    """
     outdated = kept.outdated(KEPT_TABLES)
     base = work_store.read_whole(user, kept) if outdated != set(KEPT) else None
     if base is None:
         # Nothing to build on (or it was kept again since it was read): every source.
         outdated, base = set(KEPT), work_store.Kept(kept.mark, [])
-    # As deep as the items kept beside them (My work's hundred, after the dashboard's five).
-    depth = max(depth, base.depth)
     reread_person(user, kept.mark)
     gathered, counts, waiting = _gather(
         user, today, [s for s in SOURCES if s.__name__ in outdated], depth, ""
@@ -699,8 +702,9 @@ def _regather(user, today: date, depth: int, kept: work_store.Kept) -> work_stor
     items = _in_order([i for i in base.items if i.kind not in gone] + gathered)
     counts += Counter({k: n for k, n in base.counts.items() if k not in gone})
     waiting += Counter({k: n for k, n in base.waiting.items() if k not in gone})
-    work_store.keep(user, today, kept.mark, depth, items, counts, waiting)
-    return work_store.Kept(kept.mark, items, counts, waiting, changed=set())
+    depths = {name: depth if name in outdated else base.depths[name] for name in KEPT}
+    work_store.keep(user, today, kept.mark, depths, items, counts, waiting)
+    return work_store.Kept(kept.mark, items, counts, waiting, set(), depths=depths, asked=depth)
 
 
 def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "") -> Work:

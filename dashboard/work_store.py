@@ -106,12 +106,14 @@ KEEP_CHANGES = 1_000
 
 # Columns whose change outdates no kept list, written often: an assessment's answers and
 # what is worked out from them (saved every few seconds while someone types), a flag's "last
-# seen" (every rules cycle, for every open flag) and a person's last sign-in. An UPDATE that
-# sets only these logs nothing. No source or panel reads them (tests/dashboard checks).
+# seen" (every rules cycle, for every open flag), a person's last sign-in, and what else of
+# a person no list shows (a password changed, an email address): who may decide what is their
+# flags, groups and units, and a list shows other people by name only. An UPDATE that sets
+# only these logs nothing. No source or panel reads them (tests/dashboard checks).
 UNREAD_COLUMNS = {
     "assessments_assessment": ("answers", "result", "result_value", "revision", "updated_at"),
     "monitoring_flag": ("last_seen_at",),
-    "auth_user": ("last_login",),
+    "auth_user": ("last_login", "password", "email", "date_joined"),
 }
 
 TRIGGER = "steward_work_changed"
@@ -227,7 +229,7 @@ def _mark(low, counts) -> Mark | None:
 
 
 _READ = f"""
-SELECT c.low, c.counts, s.changes_from, s.changes, s.day, s.settings_key, s.depth,
+SELECT c.low, c.counts, s.changes_from, s.changes, s.day, s.settings_key, s.depths,
        CASE WHEN %(first)s::int IS NULL THEN s.items
             ELSE jsonb_path_query_array(
                 s.items, ('$[0 to ' || (%(first)s::int)::text || ']')::jsonpath
@@ -242,7 +244,8 @@ LEFT JOIN dashboard_worksnapshot AS s ON s.person_id = %(person)s
 class Kept:
     """What ``read`` found: the log's ``mark`` to keep whatever is gathered now under, and the
     list kept (``items``, None if nothing usable was), with the tables ``changed`` since it was
-    kept (an empty set: it is current; None: anything may have changed)."""
+    kept (an empty set: it is current; None: anything may have changed), how many items each
+    source was gathered for (``depths``) and how many the read asks for of each (``asked``)."""
 
     def __init__(
         self,
@@ -252,38 +255,42 @@ class Kept:
         waiting=None,
         changed: set[str] | None = None,
         kept_under: Mark | None = None,
-        depth: int = 0,
+        depths: Mapping[str, int] | None = None,
+        asked: int = 0,
     ):
-        self.mark, self.items, self.depth = mark, items, depth
+        self.mark, self.items = mark, items
+        self.depths, self.asked = dict(depths or {}), asked
         self.counts = Counter(counts or {})
         self.waiting = Counter(waiting or {})
         self.changed = changed if items is not None else None
         self.kept_under = kept_under
 
     def outdated(self, reads: Mapping[str, Iterable[str]]) -> set[str]:
-        """The sources of ``reads`` to gather afresh."""
-        return outdated(self.changed, reads)
+        """The sources of ``reads`` to gather afresh: those that read a changed table, and
+        those kept with fewer items than the read asks for (the dashboard's five, where My
+        work's page asks for fifty)."""
+        return outdated(self.changed, reads) | {
+            name for name in reads if self.depths.get(name, 0) < self.asked
+        }
 
 
 def read(user, today: date, first: int | None, depth: int) -> Kept:
     """The change log's mark and the person's kept list (its first ``first`` items only, or
     all of them for None), with what changed since it was kept, in one query. Nothing is
-    usable if it was kept on another day, with other settings, or with fewer than ``depth``
-    items a source."""
+    usable if it was kept on another day or with other settings; a source kept with fewer
+    than ``depth`` items is outdated (``Kept.outdated``)."""
     with connection.cursor() as cursor:
         cursor.execute(
             _READ, {"person": user.pk, "first": None if first is None else max(0, first - 1)}
         )
-        low, counts, kept_from, kept, day, key, kept_depth, items, k_counts, waiting = (
-            cursor.fetchone()
-        )
+        low, counts, kept_from, kept, day, key, depths, items, k_counts, waiting = cursor.fetchone()
     mark = Mark(low, _json(counts))
     if mark.rows > KEEP_CHANGES:
         prune()
         return read(user, today, first, depth)
     kept_under = _mark(kept_from, kept)
-    if not _usable(day, today, key) or kept_depth < depth:
-        return Kept(mark)
+    if not _usable(day, today, key):
+        return Kept(mark, asked=depth)
     return Kept(
         mark,
         [_item(raw) for raw in _json(items)],
@@ -291,7 +298,8 @@ def read(user, today: date, first: int | None, depth: int) -> Kept:
         _json(waiting),
         changed=mark.changed_since(kept_under),
         kept_under=kept_under,
-        depth=kept_depth,
+        depths=_json(depths),
+        asked=depth,
     )
 
 
@@ -316,7 +324,8 @@ def read_whole(user, kept: Kept) -> Kept | None:
         waiting,
         kept.changed,
         kept.kept_under,
-        kept.depth,
+        kept.depths,
+        kept.asked,
     )
 
 
@@ -326,9 +335,9 @@ def _usable(day, today: date, key) -> bool:
     return day == today and key == settings_key()
 
 
-def keep(user, today: date, mark: Mark, depth: int, items, counts, waiting) -> None:
-    """Store the list gathered, ``depth`` items a source, after the change log read ``mark``
-    (one statement)."""
+def keep(user, today: date, mark: Mark, depths: Mapping[str, int], items, counts, waiting):
+    """Store the list gathered, each source's first ``depths[name]`` items, after the change
+    log read ``mark`` (one statement)."""
     WorkSnapshot.objects.bulk_create(
         [
             WorkSnapshot(
@@ -337,7 +346,7 @@ def keep(user, today: date, mark: Mark, depth: int, items, counts, waiting) -> N
                 changes=dict(mark.counts),
                 day=today,
                 settings_key=settings_key(),
-                depth=depth,
+                depths=dict(depths),
                 items=[_raw(i) for i in items],
                 counts=dict(counts),
                 waiting=dict(waiting),
@@ -346,7 +355,7 @@ def keep(user, today: date, mark: Mark, depth: int, items, counts, waiting) -> N
         update_conflicts=True,
         unique_fields=["person"],
         update_fields=[
-            "changes_from", "changes", "day", "settings_key", "depth", "items", "counts",
+            "changes_from", "changes", "day", "settings_key", "depths", "items", "counts",
             "waiting", "gathered_at",
         ],
     )  # fmt: skip

@@ -234,6 +234,27 @@ def of_visible_use_cases(user, qs: QuerySet, path: str = "use_case") -> QuerySet
     return qs.filter(**{f"{path}__in": use_cases_visible_to(user).values("pk")})
 
 
+def of_visible_use_cases_by_row(user, qs: QuerySet) -> QuerySet:
+    """``qs`` (rows with a ``use_case``) narrowed as ``of_visible_use_cases`` does, each row's
+    use case asked by a subquery of its own (its key's index, which also holds its unit and
+    owner: ``registry_usecase_joined``) rather than a semi-join with every use case the
+    person sees.
+
+    For a short list over a large register: the open incidents, the reporting clocks not
+    met. Asked as a semi-join (or a join), PostgreSQL scanned every use case to hash the third
+    a product owner sees (2.5 ms) before it looked at the 50 rows; asked row by row, 50 index
+    lookups. A subquery with a LIMIT is not pulled up into a join, so it stays row by row.
+    Not for a table as large as the register: there the semi-join's one scan is cheaper."""
+    if known_to_see_every_use_case(user):
+        return qs
+    if not user.is_authenticated:
+        return qs.none()
+    visible = use_cases_visible_to(user).select_related(None).filter(pk=OuterRef("use_case_id"))
+    return qs.alias(_seen_use_case=Subquery(visible.values("pk")[:1])).filter(
+        _seen_use_case__isnull=False
+    )
+
+
 def use_case_visible_q(user, via: str) -> Q:
     """What ``use_cases_visible_to`` asks of a use case, asked of a related one (``via``, e.g.
     ``"use_case__"``) for someone who does not read everything.

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents.models import Incident, SeriousHarm
-from registry.selectors import of_visible_use_cases
+from registry.selectors import of_visible_use_cases_by_row
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +155,9 @@ def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
     qs = _unmet_clocks()
     if user is not None:
         # A person's page lists the incident by its reference and title: not the rest of it,
-        # its use case and the owners the reminders (no person) write to.
-        qs = of_visible_use_cases(user, qs.select_related(None).only(*CLOCK_FIELDS))
+        # its use case and the owners the reminders (no person) write to. Few incidents have
+        # a clock not met: each one's use case is asked of its own.
+        qs = of_visible_use_cases_by_row(user, qs.select_related(None).only(*CLOCK_FIELDS))
     found = [
         Due(incident, d)
         for incident in qs

@@ -281,12 +281,19 @@ def test_a_change_to_one_table_gathers_again_only_what_reads_it(world, product_o
     assert len(flags_only.captured_queries) < len(everything.captured_queries) - 5
     assert _kept(owner, work.LIMIT)
 
-    # The dashboard asks for five a source: the flags are gathered as deep as the rest was
-    # kept, so My work's page still finds its hundred.
+    # The dashboard asks for five a source: the flags are gathered five deep, the rest read
+    # back a hundred deep as kept; My work's page then gathers the flags again, and only them.
     Flag.objects.filter(pk=flag.pk).update(severity="high")
     assert listed(work.work(owner, limit=5)) == listed(gathered(owner, 5))
+    assert _kept(owner, 5)
+    assert _outdated(owner, work.LIMIT) == {"flags"}
+    with CaptureQueriesContext(connection) as deeper:
+        found = work.work(owner)
+    assert listed(found) == listed(gathered(owner))
+    assert found.counts == gathered(owner).counts
+    read = set().union(*(tables(q["sql"]) for q in deeper.captured_queries))
+    assert "monitoring_flag" in read and "assessments_assessment" not in read
     assert _kept(owner, work.LIMIT)
-    assert listed(work.work(owner)) == listed(gathered(owner))
 
 
 def test_what_a_request_read_of_the_person_before_the_log_is_read_again(world):
@@ -325,6 +332,12 @@ def test_a_flag_seen_again_or_a_sign_in_outdates_nothing(client, world, product_
     work.work(product_owner)
     Flag.objects.update(last_seen_at=timezone.now())
     client.force_login(product_owner)  # sets last_login
+    assert _kept(product_owner)
+    # Someone changes their password, or an email address: no list shows either.
+    someone = type(product_owner).objects.exclude(pk=product_owner.pk).first()
+    someone.set_password("a new passphrase for the test")
+    someone.email = "moved@example.com"
+    someone.save(update_fields=["password", "email"])
     assert _kept(product_owner)
     Flag.objects.update(severity="low")
     assert not _kept(product_owner)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Window
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, JSONObject
 from django.urls import reverse
 from django.utils import timezone
 
@@ -224,53 +224,41 @@ def _written_by(user, status: str):
 
 
 def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
-    asked = Prefetch(
-        "reviews",
-        queryset=ReviewAssignment.objects.filter(
-            decision=ReviewAssignment.Decision.CHANGES_REQUESTED
-        )
-        .select_related("decided_by")
-        # The reviewer's name, not their whole account (password hash, last sign-in).
-        .only(
-            "id",
-            "assessment_id",
-            "decision",
-            "decided_at",
-            "note",
-            "decided_by_id",
-            "decided_by__username",
-            "decided_by__first_name",
-            "decided_by__last_name",
-        )  # fmt: skip
-        .order_by("-decided_at"),
-        to_attr="changes_asked",
-    )
-    # Oldest first by when the changes were asked (the newest request's date, else the
-    # assessment's last change): the same ``since`` as the item shows.
-    last_asked = (
-        ReviewAssignment.objects.filter(
-            assessment=OuterRef("pk"), decision=ReviewAssignment.Decision.CHANGES_REQUESTED
-        )
-        .order_by("-decided_at")
-        .values("decided_at")[:1]
+    # The newest request for changes of each assessment: when (the item's ``since``, and the
+    # list's order, oldest first), and who asked and why, read for the listed rows only in one
+    # subquery each (a prefetch was a query of its own, and a list of reviews each).
+    last_asked = ReviewAssignment.objects.filter(
+        assessment=OuterRef("pk"), decision=ReviewAssignment.Decision.CHANGES_REQUESTED
+    ).order_by("-decided_at")
+    asked_by = JSONObject(
+        note="note",
+        username="decided_by__username",
+        first_name="decided_by__first_name",
+        last_name="decided_by__last_name",
     )
     rows, total = _first(
         _listed(to_revise(user))
         # When the changes were asked for (else when it was last submitted): not when it was
         # last saved, which an autosave moves without outdating the kept list.
-        .annotate(asked_since=Coalesce(Subquery(last_asked), F("submitted_at"), F("created_at")))
-        .order_by("asked_since", "pk")
-        .prefetch_related(asked),
+        .annotate(
+            asked_since=Coalesce(
+                Subquery(last_asked.values("decided_at")[:1]), F("submitted_at"), F("created_at")
+            ),
+            asked_by=Subquery(last_asked.values(asked=asked_by)[:1]),
+        )
+        .order_by("asked_since", "pk"),
         limit,
         SHOWN,
     )
     link = _link("assessments:detail")
     items = []
     for a in rows:
-        last = a.changes_asked[0] if a.changes_asked else None
-        who = (last.decided_by.get_full_name() or last.decided_by.username) if last else ""
-        why = f"{who}: {last.note}" if last and last.decided_by else "Revise and submit again"
-        since = last.decided_at if last and last.decided_at else a.asked_since
+        asked = a.asked_by or {}
+        if asked.get("username"):
+            who = f"{asked['first_name']} {asked['last_name']}".strip() or asked["username"]
+            why = f"{who}: {asked['note']}"
+        else:  # no reviewer recorded (or none left): the general request
+            why = "Revise and submit again"
         items.append(
             WorkItem(
                 "changes",
@@ -278,7 +266,7 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
                 why,
                 link(a.pk),
                 None,
-                since,
+                a.asked_since,
             )
         )
     return Batch([]).add("changes", items, total)

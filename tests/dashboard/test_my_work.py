@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.models import Status
+from assessments.models import ReviewAssignment, Status
 from assessments.selectors import assessments_visible_to, to_revise
 from compliance.models import Control, Evidence
 from dashboard.work import my_work
@@ -95,7 +95,10 @@ def test_changes_requested_shows_on_the_authors_dashboard_and_assessments_tab(
 ):
     a = to_status(Status.CHANGES_REQUESTED, use_case=use_case, **people)
     [item] = [i for i in my_work(product_owner) if i.kind == "changes"]
-    assert "Say who reviews the blocks." in item.why
+    asked = a.reviews.get(decision=ReviewAssignment.Decision.CHANGES_REQUESTED)
+    who = asked.decided_by.get_full_name() or asked.decided_by.username
+    assert item.why == f"{who}: Say who reviews the blocks."  # who asked, and their note
+    assert item.since == asked.decided_at  # waiting since they asked
     client.force_login(product_owner)
     page = client.get(reverse("dashboard")).content.decode()
     assert a.reference in page and "Changes requested" in page

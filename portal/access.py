@@ -167,6 +167,32 @@ class AccessBackend(ModelBackend):
         return user
 
 
+def read_again(user) -> None:
+    """The person's account flags (active, superuser) and their roles and units read afresh,
+    in place of what the request read of them: one statement on PostgreSQL (the request's own
+    lookup, ``AccessBackend.get_user``), where reading the flags and then the access took two.
+    For a reader that must not act on what was read of the person before it read something
+    else (My work, after its change log: dashboard/work.py)."""
+    model = get_user_model()
+    db_alias = router.db_for_read(model)
+    connection = connections[db_alias]
+    forget_access(user)
+    if connection.vendor != "postgresql":
+        user.refresh_from_db(fields=["is_active", "is_superuser"])
+        return
+    sql, names = _person_query(db_alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise model.DoesNotExist(f"No person {user.pk} any more.")
+    fresh = dict(zip(names, row, strict=False))
+    user.is_active, user.is_superuser = fresh["is_active"], fresh["is_superuser"]
+    setattr(user, _ROLES, row[len(names)])
+    setattr(user, _UNITS, row[len(names) + 1])
+    prime(user)
+
+
 def roles_and_units(user) -> tuple[frozenset[str], frozenset[int]]:
     """The person's group names and business unit ids, in one query (every request asks)."""
     text = CharField()

@@ -1,6 +1,7 @@
-"""Two indexes the dashboard reads after a change instead of the register's rows: the use cases
-a person owns, by key (it replaces the owner's own index), and those marked as needing
-re-assessment, in the order the dashboard lists them."""
+"""Indexes the dashboard reads after a change instead of the register's rows: the use cases a
+person owns, by key (in place of the owner's own index); those marked as needing
+re-assessment, in the order the dashboard lists them; and, by unit and lifecycle, what the
+figures count and who sees each (in place of the index by unit and lifecycle alone)."""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -30,6 +31,15 @@ class Migration(migrations.Migration):
                 to=settings.AUTH_USER_MODEL,
             ),
         ),
+        migrations.AddIndex(
+            model_name="usecase",
+            index=models.Index(
+                fields=["business_unit", "lifecycle"],
+                include=("risk_tier", "needs_reassessment", "kill_switch_engaged", "owner", "id"),
+                name="registry_usecase_counted",
+            ),
+        ),
+        migrations.RemoveIndex(model_name="usecase", name="registry_us_busines_6290c3_idx"),
         migrations.AddIndex(
             model_name="usecase",
             index=models.Index(

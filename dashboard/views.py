@@ -48,11 +48,12 @@ def _page_number(raw: str | None) -> int:
 
 @login_required
 def dashboard(request):
-    # Everything below counts over what the person sees: for someone in every unit, that is
-    # everything, and no panel needs a visibility filter (one query to know).
-    sees_every_use_case(request.user)
     today = timezone.localdate()
     waiting = work(request.user, today, limit=TOP_PANEL_ITEMS)
+    # Everything below counts over what the person sees: for someone in every unit, that is
+    # everything, and no panel needs a visibility filter (one query to know, asked already if
+    # My work was gathered afresh: dashboard.work.reread_person).
+    sees_every_use_case(request.user)
     return render(
         request,
         "dashboard/dashboard.html",
@@ -79,7 +80,6 @@ def dashboard(request):
 def my_work_page(request):
     """Everything waiting for the person (dashboard/work.py), soonest due first."""
     today = timezone.localdate()
-    sees_every_use_case(request.user)  # as the dashboard: filters left out for everyone's
     kind = request.GET.get("kind", "")
     kind = kind if kind in KINDS else ""
     # Only the items up to the page asked for are built (a page past the end shows the last,

@@ -665,8 +665,8 @@ def reread_person(user, mark: work_store.Mark) -> None:
     if user.pk is None or getattr(user, "_steward_read_under", None) == mark:
         return
     read_again(user)  # their flags, roles and units, in one statement
-    if forget_every_use_case(user):
-        sees_every_use_case(user)  # as the page had asked, so the sources may filter nothing
+    forget_every_use_case(user)
+    sees_every_use_case(user)  # asked again, so that the sources may filter nothing
     user._steward_read_under = mark
 
 
@@ -708,6 +708,7 @@ def work(user, today: date | None = None, *, limit: int = LIMIT, kind: str = "")
     today = today or timezone.localdate()
     forget_routed(user)  # asked afresh for each gathering (the person object may be reused)
     if not work_store.keeps():
+        sees_every_use_case(user)  # so that the sources may filter nothing for such a person
         items, counts, waiting = _gather(user, today, SOURCES, limit, kind)
         return Work(items[:limit], counts, waiting)
     depth = min(limit, LIMIT)  # what each source gives at most

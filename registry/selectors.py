@@ -5,7 +5,17 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import BooleanField, Count, Expression, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Count,
+    Expression,
+    F,
+    Field,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.expressions import RawSQL
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
@@ -229,6 +239,7 @@ def use_case_shown(qs: QuerySet, fields: tuple[str, ...]) -> QuerySet:
     columns = {}
     for name in fields:
         field = UseCase._meta.get_field(name)
+        assert isinstance(field, Field) and field.column  # a column of the use case's own
         columns[f"{_SHOWN_AS}{name}"] = _UseCaseColumn(field.column, field.clone())
     return qs.annotate(**columns)
 

@@ -675,8 +675,8 @@ def _regather(user, today: date, depth: int, kept: work_store.Kept) -> work_stor
     each (every source, if nothing usable was kept), kept again under the log as just read.
 
     A source is gathered as deep as the request asks, not as deep as the others were kept:
-    the dashboard, after a change, gathers its five a source where My work's page keeps a
-    hundred, and the page then gathers those sources again (``Kept.outdated``), not every one.
+    the dashboard, after a change, gathers its five a source where My work's page keeps fifty
+    (a page), and the page then gathers those sources again (``Kept.outdated``), not every one.
     """
     outdated = kept.outdated(KEPT_TABLES)
     base = work_store.read_whole(user, kept) if outdated != set(KEPT) else None

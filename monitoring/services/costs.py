@@ -15,18 +15,18 @@ highest, so the owner gets one message and later checks send nothing for the low
 A new month starts with no alerts.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import DateField, Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import DateField, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
-from monitoring.models import Budget, BudgetAlert, Metric, MetricSample
+from monitoring.models import Budget, BudgetAlert, Metric, MetricRollup, MetricSample
 from portal.access import require
 from portal.notify import email
 from portal.records import delete_with_history, save_with_history
@@ -143,21 +143,33 @@ def month_spend(*, use_case_ids=None, month: date | None = None) -> dict[int, fl
 def month_spend_by_unit(*, use_cases, month: date | None = None) -> dict[int, float]:
     """Cost per business unit over one calendar month, for the use cases of ``use_cases`` (a
     queryset, read as a subquery: the ids never travel to Python; None: every use case), in
-    one query."""
+    one query.
+
+    On PostgreSQL from the hourly rollups (``MetricRollup``, kept by a trigger on every
+    sample written, each hour's exact sum), when the month starts and ends on the hour in UTC
+    (it does in every zone a whole number of hours from UTC): a month of a thousand systems
+    is a few hundred thousand hours rather than millions of samples (the portfolio and the
+    KPI API read it on every request: 167 ms at 1,000,000 samples, issue 19). Elsewhere, and
+    for a month that starts within an hour, from the samples."""
     first = _month_start(month or timezone.localdate(timezone=firm_zone()))
-    samples = MetricSample.objects.filter(
-        metric=Metric.COST,
-        at__gte=_local_midnight(first),
-        at__lt=_local_midnight(_next_month(first)),
-    )
+    start, end = _local_midnight(first), _local_midnight(_next_month(first))
+    rows: QuerySet
+    if connection.vendor == "postgresql" and _on_the_hour(start) and _on_the_hour(end):
+        rows = MetricRollup.objects.filter(metric=Metric.COST, hour__gte=start, hour__lt=end)
+        summed = Sum("total")
+    else:
+        rows = MetricSample.objects.filter(metric=Metric.COST, at__gte=start, at__lt=end)
+        summed = Sum("value")
     if use_cases is not None:
-        samples = samples.filter(deployment__use_case__in=use_cases.values("pk"))
-    totals = (
-        samples.values("deployment__use_case__business_unit_id")
-        .annotate(total=Sum("value"))
-        .order_by()
-    )
+        rows = rows.filter(deployment__use_case__in=use_cases.values("pk"))
+    totals = rows.values("deployment__use_case__business_unit_id").annotate(total=summed).order_by()
     return {r["deployment__use_case__business_unit_id"]: r["total"] for r in totals}
+
+
+def _on_the_hour(moment: datetime) -> bool:
+    """Whether ``moment`` starts an hour in UTC, as the rollups' hours do."""
+    utc = moment.astimezone(UTC)
+    return utc == utc.replace(minute=0, second=0, microsecond=0)
 
 
 # Budgets ------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -10,8 +11,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
 from monitoring.models import Budget, BudgetAlert
-from monitoring.services.costs import budget_set, budgets_check, costs_by_period, month_spend
+from monitoring.services.costs import (
+    budget_set,
+    budgets_check,
+    costs_by_period,
+    month_spend,
+    month_spend_by_unit,
+)
 from monitoring.services.samples import Sample, samples_write
+from registry.models import UseCase
 from tests.factories import DeploymentFactory
 
 
@@ -103,6 +111,44 @@ def test_month_spend_sums_a_use_case_calendar_month(across_a_month_end, django_a
         march = month_spend(use_case_ids=[deployment.use_case_id, idle.pk], month=date(2026, 3, 9))
     assert march == {deployment.use_case_id: 3.0, idle.pk: 0.0}
     assert month_spend(month=date(2026, 4, 30)) == {deployment.use_case_id: 12.0}
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "America/New_York", "Asia/Kolkata"])
+def test_month_spend_by_unit_counts_the_samples_of_the_local_month(
+    across_a_month_end, retail, zone, settings, django_assert_num_queries
+):
+    """Per unit, the firm's calendar month and nothing either side of it, whether it is summed
+    from the hourly rollups (PostgreSQL, a zone a whole number of hours from UTC) or from the
+    samples (SQLite, or a month that starts within an hour, as in India at UTC+5:30)."""
+    deployment, other = across_a_month_end
+    settings.TIME_ZONE = zone
+    local = ZoneInfo(zone)
+    # At the first and the last minute of March, and a minute either side of it.
+    spend(deployment, datetime(2026, 3, 1, 0, 0, tzinfo=local), 16.0)
+    spend(other, datetime(2026, 3, 31, 23, 59, tzinfo=local), 32.0)
+    spend(deployment, datetime(2026, 2, 28, 23, 59, tzinfo=local), 64.0)
+    spend(other, datetime(2026, 4, 1, 0, 0, tzinfo=local), 128.0)
+    in_march = [
+        (at, cost)
+        for at, cost in (
+            (utc(2026, 3, 31, 12, 0), 1.0),
+            (utc(2026, 3, 31, 22, 30), 2.0),
+            (utc(2026, 3, 31, 23, 30), 4.0),
+            (utc(2026, 4, 1, 9, 0), 8.0),
+        )
+        if at.astimezone(local).month == 3
+    ]
+    expected = 16.0 + 32.0 + sum(cost for _, cost in in_march)
+    with django_assert_num_queries(1) as read:
+        found = month_spend_by_unit(use_cases=None, month=date(2026, 3, 15))
+    assert found == pytest.approx({retail.pk: expected})
+    from_rollups = connection.vendor == "postgresql" and zone != "Asia/Kolkata"
+    assert ("monitoring_metricrollup" in read.captured_queries[0]["sql"]) == from_rollups
+    mine = UseCase.objects.filter(pk=deployment.use_case_id)
+    assert month_spend_by_unit(use_cases=mine, month=date(2026, 3, 1)) == pytest.approx(
+        {retail.pk: expected}
+    )
+    assert month_spend_by_unit(use_cases=UseCase.objects.none(), month=date(2026, 3, 1)) == {}
 
 
 # Budgets --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ off are for the reviewers the routing named, never the author.
 
 import rules
 
-from assessments.models import EDITABLE, ReviewAssignment, Status
+from assessments.models import EDITABLE, WAITING_FOR_DECISION, ReviewAssignment, Status
 from portal.access import access_for, can
 from registry.rules import is_admin, is_auditor, is_dpo, is_risk_officer
 
@@ -168,7 +168,7 @@ rules.add_perm("assessments.withdraw", is_author & in_status(Status.SUBMITTED, S
 # Naming someone to take a review the routing could not fill (the author holds the only role).
 rules.add_perm(
     "assessments.delegate_review",
-    is_admin & in_status(Status.SUBMITTED, Status.IN_REVIEW, Status.APPROVED),
+    is_admin & in_status(*WAITING_FOR_DECISION),
 )
 # Comments: reviewers ask, the author and the editors answer; nobody comments once closed.
 rules.add_perm(

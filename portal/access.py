@@ -122,6 +122,20 @@ def _person_query(db_alias: str) -> tuple[str, tuple[str, ...]]:
     return sql, tuple(f.attname for f in fields)
 
 
+def _read_person(db_alias: str, pk):
+    """One person's row with their group names and unit ids (``_person_query``): the
+    attribute names, the fields' values, the roles and the units; None if there is no such
+    person. Written SQL: compiling the ORM's query for this one row took longer than running
+    it, on every request (issue 19)."""
+    sql, names = _person_query(db_alias)
+    with connections[db_alias].cursor() as cursor:
+        cursor.execute(sql, [pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return names, row[: len(names)], row[len(names)], row[len(names) + 1]
+
+
 def prime(user, row=None) -> None:
     """Keep what ``with_access`` read on ``row`` (by default the user) as the person's access
     for this request, so access_for asks nothing more."""
@@ -150,17 +164,13 @@ class AccessBackend(ModelBackend):
             except model.DoesNotExist:
                 return None
         else:
-            # Written SQL: compiling the ORM's query for this one row took longer than
-            # running it, on every request (issue 19). The same columns and arrays.
-            sql, names = _person_query(db_alias)
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [model._meta.pk.get_prep_value(user_id)])
-                row = cursor.fetchone()
-            if row is None:
+            found = _read_person(db_alias, model._meta.pk.get_prep_value(user_id))
+            if found is None:
                 return None
-            user = model.from_db(db_alias, names, row[: len(names)])
-            setattr(user, _ROLES, row[len(names)])
-            setattr(user, _UNITS, row[len(names) + 1])
+            names, fields, roles, units = found
+            user = model.from_db(db_alias, names, fields)
+            setattr(user, _ROLES, roles)
+            setattr(user, _UNITS, units)
         if not self.user_can_authenticate(user):
             return None
         prime(user)
@@ -180,16 +190,14 @@ def read_again(user) -> None:
     if connection.vendor != "postgresql":
         user.refresh_from_db(fields=["is_active", "is_superuser"])
         return
-    sql, names = _person_query(db_alias)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk])
-        row = cursor.fetchone()
-    if row is None:
+    found = _read_person(db_alias, user.pk)
+    if found is None:
         raise model.DoesNotExist(f"No person {user.pk} any more.")
-    fresh = dict(zip(names, row, strict=False))
+    names, fields, roles, units = found
+    fresh = dict(zip(names, fields, strict=True))
     user.is_active, user.is_superuser = fresh["is_active"], fresh["is_superuser"]
-    setattr(user, _ROLES, row[len(names)])
-    setattr(user, _UNITS, row[len(names) + 1])
+    setattr(user, _ROLES, roles)
+    setattr(user, _UNITS, units)
     prime(user)
 
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import DateField, Q, QuerySet, Sum
+from django.db.models import DateField, Q, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -111,28 +111,48 @@ def costs_by_period(
     ]
 
 
+def _month_cost(month: date | None):
+    """One calendar month's cost (the current one by default; ``month`` is any day of it) as
+    rows with a ``deployment`` and the sum to take of them.
+
+    On PostgreSQL the hourly rollups (``MetricRollup``, kept by a trigger on every sample
+    written, each hour's exact sum), when the month starts and ends on the hour in UTC (it
+    does in every zone a whole number of hours from UTC): a month of a thousand systems is a
+    few hundred thousand hours rather than millions of samples (the portfolio and the KPI API
+    sum it on every request: 167 ms at 1,000,000 samples, issue 19; budgets and the rules
+    each cycle). Elsewhere, and for a month that starts within an hour, the samples."""
+    first = _month_start(month or timezone.localdate(timezone=firm_zone()))
+    start, end = _local_midnight(first), _local_midnight(_next_month(first))
+    if connection.vendor == "postgresql" and _on_the_hour(start) and _on_the_hour(end):
+        hours = MetricRollup.objects.filter(metric=Metric.COST, hour__gte=start, hour__lt=end)
+        return hours, Sum("total")
+    samples = MetricSample.objects.filter(metric=Metric.COST, at__gte=start, at__lt=end)
+    return samples, Sum("value")
+
+
+def _on_the_hour(moment: datetime) -> bool:
+    """Whether ``moment`` starts an hour in UTC, as the rollups' hours do."""
+    utc = moment.astimezone(UTC)
+    return utc == utc.replace(minute=0, second=0, microsecond=0)
+
+
 def month_spend(*, use_case_ids=None, month: date | None = None) -> dict[int, float]:
     """Cost per use case over one calendar month (the current one by default), in one query.
 
     ``month`` is any day of the month. Every use case asked for has an entry (0.0 when it
     spent nothing); without ``use_case_ids``, every use case that spent something.
     """
-    first = _month_start(month or timezone.localdate(timezone=firm_zone()))
-    samples = MetricSample.objects.filter(
-        metric=Metric.COST,
-        at__gte=_local_midnight(first),
-        at__lt=_local_midnight(_next_month(first)),
-    )
+    rows, summed = _month_cost(month)
     spend: dict[int, float] = {}
     if use_case_ids is not None:
         use_case_ids = list(use_case_ids)
         if not use_case_ids:
             return {}
-        samples = samples.filter(deployment__use_case_id__in=use_case_ids)
+        rows = rows.filter(deployment__use_case_id__in=use_case_ids)
         spend = dict.fromkeys(use_case_ids, 0.0)
     totals = (
-        samples.values("deployment__use_case_id")
-        .annotate(total=Sum("value"))
+        rows.values("deployment__use_case_id")
+        .annotate(total=summed)
         .order_by("deployment__use_case_id")
     )
     for row in totals:
@@ -143,33 +163,12 @@ def month_spend(*, use_case_ids=None, month: date | None = None) -> dict[int, fl
 def month_spend_by_unit(*, use_cases, month: date | None = None) -> dict[int, float]:
     """Cost per business unit over one calendar month, for the use cases of ``use_cases`` (a
     queryset, read as a subquery: the ids never travel to Python; None: every use case), in
-    one query.
-
-    On PostgreSQL from the hourly rollups (``MetricRollup``, kept by a trigger on every
-    sample written, each hour's exact sum), when the month starts and ends on the hour in UTC
-    (it does in every zone a whole number of hours from UTC): a month of a thousand systems
-    is a few hundred thousand hours rather than millions of samples (the portfolio and the
-    KPI API read it on every request: 167 ms at 1,000,000 samples, issue 19). Elsewhere, and
-    for a month that starts within an hour, from the samples."""
-    first = _month_start(month or timezone.localdate(timezone=firm_zone()))
-    start, end = _local_midnight(first), _local_midnight(_next_month(first))
-    rows: QuerySet
-    if connection.vendor == "postgresql" and _on_the_hour(start) and _on_the_hour(end):
-        rows = MetricRollup.objects.filter(metric=Metric.COST, hour__gte=start, hour__lt=end)
-        summed = Sum("total")
-    else:
-        rows = MetricSample.objects.filter(metric=Metric.COST, at__gte=start, at__lt=end)
-        summed = Sum("value")
+    one query."""
+    rows, summed = _month_cost(month)
     if use_cases is not None:
         rows = rows.filter(deployment__use_case__in=use_cases.values("pk"))
     totals = rows.values("deployment__use_case__business_unit_id").annotate(total=summed).order_by()
     return {r["deployment__use_case__business_unit_id"]: r["total"] for r in totals}
-
-
-def _on_the_hour(moment: datetime) -> bool:
-    """Whether ``moment`` starts an hour in UTC, as the rollups' hours do."""
-    utc = moment.astimezone(UTC)
-    return utc == utc.replace(minute=0, second=0, microsecond=0)
 
 
 # Budgets ------------------------------------------------------------------------------------

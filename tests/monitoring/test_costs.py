@@ -149,6 +149,8 @@ def test_month_spend_by_unit_counts_the_samples_of_the_local_month(
         {retail.pk: expected}
     )
     assert month_spend_by_unit(use_cases=UseCase.objects.none(), month=date(2026, 3, 1)) == {}
+    # Per use case from the same rows (budgets, the rules, the use case's page).
+    assert month_spend(month=date(2026, 3, 31)) == pytest.approx({deployment.use_case_id: expected})
 
 
 # Budgets --------------------------------------------------------------------------------------

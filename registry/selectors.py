@@ -209,10 +209,10 @@ class _UseCaseColumn(Expression):
     is the same statement; built and compiled for each list, two of them cost half a
     millisecond, on each of the half-dozen lists the dashboard gathers after a change."""
 
-    def __init__(self, column: str, output_field):
+    def __init__(self, column: str, output_field, key: str = "use_case_id"):
         super().__init__(output_field=output_field)
         self.column = column
-        self.key = F("use_case_id")
+        self.key = F(key)
 
     def get_source_expressions(self):
         return [self.key]
@@ -228,28 +228,38 @@ class _UseCaseColumn(Expression):
 
 
 def use_case_shown(qs: QuerySet, fields: tuple[str, ...]) -> QuerySet:
-    """``qs`` (rows with a ``use_case``) with the named fields of each row's use case read by
-    a subquery per row rather than a join; ``give_use_cases_shown`` hands them to the rows.
+    """``qs`` (rows with a ``use_case``, or use cases) with the named fields of each row's use
+    case read by a subquery per row rather than a join; ``give_use_cases_shown`` hands them to
+    the rows.
 
     For a list of the first few rows of many: PostgreSQL asks such a subquery only of the
     rows left after the sort and the LIMIT (a few index lookups), where joined (select_related)
-    every row was joined to the use cases first, by a hash of all of them (10,000)."""
+    every row was joined to the use cases first, by a hash of all of them (10,000). For a list
+    of use cases, it reads the rows it sorts and counts from an index that holds what they are
+    sorted and counted by (not what is shown), and what is shown of the first few only."""
     if not fields:
         return qs
+    key = "pk" if qs.model is UseCase else "use_case_id"
     columns = {}
     for name in fields:
         field = UseCase._meta.get_field(name)
         assert isinstance(field, Field) and field.column  # a column of the use case's own
-        columns[f"{_SHOWN_AS}{name}"] = _UseCaseColumn(field.column, field.clone())
+        columns[f"{_SHOWN_AS}{name}"] = _UseCaseColumn(field.column, field.clone(), key)
     return qs.annotate(**columns)
 
 
 def give_use_cases_shown(rows: list, fields: tuple[str, ...], using: str) -> list:
     """Each of ``rows`` (read with ``use_case_shown(..., fields)``) with its ``use_case``: those
-    fields read, the others deferred, as with select_related and only()."""
+    fields read, the others deferred, as with select_related and only(). Use cases are given
+    those fields of their own."""
     if not fields:
         return rows
     names = ["id", *(f.attname for f in UseCase._meta.concrete_fields if f.name in fields)]
+    if rows and isinstance(rows[0], UseCase):
+        for row in rows:
+            for name in names[1:]:
+                setattr(row, name, getattr(row, f"{_SHOWN_AS}{name}"))
+        return rows
     for row in rows:
         values = [row.use_case_id, *(getattr(row, f"{_SHOWN_AS}{name}") for name in names[1:])]
         row.use_case = UseCase.from_db(using, names, values)

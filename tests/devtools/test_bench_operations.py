@@ -72,3 +72,7 @@ def test_operations_benchmark_runs_end_to_end(unavailable):
     assert "over 1 breaches" in detail
     pulls, _ = figure(output, "pulls made")
     assert pulls >= 1
+    # The machine's speed before and after, to read the figures by.
+    speeds = re.findall(r"Machine speed (before|after): (\d+\.\d\d) s for ten million", output)
+    assert [when for when, _ in speeds] == ["before", "after"], output[:300]
+    assert all(float(seconds) > 0 for _, seconds in speeds)

@@ -29,6 +29,9 @@ class Access:
     roles: frozenset[str]
     unit_ids: frozenset[int]
     superuser: bool = False
+    # Whether they are a member of every business unit, when the request's lookup of the
+    # person read it too (None: not read; registry.selectors.sees_every_use_case asks).
+    every_unit: bool | None = None
 
     def has_role(self, *roles: str) -> bool:
         # A superuser counts as an admin (below), not as every role: that would make them an
@@ -108,46 +111,70 @@ def with_access(users: QuerySet, user_field: str = "pk") -> QuerySet:
     )
 
 
+def _in_every_unit(person: str) -> str:
+    """The SQL of whether the person (``person``: the SQL of their id) is a member of every
+    business unit: no unit without them."""
+    units = get_user_model().business_units
+    members, unit_table = units.through._meta.db_table, units.rel.related_model._meta.db_table
+    return (
+        f'NOT EXISTS (SELECT 1 FROM "{unit_table}" b WHERE NOT EXISTS (SELECT 1 FROM '
+        f'"{members}" m WHERE m."businessunit_id" = b."id" AND m."user_id" = {person}))'
+    )
+
+
 @functools.cache
 def _person_query(db_alias: str) -> tuple[str, tuple[str, ...]]:
-    """One person's row by id with their group names and unit ids (as ``with_access``), as
-    written SQL, and the attribute names of the row's columns. Made once per process from
-    the model's fields: it holds no one's data, only the statement."""
+    """One person's row by id with their group names and unit ids (as ``with_access``), and
+    whether they are in every unit (which the dashboard, My work and the portfolio ask of
+    everyone, a statement of its own otherwise), as written SQL, and the attribute names of
+    the row's columns. Made once per process from the model's fields: it holds no one's data,
+    only the statement."""
     meta = get_user_model()._meta
     fields = meta.concrete_fields
     table = f'"{meta.db_table}"'
-    roles, units = _access_arrays(f'{table}."{meta.pk.column}"')
+    person = f'{table}."{meta.pk.column}"'
+    roles, units = _access_arrays(person)
     columns = ", ".join(f'{table}."{f.column}"' for f in fields)
-    sql = f'SELECT {columns}, {roles}, {units} FROM {table} WHERE {table}."{meta.pk.column}" = %s'
+    sql = (
+        f"SELECT {columns}, {roles}, {units}, {_in_every_unit(person)} "
+        f"FROM {table} WHERE {person} = %s"
+    )
     return sql, tuple(f.attname for f in fields)
 
 
 def _read_person(db_alias: str, pk):
-    """One person's row with their group names and unit ids (``_person_query``): the
-    attribute names, the fields' values, the roles and the units; None if there is no such
-    person. Written SQL: compiling the ORM's query for this one row took longer than running
-    it, on every request (issue 19)."""
+    """One person's row with their group names, unit ids and whether they are in every unit
+    (``_person_query``): the attribute names, the fields' values, the roles, the units and
+    that; None if there is no such person. Written SQL: compiling the ORM's query for this one
+    row took longer than running it, on every request (issue 19)."""
     sql, names = _person_query(db_alias)
     with connections[db_alias].cursor() as cursor:
         cursor.execute(sql, [pk])
         row = cursor.fetchone()
     if row is None:
         return None
-    return names, row[: len(names)], row[len(names)], row[len(names) + 1]
+    n = len(names)
+    return names, row[:n], row[n], row[n + 1], bool(row[n + 1]) and row[n + 2]
+
+
+# Where _read_person's answer to "in every unit" is kept on the person's row until prime().
+_EVERY = "steward_in_every_unit"
 
 
 def prime(user, row=None) -> None:
-    """Keep what ``with_access`` read on ``row`` (by default the user) as the person's access
-    for this request, so access_for asks nothing more."""
+    """Keep what ``with_access`` (or the request's lookup) read on ``row`` (by default the
+    user) as the person's access for this request, so access_for asks nothing more."""
     row = user if row is None else row
     roles, units = getattr(row, _ROLES, None), getattr(row, _UNITS, None)
     if roles is None or units is None:
         return
-    setattr(
-        user,
-        _CACHE_ATTR,
-        Access(roles=frozenset(roles), unit_ids=frozenset(units), superuser=user.is_superuser),
+    access = Access(
+        roles=frozenset(roles),
+        unit_ids=frozenset(units),
+        superuser=user.is_superuser,
+        every_unit=getattr(row, _EVERY, None),
     )
+    setattr(user, _CACHE_ATTR, access)
 
 
 class AccessBackend(ModelBackend):
@@ -167,10 +194,11 @@ class AccessBackend(ModelBackend):
             found = _read_person(db_alias, model._meta.pk.get_prep_value(user_id))
             if found is None:
                 return None
-            names, fields, roles, units = found
+            names, fields, roles, units, every_unit = found
             user = model.from_db(db_alias, names, fields)
             setattr(user, _ROLES, roles)
             setattr(user, _UNITS, units)
+            setattr(user, _EVERY, every_unit)
         if not self.user_can_authenticate(user):
             return None
         prime(user)
@@ -193,11 +221,12 @@ def read_again(user) -> None:
     found = _read_person(db_alias, user.pk)
     if found is None:
         raise model.DoesNotExist(f"No person {user.pk} any more.")
-    names, fields, roles, units = found
+    names, fields, roles, units, every_unit = found
     fresh = dict(zip(names, fields, strict=True))
     user.is_active, user.is_superuser = fresh["is_active"], fresh["is_superuser"]
     setattr(user, _ROLES, roles)
     setattr(user, _UNITS, units)
+    setattr(user, _EVERY, every_unit)
     prime(user)
 
 

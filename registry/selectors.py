@@ -170,7 +170,8 @@ def sees_every_use_case(user) -> bool:
     """Whether every use case is visible to the person: they read everything (admins,
     auditors), or they belong to every business unit (every use case is in one, and a unit's
     members see its use cases). A caller counting over everything the person sees may then
-    leave the visibility filter out altogether. One query at most, once per request.
+    leave the visibility filter out altogether. Read with the person when the request looked
+    them up (portal.access), else one query, once per request.
 
     Pages that count over all the person sees (the dashboard, My work, the portfolio) ask it
     first; for the rest of that request the selectors then filter nothing for such a person
@@ -182,7 +183,10 @@ def sees_every_use_case(user) -> bool:
         return False
     memo = user.__dict__
     if _EVERY_UNIT not in memo:
-        memo[_EVERY_UNIT] = not BusinessUnit.objects.exclude(pk__in=access.unit_ids).exists()
+        if access.every_unit is not None:  # read with the person (portal.access), no query
+            memo[_EVERY_UNIT] = access.every_unit
+        else:
+            memo[_EVERY_UNIT] = not BusinessUnit.objects.exclude(pk__in=access.unit_ids).exists()
     return memo[_EVERY_UNIT]
 
 

@@ -2,9 +2,11 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
+from portal.access import AccessBackend, read_again
 from portal.models import Role
-from registry.selectors import sees_every_use_case, use_cases_visible_to
+from registry.selectors import forget_every_use_case, sees_every_use_case, use_cases_visible_to
 from tests.factories import BusinessUnitFactory, UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +47,36 @@ def test_asked_once_per_request(retail, django_assert_num_queries):
     with django_assert_num_queries(0):
         sees_every_use_case(everywhere)
         sees_every_use_case(everywhere)
+
+
+def signed_in(user):
+    """The person as the request's lookup reads them from the session (portal.access)."""
+    return AccessBackend().get_user(user.pk)
+
+
+def test_read_with_the_person_by_the_request_no_query_of_its_own(
+    retail, corporate, django_assert_num_queries
+):
+    """On PostgreSQL the request's lookup of the person also reads whether they are in every
+    unit (the dashboard, My work and the portfolio ask it of everyone); with no unit, or one
+    unit without them, they are not."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the person's lookup reads it in the same statement on PostgreSQL only")
+    everywhere = UserFactory(roles=[Role.RISK_OFFICER], units=[retail, corporate])
+    somewhere = UserFactory(roles=[Role.RISK_OFFICER], units=[retail])
+    nowhere = UserFactory(roles=[Role.RISK_OFFICER])
+    people = [signed_in(p) for p in (everywhere, somewhere, nowhere)]
+    with django_assert_num_queries(0):
+        assert [sees_every_use_case(p) for p in people] == [True, False, False]
+    # A unit without them, then read again (as My work reads them after its change log).
+    legal = BusinessUnitFactory()
+    person = people[0]
+    read_again(person)
+    forget_every_use_case(person)
+    with django_assert_num_queries(0):
+        assert not sees_every_use_case(person)
+    legal.members.add(everywhere)
+    assert sees_every_use_case(signed_in(everywhere))
 
 
 def test_the_dashboard_of_a_member_of_every_unit_leaves_out_a_unit_they_are_not_in(

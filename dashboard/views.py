@@ -70,7 +70,7 @@ def dashboard(request):
                 request.user, timezone.now(), settings.ASSESSMENT_STUCK_DAYS, limit=10
             ),
             "stuck_days": settings.ASSESSMENT_STUCK_DAYS,
-            "deadlines_due": deadlines_due(request.user)[:10],
+            "deadlines_due": deadlines_due(request.user, limit=10),
         },
     )
 

@@ -43,7 +43,7 @@ from compliance.services.expiry import notice_days
 from dashboard import work_store
 from incidents.models import Incident
 from incidents.models import Status as IncidentStatus
-from incidents.services.deadlines import deadlines
+from incidents.services.deadlines import CLOCK_FIELDS, deadlines
 from monitoring.models import Flag, FlagStatus
 from portal.access import access_for, read_again
 from portal.links import link
@@ -359,8 +359,10 @@ def incidents(user, today: date, limit: int = LIMIT) -> Batch:
     unreported = Q(~Q(serious_harm=""), regulator_reported_at__isnull=True) | Q(
         personal_data_breach=True, dpa_reported_at__isnull=True
     )
-    clocked = Incident.objects.filter(unreported, pk__in=owned.values("pk")[:LIMIT]).order_by(
-        "opened_at", "pk"
+    clocked = (
+        Incident.objects.filter(unreported, pk__in=owned.values("pk")[:LIMIT])
+        .only(*CLOCK_FIELDS)  # what the clocks are worked out from, and what an item shows
+        .order_by("opened_at", "pk")
     )
     for incident in clocked:
         link = incident.get_absolute_url()

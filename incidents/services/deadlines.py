@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, DateTimeField, ExpressionWrapper, F, Q, Value, When
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from incidents.models import Incident, SeriousHarm
@@ -146,10 +147,45 @@ CLOCK_FIELDS = (
 )  # fmt: skip
 
 
-def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
-    """Near and overdue deadlines not yet met (closed incidents too), soonest first.
+def _first_due():
+    """When an incident's first clock not met is due (``deadlines``' periods, in SQL), or
+    NULL if it has none: the earlier of the AI Act's (its period by the kind of harm) and
+    GDPR's. (LEAST on PostgreSQL skips a NULL, on SQLite it gives one: each side falls back on
+    the other.) Timestamps plus a period in UTC, the connection's zone, as due_after counts."""
+    when = DateTimeField()
+    ai_act = Case(
+        *(
+            When(
+                serious_harm=harm,
+                regulator_reported_at__isnull=True,
+                then=ExpressionWrapper(F("aware_at") + Value(period), output_field=when),
+            )
+            for harm, (period, _) in AI_ACT_PERIODS.items()
+        ),
+        default=None,
+        output_field=when,
+    )
+    gdpr = Case(
+        When(
+            personal_data_breach=True,
+            dpa_reported_at__isnull=True,
+            then=ExpressionWrapper(F("aware_at") + Value(GDPR_PERIOD), output_field=when),
+        ),
+        default=None,
+        output_field=when,
+    )
+    return Least(Coalesce(ai_act, gdpr), Coalesce(gdpr, ai_act))
+
+
+def deadlines_due(user=None, *, now: datetime | None = None, limit: int | None = None) -> list[Due]:
+    """Near and overdue deadlines not yet met (closed incidents too), soonest first: the first
+    ``limit`` of them, or all.
 
     Given a person, only those of incidents they may see (the dashboard); without one, all.
+    With a ``limit`` (the dashboard's ten), only the incidents whose first clock not met is
+    among the ``limit`` soonest due are read (each of the first ``limit`` clocks is an
+    incident's, whose first clock is due no later): not every incident with a clock running,
+    each built and its clocks worked out, to show ten.
     """
     now = now or timezone.now()
     qs = _unmet_clocks()
@@ -158,10 +194,18 @@ def deadlines_due(user=None, *, now: datetime | None = None) -> list[Due]:
         # its use case and the owners the reminders (no person) write to. Few incidents have
         # a clock not met: each one's use case is asked of its own.
         qs = of_visible_use_cases_by_row(user, qs.select_related(None).only(*CLOCK_FIELDS))
+    if limit is not None:
+        near = now + timedelta(hours=settings.INCIDENT_DEADLINE_NEAR_HOURS)
+        qs = (
+            qs.alias(first_due=_first_due())
+            .filter(first_due__lte=near)
+            .order_by("first_due", "pk")[:limit]
+        )
     found = [
         Due(incident, d)
         for incident in qs
         for d in deadlines(incident, now=now)
         if d.state in REMIND_STATES
     ]
-    return sorted(found, key=lambda item: (item.deadline.due_at, item.incident.pk))
+    found.sort(key=lambda item: (item.deadline.due_at, item.incident.pk))
+    return found if limit is None else found[:limit]

@@ -129,6 +129,42 @@ def test_the_dashboard_lists_near_and_overdue_deadlines_to_those_who_see_them(
     assert len(deadlines_due(now=now)) == 2
 
 
+def test_the_dashboards_first_ten_are_the_first_ten_of_them_all(use_case, product_owner):
+    """deadlines_due(limit=n) reads only the incidents whose first clock not met is among the
+    n soonest: the same n deadlines as the whole list's first n, in the same order, whatever
+    the clocks (the AI Act's by kind of harm, GDPR's, both on one incident with the AI Act's
+    first, one met, one far off, one incident closed), across the clocks going back."""
+    now = datetime(2025, 10, 27, 9, 0, tzinfo=UTC)  # the day after the clocks went back
+    day = timedelta(days=1)
+
+    def made(ago: timedelta, **fields):
+        return open_incident(use_case, product_owner, aware_at=now - ago, **fields)
+
+    both = made(timedelta(hours=40), serious_harm="widespread", personal_data_breach=True)
+    breach = made(timedelta(hours=70), personal_data_breach=True)
+    general = made(15 * day - timedelta(hours=5), serious_harm="general")
+    death = made(10 * day + timedelta(hours=1), serious_harm="death")
+    closed = made(timedelta(hours=100), personal_data_breach=True)
+    met = made(timedelta(hours=90), personal_data_breach=True, serious_harm="widespread")
+    made(timedelta(hours=1), serious_harm="general")  # 15 days off: not yet due
+    Incident.objects.filter(pk=closed.pk).update(status=Status.CLOSED)
+    Incident.objects.filter(pk=met.pk).update(regulator_reported_at=now - timedelta(hours=50))
+    everything = deadlines_due(product_owner, now=now)
+    assert [(d.incident, d.deadline.key, d.deadline.state) for d in everything] == [
+        (closed, "gdpr", "overdue"),  # due 28 hours ago
+        (met, "gdpr", "overdue"),  # 18 hours ago; its AI Act report was made
+        (death, "ai_act", "overdue"),  # an hour ago
+        (breach, "gdpr", "near"),  # in 2 hours
+        (general, "ai_act", "near"),  # in 5 hours
+        (both, "ai_act", "near"),  # in 8 hours (its GDPR clock in 32: not yet near)
+    ]
+    for n in range(1, len(everything) + 3):
+        first = deadlines_due(product_owner, now=now, limit=n)
+        assert [(d.incident, d.deadline.key) for d in first] == [
+            (d.incident, d.deadline.key) for d in everything[:n]
+        ], n
+
+
 def test_a_met_deadline_is_not_due(use_case, product_owner):
     now = timezone.now()
     incident = open_incident(

@@ -25,14 +25,15 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
-from django.db.models.functions import Coalesce, JSONObject
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from assessments.models import Assessment, ReviewAssignment, Status
+from assessments.models import Assessment, Status
 from assessments.selectors import (
     ITEM_FIELDS,
     awaiting,
     forget_routed,
+    last_asked_for_changes,
     lean,
     stages_routed_to,
     to_revise,
@@ -212,24 +213,15 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
     # The newest request for changes of each assessment: when (the item's ``since``, and the
     # list's order, oldest first), and who asked and why, read for the listed rows only in one
     # subquery each (a prefetch was a query of its own, and a list of reviews each).
-    last_asked = ReviewAssignment.objects.filter(
-        assessment=OuterRef("pk"), decision=ReviewAssignment.Decision.CHANGES_REQUESTED
-    ).order_by("-decided_at")
-    asked_by = JSONObject(
-        note="note",
-        username="decided_by__username",
-        first_name="decided_by__first_name",
-        last_name="decided_by__last_name",
-    )
     rows, total = _first(
         _listed(to_revise(user))
         # When the changes were asked for (else when it was last submitted): not when it was
         # last saved, which an autosave moves without outdating the kept list.
         .annotate(
             asked_since=Coalesce(
-                Subquery(last_asked.values("decided_at")[:1]), F("submitted_at"), F("created_at")
+                last_asked_for_changes("when"), F("submitted_at"), F("created_at")
             ),
-            asked_by=Subquery(last_asked.values(asked=asked_by)[:1]),
+            asked_by=last_asked_for_changes("who"),
         )
         .order_by("asked_since", "pk"),
         limit,

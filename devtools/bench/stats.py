@@ -14,7 +14,7 @@ def machine_speed() -> float:
     """Seconds for a fixed loop of ten million additions in Python, the best of three.
 
     The figures are absolute times, and a shared machine's speed moves between runs (this one,
-    a 2-vCPU virtual machine, took 0.62 to 0.69 s idle and up to 1.1 s on a slow spell, which
+    a 2-vCPU virtual machine, took 0.28 to 0.31 s idle and 0.38 s on a slow spell, which
     slowed every page alike): printed before and after each run, it says what the machine
     was doing while the figures were taken."""
     best = math.inf

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Case, DateTimeField, ExpressionWrapper, F, Q, Value, When
-from django.db.models.functions import Coalesce, Least
+from django.db import connection
+from django.db.models import DateTimeField, Expression, F, Q
 from django.utils import timezone
 
 from incidents.models import Incident, SeriousHarm
@@ -147,34 +147,42 @@ CLOCK_FIELDS = (
 )  # fmt: skip
 
 
-def _first_due():
-    """When an incident's first clock not met is due (``deadlines``' periods, in SQL), or
-    NULL if it has none: the earlier of the AI Act's (its period by the kind of harm) and
-    GDPR's. (LEAST on PostgreSQL skips a NULL, on SQLite it gives one: each side falls back on
-    the other.) Timestamps plus a period in UTC, the connection's zone, as due_after counts."""
-    when = DateTimeField()
-    ai_act = Case(
-        *(
-            When(
-                serious_harm=harm,
-                regulator_reported_at__isnull=True,
-                then=ExpressionWrapper(F("aware_at") + Value(period), output_field=when),
-            )
-            for harm, (period, _) in AI_ACT_PERIODS.items()
-        ),
-        default=None,
-        output_field=when,
-    )
-    gdpr = Case(
-        When(
-            personal_data_breach=True,
-            dpa_reported_at__isnull=True,
-            then=ExpressionWrapper(F("aware_at") + Value(GDPR_PERIOD), output_field=when),
-        ),
-        default=None,
-        output_field=when,
-    )
-    return Least(Coalesce(ai_act, gdpr), Coalesce(gdpr, ai_act))
+class _FirstDue(Expression):
+    """When an incident's first clock not met is due, or NULL if it has none: the earlier of
+    the AI Act's (its period by the kind of harm, ``AI_ACT_PERIODS``) and GDPR's, each the
+    moment of awareness plus the period in elapsed seconds (``due_after``), written as SQL
+    around the incident's own columns (PostgreSQL's LEAST skips a NULL). Built by the ORM
+    (a CASE of a WHEN per kind of harm, coalesced both ways), building it cost more than the
+    incidents it spares reading."""
+
+    output_field = DateTimeField()
+    _COLUMNS = (
+        "aware_at", "serious_harm", "regulator_reported_at", "personal_data_breach",
+        "dpa_reported_at",
+    )  # fmt: skip
+
+    def __init__(self):
+        super().__init__()
+        self.columns = [F(name) for name in self._COLUMNS]
+
+    def get_source_expressions(self):
+        return self.columns
+
+    def set_source_expressions(self, exprs):
+        self.columns = list(exprs)
+
+    def as_sql(self, compiler, connection):
+        aware, harm, reported, breach, dpa = (compiler.compile(c)[0] for c in self.columns)
+        kinds = " ".join(["WHEN %s THEN %s"] * len(AI_ACT_PERIODS))
+        params: list = []
+        for kind, (period, _) in AI_ACT_PERIODS.items():
+            params += [kind.value, int(period.total_seconds())]
+        sql = (
+            f"LEAST(CASE WHEN {reported} IS NULL THEN {aware} + (CASE {harm} {kinds} END) "
+            f"* INTERVAL '1 second' END, CASE WHEN {breach} AND {dpa} IS NULL THEN {aware} + "
+            "%s * INTERVAL '1 second' END)"
+        )
+        return sql, (*params, int(GDPR_PERIOD.total_seconds()))
 
 
 def deadlines_due(user=None, *, now: datetime | None = None, limit: int | None = None) -> list[Due]:
@@ -182,10 +190,10 @@ def deadlines_due(user=None, *, now: datetime | None = None, limit: int | None =
     ``limit`` of them, or all.
 
     Given a person, only those of incidents they may see (the dashboard); without one, all.
-    With a ``limit`` (the dashboard's ten), only the incidents whose first clock not met is
-    among the ``limit`` soonest due are read (each of the first ``limit`` clocks is an
-    incident's, whose first clock is due no later): not every incident with a clock running,
-    each built and its clocks worked out, to show ten.
+    With a ``limit`` (the dashboard's ten), on PostgreSQL only the incidents whose first clock
+    not met is among the ``limit`` soonest due are read (each of the first ``limit`` clocks is
+    an incident's, whose first clock is due no later): not every incident with a clock
+    running, each built and its clocks worked out, to show ten.
     """
     now = now or timezone.now()
     qs = _unmet_clocks()
@@ -194,10 +202,10 @@ def deadlines_due(user=None, *, now: datetime | None = None, limit: int | None =
         # its use case and the owners the reminders (no person) write to. Few incidents have
         # a clock not met: each one's use case is asked of its own.
         qs = of_visible_use_cases_by_row(user, qs.select_related(None).only(*CLOCK_FIELDS))
-    if limit is not None:
+    if limit is not None and connection.vendor == "postgresql":
         near = now + timedelta(hours=settings.INCIDENT_DEADLINE_NEAR_HOURS)
         qs = (
-            qs.alias(first_due=_first_due())
+            qs.alias(first_due=_FirstDue())
             .filter(first_due__lte=near)
             .order_by("first_due", "pk")[:limit]
         )

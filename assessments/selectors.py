@@ -15,7 +15,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import BaseExpression, RawSQL
 from django.db.models.functions import JSONObject
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -109,7 +109,7 @@ class _LastAskedForChanges(Expression):
         return sql, (*params, ReviewAssignment.Decision.CHANGES_REQUESTED.value)
 
 
-def last_asked_for_changes(what: str) -> Expression:
+def last_asked_for_changes(what: str) -> BaseExpression:
     """When each assessment's newest request for changes was made (``"when"``), or who made
     it and why (``"who"``); see ``_LastAskedForChanges``."""
     if connection.vendor != "postgresql":  # jsonb_build_object is PostgreSQL's

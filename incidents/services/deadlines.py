@@ -174,7 +174,7 @@ class _FirstDue(Expression):
     def as_sql(self, compiler, connection):
         aware, harm, reported, breach, dpa = (compiler.compile(c)[0] for c in self.columns)
         kinds = " ".join(["WHEN %s THEN %s"] * len(AI_ACT_PERIODS))
-        params: list = []
+        params = []
         for kind, (period, _) in AI_ACT_PERIODS.items():
             params += [kind.value, int(period.total_seconds())]
         sql = (

@@ -16,7 +16,8 @@ nothing they rest on changed (dashboard/work_store.py, dashboard/panels.py), and
 change, each request preceded by a statement (``CHANGES``, untimed) on one table: what reads
 that table is gathered or rendered afresh, the rest read back, and all kept again. A change to
 who someone is outdates everything (what every request cost before anything was kept, plus
-keeping it); a flag, an assessment or a use case outdates what reads its table.
+keeping it); a flag, an assessment or a use case outdates what reads its table. The rows are
+timed interleaved, a request of each in turn (``_time``).
 """
 
 from __future__ import annotations
@@ -131,20 +132,19 @@ def run(seeded, *, requests: int, warmup: int, out: Callable[[str], None]) -> No
             # Each page as it is read most often (kept: nothing changed since it was
             # gathered), then as it is read after each kind of change (what reads the table
             # changed gathered afresh: dashboard/work_store.py).
-            timings = [
-                _time(
-                    f"{page} ({who}){f', after {what}' if what else ''}",
+            rows = [
+                _Row(
+                    Timing(f"{page} ({who}){f', after {what}' if what else ''}"),
                     client,
                     path,
-                    requests,
-                    warmup,
                     CHANGES.get(what),
-                )  # fmt: skip
+                )
                 for what in ("", *CHANGES)
                 for page, path in (("My work", "/my-work/"), ("dashboard", "/"))
                 for who, client in clients
             ]
-            _report(out, seeded.use_cases, timings)
+            _time(rows, requests, warmup)
+            _report(out, seeded.use_cases, [row.timing for row in rows])
             raise _Rollback
     except _Rollback:
         pass
@@ -278,27 +278,43 @@ def _data(owner) -> str:
     )
 
 
-def _time(
-    label: str, client: Client, path: str, requests: int, warmup: int, change: str | None
-) -> Timing:
-    timing = Timing(label)
+@dataclass
+class _Row:
+    """A row of the table: a page, as one person, after one kind of change (or none)."""
+
+    timing: Timing
+    client: Client
+    path: str
+    change: str | None
+
+
+def _time(rows: list[_Row], requests: int, warmup: int) -> None:
+    """Every row's requests, interleaved: a round is one request of each row, so that each
+    row's figures are taken across the whole run, not in a few seconds of it (a shared
+    machine has slow spells of several seconds, which timed row after row fell on a row or
+    two and nearly doubled its median). Each timed request is preceded, untimed, by the same
+    page for the same person (what they rest on kept again, whatever the rows before changed)
+    and then by the row's change: so each is read after that one change, or none."""
     for k in range(warmup + requests):
-        if change:
-            with connection.cursor() as cursor:
-                cursor.execute(change, [k])
-        # The connection logs at most 9,000 queries, after which a capture counts none.
-        connection.queries_log.clear()
-        with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
-            response = client.get(path)
-            elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            timing.problem = f"answered {response.status_code} ({path})"
-            return timing
-        if k >= warmup:
-            timing.times_ms.append(elapsed)
-            timing.queries.append(len(captured.captured_queries))
-    return timing
+        for row in rows:
+            if row.timing.problem:
+                continue
+            row.client.get(row.path)
+            if row.change:
+                with connection.cursor() as cursor:
+                    cursor.execute(row.change, [k])
+            # The connection logs at most 9,000 queries, after which a capture counts none.
+            connection.queries_log.clear()
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                response = row.client.get(row.path)
+                elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                row.timing.problem = f"answered {response.status_code} ({row.path})"
+                continue
+            if k >= warmup:
+                row.timing.times_ms.append(elapsed)
+                row.timing.queries.append(len(captured.captured_queries))
 
 
 def _report(out: Callable[[str], None], use_cases: int, timings: list[Timing]) -> None:

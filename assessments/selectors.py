@@ -6,8 +6,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     DateTimeField,
-    Expression,
-    F,
     JSONField,
     OuterRef,
     Prefetch,
@@ -30,6 +28,7 @@ from assessments.models import (
     waiting_since,
 )
 from portal.access import access_for, can, require
+from portal.expressions import AroundKey
 from registry.selectors import (
     known_in_every_unit,
     known_to_see_every_use_case,
@@ -68,7 +67,7 @@ def _reviewing(user) -> Q:
     return Q(pk__in=RawSQL(sql, (user.pk, user.pk)))
 
 
-class _LastAskedForChanges(Expression):
+class _LastAskedForChanges(AroundKey):
     """Of each assessment, its newest request for changes: when it was made (``what="when"``),
     or who made it and why (``what="who"``: a JSON object of the note and the reviewer's
     username and names), by a subquery per row written as SQL around the row's key (an ORM
@@ -81,18 +80,10 @@ class _LastAskedForChanges(Expression):
     compares them)."""
 
     def __init__(self, what: str):
-        output = {"when": DateTimeField(), "who": JSONField()}[what]
-        super().__init__(output_field=output)
-        self.what, self.key = what, F("pk")
+        super().__init__({"when": DateTimeField(), "who": JSONField()}[what])
+        self.what = what
 
-    def get_source_expressions(self):
-        return [self.key]
-
-    def set_source_expressions(self, exprs):
-        [self.key] = exprs
-
-    def as_sql(self, compiler, connection):
-        key, params = compiler.compile(self.key)
+    def around(self, key: str, connection) -> tuple[str, tuple]:
         reviews, people = ReviewAssignment._meta.db_table, get_user_model()._meta.db_table
         if self.what == "when":
             shown, joined = 'ra."decided_at"', ""
@@ -106,7 +97,7 @@ class _LastAskedForChanges(Expression):
             f'(SELECT {shown} FROM "{reviews}" ra{joined} WHERE ra."assessment_id" = {key} '
             'AND ra."decision" = %s ORDER BY ra."decided_at" DESC LIMIT 1)'
         )
-        return sql, (*params, ReviewAssignment.Decision.CHANGES_REQUESTED.value)
+        return sql, (ReviewAssignment.Decision.CHANGES_REQUESTED.value,)
 
 
 def last_asked_for_changes(what: str) -> BaseExpression:

@@ -20,6 +20,7 @@ from django.db.models.expressions import RawSQL
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from portal.access import access_for, get_visible_or_404
+from portal.expressions import AroundKey
 from portal.history.asof import rows_as_of, snapshot_prefetch
 from registry.models import (
     AIModel,
@@ -205,7 +206,7 @@ def known_to_see_every_use_case(user) -> bool:
 _SHOWN_AS = "shown_use_case_"
 
 
-class _UseCaseColumn(Expression):
+class _UseCaseColumn(AroundKey):
     """One column of each row's use case, by a subquery per row written as SQL around the
     row's own ``use_case_id`` (an ORM expression, so that it holds under any alias).
 
@@ -214,21 +215,12 @@ class _UseCaseColumn(Expression):
     millisecond, on each of the half-dozen lists the dashboard gathers after a change."""
 
     def __init__(self, column: str, output_field, key: str = "use_case_id"):
-        super().__init__(output_field=output_field)
+        super().__init__(output_field, key)
         self.column = column
-        self.key = F(key)
 
-    def get_source_expressions(self):
-        return [self.key]
-
-    def set_source_expressions(self, exprs):
-        [self.key] = exprs
-
-    def as_sql(self, compiler, connection):
-        key, params = compiler.compile(self.key)
+    def around(self, key: str, connection) -> tuple[str, tuple]:
         column, table = connection.ops.quote_name(self.column), UseCase._meta.db_table
-        sql = f'(SELECT u.{column} FROM "{table}" u WHERE u."id" = {key} LIMIT 1)'
-        return sql, params
+        return f'(SELECT u.{column} FROM "{table}" u WHERE u."id" = {key} LIMIT 1)', ()
 
 
 def use_case_shown(qs: QuerySet, fields: tuple[str, ...]) -> QuerySet:

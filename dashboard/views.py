@@ -51,8 +51,7 @@ def dashboard(request):
     today = timezone.localdate()
     waiting = work(request.user, today, limit=TOP_PANEL_ITEMS)
     # Everything below counts over what the person sees: for someone in every unit, that is
-    # everything, and no panel needs a visibility filter (one query to know, asked already if
-    # My work was gathered afresh: dashboard.work.reread_person).
+    # everything, and no panel needs a visibility filter (read with the person: portal.access).
     sees_every_use_case(request.user)
     return render(
         request,

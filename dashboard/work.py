@@ -240,7 +240,7 @@ def changes_requested(user, today: date, limit: int = LIMIT) -> Batch:
                 "changes",
                 f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
                 why,
-                link("assessments:detail", a.pk),
+                a.get_absolute_url(),
                 None,
                 a.asked_since,
             )
@@ -257,7 +257,7 @@ def drafts(user, today: date, limit: int = LIMIT) -> Batch:
             "draft",
             f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
             f"Not submitted yet: {a.use_case.title}",
-            link("assessments:detail", a.pk),
+            a.get_absolute_url(),
             None,
             a.created_at,
         )
@@ -357,7 +357,7 @@ def incidents(user, today: date, limit: int = LIMIT) -> Batch:
         .order_by("opened_at", "pk")
     )
     for incident in clocked:
-        link = incident.get_absolute_url()
+        url = incident.get_absolute_url()
         for clock in deadlines(incident, now=now):
             if clock.is_met:
                 continue
@@ -368,7 +368,7 @@ def incidents(user, today: date, limit: int = LIMIT) -> Batch:
                         "deadline",
                         f"{incident.reference}: {clock.label}",
                         f"{clock.basis} ({clock.state_label})",
-                        link,
+                        url,
                         timezone.localdate(clock.due_at),
                         incident.aware_at,
                     )
@@ -402,7 +402,7 @@ def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
                 "Marked as needing re-assessment"
                 if uc.needs_reassessment
                 else "Its review date is coming",
-                link("registry:use-case-detail", uc.pk),
+                uc.get_absolute_url(),
                 uc.next_review_date,
                 None,
             )
@@ -431,7 +431,7 @@ def reassessments(user, today: date, limit: int = LIMIT) -> Batch:
                 "reassess",
                 f"{a.reference} {a.get_kind_display()} of {a.use_case.reference}",
                 f"Signed off; valid until {a.valid_until:%d %b %Y}: start a re-assessment",
-                link("assessments:detail", a.pk),
+                a.get_absolute_url(),
                 a.valid_until,
                 None,
             )

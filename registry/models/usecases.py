@@ -5,6 +5,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from portal.limits import LOG_TEXT, LONG_TEXT, MACHINE_TEXT, BoundedTextField
+from portal.links import link
 from portal.workflow import Transition
 
 
@@ -301,7 +302,7 @@ class UseCase(models.Model):
         return f"{self.reference} {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("registry:use-case-detail", args=[self.pk])
+        return link("registry:use-case-detail", self.pk)
 
     @property
     def ai_enabled(self) -> bool:

@@ -38,7 +38,7 @@ from registry.selectors import (
     promotion_approvals_visible_to,
     promotions_visible_to,
     release_policies_visible_to,
-    use_cases_visible_to,
+    use_cases_for_history,
 )
 from registry.views.ai_models import use_case_models_context
 
@@ -62,7 +62,7 @@ def register_all() -> None:
     history.register(
         UseCase,
         rule="registry.view_usecase",
-        selector=use_cases_visible_to,
+        selector=use_cases_for_history,
         value_labels={"people_affected": dict(PeopleAffected.choices)},
     )
     history.register(DataSource, rule="registry.view_datasource", selector=data_sources_visible_to)

@@ -5,10 +5,12 @@ permissions from the named rules (portal.api.RulePermission), and every write fr
 services the pages call. Serializers only parse input and render records.
 """
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
 from django.db import connections
-from django.db.models import BigIntegerField, CharField, Model, Prefetch
+from django.db.models import BigIntegerField, CharField, Model, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -149,6 +151,24 @@ def _listed_names() -> dict[str, RawSQL]:
     }
 
 
+def _with_source_ids() -> dict[str, RawSQL]:
+    return {USE_CASE_SOURCE_IDS: _source_ids()}
+
+
+@functools.cache
+def _use_cases_as_read() -> QuerySet[UseCase]:
+    """Use cases as the list and a read of one show them (PostgreSQL): the row's own columns,
+    the unit's and owner's names and the data-source ids as columns of the row. Not a unit
+    and a person made for each of fifty rows (a tenth of the list's time, issue 19); for one
+    record, two joins fewer to compile and two records fewer to build. A write reads the
+    unit and the person as well: the services it calls use them.
+
+    Built once: only() and annotate() over the visibility filter took about 0.15 ms of a
+    4 ms read, request after request, to build the same query. Never evaluated itself;
+    every request narrows a copy of it (``use_cases_visible_to(user, among=...)``)."""
+    return UseCase.objects.only(*USE_CASE_LISTED).annotate(**_listed_names(), **_with_source_ids())
+
+
 DATA_SOURCE_UNSHOWN = (*OWNER_UNSHOWN, "business_unit__description")
 DATA_SOURCE_SHOWN = only_shown(DataSource, DATA_SOURCE_UNSHOWN, related=("owner", "business_unit"))
 
@@ -208,23 +228,19 @@ class UseCaseViewSet(_RegisterViewSet):
     search_fields = ["title", "purpose", "=reference"]
 
     def get_queryset(self):
-        use_cases = use_cases_visible_to(self.request.user)
-        if connections[use_cases.db].vendor != "postgresql":
+        user = self.request.user
+        if connections[UseCase.objects.db].vendor != "postgresql":
             # ARRAY is PostgreSQL's; elsewhere the ids come from a prefetch, in the same order,
             # and the names from the unit and the person.
             ids = DataSource.objects.only("pk").order_by("pk")
-            return use_cases.only(*USE_CASE_SHOWN).prefetch_related(
-                Prefetch("data_sources", queryset=ids)
+            return (
+                use_cases_visible_to(user)
+                .only(*USE_CASE_SHOWN)
+                .prefetch_related(Prefetch("data_sources", queryset=ids))
             )
-        if self.action == "list":
-            # A row of the list names its unit and owner: columns of the row, not a unit and
-            # a person made for each of fifty rows (a tenth of the list's time, issue 19).
-            use_cases = (
-                use_cases.select_related(None).only(*USE_CASE_LISTED).annotate(**_listed_names())
-            )
-        else:
-            use_cases = use_cases.only(*USE_CASE_SHOWN)
-        return use_cases.annotate(**{USE_CASE_SOURCE_IDS: _source_ids()})
+        if self.action in ("list", "retrieve"):
+            return use_cases_visible_to(user, among=_use_cases_as_read())
+        return use_cases_visible_to(user).only(*USE_CASE_SHOWN).annotate(**_with_source_ids())
 
     def get_serializer_class(self):
         return UseCaseSerializer if self.action == "list" else UseCaseDetailSerializer

@@ -19,6 +19,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.test import APIClient
 
 from portal.access import can
+from registry import services
 from registry.api.use_cases import (
     DATA_SOURCE_SHOWN,
     DATA_SOURCE_UNSHOWN,
@@ -240,6 +241,26 @@ def test_retrieve_answers_404_outside_ones_unit(as_persona, persona, use_case):
     else:
         assert response.status_code == 200
         assert response.json()["reference"] == use_case.reference
+
+
+@pytest.mark.parametrize("persona", ["product_owner", "auditor"])
+def test_reads_after_an_edit_show_it_though_their_queries_are_built_once(
+    as_persona, persona, use_case, product_owner
+):
+    """The list, a read of one and the history read through querysets built once per process
+    (registry.api.use_cases, registry.selectors, portal.history.selectors): each request
+    narrows a copy of them, so no read sees rows an earlier one read."""
+    client = as_persona(persona)
+    history = reverse("api-history", args=["usecase", use_case.pk])
+    for edit in ("First title", "Second title"):
+        services.use_case_update(
+            actor=product_owner, use_case=use_case, data={"title": edit}, reason="Renamed"
+        )
+        assert client.get(use_case_url(use_case.pk)).json()["title"] == edit
+        listed = client.get(reverse("api-use-case-list")).json()["results"]
+        assert [r["title"] for r in listed if r["id"] == use_case.pk] == [edit]
+        newest = client.get(history).json()["results"][0]
+        assert [c["new"] for c in newest["changes"] if c["field"] == "title"] == [edit]
 
 
 def test_missing_and_forbidden_use_cases_answer_alike(as_persona, use_case):

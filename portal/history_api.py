@@ -17,6 +17,7 @@ from portal.api import datetimes
 from portal.history.asof import DELETED, parse_moment, version_at
 from portal.history.changes import compare, related_in_memory, snapshot
 from portal.history.selectors import (
+    RecordVersions,
     VersionPage,
     VersionPaginator,
     page_versions,
@@ -192,7 +193,7 @@ class RecordHistoryView(GenericAPIView):
         entry, record = access_history_record(request.user, model, pk)
         paginator = self.paginator
         assert isinstance(paginator, VersionPagination)
-        paginator.paginate_queryset(versions_of(entry, pk), request, view=self)
+        paginator.paginate_queryset(RecordVersions(entry, pk), request, view=self)
         assert isinstance(paginator.page, VersionPage)  # VersionPaginator's
         versions = page_versions(entry, paginator.page, related_in_memory(record))
         return self.get_paginated_response(self.get_serializer(versions, many=True).data)

@@ -1,13 +1,16 @@
 """Reads of history: one record's versions, and the audit log across every governed model."""
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import cast, overload
 
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db import connections, models, router
 from django.db.models import CharField, Count, QuerySet, Value, Window
+from django.db.models.query import get_related_populators
 from django.utils import timezone
 
 from portal.history.changes import (
@@ -27,9 +30,122 @@ def versions_of(entry: HistoryEntry, pk: int) -> QuerySet:
     """Every version of one record, newest first, with who made it. Read them a page at a
     time with ``VersionPaginator`` (then ``page_versions``) or all with ``iter_versions``:
     each then knows the version before it, read in the same query."""
-    hm = entry.history_model
-    pk_name = entry.model._meta.pk.attname
-    return newest_first(hm._default_manager.filter(**{pk_name: pk}).select_related("history_user"))
+    return _every_version(entry.history_model).filter(**{_record_key(entry.history_model): pk})
+
+
+def _record_key(history_model: type[models.Model]) -> str:
+    """The column of a historical row that holds its record's key (the record's own pk)."""
+    return history_model.instance_type._meta.pk.attname  # type: ignore[attr-defined]
+
+
+# What a version shows of the person who made it: their name (changes.person_label).
+_MADE_BY = ("history_user__username", "history_user__first_name", "history_user__last_name")
+
+
+@functools.cache
+def _every_version(history_model: type[models.Model]) -> QuerySet:
+    """Every version of every record of one kind, newest first, each with the name of who
+    made it, not the rest of their row (their password hash among it). Built once per kind:
+    select_related(), only() and order_by() cost as much to build, page after page, as a
+    page's rows to read (issue 19). Never evaluated itself: ``versions_of`` narrows a copy.
+    """
+    own = [f.name for f in history_model._meta.concrete_fields]
+    return newest_first(
+        history_model._default_manager.select_related("history_user").only(*own, *_MADE_BY)
+    )
+
+
+# Where a page's rows say how many versions there are in all (COUNT(*) OVER ()).
+TOTAL = "paged_total"
+
+
+class RecordVersions(Sequence[models.Model]):
+    """Every version of one record, newest first, with who made it: ``versions_of``'s rows,
+    as ``VersionPaginator`` reads them a page at a time (the history page and its API).
+
+    Read in the SQL the ORM writes for ``versions_of`` counted as the paginator counts it,
+    written once per kind of record (``_PageReader``), with the record's key, the page's size
+    and its offset as parameters: built and compiled page after page, the same query made
+    the page's read 1.4 ms of the history API's 5.8; read this way, 0.8 (issue 19). The rows
+    are made as the ORM makes them, converters and the person who made each version
+    included; tests/portal/test_history_walk.py compares the two for every kind of record.
+    """
+
+    def __init__(self, entry: HistoryEntry, pk: int):
+        self.entry = entry
+        self.pk = pk
+
+    def rows(self, offset: int, limit: int) -> list[models.Model]:
+        """Up to ``limit`` versions from the ``offset``-th, each with the count (TOTAL)."""
+        hm = self.entry.history_model
+        return _page_reader(hm, router.db_for_read(hm))(self.pk, offset, limit)
+
+    # A sequence, as a paginator may treat it (VersionPaginator reads ``rows``).
+    def __len__(self) -> int:
+        return versions_of(self.entry, self.pk).count()
+
+    def __iter__(self) -> Iterator[models.Model]:
+        return iter(versions_of(self.entry, self.pk))
+
+    @overload
+    def __getitem__(self, index: int) -> models.Model: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[models.Model]: ...
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            return self.rows(start, max(stop - start, 0))[::step]
+        rows = self.rows(index, 1) if index >= 0 else []
+        if not rows:
+            raise IndexError(index)
+        return rows[0]
+
+
+class _PageReader:
+    def __init__(self, history_model: type[models.Model], using: str):
+        key = _record_key(history_model)
+        query = (
+            _every_version(history_model)
+            .filter(**{key: 0})
+            .annotate(**{TOTAL: Window(Count("*"))})
+            .query
+        )
+        compiler = query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        if list(params) != [0]:  # the record's key, and nothing else
+            raise ValueError(f"Unexpected parameters in the versions of {history_model}: {params}")
+        self.model = history_model
+        self.using = using
+        self.sql = f"{sql} LIMIT %s OFFSET %s"
+        self.compiler = compiler
+        select, klass_info = compiler.select, compiler.klass_info
+        assert klass_info is not None and compiler.annotation_col_map is not None
+        fields = klass_info["select_fields"]
+        self.own = slice(fields[0], fields[-1] + 1)
+        self.init_list = [column[0].target.attname for column in select[self.own]]
+        # Django 5.2's signature (the stubs follow a later Django's, with a fetch mode).
+        self.related = get_related_populators(klass_info, select, using)  # type: ignore[call-arg]
+        self.total_at = compiler.annotation_col_map[TOTAL]
+
+    def __call__(self, pk: int, offset: int, limit: int) -> list[models.Model]:
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, [pk, limit, offset])
+            fetched = cursor.fetchall()
+        rows = []
+        # As the ORM's ModelIterable: each value through the field's converters, the row
+        # and the person who made it built from their columns.
+        for values in self.compiler.results_iter(results=[fetched]):
+            row = self.model.from_db(self.using, self.init_list, values[self.own])
+            for populator in self.related:
+                populator.populate(values, row)
+            setattr(row, TOTAL, values[self.total_at])
+            rows.append(row)
+        return rows
+
+
+@functools.cache
+def _page_reader(history_model: type[models.Model], using: str) -> _PageReader:
+    return _PageReader(history_model, using)
 
 
 # The largest offset PostgreSQL takes (a bigint), less a page.
@@ -55,7 +171,7 @@ class VersionPaginator(Paginator):
     its own (issue 19: a window or a subquery per row cost more to build than to run).
     """
 
-    TOTAL = "paged_total"
+    TOTAL = TOTAL
 
     def page(self, number) -> VersionPage:
         try:
@@ -71,12 +187,15 @@ class VersionPaginator(Paginator):
             # More versions than any table holds: past the end (the database would refuse
             # an offset this large with an error, not an empty page).
             raise EmptyPage(self.error_messages["no_results"])
-        versions = cast(QuerySet, self.object_list)
-        counted = versions.annotate(**{self.TOTAL: Window(Count("*"))})
-        rows = list(counted[bottom : bottom + self.per_page + 1])
+        versions = self.object_list
+        if isinstance(versions, RecordVersions):
+            rows = versions.rows(bottom, self.per_page + 1)
+        else:
+            counted = cast(QuerySet, versions).annotate(**{TOTAL: Window(Count("*"))})
+            rows = list(counted[bottom : bottom + self.per_page + 1])
         if not rows and number > 1:
             self.validate_number(number)  # past the end: Django's EmptyPage, as Django asks
-        self.count = getattr(rows[0], self.TOTAL) if rows else 0
+        self.count = getattr(rows[0], TOTAL) if rows else 0
         older = rows[self.per_page] if len(rows) > self.per_page else None
         return VersionPage(rows[: self.per_page], number, self, older)
 

@@ -21,6 +21,7 @@ from portal.history.changes import (
 )
 from portal.history.forms import AsOfForm, AuditFilterForm, CompareForm
 from portal.history.selectors import (
+    RecordVersions,
     VersionPaginator,
     audit_rows,
     audit_versions,
@@ -46,7 +47,7 @@ def _query_without_page(request) -> str:
 @require_GET
 def record_history(request, model: str, pk: int):
     entry, record = access_history_record(request.user, model, pk)
-    page = VersionPaginator(versions_of(entry, pk), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = VersionPaginator(RecordVersions(entry, pk), PAGE_SIZE).get_page(request.GET.get("page"))
     versions = page_versions(entry, page, related_in_memory(record))
     context = {
         "entry": entry,

@@ -163,8 +163,9 @@ def use_cases_visible_to(user, among: QuerySet[UseCase] | None = None) -> QueryS
     see, as a new queryset."""
     qs = UseCase.objects.select_related("business_unit", "owner") if among is None else among
     if known_to_see_every_use_case(user):
-        return qs.all()
-    return _visible(user, qs)
+        # ``among`` is shared: the caller gets a copy, theirs to evaluate.
+        return qs if among is None else qs.all()
+    return _visible(user, qs)  # a filtered copy
 
 
 # What a use case's history (pages, CSV, API) reads of it: its name, the names of its unit

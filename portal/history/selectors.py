@@ -93,8 +93,12 @@ class RecordVersions(Sequence[models.Model]):
     def __getitem__(self, index: slice) -> list[models.Model]: ...
     def __getitem__(self, index):
         if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            return self.rows(start, max(stop - start, 0))[::step]
+            if index.step not in (None, 1):
+                return list(self)[index]
+            start, stop, _ = index.indices(len(self))
+            return self.rows(start, max(stop - start, 0))
+        if index < 0:
+            index += len(self)
         rows = self.rows(index, 1) if index >= 0 else []
         if not rows:
             raise IndexError(index)
@@ -102,6 +106,10 @@ class RecordVersions(Sequence[models.Model]):
 
 
 class _PageReader:
+    """Reads pages of versions of one kind of record on one database: the SQL and the
+    compiler's map of its columns (which are the row's, which the person's, where the count
+    is), worked out once by compiling the ORM's query for a record whose key is a parameter."""
+
     def __init__(self, history_model: type[models.Model], using: str):
         key = _record_key(history_model)
         query = (
@@ -170,8 +178,6 @@ class VersionPaginator(Paginator):
     next row, and for the page's last row that extra one, so no version needs a query of
     its own (issue 19: a window or a subquery per row cost more to build than to run).
     """
-
-    TOTAL = TOTAL
 
     def page(self, number) -> VersionPage:
         try:

@@ -129,8 +129,10 @@ def test_every_kinds_pages_read_in_sql_are_the_rows_the_orm_reads(demo_firm):
         sequence = RecordVersions(entry, pk)
         if len(sequence) != len(versions) or [r.pk for r in sequence[1:3]] != versions[1:3]:
             problems.append(f"{key} #{pk}: as a sequence, not the versions in order")
-        if sequence[0].pk != versions[0] or [r.pk for r in sequence] != versions:
-            problems.append(f"{key} #{pk}: its first item or its rows in order are not the newest")
+        if sequence[0].pk != versions[0] or sequence[-1].pk != versions[-1]:
+            problems.append(f"{key} #{pk}: its first and last items are not the newest and oldest")
+        if [r.pk for r in sequence] != versions or [r.pk for r in sequence[::-1]] != versions[::-1]:
+            problems.append(f"{key} #{pk}: its rows, forwards and backwards, not in order")
     assert not problems, "\n".join(problems)
 
 

@@ -88,6 +88,23 @@ def _drop(conn, name: str) -> None:
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def _create(conn, name: str, template: str | None = None) -> None:
+    """A test database (a copy of ``template``, if given) whose commits do not wait for the
+    disk: synchronous_commit off, for every connection to it (the tests', and the servers',
+    workers' and commands' the tests start). A test database need not outlive a crash of
+    PostgreSQL itself; while the server runs, nothing committed is lost or reordered. On this
+    machine a commit then costs 0.07 to 0.13 ms instead of 0.27 to 0.32, and does not queue
+    behind whatever else is writing to the disk (a checkpoint after a benchmark's million
+    rows, say). A copy does not inherit the setting from its template: each is given it."""
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    conn.execute(create)
+    conn.execute(
+        sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name))
+    )
+
+
 def migrate_template(config: pytest.Config) -> None:
     """Start running every migration on a new database, once: in the background, while
     pytest-xdist starts the workers and they collect the tests (about half a minute each on
@@ -101,7 +118,7 @@ def migrate_template(config: pytest.Config) -> None:
     with _maintenance() as conn:
         _drop(conn, template)
         _drop(conn, partial)
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(partial)))
+        _create(conn, partial)
     url = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + quote(partial)))
     process = subprocess.Popen(
         [sys.executable, "manage.py", "migrate", "--noinput", "--run-syncdb", "-v0"],
@@ -206,11 +223,7 @@ def copy_template() -> None:
     template = wait_for_template()
     with _maintenance() as conn:
         _drop(conn, name)
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
+        _create(conn, name, template)
 
 
 def migrated_sqlite(shared: Path) -> Path:

@@ -23,6 +23,7 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from portal.access import access_for, get_visible_or_404
 from portal.expressions import AroundKey
 from portal.history.asof import rows_as_of, snapshot_prefetch
+from portal.history.changes import PERSON_LABEL_FIELDS
 from registry.models import (
     AIModel,
     BusinessUnit,
@@ -177,9 +178,7 @@ _READ_FOR_HISTORY = (
     "business_unit",
     "business_unit__name",
     "owner",
-    "owner__username",
-    "owner__first_name",
-    "owner__last_name",
+    *(f"owner__{name}" for name in PERSON_LABEL_FIELDS),
 )
 
 

@@ -88,6 +88,10 @@ class Version:
         return CHANGE_TYPES.get(self.change_type, self.change_type)
 
 
+# What ``person_label`` reads of a person: a read meant for it need load no more of them.
+PERSON_LABEL_FIELDS = ("username", "first_name", "last_name")
+
+
 def person_label(user) -> str:
     if user is None:
         return SYSTEM

@@ -14,6 +14,7 @@ from django.db.models.query import get_related_populators
 from django.utils import timezone
 
 from portal.history.changes import (
+    PERSON_LABEL_FIELDS,
     Version,
     before,
     build_versions,
@@ -39,7 +40,7 @@ def _record_key(history_model: type[models.Model]) -> str:
 
 
 # What a version shows of the person who made it: their name (changes.person_label).
-_MADE_BY = ("history_user__username", "history_user__first_name", "history_user__last_name")
+_MADE_BY = tuple(f"history_user__{name}" for name in PERSON_LABEL_FIELDS)
 
 
 @functools.cache
@@ -170,7 +171,7 @@ class VersionPage(Page):
 
 
 class VersionPaginator(Paginator):
-    """Pages of one record's versions (``versions_of``), each page read in one query: its
+    """Pages of one record's versions (``RecordVersions``), each page read in one query: its
     rows, how many versions there are (``COUNT(*) OVER ()`` on each row) and one row more,
     the version just before the page's oldest (``Page.older``, None on the last page).
 
@@ -193,12 +194,7 @@ class VersionPaginator(Paginator):
             # More versions than any table holds: past the end (the database would refuse
             # an offset this large with an error, not an empty page).
             raise EmptyPage(self.error_messages["no_results"])
-        versions = self.object_list
-        if isinstance(versions, RecordVersions):
-            rows = versions.rows(bottom, self.per_page + 1)
-        else:
-            counted = cast(QuerySet, versions).annotate(**{TOTAL: Window(Count("*"))})
-            rows = list(counted[bottom : bottom + self.per_page + 1])
+        rows = cast(RecordVersions, self.object_list).rows(bottom, self.per_page + 1)
         if not rows and number > 1:
             self.validate_number(number)  # past the end: Django's EmptyPage, as Django asks
         self.count = getattr(rows[0], TOTAL) if rows else 0

@@ -14,10 +14,10 @@ from rest_framework.test import APIClient
 
 from portal.history.changes import PREVIOUS, build_versions, compare, with_previous
 from portal.history.selectors import (
+    RecordVersions,
     VersionPaginator,
     iter_versions,
     page_versions,
-    versions_of,
 )
 from portal.history.tracked import HISTORY_REGISTRY
 from portal.history_api import (
@@ -244,7 +244,7 @@ def test_each_version_is_compared_with_the_one_before_it_on_every_page_and_chunk
         for row in with_previous(entry, use_case.history.all())
     }
     assert sum(1 for p in expected.values() if p is None) == 1  # the created version only
-    paginator = VersionPaginator(versions_of(entry, use_case.pk), 3)
+    paginator = VersionPaginator(RecordVersions(entry, use_case.pk), 3)
     paged = [
         version
         for number in paginator.page_range

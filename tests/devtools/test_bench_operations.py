@@ -5,7 +5,9 @@ The figures it prints are read back: every side effect relayed and done, no save
 Redis was down, every email sent exactly once, and a breach turned into a flag. The test
 passes --tick-seconds 5 (the source's pull interval and beat's pull and rule schedule):
 the one-minute schedule the benchmark measures by default would make a breach take up to two
-minutes here.
+minutes here. A quick run also hands out again after 30 s a message Redis lost in the outage
+(five minutes as deployed), which a loaded machine's worker may not have taken before Redis
+stopped.
 """
 
 import io
@@ -60,8 +62,11 @@ def test_operations_benchmark_runs_end_to_end(unavailable):
     assert failures == 0, detail
     peak, _ = figure(output, "backlog at its peak")
     assert peak >= 1
-    drain, _ = figure(output, "drain: Redis back to backlog zero")
-    assert 0 <= drain < 400
+    drain, detail = figure(output, "drain: Redis back to backlog zero")
+    # A quick run hands a message Redis lost out again after 30 s, not the deployed five
+    # minutes; beat relays every 10 s.
+    assert "handed out again after 30 s" in detail, detail
+    assert 0 <= drain < 30 + 180, detail
     sent, detail = figure(output, "emails sent exactly once")
     assert sent >= 1
     assert detail.startswith("emails; exactly once:"), detail

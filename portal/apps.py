@@ -38,7 +38,9 @@ class PortalConfig(AppConfig):
             records,
             revocation,
         )
+        from portal.history import managers  # noqa: PLC0415
 
+        managers.keep()
         checks.register_all()
         metrics.connect()
         metrics.register_gauges(health.gauges)

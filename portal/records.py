@@ -8,7 +8,7 @@ from attributes it sets on the instance; they are set here and nowhere else.
 from collections.abc import Iterable
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import models
+from django.db import connection, models
 from simple_history.signals import pre_create_historical_record
 
 from portal.models import Sequence
@@ -87,14 +87,27 @@ def assign_fields(obj: models.Model, data: dict, allowed: Iterable[str]) -> list
     return changed
 
 
+def reserve_numbers(name: str, count: int) -> range:
+    """``count`` consecutive values of a named counter, the counter made at its first use.
+    One statement (an upsert, on PostgreSQL and SQLite alike) that locks the counter's row
+    until commit, so numbers of one name are handed out in commit order."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    table = connection.ops.quote_name(Sequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (name, last_value) VALUES (%s, %s) "
+            f"ON CONFLICT (name) DO UPDATE SET last_value = {table}.last_value + %s "
+            "RETURNING last_value",
+            [name, count, count],
+        )
+        (last,) = cursor.fetchone()
+    return range(last - count + 1, last + 1)
+
+
 def next_number(name: str) -> int:
-    """The next value of a named counter. Locks the counter row until commit, so numbers of
-    one name are handed out in commit order."""
-    Sequence.objects.get_or_create(name=name)
-    seq = Sequence.objects.select_for_update().get(name=name)
-    seq.last_value += 1
-    seq.save(update_fields=["last_value"])
-    return seq.last_value
+    """The next value of a named counter (see reserve_numbers)."""
+    return reserve_numbers(name, 1)[0]
 
 
 def next_reference(prefix: str) -> str:

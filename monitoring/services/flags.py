@@ -33,8 +33,8 @@ from portal.access import require
 from portal.ledger import chain as ledger_chain
 from portal.ledger.sources import source_for
 from portal.limits import SHORT_TEXT, keep_last
-from portal.models import Role, Sequence
-from portal.records import next_reference, save_with_history
+from portal.models import Role
+from portal.records import next_reference, reserve_numbers, save_with_history
 from registry.models import Deployment, ModelVersion, UseCase
 from registry.services import use_case_flag_for_reassessment
 
@@ -393,19 +393,9 @@ def _new_flag(b: Breach, *, key: str, now: datetime) -> Flag:
     )
 
 
-def _reserve_numbers(name: str, count: int) -> range:
-    """``count`` consecutive numbers of a named counter, locked until commit (as next_number)."""
-    Sequence.objects.get_or_create(name=name)
-    seq = Sequence.objects.select_for_update().get(name=name)
-    first = seq.last_value + 1
-    seq.last_value += count
-    seq.save(update_fields=["last_value"])
-    return range(first, first + count)
-
-
 def _insert_flags(breaches: list[Breach], *, now: datetime) -> list[Flag]:
     flags, versions = [], []
-    for b, number in zip(breaches, _reserve_numbers("FL", len(breaches)), strict=True):
+    for b, number in zip(breaches, reserve_numbers("FL", len(breaches)), strict=True):
         key = subject_key(b.rule, use_case_id=b.use_case.pk, model_version_id=b.model_version.pk)
         flag = _new_flag(b, key=key, now=now)
         flag.reference = f"FL-{number:04d}"

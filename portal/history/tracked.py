@@ -11,7 +11,6 @@ The history page, its CSV, the audit log and the API all read this registry.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from django.db import models
 from django.db.models import QuerySet
@@ -34,11 +33,9 @@ class HistoryEntry:
     # Labels for values that are lists of choices kept in a JSON field (people affected).
     value_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
-    @cached_property
+    @property
     def history_model(self) -> type[models.Model]:
-        # Kept: each read of ``Model.history`` makes a new manager class (django-simple-
-        # history's descriptor calls from_queryset), milliseconds that a history request
-        # paid four times over.
+        # A manager of a class made once per model (portal/history/managers.py).
         return self.model.history.model  # type: ignore[attr-defined]  # django-simple-history
 
     @property
